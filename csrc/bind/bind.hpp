@@ -1,0 +1,16 @@
+// Shared by the binding files: they only bind (argument conversion, GIL release, docstrings);
+// the work happens in csrc/core.
+#pragma once
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+namespace py = pybind11;
+
+namespace lb::bind {
+
+void bind_errors(py::module_& m);
+void bind_container(py::module_& m);  // launch, monitor, exec, signals, freezer (bind_container.cpp)
+void bind_layers(py::module_& m);     // tar read/write, digests, changes (bind_layers.cpp)
+
+}  // namespace lb::bind

@@ -1,0 +1,161 @@
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+#include "bind/bind.hpp"
+#include "core/cgroup.hpp"
+#include "core/client.hpp"
+#include "core/error.hpp"
+#include "core/fsutil.hpp"
+#include "core/proc.hpp"
+#include "core/syscalls.hpp"
+#include "core/unix.hpp"
+
+namespace lb::bind {
+
+namespace {
+
+// A started container as the client sees it: the monitor connection and the init's pidfd.
+struct PyMonitor {
+    MonitorStart s;
+    py::dict wait(bool forward_signals, bool raw_tty, int timeout_ms) {
+        ExitReport r;
+        {
+            py::gil_scoped_release nogil;
+            r = wait_exit(s.sock.get(), s.pidfd.get(), s.pty.get(), forward_signals, raw_tty, timeout_ms);
+        }
+        py::dict d;
+        d["exited"] = r.exited;
+        d["exit_code"] = r.exit_code;
+        d["oom_killed"] = r.oom_killed;
+        d["restarting"] = r.restarting;
+        return d;
+    }
+};
+
+// A connection to a running monitor's socket.
+struct PyMonitorConn {
+    UniqueFd fd;
+    std::string request(const std::string& msg, int timeout_ms) {
+        py::gil_scoped_release nogil;
+        return monitor_request(fd.get(), msg, timeout_ms);
+    }
+    py::dict wait(int timeout_ms) {
+        ExitReport r;
+        {
+            py::gil_scoped_release nogil;
+            send_fds(fd.get(), "wait", {});
+            r = wait_exit(fd.get(), -1, -1, false, false, timeout_ms);
+        }
+        py::dict d;
+        d["exited"] = r.exited;
+        d["exit_code"] = r.exit_code;
+        d["oom_killed"] = r.oom_killed;
+        d["restarting"] = r.restarting;
+        return d;
+    }
+};
+
+CgroupSpec cgroup_spec(const py::dict& d) {
+    CgroupSpec c;
+    c.version = d.contains("version") ? d["version"].cast<int>() : 0;
+    if (d.contains("dirs"))
+        for (auto item : d["dirs"].cast<py::dict>())
+            c.dirs.emplace_back(item.first.cast<std::string>(), item.second.cast<std::string>());
+    if (d.contains("settings"))
+        for (auto s : d["settings"])
+            c.settings.push_back({s[py::int_(0)].cast<std::string>(), s[py::int_(1)].cast<std::string>(),
+                                  s[py::int_(2)].cast<std::string>()});
+    return c;
+}
+
+}  // namespace
+
+void bind_container(py::module_& m) {
+    py::class_<PyMonitor>(m, "Monitor", "a started container: its init's pid and pidfd, and the monitor connection")
+        .def_property_readonly("pid", [](PyMonitor& p) { return p.s.pid; })
+        .def_property_readonly("monitor_pid", [](PyMonitor& p) { return p.s.monitor_pid; })
+        .def_property_readonly("pidfd", [](PyMonitor& p) { return p.s.pidfd.get(); })
+        .def_property_readonly("pty", [](PyMonitor& p) { return p.s.pty.get(); })
+        .def("wait", &PyMonitor::wait, py::arg("forward_signals") = false, py::arg("raw_tty") = false,
+             py::arg("timeout_ms") = -1,
+             "Block (without the GIL) until the monitor reports the container's exit.")
+        .def("request", [](PyMonitor& p, const std::string& msg, int timeout_ms) {
+                py::gil_scoped_release nogil;
+                return monitor_request(p.s.sock.get(), msg, timeout_ms);
+            }, py::arg("msg"), py::arg("timeout_ms") = 5000)
+        .def("close", [](PyMonitor& p) {
+            p.s.sock.reset();
+            p.s.pidfd.reset();
+            p.s.pty.reset();
+        });
+
+    py::class_<PyMonitorConn>(m, "MonitorConnection", "a connection to a running container's monitor")
+        .def("request", &PyMonitorConn::request, py::arg("msg"), py::arg("timeout_ms") = 5000)
+        .def("wait", &PyMonitorConn::wait, py::arg("timeout_ms") = -1)
+        .def("close", [](PyMonitorConn& c) { c.fd.reset(); });
+
+    m.def("start_monitor",
+          [](const std::string& shim, const py::bytes& plan, int in, int out, int err) {
+              std::string text = plan;
+              PyMonitor pm;
+              {
+                  py::gil_scoped_release nogil;
+                  pm.s = start_monitor(shim, text, in, out, err);
+              }
+              return pm;
+          },
+          py::arg("shim"), py::arg("plan"), py::arg("stdin") = -1, py::arg("stdout") = -1,
+          py::arg("stderr") = -1,
+          "Start a container's monitor with a launch plan (JSON bytes); returns once the "
+          "container's command runs, raises StartError otherwise.");
+
+    m.def("connect_monitor",
+          [](const std::string& dir, const std::string& name) -> py::object {
+              UniqueFd fd = connect_unix(dir, name);
+              if (!fd) return py::none();
+              return py::cast(PyMonitorConn{std::move(fd)});
+          },
+          py::arg("dir"), py::arg("name") = "monitor.sock",
+          "Connect to a container's monitor; None when no monitor listens there.");
+
+    m.def("process_start_time", &process_start_time, py::arg("pid"),
+          "Start time of a process in clock ticks since boot (0 when it does not exist).");
+    m.def("boot_id", &boot_id);
+    m.def("signal_process",
+          [](pid_t pid, uint64_t start_time, int sig) {
+              // pidfd first, then check it is still the process we recorded: no reuse race.
+              int fd = sys::pidfd_open(pid);
+              if (fd < 0) return false;
+              UniqueFd pfd(fd);
+              if (start_time && process_start_time(pid) != start_time) return false;
+              if (sys::pidfd_send_signal(pfd.get(), sig) != 0) {
+                  if (errno == ESRCH) return false;
+                  throw_errno("kill", std::to_string(pid));
+              }
+              return true;
+          },
+          py::arg("pid"), py::arg("start_time"), py::arg("signal"),
+          "Send a signal to the process pid if it is still the one that started at start_time.");
+    m.def("remove_tree",
+          [](const std::string& path) {
+              py::gil_scoped_release nogil;
+              remove_tree(path);
+          },
+          py::arg("path"), "rm -rf without following symlinks.");
+
+    py::class_<Cgroup>(m, "Cgroup", "one container's cgroup (v1 directories or a v2 directory)")
+        .def(py::init([](const py::dict& spec) { return Cgroup(cgroup_spec(spec)); }), py::arg("spec"))
+        .def("create", [](Cgroup& c) { py::gil_scoped_release g; c.create(); })
+        .def("add_pid", &Cgroup::add_pid)
+        .def("freeze", [](Cgroup& c) { py::gil_scoped_release g; c.freeze(); })
+        .def("thaw", &Cgroup::thaw)
+        .def("frozen", &Cgroup::frozen)
+        .def("procs", &Cgroup::procs)
+        .def("signal_all", [](Cgroup& c, int sig) { py::gil_scoped_release g; c.signal_all(sig); })
+        .def("oom_killed", &Cgroup::oom_killed)
+        .def("destroy", [](Cgroup& c) { py::gil_scoped_release g; c.destroy(); });
+}
+
+}  // namespace lb::bind

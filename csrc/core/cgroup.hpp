@@ -1,0 +1,51 @@
+// One container's cgroup, v1 (a directory per controller, as on this machine) or v2 (one
+// unified directory). It is given its directories, so tests point it at a temp dir; which
+// files get which values (the limits) is decided in Python.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/plan.hpp"
+
+namespace lb {
+
+class Cgroup {
+public:
+    Cgroup() = default;
+    explicit Cgroup(const CgroupSpec& spec) : spec_(spec) {}
+
+    bool enabled() const { return spec_.version != 0 && !spec_.dirs.empty(); }
+    int version() const { return spec_.version; }
+
+    // mkdir -p every directory (v1 cpuset levels get their cpus/mems from the parent), then
+    // writes the settings. Throws naming the file on failure.
+    void create();
+    // Moves `pid` into every directory.
+    void add_pid(pid_t pid) const;
+    // Freezes (v1 freezer.state FROZEN / v2 cgroup.freeze 1) and waits until it holds.
+    void freeze() const;
+    void thaw() const;
+    bool frozen() const;
+    // The pids in the cgroup.
+    std::vector<pid_t> procs() const;
+    // Sends `sig` to every process, frozen or not; with SIGKILL the processes are also thawed so
+    // they can die.
+    void signal_all(int sig) const;
+    // Whether the memory controller recorded an OOM kill.
+    bool oom_killed() const;
+    // Removes the directories (retrying while the kernel still counts dying tasks). Missing
+    // directories are fine.
+    void destroy() const;
+
+    const std::string& dir_for(const std::string& controller) const;
+
+private:
+    std::string file_of(const std::string& controller, const std::string& file) const;
+    CgroupSpec spec_;
+};
+
+}  // namespace lb

@@ -1,0 +1,45 @@
+// The client's half of the monitor protocol: start a monitor, read its start report, wait for
+// the exit report while forwarding signals, and talk to a running monitor over its socket.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "core/fd.hpp"
+
+namespace lb {
+
+struct MonitorStart {
+    pid_t pid = -1;          // the container's init, in our PID namespace
+    pid_t monitor_pid = -1;
+    UniqueFd pidfd;          // of the init, from the monitor (no pid reuse race)
+    UniqueFd pty;            // master of the container's terminal, when it has one
+    UniqueFd sock;           // to the monitor: the exit report arrives here
+};
+
+// Spawns `shim` with the plan and the given stdio (-1 = /dev/null) and returns once the
+// container's command runs. Throws StartError (with docker's exit code) otherwise.
+MonitorStart start_monitor(const std::string& shim, const std::string& plan_json, int in, int out,
+                           int err);
+
+struct ExitReport {
+    bool exited = false;  // false: timed out, or the monitor vanished without a report
+    int exit_code = -1;
+    bool oom_killed = false;
+    bool restarting = false;
+};
+
+// Waits for the next exit report on `sock`. `timeout_ms` < 0 waits forever. With
+// `forward_signals`, SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 received meanwhile are sent to
+// `pidfd`, and SIGWINCH resizes `pty` to our terminal. With `raw_tty`, our stdin terminal is in
+// raw mode for the duration.
+ExitReport wait_exit(int sock, int pidfd, int pty, bool forward_signals, bool raw_tty, int timeout_ms);
+
+// Sends one message on a monitor connection and returns the reply ("" on EOF or timeout).
+std::string monitor_request(int sock, const std::string& msg, int timeout_ms);
+
+// Copies our terminal's size to `pty`.
+void copy_winsize(int from_fd, int pty);
+
+}  // namespace lb

@@ -1,0 +1,63 @@
+// File descriptors owned by RAII, and the *at() helpers everything else builds on.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+
+namespace lb {
+
+// Owns one fd; closes it on destruction. Every fd we create is O_CLOEXEC, so an fd that is
+// meant to cross an exec is dup2()'d into place explicitly by the code that needs it.
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) : fd_(fd) {}
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& o) noexcept {
+        if (this != &o) reset(std::exchange(o.fd_, -1));
+        return *this;
+    }
+    ~UniqueFd() { reset(); }
+
+    int get() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+    int release() { return std::exchange(fd_, -1); }
+    void reset(int fd = -1) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+// open()/openat() that throw SysError naming `path` on failure; O_CLOEXEC always added.
+UniqueFd open_at(int dirfd, const std::string& path, int flags, mode_t mode = 0);
+inline UniqueFd open_path(const std::string& path, int flags, mode_t mode = 0) {
+    return open_at(AT_FDCWD, path, flags, mode);
+}
+
+// A pipe whose two ends are O_CLOEXEC.
+std::pair<UniqueFd, UniqueFd> make_pipe(int extra_flags = 0);
+
+// Writes all of buf (retrying on EINTR and short writes); throws on error.
+void write_all(int fd, const void* buf, size_t len, const std::string& what);
+inline void write_all(int fd, const std::string& s, const std::string& what) {
+    write_all(fd, s.data(), s.size(), what);
+}
+// Reads until EOF; throws on error.
+std::string read_all(int fd, const std::string& what);
+// Reads a whole (small) file.
+std::string read_file(const std::string& path);
+// Writes a whole file atomically: tmp file in the same dir, then rename. No fsync (see callers).
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+
+// "/proc/self/fd/N": lets path-based syscalls act on an fd we hold.
+std::string fd_path(int fd);
+
+}  // namespace lb

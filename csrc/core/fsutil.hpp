@@ -1,0 +1,13 @@
+// Filesystem chores shared by the monitor and the bindings.
+#pragma once
+
+#include <string>
+
+namespace lb {
+
+// rm -rf without following symlinks (unlinkat/openat with O_NOFOLLOW all the way down). Missing
+// is fine. Throws naming the path that could not be removed.
+void remove_tree(const std::string& path);
+void remove_tree_at(int dirfd, const std::string& name);
+
+}  // namespace lb

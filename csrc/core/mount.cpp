@@ -1,0 +1,325 @@
+#include "core/mount.hpp"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+
+#include "core/error.hpp"
+#include "core/rootpath.hpp"
+
+namespace lb {
+
+namespace {
+
+unsigned attr_flags(const FsOptions& o) {
+    unsigned a = 0;
+    if (o.ro) a |= MOUNT_ATTR_RDONLY;
+    if (o.nosuid) a |= MOUNT_ATTR_NOSUID;
+    if (o.nodev) a |= MOUNT_ATTR_NODEV;
+    if (o.noexec) a |= MOUNT_ATTR_NOEXEC;
+    return a;
+}
+
+unsigned long ms_flags(const FsOptions& o) {
+    unsigned long f = 0;
+    if (o.ro) f |= MS_RDONLY;
+    if (o.nosuid) f |= MS_NOSUID;
+    if (o.nodev) f |= MS_NODEV;
+    if (o.noexec) f |= MS_NOEXEC;
+    return f;
+}
+
+std::string join_data(const std::vector<std::pair<std::string, std::string>>& data) {
+    std::string s;
+    for (auto& [k, v] : data) {
+        if (!s.empty()) s += ',';
+        s += k;
+        if (!v.empty()) s += "=" + v;
+    }
+    return s;
+}
+
+// The new mount API.
+class NewMountApi : public MountApi {
+public:
+    void mount_fs(const std::string& fstype, const std::string& source, const FsOptions& o,
+                  int target_fd, const std::string& name) override {
+        UniqueFd fs(::fsopen(fstype.c_str(), FSOPEN_CLOEXEC));
+        if (!fs) throw_errno("fsopen", fstype);
+        if (!source.empty()) config(fs.get(), "source", source, fstype, name);
+        for (auto& [k, v] : o.data) config(fs.get(), k, v, fstype, name);
+        attach_new(fs.get(), attr_flags(o), target_fd, fstype, name);
+    }
+
+    void mount_overlay(const RootfsSpec& r, int target_fd, const std::string& name) override {
+        UniqueFd fs(::fsopen("overlay", FSOPEN_CLOEXEC));
+        if (!fs) throw_errno("fsopen", "overlay");
+        // "lowerdir+" (Linux 6.8) takes one layer per call, so no option-page limit applies.
+        bool plus = true;
+        for (size_t i = 0; i < r.lower.size(); ++i) {
+            if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, "lowerdir+", r.lower[i].c_str(), 0) != 0) {
+                if (i == 0 && errno == EINVAL) {
+                    plus = false;
+                    break;
+                }
+                throw_errno("mount overlay lowerdir+", r.lower[i]);
+            }
+        }
+        if (!plus) {
+            std::string joined;
+            for (auto& l : r.lower) joined += (joined.empty() ? "" : ":") + l;
+            config(fs.get(), "lowerdir", joined, "overlay", name);
+        }
+        if (!r.upper.empty()) {
+            config(fs.get(), "upperdir", r.upper, "overlay", name);
+            config(fs.get(), "workdir", r.work, "overlay", name);
+        }
+        for (auto& [k, v] : r.options) {
+            // Best effort: an option this kernel lacks (it then cannot have the feature either).
+            ::fsconfig(fs.get(), v.empty() ? FSCONFIG_SET_FLAG : FSCONFIG_SET_STRING, k.c_str(),
+                       v.empty() ? nullptr : v.c_str(), 0);
+        }
+        attach_new(fs.get(), r.readonly ? MOUNT_ATTR_RDONLY : 0, target_fd, "overlay", name);
+    }
+
+    void bind(int source_fd, const std::string& source_name, int target_fd,
+              const std::string& name, bool recursive, bool ro) override {
+        unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
+        if (recursive) flags |= AT_RECURSIVE;
+        UniqueFd tree(::open_tree(source_fd, "", flags));
+        if (!tree) throw_errno("open_tree", source_name);
+        if (ro) set_ro(tree.get(), recursive, name);
+        if (::move_mount(tree.get(), "", target_fd, "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throw_errno("mount " + source_name + " on", name);
+    }
+
+    void remount_ro(int target_fd, const std::string& name) override {
+        UniqueFd tree(::open_tree(target_fd, "",
+                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
+        if (!tree) throw_errno("open_tree", name);
+        set_ro(tree.get(), true, name);
+        if (::move_mount(tree.get(), "", target_fd, "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throw_errno("mount read-only on", name);
+    }
+
+    void make_private_root() override {
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            throw_errno("make / private", "/");
+    }
+
+private:
+    static void config(int fs, const std::string& k, const std::string& v, const std::string& fstype,
+                       const std::string& name) {
+        int r = v.empty() ? ::fsconfig(fs, FSCONFIG_SET_FLAG, k.c_str(), nullptr, 0)
+                          : ::fsconfig(fs, FSCONFIG_SET_STRING, k.c_str(), v.c_str(), 0);
+        if (r != 0) throw_errno(("mount " + fstype + " option " + k + " on").c_str(), name);
+    }
+    static void set_ro(int tree, bool recursive, const std::string& name) {
+        struct mount_attr attr {};
+        attr.attr_set = MOUNT_ATTR_RDONLY;
+        if (::mount_setattr(tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+                            sizeof attr) != 0)
+            throw_errno("mount_setattr read-only", name);
+    }
+    static void attach_new(int fs, unsigned attrs, int target_fd, const std::string& fstype,
+                           const std::string& name) {
+        if (::fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+            throw_errno(("mount " + fstype + " on").c_str(), name);
+        UniqueFd mnt(::fsmount(fs, FSMOUNT_CLOEXEC, attrs));
+        if (!mnt) throw_errno(("fsmount " + fstype + " on").c_str(), name);
+        if (::move_mount(mnt.get(), "", target_fd, "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throw_errno(("mount " + fstype + " on").c_str(), name);
+    }
+};
+
+// mount(2), targets named through /proc/self/fd so we still act on the fd we resolved.
+class LegacyMountApi : public MountApi {
+public:
+    void mount_fs(const std::string& fstype, const std::string& source, const FsOptions& o,
+                  int target_fd, const std::string& name) override {
+        std::string data = join_data(o.data);
+        if (::mount(source.empty() ? fstype.c_str() : source.c_str(), fd_path(target_fd).c_str(),
+                    fstype.c_str(), ms_flags(o), data.empty() ? nullptr : data.c_str()) != 0)
+            throw_errno(("mount " + fstype + " on").c_str(), name);
+    }
+
+    void mount_overlay(const RootfsSpec& r, int target_fd, const std::string& name) override {
+        // Relative lower dirs from their common parent keep the option string short.
+        std::string base = common_parent(r.lower);
+        UniqueFd oldcwd = open_path(".", O_PATH | O_DIRECTORY);
+        if (!base.empty() && ::chdir(base.c_str()) != 0) throw_errno("chdir", base);
+        std::string opts = legacy_overlay_options(r, base);
+        unsigned long flags = r.readonly ? MS_RDONLY : 0;
+        int rc = ::mount("overlay", fd_path(target_fd).c_str(), "overlay", flags, opts.c_str());
+        int e = errno;
+        if (::fchdir(oldcwd.get()) != 0) {
+        }
+        if (rc != 0) throw_err(e, "mount overlay on", name);
+    }
+
+    void bind(int source_fd, const std::string& source_name, int target_fd,
+              const std::string& name, bool recursive, bool ro) override {
+        unsigned long f = MS_BIND | (recursive ? MS_REC : 0);
+        if (::mount(fd_path(source_fd).c_str(), fd_path(target_fd).c_str(), nullptr, f, nullptr) != 0)
+            throw_errno("mount " + source_name + " on", name);
+        if (ro) {
+            // The bind is on the path now; reopen it so the remount acts on the new mount.
+            UniqueFd top = open_path(fd_path(target_fd), O_PATH);
+            if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr,
+                        MS_BIND | MS_REMOUNT | MS_RDONLY | (recursive ? MS_REC : 0), nullptr) != 0)
+                throw_errno("remount read-only", name);
+        }
+    }
+
+    void remount_ro(int target_fd, const std::string& name) override {
+        std::string p = fd_path(target_fd);
+        if (::mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+            throw_errno("bind", name);
+        UniqueFd top = open_path(p, O_PATH);
+        if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr,
+                    MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+            throw_errno("remount read-only", name);
+    }
+
+    void make_private_root() override {
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            throw_errno("make / private", "/");
+    }
+};
+
+bool new_api_available() {
+    static int known = -1;
+    if (known < 0) {
+        int fd = ::fsopen("tmpfs", FSOPEN_CLOEXEC);
+        known = fd >= 0 || errno != ENOSYS;
+        if (fd >= 0) ::close(fd);
+    }
+    return known == 1;
+}
+
+FsOptions fs_options(const MountOp& op) {
+    FsOptions o;
+    o.data = op.data;
+    o.ro = op.ro;
+    o.nosuid = op.nosuid;
+    o.nodev = op.nodev;
+    o.noexec = op.noexec;
+    return o;
+}
+
+}  // namespace
+
+std::unique_ptr<MountApi> make_new_mount_api() { return std::make_unique<NewMountApi>(); }
+std::unique_ptr<MountApi> make_legacy_mount_api() { return std::make_unique<LegacyMountApi>(); }
+std::unique_ptr<MountApi> make_best_mount_api() {
+    if (new_api_available()) return make_new_mount_api();
+    return make_legacy_mount_api();
+}
+
+std::string common_parent(const std::vector<std::string>& dirs) {
+    if (dirs.empty()) return "";
+    std::string p = dirs[0];
+    for (auto& d : dirs) {
+        size_t n = 0;
+        while (n < p.size() && n < d.size() && p[n] == d[n]) ++n;
+        p.resize(n);
+    }
+    size_t slash = p.rfind('/');
+    if (slash == std::string::npos || slash == 0) return "";
+    return p.substr(0, slash);
+}
+
+std::string legacy_overlay_options(const RootfsSpec& r, const std::string& chdir_to) {
+    std::string lower;
+    for (auto& l : r.lower) {
+        std::string rel = l;
+        if (!chdir_to.empty() && l.compare(0, chdir_to.size() + 1, chdir_to + "/") == 0)
+            rel = l.substr(chdir_to.size() + 1);
+        if (rel.find_first_of(":,") != std::string::npos)
+            throw_invalid("a layer path holds ':' or ',' which mount(2) cannot pass", l);
+        lower += (lower.empty() ? "" : ":") + rel;
+    }
+    std::string s = "lowerdir=" + lower;
+    if (!r.upper.empty()) s += ",upperdir=" + r.upper + ",workdir=" + r.work;
+    for (auto& [k, v] : r.options) s += "," + k + (v.empty() ? "" : "=" + v);
+    if (s.size() >= 4096)
+        throw SysError(E2BIG, "mount", r.target,
+                       "mount overlay on " + r.target + ": " + std::to_string(r.lower.size()) +
+                           " layers do not fit in one mount(2) option page; this kernel lacks "
+                           "fsconfig \"lowerdir+\" (Linux 6.8)");
+    return s;
+}
+
+void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
+    for (const MountOp& op : ops) {
+        const std::string name = "/" + clean_relative(op.target);
+        switch (op.kind) {
+            case MountOp::Kind::Fs: {
+                UniqueFd t = ensure_mountpoint(rootfd, op.target, true);
+                api.mount_fs(op.fstype, op.source, fs_options(op), t.get(), name);
+                break;
+            }
+            case MountOp::Kind::Bind: {
+                // The source is a host path the engine chose (a volume, /etc/hosts it wrote).
+                UniqueFd src(::open(op.source.c_str(), O_PATH | O_CLOEXEC));
+                if (!src) throw_errno("open", op.source);
+                struct stat st;
+                if (::fstat(src.get(), &st) != 0) throw_errno("stat", op.source);
+                UniqueFd t = ensure_mountpoint(rootfd, op.target, S_ISDIR(st.st_mode));
+                api.bind(src.get(), op.source, t.get(), name, op.recursive, op.ro);
+                break;
+            }
+            case MountOp::Kind::Mknod: {
+                auto [parent, leaf] = split_parent(op.target);
+                UniqueFd dir = mkdir_p_in_root(rootfd, parent);
+                if (::mknodat(dir.get(), leaf.c_str(), S_IFCHR | (op.mode & 07777),
+                              makedev(op.major, op.minor)) != 0 && errno != EEXIST)
+                    throw_errno("mknod", name);
+                break;
+            }
+            case MountOp::Kind::Symlink: {
+                auto [parent, leaf] = split_parent(op.target);
+                UniqueFd dir = mkdir_p_in_root(rootfd, parent);
+                if (::symlinkat(op.source.c_str(), dir.get(), leaf.c_str()) != 0 && errno != EEXIST)
+                    throw_errno("symlink", name);
+                break;
+            }
+            case MountOp::Kind::Mkdir: {
+                mkdir_p_in_root(rootfd, op.target, op.mode ? op.mode : 0755);
+                break;
+            }
+            case MountOp::Kind::MaskFile:
+            case MountOp::Kind::MaskDir:
+            case MountOp::Kind::ReadOnly: {
+                UniqueFd t = try_open_in_root(rootfd, op.target, O_PATH);
+                if (!t) {
+                    if (errno == ENOENT && op.optional) break;
+                    throw_errno("open", name);
+                }
+                struct stat st;
+                if (::fstat(t.get(), &st) != 0) throw_errno("stat", name);
+                if (op.kind == MountOp::Kind::ReadOnly) {
+                    api.remount_ro(t.get(), name);
+                } else if (S_ISDIR(st.st_mode)) {
+                    FsOptions o;
+                    o.ro = true;
+                    o.nosuid = o.nodev = o.noexec = true;
+                    o.data = {{"size", "0"}, {"mode", "755"}};
+                    api.mount_fs("tmpfs", "tmpfs", o, t.get(), name);
+                } else {
+                    UniqueFd null(::open("/dev/null", O_PATH | O_CLOEXEC));
+                    if (!null) throw_errno("open", "/dev/null");
+                    api.bind(null.get(), "/dev/null", t.get(), name, false, false);
+                }
+                break;
+            }
+        }
+    }
+}
+
+}  // namespace lb

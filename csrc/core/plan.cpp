@@ -1,0 +1,123 @@
+#include "core/plan.hpp"
+
+#include <sched.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace lb {
+
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> kv_list(const json& j) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (j.is_object()) {
+        for (auto& [k, v] : j.items()) out.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+    } else if (j.is_array()) {
+        for (auto& e : j) {
+            if (e.is_array() && e.size() == 2)
+                out.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+            else
+                out.emplace_back(e.get<std::string>(), "");
+        }
+    }
+    return out;
+}
+
+MountOp::Kind kind_from(const std::string& s) {
+    if (s == "fs") return MountOp::Kind::Fs;
+    if (s == "bind") return MountOp::Kind::Bind;
+    if (s == "mknod") return MountOp::Kind::Mknod;
+    if (s == "symlink") return MountOp::Kind::Symlink;
+    if (s == "mask-file") return MountOp::Kind::MaskFile;
+    if (s == "mask-dir") return MountOp::Kind::MaskDir;
+    if (s == "readonly") return MountOp::Kind::ReadOnly;
+    if (s == "mkdir") return MountOp::Kind::Mkdir;
+    throw_invalid("unknown mount operation '" + s + "'");
+}
+
+}  // namespace
+
+int namespace_flags(const std::vector<std::string>& names) {
+    int flags = 0;
+    for (auto& n : names) {
+        if (n == "mount") flags |= CLONE_NEWNS;
+        else if (n == "pid") flags |= CLONE_NEWPID;
+        else if (n == "uts") flags |= CLONE_NEWUTS;
+        else if (n == "ipc") flags |= CLONE_NEWIPC;
+        else if (n == "net") flags |= CLONE_NEWNET;
+        else if (n == "cgroup") flags |= CLONE_NEWCGROUP;
+        else throw_invalid("unknown namespace '" + n + "'");
+    }
+    return flags;
+}
+
+LaunchPlan plan_from_json(const json& j) {
+    try {
+        LaunchPlan p;
+        p.id = j.value("id", "");
+        const json& r = j.at("rootfs");
+        p.rootfs.lower = r.at("lower").get<std::vector<std::string>>();
+        p.rootfs.upper = r.value("upper", "");
+        p.rootfs.work = r.value("work", "");
+        p.rootfs.target = r.at("target").get<std::string>();
+        p.rootfs.options = kv_list(r.value("options", json::object()));
+        p.rootfs.readonly = r.value("readonly", false);
+        p.rootfs.legacy_mount = r.value("legacy_mount", false);
+        for (auto& m : j.value("mounts", json::array())) {
+            MountOp op;
+            op.kind = kind_from(m.at("kind").get<std::string>());
+            op.target = m.at("target").get<std::string>();
+            op.fstype = m.value("fstype", "");
+            op.source = m.value("source", "");
+            op.data = kv_list(m.value("data", json::array()));
+            op.ro = m.value("ro", false);
+            op.nosuid = m.value("nosuid", false);
+            op.nodev = m.value("nodev", false);
+            op.noexec = m.value("noexec", false);
+            op.recursive = m.value("recursive", false);
+            op.optional = m.value("optional", false);
+            op.file = m.value("file", false);
+            op.mode = m.value("mode", 0u);
+            op.major = m.value("major", 0u);
+            op.minor = m.value("minor", 0u);
+            p.mounts.push_back(std::move(op));
+        }
+        p.namespaces = j.value("namespaces", std::vector<std::string>{});
+        namespace_flags(p.namespaces);  // validate early
+        p.hostname = j.value("hostname", "");
+        p.loopback_up = j.value("loopback_up", true);
+        p.init = j.value("init", false);
+        const json& pr = j.at("process");
+        p.process.args = pr.at("args").get<std::vector<std::string>>();
+        if (p.process.args.empty()) throw_invalid("no command specified");
+        p.process.env = pr.value("env", std::vector<std::string>{});
+        p.process.cwd = pr.value("cwd", "/");
+        p.process.uid = pr.value("uid", 0u);
+        p.process.gid = pr.value("gid", 0u);
+        p.process.groups = pr.value("groups", std::vector<gid_t>{});
+        p.process.caps = pr.value("caps", uint64_t{0});
+        p.process.no_new_privs = pr.value("no_new_privs", true);
+        p.process.tty = pr.value("tty", false);
+        p.process.rows = pr.value("rows", 0);
+        p.process.cols = pr.value("cols", 0);
+        p.process.create_cwd = pr.value("create_cwd", true);
+        p.process.umask = pr.value("umask", 022u);
+        if (j.contains("cgroup") && !j["cgroup"].is_null()) {
+            const json& c = j["cgroup"];
+            p.cgroup.version = c.value("version", 0);
+            p.cgroup.dirs = kv_list(c.value("dirs", json::object()));
+            for (auto& s : c.value("settings", json::array()))
+                p.cgroup.settings.push_back({s.at(0).get<std::string>(), s.at(1).get<std::string>(),
+                                             s.at(2).get<std::string>()});
+        }
+        return p;
+    } catch (const json::exception& e) {
+        throw_invalid(std::string("bad launch plan: ") + e.what());
+    }
+}
+
+}  // namespace lb

@@ -1,0 +1,87 @@
+// The launch plan: everything Python decided about a container, handed to C++ once.
+//
+// Python builds it (which layers, which mounts, which env, which cgroup files get which values);
+// the core only carries it out. It travels as JSON because the monitor is a separate program
+// (it must outlive the CLI that started it) and because a plan written to disk explains a
+// container after the fact.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace lb {
+
+struct RootfsSpec {
+    std::vector<std::string> lower;  // top-most first, as overlayfs lists them
+    std::string upper;
+    std::string work;
+    std::string target;  // where the overlay is attached (inside the container's mount ns only)
+    std::vector<std::pair<std::string, std::string>> options;  // extra overlay options, best effort
+    bool readonly = false;
+    bool legacy_mount = false;  // force mount(2) instead of fsopen/fsconfig (tests, old kernels)
+};
+
+// One step of the rootfs set-up, carried out in order inside the new mount namespace with every
+// target resolved inside the root (bubblewrap's "list of operations, then one function runs
+// them").
+struct MountOp {
+    enum class Kind { Fs, Bind, Mknod, Symlink, MaskFile, MaskDir, ReadOnly, Mkdir };
+    Kind kind = Kind::Fs;
+    std::string target;   // path inside the root
+    std::string fstype;   // Fs: "proc", "sysfs", "tmpfs", "devpts", "mqueue"
+    std::string source;   // Bind: host path; Symlink: link text
+    std::vector<std::pair<std::string, std::string>> data;  // Fs options ("mode", "755"); flag = ""
+    bool ro = false, nosuid = false, nodev = false, noexec = false, recursive = false;
+    bool optional = false;   // skip quietly when the target does not exist (masks, ro paths)
+    bool file = false;       // Bind: the target is a file, not a directory
+    mode_t mode = 0;         // Mknod, Mkdir
+    unsigned major = 0, minor = 0;
+};
+
+struct ProcessSpec {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string cwd = "/";
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+    uint64_t caps = 0;  // capability mask for bounding, effective and permitted
+    bool no_new_privs = true;
+    bool tty = false;
+    unsigned short rows = 0, cols = 0;  // initial terminal size when tty
+    bool create_cwd = true;
+    mode_t umask = 022;
+};
+
+struct CgroupSpec {
+    int version = 0;  // 0 = no cgroup, 1 = v1 (one dir per controller), 2 = unified
+    std::vector<std::pair<std::string, std::string>> dirs;  // controller -> directory
+    struct Setting {
+        std::string controller, file, value;
+    };
+    std::vector<Setting> settings;  // written in order after the dirs exist
+};
+
+struct LaunchPlan {
+    std::string id;  // only for messages and the monitor's argv
+    RootfsSpec rootfs;
+    std::vector<MountOp> mounts;
+    std::vector<std::string> namespaces;  // "mount", "pid", "uts", "ipc", "cgroup", "net"
+    std::string hostname;
+    bool loopback_up = true;  // bring lo up in a new network namespace
+    bool init = false;        // run our small init as PID 1 (--init)
+    ProcessSpec process;
+    CgroupSpec cgroup;
+};
+
+LaunchPlan plan_from_json(const nlohmann::json& j);
+// Namespaces by name -> CLONE_* flags; throws on an unknown name.
+int namespace_flags(const std::vector<std::string>& names);
+
+}  // namespace lb

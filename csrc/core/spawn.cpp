@@ -1,0 +1,344 @@
+#include "core/spawn.hpp"
+
+#include <grp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/caps.hpp"
+#include "core/mount.hpp"
+#include "core/rootpath.hpp"
+#include "core/syscalls.hpp"
+#include "core/unix.hpp"
+
+namespace lb {
+
+namespace {
+
+// Fixed size and under PIPE_BUF, so one write() is atomic.
+struct ChildError {
+    int32_t err;
+    int32_t exit_code;
+    char syscall[64];
+    char path[1024];
+    char message[2048];
+};
+static_assert(sizeof(ChildError) <= 4096);
+
+void copy_str(char* dst, size_t n, const std::string& s) {
+    size_t k = std::min(n - 1, s.size());
+    std::memcpy(dst, s.data(), k);
+    dst[k] = '\0';
+}
+
+const char* const kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Puts `fd` at `target` with FD_CLOEXEC cleared (dup2 to itself would keep the flag).
+void place_fd(int fd, int target) {
+    if (fd == target) {
+        int fl = ::fcntl(fd, F_GETFD);
+        if (fl < 0 || ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) != 0) throw_errno("fcntl", "stdio");
+        return;
+    }
+    if (::dup2(fd, target) < 0) throw_errno("dup2", "stdio");
+}
+
+// A terminal from the container's own devpts instance, like runc: the master goes to the
+// monitor over `sock`, the slave becomes the controlling terminal and stdio.
+void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
+    UniqueFd master = open_in_root(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY);
+    int unlock = 0;
+    if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) throw_errno("ioctl TIOCSPTLCK", "/dev/pts/ptmx");
+    if (p.rows && p.cols) {
+        struct winsize ws {};
+        ws.ws_row = p.rows;
+        ws.ws_col = p.cols;
+        ::ioctl(master.get(), TIOCSWINSZ, &ws);
+    }
+    UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!slave) throw_errno("ioctl TIOCGPTPEER", "/dev/pts/ptmx");
+    send_fds(sock, "pty", {master.get()});
+    if (::setsid() < 0) throw_errno("setsid");
+    if (::ioctl(slave.get(), TIOCSCTTY, 0) != 0) throw_errno("ioctl TIOCSCTTY", "/dev/pts");
+    for (int t = 0; t < 3; ++t) place_fd(slave.get(), t);
+}
+
+[[noreturn]] void init_loop(pid_t child) {
+    // PID 1 for --init: forward every catchable signal to the command and reap every zombie;
+    // exit with the command's status so the container's exit code is the command's.
+    sigset_t all;
+    sigfillset(&all);
+    for (;;) {
+        siginfo_t si;
+        int sig = ::sigwaitinfo(&all, &si);
+        if (sig < 0) continue;
+        if (sig == SIGCHLD) {
+            int status;
+            pid_t w;
+            while ((w = ::waitpid(-1, &status, WNOHANG)) > 0) {
+                if (w == child) {
+                    if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+                    ::_exit(128 + WTERMSIG(status));
+                }
+            }
+            continue;
+        }
+        ::kill(child, sig);
+    }
+}
+
+[[noreturn]] void container_child(const LaunchPlan& p, int gofd, int errfd, int ptysock, StdioFds io) {
+    try {
+        // The monitor dies -> so does the container, and the next command reconciles it.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char go;
+        if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
+        ::close(gofd);
+
+        int ns = namespace_flags(p.namespaces);
+        // Joined the cgroup before this, so the new cgroup namespace is rooted at it.
+        if ((ns & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
+        if ((ns & CLONE_NEWUTS) && !p.hostname.empty() &&
+            ::sethostname(p.hostname.data(), p.hostname.size()) != 0)
+            throw_errno("sethostname", p.hostname);
+        if ((ns & CLONE_NEWNET) && p.loopback_up) loopback_up();
+
+        ::umask(0);
+        auto api = p.rootfs.legacy_mount ? make_legacy_mount_api() : make_best_mount_api();
+        api->make_private_root();
+        {
+            UniqueFd target = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
+            api->mount_overlay(p.rootfs, target.get(), p.rootfs.target);
+        }
+        UniqueFd rootfd = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
+        run_mount_ops(*api, rootfd.get(), p.mounts);
+
+        const ProcessSpec& proc = p.process;
+        if (proc.create_cwd && !try_open_in_root(rootfd.get(), proc.cwd, O_PATH | O_DIRECTORY))
+            mkdir_p_in_root(rootfd.get(), proc.cwd, 0755, proc.uid, proc.gid);
+        if (proc.tty) setup_tty(rootfd.get(), proc, ptysock);
+        if (ptysock >= 0) ::close(ptysock);
+
+        // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
+        // only the container's tree (the trick runc and lxc use, no put_old directory needed).
+        if (::fchdir(rootfd.get()) != 0) throw_errno("chdir", p.rootfs.target);
+        if (sys::pivot_root(".", ".") != 0) throw_errno("pivot_root", p.rootfs.target);
+        if (::umount2(".", MNT_DETACH) != 0) throw_errno("umount", "old root");
+        if (::chdir("/") != 0) throw_errno("chdir", "/");
+        rootfd.reset();
+        if (p.rootfs.readonly &&
+            ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+            throw_errno("remount read-only", "/");
+
+        if (!proc.tty) {
+            place_fd(io.in, 0);
+            place_fd(io.out, 1);
+            place_fd(io.err, 2);
+        }
+        ::umask(proc.umask);
+
+        if (p.init) {
+            sigset_t all, old;
+            sigfillset(&all);
+            ::sigprocmask(SIG_BLOCK, &all, &old);
+            pid_t child = ::fork();
+            if (child < 0) throw_errno("fork", "init");
+            if (child == 0) {
+                ::sigprocmask(SIG_SETMASK, &old, nullptr);
+                if (proc.tty) {
+                    ::setpgid(0, 0);
+                    ::tcsetpgrp(0, ::getpid());
+                }
+                exec_process(proc, errfd);
+            }
+            ::close(errfd);  // the command's exec closes its copy: EOF tells the monitor
+            apply_credentials(proc.caps, proc.uid, proc.gid, proc.groups);
+            init_loop(child);
+        }
+        exec_process(proc, errfd);
+    } catch (const SysError& e) {
+        child_fail(errfd, e, 125);
+    } catch (const std::exception& e) {
+        child_fail(errfd, SysError(0, "", "", e.what()), 125);
+    }
+}
+
+}  // namespace
+
+void child_fail(int errfd, const SysError& e, int exit_code) {
+    ChildError ce {};
+    ce.err = e.err;
+    ce.exit_code = exit_code;
+    copy_str(ce.syscall, sizeof ce.syscall, e.syscall);
+    copy_str(ce.path, sizeof ce.path, e.path);
+    copy_str(ce.message, sizeof ce.message, e.what());
+    ssize_t n = ::write(errfd, &ce, sizeof ce);
+    (void)n;
+    ::_exit(exit_code);
+}
+
+void read_child_result(int fd) {
+    ChildError ce {};
+    size_t got = 0;
+    while (got < sizeof ce) {
+        ssize_t n = ::read(fd, reinterpret_cast<char*>(&ce) + got, sizeof ce - got);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", "container start report");
+        }
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+    }
+    if (got == 0) return;  // end of file: execve succeeded
+    if (got != sizeof ce) throw StartError(EIO, "read", "", "container start report cut short", 125);
+    throw StartError(ce.err, ce.syscall, ce.path, ce.message, ce.exit_code);
+}
+
+void exec_command(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                  int& exit_code, std::string& message, std::string& path) {
+    std::vector<char*> argv, envp;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::string search = kDefaultPath;
+    for (auto& e : env) {
+        envp.push_back(const_cast<char*>(e.c_str()));
+        if (e.compare(0, 5, "PATH=") == 0) search = e.substr(5);
+    }
+    envp.push_back(nullptr);
+    const std::string& file = args[0];
+    path = file;
+    if (file.find('/') != std::string::npos) {
+        ::execve(file.c_str(), argv.data(), envp.data());
+        int e = errno;
+        exit_code = e == ENOENT ? 127 : 126;
+        message = "exec " + file + ": " + errno_text(e);
+        errno = e;
+        return;
+    }
+    bool denied = false;
+    int other = 0;
+    size_t pos = 0;
+    while (pos <= search.size()) {
+        size_t colon = search.find(':', pos);
+        if (colon == std::string::npos) colon = search.size();
+        std::string dir = search.substr(pos, colon - pos);
+        pos = colon + 1;
+        std::string cand = (dir.empty() ? "." : dir) + "/" + file;
+        ::execve(cand.c_str(), argv.data(), envp.data());
+        if (errno == EACCES) {
+            denied = true;
+            path = cand;
+        } else if (errno != ENOENT && errno != ENOTDIR) {
+            other = errno;
+            path = cand;
+            break;
+        }
+    }
+    if (other) {
+        exit_code = 126;
+        message = "exec " + path + ": " + errno_text(other);
+        errno = other;
+    } else if (denied) {
+        exit_code = 126;
+        message = "exec " + path + ": permission denied";
+        errno = EACCES;
+    } else {
+        exit_code = 127;
+        message = "exec " + file + ": executable file not found in $PATH";
+        errno = ENOENT;
+    }
+}
+
+void exec_process(const ProcessSpec& p, int errfd) {
+    try {
+        apply_credentials(p.caps, p.uid, p.gid, p.groups);
+        // Changing uid clears the parent-death signal; set it again.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (p.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+            throw_errno("prctl PR_SET_NO_NEW_PRIVS");
+        if (::chdir(p.cwd.c_str()) != 0) throw_errno("chdir to working directory", p.cwd);
+        // Every fd but stdio goes at execve; the sync pipe stays usable until then.
+        if (sys::close_range(3, ~0U, sys::kCloseRangeCloexec) != 0) throw_errno("close_range");
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        int code;
+        std::string msg, path;
+        exec_command(p.args, p.env, code, msg, path);
+        child_fail(errfd, SysError(errno, "exec", path, msg), code);
+    } catch (const SysError& e) {
+        child_fail(errfd, e, 125);
+    }
+}
+
+void loopback_up() {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) throw_errno("socket", "lo");
+    struct ifreq ifr {};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) throw_errno("ioctl SIOCGIFFLAGS", "lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) throw_errno("ioctl SIOCSIFFLAGS", "lo");
+}
+
+Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io) {
+    auto [go_r, go_w] = make_pipe();
+    auto [err_r, err_w] = make_pipe();
+    UniqueFd pty_parent, pty_child;
+    if (plan.process.tty) {
+        auto pair = make_socketpair();
+        pty_parent = std::move(pair.first);
+        pty_child = std::move(pair.second);
+    }
+    int pidfd = -1;
+    sys::CloneArgs args {};
+    args.flags = static_cast<uint64_t>(namespace_flags(plan.namespaces) & ~CLONE_NEWCGROUP) |
+                 sys::kClonePidfd;
+    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    long pid = sys::clone3(&args);
+    if (pid < 0) throw StartError(errno, "clone3", plan.rootfs.target,
+                                  format_error(errno, "clone3 new namespaces for", plan.id), 125);
+    if (pid == 0) {
+        go_w.reset();
+        err_r.reset();
+        pty_parent.reset();
+        container_child(plan, go_r.get(), err_w.get(), pty_child ? pty_child.get() : -1, io);
+    }
+    Launched out;
+    out.pid = static_cast<pid_t>(pid);
+    out.pidfd = UniqueFd(pidfd);
+    go_r.reset();
+    err_w.reset();
+    pty_child.reset();
+    try {
+        if (cg.enabled()) cg.add_pid(out.pid);
+        write_all(go_w.get(), "g", 1, "container start");
+        go_w.reset();
+        if (plan.process.tty) {
+            std::vector<UniqueFd> fds = recv_fds(pty_parent.get(), 1);
+            if (fds.empty()) read_child_result(err_r.get());  // the child failed before the tty
+            else out.pty_master = std::move(fds[0]);
+        }
+        read_child_result(err_r.get());
+    } catch (...) {
+        ::kill(out.pid, SIGKILL);
+        int st;
+        while (::waitpid(out.pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        throw;
+    }
+    return out;
+}
+
+}  // namespace lb

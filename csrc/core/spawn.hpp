@@ -1,0 +1,59 @@
+// Starting a container's first process: clone into new namespaces, set up the root, exec.
+//
+// The parent learns the outcome through a sync pipe: end-of-file means execve succeeded (the
+// pipe is O_CLOEXEC), a ChildError record means something failed, with errno, syscall and path.
+// After clone the child runs only this code: no Python, no allocation-hungry libraries.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "core/cgroup.hpp"
+#include "core/error.hpp"
+#include "core/fd.hpp"
+#include "core/plan.hpp"
+
+namespace lb {
+
+// A start failure, with the exit code docker gives it: 127 command not found, 126 cannot be
+// invoked, 125 anything else (the engine's own failure).
+class StartError : public SysError {
+public:
+    StartError(int err, std::string syscall, std::string path, std::string what, int exit_code)
+        : SysError(err, std::move(syscall), std::move(path), std::move(what)), exit_code(exit_code) {}
+    int exit_code;
+};
+
+struct StdioFds {
+    int in = -1, out = -1, err = -1;  // in the caller's fd table; must be valid fds
+};
+
+struct Launched {
+    pid_t pid = -1;
+    UniqueFd pidfd;       // of the container's init
+    UniqueFd pty_master;  // when the plan asked for a terminal
+};
+
+// Clones, joins `cg` (already created), sets up the root and execs. Returns once the process
+// runs the user's command; throws StartError otherwise (the child is reaped).
+Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io);
+
+// The set-up steps after the namespaces exist (mounts, pivot_root, credentials, exec), used by
+// launch_container's child; exposed so `exec` shares the exec/credential half.
+[[noreturn]] void exec_process(const ProcessSpec& p, int errfd);
+
+// Runs `file` with `argv` and `env` the way docker does: a name without '/' is looked up in
+// the PATH of `env`. Returns only on failure, with errno set and `exit_code`/`message` filled.
+void exec_command(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                  int& exit_code, std::string& message, std::string& path);
+
+// Reports `e` on the sync pipe and exits the child.
+[[noreturn]] void child_fail(int errfd, const SysError& e, int exit_code);
+// Reads the sync pipe: returns normally on EOF (exec happened), throws StartError otherwise.
+void read_child_result(int fd);
+
+// Brings the loopback interface up (a new network namespace starts with lo down).
+void loopback_up();
+
+}  // namespace lb

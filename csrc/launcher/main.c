@@ -1,0 +1,62 @@
+/* The `layerbox` command.
+ *
+ * Why a compiled launcher instead of pip's console-script wrapper: the wrapper runs the
+ * interpreter with site processing, and on the machines we target a single .pth file in
+ * site-packages imports certifi and importlib.resources, which alone costs 30-40 ms, three times
+ * the interpreter's own start-up. The hot verbs (run, exec, stop, ps, ...) have a budget of a few
+ * tens of milliseconds in all, so we start Python with -I -S (isolated: no PYTHON* variables, no
+ * user site, no current directory on sys.path; and no site processing) and put the installed
+ * package on sys.path ourselves. When the package is not importable that way (an editable
+ * install, a user install, a .pth-based layout), layerbox.cli.main runs site.main() and carries
+ * on, so correctness never depends on this shortcut.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef LAYERBOX_PYTHON
+#define LAYERBOX_PYTHON "python3"
+#endif
+
+/* Runs with -I -S: finds the standard site-packages directories without executing any .pth
+ * file, then hands over to the real entry point. */
+static const char BOOTSTRAP[] =
+    "import sys\n"
+    "def _b():\n"
+    "    import site\n"
+    "    sys.path[len(sys.path):] = [p for p in site.getsitepackages() if p not in sys.path]\n"
+    "    try:\n"
+    "        import layerbox.cli.main as m\n"
+    "    except ImportError:\n"
+    "        site.main()\n"
+    "        import layerbox.cli.main as m\n"
+    "    return m\n"
+    "sys.argv[0] = 'layerbox'\n"
+    "sys.exit(_b().main())\n";
+
+int main(int argc, char **argv) {
+    const char *python = getenv("LAYERBOX_PYTHON");
+    if (python == NULL || python[0] == '\0') python = LAYERBOX_PYTHON;
+    if (access(python, X_OK) != 0 && strchr(python, '/') != NULL) python = "python3";
+
+    /* python -I -S -c BOOTSTRAP layerbox ARGS... ; -c puts argv[1..] after the code in sys.argv */
+    char **args = calloc((size_t)argc + 6, sizeof(char *));
+    if (args == NULL) {
+        perror("layerbox");
+        return 125;
+    }
+    int n = 0;
+    args[n++] = (char *)python;
+    args[n++] = "-I";
+    args[n++] = "-S";
+    args[n++] = "-c";
+    args[n++] = (char *)BOOTSTRAP;
+    for (int i = 1; i < argc; i++) args[n++] = argv[i];
+    args[n] = NULL;
+    execvp(python, args);
+    fprintf(stderr, "layerbox: cannot run the Python interpreter %s: %s\n", python, strerror(errno));
+    return 125;
+}

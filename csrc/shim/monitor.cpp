@@ -1,0 +1,479 @@
+#include "shim/monitor.hpp"
+
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.hpp"
+#include "core/fsutil.hpp"
+#include "core/proc.hpp"
+#include "core/spawn.hpp"
+#include "core/syscalls.hpp"
+#include "core/unix.hpp"
+
+namespace lb::shim {
+
+using nlohmann::json;
+
+namespace {
+
+long long now_ms() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// Writes everything or gives up on the first error (a client that went away).
+bool relay_write(int fd, const char* p, size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                struct pollfd pfd {
+                    fd, POLLOUT, 0
+                };
+                ::poll(&pfd, 1, 1000);
+                continue;
+            }
+            return false;
+        }
+        p += w;
+        n -= static_cast<size_t>(w);
+    }
+    return true;
+}
+
+}  // namespace
+
+MonitorConfig config_from_json(const json& j) {
+    MonitorConfig c;
+    c.dir = j.at("dir").get<std::string>();
+    c.state_file = j.value("state_file", c.state_file);
+    c.socket = j.value("socket", c.socket);
+    c.log = j.value("log", "");
+    c.state = j.value("state", json::object());
+    c.attach_stdin = j.value("attach_stdin", false);
+    c.attach_stdout = j.value("attach_stdout", false);
+    c.attach_stderr = j.value("attach_stderr", false);
+    c.open_stdin = j.value("open_stdin", false);
+    c.restart = j.value("restart", "no");
+    c.restart_max = j.value("restart_max", 0);
+    c.autoremove = j.value("autoremove", false);
+    c.remove_paths = j.value("remove_paths", std::vector<std::string>{});
+    return c;
+}
+
+Monitor::Monitor(LaunchPlan plan, MonitorConfig cfg, int report_fd)
+    : plan_(std::move(plan)), cfg_(std::move(cfg)), cg_(plan_.cgroup) {
+    conns_.push_back(Conn{UniqueFd(report_fd), true});
+    if (!cfg_.log.empty()) log_ = LogWriter(cfg_.log);
+    restart_count_ = cfg_.state.value("RestartCount", 0);
+}
+
+void Monitor::write_state() { write_file_atomic(cfg_.dir + "/" + cfg_.state_file, cfg_.state.dump()); }
+
+void Monitor::notify(const json& msg, bool close_after) {
+    std::string s = msg.dump();
+    for (auto& c : conns_) {
+        if (!c.fd || !c.waiting) continue;
+        try {
+            send_fds(c.fd.get(), s, {});
+        } catch (const SysError&) {
+        }
+        if (close_after) c.fd.reset();
+    }
+    conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.fd; }),
+                 conns_.end());
+}
+
+void Monitor::fail_start(const std::exception& e, int err, const std::string& syscall,
+                         const std::string& path, int exit_code) {
+    // As docker: a container whose process could not start stays "created", with the exit
+    // code and the error recorded.
+    cfg_.state["Status"] = "created";
+    cfg_.state["Running"] = false;
+    cfg_.state["Pid"] = 0;
+    cfg_.state["ExitCode"] = exit_code;
+    cfg_.state["Error"] = e.what();
+    cfg_.state["MonitorPid"] = 0;
+    try {
+        cg_.destroy();
+    } catch (const SysError&) {
+    }
+    try {
+        write_state();
+    } catch (const SysError&) {
+    }
+    json msg = {{"ok", false},     {"errno", err},          {"syscall", syscall},
+                {"path", path},    {"message", e.what()},   {"exit_code", exit_code}};
+    listener_.reset();
+    ::unlink((cfg_.dir + "/" + cfg_.socket).c_str());
+    if (cfg_.autoremove) {
+        for (auto& p : cfg_.remove_paths) {
+            try {
+                remove_tree(p);
+            } catch (const SysError&) {
+            }
+        }
+    }
+    notify(msg, true);
+}
+
+bool Monitor::launch(bool first) {
+    StdioFds io;
+    UniqueFd out_w, err_w, in_r, devnull;
+    try {
+        devnull = open_path("/dev/null", O_RDWR);
+        if (!plan_.process.tty) {
+            auto [or_, ow] = make_pipe();
+            auto [er, ew] = make_pipe();
+            out_.fd = std::move(or_);
+            err_.fd = std::move(er);
+            out_w = std::move(ow);
+            err_w = std::move(ew);
+            set_nonblock(out_.fd.get());
+            set_nonblock(err_.fd.get());
+            io.out = out_w.get();
+            io.err = err_w.get();
+            if (cfg_.open_stdin && cfg_.attach_stdin && first) {
+                io.in = 0;  // the client's own stdin, read by the container directly
+            } else if (cfg_.open_stdin) {
+                auto [r, w] = make_pipe();
+                in_r = std::move(r);
+                stdin_keep_ = std::move(w);
+                io.in = in_r.get();
+            } else {
+                io.in = devnull.get();
+            }
+        }
+        Launched l = launch_container(plan_, cg_, io);
+        init_ = l.pid;
+        init_pidfd_ = std::move(l.pidfd);
+        pty_ = std::move(l.pty_master);
+        if (pty_) set_nonblock(pty_.get());
+    } catch (const StartError& e) {
+        if (!first) return false;
+        fail_start(e, e.err, e.syscall, e.path, e.exit_code);
+        return false;
+    } catch (const SysError& e) {
+        if (!first) return false;
+        fail_start(e, e.err, e.syscall, e.path, 125);
+        return false;
+    }
+    last_start_ms_ = now_ms();
+    cfg_.state["Status"] = "running";
+    cfg_.state["Running"] = true;
+    cfg_.state["Restarting"] = false;
+    cfg_.state["Paused"] = false;
+    cfg_.state["OOMKilled"] = false;
+    cfg_.state["Dead"] = false;
+    cfg_.state["Pid"] = init_;
+    cfg_.state["PidStartTime"] = process_start_time(init_);
+    cfg_.state["ExitCode"] = 0;
+    cfg_.state["Error"] = "";
+    cfg_.state["StartedAt"] = rfc3339_now();
+    cfg_.state["FinishedAt"] = "0001-01-01T00:00:00Z";
+    cfg_.state["MonitorPid"] = ::getpid();
+    cfg_.state["MonitorStartTime"] = process_start_time(::getpid());
+    cfg_.state["BootId"] = boot_id();
+    cfg_.state["RestartCount"] = restart_count_;
+    write_state();
+    if (first) {
+        json msg = {{"ok", true}, {"pid", init_}, {"monitor_pid", ::getpid()}};
+        std::vector<int> fds{init_pidfd_.get()};
+        if (pty_) fds.push_back(pty_.get());
+        if (!conns_.empty()) {
+            try {
+                send_fds(conns_.front().fd.get(), msg.dump(), fds);
+            } catch (const SysError&) {
+                conns_.front().fd.reset();  // the client went away; carry on without it
+            }
+        }
+    }
+    return true;
+}
+
+void Monitor::on_readable(Stream& s) {
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(s.fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return;
+            n = 0;  // EIO from a pty whose last slave closed: end of output
+        }
+        if (n == 0) {
+            s.fd.reset();
+            return;
+        }
+        log_.write(s.name, std::string_view(buf, static_cast<size_t>(n)));
+        if (s.relay >= 0 && !relay_write(s.relay, buf, static_cast<size_t>(n))) s.relay = -1;
+    }
+}
+
+void Monitor::on_control(size_t i) {
+    std::string msg;
+    try {
+        recv_fds(conns_[i].fd.get(), 0, &msg);
+    } catch (const SysError&) {
+        msg.clear();
+    }
+    if (msg.empty()) {
+        conns_[i].fd.reset();
+        return;
+    }
+    if (msg == "stop") {
+        // A user stopped or killed the container: no restart policy applies to this exit.
+        manual_stop_ = true;
+        try {
+            send_fds(conns_[i].fd.get(), "ok", {});
+        } catch (const SysError&) {
+        }
+    } else if (msg == "wait") {
+        conns_[i].waiting = true;
+    } else if (msg == "ping") {
+        try {
+            send_fds(conns_[i].fd.get(), "pong", {});
+        } catch (const SysError&) {
+        }
+    }
+}
+
+bool Monitor::should_restart(int exit_code) const {
+    if (manual_stop_) return false;
+    if (cfg_.restart == "always" || cfg_.restart == "unless-stopped") return true;
+    if (cfg_.restart == "on-failure")
+        return exit_code != 0 && (cfg_.restart_max <= 0 || restart_count_ < cfg_.restart_max);
+    return false;
+}
+
+void Monitor::drain_streams(int timeout_ms) {
+    // Every process of the container is gone (the PID namespace dies with its init), so the
+    // pipes hold their last bytes and then report end of file.
+    long long deadline = now_ms() + timeout_ms;
+    while ((out_.fd || err_.fd || pty_) && now_ms() < deadline) {
+        std::vector<struct pollfd> p;
+        if (out_.fd) p.push_back({out_.fd.get(), POLLIN, 0});
+        if (err_.fd) p.push_back({err_.fd.get(), POLLIN, 0});
+        if (pty_) p.push_back({pty_.get(), POLLIN, 0});
+        int r = ::poll(p.data(), p.size(), static_cast<int>(std::max(1LL, deadline - now_ms())));
+        if (r <= 0) break;
+        if (out_.fd) on_readable(out_);
+        if (err_.fd) on_readable(err_);
+        if (pty_) {
+            Stream s{std::move(pty_), "stdout", out_.relay};
+            on_readable(s);
+            pty_ = std::move(s.fd);
+        }
+    }
+    out_.fd.reset();
+    err_.fd.reset();
+    pty_.reset();
+}
+
+void Monitor::on_exit(int status) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    init_ = -1;
+    init_pidfd_.reset();
+    drain_streams(2000);
+    bool oom = cg_.oom_killed();
+    if (should_restart(code)) {
+        ++restart_count_;
+        cfg_.state["Status"] = "restarting";
+        cfg_.state["Running"] = false;
+        cfg_.state["Restarting"] = true;
+        cfg_.state["Pid"] = 0;
+        cfg_.state["ExitCode"] = code;
+        cfg_.state["OOMKilled"] = oom;
+        cfg_.state["FinishedAt"] = rfc3339_now();
+        cfg_.state["RestartCount"] = restart_count_;
+        write_state();
+        notify({{"exit", true}, {"exit_code", code}, {"oom_killed", oom}, {"restarting", true}}, false);
+        // docker's back-off: 100 ms doubling per quick failure, reset after 10 s of running.
+        if (now_ms() - last_start_ms_ > 10000) restart_delay_ms_ = 100;
+        long long until = now_ms() + restart_delay_ms_;
+        restart_delay_ms_ = std::min(restart_delay_ms_ * 2, 60000LL);
+        while (now_ms() < until && !manual_stop_) {
+            std::vector<struct pollfd> p;
+            if (listener_) p.push_back({listener_.get(), POLLIN, 0});
+            for (auto& c : conns_) p.push_back({c.fd.get(), POLLIN, 0});
+            int r = ::poll(p.data(), p.size(), static_cast<int>(until - now_ms()));
+            if (r > 0) {
+                size_t k = 0;
+                if (listener_ && (p[k++].revents & POLLIN)) {
+                    int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+                    if (c >= 0) conns_.push_back(Conn{UniqueFd(c), false});
+                }
+                for (size_t i = 0; i + k < p.size() && i < conns_.size(); ++i)
+                    if (p[i + k].revents) on_control(i);
+            }
+        }
+        if (!manual_stop_ && launch(false)) return;
+    }
+    finish(code, oom);
+}
+
+void Monitor::finish(int exit_code, bool oom) {
+    done_ = true;
+    try {
+        cg_.destroy();
+    } catch (const SysError& e) {
+        cfg_.state["Error"] = e.what();
+    }
+    cfg_.state["Status"] = "exited";
+    cfg_.state["Running"] = false;
+    cfg_.state["Restarting"] = false;
+    cfg_.state["Paused"] = false;
+    cfg_.state["Pid"] = 0;
+    cfg_.state["ExitCode"] = exit_code;
+    cfg_.state["OOMKilled"] = oom;
+    cfg_.state["FinishedAt"] = rfc3339_now();
+    cfg_.state["MonitorPid"] = 0;
+    listener_.reset();
+    ::unlink((cfg_.dir + "/" + cfg_.socket).c_str());
+    try {
+        write_state();
+    } catch (const SysError&) {
+    }
+    if (cfg_.autoremove) {
+        // Under the container's lock, so a concurrent `rm` or `inspect` sees all or nothing.
+        int lock = ::open(cfg_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (lock >= 0) ::flock(lock, LOCK_EX);
+        for (auto& p : cfg_.remove_paths) {
+            try {
+                remove_tree(p);
+            } catch (const SysError&) {
+            }
+        }
+        if (lock >= 0) ::close(lock);
+    }
+    notify({{"exit", true}, {"exit_code", exit_code}, {"oom_killed", oom}, {"restarting", false}}, true);
+}
+
+void Monitor::loop() {
+    while (!done_) {
+        std::vector<struct pollfd> p;
+        enum Kind { SIG, LISTEN, OUT, ERR, PTY, IN, CONN };
+        std::vector<std::pair<Kind, size_t>> who;
+        auto add = [&](int fd, Kind k, size_t i = 0) {
+            p.push_back({fd, POLLIN, 0});
+            who.emplace_back(k, i);
+        };
+        add(sigfd_.get(), SIG);
+        if (listener_) add(listener_.get(), LISTEN);
+        if (out_.fd) add(out_.fd.get(), OUT);
+        if (err_.fd) add(err_.fd.get(), ERR);
+        if (pty_) add(pty_.get(), PTY);
+        if (pty_ && attach_in_ >= 0) add(attach_in_, IN);
+        for (size_t i = 0; i < conns_.size(); ++i) add(conns_[i].fd.get(), CONN, i);
+        int r = ::poll(p.data(), p.size(), -1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("poll", "monitor");
+        }
+        bool conns_changed = false;
+        for (size_t k = 0; k < p.size() && !done_; ++k) {
+            if (!p[k].revents) continue;
+            switch (who[k].first) {
+                case SIG: {
+                    struct signalfd_siginfo si;
+                    while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) {
+                        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                            // Someone asked the monitor itself to go: take the container with it.
+                            manual_stop_ = true;
+                            if (init_pidfd_) sys::pidfd_send_signal(init_pidfd_.get(), SIGKILL);
+                        }
+                    }
+                    int status;
+                    pid_t w;
+                    while ((w = ::waitpid(-1, &status, WNOHANG)) > 0) {
+                        if (w == init_) on_exit(status);
+                        if (done_) break;
+                    }
+                    break;
+                }
+                case LISTEN: {
+                    int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+                    if (c >= 0) {
+                        conns_.push_back(Conn{UniqueFd(c), false});
+                        conns_changed = true;
+                    }
+                    break;
+                }
+                case OUT: on_readable(out_); break;
+                case ERR: on_readable(err_); break;
+                case PTY: {
+                    Stream s{std::move(pty_), "stdout", out_.relay};
+                    on_readable(s);
+                    // The pty keeps reporting EIO once the slave closes; stop polling it then
+                    // and let the exit path finish.
+                    pty_ = std::move(s.fd);
+                    break;
+                }
+                case IN: {
+                    char buf[4096];
+                    ssize_t n = ::read(attach_in_, buf, sizeof buf);
+                    if (n <= 0) {
+                        attach_in_ = -1;
+                    } else if (pty_) {
+                        relay_write(pty_.get(), buf, static_cast<size_t>(n));
+                    }
+                    break;
+                }
+                case CONN:
+                    if (!conns_changed && who[k].second < conns_.size()) on_control(who[k].second);
+                    break;
+            }
+        }
+        conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.fd; }),
+                     conns_.end());
+    }
+}
+
+int Monitor::run() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    ::signal(SIGTTOU, SIG_IGN);
+    ::signal(SIGTTIN, SIG_IGN);
+    sigfd_ = UniqueFd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sigfd_) throw_errno("signalfd", "monitor");
+    // Orphans of the container's init land on us, not on the host's init.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    if (cfg_.attach_stdout) out_.relay = 1;
+    if (cfg_.attach_stderr) err_.relay = 2;
+    if (plan_.process.tty && cfg_.attach_stdin && cfg_.open_stdin) {
+        attach_in_ = 0;
+        set_nonblock(0);
+    }
+    try {
+        listener_ = listen_unix(cfg_.dir, cfg_.socket);
+        cg_.create();
+    } catch (const SysError& e) {
+        fail_start(e, e.err, e.syscall, e.path, 125);
+        return 1;
+    }
+    if (!launch(true)) return 1;
+    loop();
+    return 0;
+}
+
+}  // namespace lb::shim
