@@ -144,6 +144,12 @@ void bind_container(py::module_& m) {
               remove_tree(path);
           },
           py::arg("path"), "rm -rf without following symlinks.");
+    m.def("syncfs",
+          [](const std::string& path) {
+              py::gil_scoped_release nogil;
+              sync_filesystem(path);
+          },
+          py::arg("path"), "Flush the filesystem holding path to disk (syncfs(2)).");
 
     py::class_<Cgroup>(m, "Cgroup", "one container's cgroup (v1 directories or a v2 directory)")
         .def(py::init([](const py::dict& spec) { return Cgroup(cgroup_spec(spec)); }), py::arg("spec"))

@@ -78,3 +78,10 @@ void remove_tree(const std::string& path) {
 }
 
 }  // namespace lb
+
+namespace lb {
+void sync_filesystem(const std::string& path) {
+    UniqueFd fd = open_path(path, O_RDONLY | O_DIRECTORY);
+    if (::syncfs(fd.get()) != 0) throw_errno("syncfs", path);
+}
+}  // namespace lb

@@ -11,3 +11,8 @@ void remove_tree(const std::string& path);
 void remove_tree_at(int dirfd, const std::string& name);
 
 }  // namespace lb
+
+namespace lb {
+// syncfs(2) on the filesystem holding `path`: makes everything written there durable at once.
+void sync_filesystem(const std::string& path);
+}  // namespace lb

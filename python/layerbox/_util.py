@@ -1,0 +1,139 @@
+"""Small helpers shared across layerbox, kept free of heavy imports (the hot path loads this)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+_EPOCH_ZERO = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    """UTC now with nanoseconds, as docker writes Created/StartedAt."""
+    ns = time.time_ns()
+    return rfc3339(ns // 1_000_000_000, ns % 1_000_000_000)
+
+
+def rfc3339(sec: int, nsec: int = 0) -> str:
+    t = time.gmtime(sec)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour,
+                                                      t.tm_min, t.tm_sec, nsec)
+
+
+def parse_rfc3339(s: str) -> float:
+    """Seconds since the epoch for an RFC 3339 timestamp (UTC 'Z' or an offset); 0 for docker's
+    zero time."""
+    if not s or s.startswith("0001-01-01"):
+        return 0.0
+    import calendar
+
+    date, _, rest = s.partition("T")
+    y, mo, d = (int(x) for x in date.split("-"))
+    tz = 0
+    if rest.endswith("Z"):
+        rest = rest[:-1]
+    else:
+        for sign in ("+", "-"):
+            i = rest.rfind(sign)
+            if i > 0:
+                hh, _, mm = rest[i + 1:].partition(":")
+                tz = (int(hh) * 3600 + int(mm or 0) * 60) * (1 if sign == "+" else -1)
+                rest = rest[:i]
+                break
+    hms, _, frac = rest.partition(".")
+    h, mi, sec = (int(x) for x in hms.split(":"))
+    base = calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) - tz
+    return base + (float("0." + frac) if frac else 0.0)
+
+
+def read_json(path: str):
+    with open(path, "rb") as f:
+        return json.loads(f.read())
+
+
+def write_atomic(path: str, data: bytes, *, fsync: bool = False, mode: int = 0o644) -> None:
+    """Write by rename: a reader sees the old content or the new, never half.
+
+    ``fsync`` makes it durable too (image metadata); container state skips it, because after a
+    crash the next command reconciles containers anyway and the fsync would cost more than
+    the rest of a container start.
+    """
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data) if len(data) < 65536 else _write_all(fd, data)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    if fsync:
+        fsync_dir(os.path.dirname(path))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def dump_json(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def human_size(n: float) -> str:
+    """docker's units.HumanSize: decimal units, 3 significant digits ("2.13MB", "0B")."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    n = float(n)
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    s = f"{n:.3g}"
+    if "e" in s:
+        s = str(int(round(n)))
+    return s + units[i]
+
+
+def human_duration(seconds: float) -> str:
+    """docker's units.HumanDuration ("Less than a second", "3 seconds", "About a minute", ...)."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = int(seconds / 60)
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = int(round(seconds / 3600))
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def short_id(full: str) -> str:
+    if full.startswith("sha256:"):
+        full = full[7:]
+    return full[:12]

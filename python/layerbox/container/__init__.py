@@ -1,0 +1,1 @@
+"""Containers: spec -> launch plan, the lifecycle, exec, logs, inspect."""

@@ -1,0 +1,547 @@
+"""The container lifecycle without a daemon.
+
+Every state change happens in the calling process, under the container's lock (an flock on
+its directory) and, where images are involved, the store's lock. While a container runs, its
+monitor (layerbox-shim) owns state.json; otherwise the commands do. A monitor that died, or a
+machine that rebooted, is noticed by the next command that reads the container, which then
+reconciles it (see ``_reconcile``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from layerbox import _core, _util
+from layerbox.container import names as _names
+from layerbox.container import plan as _plan
+from layerbox.container import spec as _spec
+from layerbox.container import users as _users
+from layerbox.errors import (Conflict, ContainerNotFound, InvalidArgument, NotFound)
+from layerbox.image.store import ImageStore
+from layerbox.store import Store
+
+SHIM = os.path.join(os.path.dirname(_core.__file__), "layerbox-shim")
+_SIGKILL = 9
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+_RUNNING = ("running", "restarting")
+
+HOSTS_NONE = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+
+
+def _initial_state() -> dict:
+    return {
+        "Status": "created", "Running": False, "Paused": False, "Restarting": False,
+        "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+        "StartedAt": _ZERO_TIME, "FinishedAt": _ZERO_TIME, "RestartCount": 0,
+    }
+
+
+def _read_host_file(path: str, default: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+class Container:
+    """A container's config and state as read from the store (a snapshot)."""
+
+    __slots__ = ("id", "dir", "config", "state")
+
+    def __init__(self, cid: str, cdir: str, config: dict, state: dict):
+        self.id = cid
+        self.dir = cdir
+        self.config = config
+        self.state = state
+
+    @property
+    def name(self) -> str:
+        return self.config.get("Name", "").lstrip("/")
+
+    @property
+    def status(self) -> str:
+        return self.state.get("Status", "created")
+
+    @property
+    def running(self) -> bool:
+        return self.state.get("Status") in ("running", "paused", "restarting")
+
+
+class ContainerEngine:
+    def __init__(self, store: Store, images: ImageStore | None = None,
+                 cgroups: _plan.CgroupLayout | None = None):
+        self.store = store
+        self.images = images or ImageStore(store)
+        self._cgroups = cgroups
+
+    @property
+    def cgroups(self) -> _plan.CgroupLayout:
+        if self._cgroups is None:
+            self._cgroups = _plan.CgroupLayout.default()
+        return self._cgroups
+
+    # -- lookup ------------------------------------------------------------------------------
+    def resolve(self, ref: str) -> str:
+        """Container id from a name, a full id or a unique id prefix."""
+        if not ref:
+            raise InvalidArgument("container name or ID cannot be empty")
+        ref = ref.lstrip("/")
+        if len(ref) == 64 and os.path.isdir(os.path.join(self.store.containers, ref)):
+            return ref
+        try:
+            target = os.readlink(os.path.join(self.store.names, ref))
+            if os.path.isdir(os.path.join(self.store.containers, target)):
+                return target
+        except OSError:
+            pass
+        try:
+            ids = os.listdir(self.store.containers)
+        except FileNotFoundError:
+            ids = []
+        matches = [i for i in ids if i.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise Conflict(f"multiple IDs found with provided prefix: {ref}")
+        raise ContainerNotFound(f"No such container: {ref}")
+
+    def get(self, ref: str, reconcile: bool = True) -> Container:
+        cid = self.resolve(ref)
+        return self.load(cid, reconcile=reconcile)
+
+    def load(self, cid: str, reconcile: bool = True) -> Container:
+        cdir = os.path.join(self.store.containers, cid)
+        try:
+            config = _util.read_json(os.path.join(cdir, "config.json"))
+            state = _util.read_json(os.path.join(cdir, "state.json"))
+        except FileNotFoundError:
+            raise ContainerNotFound(f"No such container: {cid}") from None
+        c = Container(cid, cdir, config, state)
+        if state.get("Status") in _RUNNING:
+            if reconcile and not self._monitor_alive(state):
+                return self._reconcile(cid)
+            if state.get("Status") == "running" and self._frozen(cid):
+                state["Status"] = "paused"
+                state["Paused"] = True
+        return c
+
+    def list(self, all: bool = False) -> list[Container]:
+        try:
+            ids = os.listdir(self.store.containers)
+        except FileNotFoundError:
+            return []
+        out = []
+        for cid in ids:
+            try:
+                c = self.load(cid)
+            except NotFound:
+                continue  # removed meanwhile
+            if all or c.running:
+                out.append(c)
+        out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
+        return out
+
+    # -- create ------------------------------------------------------------------------------
+    def create(self, image: str, **opts) -> str:
+        """Creates a container from `image` with docker-py style options; returns its id."""
+        store = self.store.ensure()
+        name = opts.get("name")
+        if name:
+            name = name.lstrip("/")
+            if not _names.valid(name):
+                raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                                      "are allowed")
+        cid = os.urandom(32).hex()
+        cdir = os.path.join(store.containers, cid)
+        with store.lock(shared=True):  # the image cannot be removed under us
+            image_id = self.images.resolve(image)
+            record = self.images.record(image_id)
+            icfg = self.images.config(image_id)
+            cfg = _spec.build_config(image_id, image, icfg, opts)
+            claimed = self._claim_name(cid, name)
+            try:
+                os.mkdir(cdir, 0o711)
+                for d in ("upper", "work", "merged"):
+                    os.mkdir(os.path.join(cdir, d), 0o755)
+                cfg["Id"] = cid
+                cfg["Name"] = "/" + claimed
+                host_net = cfg["HostConfig"]["NetworkMode"] == "host"
+                if not cfg["Config"]["Hostname"]:
+                    cfg["Config"]["Hostname"] = os.uname().nodename if host_net else cid[:12]
+                cfg["Layers"] = record["Layers"]
+                cfg["LogPath"] = os.path.join(cdir, "container.log")
+                cfg["Driver"] = "overlay"
+                for m in cfg["Mounts"]:
+                    if m["Type"] == "volume" and not m["Source"]:
+                        m["Name"] = os.urandom(32).hex()  # anonymous volume
+                        m["Anonymous"] = True
+                    elif m["Type"] == "volume":
+                        m["Name"] = m["Source"]
+                self._write_etc_files(cdir, cfg)
+                _util.write_atomic(os.path.join(cdir, "config.json"), _util.dump_json(cfg))
+                _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(_initial_state()))
+            except BaseException:
+                _core.remove_tree(cdir)
+                self._release_name(claimed, cid)
+                raise
+        return cid
+
+    def _claim_name(self, cid: str, name: str | None) -> str:
+        """Claims a name by creating names/<name> -> id: exactly one of two racing creators wins."""
+        for attempt in range(20):
+            n = name or _names.generate(attempt)
+            link = os.path.join(self.store.names, n)
+            try:
+                os.symlink(cid, link)
+                return n
+            except FileExistsError:
+                holder = os.readlink(link) if os.path.islink(link) else ""
+                if holder and not os.path.isdir(os.path.join(self.store.containers, holder)):
+                    # Left by a crash between removing a container and its name: stale.
+                    try:
+                        os.unlink(link)
+                    except FileNotFoundError:
+                        pass
+                    continue
+                if name:
+                    raise Conflict(
+                        f'Conflict. The container name "/{n}" is already in use by container '
+                        f'"{holder}". You have to remove (or rename) that container to be able to '
+                        "reuse that name.") from None
+        raise Conflict("could not generate a unique container name")
+
+    def _release_name(self, name: str, cid: str) -> None:
+        link = os.path.join(self.store.names, name)
+        try:
+            if os.readlink(link) == cid:
+                os.unlink(link)
+        except OSError:
+            pass
+
+    def _write_etc_files(self, cdir: str, cfg: dict) -> None:
+        host_net = cfg["HostConfig"]["NetworkMode"] == "host"
+        hostname = cfg["Config"]["Hostname"]
+        hosts = _read_host_file("/etc/hosts", HOSTS_NONE) if host_net else HOSTS_NONE
+        resolv = _read_host_file("/etc/resolv.conf", "")
+        for name, text in (("hostname", hostname + "\n"), ("hosts", hosts),
+                           ("resolv.conf", resolv)):
+            with open(os.path.join(cdir, name), "w") as f:
+                f.write(text)
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self, ref: str, *, stdin: int = -1, stdout: int = -1, stderr: int = -1,
+              tty_size=(0, 0)):
+        """Starts the container; returns the monitor handle (``_core.Monitor``), or None when it
+        was already running. The given fds become the container's attached stdio."""
+        cid = self.resolve(ref)
+        with self.store.container_lock(cid):
+            c = self.load(cid)
+            if c.status == "paused":
+                raise Conflict(f"cannot start a paused container, try unpause instead")
+            if c.running:
+                return None
+            return self._launch(c, stdin, stdout, stderr, tty_size)
+
+    def _lower_dirs(self, c: Container) -> list[str]:
+        layers = [os.path.join(self.store.layers, d.split(":", 1)[-1], "diff")
+                  for d in reversed(c.config.get("Layers") or [])]
+        return [self.store.init_layer, *layers]
+
+    def _launch(self, c: Container, stdin: int, stdout: int, stderr: int, tty_size):
+        cfg = c.config
+        lowers = self._lower_dirs(c)
+        upper = os.path.join(c.dir, "upper")
+        read = lambda rel: _users.read_layered([upper, *lowers[1:]], rel)  # noqa: E731
+        user = _users.resolve(cfg["Config"].get("User") or "", read)
+        plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
+                           tty_size=tty_size, cgroups=self.cgroups)
+        host = cfg["HostConfig"]
+        state = c.state
+        for k in ("ExitCode", "Error"):
+            state.pop(k, None)
+        conf = cfg["Config"]
+        attach = stdout >= 0
+        name_link = os.path.join(self.store.names, c.name)
+        plan["monitor"] = {
+            "dir": c.dir,
+            "log": cfg.get("LogPath") or os.path.join(c.dir, "container.log"),
+            "state": state,
+            "attach_stdin": stdin >= 0,
+            "attach_stdout": attach,
+            "attach_stderr": stderr >= 0,
+            "open_stdin": bool(conf.get("OpenStdin")),
+            "restart": host["RestartPolicy"]["Name"],
+            "restart_max": host["RestartPolicy"]["MaximumRetryCount"],
+            "autoremove": bool(host.get("AutoRemove")),
+            "remove_paths": [c.dir, name_link] + self._anonymous_volume_paths(cfg),
+        }
+        return _core.start_monitor(SHIM, json.dumps(plan).encode(), stdin, stdout, stderr)
+
+    def _volume_source(self, m: dict) -> str:
+        if m["Type"] == "bind":
+            src = m["Source"]
+            if not os.path.exists(src):
+                os.makedirs(src, exist_ok=True)  # docker -v creates a missing host directory
+            return src
+        data = os.path.join(self.store.volumes, m["Name"], "_data")
+        os.makedirs(data, exist_ok=True)
+        return data
+
+    def _anonymous_volume_paths(self, cfg: dict) -> list[str]:
+        return [os.path.join(self.store.volumes, m["Name"]) for m in cfg.get("Mounts") or ()
+                if m.get("Anonymous")]
+
+    # -- monitor liveness and reconciliation --------------------------------------------------
+    def _monitor_alive(self, state: dict) -> bool:
+        pid = state.get("MonitorPid") or 0
+        if not pid:
+            return False
+        if state.get("BootId") and state["BootId"] != _boot_id():
+            return False
+        return _core.process_start_time(pid) == state.get("MonitorStartTime")
+
+    def _reconcile(self, cid: str) -> Container:
+        """The monitor is gone (killed, or the machine rebooted): whatever is left of the
+        container goes, and the state says so. Done once, under the container's lock."""
+        cdir = os.path.join(self.store.containers, cid)
+        with self.store.container_lock(cid):
+            config = _util.read_json(os.path.join(cdir, "config.json"))
+            state = _util.read_json(os.path.join(cdir, "state.json"))
+            if state.get("Status") in _RUNNING and not self._monitor_alive(state):
+                rebooted = state.get("BootId") and state["BootId"] != _boot_id()
+                if not rebooted and state.get("Pid"):
+                    _core.signal_process(state["Pid"], state.get("PidStartTime", 0), _SIGKILL)
+                cg = _core.Cgroup(self.cgroups.cgroup_for(cid))
+                if not rebooted:
+                    try:
+                        cg.signal_all(_SIGKILL)
+                    except OSError:
+                        pass
+                try:
+                    cg.destroy()
+                except OSError:
+                    pass
+                why = ("the host rebooted while the container was running" if rebooted else
+                       f"container monitor (pid {state.get('MonitorPid')}) exited unexpectedly")
+                state.update(Status="exited", Running=False, Paused=False, Restarting=False,
+                             Pid=0, ExitCode=255, Error=why, FinishedAt=_util.now_rfc3339(),
+                             MonitorPid=0)
+                _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(state))
+                try:
+                    os.unlink(os.path.join(cdir, "monitor.sock"))
+                except FileNotFoundError:
+                    pass
+                if config["HostConfig"].get("AutoRemove"):
+                    self._remove_files(cid, config)
+                    raise ContainerNotFound(f"No such container: {cid}")
+            return Container(cid, cdir, config, state)
+
+    def _frozen(self, cid: str) -> bool:
+        cg = self.cgroups
+        if cg.version == 1:
+            path = f"{cg.base}/freezer/{cg.parent}/{cid}/freezer.state"
+            try:
+                with open(path) as f:
+                    return f.read().strip() == "FROZEN"
+            except OSError:
+                return False
+        try:
+            with open(f"{cg.base}/{cg.parent}/{cid}/cgroup.events") as f:
+                return "frozen 1" in f.read()
+        except OSError:
+            return False
+
+    # -- stop, kill, wait, pause --------------------------------------------------------------
+    def _connect(self, c: Container):
+        return _core.connect_monitor(c.dir)
+
+    def wait(self, ref: str, timeout: float | None = None) -> dict:
+        """Blocks until the container exits; returns {"StatusCode": n, "Error": ...}."""
+        c = self.get(ref)
+        if not c.running:
+            return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
+        conn = self._connect(c)
+        if conn is None:
+            c = self.load(c.id)  # the monitor just ended: the state has the answer
+            return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
+        try:
+            r = conn.wait(-1 if timeout is None else int(timeout * 1000))
+        finally:
+            conn.close()
+        if not r["exited"]:
+            if timeout is not None:
+                raise TimeoutError(f"timed out waiting for container {c.id[:12]}")
+            c = self.load(c.id)
+            return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
+        return {"StatusCode": r["exit_code"], "Error": None}
+
+    def kill(self, ref: str, signal="SIGKILL") -> Container:
+        sig = _spec.parse_signal(signal)
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        stop_sig = _spec.parse_signal(c.config["Config"].get("StopSignal") or "SIGTERM")
+        if sig in (_SIGKILL, stop_sig):
+            self._mark_stopping(c)  # as docker: no restart after a user's kill
+        self._signal(c, sig)
+        return c
+
+    def _mark_stopping(self, c: Container) -> None:
+        conn = self._connect(c)
+        if conn is not None:
+            try:
+                conn.request("stop", 2000)
+            finally:
+                conn.close()
+
+    def _signal(self, c: Container, sig: int) -> None:
+        st = c.state
+        if st.get("Pid"):
+            _core.signal_process(st["Pid"], st.get("PidStartTime", 0), sig)
+        if sig == _SIGKILL or c.status == "paused":
+            # A frozen process cannot act on a signal: thaw so it can die (docker does too).
+            cg = _core.Cgroup(self.cgroups.cgroup_for(c.id))
+            if cg.frozen():
+                cg.thaw()
+
+    def stop(self, ref: str, timeout: float | None = None) -> Container:
+        """StopSignal to the container's init, SIGKILL after `timeout` seconds (default 10,
+        or the container's StopTimeout). Killing the init ends every process of the
+        container, since they share its PID namespace."""
+        c = self.get(ref)
+        if not c.running:
+            return c
+        if timeout is None:
+            timeout = c.config["Config"].get("StopTimeout") or 10
+        self._mark_stopping(c)
+        conn = self._connect(c)
+        try:
+            sig = _spec.parse_signal(c.config["Config"].get("StopSignal") or "SIGTERM")
+            self._signal(c, sig)
+            if conn is not None:
+                r = conn.wait(max(0, int(timeout * 1000)))
+                if r["exited"]:
+                    return c
+            self._signal(self.load(c.id), _SIGKILL)
+            if conn is not None:
+                conn.wait(30000)
+        finally:
+            if conn is not None:
+                conn.close()
+        return c
+
+    def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status == "paused":
+            raise Conflict(f"Container {c.id} is already paused")
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        _core.Cgroup(self.cgroups.cgroup_for(c.id)).freeze()
+
+    def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status != "paused":
+            raise Conflict(f"Container {c.id} is not paused")
+        _core.Cgroup(self.cgroups.cgroup_for(c.id)).thaw()
+
+    def restart(self, ref: str, timeout: float | None = None) -> None:
+        c = self.stop(ref, timeout)
+        self.wait(c.id)
+        self.start(c.id)
+
+    # -- remove -------------------------------------------------------------------------------
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.running:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
+                               "before attempting removal or force remove")
+            self._mark_stopping(c)
+            conn = self._connect(c)
+            self._signal(c, _SIGKILL)
+            if conn is not None:
+                try:
+                    conn.wait(30000)
+                finally:
+                    conn.close()
+        try:
+            with self.store.container_lock(c.id):
+                c = self.load(c.id)
+                if c.running:
+                    raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
+                                   "container before attempting removal or force remove")
+                self._remove_files(c.id, c.config, volumes)
+        except FileNotFoundError:
+            pass  # removed by its monitor (--rm) meanwhile
+
+    def _remove_files(self, cid: str, config: dict, volumes: bool = True) -> None:
+        cdir = os.path.join(self.store.containers, cid)
+        _core.remove_tree(cdir)
+        self._release_name(config.get("Name", "").lstrip("/"), cid)
+        if volumes:
+            for p in self._anonymous_volume_paths(config):
+                _core.remove_tree(p)
+
+    def rename(self, ref: str, new_name: str) -> None:
+        new_name = new_name.lstrip("/")
+        if not _names.valid(new_name):
+            raise InvalidArgument(f"Invalid container name ({new_name}), only "
+                                  "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        cid = self.resolve(ref)
+        with self.store.container_lock(cid):
+            c = self.load(cid)
+            old = c.name
+            if old == new_name:
+                raise Conflict(f"Renaming a container with the same name as its current name")
+            self._claim_name(cid, new_name)
+            c.config["Name"] = "/" + new_name
+            _util.write_atomic(os.path.join(c.dir, "config.json"), _util.dump_json(c.config))
+            self._release_name(old, cid)
+
+    def prune(self) -> dict:
+        deleted = []
+        for c in self.list(all=True):
+            if c.status in ("exited", "created", "dead"):
+                try:
+                    self.remove(c.id)
+                    deleted.append(c.id)
+                except (NotFound, Conflict):
+                    pass
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    def top(self, ref: str) -> dict:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        pids = _core.Cgroup(self.cgroups.cgroup_for(c.id)).procs()
+        import subprocess
+
+        out = subprocess.run(["ps", "-ef"], capture_output=True, text=True, check=True).stdout
+        lines = out.splitlines()
+        titles = lines[0].split()
+        pid_col = titles.index("PID")
+        procs = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
+                procs.append(fields)
+        return {"Titles": titles, "Processes": procs}
+
+
+_BOOT_ID = None
+
+
+def _boot_id() -> str:
+    global _BOOT_ID
+    if _BOOT_ID is None:
+        _BOOT_ID = _core.boot_id()
+    return _BOOT_ID

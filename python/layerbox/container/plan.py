@@ -1,0 +1,205 @@
+"""A container's launch plan: Python decides what (layers, mounts, env, user, limits); the C++
+core and the monitor carry it out (see csrc/core/plan.hpp for the schema)."""
+
+from __future__ import annotations
+
+import os
+
+from layerbox.container import spec as _spec
+
+# Docker's 14 default capabilities (CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID
+# SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE).
+DEFAULT_CAPS = 0xA80425FB
+
+# What every container gets, in order (targets resolved inside the root by the core). The
+# masked and read-only paths are docker's: nothing in /proc or /sys that could reach the host.
+_DEV_NODES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+              ("urandom", 1, 9), ("tty", 5, 0))
+BASE_MOUNTS = [
+    {"kind": "fs", "fstype": "proc", "target": "/proc", "nosuid": True, "noexec": True,
+     "nodev": True},
+    {"kind": "fs", "fstype": "tmpfs", "target": "/dev", "nosuid": True,
+     "data": [["mode", "755"], ["size", "65536k"]]},
+    *({"kind": "mknod", "target": f"/dev/{n}", "mode": 0o666, "major": a, "minor": b}
+      for n, a, b in _DEV_NODES),
+    {"kind": "fs", "fstype": "devpts", "target": "/dev/pts", "nosuid": True, "noexec": True,
+     "data": [["newinstance", ""], ["ptmxmode", "0666"], ["mode", "0620"], ["gid", "5"]]},
+    {"kind": "symlink", "target": "/dev/ptmx", "source": "pts/ptmx"},
+    {"kind": "fs", "fstype": "tmpfs", "target": "/dev/shm", "nosuid": True, "nodev": True,
+     "noexec": True, "data": [["mode", "1777"], ["size", "65536k"]]},
+    {"kind": "fs", "fstype": "mqueue", "target": "/dev/mqueue", "nosuid": True, "nodev": True,
+     "noexec": True},
+    {"kind": "symlink", "target": "/dev/fd", "source": "/proc/self/fd"},
+    {"kind": "symlink", "target": "/dev/stdin", "source": "/proc/self/fd/0"},
+    {"kind": "symlink", "target": "/dev/stdout", "source": "/proc/self/fd/1"},
+    {"kind": "symlink", "target": "/dev/stderr", "source": "/proc/self/fd/2"},
+    {"kind": "symlink", "target": "/dev/core", "source": "/proc/kcore"},
+    {"kind": "fs", "fstype": "sysfs", "target": "/sys", "ro": True, "nosuid": True,
+     "noexec": True, "nodev": True},
+]
+MASKS = [
+    *({"kind": "mask-dir", "target": p, "optional": True}
+      for p in ("/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware",
+                "/sys/devices/virtual/powercap")),
+    *({"kind": "mask-file", "target": p, "optional": True}
+      for p in ("/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug")),
+    *({"kind": "readonly", "target": p, "optional": True}
+      for p in ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")),
+]
+# Overlay options we insist on where the kernel knows them: without redirect_dir and metacopy,
+# the upper dir holds whole files and whole directories, so a tar of it is the container's diff.
+OVERLAY_OPTIONS = [["redirect_dir", "off"], ["index", "off"], ["metacopy", "off"]]
+
+# Device access as docker allows it (v1 devices cgroup): nothing, then these.
+DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
+                "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+                "c 10:200 rwm")
+
+
+class CgroupLayout:
+    """Where container cgroups go: v1 (one hierarchy per controller under /sys/fs/cgroup/<ctl>)
+    or v2 (one unified tree). ``base`` is normally /sys/fs/cgroup; tests may point elsewhere."""
+
+    _cached: dict = {}
+
+    def __init__(self, base: str = "/sys/fs/cgroup", parent: str = "layerbox"):
+        self.base = base
+        self.parent = parent
+        self.version = 2 if os.path.exists(os.path.join(base, "cgroup.controllers")) else 1
+
+    @classmethod
+    def default(cls) -> "CgroupLayout":
+        key = os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox")
+        if key not in cls._cached:
+            cls._cached[key] = cls(parent=key)
+        return cls._cached[key]
+
+    def spec(self, cid: str, host: dict) -> dict:
+        """The cgroup part of a plan: directories and the limit files with their values."""
+        settings = []
+        memory, memswap = host.get("Memory") or 0, host.get("MemorySwap") or 0
+        nano, shares = host.get("NanoCpus") or 0, host.get("CpuShares") or 0
+        cpuset, pids = host.get("CpusetCpus") or "", host.get("PidsLimit")
+        if self.version == 1:
+            ctls = ["freezer", "pids", "memory", "devices"]
+            if nano or shares:
+                ctls += ["cpu"]
+            if cpuset:
+                ctls += ["cpuset"]
+            dirs = {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}
+            settings.append(["devices", "devices.deny", "a"])
+            settings += [["devices", "devices.allow", r] for r in DEVICE_RULES]
+            if memory:
+                settings.append(["memory", "memory.limit_in_bytes", str(memory)])
+                if memswap:
+                    settings.append(["memory", "memory.memsw.limit_in_bytes", str(memswap)])
+            if pids:
+                settings.append(["pids", "pids.max", "max" if pids < 0 else str(pids)])
+            if nano:
+                settings.append(["cpu", "cpu.cfs_period_us", "100000"])
+                settings.append(["cpu", "cpu.cfs_quota_us", str(nano * 100000 // 10**9)])
+            if shares:
+                settings.append(["cpu", "cpu.shares", str(shares)])
+            if cpuset:
+                settings.append(["cpuset", "cpuset.cpus", cpuset])
+        else:
+            self._enable_v2_controllers()
+            dirs = {"unified": f"{self.base}/{self.parent}/{cid}"}
+            if memory:
+                settings.append(["unified", "memory.max", str(memory)])
+                if memswap:
+                    settings.append(["unified", "memory.swap.max",
+                                     "max" if memswap < 0 else str(memswap - memory)])
+            if pids:
+                settings.append(["unified", "pids.max", "max" if pids < 0 else str(pids)])
+            if nano:
+                settings.append(["unified", "cpu.max", f"{nano * 100000 // 10**9} 100000"])
+            if shares:
+                settings.append(["unified", "cpu.weight", str(1 + ((shares - 2) * 9999) // 262142)])
+            if cpuset:
+                settings.append(["unified", "cpuset.cpus", cpuset])
+        return {"version": self.version, "dirs": dirs, "settings": settings}
+
+    def _enable_v2_controllers(self) -> None:
+        parent = os.path.join(self.base, self.parent)
+        if os.path.isdir(parent):
+            return
+        os.makedirs(parent, exist_ok=True)
+        for d in (self.base, parent):
+            try:
+                with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+                    f.write("+memory +pids +cpu +cpuset")
+            except OSError:
+                pass
+
+    def cgroup_for(self, cid: str) -> dict:
+        """Spec without settings: enough to freeze, signal, list or remove an existing one."""
+        if self.version == 1:
+            ctls = ("freezer", "pids", "memory", "devices", "cpu", "cpuset")
+            return {"version": 1, "dirs": {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}}
+        return {"version": 2, "dirs": {"unified": f"{self.base}/{self.parent}/{cid}"}}
+
+
+def mount_ops(cdir: str, config: dict, volume_source) -> list:
+    ops = list(BASE_MOUNTS)
+    for name in ("hostname", "hosts", "resolv.conf"):
+        ops.append({"kind": "bind", "target": f"/etc/{name}", "source": f"{cdir}/{name}"})
+    for m in config.get("Mounts") or ():
+        src = volume_source(m)
+        ops.append({"kind": "bind", "target": m["Destination"], "source": src,
+                    "recursive": True, "ro": not m.get("RW", True)})
+    ops.extend(MASKS)
+    return ops
+
+
+def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
+          tty_size=(0, 0), cgroups: CgroupLayout | None = None) -> dict:
+    """The plan for starting container `cid` (config.json contents in `config`)."""
+    c = config["Config"]
+    host = config["HostConfig"]
+    env = list(c.get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in env}
+    head = []
+    if "PATH" not in keys:
+        head.append(_spec.DEFAULT_PATH)
+    head.append("HOSTNAME=" + c["Hostname"])
+    env = head + env
+    if "HOME" not in keys:
+        env.append(f"HOME={user.home}")
+    if c.get("Tty") and "TERM" not in keys:
+        env.append("TERM=xterm")
+    namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
+    if host.get("NetworkMode") != "host":
+        namespaces.append("net")
+    cg = (cgroups or CgroupLayout.default()).spec(cid, host)
+    return {
+        "id": cid,
+        "rootfs": {
+            "lower": lower_dirs,
+            "upper": f"{cdir}/upper",
+            "work": f"{cdir}/work",
+            "target": f"{cdir}/merged",
+            "options": OVERLAY_OPTIONS,
+            "readonly": bool(host.get("ReadonlyRootfs")),
+            "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
+        },
+        "mounts": mount_ops(cdir, config, volume_source),
+        "namespaces": namespaces,
+        "hostname": c["Hostname"],
+        "init": bool(host.get("Init")),
+        "process": {
+            "args": [config["Path"], *config["Args"]],
+            "env": env,
+            "cwd": c.get("WorkingDir") or "/",
+            "uid": user.uid,
+            "gid": user.gid,
+            "groups": user.groups,
+            "caps": DEFAULT_CAPS,
+            "no_new_privs": True,
+            "tty": bool(c.get("Tty")),
+            "rows": tty_size[0],
+            "cols": tty_size[1],
+        },
+        "cgroup": cg,
+    }

@@ -1,0 +1,293 @@
+"""From what the user asked (docker's options) to a container's config.json, docker-shaped.
+
+The config.json written at create time holds what `inspect` shows under Config and
+HostConfig, plus the resolved image and layers, so `start` never re-reads the image.
+"""
+
+from __future__ import annotations
+
+import os
+
+from layerbox import _util
+from layerbox.errors import InvalidArgument
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NETWORK_MODES = ("none", "host")
+
+# Signals by name for StopSignal and kill -s: docker accepts "SIGTERM", "TERM" and "15".
+_SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
+    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+    "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
+    "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
+    "POLL": 29, "PWR": 30, "SYS": 31,
+}
+
+
+def parse_signal(s) -> int:
+    if isinstance(s, int):
+        return s
+    t = str(s).strip().upper()
+    if t.isdigit():
+        n = int(t)
+        if 0 < n < 65:
+            return n
+    else:
+        if t.startswith("SIG"):
+            t = t[3:]
+        if t in _SIGNALS:
+            return _SIGNALS[t]
+        if t.startswith("RTMIN+") and t[6:].isdigit():
+            return 34 + int(t[6:])
+    raise InvalidArgument(f"Invalid signal: {s}")
+
+
+def parse_bytes(v) -> int:
+    """docker's RAMInBytes: "32m", "1g", "512k", "1024b", "100" (bytes), case-insensitive."""
+    if v is None or v == "":
+        return 0
+    if isinstance(v, int):
+        return v
+    s = str(v).strip().lower()
+    mult = 1
+    for suffix, m in (("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("tb", 1 << 40),
+                      ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40), ("b", 1)):
+        if s.endswith(suffix):
+            s = s[: -len(suffix)]
+            mult = m
+            break
+    try:
+        n = float(s)
+    except ValueError:
+        raise InvalidArgument(f"invalid size: '{v}'") from None
+    if n < 0:
+        raise InvalidArgument(f"invalid size: '{v}'")
+    return int(n * mult)
+
+
+def parse_env_list(env) -> list[str]:
+    """environment as a list of "K=V" or a dict, docker-py style."""
+    if env is None:
+        return []
+    if isinstance(env, dict):
+        return [f"{k}={v}" for k, v in env.items()]
+    out = []
+    for e in env:
+        if "=" not in e:
+            # docker: "-e K" passes K from the caller's environment, or drops it when unset.
+            if e in os.environ:
+                out.append(f"{e}={os.environ[e]}")
+            continue
+        if e.startswith("="):
+            raise InvalidArgument(f"invalid environment variable: {e}")
+        out.append(e)
+    return out
+
+
+def read_env_file(path: str) -> list[str]:
+    """docker's --env-file: K=V lines, # comments, blank lines; a bare K takes the caller's."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise InvalidArgument(f"open {path}: {e.strerror.lower()}") from None
+    out = []
+    for n, raw in enumerate(lines, 1):
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        k, eq, v = line.partition("=")
+        if not k or any(c.isspace() for c in k):
+            raise InvalidArgument(f"{path}:{n}: variable '{k}' contains whitespaces")
+        if eq:
+            out.append(f"{k}={v}")
+        elif k in os.environ:
+            out.append(f"{k}={os.environ[k]}")
+    return out
+
+
+def merge_env(base: list[str], override: list[str]) -> list[str]:
+    """Image env with the user's on top, keys keeping their first position (as docker does)."""
+    order: list[str] = []
+    values: dict[str, str] = {}
+    for e in list(base) + list(override):
+        k = e.split("=", 1)[0]
+        if k not in values:
+            order.append(k)
+        values[k] = e
+    return [values[k] for k in order]
+
+
+def parse_volume(spec: str) -> dict:
+    """-v HOST:CTR[:ro|rw], NAME:CTR[:opts] or CTR (anonymous)."""
+    parts = spec.split(":")
+    mode = ""
+    if len(parts) >= 2 and parts[-1] and all(o in ("ro", "rw", "z", "Z", "nocopy", "rprivate",
+                                                    "private", "rslave", "slave", "rshared",
+                                                    "shared") for o in parts[-1].split(",")):
+        if len(parts) == 3 or (len(parts) == 2 and not parts[0].startswith("/")
+                               and not parts[1].startswith("/")):
+            mode = parts[-1]
+            parts = parts[:-1]
+    if len(parts) == 1:
+        source, dest = "", parts[0]
+    elif len(parts) == 2:
+        source, dest = parts
+    else:
+        raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    if not dest.startswith("/"):
+        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for "
+                              f"type \"bind\": invalid mount path: '{dest}' mount path must be absolute")
+    if dest == "/":
+        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config: "
+                              "destination can't be '/'")
+    ro = "ro" in mode.split(",")
+    if source.startswith("/"):
+        kind = "bind"
+    elif source:
+        if not all(c.isalnum() or c in "_.-" for c in source) or not source[0].isalnum():
+            raise InvalidArgument(f"invalid volume specification: '{spec}': \"{source}\" includes "
+                                  "invalid characters for a local volume name")
+        kind = "volume"
+    else:
+        kind = "volume"
+    return {"Type": kind, "Source": source, "Destination": os.path.normpath(dest),
+            "Mode": mode, "RW": not ro}
+
+
+def parse_restart(policy) -> dict:
+    if policy is None or policy == "":
+        return {"Name": "no", "MaximumRetryCount": 0}
+    if isinstance(policy, dict):
+        name = policy.get("Name", "no") or "no"
+        count = int(policy.get("MaximumRetryCount", 0) or 0)
+    else:
+        name, _, n = str(policy).partition(":")
+        if n and not n.isdigit():
+            raise InvalidArgument(f"invalid restart policy format: maximum retry count must be an integer")
+        count = int(n) if n else 0
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument(f"invalid restart policy '{name}'")
+    if count and name != "on-failure":
+        raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{name}'")
+    return {"Name": name, "MaximumRetryCount": count}
+
+
+def split_command(command) -> list[str] | None:
+    if command is None:
+        return None
+    if isinstance(command, str):
+        import shlex
+
+        return shlex.split(command)
+    return [str(c) for c in command]
+
+
+def build_config(image_id: str, image_name: str, image_config: dict, opts: dict) -> dict:
+    """The container's config.json from the image's config and docker-py style options."""
+    ic = image_config.get("config") or {}
+    command = split_command(opts.get("command"))
+    ep_opt = opts.get("entrypoint")
+    if ep_opt is not None:
+        entrypoint = split_command(ep_opt) if not isinstance(ep_opt, str) else ([ep_opt] if ep_opt else [])
+        # docker: a new entrypoint drops the image's Cmd unless a command is given too
+        cmd = command if command is not None else []
+    else:
+        entrypoint = ic.get("Entrypoint") or []
+        cmd = command if command else (ic.get("Cmd") or [])
+    argv = list(entrypoint or []) + list(cmd or [])
+    if not argv:
+        raise InvalidArgument("no command specified")
+
+    env = merge_env(ic.get("Env") or [], parse_env_list(opts.get("environment")))
+    workdir = opts.get("working_dir") or ic.get("WorkingDir") or ""
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an "
+                              "absolute path")
+    network = opts.get("network_mode") or "none"
+    if network == "default":
+        network = "none"
+    if network not in NETWORK_MODES:
+        raise InvalidArgument(f"network mode \"{network}\" is not supported: layerbox has no "
+                              "bridge networking; use --network none or --network host")
+    user = opts.get("user")
+    if user is None:
+        user = ic.get("User") or ""
+    labels = dict(ic.get("Labels") or {})
+    lab = opts.get("labels") or {}
+    if isinstance(lab, (list, tuple)):
+        lab = {x.partition("=")[0]: x.partition("=")[2] for x in lab}
+    labels.update(lab)
+    stop_signal = opts.get("stop_signal") or ic.get("StopSignal") or "SIGTERM"
+    parse_signal(stop_signal)
+    volumes = opts.get("volumes") or []
+    if isinstance(volumes, dict):  # docker-py: {host: {"bind": ctr, "mode": "ro"}}
+        volumes = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" if isinstance(v, dict) else f"{h}:{v}"
+                   for h, v in volumes.items()]
+    mounts = [parse_volume(v) for v in volumes]
+    memory = parse_bytes(opts.get("mem_limit"))
+    memswap = opts.get("memswap_limit")
+    memswap = -1 if memswap in (-1, "-1") else parse_bytes(memswap)
+    if memswap and memswap != -1 and memory and memswap < memory:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see "
+                              "usage")
+    if memswap and not memory:
+        raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, "
+                              "see usage")
+    if memory and memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    nano = int(opts.get("nano_cpus") or 0)
+    pids = opts.get("pids_limit")
+    restart = parse_restart(opts.get("restart_policy"))
+    auto_remove = bool(opts.get("auto_remove"))
+    if auto_remove and restart["Name"] != "no":
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    name = opts.get("name") or ""
+    hostname = opts.get("hostname") or ""
+    created = _util.now_rfc3339()
+    return {
+        "Created": created,
+        "Path": argv[0],
+        "Args": argv[1:],
+        "Image": image_id,
+        "Name": "/" + name if name else "",
+        "Config": {
+            "Hostname": hostname,
+            "Domainname": opts.get("domainname") or "",
+            "User": user,
+            "AttachStdin": bool(opts.get("stdin_open")) and not opts.get("detach"),
+            "AttachStdout": not opts.get("detach"),
+            "AttachStderr": not opts.get("detach"),
+            "Tty": bool(opts.get("tty")),
+            "OpenStdin": bool(opts.get("stdin_open")),
+            "StdinOnce": bool(opts.get("stdin_open")) and not opts.get("detach"),
+            "Env": env,
+            "Cmd": list(cmd) if cmd is not None else None,
+            "Entrypoint": list(entrypoint) if entrypoint else None,
+            "Image": image_name,
+            "Volumes": ic.get("Volumes"),
+            "WorkingDir": workdir,
+            "Labels": labels,
+            "StopSignal": stop_signal,
+            "ExposedPorts": ic.get("ExposedPorts"),
+            "Healthcheck": ic.get("Healthcheck"),
+        },
+        "HostConfig": {
+            "Binds": list(volumes),
+            "NetworkMode": network,
+            "AutoRemove": auto_remove,
+            "RestartPolicy": restart,
+            "Memory": memory,
+            "MemorySwap": memswap,
+            "NanoCpus": nano,
+            "CpuShares": int(opts.get("cpu_shares") or 0),
+            "CpusetCpus": opts.get("cpuset_cpus") or "",
+            "PidsLimit": int(pids) if pids not in (None, "", 0) else None,
+            "Init": bool(opts.get("init")),
+            "Privileged": False,
+            "ReadonlyRootfs": bool(opts.get("read_only")),
+            "CapAdd": None,
+            "CapDrop": None,
+        },
+        "Mounts": mounts,
+    }

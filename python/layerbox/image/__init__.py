@@ -1,0 +1,1 @@
+"""Images: references, records, configs, and moving them in and out of the store."""

@@ -1,0 +1,217 @@
+"""Image records, tags and layers in the store (see layerbox.store for the layout).
+
+An image is its config blob (whose sha256 is the image ID, as in Docker and OCI) plus a record
+naming its layers by diff_id. A layer is an unpacked directory (an overlay lowerdir) plus its
+uncompressed tar kept as a blob, so `save` and `push` hand out exactly the bytes the diff_id
+names. Layers are shared between images and removed only when no image refers to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from layerbox import _util
+from layerbox.errors import Conflict, ImageNotFound, InvalidArgument, NotFound
+from layerbox.image import reference
+from layerbox.store import Store
+
+
+def digest_hex(d: str) -> str:
+    return d.split(":", 1)[-1]
+
+
+class ImageStore:
+    def __init__(self, store: Store):
+        self.store = store
+
+    # -- tags --------------------------------------------------------------------------------
+    def refs(self) -> dict:
+        """name:tag -> image id."""
+        try:
+            return _util.read_json(self.store.refs_file)
+        except FileNotFoundError:
+            return {}
+
+    def _write_refs(self, refs: dict) -> None:
+        _util.write_atomic(self.store.refs_file, json.dumps(refs, indent=1, sort_keys=True).encode(),
+                           fsync=True)
+
+    def tag(self, image_id: str, name: str) -> str:
+        """Points name:tag at image_id (published last, after the image is complete)."""
+        key = reference.normalize(name)
+        with self.store.lock():
+            if not os.path.exists(self.store.image_record(image_id)):
+                raise ImageNotFound(f"No such image: {image_id}")
+            refs = self.refs()
+            refs[key] = image_id
+            self._write_refs(refs)
+        return key
+
+    def untag(self, key: str) -> None:
+        with self.store.lock():
+            refs = self.refs()
+            refs.pop(key, None)
+            self._write_refs(refs)
+
+    def tags_of(self, image_id: str, refs: dict | None = None) -> list[str]:
+        refs = self.refs() if refs is None else refs
+        return sorted(k for k, v in refs.items() if v == image_id)
+
+    # -- lookup ------------------------------------------------------------------------------
+    def resolve(self, name_or_id: str) -> str:
+        """An image ID from a name[:tag], a full ID, or a unique ID prefix (docker's order:
+        a reference first, then an ID)."""
+        if not name_or_id:
+            raise InvalidArgument("image name cannot be empty")
+        refs = self.refs()
+        ref_err = None
+        try:
+            key = reference.normalize(name_or_id)
+            if key in refs:
+                return refs[key]
+        except InvalidArgument as e:
+            ref_err = e
+        if reference.looks_like_id(name_or_id):
+            h = digest_hex(name_or_id)
+            if len(h) == 64 and os.path.exists(os.path.join(self.store.images, h + ".json")):
+                return "sha256:" + h
+            try:
+                names = os.listdir(self.store.images)
+            except FileNotFoundError:
+                names = []
+            matches = [n[:-5] for n in names if n.startswith(h) and n.endswith(".json")]
+            if len(matches) == 1:
+                return "sha256:" + matches[0]
+            if len(matches) > 1:
+                raise Conflict(f"multiple IDs found with provided prefix: {name_or_id}")
+        if ref_err is not None and not reference.looks_like_id(name_or_id):
+            raise ref_err
+        raise ImageNotFound(f"No such image: {name_or_id}")
+
+    def record(self, image_id: str) -> dict:
+        try:
+            return _util.read_json(self.store.image_record(image_id))
+        except FileNotFoundError:
+            raise ImageNotFound(f"No such image: {image_id}") from None
+
+    def config_bytes(self, image_id: str) -> bytes:
+        with open(self.store.blob_path(image_id), "rb") as f:
+            return f.read()
+
+    def config(self, image_id: str) -> dict:
+        return json.loads(self.config_bytes(image_id))
+
+    def ids(self) -> list[str]:
+        try:
+            return ["sha256:" + n[:-5] for n in os.listdir(self.store.images) if n.endswith(".json")]
+        except FileNotFoundError:
+            return []
+
+    def layer_dirs(self, record: dict) -> list[str]:
+        """The image's layer dirs, top-most first (overlayfs order)."""
+        return [os.path.join(self.store.layer_dir(d), "diff") for d in reversed(record["Layers"])]
+
+    # -- adding ------------------------------------------------------------------------------
+    def has_layer(self, diff_id: str) -> bool:
+        return os.path.exists(os.path.join(self.store.layer_dir(diff_id), "meta.json"))
+
+    def layer_meta(self, diff_id: str) -> dict:
+        return _util.read_json(os.path.join(self.store.layer_dir(diff_id), "meta.json"))
+
+    def add_layer_from_fd(self, fd: int) -> dict:
+        """Extracts a layer tar (plain, gzip or zstd) read from fd into the store.
+
+        One pass in C++: read, decompress, hash, write the files and the uncompressed blob.
+        Returns the layer's meta (diff_id, sizes). An existing identical layer is reused.
+        """
+        from layerbox import _core
+
+        staging = self.store.mkdtemp("layer")
+        try:
+            diff = os.path.join(staging, "diff")
+            os.mkdir(diff, 0o755)
+            blob = os.path.join(staging, "blob")
+            bfd = os.open(blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                res = _core.extract_layer(fd, diff, blob_fd=bfd)
+            finally:
+                os.close(bfd)
+            meta = {
+                "DiffID": res["diff_id"],
+                "Size": res["unpacked_size"],
+                "TarSize": res["size"],
+                "Created": _util.now_rfc3339(),
+            }
+            return self._publish_layer(staging, meta)
+        finally:
+            if os.path.exists(staging):
+                _core.remove_tree(staging)
+
+    def _publish_layer(self, staging: str, meta: dict) -> dict:
+        """staging/ holds diff/ and blob: publish both by rename unless the layer exists."""
+        diff_id = meta["DiffID"]
+        final = self.store.layer_dir(diff_id)
+        _util.write_atomic(os.path.join(staging, "meta.json"), _util.dump_json(meta))
+        # Durable before visible: one syncfs flushes the layer's files; cheaper than fsyncing
+        # each of thousands of files and it covers the blob too.
+        _syncfs(staging)
+        with self.store.lock():
+            if self.has_layer(diff_id):
+                return self.layer_meta(diff_id)
+            blob = os.path.join(staging, "blob")
+            if os.path.exists(blob):
+                os.rename(blob, self.store.blob_path(diff_id))
+            os.rename(staging, final)
+            _util.fsync_dir(self.store.layers)
+        return meta
+
+    def add_image(self, config: dict, parent: str = "", tags: tuple = ()) -> str:
+        """Writes the config blob and the record (the layers must be in the store already),
+        then the tags. Returns the image ID."""
+        data = json.dumps(config, separators=(",", ":")).encode()
+        return self.add_image_bytes(data, parent=parent, tags=tags)
+
+    def add_image_bytes(self, data: bytes, parent: str = "", tags: tuple = (),
+                        repo_digests: tuple = ()) -> str:
+        import hashlib
+
+        image_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        config = json.loads(data)
+        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        for d in diff_ids:
+            if not self.has_layer(d):
+                raise NotFound(f"layer {d} of image {image_id} is not in the store")
+        size = sum(self.layer_meta(d).get("Size", 0) for d in diff_ids)
+        rec = {
+            "Id": image_id,
+            "Parent": parent,
+            "Layers": diff_ids,
+            "Created": config.get("created", _util.now_rfc3339()),
+            "Size": size,
+            "RepoDigests": list(repo_digests),
+            "Added": _util.now_rfc3339(),
+        }
+        with self.store.lock():
+            blob = self.store.blob_path(image_id)
+            if not os.path.exists(blob):
+                _util.write_atomic(blob, data, fsync=True)
+            path = self.store.image_record(image_id)
+            if os.path.exists(path):
+                old = _util.read_json(path)
+                rec["Parent"] = old.get("Parent") or parent
+                rec["RepoDigests"] = sorted(set(old.get("RepoDigests", [])) | set(repo_digests))
+                rec["Added"] = old.get("Added", rec["Added"])
+            _util.write_atomic(path, _util.dump_json(rec), fsync=True)
+            if tags:
+                refs = self.refs()
+                for t in tags:
+                    refs[reference.normalize(t)] = image_id
+                self._write_refs(refs)
+        return image_id
+
+
+def _syncfs(path: str) -> None:
+    from layerbox import _core
+
+    _core.syncfs(path)
