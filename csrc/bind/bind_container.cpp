@@ -6,6 +6,8 @@
 #include "bind/bind.hpp"
 #include "core/cgroup.hpp"
 #include "core/client.hpp"
+#include "core/exec.hpp"
+#include "core/rootpath.hpp"
 #include "core/error.hpp"
 #include "core/fsutil.hpp"
 #include "core/proc.hpp"
@@ -54,6 +56,15 @@ struct PyMonitorConn {
         d["oom_killed"] = r.oom_killed;
         d["restarting"] = r.restarting;
         return d;
+    }
+};
+
+// A process started by `exec`, ours to wait for.
+struct PyExec {
+    ExecStarted e;
+    int wait(bool forward_signals, bool relay_stdin, bool raw_tty) {
+        py::gil_scoped_release nogil;
+        return wait_exec(e, forward_signals, relay_stdin, raw_tty);
     }
 };
 
@@ -119,6 +130,47 @@ void bind_container(py::module_& m) {
           },
           py::arg("dir"), py::arg("name") = "monitor.sock",
           "Connect to a container's monitor; None when no monitor listens there.");
+
+    py::class_<PyExec>(m, "ExecProcess", "a process started in a running container by exec")
+        .def_property_readonly("pid", [](PyExec& x) { return x.e.pid; })
+        .def_property_readonly("pty", [](PyExec& x) { return x.e.pty.get(); })
+        .def("wait", &PyExec::wait, py::arg("forward_signals") = false, py::arg("relay_stdin") = false,
+             py::arg("raw_tty") = false, "Wait (without the GIL) and return docker's exit code.")
+        .def("signal", [](PyExec& x, int sig) {
+            if (x.e.pidfd) sys::pidfd_send_signal(x.e.pidfd.get(), sig);
+        });
+
+    m.def("exec_start",
+          [](const py::bytes& spec_json, int in, int out, int err) {
+              std::string text = spec_json;
+              auto j = nlohmann::json::parse(text);
+              ExecSpec s;
+              s.target = j.at("pid").get<pid_t>();
+              s.target_start = j.value("pid_start_time", uint64_t{0});
+              s.cgroup_procs = j.value("cgroup_procs", std::vector<std::string>{});
+              s.namespaces = j.value("namespaces", std::vector<std::string>{});
+              s.detach = j.value("detach", false);
+              s.process = process_from_json(j.at("process"));
+              PyExec x;
+              {
+                  py::gil_scoped_release nogil;
+                  x.e = exec_in_container(s, StdioFds{in, out, err});
+              }
+              return x;
+          },
+          py::arg("spec"), py::arg("stdin") = -1, py::arg("stdout") = -1, py::arg("stderr") = -1,
+          "Start a process inside a running container (spec: JSON bytes); raises StartError.");
+
+    m.def("read_in_root",
+          [](const std::string& root, const std::string& path) -> py::object {
+              UniqueFd r = open_path(root, O_PATH | O_DIRECTORY);
+              UniqueFd f = try_open_in_root(r.get(), path, O_RDONLY);
+              if (!f) return py::none();
+              std::string data = read_all(f.get(), path);
+              return py::bytes(data);
+          },
+          py::arg("root"), py::arg("path"),
+          "Read a file inside root (symlinks resolved inside it, never out); None if absent.");
 
     m.def("process_start_time", &process_start_time, py::arg("pid"),
           "Start time of a process in clock ticks since boot (0 when it does not exist).");

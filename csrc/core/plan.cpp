@@ -55,6 +55,29 @@ int namespace_flags(const std::vector<std::string>& names) {
     return flags;
 }
 
+ProcessSpec process_from_json(const json& pr) {
+    try {
+        ProcessSpec p;
+        p.args = pr.at("args").get<std::vector<std::string>>();
+        if (p.args.empty()) throw_invalid("no command specified");
+        p.env = pr.value("env", std::vector<std::string>{});
+        p.cwd = pr.value("cwd", "/");
+        p.uid = pr.value("uid", 0u);
+        p.gid = pr.value("gid", 0u);
+        p.groups = pr.value("groups", std::vector<gid_t>{});
+        p.caps = pr.value("caps", uint64_t{0});
+        p.no_new_privs = pr.value("no_new_privs", true);
+        p.tty = pr.value("tty", false);
+        p.rows = pr.value("rows", 0);
+        p.cols = pr.value("cols", 0);
+        p.create_cwd = pr.value("create_cwd", true);
+        p.umask = pr.value("umask", 022u);
+        return p;
+    } catch (const json::exception& e) {
+        throw_invalid(std::string("bad process spec: ") + e.what());
+    }
+}
+
 LaunchPlan plan_from_json(const json& j) {
     try {
         LaunchPlan p;
@@ -91,21 +114,7 @@ LaunchPlan plan_from_json(const json& j) {
         p.hostname = j.value("hostname", "");
         p.loopback_up = j.value("loopback_up", true);
         p.init = j.value("init", false);
-        const json& pr = j.at("process");
-        p.process.args = pr.at("args").get<std::vector<std::string>>();
-        if (p.process.args.empty()) throw_invalid("no command specified");
-        p.process.env = pr.value("env", std::vector<std::string>{});
-        p.process.cwd = pr.value("cwd", "/");
-        p.process.uid = pr.value("uid", 0u);
-        p.process.gid = pr.value("gid", 0u);
-        p.process.groups = pr.value("groups", std::vector<gid_t>{});
-        p.process.caps = pr.value("caps", uint64_t{0});
-        p.process.no_new_privs = pr.value("no_new_privs", true);
-        p.process.tty = pr.value("tty", false);
-        p.process.rows = pr.value("rows", 0);
-        p.process.cols = pr.value("cols", 0);
-        p.process.create_cwd = pr.value("create_cwd", true);
-        p.process.umask = pr.value("umask", 022u);
+        p.process = process_from_json(j.at("process"));
         if (j.contains("cgroup") && !j["cgroup"].is_null()) {
             const json& c = j["cgroup"];
             p.cgroup.version = c.value("version", 0);

@@ -81,6 +81,7 @@ struct LaunchPlan {
 };
 
 LaunchPlan plan_from_json(const nlohmann::json& j);
+ProcessSpec process_from_json(const nlohmann::json& j);
 // Namespaces by name -> CLONE_* flags; throws on an unknown name.
 int namespace_flags(const std::vector<std::string>& names);
 

@@ -24,13 +24,21 @@
 /* Runs with -I -S: finds the standard site-packages directories without executing any .pth
  * file, then hands over to the real entry point. */
 static const char BOOTSTRAP[] =
-    "import sys\n"
+    "import sys, os\n"
     "def _b():\n"
     "    import site\n"
-    "    sys.path[len(sys.path):] = [p for p in site.getsitepackages() if p not in sys.path]\n"
+    "    v = '%d.%d' % sys.version_info[:2]\n"
+    "    venv = os.path.dirname(os.path.dirname(sys.executable))\n"
+    "    dirs = []\n"
+    "    if os.path.exists(os.path.join(venv, 'pyvenv.cfg')):\n"
+    "        dirs.append(os.path.join(venv, 'lib', 'python' + v, 'site-packages'))\n"
+    "    dirs += site.getsitepackages()\n"
+    "    sys.path[len(sys.path):] = [p for p in dirs if p not in sys.path]\n"
     "    try:\n"
     "        import layerbox.cli.main as m\n"
     "    except ImportError:\n"
+    "        for k in [k for k in sys.modules if k == 'layerbox' or k.startswith('layerbox.')]:\n"
+    "            del sys.modules[k]\n"
     "        site.main()\n"
     "        import layerbox.cli.main as m\n"
     "    return m\n"

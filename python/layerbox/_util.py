@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
+
+from layerbox import _jsonfast
 
 _EPOCH_ZERO = "0001-01-01T00:00:00Z"
 
@@ -49,7 +50,7 @@ def parse_rfc3339(s: str) -> float:
 
 def read_json(path: str):
     with open(path, "rb") as f:
-        return json.loads(f.read())
+        return _jsonfast.loads(f.read())
 
 
 def write_atomic(path: str, data: bytes, *, fsync: bool = False, mode: int = 0o644) -> None:
@@ -88,7 +89,7 @@ def fsync_dir(path: str) -> None:
 
 
 def dump_json(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return _jsonfast.dumps(obj).encode()
 
 
 def human_size(n: float) -> str:

@@ -9,10 +9,9 @@ reconciles it (see ``_reconcile``).
 
 from __future__ import annotations
 
-import json
 import os
 
-from layerbox import _core, _util
+from layerbox import _core, _jsonfast, _util
 from layerbox.container import names as _names
 from layerbox.container import plan as _plan
 from layerbox.container import spec as _spec
@@ -284,7 +283,7 @@ class ContainerEngine:
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link] + self._anonymous_volume_paths(cfg),
         }
-        return _core.start_monitor(SHIM, json.dumps(plan).encode(), stdin, stdout, stderr)
+        return _core.start_monitor(SHIM, _jsonfast.dumps(plan).encode(), stdin, stdout, stderr)
 
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":
@@ -413,7 +412,7 @@ class ContainerEngine:
             if cg.frozen():
                 cg.thaw()
 
-    def stop(self, ref: str, timeout: float | None = None) -> Container:
+    def stop(self, ref: str, timeout: float | None = None, signal=None) -> Container:
         """StopSignal to the container's init, SIGKILL after `timeout` seconds (default 10,
         or the container's StopTimeout). Killing the init ends every process of the
         container, since they share its PID namespace."""
@@ -425,7 +424,7 @@ class ContainerEngine:
         self._mark_stopping(c)
         conn = self._connect(c)
         try:
-            sig = _spec.parse_signal(c.config["Config"].get("StopSignal") or "SIGTERM")
+            sig = _spec.parse_signal(signal or c.config["Config"].get("StopSignal") or "SIGTERM")
             self._signal(c, sig)
             if conn is not None:
                 r = conn.wait(max(0, int(timeout * 1000)))
@@ -507,9 +506,46 @@ class ContainerEngine:
             _util.write_atomic(os.path.join(c.dir, "config.json"), _util.dump_json(c.config))
             self._release_name(old, cid)
 
-    def prune(self) -> dict:
+    def filter(self, containers: list, filters: dict) -> list:
+        """docker ps --filter: status, name, id, label, ancestor, exited (values of one key OR,
+        keys AND)."""
+        if not filters:
+            return containers
+        known = {"status", "name", "id", "label", "ancestor", "exited"}
+        for k in filters:
+            if k not in known:
+                raise InvalidArgument(f"invalid filter '{k}'")
+        for s in filters.get("status", ()):
+            if s not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
+                raise InvalidArgument(f"invalid filter 'status={s}'")
+        ancestors = set()
+        for a in filters.get("ancestor", ()):
+            try:
+                ancestors.add(self.images.resolve(a))
+            except Exception:  # an unknown ancestor matches nothing, as docker
+                ancestors.add(a)
+
+        def ok(c):
+            labels = c.config["Config"].get("Labels") or {}
+            tests = {
+                "status": lambda v: c.status == v,
+                "name": lambda v: v.lstrip("/") in c.name,
+                "id": lambda v: c.id.startswith(v),
+                "label": lambda v: (labels.get(v.partition("=")[0]) == v.partition("=")[2])
+                if "=" in v else v in labels,
+                "exited": lambda v: c.status == "exited" and str(c.state.get("ExitCode")) == v,
+                "ancestor": lambda v: c.config.get("Image") in ancestors
+                or c.config["Config"].get("Image") in filters["ancestor"],
+            }
+            return all(any(tests[k](v) for v in vals) for k, vals in filters.items())
+
+        return [c for c in containers if ok(c)]
+
+    def prune(self, filters: dict | None = None) -> dict:
         deleted = []
-        for c in self.list(all=True):
+        cands = self.filter(self.list(all=True), {k: v for k, v in (filters or {}).items()
+                                                  if k == "label"})
+        for c in cands:
             if c.status in ("exited", "created", "dead"):
                 try:
                     self.remove(c.id)

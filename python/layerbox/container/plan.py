@@ -194,7 +194,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "cwd": c.get("WorkingDir") or "/",
             "uid": user.uid,
             "gid": user.gid,
-            "groups": user.groups,
+            "groups": [user.gid] + [g for g in user.groups if g != user.gid],
             "caps": DEFAULT_CAPS,
             "no_new_privs": True,
             "tty": bool(c.get("Tty")),

@@ -271,6 +271,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "StopSignal": stop_signal,
             "ExposedPorts": ic.get("ExposedPorts"),
             "Healthcheck": ic.get("Healthcheck"),
+            **({"StopTimeout": int(opts["stop_timeout"])} if opts.get("stop_timeout") is not None else {}),
         },
         "HostConfig": {
             "Binds": list(volumes),

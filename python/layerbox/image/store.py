@@ -8,10 +8,9 @@ names. Layers are shared between images and removed only when no image refers to
 
 from __future__ import annotations
 
-import json
 import os
 
-from layerbox import _util
+from layerbox import _jsonfast, _util
 from layerbox.errors import Conflict, ImageNotFound, InvalidArgument, NotFound
 from layerbox.image import reference
 from layerbox.store import Store
@@ -34,7 +33,7 @@ class ImageStore:
             return {}
 
     def _write_refs(self, refs: dict) -> None:
-        _util.write_atomic(self.store.refs_file, json.dumps(refs, indent=1, sort_keys=True).encode(),
+        _util.write_atomic(self.store.refs_file, _jsonfast.dumps(dict(sorted(refs.items()))).encode(),
                            fsync=True)
 
     def tag(self, image_id: str, name: str) -> str:
@@ -100,7 +99,7 @@ class ImageStore:
             return f.read()
 
     def config(self, image_id: str) -> dict:
-        return json.loads(self.config_bytes(image_id))
+        return _jsonfast.loads(self.config_bytes(image_id))
 
     def ids(self) -> list[str]:
         try:
@@ -169,7 +168,7 @@ class ImageStore:
     def add_image(self, config: dict, parent: str = "", tags: tuple = ()) -> str:
         """Writes the config blob and the record (the layers must be in the store already),
         then the tags. Returns the image ID."""
-        data = json.dumps(config, separators=(",", ":")).encode()
+        data = _jsonfast.dumps(config).encode()
         return self.add_image_bytes(data, parent=parent, tags=tags)
 
     def add_image_bytes(self, data: bytes, parent: str = "", tags: tuple = (),
@@ -177,7 +176,7 @@ class ImageStore:
         import hashlib
 
         image_id = "sha256:" + hashlib.sha256(data).hexdigest()
-        config = json.loads(data)
+        config = _jsonfast.loads(data)
         diff_ids = config.get("rootfs", {}).get("diff_ids", [])
         for d in diff_ids:
             if not self.has_layer(d):
@@ -211,7 +210,178 @@ class ImageStore:
         return image_id
 
 
+    # -- removal -----------------------------------------------------------------------------
+
+    def remove(self, ref: str, force: bool = False, prune: bool = True) -> RemoveResult:
+        """docker rmi: untag, and delete what is no longer tagged, used or depended on."""
+        res = RemoveResult()
+        with self.store.lock():
+            image_id = self.resolve(ref)
+            refs = self.refs()
+            tags = [k for k, v in refs.items() if v == image_id]
+            by_tag = None
+            try:
+                key = reference.normalize(ref)
+                if refs.get(key) == image_id:
+                    by_tag = key
+            except InvalidArgument:
+                pass
+            users = [(cid, running) for cid, img, _l, running in _container_refs(self.store)
+                     if img == image_id]
+            children = [i for i in self.ids() if self.record(i).get("Parent") == image_id]
+            if by_tag and len(tags) > 1:
+                # One of several tags: just the tag goes.
+                del refs[by_tag]
+                self._write_refs(refs)
+                res.untagged(by_tag)
+                return res
+            if by_tag is None and len(tags) > 1 and not force:
+                raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is "
+                               "referenced in multiple repositories")
+            running = [cid for cid, r in users if r]
+            if running:
+                raise Conflict(f"conflict: unable to delete {ref} (cannot be forced) - image is being "
+                               f"used by running container {running[0][:12]}")
+            if users and not force:
+                which = "remove repository reference \"%s\"" % ref if by_tag else f"delete {image_id[7:19]}"
+                raise Conflict(f"conflict: unable to {which} (must force) - container "
+                               f"{users[0][0][:12]} is using its referenced image {image_id[7:19]}")
+            if children and not (by_tag and users):
+                if by_tag:  # untag; the image stays as the parent of others
+                    del refs[by_tag]
+                    self._write_refs(refs)
+                    res.untagged(by_tag)
+                    return res
+                raise Conflict(f"conflict: unable to delete {image_id[7:19]} (cannot be forced) - image "
+                               "has dependent child images")
+            for t in sorted(tags):
+                del refs[t]
+                res.untagged(t)
+            self._write_refs(refs)
+            if users:
+                return res  # forced: untagged, kept for the containers that use it
+            self._delete_chain(image_id, res, prune)
+            self._gc_locked(res)
+        return res
+
+
+    def _delete_chain(self, image_id: str, res: RemoveResult, prune: bool) -> None:
+        refs = self.refs()
+        used = {img for _c, img, _l, _r in _container_refs(self.store)}
+        while image_id:
+            parent = self.record(image_id).get("Parent", "")
+            os.unlink(self.store.image_record(image_id))
+            try:
+                os.unlink(self.store.blob_path(image_id))
+            except FileNotFoundError:
+                pass
+            res.deleted(image_id)
+            if not prune or not parent or not os.path.exists(self.store.image_record(parent)):
+                break
+            # An untagged parent nothing else needs goes too (docker's prune of intermediates).
+            if any(v == parent for v in refs.values()) or parent in used:
+                break
+            if any(self.record(i).get("Parent") == parent for i in self.ids()):
+                break
+            image_id = parent
+
+
+    def _gc_locked(self, res: RemoveResult | None = None) -> list[str]:
+        """Removes layers (and their blobs) that no image and no container refers to. The caller
+        holds the store lock."""
+        keep = set()
+        for i in self.ids():
+            try:
+                keep.update(self.record(i).get("Layers", []))
+            except NotFound:
+                pass
+        for _c, _img, layers, _r in _container_refs(self.store):
+            keep.update(layers)
+        removed = []
+        from layerbox import _core
+
+        try:
+            names = os.listdir(self.store.layers)
+        except FileNotFoundError:
+            names = []
+        for h in names:
+            d = "sha256:" + h
+            if d in keep:
+                continue
+            # Rename out of sight first: a reader never sees half a layer.
+            tmp = self.store.mkdtemp("gc")
+            os.rename(os.path.join(self.store.layers, h), os.path.join(tmp, "layer"))
+            try:
+                os.unlink(self.store.blob_path(d))
+            except FileNotFoundError:
+                pass
+            _core.remove_tree(tmp)
+            removed.append(d)
+            if res is not None:
+                res.deleted(d)
+        return removed
+
+
+    def prune(self, all_: bool = False) -> dict:
+        """docker image prune: dangling images (or, with all_, every image no container uses)."""
+        deleted: list[dict] = []
+        with self.store.lock():
+            used = {img for _c, img, _l, _r in _container_refs(self.store)}
+            changed = True
+            while changed:
+                changed = False
+                refs = self.refs()
+                tagged = set(refs.values())
+                parents = {self.record(i).get("Parent") for i in self.ids()}
+                for i in self.ids():
+                    if i in used or i in parents:
+                        continue
+                    if i in tagged and not all_:
+                        continue
+                    res = RemoveResult()
+                    for t in sorted(k for k, v in refs.items() if v == i):
+                        del refs[t]
+                        res.untagged(t)
+                    self._write_refs(refs)
+                    self._delete_chain(i, res, prune=False)
+                    deleted.extend(res.lines)
+                    changed = True
+                    break
+            gc = RemoveResult()
+            self._gc_locked(gc)
+            deleted.extend(gc.lines)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": 0}
+
+
 def _syncfs(path: str) -> None:
     from layerbox import _core
 
     _core.syncfs(path)
+
+
+class RemoveResult:
+    def __init__(self):
+        self.lines: list[dict] = []  # {"Untagged": ref} or {"Deleted": id}
+
+    def untagged(self, ref: str):
+        self.lines.append({"Untagged": ref})
+
+    def deleted(self, what: str):
+        self.lines.append({"Deleted": what})
+
+
+def _container_refs(store: Store):
+    """(image id, layers, running) of every container in the store."""
+    try:
+        ids = os.listdir(store.containers)
+    except FileNotFoundError:
+        return
+    for cid in ids:
+        try:
+            cfg = _util.read_json(os.path.join(store.containers, cid, "config.json"))
+            st = _util.read_json(os.path.join(store.containers, cid, "state.json"))
+        except (FileNotFoundError, ValueError):
+            continue
+        yield cid, cfg.get("Image", ""), cfg.get("Layers") or [], st.get("Status") in (
+            "running", "restarting", "paused")
+

@@ -1,0 +1,328 @@
+"""What the container verbs do. Plain functions over the engine: no click here, because `run`,
+`exec`, `ps` and friends are reached without importing it (see layerbox.cli.main).
+
+Each function takes the CLI context and the parameters click (or the fast parser) produced,
+prints what docker prints, and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from layerbox.errors import ImageNotFound, InvalidArgument, LayerboxError, NotFound
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"Error: {msg}\n")
+
+
+def _create_options(kw: dict) -> dict:
+    env = []
+    for f in kw.get("env_file") or ():
+        from layerbox.container.spec import read_env_file
+
+        env.extend(read_env_file(f))
+    env.extend(kw.get("env") or ())
+    platform = kw.get("platform")
+    if platform and platform not in ("linux", "linux/amd64", "amd64"):
+        raise InvalidArgument(f"image platform {platform} is not supported here (linux/amd64 only)")
+    cpus = kw.get("cpus")
+    return {
+        "command": list(kw["command"]) if kw.get("command") else None,
+        "entrypoint": kw.get("entrypoint"),
+        "environment": env,
+        "working_dir": kw.get("workdir"),
+        "user": kw.get("user"),
+        "hostname": kw.get("hostname"),
+        "name": kw.get("name"),
+        "network_mode": kw.get("network"),
+        "volumes": list(kw.get("volume") or ()),
+        "stdin_open": bool(kw.get("interactive")),
+        "tty": bool(kw.get("tty")),
+        "init": bool(kw.get("init")),
+        "mem_limit": kw.get("memory"),
+        "memswap_limit": kw.get("memory_swap"),
+        "nano_cpus": int(round(cpus * 1e9)) if cpus else 0,
+        "cpu_shares": kw.get("cpu_shares"),
+        "cpuset_cpus": kw.get("cpuset_cpus"),
+        "pids_limit": kw.get("pids_limit"),
+        "restart_policy": kw.get("restart"),
+        "labels": list(kw.get("label") or ()),
+        "stop_signal": kw.get("stop_signal"),
+        "read_only": bool(kw.get("read_only")),
+        "auto_remove": bool(kw.get("remove")),
+        "detach": bool(kw.get("detach")),
+        "stop_timeout": kw.get("stop_timeout"),
+    }
+
+
+def _create(ctx, kw: dict) -> str:
+    opts = _create_options(kw)
+    try:
+        cid = ctx.engine.create(kw["image"], **opts)
+    except ImageNotFound:
+        from layerbox.image.reference import normalize
+
+        try:
+            shown = normalize(kw["image"])
+        except LayerboxError:
+            shown = kw["image"]
+        sys.stderr.write(f"Unable to find image '{shown}' locally\n")
+        raise
+    return cid
+
+
+def _tty_size() -> tuple:
+    try:
+        sz = os.get_terminal_size(sys.stdout.fileno())
+        return (sz.lines, sz.columns)
+    except OSError:
+        return (0, 0)
+
+
+def run(ctx, **kw) -> int:
+    cid = _create(ctx, kw)
+    engine = ctx.engine
+    if kw.get("detach"):
+        engine.start(cid)
+        sys.stdout.write(cid + "\n")
+        return 0
+    tty = bool(kw.get("tty"))
+    sys.stdout.flush()
+    mon = engine.start(cid, stdin=0 if kw.get("interactive") else -1, stdout=1, stderr=2,
+                       tty_size=_tty_size() if tty else (0, 0))
+    r = mon.wait(forward_signals=True, raw_tty=tty and bool(kw.get("interactive")))
+    mon.close()
+    if not r["exited"]:
+        return engine.wait(cid)["StatusCode"]
+    return r["exit_code"]
+
+
+def create(ctx, **kw) -> int:
+    sys.stdout.write(_create(ctx, kw) + "\n")
+    return 0
+
+
+def _each(names, fn, print_name: bool = True) -> int:
+    """docker's multi-container verbs: do each, print each name done, report each failure,
+    exit 1 if any failed (125 when all failed, as the engine error)."""
+    failed = 0
+    for n in names:
+        try:
+            fn(n)
+            if print_name:
+                sys.stdout.write(n + "\n")
+        except (LayerboxError, OSError) as e:
+            _err(str(e))
+            failed += 1
+    sys.stdout.flush()
+    return 0 if not failed else 125
+
+
+def start(ctx, containers, attach=False, interactive=False) -> int:
+    engine = ctx.engine
+    if attach or interactive:
+        if len(containers) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        c = engine.get(containers[0])
+        tty = bool(c.config["Config"].get("Tty"))
+        mon = engine.start(c.id, stdin=0 if interactive else -1, stdout=1, stderr=2,
+                           tty_size=_tty_size() if tty else (0, 0))
+        if mon is None:  # already running: nothing to attach to from here
+            return 0
+        r = mon.wait(forward_signals=True, raw_tty=tty and interactive)
+        mon.close()
+        return r["exit_code"] if r["exited"] else engine.wait(c.id)["StatusCode"]
+    return _each(containers, lambda n: engine.start(n))
+
+
+def stop(ctx, containers, timeout=None, signal=None) -> int:
+    engine = ctx.engine
+    if signal:
+        return _each(containers, lambda n: engine.stop(n, timeout, signal=signal))
+    return _each(containers, lambda n: engine.stop(n, timeout))
+
+
+def restart(ctx, containers, timeout=None) -> int:
+    return _each(containers, lambda n: ctx.engine.restart(n, timeout))
+
+
+def kill(ctx, containers, signal="KILL") -> int:
+    return _each(containers, lambda n: ctx.engine.kill(n, signal))
+
+
+def pause(ctx, containers) -> int:
+    return _each(containers, ctx.engine.pause)
+
+
+def unpause(ctx, containers) -> int:
+    return _each(containers, ctx.engine.unpause)
+
+
+def rm(ctx, containers, force=False, volumes=False) -> int:
+    return _each(containers, lambda n: ctx.engine.remove(n, force=force, volumes=volumes))
+
+
+def wait(ctx, containers) -> int:
+    def one(n):
+        sys.stdout.write(f"{ctx.engine.wait(n)['StatusCode']}\n")
+        sys.stdout.flush()
+
+    return _each(containers, one, print_name=False)
+
+
+def rename(ctx, container, new_name) -> int:
+    ctx.engine.rename(container, new_name)
+    return 0
+
+
+def prune(ctx, force=False, filters=()) -> int:
+    if not force and sys.stdin.isatty():
+        sys.stdout.write("WARNING! This will remove all stopped containers.\n"
+                         "Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    res = ctx.engine.prune(filters=_parse_filters(filters))
+    deleted = res.get("ContainersDeleted") or []
+    if deleted:
+        sys.stdout.write("Deleted Containers:\n" + "".join(d + "\n" for d in deleted) + "\n")
+    from layerbox._util import human_size
+
+    sys.stdout.write(f"Total reclaimed space: {human_size(res.get('SpaceReclaimed', 0))}\n")
+    return 0
+
+
+def _parse_filters(filters) -> dict:
+    out: dict[str, list] = {}
+    for f in filters or ():
+        k, eq, v = f.partition("=")
+        if not eq:
+            raise InvalidArgument(f'bad format of filter (expected name=value): "{f}"')
+        out.setdefault(k.strip().lower(), []).append(v)
+    return out
+
+
+def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filters=(),
+       fmt=None, size=False) -> int:
+    from layerbox.container import views
+
+    engine = ctx.engine
+    flt = _parse_filters(filters)
+    show_all = all_ or last > 0 or latest or "status" in flt or "exited" in flt
+    containers = engine.filter(engine.list(all=show_all), flt)
+    if latest:
+        last = 1
+    if last > 0:
+        containers = containers[:last]
+    if quiet:
+        sys.stdout.write("".join((c.id if no_trunc else c.id[:12]) + "\n" for c in containers))
+        return 0
+    rows = [views.ps_row(c, trunc=not no_trunc) for c in containers]
+    from layerbox.cli import output
+
+    if fmt:
+        output.render(fmt, rows, headers=_PS_HEADERS)
+        return 0
+    output.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+                 [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"],
+                   r["Names"]] for r in rows])
+    return 0
+
+
+_PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+               "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Status": "STATUS",
+               "Ports": "PORTS", "Names": "NAMES", "State": "STATE", "Labels": "LABELS",
+               "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+               "LocalVolumes": "LOCAL VOLUMES"}
+
+
+def logs(ctx, container, follow=False, tail="all", timestamps=False, since=None, until=None) -> int:
+    from layerbox.container import logs as L
+
+    engine = ctx.engine
+    c = engine.get(container)
+    n = None
+    if tail not in (None, "", "all"):
+        if not str(tail).lstrip("-").isdigit():
+            raise InvalidArgument(f'invalid value for "tail": "{tail}"')
+        n = int(tail)
+        if n < 0:
+            n = None
+    since_t, until_t = L.parse_time(since), L.parse_time(until)
+    path = c.config.get("LogPath") or os.path.join(c.dir, "container.log")
+    outs = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for stream, data in L.read(path, timestamps=timestamps, tail=n, since=since_t, until=until_t):
+        outs[stream].write(data)
+    for f in outs.values():
+        f.flush()
+    if follow and c.running:
+        def running():
+            try:
+                return engine.load(c.id).running
+            except NotFound:
+                return False
+
+        for stream, data in L.follow(path, running, timestamps=timestamps):
+            outs[stream].write(data)
+            outs[stream].flush()
+    return 0
+
+
+def top(ctx, container, ps_args=()) -> int:
+    res = ctx.engine.top(container)
+    from layerbox.cli import output
+
+    output.table(res["Titles"], res["Processes"])
+    return 0
+
+
+def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
+    import json
+
+    from layerbox.container import views
+
+    docs = []
+    failed = 0
+    for n in names:
+        doc = None
+        if type_ in (None, "container"):
+            try:
+                doc = views.inspect(ctx.engine, ctx.engine.get(n))
+            except NotFound:
+                doc = None
+        if doc is None and type_ in (None, "image"):
+            try:
+                from layerbox.image import views as iviews
+
+                doc = iviews.inspect(ctx.images, ctx.images.resolve(n))
+            except (NotFound, InvalidArgument):
+                doc = None
+        if doc is None:
+            _err(f"No such object: {n}")
+            failed += 1
+            continue
+        docs.append(doc)
+    if fmt:
+        from layerbox.cli import output
+
+        output.render(fmt, docs)
+    else:
+        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    return 1 if failed else 0
+
+
+def exec_(ctx, container, command, detach=False, interactive=False, tty=False, env=(),
+          env_file=(), workdir=None, user=None) -> int:
+    envs = []
+    for f in env_file or ():
+        from layerbox.container.spec import read_env_file
+
+        envs.extend(read_env_file(f))
+    envs.extend(env or ())
+    from layerbox.container import execution
+
+    return execution.exec_cli(ctx.engine, container, list(command), detach=detach,
+                              interactive=interactive, tty=tty, env=envs, workdir=workdir,
+                              user=user, tty_size=_tty_size() if tty else (0, 0))

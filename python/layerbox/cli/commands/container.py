@@ -1,0 +1,237 @@
+"""Container verbs: docker's names, flags and help; the work is in layerbox.cli.actions.container."""
+
+from __future__ import annotations
+
+import click
+
+from layerbox.cli.actions import container as act
+from layerbox.cli.commands import CONTEXT_SETTINGS, cli, container_group, register
+
+# run and create take every option before the image; what follows the image is the command.
+NO_INTERSPERSE = dict(CONTEXT_SETTINGS, allow_interspersed_args=False)
+
+
+def container_options(f):
+    """The options `create` and `run` share (docker's set that layerbox implements)."""
+    opts = [
+        click.option("--name", metavar="NAME", help="Assign a name to the container."),
+        click.option("-e", "--env", multiple=True, metavar="K=V", help="Set environment variables."),
+        click.option("--env-file", multiple=True, metavar="FILE",
+                     help="Read in a file of environment variables."),
+        click.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container."),
+        click.option("-u", "--user", metavar="USER[:GROUP]", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        click.option("-h", "--hostname", metavar="NAME", help="Container host name."),
+        click.option("--entrypoint", metavar="CMD", help="Overwrite the default ENTRYPOINT of the image."),
+        click.option("--network", "--net", "network", metavar="MODE",
+                     help="Network mode: none (default, loopback only) or host."),
+        click.option("-v", "--volume", multiple=True, metavar="SRC:DST[:ro]",
+                     help="Bind mount a host path or a named volume."),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached."),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+        click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes."),
+        click.option("-m", "--memory", metavar="BYTES", help="Memory limit (e.g. 32m, 1g)."),
+        click.option("--memory-swap", metavar="BYTES", help="Memory plus swap limit; -1 for unlimited swap."),
+        click.option("--cpus", type=float, metavar="N", help="Number of CPUs."),
+        click.option("-c", "--cpu-shares", type=int, metavar="N", help="CPU shares (relative weight)."),
+        click.option("--cpuset-cpus", metavar="LIST", help="CPUs in which to allow execution (0-3, 0,1)."),
+        click.option("--pids-limit", type=int, metavar="N", help="Tune container pids limit (-1 for unlimited)."),
+        click.option("--restart", metavar="POLICY", help="Restart policy: no, on-failure[:N], always, unless-stopped."),
+        click.option("-l", "--label", multiple=True, metavar="K=V", help="Set meta data on a container."),
+        click.option("--stop-signal", metavar="SIGNAL", help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, metavar="SECONDS", help="Timeout to stop a container."),
+        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
+        click.option("--platform", metavar="PLATFORM", help="Set platform (only linux/amd64 here)."),
+        click.option("--rm", "remove", is_flag=True, help="Automatically remove the container when it exits."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@click.command("run", context_settings=NO_INTERSPERSE)
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
+@container_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run(obj, **kw):
+    """Create and run a new container from an image."""
+    return act.run(obj, **kw)
+
+
+@click.command("create", context_settings=NO_INTERSPERSE)
+@container_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def create(obj, **kw):
+    """Create a new container."""
+    return act.create(obj, **kw)
+
+
+@click.command("start", context_settings=CONTEXT_SETTINGS)
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def start(obj, **kw):
+    """Start one or more stopped containers."""
+    return act.start(obj, **kw)
+
+
+@click.command("ps", context_settings=CONTEXT_SETTINGS)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states).")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states).")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="Filter output: status, name, id, label, ancestor, exited.")
+@click.option("--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template, or 'json'.")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
+@click.pass_obj
+def ps(obj, **kw):
+    """List containers."""
+    return act.ps(obj, **kw)
+
+
+@click.command("stop", context_settings=CONTEXT_SETTINGS)
+@click.option("-t", "--time", "--timeout", "timeout", type=int, help="Seconds to wait before killing the container.")
+@click.option("-s", "--signal", metavar="SIGNAL", help="Signal to send to the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def stop(obj, **kw):
+    """Stop one or more running containers."""
+    return act.stop(obj, **kw)
+
+
+@click.command("restart", context_settings=CONTEXT_SETTINGS)
+@click.option("-t", "--time", "--timeout", "timeout", type=int, help="Seconds to wait before killing the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def restart(obj, **kw):
+    """Restart one or more containers."""
+    return act.restart(obj, **kw)
+
+
+@click.command("kill", context_settings=CONTEXT_SETTINGS)
+@click.option("-s", "--signal", default="KILL", metavar="SIGNAL", help="Signal to send to the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def kill(obj, **kw):
+    """Kill one or more running containers."""
+    return act.kill(obj, **kw)
+
+
+@click.command("pause", context_settings=CONTEXT_SETTINGS)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def pause(obj, **kw):
+    """Pause all processes within one or more containers."""
+    return act.pause(obj, **kw)
+
+
+@click.command("unpause", context_settings=CONTEXT_SETTINGS)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def unpause(obj, **kw):
+    """Unpause all processes within one or more containers."""
+    return act.unpause(obj, **kw)
+
+
+@click.command("rm", context_settings=CONTEXT_SETTINGS)
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def rm(obj, **kw):
+    """Remove one or more containers."""
+    return act.rm(obj, **kw)
+
+
+@click.command("wait", context_settings=CONTEXT_SETTINGS)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def wait(obj, **kw):
+    """Block until one or more containers stop, then print their exit codes."""
+    return act.wait(obj, **kw)
+
+
+@click.command("exec", context_settings=NO_INTERSPERSE)
+@click.option("-d", "--detach", is_flag=True, help="Detached mode: run command in the background.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
+@click.option("-e", "--env", multiple=True, metavar="K=V", help="Set environment variables.")
+@click.option("--env-file", multiple=True, metavar="FILE", help="Read in a file of environment variables.")
+@click.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container.")
+@click.option("-u", "--user", metavar="USER[:GROUP]", help="Username or UID.")
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_(obj, **kw):
+    """Execute a command in a running container."""
+    return act.exec_(obj, **kw)
+
+
+exec_.name = "exec"
+
+
+@click.command("logs", context_settings=CONTEXT_SETTINGS)
+@click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("-n", "--tail", default="all", metavar="N", help="Number of lines to show from the end of the logs.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--since", metavar="TIME", help="Show logs since timestamp (RFC 3339) or relative (e.g. 42m).")
+@click.option("--until", metavar="TIME", help="Show logs before a timestamp or relative time.")
+@click.argument("container")
+@click.pass_obj
+def logs(obj, **kw):
+    """Fetch the logs of a container."""
+    return act.logs(obj, **kw)
+
+
+@click.command("top", context_settings=CONTEXT_SETTINGS)
+@click.argument("container")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def top(obj, **kw):
+    """Display the running processes of a container."""
+    return act.top(obj, **kw)
+
+
+@click.command("rename", context_settings=CONTEXT_SETTINGS)
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_obj
+def rename(obj, **kw):
+    """Rename a container."""
+    return act.rename(obj, **kw)
+
+
+@click.command("inspect", context_settings=CONTEXT_SETTINGS)
+@click.option("-f", "--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template.")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
+@click.option("--type", "type_", type=click.Choice(["container", "image"]), help="Only inspect objects of this type.")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def inspect(obj, **kw):
+    """Return low-level information on containers or images."""
+    return act.inspect(obj, **kw)
+
+
+@click.command("prune", context_settings=CONTEXT_SETTINGS)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Provide filter values (label=...).")
+@click.pass_obj
+def container_prune(obj, **kw):
+    """Remove all stopped containers."""
+    return act.prune(obj, **kw)
+
+
+for _cmd in (run, create, start, ps, stop, restart, kill, pause, unpause, rm, wait, exec_, logs,
+             top, rename):
+    register(cli, _cmd)
+    register(container_group, _cmd)
+register(container_group, ps, "ls", "list")
+register(container_group, container_prune, "prune")
+register(container_group, inspect, "inspect")
+register(cli, inspect)

@@ -1,0 +1,141 @@
+"""Parsing the hot verbs without click, from the table click's definitions generate (_spec.py).
+
+It follows click's parser rules (long options with "=" or a separate value, clustered short
+flags, "-eK=V", "--", options stopping at the first argument where a command disallows
+interspersed arguments, multiple=True accumulating, int/float/choice conversion). Whenever it
+meets something it does not handle exactly as click would (--help, an unknown option, a
+missing value, a bad number), it returns None and the caller hands the whole command line to
+click, so errors and help always come from the one definition.
+"""
+
+from __future__ import annotations
+
+FALLBACK = None
+
+
+def _convert(p: dict, val: str):
+    t = p.get("type", "string")
+    if t == "int":
+        try:
+            return int(val, 10)
+        except ValueError:
+            return FALLBACK
+    if t == "float":
+        try:
+            return float(val)
+        except ValueError:
+            return FALLBACK
+    if t == "choice":
+        return val if val in p["choices"] else FALLBACK
+    return val
+
+
+def parse(spec: dict, args: list):
+    """Returns the keyword arguments for the command's callback, or None to use click."""
+    longs: dict = {}
+    shorts: dict = {}
+    for p in spec["params"]:
+        if p["kind"] != "option":
+            continue
+        for o in p["opts"]:
+            (longs if o.startswith("--") else shorts)[o] = (p, True)
+        for o in p.get("secondary", ()):
+            (longs if o.startswith("--") else shorts)[o] = (p, False)
+    values: dict = {}
+    positional: list = []
+    rargs = list(args)
+    interspersed = spec.get("interspersed", True)
+
+    def store(p, val, on=True):
+        if p["flag"]:
+            values[p["name"]] = p.get("flag_value", True) if on else (not p.get("flag_value", True))
+            return True
+        v = _convert(p, val)
+        if v is FALLBACK:
+            return False
+        if p["multiple"]:
+            values.setdefault(p["name"], []).append(v)
+        else:
+            values[p["name"]] = v
+        return True
+
+    while rargs:
+        arg = rargs.pop(0)
+        if arg == "--":
+            positional.extend(rargs)
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, val = arg.partition("=")
+            hit = longs.get(name)
+            if hit is None:
+                return FALLBACK
+            p, on = hit
+            if p["flag"]:
+                if eq:
+                    return FALLBACK
+                store(p, None, on)
+                continue
+            if not eq:
+                if not rargs:
+                    return FALLBACK
+                val = rargs.pop(0)
+            if not store(p, val):
+                return FALLBACK
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            j = 1
+            while j < len(arg):
+                hit = shorts.get("-" + arg[j])
+                if hit is None:
+                    return FALLBACK
+                p, on = hit
+                if p["flag"]:
+                    store(p, None, on)
+                    j += 1
+                    continue
+                val = arg[j + 1:]
+                if not val:
+                    if not rargs:
+                        return FALLBACK
+                    val = rargs.pop(0)
+                if not store(p, val):
+                    return FALLBACK
+                break
+            continue
+        positional.append(arg)
+        if not interspersed:
+            positional.extend(rargs)
+            break
+
+    for p in spec["params"]:
+        if p["kind"] == "option":
+            if p["name"] not in values:
+                d = p.get("default")
+                values[p["name"]] = tuple(d or ()) if p["multiple"] else d
+            elif p["multiple"]:
+                values[p["name"]] = tuple(values[p["name"]])
+            continue
+        if p["nargs"] == -1:
+            if p["required"] and not positional:
+                return FALLBACK
+            vals = []
+            for v in positional:
+                cv = _convert(p, v)
+                if cv is FALLBACK:
+                    return FALLBACK
+                vals.append(cv)
+            values[p["name"]] = tuple(vals)
+            positional = []
+        else:
+            if not positional:
+                if p["required"]:
+                    return FALLBACK
+                values[p["name"]] = p.get("default")
+                continue
+            v = _convert(p, positional.pop(0))
+            if v is FALLBACK:
+                return FALLBACK
+            values[p["name"]] = v
+    if positional:
+        return FALLBACK
+    return values

@@ -1,0 +1,79 @@
+"""`exec`: running another process inside a running container (see csrc/core/exec.hpp)."""
+
+from __future__ import annotations
+
+from layerbox import _core, _jsonfast
+from layerbox.container import plan as _plan
+from layerbox.container import spec as _spec
+from layerbox.container import users as _users
+from layerbox.errors import Conflict
+
+
+def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty=False,
+               detach=False, tty_size=(0, 0)) -> dict:
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    if c.status == "paused":
+        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+    if not command:
+        from layerbox.errors import InvalidArgument
+
+        raise InvalidArgument("no command specified")
+    st = c.state
+    cfg = c.config
+    root = f"/proc/{st['Pid']}/root"
+    # The container's own /etc/passwd, read inside its root: a symlink there cannot lead out.
+    read = lambda rel: _core.read_in_root(root, rel)  # noqa: E731
+    u = _users.resolve(user if user is not None else (cfg["Config"].get("User") or ""), read)
+    base = list(cfg["Config"].get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in base}
+    head = [] if "PATH" in keys else [_spec.DEFAULT_PATH]
+    head.append("HOSTNAME=" + cfg["Config"]["Hostname"])
+    envs = _spec.merge_env(head + base, _spec.parse_env_list(list(env)))
+    if "HOME" not in {e.split("=", 1)[0] for e in envs}:
+        envs.append(f"HOME={u.home}")
+    if tty and "TERM" not in {e.split("=", 1)[0] for e in envs}:
+        envs.append("TERM=xterm")
+    cgroup = engine.cgroups.cgroup_for(c.id)
+    import os
+
+    procs = [f"{d}/cgroup.procs" for d in cgroup["dirs"].values() if os.path.isdir(d)]
+    namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
+    if cfg["HostConfig"].get("NetworkMode") != "host":
+        namespaces.append("net")
+    return {
+        "pid": st["Pid"],
+        "pid_start_time": st.get("PidStartTime", 0),
+        "cgroup_procs": procs,
+        "namespaces": namespaces,
+        "detach": detach,
+        "process": {
+            "args": list(command),
+            "env": envs,
+            "cwd": workdir or cfg["Config"].get("WorkingDir") or "/",
+            "uid": u.uid,
+            "gid": u.gid,
+            "groups": [u.gid] + [g for g in u.groups if g != u.gid],
+            "caps": _plan.DEFAULT_CAPS,
+            "no_new_privs": True,
+            "tty": tty,
+            "rows": tty_size[0],
+            "cols": tty_size[1],
+            "create_cwd": False,
+        },
+    }
+
+
+def start(engine, ref: str, command: list, *, stdin=-1, stdout=-1, stderr=-1, **kw):
+    c = engine.get(ref)
+    spec = build_spec(engine, c, command, **kw)
+    return _core.exec_start(_jsonfast.dumps(spec).encode(), stdin, stdout, stderr)
+
+
+def exec_cli(engine, ref: str, command: list, *, detach=False, interactive=False, tty=False,
+             env=(), workdir=None, user=None, tty_size=(0, 0)) -> int:
+    p = start(engine, ref, command, stdin=0 if interactive else -1, stdout=1, stderr=2,
+              detach=detach, tty=tty, env=env, workdir=workdir, user=user, tty_size=tty_size)
+    if detach:
+        return 0
+    return p.wait(forward_signals=True, relay_stdin=interactive, raw_tty=tty and interactive)

@@ -1,0 +1,132 @@
+"""Docker-shaped views of a container: `inspect` JSON, `ps` rows, status phrases. Shared by the
+CLI and the Python API."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from layerbox import _util
+
+
+def status_text(state: dict, now: float | None = None) -> str:
+    """docker ps STATUS: "Up 3 seconds", "Up 5 seconds (Paused)", "Exited (0) 2 seconds ago"."""
+    now = time.time() if now is None else now
+    st = state.get("Status", "created")
+    if st in ("running", "paused"):
+        up = _util.human_duration(now - _util.parse_rfc3339(state.get("StartedAt", "")))
+        return f"Up {up}" + (" (Paused)" if st == "paused" else "")
+    if st == "restarting":
+        ago = _util.human_duration(now - _util.parse_rfc3339(state.get("FinishedAt", "")))
+        return f"Restarting ({state.get('ExitCode', 0)}) {ago} ago"
+    if st == "exited":
+        fin = _util.parse_rfc3339(state.get("FinishedAt", ""))
+        if not fin:
+            return f"Exited ({state.get('ExitCode', 0)})"
+        return f"Exited ({state.get('ExitCode', 0)}) {_util.human_duration(now - fin)} ago"
+    if st == "dead":
+        return "Dead"
+    return "Created"
+
+
+def command_text(config: dict, trunc: bool = True) -> str:
+    cmd = " ".join([config.get("Path", "")] + list(config.get("Args") or []))
+    if trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    return f'"{cmd}"'
+
+
+def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
+    """The fields docker's `ps --format` knows, as strings."""
+    now = time.time() if now is None else now
+    cfg = c.config
+    created = _util.parse_rfc3339(cfg.get("Created", ""))
+    labels = cfg["Config"].get("Labels") or {}
+    mounts = [m.get("Name") or m.get("Source") for m in cfg.get("Mounts") or ()]
+    return {
+        "Command": command_text(cfg, trunc),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+        "ID": c.id[:12] if trunc else c.id,
+        "Image": cfg["Config"].get("Image") or cfg.get("Image", ""),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "LocalVolumes": str(sum(1 for m in cfg.get("Mounts") or () if m.get("Type") == "volume")),
+        "Mounts": ",".join(m for m in mounts if m),
+        "Names": c.name,
+        "Networks": cfg["HostConfig"].get("NetworkMode", "none"),
+        "Ports": "",
+        "RunningFor": _util.human_duration(now - created) + " ago",
+        "Size": "",
+        "State": c.state.get("Status", "created"),
+        "Status": status_text(c.state, now),
+    }
+
+
+def inspect(engine, c) -> dict:
+    """docker inspect's container document."""
+    cfg = c.config
+    st = c.state
+    host = dict(cfg["HostConfig"])
+    store = engine.store
+    lowers = engine._lower_dirs(c)
+    state = {
+        "Status": st.get("Status", "created"),
+        "Running": st.get("Status") in ("running", "paused"),
+        "Paused": st.get("Status") == "paused",
+        "Restarting": st.get("Status") == "restarting",
+        "OOMKilled": bool(st.get("OOMKilled")),
+        "Dead": st.get("Status") == "dead",
+        "Pid": st.get("Pid", 0) if st.get("Status") in ("running", "paused") else 0,
+        "ExitCode": st.get("ExitCode", 0),
+        "Error": st.get("Error", ""),
+        "StartedAt": st.get("StartedAt", "0001-01-01T00:00:00Z"),
+        "FinishedAt": st.get("FinishedAt", "0001-01-01T00:00:00Z"),
+    }
+    mounts = []
+    for m in cfg.get("Mounts") or ():
+        entry = {"Type": m["Type"]}
+        if m["Type"] == "volume":
+            entry["Name"] = m.get("Name", "")
+            entry["Source"] = os.path.join(store.volumes, m.get("Name", ""), "_data")
+            entry["Driver"] = "local"
+        else:
+            entry["Source"] = m["Source"]
+        entry.update(Destination=m["Destination"], Mode=m.get("Mode", ""), RW=m.get("RW", True),
+                     Propagation="rprivate" if m["Type"] == "bind" else "")
+        mounts.append(entry)
+    return {
+        "Id": c.id,
+        "Created": cfg.get("Created"),
+        "Path": cfg.get("Path"),
+        "Args": cfg.get("Args", []),
+        "State": state,
+        "Image": cfg.get("Image"),
+        "ResolvConfPath": os.path.join(c.dir, "resolv.conf"),
+        "HostnamePath": os.path.join(c.dir, "hostname"),
+        "HostsPath": os.path.join(c.dir, "hosts"),
+        "LogPath": cfg.get("LogPath", ""),
+        "Name": cfg.get("Name", ""),
+        "RestartCount": st.get("RestartCount", 0),
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": host,
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": ":".join(lowers),
+                "UpperDir": os.path.join(c.dir, "upper"),
+                "WorkDir": os.path.join(c.dir, "work"),
+                "MergedDir": os.path.join(c.dir, "merged"),
+            },
+        },
+        "Mounts": mounts,
+        "Config": cfg["Config"],
+        "NetworkSettings": {
+            "Networks": {host.get("NetworkMode", "none"): {}},
+            "Ports": {},
+            "SandboxKey": f"/proc/{state['Pid']}/ns/net" if state["Pid"] else "",
+        },
+    }

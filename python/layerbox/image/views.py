@@ -1,0 +1,83 @@
+"""Docker-shaped views of images: `inspect` JSON, `images` rows, `history` rows."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from layerbox import _util
+
+
+def inspect(images, image_id: str) -> dict:
+    rec = images.record(image_id)
+    cfg = images.config(image_id)
+    refs = images.refs()
+    store = images.store
+    dirs = [os.path.join(store.layer_dir(d), "diff") for d in reversed(rec["Layers"])]
+    return {
+        "Id": image_id,
+        "RepoTags": images.tags_of(image_id, refs),
+        "RepoDigests": rec.get("RepoDigests", []),
+        "Parent": rec.get("Parent", ""),
+        "Comment": _last_comment(cfg),
+        "Created": cfg.get("created", rec.get("Created", "")),
+        "DockerVersion": cfg.get("docker_version", ""),
+        "Author": cfg.get("author", ""),
+        "Config": cfg.get("config") or {},
+        "Architecture": cfg.get("architecture", "amd64"),
+        "Variant": cfg.get("variant", ""),
+        "Os": cfg.get("os", "linux"),
+        "Size": rec.get("Size", 0),
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {"LowerDir": ":".join(dirs[1:]), "UpperDir": dirs[0] if dirs else "",
+                     "MergedDir": "", "WorkDir": ""},
+        },
+        "RootFS": {"Type": "layers", "Layers": list(rec["Layers"])},
+        "Metadata": {"LastTagTime": rec.get("LastTagTime", "0001-01-01T00:00:00Z")},
+    }
+
+
+def _last_comment(cfg: dict) -> str:
+    hist = cfg.get("history") or []
+    return hist[-1].get("comment", "") if hist else ""
+
+
+def image_rows(images, all_: bool = False, trunc: bool = True, digests: bool = False,
+               now: float | None = None) -> list[dict]:
+    """One row per (image, tag); untagged images as <none>. Intermediate images (untagged
+    parents of other images) only with all_."""
+    now = time.time() if now is None else now
+    refs = images.refs()
+    by_image: dict[str, list[str]] = {}
+    for k, v in refs.items():
+        by_image.setdefault(v, []).append(k)
+    records = {i: images.record(i) for i in images.ids()}
+    parents = {r.get("Parent") for r in records.values() if r.get("Parent")}
+    rows = []
+    for iid, rec in records.items():
+        tags = sorted(by_image.get(iid, []))
+        if not tags and iid in parents and not all_:
+            continue
+        created = _util.parse_rfc3339(rec.get("Created", ""))
+        base = {
+            "ID": (iid[7:19] if trunc else iid),
+            "FullID": iid,
+            "CreatedSince": _util.human_duration(now - created) + " ago" if created else "N/A",
+            "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+            "Size": _util.human_size(rec.get("Size", 0)),
+            "VirtualSize": _util.human_size(rec.get("Size", 0)),
+            "Digest": (rec.get("RepoDigests") or ["<none>"])[0].split("@")[-1] if rec.get("RepoDigests") else "<none>",
+            "Containers": "N/A",
+            "SharedSize": "N/A",
+            "UniqueSize": "N/A",
+            "_created": created,
+            "_tags": tags,
+        }
+        if not tags:
+            rows.append(dict(base, Repository="<none>", Tag="<none>"))
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            rows.append(dict(base, Repository=repo, Tag=tag))
+    rows.sort(key=lambda r: (-r["_created"], r["Repository"], r["Tag"]))
+    return rows

@@ -1,0 +1,269 @@
+"""Fixtures shared by all layerbox tests.
+
+- A private store root for the whole run (LAYERBOX_ROOT), and a cgroup parent of its own
+  (LAYERBOX_CGROUP_PARENT), so tests never touch a real store or each other's cgroups.
+- The busybox image, built from the host's busybox-static and imported with `layerbox import`.
+- Probing: tests marked `privileged` need root, namespaces, overlayfs and cgroups. They skip
+  with the reason when the machine lacks them, unless LAYERBOX_MUST_WORK=1 (CI), where a
+  would-be skip is a failure.
+- A leak check at the end of the run: no mounts, cgroups, monitors or store entries left.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import time
+
+import pytest
+
+MUST_WORK = os.environ.get("LAYERBOX_MUST_WORK") == "1"
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+PASSWD = (
+    "root:x:0:0:root:/root:/bin/sh\n"
+    "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+    "user:x:1000:1000:a user:/home/user:/bin/sh\n"
+)
+GROUP = (
+    "root:x:0:\n"
+    "daemon:x:1:\n"
+    "wheel:x:10:root\n"
+    "staff:x:50:user\n"
+    "nogroup:x:65534:\n"
+    "user:x:1000:\n"
+)
+
+
+# -- probing -----------------------------------------------------------------------------------
+
+def _probe() -> str | None:
+    """None when the machine can run containers, else why not."""
+    if os.geteuid() != 0:
+        return "needs root"
+    if not os.path.exists(BUSYBOX):
+        return "needs busybox-static (apt-get install busybox-static)"
+    script = (
+        "set -e; d=$(mktemp -d); mkdir $d/l $d/u $d/w $d/m; "
+        "mount -t overlay overlay -o lowerdir=$d/l,upperdir=$d/u,workdir=$d/w $d/m; "
+        "umount $d/m; rm -rf $d"
+    )
+    r = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net",
+                        "sh", "-c", script], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"needs namespaces and overlayfs ({r.stderr.strip() or r.returncode})"
+    if not os.path.isdir("/sys/fs/cgroup") or not os.access("/sys/fs/cgroup", os.W_OK | os.X_OK):
+        return "needs writable cgroups"
+    try:
+        import layerbox._core  # noqa: F401
+    except ImportError as e:
+        return f"the native core is not built ({e})"
+    return None
+
+
+_PROBE: list = []
+
+
+def privileged_reason() -> str | None:
+    if not _PROBE:
+        _PROBE.append(_probe())
+    return _PROBE[0]
+
+
+def pytest_configure(config):
+    os.environ.setdefault("LAYERBOX_CGROUP_PARENT", f"layerbox-test-{os.getpid()}")
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = privileged_reason()
+    if reason is None:
+        return
+    for item in items:
+        if "privileged" in item.keywords:
+            if MUST_WORK:
+                item.add_marker(pytest.mark.usefixtures("_must_work_failure"))
+            else:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def _must_work_failure():
+    pytest.fail(f"LAYERBOX_MUST_WORK=1 but this machine cannot run it: {privileged_reason()}")
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+def layerbox_command() -> list[str]:
+    """The installed `layerbox` launcher next to this interpreter, else `python -m layerbox`."""
+    exe = os.path.join(sysconfig.get_path("scripts"), "layerbox")
+    if os.access(exe, os.X_OK):
+        return [exe]
+    return [sys.executable, "-m", "layerbox"]
+
+
+class Cli:
+    """Runs the layerbox CLI against the test store."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.cmd = layerbox_command()
+
+    def env(self, extra=None) -> dict:
+        e = dict(os.environ, LAYERBOX_ROOT=self.root)
+        if extra:
+            e.update(extra)
+        return e
+
+    def __call__(self, *args, input=None, check=False, timeout=120, env=None, **kw):
+        r = subprocess.run([*self.cmd, *map(str, args)], input=input, capture_output=True,
+                           timeout=timeout, env=self.env(env), **kw)
+        r.out = r.stdout.decode(errors="replace") if isinstance(r.stdout, bytes) else r.stdout
+        r.err = r.stderr.decode(errors="replace") if isinstance(r.stderr, bytes) else r.stderr
+        if check and r.returncode != 0:
+            raise AssertionError(f"layerbox {' '.join(map(str, args))} exited {r.returncode}\n"
+                                 f"stdout: {r.out}\nstderr: {r.err}")
+        return r
+
+    def popen(self, *args, env=None, **kw):
+        return subprocess.Popen([*self.cmd, *map(str, args)], env=self.env(env), **kw)
+
+
+# -- the store and the busybox image ----------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def store_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("store"))
+    os.environ["LAYERBOX_ROOT"] = root
+    yield root
+
+
+@pytest.fixture(scope="session")
+def cli(store_root) -> Cli:
+    return Cli(store_root)
+
+
+def make_rootfs(dest: str) -> None:
+    """A small busybox root: /bin/busybox with its applets as symlinks, /etc/passwd, /etc/group."""
+    for d in ("bin", "etc", "tmp", "root", "home/user", "var", "usr/bin", "sbin"):
+        os.makedirs(os.path.join(dest, d), exist_ok=True)
+    os.chmod(os.path.join(dest, "tmp"), 0o1777)
+    shutil.copy2(BUSYBOX, os.path.join(dest, "bin", "busybox"))
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout
+    for a in applets.split():
+        if a != "busybox" and not os.path.lexists(os.path.join(dest, "bin", a)):
+            os.symlink("busybox", os.path.join(dest, "bin", a))
+    with open(os.path.join(dest, "etc", "passwd"), "w") as f:
+        f.write(PASSWD)
+    with open(os.path.join(dest, "etc", "group"), "w") as f:
+        f.write(GROUP)
+    os.chown(os.path.join(dest, "home", "user"), 1000, 1000)
+
+
+def tar_of(directory: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name in sorted(os.listdir(directory)):
+            t.add(os.path.join(directory, name), arcname=name)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory) -> str:
+    d = str(tmp_path_factory.mktemp("rootfs"))
+    make_rootfs(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(busybox_rootfs, tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("tars") / "busybox.tar")
+    with open(path, "wb") as f:
+        f.write(tar_of(busybox_rootfs))
+    return path
+
+
+@pytest.fixture(scope="session")
+def busybox_image(cli, busybox_tar) -> str:
+    """`layerbox import busybox.tar busybox:latest`; returns the image ID."""
+    if privileged_reason() is not None:
+        pytest.skip(privileged_reason())
+    r = cli("import", busybox_tar, "busybox:latest", check=True)
+    return r.out.strip()
+
+
+@pytest.fixture(scope="session")
+def client(store_root):
+    import layerbox
+
+    return layerbox.Client(root=store_root)
+
+
+# -- leak check -------------------------------------------------------------------------------
+
+def _cgroup_leftovers(parent: str) -> list[str]:
+    out = []
+    base = "/sys/fs/cgroup"
+    try:
+        hierarchies = [os.path.join(base, h) for h in os.listdir(base)]
+    except OSError:
+        return out
+    for h in hierarchies + [base]:
+        p = os.path.join(h, parent)
+        if os.path.isdir(p):
+            out += [os.path.join(p, c) for c in os.listdir(p) if os.path.isdir(os.path.join(p, c))]
+    return out
+
+
+def _mount_leftovers(root: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(root)]
+
+
+def _monitors() -> list[str]:
+    r = subprocess.run(["pgrep", "-a", "-f", "layerbox-shim"], capture_output=True, text=True)
+    return [l for l in r.stdout.splitlines() if l.strip()]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_check(request):
+    """At the end of the run, nothing of any container may be left on the machine."""
+    yield
+    root = os.environ.get("LAYERBOX_ROOT")
+    parent = os.environ.get("LAYERBOX_CGROUP_PARENT", "")
+    if not root or not os.path.isdir(root) or privileged_reason() is not None:
+        return
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        problems = {
+            "mounts": _mount_leftovers(root),
+            "cgroups": _cgroup_leftovers(parent) if parent else [],
+            "monitors": _monitors(),
+            "containers": os.listdir(os.path.join(root, "containers"))
+            if os.path.isdir(os.path.join(root, "containers")) else [],
+            "staging": os.listdir(os.path.join(root, "tmp")) if os.path.isdir(os.path.join(root, "tmp")) else [],
+        }
+        if not any(problems.values()):
+            break
+        time.sleep(0.2)
+    # The test cgroup parents themselves go: they are ours.
+    for h in os.listdir("/sys/fs/cgroup"):
+        p = os.path.join("/sys/fs/cgroup", h, parent)
+        if parent and os.path.isdir(p):
+            try:
+                os.rmdir(p)
+            except OSError:
+                pass
+    if parent and os.path.isdir(os.path.join("/sys/fs/cgroup", parent)):
+        try:
+            os.rmdir(os.path.join("/sys/fs/cgroup", parent))
+        except OSError:
+            pass
+    leaks = {k: v for k, v in problems.items() if v}
+    if leaks:
+        pytest.fail(f"left behind at the end of the test run: {leaks}", pytrace=False)
