@@ -216,7 +216,8 @@ class Matcher:
     """A list of ``.dockerignore`` patterns, compiled.
 
     ``Matcher(patterns)`` trims and cleans each pattern (skipping blank ones) like moby's
-    ``patternmatcher.New``; a lone ``!`` or a malformed pattern raises ``InvalidArgument``.
+    ``patternmatcher.New`` and drops a leading ``/`` like its ``.dockerignore`` reader; a lone
+    ``!`` or a malformed pattern raises ``InvalidArgument``.
     """
 
     __slots__ = ("patterns", "has_exclusions")
@@ -236,6 +237,8 @@ class Matcher:
                 exclusion = True
                 p = p[1:]
                 self.has_exclusions = True
+            if len(p) > 1 and p[0] == "/":
+                p = p[1:]  # as the .dockerignore reader does: patterns are context-relative
             try:
                 validate_pattern(p)
             except BadPattern:
