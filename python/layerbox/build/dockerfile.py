@@ -627,7 +627,7 @@ def _suggest(value: str, options, upper: bool = False) -> str:
     if len(value) <= 1:
         return ""
     low = value.lower()
-    best, score = None, 3
+    best, score = None, (2 if len(value) <= 4 else 3)
     for opt in options:
         d = _levenshtein(low, opt.lower())
         if d < score:
