@@ -157,7 +157,9 @@ class RunMount(_Record):
 
     ``type`` (bind, cache, tmpfs, secret, ssh; default bind), ``target``, ``source``, ``from_``,
     ``readonly`` (None when not given), ``options`` (every ``key=value`` field, keys lower-case,
-    including the ones above) and ``raw`` (the spec as written).
+    including the ones above) and ``raw`` (the spec as written). In an unexpanded
+    :class:`Run`, a field whose value holds a ``$`` is only recorded in ``options``; use
+    :meth:`Run.expanded` to get every field resolved and checked.
     """
 
     __slots__ = ("type", "target", "source", "from_", "readonly", "options", "raw")

@@ -33,7 +33,8 @@ from layerbox.errors import InvalidArgument
 from .fnmatch_go import BadPattern, go_clean, go_match, validate_pattern
 
 __all__ = [
-    "Matcher", "Pattern", "context_files", "parse_dockerignore", "read_dockerignore",
+    "BadPattern", "Matcher", "Pattern", "context_files", "go_match", "parse_dockerignore",
+    "read_dockerignore",
 ]
 
 _EXACT, _PREFIX, _SUFFIX, _REGEX = range(4)
