@@ -512,3 +512,47 @@ def test_parse_heredoc(word, expected):
         assert h is None
     else:
         assert (h.name, h.chomp, h.expand, h.fd) == expected
+
+
+# (heredoc opening as written, body lines, expected (name, content, chomp, expand, fd))
+HEREDOC_FORMS = [
+    ("<<EMPTY", ["EMPTY"], ("EMPTY", "", False, True, 0)),
+    ("3<<FD", ["FD"], ("FD", "", False, True, 3)),
+    ("<<INDENT", ["\tfoo", "INDENT"], ("INDENT", "\tfoo\n", False, True, 0)),
+    ("<<-UNINDENT", ["\tbaz", "UNINDENT"], ("UNINDENT", "\tbaz\n", True, True, 0)),
+    ("<<-UNINDENT2", ["\tbaz", "\tUNINDENT2"], ("UNINDENT2", "\tbaz\n", True, True, 0)),
+    ("<<-'NOEXPAND'", ["\tdon't $X", "NOEXPAND"], ("NOEXPAND", "\tdon't $X\n", True, False, 0)),
+    ("<<COMMENT", ["# kept", "x # kept", "COMMENT"], ("COMMENT", "# kept\nx # kept\n", False, True, 0)),
+    ("<<eo'f'", ["x", "eof"], ("eof", "x\n", False, False, 0)),
+    ("<<eo\\'f", ["x", "eo'f"], ("eo'f", "x\n", False, True, 0)),
+    ("<<'e'o\\'f", ["x", "eo'f"], ("eo'f", "x\n", False, False, 0)),
+    ("<<'one two'", ["x", "one two"], ("one two", "x\n", False, False, 0)),
+    ("<<$EOF", ["$EOF"], ("$EOF", "", False, True, 0)),
+    ("<<  EOF", ["EOF"], ("EOF", "", False, True, 0)),
+    ("<<  EOF  > /out", ["EOF"], ("EOF", "", False, True, 0)),
+    ("<<- EOF", ["\tEOF"], ("EOF", "", True, True, 0)),
+    ("<< -EOF", ["-EOF"], ("-EOF", "", False, True, 0)),
+    ("<<COMPLEX python3", ["print(1)", "COMPLEX"], ("COMPLEX", "print(1)\n", False, True, 0)),
+]
+
+
+@pytest.mark.parametrize("opening,body,expected", HEREDOC_FORMS)
+def test_heredoc_forms(opening, body, expected):
+    df = parse("FROM a\nRUN " + opening + "\n" + "\n".join(body) + "\nRUN next\n")
+    run, after = df.stages[0].instructions
+    (h,) = run.heredocs
+    assert (h.name, h.content, h.chomp, h.expand, h.fd) == expected
+    assert after.cmd == ["next"] and after.line == 3 + len(body)
+
+
+def test_heredoc_bodies_read_in_order():
+    # each body ends at its own delimiter only
+    df = parse("FROM a\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n")
+    assert [(h.name, h.content) for h in df.stages[0].instructions[0].contents] == [
+        ("X", "Y\n"), ("Y", "X\n")]
+
+
+@pytest.mark.parametrize("word", ["<<'EOF", '<<"EOF', "<<EOF'", '<<EOF"'])
+def test_parse_heredoc_unbalanced_quotes(word):
+    with pytest.raises(InvalidArgument):
+        parse_heredoc(word)

@@ -1057,11 +1057,11 @@ def _parse_name_val(rest: str, key: str, escape: str) -> List[Tuple[str, str]]:
     return out
 
 
-_HEREDOC_RE = re.compile(r"([0-9]*)<<(-?)([^<]*)", re.S)
+_HEREDOC_RE = re.compile(r"([0-9]*)<<(-?)\s*([^<]*)", re.S)
 
 
 def parse_heredoc(word: str) -> Optional[Heredoc]:
-    """The heredoc a word like ``<<EOF``, ``<<-"EOF"`` or ``3<<EOF`` opens (with empty
+    """The heredoc a word like ``<<EOF``, ``<<-"EOF"``, ``<< EOF`` or ``3<<EOF`` opens (with empty
     ``content``), or None if the word is not one. Raises ``InvalidArgument`` for a malformed
     delimiter."""
     m = _HEREDOC_RE.fullmatch(word)
@@ -1084,7 +1084,8 @@ def parse_heredoc(word: str) -> Optional[Heredoc]:
                    fd=int(m.group(1)) if m.group(1) else 0)
 
 
-_HEREDOC_LINE_LEX = ShellLex("\\", raw_quotes=True, raw_escapes=True, skip_unset_env=True)
+_HEREDOC_LINE_LEX = ShellLex("\\", raw_quotes=True, raw_escapes=True, skip_unset_env=True,
+                             heredoc_operator=True)
 
 
 def _heredocs_from_line(line: str) -> List[Heredoc]:

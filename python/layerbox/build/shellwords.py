@@ -127,10 +127,12 @@ class ShellLex:
     bodies) and ``skip_unset_env`` leaves references to unset variables as written.
     """
 
-    __slots__ = ("escape", "raw_quotes", "raw_escapes", "skip_process_quotes", "skip_unset_env")
+    __slots__ = ("escape", "raw_quotes", "raw_escapes", "skip_process_quotes", "skip_unset_env",
+                 "heredoc_operator")
 
     def __init__(self, escape: str = "\\", *, raw_quotes: bool = False, raw_escapes: bool = False,
-                 skip_process_quotes: bool = False, skip_unset_env: bool = False):
+                 skip_process_quotes: bool = False, skip_unset_env: bool = False,
+                 heredoc_operator: bool = False):
         if len(escape) != 1:
             raise ValueError(f"escape must be one character, not {escape!r}")
         self.escape = escape
@@ -138,6 +140,9 @@ class ShellLex:
         self.raw_escapes = raw_escapes
         self.skip_process_quotes = skip_process_quotes
         self.skip_unset_env = skip_unset_env
+        #: keep ``<<``, ``<<-`` and the blanks after them in the word that follows
+        #: (``<< EOF`` is one word), as BuildKit does when it looks for heredocs
+        self.heredoc_operator = heredoc_operator
 
     def process(self, word: str, env: Env = None) -> ProcessResult:
         """Process ``word``; raises :class:`SubstitutionError`."""
@@ -248,6 +253,10 @@ class _Scanner:
                 tmp = self.dollar()
                 result.append(tmp)
                 words.add_string(tmp)
+            elif ch == "<" and self.lex.heredoc_operator:
+                tmp = self.heredoc_operator()
+                result.append(tmp)
+                words.add_raw_string(tmp)
             elif quotes and ch == "'":
                 tmp = self.single_quote()
                 result.append(tmp)
@@ -273,6 +282,18 @@ class _Scanner:
         if stop is not None:
             raise _LexError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(result), words.get()
+
+    def heredoc_operator(self) -> str:
+        self.pos += 1
+        if self.peek() != "<":
+            return "<"
+        self.pos += 1
+        start = self.pos
+        if self.peek() == "-":
+            self.pos += 1
+        while self.pos < self.n and _is_space(self.src[self.pos]):
+            self.pos += 1
+        return "<<" + self.src[start:self.pos]
 
     def single_quote(self) -> str:
         out: List[str] = []
