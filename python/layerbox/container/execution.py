@@ -77,3 +77,41 @@ def exec_cli(engine, ref: str, command: list, *, detach=False, interactive=False
     if detach:
         return 0
     return p.wait(forward_signals=True, relay_stdin=interactive, raw_tty=tty and interactive)
+
+
+def run_captured(engine, ref: str, command: list, *, env=(), workdir=None, user=None,
+                 detach=False, tty=False):
+    """exec with the output captured: (exit_code, stdout_bytes, stderr_bytes)."""
+    import os
+    import threading
+
+    if detach:
+        start(engine, ref, command, detach=True, env=env, workdir=workdir, user=user)
+        return None, b"", b""
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    bufs = {out_r: [], err_r: []}
+
+    def drain(fd):
+        while True:
+            b = os.read(fd, 65536)
+            if not b:
+                break
+            bufs[fd].append(b)
+        os.close(fd)
+
+    try:
+        p = start(engine, ref, command, stdout=out_w, stderr=err_w, env=env, workdir=workdir,
+                  user=user, tty=False)
+    except BaseException:
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        raise
+    os.close(out_w)
+    os.close(err_w)
+    t = threading.Thread(target=drain, args=(err_r,), daemon=True)
+    t.start()
+    drain(out_r)
+    code = p.wait()
+    t.join()
+    return code, b"".join(bufs[out_r]), b"".join(bufs[err_r])

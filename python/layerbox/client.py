@@ -1,0 +1,475 @@
+"""The Python API, shaped like the Docker SDK for Python (``docker.from_env()``).
+
+    import layerbox
+    client = layerbox.from_env()
+    out = client.containers.run("busybox", ["echo", "hi"])          # b"hi\\n"
+    c = client.containers.run("busybox", "sleep 60", detach=True)
+    c.exec_run("ls /").output
+    c.stop(); c.remove()
+
+Objects, method names, arguments and errors follow the SDK, so code written for docker carries
+over. It is the same engine the CLI uses; there is no daemon and no socket: calls act on the
+store directly, and are safe from several threads and several processes at once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Iterator
+
+from layerbox import errors as _errors
+
+if TYPE_CHECKING:
+    from layerbox.container.engine import ContainerEngine
+    from layerbox.image.store import ImageStore
+    from layerbox.store import Store
+
+
+class Model:
+    """A container or image: ``id``, ``short_id``, ``attrs`` (the inspect document)."""
+
+    id_attribute = "Id"
+
+    def __init__(self, attrs: dict, client: "Client", collection: Any = None):
+        self.attrs = attrs
+        self.client = client
+        self.collection = collection
+
+    @property
+    def id(self) -> str:
+        return self.attrs[self.id_attribute]
+
+    @property
+    def short_id(self) -> str:
+        i = self.id
+        return i[:19] if i.startswith("sha256:") else i[:12]
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, self.__class__) and self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash(f"{self.__class__.__name__}:{self.id}")
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__}: {self.short_id}>"
+
+    def reload(self) -> None:
+        """Refresh ``attrs`` from the store."""
+        self.attrs = self.collection.get(self.id).attrs
+
+
+class ExecResult(tuple):
+    """(exit_code, output), as the SDK's exec_run returns."""
+
+    def __new__(cls, exit_code, output):
+        return super().__new__(cls, (exit_code, output))
+
+    @property
+    def exit_code(self):
+        return self[0]
+
+    @property
+    def output(self):
+        return self[1]
+
+
+class Container(Model):
+    @property
+    def name(self) -> str:
+        return (self.attrs.get("Name") or "").lstrip("/")
+
+    @property
+    def status(self) -> str:
+        return self.attrs["State"]["Status"]
+
+    @property
+    def labels(self) -> dict:
+        return self.attrs["Config"].get("Labels") or {}
+
+    @property
+    def image(self) -> "Image | None":
+        try:
+            return self.client.images.get(self.attrs["Image"])
+        except _errors.ImageNotFound:
+            return None
+
+    @property
+    def ports(self) -> dict:
+        return {}
+
+    @property
+    def _engine(self) -> "ContainerEngine":
+        return self.client._engine
+
+    def start(self, **kwargs) -> None:
+        self._engine.start(self.id)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._engine.stop(self.id, timeout)
+
+    def kill(self, signal: str | int | None = None) -> None:
+        self._engine.kill(self.id, signal or "SIGKILL")
+
+    def pause(self) -> None:
+        self._engine.pause(self.id)
+
+    def unpause(self) -> None:
+        self._engine.unpause(self.id)
+
+    def restart(self, timeout: float | None = None) -> None:
+        self._engine.restart(self.id, timeout)
+
+    def remove(self, v: bool = False, link: bool = False, force: bool = False) -> None:
+        self._engine.remove(self.id, force=force, volumes=v)
+
+    def rename(self, name: str) -> None:
+        self._engine.rename(self.id, name)
+
+    def wait(self, timeout: float | None = None, condition: str | None = None) -> dict:
+        """Blocks until the container stops; ``{"StatusCode": n, "Error": None}``."""
+        return self._engine.wait(self.id, timeout)
+
+    def logs(self, stdout: bool = True, stderr: bool = True, stream: bool = False,
+             timestamps: bool = False, tail: str | int = "all", since=None, follow: bool | None = None,
+             until=None):
+        """The container's output: bytes, or a generator of chunks with ``stream=True``."""
+        from layerbox.container import logs as L
+
+        c = self._engine.get(self.id)
+        path = c.config.get("LogPath") or os.path.join(c.dir, "container.log")
+        n = None if tail in ("all", None) else int(tail)
+        since_t, until_t = L.parse_time(since), L.parse_time(until)
+        if follow is None:
+            follow = stream
+        items = L.read(path, stdout=stdout, stderr=stderr, timestamps=timestamps, tail=n,
+                       since=since_t, until=until_t)
+        if not stream:
+            data = b"".join(d for _s, d in items)
+            if follow and c.running:
+                data += b"".join(d for _s, d in self._follow(path, stdout, stderr, timestamps))
+            return data
+
+        def gen() -> Iterator[bytes]:
+            for _s, d in items:
+                yield d
+            if follow and c.running:
+                for _s, d in self._follow(path, stdout, stderr, timestamps):
+                    yield d
+
+        return gen()
+
+    def _follow(self, path, stdout, stderr, timestamps):
+        from layerbox.container import logs as L
+
+        engine = self._engine
+
+        def running():
+            try:
+                return engine.load(self.id).running
+            except _errors.NotFound:
+                return False
+
+        return L.follow(path, running, stdout=stdout, stderr=stderr, timestamps=timestamps)
+
+    def exec_run(self, cmd, stdout: bool = True, stderr: bool = True, stdin: bool = False,
+                 tty: bool = False, privileged: bool = False, user: str = "", detach: bool = False,
+                 stream: bool = False, socket: bool = False, environment=None, workdir=None,
+                 demux: bool = False) -> ExecResult:
+        """Runs cmd in the container: ExecResult(exit_code, output)."""
+        from layerbox.container import spec as _spec
+        from layerbox.container.execution import run_captured
+
+        if privileged:
+            raise _errors.InvalidArgument("privileged exec is not supported")
+        command = _spec.split_command(cmd)
+        env = _spec.parse_env_list(environment)
+        code, out, err = run_captured(self._engine, self.id, command, env=env, workdir=workdir,
+                                      user=user or None, detach=detach, tty=tty)
+        if detach:
+            return ExecResult(None, b"")
+        if demux:
+            return ExecResult(code, (out if stdout else None, err if stderr else None))
+        output = (out if stdout else b"") + (err if stderr else b"")
+        if stream:
+            return ExecResult(None, iter([output]))
+        return ExecResult(code, output)
+
+    def top(self, ps_args: str | None = None) -> dict:
+        return self._engine.top(self.id)
+
+    def diff(self) -> list:
+        from layerbox.container import changes
+
+        return changes.diff(self._engine, self.id)
+
+    def commit(self, repository: str | None = None, tag: str | None = None, message: str = "",
+               author: str = "", pause: bool = True, changes=None, conf=None) -> "Image":
+        from layerbox.container import commit as _commit
+
+        ref = f"{repository}:{tag}" if repository and tag else repository
+        image_id = _commit.commit(self._engine, self.id, ref, message=message or "",
+                                  author=author or "", pause=pause,
+                                  changes=[changes] if isinstance(changes, str) else changes,
+                                  config=conf)
+        return self.client.images.get(image_id)
+
+    def export(self, chunk_size: int = 2 * 1024 * 1024) -> Iterator[bytes]:
+        from layerbox.container import archive
+
+        return archive.export_chunks(self._engine, self.id, chunk_size)
+
+    def get_archive(self, path: str, chunk_size: int = 2 * 1024 * 1024, encode_stream=False):
+        from layerbox.container import archive
+
+        return archive.get_archive(self._engine, self.id, path, chunk_size)
+
+    def put_archive(self, path: str, data) -> bool:
+        from layerbox.container import archive
+
+        return archive.put_archive(self._engine, self.id, path, data)
+
+
+class ContainerCollection:
+    """client.containers"""
+
+    model = Container
+
+    def __init__(self, client: "Client"):
+        self.client = client
+
+    def _prepare(self, image, command, kwargs: dict) -> dict:
+        opts = dict(kwargs)
+        if "ports" in opts and opts.pop("ports"):
+            raise _errors.InvalidArgument("published ports need a network; layerbox supports "
+                                          "network_mode none or host")
+        for k in ("mem_limit", "memswap_limit"):
+            if k in opts and opts[k] is not None:
+                opts[k] = opts[k]
+        opts["command"] = command
+        if "environment" in opts and opts["environment"] is None:
+            del opts["environment"]
+        return opts
+
+    def create(self, image, command=None, **kwargs) -> Container:
+        """Creates a container (not started). Options as the SDK's ``containers.create``."""
+        if isinstance(image, Image):
+            image = image.id
+        cid = self.client._engine.create(image, **self._prepare(image, command, kwargs))
+        return self.get(cid)
+
+    def run(self, image, command=None, stdout: bool = True, stderr: bool = False,
+            remove: bool = False, **kwargs):
+        """Runs a container. With ``detach=True`` returns the Container; otherwise waits and
+        returns its output (stdout, and stderr when asked), raising ContainerError on a
+        non-zero exit."""
+        if isinstance(image, Image):
+            image = image.id
+        detach = kwargs.pop("detach", False)
+        stream = kwargs.pop("stream", False)
+        if detach and remove:
+            kwargs["auto_remove"] = True
+        kwargs["detach"] = detach
+        engine = self.client._engine
+        cid = engine.create(image, **self._prepare(image, command, kwargs))
+        try:
+            engine.start(cid)
+        except BaseException:
+            if remove or kwargs.get("auto_remove"):
+                try:
+                    engine.remove(cid, force=True)
+                except _errors.NotFound:
+                    pass
+            raise
+        container = self.get(cid) if not kwargs.get("auto_remove") else Container(
+            {"Id": cid, "Name": "", "State": {"Status": "running"}, "Config": {}}, self.client, self)
+        if detach:
+            return container
+        code = engine.wait(cid)["StatusCode"]
+        out = b""
+        try:
+            out = container.logs(stdout=stdout, stderr=stderr)
+            err = container.logs(stdout=False, stderr=True) if code != 0 else None
+        except _errors.NotFound:
+            err = None
+        if remove:
+            try:
+                engine.remove(cid, force=True)
+            except _errors.NotFound:
+                pass
+        if code != 0:
+            raise _errors.ContainerError(container, code, command, image, err)
+        return iter([out]) if stream else out
+
+    def get(self, container_id: str) -> Container:
+        from layerbox.container import views
+
+        engine = self.client._engine
+        return Container(views.inspect(engine, engine.get(container_id)), self.client, self)
+
+    def list(self, all: bool = False, before=None, filters: dict | None = None, limit: int = -1,
+             since=None, sparse: bool = False, ignore_removed: bool = False) -> list:
+        from layerbox.container import views
+
+        engine = self.client._engine
+        flt = {k: (v if isinstance(v, list) else [v]) for k, v in (filters or {}).items()}
+        flt = {k: [str(x).lower() if isinstance(x, bool) else str(x) for x in v] for k, v in flt.items()}
+        show_all = all or limit > 0 or "status" in flt
+        items = engine.filter(engine.list(all=show_all), flt)
+        if limit > 0:
+            items = items[:limit]
+        return [Container(views.inspect(engine, c), self.client, self) for c in items]
+
+    def prune(self, filters: dict | None = None) -> dict:
+        flt = {k: (v if isinstance(v, list) else [v]) for k, v in (filters or {}).items()}
+        return self.client._engine.prune(filters=flt)
+
+
+class Image(Model):
+    @property
+    def tags(self) -> list:
+        return [t for t in self.attrs.get("RepoTags") or [] if t != "<none>:<none>"]
+
+    @property
+    def labels(self) -> dict:
+        return (self.attrs.get("Config") or {}).get("Labels") or {}
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:19]
+
+    def history(self) -> list:
+        from layerbox.image import views
+
+        return views.history(self.client._images, self.id)
+
+    def tag(self, repository: str, tag: str | None = None, **kwargs) -> bool:
+        self.client._images.tag(self.id, f"{repository}:{tag}" if tag else repository)
+        return True
+
+    def save(self, chunk_size: int = 2 * 1024 * 1024, named: bool = False) -> Iterator[bytes]:
+        from layerbox.image import archive
+
+        refs = [self.tags[0]] if named is True and self.tags else ([named] if isinstance(named, str) else [self.id])
+        return archive.save_chunks(self.client._images, refs, chunk_size)
+
+
+class ImageCollection:
+    """client.images"""
+
+    model = Image
+
+    def __init__(self, client: "Client"):
+        self.client = client
+
+    def get(self, name: str) -> Image:
+        from layerbox.image import views
+
+        images = self.client._images
+        return Image(views.inspect(images, images.resolve(name)), self.client, self)
+
+    def list(self, name: str | None = None, all: bool = False, filters: dict | None = None) -> list:
+        from layerbox.image import views
+
+        images = self.client._images
+        rows = views.image_rows(images, all_=all)
+        ids = []
+        for r in rows:
+            if r["FullID"] not in ids:
+                ids.append(r["FullID"])
+        out = [Image(views.inspect(images, i), self.client, self) for i in ids]
+        if name:
+            from layerbox.image.reference import normalize
+
+            key = normalize(name) if ":" in name.rpartition("/")[2] else None
+            out = [i for i in out if any((t == key) if key else t.rpartition(":")[0] == name
+                                         for t in i.tags)]
+        flt = filters or {}
+        if "dangling" in flt:
+            want = str(flt["dangling"]).lower() in ("true", "1")
+            out = [i for i in out if (not i.tags) == want]
+        if "label" in flt:
+            for lab in flt["label"] if isinstance(flt["label"], list) else [flt["label"]]:
+                k, eq, v = lab.partition("=")
+                out = [i for i in out if k in i.labels and (not eq or i.labels[k] == v)]
+        return out
+
+    def remove(self, image: str, force: bool = False, noprune: bool = False) -> list:
+        return self.client._images.remove(image, force=force, prune=not noprune).lines
+
+    def prune(self, filters: dict | None = None) -> dict:
+        dangling = str((filters or {}).get("dangling", True)).lower() in ("true", "1")
+        return self.client._images.prune(all_=not dangling)
+
+    def load(self, data) -> list:
+        from layerbox.image import archive
+
+        return [self.get(i) for i in archive.load_bytes(self.client._images, data)]
+
+    def import_image(self, src, repository: str | None = None, tag: str | None = None,
+                     changes=None, message: str = "") -> Image:
+        from layerbox.image.importer import import_tar
+
+        ref = f"{repository}:{tag}" if repository and tag else repository
+        return self.get(import_tar(self.client._images, src, ref, changes or [], message))
+
+    def build(self, **kwargs):
+        from layerbox.build import api as _build
+
+        return _build.build(self.client, **kwargs)
+
+    def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs):
+        from layerbox.registry import api as _reg
+
+        return _reg.pull(self.client, repository, tag, **kwargs)
+
+    def push(self, repository: str, tag: str | None = None, **kwargs):
+        from layerbox.registry import api as _reg
+
+        return _reg.push(self.client, repository, tag, **kwargs)
+
+
+class Client:
+    """A handle on one store (default: LAYERBOX_ROOT or /var/lib/layerbox)."""
+
+    def __init__(self, root: str | None = None):
+        from layerbox.container.engine import ContainerEngine
+        from layerbox.image.store import ImageStore
+        from layerbox.store import Store
+
+        self._store: Store = Store(root)
+        self._images: ImageStore = ImageStore(self._store)
+        self._engine: ContainerEngine = ContainerEngine(self._store, self._images)
+        self._lock = threading.Lock()
+        self.containers = ContainerCollection(self)
+        self.images = ImageCollection(self)
+
+    @property
+    def root(self) -> str:
+        return self._store.root
+
+    def ping(self) -> bool:
+        return True
+
+    def version(self) -> dict:
+        from layerbox import _core
+
+        return {"Version": _core.__version__, "ApiVersion": "1.43", "Os": "linux", "Arch": "amd64"}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+LayerboxClient = Client
+DockerClient = Client
+
+
+def from_env(**kwargs) -> Client:
+    """A Client for the store named by LAYERBOX_ROOT (or the default /var/lib/layerbox)."""
+    return Client(root=kwargs.get("root"))
