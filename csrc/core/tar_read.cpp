@@ -148,6 +148,7 @@ private:
     UniqueFd cache_fd_;
     std::vector<DirTime> dirs_;
     std::unordered_set<std::string> unpacked_;  // WhiteoutMode::Apply: paths this archive wrote
+    std::string current_;                       // the entry being extracted, for messages
 };
 
 la_ssize_t Extractor::read_cb(archive* a, void* ctx, const void** buf) {
@@ -184,12 +185,16 @@ int Extractor::parent_fd(const std::string& parent, bool create) {
     UniqueFd fd = try_open_in_root(rootfd_, f, O_PATH | O_DIRECTORY);
     if (!fd) {
         int e = errno;
-        if (e != ENOENT || !create) sys_entry("open", parent, e);
-        try {
-            fd = mkdir_p_in_root(rootfd_, f, 0755);
-        } catch (const SysError& err) {
-            bad_entry(parent + "/", std::string("cannot create parent directory: ") + err.what(), err.err);
+        if (e == ENOENT && create) {
+            try {
+                fd = mkdir_p_in_root(rootfd_, f, 0755);
+            } catch (const SysError& err) {
+                e = err.err;
+            }
         }
+        // A symlink on the way that leads to nothing (or loops), or a file where a directory
+        // should be: refused, never resolved outside.
+        if (!fd) bad_entry(current_, "parent directory " + (parent.empty() ? "." : parent) + ": " + errno_text(e), e);
     }
     cache_fd_ = std::move(fd);
     cache_path_ = parent;
@@ -429,7 +434,8 @@ void Extractor::whiteout_delete(const std::string& parent, const std::string& ta
             UniqueFd fd = try_open_in_root(rootfd_, full(parent), O_PATH | O_DIRECTORY);
             if (!fd) {
                 if (errno == ENOENT || errno == ENOTDIR) return;
-                sys_entry("open", parent);
+                int e = errno;
+                bad_entry(current_, "parent directory " + (parent.empty() ? "." : parent) + ": " + errno_text(e), e);
             }
             cache_fd_ = std::move(fd);
             cache_path_ = parent;
@@ -498,7 +504,8 @@ void Extractor::whiteout_opaque(const std::string& parent) {
         UniqueFd fd = try_open_in_root(rootfd_, full(parent), O_RDONLY | O_DIRECTORY);
         if (!fd) {
             if (errno == ENOENT || errno == ENOTDIR) return;
-            sys_entry("open", parent);
+            int e = errno;
+            bad_entry(current_, "directory " + (parent.empty() ? "." : parent) + ": " + errno_text(e), e);
         }
         invalidate();
         apply_opaque(fd.get(), parent);
@@ -513,6 +520,7 @@ void Extractor::entry(archive_entry* e) {
     const char* raw = archive_entry_pathname(e);
     if (!raw) bad_entry("(unnamed)", "entry without a name");
     std::string rel;
+    current_ = raw;
     if (!clean_archive_path(raw, &rel)) bad_entry(raw, "path escapes the destination");
     ++res_.entries;
     const char* hl = archive_entry_hardlink(e);
