@@ -52,9 +52,11 @@ private:
     static std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
 
     bool opaque(int rootfd, const std::string& path) {
-        std::string p = fd_path(rootfd) + (path.empty() ? "" : "/" + path);
+        // The fd's /proc link is followed to the directory itself; below it nothing is.
         char v[2];
-        ssize_t n = ::lgetxattr(p.c_str(), kOverlayOpaqueXattr, v, sizeof v);
+        ssize_t n = path.empty() ? ::getxattr(fd_path(rootfd).c_str(), kOverlayOpaqueXattr, v, sizeof v)
+                                 : ::lgetxattr((fd_path(rootfd) + "/" + path).c_str(), kOverlayOpaqueXattr, v,
+                                               sizeof v);
         return n == 1 && v[0] == 'y';
     }
 

@@ -126,10 +126,14 @@ struct ZstdCodec : LayerInput::Codec {
         ZSTD_outBuffer ob{out, cap, *produced};
         size_t rc = ZSTD_decompressStream(dctx, &ob, &ib);
         if (ZSTD_isError(rc)) corrupt(what, "zstd stream", ZSTD_getErrorName(rc));
-        if (ib.pos != *pos || ob.pos != *produced) any = true;
+        // A call without progress (no input left) says nothing about the frame: keep the hint
+        // of the last call that did something.
+        if (ib.pos != *pos || ob.pos != *produced) {
+            any = true;
+            last = rc;
+        }
         *pos = ib.pos;
         *produced = ob.pos;
-        last = rc;
     }
     void at_eof() override {
         if (last != 0 || !any) truncated(what, "zstd stream");
