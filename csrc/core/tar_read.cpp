@@ -273,8 +273,8 @@ void Extractor::record_dir(int fd, const std::string& rel, archive_entry* e) {
 void Extractor::fix_dir_times() {
     // Directory times last, once nothing more is created inside them. Each directory is found
     // again inside the root and must still be the inode we made (a later entry may have
-    // replaced it).
-    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+    // replaced it). In archive order, so a later entry for the same directory wins.
+    for (auto it = dirs_.begin(); it != dirs_.end(); ++it) {
         UniqueFd fd = try_open_in_root(rootfd_, full(it->rel), O_RDONLY | O_DIRECTORY, true);
         if (!fd) continue;
         struct stat st;
