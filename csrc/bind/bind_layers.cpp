@@ -1,8 +1,146 @@
+#include <optional>
+
 #include "bind/bind.hpp"
+#include "core/changes.hpp"
+#include "core/digest.hpp"
+#include "core/error.hpp"
+#include "core/tar_read.hpp"
+#include "core/tar_write.hpp"
 
 namespace lb::bind {
 
-// Layer tars: extraction, writing, digests and changes (filled in with csrc/core/tar_*.cpp).
-void bind_layers(py::module_& m) { (void)m; }
+namespace {
+
+py::dict extract_dict(const ExtractResult& r) {
+    py::dict d;
+    d["diff_id"] = r.diff_id;
+    d["digest"] = r.digest;
+    d["size"] = r.size;
+    d["compressed_size"] = r.compressed_size;
+    d["unpacked_size"] = r.unpacked_size;
+    d["compression"] = r.compression;
+    d["entries"] = r.entries;
+    return d;
+}
+
+}  // namespace
+
+// Layer tars: extraction, writing, digests and changes (csrc/core/tar_*.cpp, digest.cpp,
+// changes.cpp). Every call runs without the GIL for its whole duration.
+void bind_layers(py::module_& m) {
+    m.def("extract_layer",
+          [](int src_fd, const std::string& dest_dir, int blob_fd, const std::string& whiteouts,
+             bool allow_devices) {
+              ExtractOptions o;
+              o.blob_fd = blob_fd;
+              o.whiteouts = parse_whiteout_mode(whiteouts);
+              o.allow_devices = allow_devices;
+              ExtractResult r;
+              {
+                  py::gil_scoped_release nogil;
+                  r = extract_layer(src_fd, dest_dir, o);
+              }
+              return extract_dict(r);
+          },
+          py::arg("src_fd"), py::arg("dest_dir"), py::kw_only(), py::arg("blob_fd") = -1,
+          py::arg("whiteouts") = "overlay", py::arg("allow_devices") = false,
+          "Extract a layer tar (plain, gzip or zstd, read from src_fd to EOF) into dest_dir, an\n"
+          "existing empty directory, in one pass that also hashes the raw input (digest) and the\n"
+          "uncompressed tar (diff_id) and, when blob_fd >= 0, copies the uncompressed tar there.\n"
+          "whiteouts: 'overlay' (to overlay whiteouts), 'apply' (delete), 'none' (plain files).\n"
+          "Returns {diff_id, digest, size, compressed_size, unpacked_size, compression, entries}.");
+
+    m.def("extract_tree",
+          [](int src_fd, const std::string& root_dir, const std::string& dest_path, const std::string& whiteouts,
+             std::optional<std::pair<int64_t, int64_t>> chown, bool no_overwrite_dir_non_dir, bool allow_devices) {
+              ExtractOptions o;
+              o.whiteouts = parse_whiteout_mode(whiteouts);
+              o.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir;
+              o.allow_devices = allow_devices;
+              if (chown) {
+                  if (chown->first < 0 || chown->second < 0 || chown->first > 0xfffffffe ||
+                      chown->second > 0xfffffffe)
+                      throw_invalid("chown ids out of range", std::to_string(chown->first) + ":" +
+                                                                   std::to_string(chown->second));
+                  o.chown = true;
+                  o.uid = static_cast<uid_t>(chown->first);
+                  o.gid = static_cast<gid_t>(chown->second);
+              }
+              ExtractResult r;
+              {
+                  py::gil_scoped_release nogil;
+                  r = extract_tree(src_fd, root_dir, dest_path, o);
+              }
+              return extract_dict(r);
+          },
+          py::arg("src_fd"), py::arg("root_dir"), py::arg("dest_path"), py::kw_only(),
+          py::arg("whiteouts") = "none", py::arg("chown") = py::none(),
+          py::arg("no_overwrite_dir_non_dir") = false, py::arg("allow_devices") = false,
+          "Extract a tar stream into dest_path resolved inside root_dir (symlinks on the way,\n"
+          "in the tree or in the archive, resolve inside root_dir). chown=(uid, gid) overrides\n"
+          "owners. Returns the same dict as extract_layer.");
+
+    m.def("write_layer",
+          [](const std::string& src_dir, int out_fd, const std::string& source, bool gzip, int level,
+             const std::string& mirror_dir, const std::vector<std::string>& exclude) {
+              WriteOptions o;
+              o.source = parse_layer_source(source);
+              o.gzip = gzip;
+              o.level = level;
+              o.mirror_dir = mirror_dir;
+              o.exclude = exclude;
+              WriteResult r;
+              {
+                  py::gil_scoped_release nogil;
+                  r = write_layer(src_dir, out_fd, o);
+              }
+              py::dict d;
+              d["diff_id"] = r.diff_id;
+              d["digest"] = r.digest;
+              d["size"] = r.size;
+              d["compressed_size"] = r.compressed_size;
+              d["files"] = r.files;
+              return d;
+          },
+          py::arg("src_dir"), py::arg("out_fd") = -1, py::kw_only(), py::arg("source") = "dir",
+          py::arg("gzip") = false, py::arg("level") = 6, py::arg("mirror_dir") = "",
+          py::arg("exclude") = std::vector<std::string>{},
+          "Write src_dir as a deterministic layer tar to out_fd (-1: only hash), converting\n"
+          "overlay whiteouts and opaque dirs to .wh. entries; optionally gzip'd, optionally\n"
+          "copied into mirror_dir (an empty dir) as an unpacked overlay layer in the same pass.\n"
+          "Returns {diff_id, digest, size, compressed_size, files}.");
+
+    m.def("list_changes",
+          [](const std::string& upper_dir, const std::vector<std::string>& lower_dirs) {
+              py::gil_scoped_release nogil;
+              return list_changes(upper_dir, lower_dirs);
+          },
+          py::arg("upper_dir"), py::arg("lower_dirs"),
+          "docker diff of an overlay upper dir against its lower dirs (top first): a list of\n"
+          "(kind, path) with kind 'A', 'C' or 'D', in docker's order.");
+
+    m.def("sha256_fd",
+          [](int fd) {
+              py::gil_scoped_release nogil;
+              return sha256_fd(fd);
+          },
+          py::arg("fd"), "sha256 of what fd holds from its current offset to EOF: 'sha256:<hex>'.");
+
+    m.def("copy_verify",
+          [](int src_fd, int dst_fd, const std::string& expected) {
+              CopyResult r;
+              {
+                  py::gil_scoped_release nogil;
+                  r = copy_verify(src_fd, dst_fd, expected);
+              }
+              py::dict d;
+              d["digest"] = r.digest;
+              d["size"] = r.size;
+              return d;
+          },
+          py::arg("src_fd"), py::arg("dst_fd"), py::arg("expected") = "",
+          "Copy src_fd to dst_fd while hashing; {digest, size}. Raises KernelError (EBADMSG)\n"
+          "naming both digests when expected is given and differs.");
+}
 
 }  // namespace lb::bind

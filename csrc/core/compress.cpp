@@ -1,0 +1,303 @@
+#include "core/compress.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#ifdef LAYERBOX_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+#include "core/error.hpp"
+#include "core/fd.hpp"
+
+namespace lb {
+
+namespace {
+
+constexpr size_t kInChunk = 256 << 10;  // compressed input reads; output chunks are kIoChunk
+
+[[noreturn]] void truncated(const std::string& what, const char* stream) {
+    throw SysError(EIO, "", what, what + ": layer archive " + stream + ": unexpected end of data");
+}
+
+[[noreturn]] void corrupt(const std::string& what, const char* stream, const std::string& detail) {
+    throw SysError(EINVAL, "", what, what + ": layer archive " + stream + ": corrupt data (" + detail + ")");
+}
+
+}  // namespace
+
+const char* compression_name(Compression c) {
+    switch (c) {
+        case Compression::Gzip: return "gzip";
+        case Compression::Zstd: return "zstd";
+        case Compression::None: break;
+    }
+    return "none";
+}
+
+Compression detect_compression(const unsigned char* p, size_t n, const std::string& what) {
+    if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) return Compression::Gzip;
+    // A zstd frame (28 b5 2f fd) or a skippable frame (5? 2a 4d 18) in front of one.
+    if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd) return Compression::Zstd;
+    if (n >= 4 && (p[0] & 0xf0) == 0x50 && p[1] == 0x2a && p[2] == 0x4d && p[3] == 0x18)
+        return Compression::Zstd;
+    if (n >= 6 && !std::memcmp(p, "\xfd" "7zXZ\0", 6))
+        throw_invalid("layer archive: xz compression is not supported (use gzip or zstd)", what);
+    if (n >= 3 && !std::memcmp(p, "BZh", 3))
+        throw_invalid("layer archive: bzip2 compression is not supported (use gzip or zstd)", what);
+    return Compression::None;
+}
+
+// The decoder state of one compressed stream. step() consumes from in[*pos, len) and produces
+// into out[*produced, cap); it returns without progress when it needs more input.
+struct LayerInput::Codec {
+    virtual ~Codec() = default;
+    virtual void step(const unsigned char* in, size_t* pos, size_t len, unsigned char* out,
+                      size_t* produced, size_t cap) = 0;
+    // Called at EOF once no more output comes: throws when the stream stopped mid-way.
+    virtual void at_eof() = 0;
+};
+
+namespace {
+
+struct GzipCodec : LayerInput::Codec {
+    z_stream zs{};
+    bool member_open = true;  // the first member starts at byte 0 (detected by magic)
+    bool trailing = false;    // garbage after the last member: hashed, ignored (as gunzip does)
+    const std::string& what;
+
+    explicit GzipCodec(const std::string& w) : what(w) {
+        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw_err(ENOMEM, "inflateInit2", what);
+    }
+    ~GzipCodec() override { inflateEnd(&zs); }
+
+    void step(const unsigned char* in, size_t* pos, size_t len, unsigned char* out, size_t* produced,
+              size_t cap) override {
+        if (trailing) {
+            *pos = len;
+            return;
+        }
+        if (!member_open) {
+            if (*pos == len) return;
+            // Another member (multi-member gzip, like pigz or concatenated files) or trailing data.
+            if (in[*pos] != 0x1f) {
+                trailing = true;
+                *pos = len;
+                return;
+            }
+            inflateReset(&zs);
+            member_open = true;
+        }
+        zs.next_in = const_cast<unsigned char*>(in + *pos);
+        zs.avail_in = static_cast<uInt>(len - *pos);
+        zs.next_out = out + *produced;
+        zs.avail_out = static_cast<uInt>(cap - *produced);
+        int rc = inflate(&zs, Z_NO_FLUSH);
+        *pos = len - zs.avail_in;
+        *produced = cap - zs.avail_out;
+        if (rc == Z_STREAM_END) {
+            member_open = false;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            corrupt(what, "gzip stream", zs.msg ? zs.msg : "inflate error " + std::to_string(rc));
+        }
+    }
+    void at_eof() override {
+        if (member_open) truncated(what, "gzip stream");
+    }
+};
+
+#ifdef LAYERBOX_HAVE_ZSTD
+struct ZstdCodec : LayerInput::Codec {
+    ZSTD_DCtx* dctx;
+    size_t last = 0;  // ZSTD_decompressStream's last hint: 0 when a frame is complete
+    bool any = false;
+    const std::string& what;
+
+    explicit ZstdCodec(const std::string& w) : dctx(ZSTD_createDCtx()), what(w) {
+        if (!dctx) throw_err(ENOMEM, "zstd", what);
+    }
+    ~ZstdCodec() override { ZSTD_freeDCtx(dctx); }
+
+    void step(const unsigned char* in, size_t* pos, size_t len, unsigned char* out, size_t* produced,
+              size_t cap) override {
+        ZSTD_inBuffer ib{in, len, *pos};
+        ZSTD_outBuffer ob{out, cap, *produced};
+        size_t rc = ZSTD_decompressStream(dctx, &ob, &ib);
+        if (ZSTD_isError(rc)) corrupt(what, "zstd stream", ZSTD_getErrorName(rc));
+        // A call without progress (no input left) says nothing about the frame: keep the hint
+        // of the last call that did something.
+        if (ib.pos != *pos || ob.pos != *produced) {
+            any = true;
+            last = rc;
+        }
+        *pos = ib.pos;
+        *produced = ob.pos;
+    }
+    void at_eof() override {
+        if (last != 0 || !any) truncated(what, "zstd stream");
+    }
+};
+#endif
+
+}  // namespace
+
+LayerInput::LayerInput(int fd, int blob_fd, std::string what)
+    : fd_(fd), blob_fd_(blob_fd), what_(std::move(what)), in_(new unsigned char[kIoChunk]) {
+    // Read until the magic bytes can be told apart (or EOF).
+    while (in_len_ < 6 && !eof_) {
+        ssize_t n = ::read(fd_, in_.get() + in_len_, kIoChunk - in_len_);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", what_);
+        }
+        if (n == 0) eof_ = true;
+        in_len_ += static_cast<size_t>(n);
+    }
+    raw_bytes_ = in_len_;
+    comp_ = detect_compression(in_.get(), in_len_, what_);
+    if (comp_ == Compression::None) {
+        first_pending_ = true;  // plain tar: the raw bytes are the tar bytes (hashed once)
+        return;
+    }
+    raw_hash_.update(in_.get(), in_len_);
+    out_.reset(new unsigned char[kIoChunk]);
+    if (comp_ == Compression::Gzip) {
+        codec_ = std::make_unique<GzipCodec>(what_);
+    } else {
+#ifdef LAYERBOX_HAVE_ZSTD
+        codec_ = std::make_unique<ZstdCodec>(what_);
+#else
+        throw_invalid("layer archive: zstd compression is not supported by this build", what_);
+#endif
+    }
+}
+
+LayerInput::~LayerInput() = default;
+
+size_t LayerInput::refill() {
+    size_t cap = comp_ == Compression::None ? kIoChunk : kInChunk;
+    for (;;) {
+        ssize_t n = ::read(fd_, in_.get(), cap);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", what_);
+        }
+        in_pos_ = 0;
+        in_len_ = static_cast<size_t>(n);
+        if (n == 0) {
+            eof_ = true;
+            return 0;
+        }
+        raw_bytes_ += static_cast<uint64_t>(n);
+        if (comp_ != Compression::None) raw_hash_.update(in_.get(), in_len_);
+        return in_len_;
+    }
+}
+
+size_t LayerInput::produce(unsigned char* out, size_t cap) {
+    size_t produced = 0;
+    while (produced < cap) {
+        if (in_pos_ == in_len_ && !eof_) {
+            refill();
+            continue;
+        }
+        size_t in_before = in_pos_, out_before = produced;
+        codec_->step(in_.get(), &in_pos_, in_len_, out, &produced, cap);
+        if (in_pos_ == in_before && produced == out_before) {
+            if (eof_ && in_pos_ == in_len_) {
+                codec_->at_eof();
+                done_ = true;
+                break;
+            }
+            if (in_pos_ < in_len_) corrupt(what_, compression_name(comp_), "decoder made no progress");
+        }
+    }
+    return produced;
+}
+
+void LayerInput::emit(const unsigned char* p, size_t n) {
+    tar_hash_.update(p, n);
+    tar_bytes_ += n;
+    if (blob_fd_ >= 0) write_all(blob_fd_, p, n, "layer blob for " + what_);
+}
+
+std::pair<const unsigned char*, size_t> LayerInput::next() {
+    if (comp_ == Compression::None) {
+        if (first_pending_) {
+            first_pending_ = false;
+            if (in_len_ > 0) {
+                emit(in_.get(), in_len_);
+                return {in_.get(), in_len_};
+            }
+        }
+        if (eof_ || refill() == 0) {
+            done_ = true;
+            return {nullptr, 0};
+        }
+        emit(in_.get(), in_len_);
+        return {in_.get(), in_len_};
+    }
+    if (done_) return {nullptr, 0};
+    size_t n = produce(out_.get(), kIoChunk);
+    if (n == 0) return {nullptr, 0};
+    emit(out_.get(), n);
+    return {out_.get(), n};
+}
+
+void LayerInput::drain() {
+    while (next().second > 0) {
+    }
+}
+
+std::string LayerInput::tar_digest() {
+    if (tar_digest_.empty()) tar_digest_ = tar_hash_.finish();
+    return tar_digest_;
+}
+
+std::string LayerInput::raw_digest() {
+    if (comp_ == Compression::None) return tar_digest();
+    if (raw_digest_.empty()) raw_digest_ = raw_hash_.finish();
+    return raw_digest_;
+}
+
+GzipEncoder::GzipEncoder(int level) : out_(new unsigned char[kIoChunk]) {
+    if (level < -1 || level > 9) throw_invalid("gzip level must be between 0 and 9", std::to_string(level));
+    if (deflateInit2(&zs_, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        throw_err(ENOMEM, "deflateInit2");
+}
+
+GzipEncoder::~GzipEncoder() { deflateEnd(&zs_); }
+
+void GzipEncoder::run(int flush, const Emit& emit) {
+    for (;;) {
+        zs_.next_out = out_.get();
+        zs_.avail_out = static_cast<uInt>(kIoChunk);
+        int rc = deflate(&zs_, flush);
+        if (rc == Z_STREAM_ERROR) throw_err(EIO, "deflate");
+        size_t have = kIoChunk - zs_.avail_out;
+        if (have) emit(out_.get(), have);
+        if (flush == Z_FINISH ? rc == Z_STREAM_END : (zs_.avail_in == 0 && zs_.avail_out != 0)) break;
+    }
+}
+
+void GzipEncoder::write(const void* data, size_t len, const Emit& emit) {
+    const unsigned char* p = static_cast<const unsigned char*>(data);
+    while (len > 0) {
+        size_t n = len > (1u << 30) ? (1u << 30) : len;
+        zs_.next_in = const_cast<unsigned char*>(p);
+        zs_.avail_in = static_cast<uInt>(n);
+        run(Z_NO_FLUSH, emit);
+        p += n;
+        len -= n;
+    }
+}
+
+void GzipEncoder::finish(const Emit& emit) {
+    zs_.next_in = nullptr;
+    zs_.avail_in = 0;
+    run(Z_FINISH, emit);
+}
+
+}  // namespace lb

@@ -1,0 +1,92 @@
+// Layer stream compression: detection by magic bytes, streaming gzip/zstd decoding of the input
+// with both digests computed in the same pass, and gzip encoding for written layers.
+#pragma once
+
+#include <zlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "core/digest.hpp"
+
+namespace lb {
+
+enum class Compression { None, Gzip, Zstd };
+
+const char* compression_name(Compression c);
+
+// Looks at the first bytes of a stream. xz and bzip2 are recognized only to be refused with a
+// clear error (throws EINVAL naming `what`); anything else is taken as an uncompressed tar.
+Compression detect_compression(const unsigned char* p, size_t n, const std::string& what);
+
+// One pass over a layer stream read from `fd` (from its current offset): the raw bytes are
+// hashed (the blob digest), decompressed when gzip or zstd, the uncompressed bytes hashed
+// (the diff_id) and, when `blob_fd >= 0`, written there too. `next()` hands out the
+// uncompressed bytes in chunks of up to 1 MiB; `drain()` reads what is left to EOF, so the
+// digests cover the whole stream even when the tar parser stops at the end-of-archive blocks.
+//
+// Errors name `what` (the destination, for the caller's message): a truncated stream is EIO
+// "...: unexpected end of data", a corrupt one EINVAL.
+class LayerInput {
+public:
+    LayerInput(int fd, int blob_fd, std::string what);
+    ~LayerInput();
+    LayerInput(const LayerInput&) = delete;
+    LayerInput& operator=(const LayerInput&) = delete;
+
+    // The next chunk of uncompressed bytes, valid until the next call; {nullptr, 0} at the end.
+    std::pair<const unsigned char*, size_t> next();
+    void drain();
+
+    Compression compression() const { return comp_; }
+    uint64_t raw_bytes() const { return raw_bytes_; }
+    uint64_t tar_bytes() const { return tar_bytes_; }
+    // Valid once next() returned the end (or after drain()).
+    std::string raw_digest();
+    std::string tar_digest();
+
+    struct Codec;  // the gzip or zstd decoder (compress.cpp)
+
+private:
+    size_t refill();
+    size_t produce(unsigned char* out, size_t cap);
+    void emit(const unsigned char* p, size_t n);
+
+    int fd_;
+    int blob_fd_;
+    std::string what_;
+    Compression comp_ = Compression::None;
+    std::unique_ptr<unsigned char[]> in_;
+    std::unique_ptr<unsigned char[]> out_;
+    size_t in_pos_ = 0, in_len_ = 0;
+    bool eof_ = false, done_ = false, first_pending_ = false;
+    uint64_t raw_bytes_ = 0, tar_bytes_ = 0;
+    Sha256 raw_hash_, tar_hash_;
+    std::string raw_digest_, tar_digest_;
+    std::unique_ptr<Codec> codec_;
+};
+
+// Streaming gzip (RFC 1952) encoder with zlib: a fixed header (mtime 0, OS unix), so the same
+// input gives the same bytes.
+class GzipEncoder {
+public:
+    explicit GzipEncoder(int level);
+    ~GzipEncoder();
+    GzipEncoder(const GzipEncoder&) = delete;
+    GzipEncoder& operator=(const GzipEncoder&) = delete;
+
+    using Emit = std::function<void(const unsigned char*, size_t)>;
+    void write(const void* data, size_t len, const Emit& emit);
+    void finish(const Emit& emit);
+
+private:
+    void run(int flush, const Emit& emit);
+    z_stream zs_{};
+    std::unique_ptr<unsigned char[]> out_;
+};
+
+}  // namespace lb
