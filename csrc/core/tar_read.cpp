@@ -467,26 +467,13 @@ void Extractor::whiteout_delete(const std::string& parent, const std::string& ta
 }
 
 void Extractor::apply_opaque(int dirfd, const std::string& rel) {
-    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) sys_entry("dup", rel);
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-        ::close(dup);
-        sys_entry("opendir", rel);
-    }
-    std::vector<std::pair<std::string, bool>> names;
-    while (struct dirent* de = ::readdir(d)) {
-        if (!std::strcmp(de->d_name, ".") || !std::strcmp(de->d_name, "..")) continue;
-        names.emplace_back(de->d_name, de->d_type == DT_DIR);
-    }
-    ::closedir(d);
-    for (auto& [name, is_dir] : names) {
+    for (const auto& [name, dtype] : list_dir(dirfd, display(rel))) {
         std::string child = rel.empty() ? name : rel + "/" + name;
         if (unpacked_.count(child)) {
             // Written by this archive: kept, but what the layers below left inside it goes.
-            if (!is_dir) continue;
+            if (dtype != DT_DIR && dtype != DT_UNKNOWN) continue;
             int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0) continue;
+            if (fd < 0) continue;  // not a directory after all
             UniqueFd c(fd);
             apply_opaque(c.get(), child);
             continue;

@@ -252,27 +252,6 @@ private:
     std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first path of each multi-link file
 };
 
-std::vector<std::string> list_dir(int dirfd, const std::string& shown) {
-    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) throw_errno("dup", shown);
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-        ::close(dup);
-        throw_errno("opendir", shown);
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (struct dirent* e = ::readdir(d)) {
-        if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
-        names.emplace_back(e->d_name);
-    }
-    int err = errno;
-    ::closedir(d);
-    if (err) throw_err(err, "readdir", shown);
-    std::sort(names.begin(), names.end());  // char_traits<char> compares as unsigned: byte order
-    return names;
-}
-
 void Writer::header(const std::string& name, mode_t type, mode_t perm, const Stat& st, uint64_t size,
                     const char* symlink, const char* hardlink, const Xattrs* x) {
     archive_entry* e = ent_.get();
@@ -397,7 +376,7 @@ void Writer::regular(int dirfd, const std::string& name, const std::string& rel,
 
 void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
     std::string shown_dir = prefix.empty() ? src_ : src_ + "/" + prefix.substr(0, prefix.size() - 1);
-    for (const std::string& name : list_dir(dirfd, shown_dir)) {
+    for (const auto& [name, dtype] : list_dir(dirfd, shown_dir)) {
         std::string rel = prefix + name;
         if (exclude_.count(rel)) continue;
         struct statx sx;
