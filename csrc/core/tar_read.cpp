@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -74,7 +75,7 @@ private:
         std::string p = display(rel);
         throw SysError(err, syscall, p, syscall + " " + p + ": " + errno_text(err));
     }
-    [[noreturn]] void archive_failed(int r);
+    [[noreturn]] void archive_failed();
     std::string display(const std::string& rel) const {
         std::string f = full(rel);
         return shown_ + (f.empty() ? "" : "/" + f);
@@ -165,8 +166,7 @@ la_ssize_t Extractor::read_cb(archive* a, void* ctx, const void** buf) {
     }
 }
 
-void Extractor::archive_failed(int r) {
-    (void)r;
+void Extractor::archive_failed() {
     if (pending_) std::rethrow_exception(pending_);
     const char* msg = archive_error_string(ar_.get());
     std::string m = msg ? msg : "unknown error";
@@ -300,7 +300,7 @@ void Extractor::regular(int pfd, const std::string& name, const std::string& rel
     for (;;) {
         int r = archive_read_data_block(ar_.get(), &buf, &size, &offset);
         if (r == ARCHIVE_EOF) break;
-        if (r < ARCHIVE_WARN) archive_failed(r);
+        if (r < ARCHIVE_WARN) archive_failed();
         const char* p = static_cast<const char*>(buf);
         // Offsets jump over holes of sparse entries; pwrite leaves them unallocated.
         while (size > 0) {
@@ -563,14 +563,14 @@ ExtractResult Extractor::run() {
     if (!ar_) throw_err(ENOMEM, "archive_read_new");
     archive_read_support_format_tar(ar_.get());
     archive_read_support_format_empty(ar_.get());
-    if (archive_read_open(ar_.get(), this, nullptr, read_cb, nullptr) != ARCHIVE_OK) archive_failed(ARCHIVE_FATAL);
+    if (archive_read_open(ar_.get(), this, nullptr, read_cb, nullptr) != ARCHIVE_OK) archive_failed();
     ArchiveEntryPtr holder(archive_entry_new());
     for (;;) {
         archive_entry* e = holder.get();
         int r = archive_read_next_header2(ar_.get(), e);
         if (r == ARCHIVE_EOF) break;
         // ARCHIVE_WARN: e.g. a PAX name that is not valid UTF-8; the raw bytes are kept.
-        if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY) archive_failed(r);
+        if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY) archive_failed();
         entry(e);
     }
     input_.drain();  // whatever follows the end-of-archive blocks is part of the digests
