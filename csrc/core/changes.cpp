@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "core/tar_common.hpp"
 #include "core/whiteout.hpp"
 
 namespace lb {
@@ -105,22 +106,7 @@ private:
 
     void walk(int dirfd, const std::string& path, const Context& ctx) {
         std::string shown = upper_ + path;
-        int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-        if (dup < 0) throw_errno("dup", shown);
-        DIR* d = ::fdopendir(dup);
-        if (!d) {
-            ::close(dup);
-            throw_errno("opendir", shown);
-        }
-        std::vector<std::string> names;
-        while (struct dirent* e = ::readdir(d)) {
-            if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
-            names.emplace_back(e->d_name);
-        }
-        ::closedir(d);
-        std::sort(names.begin(), names.end());
-
-        for (auto& name : names) {
+        for (const auto& [name, dtype] : list_dir(dirfd, shown)) {
             std::string cpath = path + "/" + name;
             struct stat st;
             if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {

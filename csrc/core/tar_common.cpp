@@ -1,6 +1,14 @@
 #include "core/tar_common.hpp"
 
-#include <vector>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.hpp"
 
 namespace lb {
 
@@ -34,6 +42,29 @@ bool clean_archive_path(std::string_view in, std::string* out) {
         *out += c;
     }
     return true;
+}
+
+std::vector<std::pair<std::string, unsigned char>> list_dir(int dirfd, const std::string& shown) {
+    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) throw_errno("dup", shown);
+    DIR* d = ::fdopendir(dup);
+    if (!d) {
+        ::close(dup);
+        throw_errno("opendir", shown);
+    }
+    ::rewinddir(d);
+    std::vector<std::pair<std::string, unsigned char>> out;
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+        if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+        out.emplace_back(e->d_name, e->d_type);
+    }
+    int err = errno;
+    ::closedir(d);
+    if (err) throw_err(err, "readdir", shown);
+    // std::string compares through char_traits<char>, which compares as unsigned char: byte order.
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 }  // namespace lb

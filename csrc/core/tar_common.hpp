@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace lb {
 
@@ -47,5 +49,9 @@ private:
 // components are dropped, ".." removes the previous component. Returns false when ".." would
 // climb above the top (the name escapes; the caller refuses the entry). "" is the top itself.
 bool clean_archive_path(std::string_view in, std::string* out);
+
+// The names in a directory (without "." and ".."), in byte order, each with its d_type; the
+// fd's offset is left alone (a dup is read). Errors name `shown`.
+std::vector<std::pair<std::string, unsigned char>> list_dir(int dirfd, const std::string& shown);
 
 }  // namespace lb

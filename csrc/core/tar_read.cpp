@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -74,7 +75,7 @@ private:
         std::string p = display(rel);
         throw SysError(err, syscall, p, syscall + " " + p + ": " + errno_text(err));
     }
-    [[noreturn]] void archive_failed(int r);
+    [[noreturn]] void archive_failed();
     std::string display(const std::string& rel) const {
         std::string f = full(rel);
         return shown_ + (f.empty() ? "" : "/" + f);
@@ -165,8 +166,7 @@ la_ssize_t Extractor::read_cb(archive* a, void* ctx, const void** buf) {
     }
 }
 
-void Extractor::archive_failed(int r) {
-    (void)r;
+void Extractor::archive_failed() {
     if (pending_) std::rethrow_exception(pending_);
     const char* msg = archive_error_string(ar_.get());
     std::string m = msg ? msg : "unknown error";
@@ -300,7 +300,7 @@ void Extractor::regular(int pfd, const std::string& name, const std::string& rel
     for (;;) {
         int r = archive_read_data_block(ar_.get(), &buf, &size, &offset);
         if (r == ARCHIVE_EOF) break;
-        if (r < ARCHIVE_WARN) archive_failed(r);
+        if (r < ARCHIVE_WARN) archive_failed();
         const char* p = static_cast<const char*>(buf);
         // Offsets jump over holes of sparse entries; pwrite leaves them unallocated.
         while (size > 0) {
@@ -467,26 +467,13 @@ void Extractor::whiteout_delete(const std::string& parent, const std::string& ta
 }
 
 void Extractor::apply_opaque(int dirfd, const std::string& rel) {
-    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) sys_entry("dup", rel);
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-        ::close(dup);
-        sys_entry("opendir", rel);
-    }
-    std::vector<std::pair<std::string, bool>> names;
-    while (struct dirent* de = ::readdir(d)) {
-        if (!std::strcmp(de->d_name, ".") || !std::strcmp(de->d_name, "..")) continue;
-        names.emplace_back(de->d_name, de->d_type == DT_DIR);
-    }
-    ::closedir(d);
-    for (auto& [name, is_dir] : names) {
+    for (const auto& [name, dtype] : list_dir(dirfd, display(rel))) {
         std::string child = rel.empty() ? name : rel + "/" + name;
         if (unpacked_.count(child)) {
             // Written by this archive: kept, but what the layers below left inside it goes.
-            if (!is_dir) continue;
+            if (dtype != DT_DIR && dtype != DT_UNKNOWN) continue;
             int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0) continue;
+            if (fd < 0) continue;  // not a directory after all
             UniqueFd c(fd);
             apply_opaque(c.get(), child);
             continue;
@@ -576,14 +563,14 @@ ExtractResult Extractor::run() {
     if (!ar_) throw_err(ENOMEM, "archive_read_new");
     archive_read_support_format_tar(ar_.get());
     archive_read_support_format_empty(ar_.get());
-    if (archive_read_open(ar_.get(), this, nullptr, read_cb, nullptr) != ARCHIVE_OK) archive_failed(ARCHIVE_FATAL);
+    if (archive_read_open(ar_.get(), this, nullptr, read_cb, nullptr) != ARCHIVE_OK) archive_failed();
     ArchiveEntryPtr holder(archive_entry_new());
     for (;;) {
         archive_entry* e = holder.get();
         int r = archive_read_next_header2(ar_.get(), e);
         if (r == ARCHIVE_EOF) break;
         // ARCHIVE_WARN: e.g. a PAX name that is not valid UTF-8; the raw bytes are kept.
-        if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY) archive_failed(r);
+        if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY) archive_failed();
         entry(e);
     }
     input_.drain();  // whatever follows the end-of-archive blocks is part of the digests

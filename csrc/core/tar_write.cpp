@@ -191,7 +191,7 @@ class Writer {
 public:
     Writer(const std::string& src, int out_fd, const WriteOptions& o)
         : src_(src), opts_(o), sink_(out_fd, o.gzip, o.level, "layer tar of " + src),
-          buf_(new char[kIoChunk]) {
+          buf_(new char[kIoChunk]), out_fd_(out_fd) {
         for (auto& e : o.exclude) {
             std::string c = clean_relative(e);
             if (!c.empty()) exclude_.insert(c);
@@ -243,32 +243,14 @@ private:
     ArchiveEntryPtr ent_;
     std::exception_ptr pending_;
     dev_t root_dev_ = 0;
+    dev_t skip_dev_ = 0, skip_mdev_ = 0;
+    ino_t skip_out_ino_ = 0, skip_mirror_ino_ = 0;
+    int out_fd_ = -1;
     int mroot_ = -1;
     uint64_t files_ = 0;
     std::unordered_set<std::string> exclude_;
     std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first path of each multi-link file
 };
-
-std::vector<std::string> list_dir(int dirfd, const std::string& shown) {
-    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) throw_errno("dup", shown);
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-        ::close(dup);
-        throw_errno("opendir", shown);
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (struct dirent* e = ::readdir(d)) {
-        if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
-        names.emplace_back(e->d_name);
-    }
-    int err = errno;
-    ::closedir(d);
-    if (err) throw_err(err, "readdir", shown);
-    std::sort(names.begin(), names.end());  // char_traits<char> compares as unsigned: byte order
-    return names;
-}
 
 void Writer::header(const std::string& name, mode_t type, mode_t perm, const Stat& st, uint64_t size,
                     const char* symlink, const char* hardlink, const Xattrs* x) {
@@ -394,7 +376,7 @@ void Writer::regular(int dirfd, const std::string& name, const std::string& rel,
 
 void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
     std::string shown_dir = prefix.empty() ? src_ : src_ + "/" + prefix.substr(0, prefix.size() - 1);
-    for (const std::string& name : list_dir(dirfd, shown_dir)) {
+    for (const auto& [name, dtype] : list_dir(dirfd, shown_dir)) {
         std::string rel = prefix + name;
         if (exclude_.count(rel)) continue;
         struct statx sx;
@@ -411,6 +393,9 @@ void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
         } else if (S_ISDIR(st.mode) && st.dev != root_dev_) {
             continue;
         }
+        // Our own output, should it live inside the tree, is not part of it.
+        if ((st.dev == skip_dev_ && st.ino == skip_out_ino_) || (st.dev == skip_mdev_ && st.ino == skip_mirror_ino_))
+            continue;
         mode_t fmt = st.mode & S_IFMT;
         if (is_overlay_whiteout(st.mode, st.rdev)) {
             header(prefix + whiteout_name(name), AE_IFREG, 0600, st, 0, nullptr, nullptr, nullptr);
@@ -502,6 +487,15 @@ WriteResult Writer::run() {
     if (!opts_.mirror_dir.empty()) {
         mroot = open_path(opts_.mirror_dir, O_RDONLY | O_DIRECTORY);
         mroot_ = mroot.get();
+        struct stat ms;
+        if (::fstat(mroot_, &ms) != 0) throw_errno("stat", opts_.mirror_dir);
+        skip_mdev_ = ms.st_dev;
+        skip_mirror_ino_ = ms.st_ino;
+    }
+    struct stat os;
+    if (out_fd_ >= 0 && ::fstat(out_fd_, &os) == 0 && S_ISREG(os.st_mode)) {
+        skip_dev_ = os.st_dev;
+        skip_out_ino_ = os.st_ino;
     }
 
     aw_.reset(archive_write_new());

@@ -290,3 +290,15 @@ mount --bind /proc {src}/mnt
             pytest.fail(f"mount namespace: {res.stderr}")
         pytest.skip(f"cannot bind-mount in a private mount namespace: {res.stderr.strip()}")
     assert res.stdout.strip() == "1"  # "a" only: the mount point and what is below it are skipped
+
+
+def test_output_inside_the_tree_is_not_archived(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _write(src / "a", b"a")
+    (src / "mirror").mkdir()
+    r = write(src, src / "out.tar", mirror_dir=str(src / "mirror"))
+    with tarfile.open(src / "out.tar") as tf:
+        assert tf.getnames() == ["a"]
+    assert sorted(os.listdir(src / "mirror")) == ["a"]
+    assert r["files"] == 1
