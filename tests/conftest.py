@@ -225,9 +225,19 @@ def _mount_leftovers(root: str) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(root)]
 
 
-def _monitors() -> list[str]:
-    r = subprocess.run(["pgrep", "-a", "-f", "layerbox-shim"], capture_output=True, text=True)
-    return [l for l in r.stdout.splitlines() if l.strip()]
+def _monitors(root: str) -> list[str]:
+    """Live monitors of this run's store (an exited one waiting for init to reap it does not
+    count; the monitor names its container directory in its argv)."""
+    r = subprocess.run(["pgrep", "-f", f"layerbox-shim {root}/"], capture_output=True, text=True)
+    live = []
+    for pid in r.stdout.split():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    live.append(pid)
+        except OSError:
+            pass
+    return live
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -243,7 +253,7 @@ def leak_check(request):
         problems = {
             "mounts": _mount_leftovers(root),
             "cgroups": _cgroup_leftovers(parent) if parent else [],
-            "monitors": _monitors(),
+            "monitors": _monitors(root),
             "containers": os.listdir(os.path.join(root, "containers"))
             if os.path.isdir(os.path.join(root, "containers")) else [],
             "staging": os.listdir(os.path.join(root, "tmp")) if os.path.isdir(os.path.join(root, "tmp")) else [],

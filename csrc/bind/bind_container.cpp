@@ -47,8 +47,13 @@ struct PyMonitorConn {
         ExitReport r;
         {
             py::gil_scoped_release nogil;
-            send_fds(fd.get(), "wait", {});
-            r = wait_exit(fd.get(), -1, -1, false, false, timeout_ms);
+            try {
+                send_fds(fd.get(), "wait", {});
+                r = wait_exit(fd.get(), -1, -1, false, false, timeout_ms);
+            } catch (const SysError&) {
+                // The monitor ended between our connect and this request: the caller reads the
+                // outcome from the state file.
+            }
         }
         py::dict d;
         d["exited"] = r.exited;
@@ -108,19 +113,24 @@ void bind_container(py::module_& m) {
         .def("close", [](PyMonitorConn& c) { c.fd.reset(); });
 
     m.def("start_monitor",
-          [](const std::string& shim, const py::bytes& plan, int in, int out, int err) {
+          [](const std::string& shim, const std::string& container_dir, const py::bytes& plan, int in,
+             int out, int err) {
               std::string text = plan;
               PyMonitor pm;
               {
                   py::gil_scoped_release nogil;
-                  pm.s = start_monitor(shim, text, in, out, err);
+                  pm.s = start_monitor(shim, container_dir, text, in, out, err);
               }
               return pm;
           },
-          py::arg("shim"), py::arg("plan"), py::arg("stdin") = -1, py::arg("stdout") = -1,
+          py::arg("shim"), py::arg("container_dir"), py::arg("plan"), py::arg("stdin") = -1, py::arg("stdout") = -1,
           py::arg("stderr") = -1,
           "Start a container's monitor with a launch plan (JSON bytes); returns once the "
           "container's command runs, raises StartError otherwise.");
+
+    m.def("block_forwarded_signals", &block_forwarded_signals,
+          "Block (in this thread) the signals a foreground run/exec forwards to the container, "
+          "so they wait for it instead of killing the caller while it starts.");
 
     m.def("connect_monitor",
           [](const std::string& dir, const std::string& name) -> py::object {

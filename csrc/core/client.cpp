@@ -50,8 +50,8 @@ ExitReport parse_exit(const std::string& msg) {
 
 }  // namespace
 
-MonitorStart start_monitor(const std::string& shim, const std::string& plan_json, int in, int outfd,
-                           int err) {
+MonitorStart start_monitor(const std::string& shim, const std::string& container_dir,
+                           const std::string& plan_json, int in, int outfd, int err) {
     UniqueFd devnull;
     if (in < 0 || outfd < 0 || err < 0) devnull = open_path("/dev/null", O_RDWR);
     UniqueFd fin = high_dup(in < 0 ? devnull.get() : in);
@@ -79,8 +79,11 @@ MonitorStart start_monitor(const std::string& shim, const std::string& plan_json
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    // The container this monitor is for, in its argv: `ps` shows it, and it tells monitors of
+    // different stores apart.
     std::string argv0 = "layerbox-shim";
-    char* argv[] = {argv0.data(), nullptr};
+    std::string argv1 = container_dir;
+    char* argv[] = {argv0.data(), argv1.data(), nullptr};
     pid_t child;
     int rc = posix_spawn(&child, shim.c_str(), &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -120,6 +123,13 @@ MonitorStart start_monitor(const std::string& shim, const std::string& plan_json
     if (fds.size() > 1) out.pty = std::move(fds[1]);
     out.sock = std::move(sock);
     return out;
+}
+
+void block_forwarded_signals() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&mask, s);
+    ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
 }
 
 void copy_winsize(int from_fd, int pty) {

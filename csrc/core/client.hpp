@@ -20,8 +20,8 @@ struct MonitorStart {
 
 // Spawns `shim` with the plan and the given stdio (-1 = /dev/null) and returns once the
 // container's command runs. Throws StartError (with docker's exit code) otherwise.
-MonitorStart start_monitor(const std::string& shim, const std::string& plan_json, int in, int out,
-                           int err);
+MonitorStart start_monitor(const std::string& shim, const std::string& container_dir,
+                           const std::string& plan_json, int in, int out, int err);
 
 struct ExitReport {
     bool exited = false;  // false: timed out, or the monitor vanished without a report
@@ -35,6 +35,11 @@ struct ExitReport {
 // `pidfd`, and SIGWINCH resizes `pty` to our terminal. With `raw_tty`, our stdin terminal is in
 // raw mode for the duration.
 ExitReport wait_exit(int sock, int pidfd, int pty, bool forward_signals, bool raw_tty, int timeout_ms);
+
+// Blocks, in the calling thread, the signals wait_exit/wait_exec forward, so one that arrives
+// while the container is still starting is kept pending and forwarded once waiting begins
+// (instead of killing the CLI with the container left running).
+void block_forwarded_signals();
 
 // Sends one message on a monitor connection and returns the reply ("" on EOF or timeout).
 std::string monitor_request(int sock, const std::string& msg, int timeout_ms);

@@ -98,7 +98,9 @@ ExecStarted exec_in_container(const ExecSpec& s, StdioFds io) {
             if (::setns(target.get(), nsflags) != 0) throw_errno("setns", "container of pid " + std::to_string(s.target));
             sys::CloneArgs a {};
             a.flags = s.detach ? 0 : CLONE_PARENT;
-            a.exit_signal = SIGCHLD;
+            // With CLONE_PARENT the kernel wants exit_signal 0: the child inherits ours
+            // (SIGCHLD, from fork), which then goes to our parent, the caller.
+            a.exit_signal = s.detach ? SIGCHLD : 0;
             long pid = sys::clone3(&a);
             if (pid < 0) throw_errno("clone3", "exec");
             if (pid == 0) grandchild(s, io, err_w.get(), pty_child ? pty_child.get() : -1);

@@ -137,6 +137,16 @@ private:
     }
 };
 
+// After mounting on a path, an fd taken before still names what is underneath; the path it
+// resolves to now (read back through /proc/self/fd) leads to the new mount on top.
+UniqueFd reopen_top(int fd) {
+    char buf[4096];
+    ssize_t n = ::readlink(fd_path(fd).c_str(), buf, sizeof buf - 1);
+    if (n < 0) throw_errno("readlink", fd_path(fd));
+    buf[n] = '\0';
+    return open_path(buf, O_PATH);
+}
+
 // mount(2), targets named through /proc/self/fd so we still act on the fd we resolved.
 class LegacyMountApi : public MountApi {
 public:
@@ -168,8 +178,7 @@ public:
         if (::mount(fd_path(source_fd).c_str(), fd_path(target_fd).c_str(), nullptr, f, nullptr) != 0)
             throw_errno("mount " + source_name + " on", name);
         if (ro) {
-            // The bind is on the path now; reopen it so the remount acts on the new mount.
-            UniqueFd top = open_path(fd_path(target_fd), O_PATH);
+            UniqueFd top = reopen_top(target_fd);
             if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr,
                         MS_BIND | MS_REMOUNT | MS_RDONLY | (recursive ? MS_REC : 0), nullptr) != 0)
                 throw_errno("remount read-only", name);
@@ -180,7 +189,7 @@ public:
         std::string p = fd_path(target_fd);
         if (::mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
             throw_errno("bind", name);
-        UniqueFd top = open_path(p, O_PATH);
+        UniqueFd top = reopen_top(target_fd);
         if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr,
                     MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
             throw_errno("remount read-only", name);

@@ -57,6 +57,7 @@ struct ProcessSpec {
     unsigned short rows = 0, cols = 0;  // initial terminal size when tty
     bool create_cwd = true;
     mode_t umask = 022;
+    bool die_with_parent = false;  // SIGKILL when the parent (the container's monitor) dies
 };
 
 struct CgroupSpec {

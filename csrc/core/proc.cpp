@@ -20,6 +20,8 @@ uint64_t process_start_time(pid_t pid) {
     if (p == std::string::npos) return 0;
     int field = 2;
     const char* c = s.c_str() + p + 1;
+    while (*c == ' ') ++c;
+    if (*c == 'Z' || *c == 'X') return 0;  // exited, only waiting to be reaped: not alive
     while (*c && field < 22) {
         while (*c == ' ') ++c;
         ++field;

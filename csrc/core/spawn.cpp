@@ -123,7 +123,8 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         UniqueFd rootfd = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
         run_mount_ops(*api, rootfd.get(), p.mounts);
 
-        const ProcessSpec& proc = p.process;
+        ProcessSpec proc = p.process;
+        proc.die_with_parent = !p.init;  // with --init, the init dies with the monitor instead
         if (proc.create_cwd && !try_open_in_root(rootfd.get(), proc.cwd, O_PATH | O_DIRECTORY))
             mkdir_p_in_root(rootfd.get(), proc.cwd, 0755, proc.uid, proc.gid);
         if (proc.tty) setup_tty(rootfd.get(), proc, ptysock);
@@ -163,6 +164,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
             }
             ::close(errfd);  // the command's exec closes its copy: EOF tells the monitor
             apply_credentials(proc.caps, proc.uid, proc.gid, proc.groups);
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by a uid change; the init needs it
             init_loop(child);
         }
         exec_process(proc, errfd);
@@ -263,12 +265,17 @@ void exec_process(const ProcessSpec& p, int errfd) {
     try {
         apply_credentials(p.caps, p.uid, p.gid, p.groups);
         // Changing uid clears the parent-death signal; set it again.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (p.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (p.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
             throw_errno("prctl PR_SET_NO_NEW_PRIVS");
         if (::chdir(p.cwd.c_str()) != 0) throw_errno("chdir to working directory", p.cwd);
         // Every fd but stdio goes at execve; the sync pipe stays usable until then.
         if (sys::close_range(3, ~0U, sys::kCloseRangeCloexec) != 0) throw_errno("close_range");
+        // Dispositions survive execve only when ignored: the monitor ignores SIGHUP and SIGPIPE,
+        // Python ignores SIGPIPE, and a shell cannot even trap a signal ignored at entry. The
+        // command starts with every signal at its default, as it would under docker.
+        for (int sig = 1; sig < NSIG; ++sig)
+            if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);

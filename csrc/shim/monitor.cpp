@@ -341,6 +341,16 @@ void Monitor::finish(int exit_code, bool oom) {
     cfg_.state["OOMKilled"] = oom;
     cfg_.state["FinishedAt"] = rfc3339_now();
     cfg_.state["MonitorPid"] = 0;
+    // Whoever connected and was not accepted yet came to wait for this exit too.
+    if (listener_) {
+        set_nonblock(listener_.get());
+        for (;;) {
+            int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) break;
+            conns_.push_back(Conn{UniqueFd(c), true});
+        }
+    }
+    for (auto& c : conns_) c.waiting = true;
     listener_.reset();
     ::unlink((cfg_.dir + "/" + cfg_.socket).c_str());
     try {
@@ -360,6 +370,22 @@ void Monitor::finish(int exit_code, bool oom) {
         if (lock >= 0) ::close(lock);
     }
     notify({{"exit", true}, {"exit_code", exit_code}, {"oom_killed", oom}, {"restarting", false}}, true);
+}
+
+void Monitor::on_signals() {
+    struct signalfd_siginfo si;
+    while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            // Someone asked the monitor itself to go: take the container with it.
+            manual_stop_ = true;
+            if (init_pidfd_) sys::pidfd_send_signal(init_pidfd_.get(), SIGKILL);
+        }
+    }
+    int status;
+    pid_t w;
+    while (!done_ && (w = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        if (w == init_) on_exit(status);
+    }
 }
 
 void Monitor::loop() {
@@ -383,32 +409,24 @@ void Monitor::loop() {
             if (errno == EINTR) continue;
             throw_errno("poll", "monitor");
         }
-        bool conns_changed = false;
-        for (size_t k = 0; k < p.size() && !done_; ++k) {
+        // A child's exit can restart the container or end the monitor, and accepting adds a
+        // connection: either invalidates the indexes gathered for this poll, so each is handled
+        // on its own and the loop polls again (poll is level-triggered; nothing is lost).
+        if (p[0].revents) {
+            on_signals();
+            continue;
+        }
+        bool accepted = false;
+        for (size_t k = 1; k < p.size() && !done_; ++k) {
             if (!p[k].revents) continue;
             switch (who[k].first) {
-                case SIG: {
-                    struct signalfd_siginfo si;
-                    while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) {
-                        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-                            // Someone asked the monitor itself to go: take the container with it.
-                            manual_stop_ = true;
-                            if (init_pidfd_) sys::pidfd_send_signal(init_pidfd_.get(), SIGKILL);
-                        }
-                    }
-                    int status;
-                    pid_t w;
-                    while ((w = ::waitpid(-1, &status, WNOHANG)) > 0) {
-                        if (w == init_) on_exit(status);
-                        if (done_) break;
-                    }
+                case SIG:
                     break;
-                }
                 case LISTEN: {
                     int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
                     if (c >= 0) {
                         conns_.push_back(Conn{UniqueFd(c), false});
-                        conns_changed = true;
+                        accepted = true;
                     }
                     break;
                 }
@@ -417,8 +435,6 @@ void Monitor::loop() {
                 case PTY: {
                     Stream s{std::move(pty_), "stdout", out_.relay};
                     on_readable(s);
-                    // The pty keeps reporting EIO once the slave closes; stop polling it then
-                    // and let the exit path finish.
                     pty_ = std::move(s.fd);
                     break;
                 }
@@ -433,7 +449,7 @@ void Monitor::loop() {
                     break;
                 }
                 case CONN:
-                    if (!conns_changed && who[k].second < conns_.size()) on_control(who[k].second);
+                    if (!accepted) on_control(who[k].second);
                     break;
             }
         }

@@ -53,6 +53,7 @@ private:
     void loop();
     void on_readable(Stream& s);
     void on_control(size_t i);
+    void on_signals();
     void on_exit(int status);
     void finish(int exit_code, bool oom);
     void notify(const nlohmann::json& msg, bool close_after);

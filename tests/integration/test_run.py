@@ -90,13 +90,21 @@ def test_environment_workdir_and_user(cli, busybox_image, tmp_path):
     (["/etc/passwd"], 126),
     (["no-such-command"], 127),
     (["/no/such/path"], 127),
-    (["sh", "-c", "kill -9 $$"], 137),
 ])
 def test_exit_codes(cli, busybox_image, cmd, code):
     r = run(cli, "busybox", *cmd)
     assert r.returncode == code, r.err
     if code == 127:
         assert "not found" in r.err or "no such file" in r.err
+
+
+def test_killed_container_exits_137(cli, busybox_image):
+    p = cli.popen("run", "--rm", "--name", "victim", "busybox", "sh", "-c", "echo up; sleep 100",
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"up\n"
+    assert cli("kill", "victim").returncode == 0
+    p.communicate(timeout=20)
+    assert p.returncode == 137
 
 
 def test_capabilities_and_no_new_privs(cli, busybox_image):

@@ -16,7 +16,7 @@ from layerbox.container import names as _names
 from layerbox.container import plan as _plan
 from layerbox.container import spec as _spec
 from layerbox.container import users as _users
-from layerbox.errors import (Conflict, ContainerNotFound, InvalidArgument, NotFound)
+from layerbox.errors import Conflict, ContainerNotFound, InvalidArgument, NotFound, StartError
 from layerbox.image.store import ImageStore
 from layerbox.store import Store
 
@@ -166,9 +166,12 @@ class ContainerEngine:
             record = self.images.record(image_id)
             icfg = self.images.config(image_id)
             cfg = _spec.build_config(image_id, image, icfg, opts)
-            claimed = self._claim_name(cid, name)
+            # The directory exists before the name points at it: a name whose container
+            # directory is missing is then only ever the leftover of a crash.
+            os.mkdir(cdir, 0o711)
+            claimed = ""
             try:
-                os.mkdir(cdir, 0o711)
+                claimed = self._claim_name(cid, name)
                 for d in ("upper", "work", "merged"):
                     os.mkdir(os.path.join(cdir, d), 0o755)
                 cfg["Id"] = cid
@@ -190,7 +193,8 @@ class ContainerEngine:
                 _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(_initial_state()))
             except BaseException:
                 _core.remove_tree(cdir)
-                self._release_name(claimed, cid)
+                if claimed:
+                    self._release_name(claimed, cid)
                 raise
         return cid
 
@@ -203,20 +207,43 @@ class ContainerEngine:
                 os.symlink(cid, link)
                 return n
             except FileExistsError:
-                holder = os.readlink(link) if os.path.islink(link) else ""
-                if holder and not os.path.isdir(os.path.join(self.store.containers, holder)):
-                    # Left by a crash between removing a container and its name: stale.
-                    try:
-                        os.unlink(link)
-                    except FileNotFoundError:
-                        pass
-                    continue
+                holder = self._name_holder(link)
+                if holder is None:
+                    if self._drop_stale_name(link):
+                        continue
+                    holder = self._name_holder(link) or ""
                 if name:
                     raise Conflict(
                         f'Conflict. The container name "/{n}" is already in use by container '
                         f'"{holder}". You have to remove (or rename) that container to be able to '
                         "reuse that name.") from None
         raise Conflict("could not generate a unique container name")
+
+    def _name_holder(self, link: str) -> str | None:
+        """The container a name belongs to, or None when the link is stale (its container
+        directory is gone: a crash between removing a container and its name)."""
+        try:
+            holder = os.readlink(link)
+        except OSError:
+            return ""
+        return holder if os.path.isdir(os.path.join(self.store.containers, holder)) else None
+
+    def _drop_stale_name(self, link: str) -> bool:
+        """Removes a stale name link. Under a lock on the names directory, so two creators
+        cannot both decide it is stale, one of them removing the other's fresh claim."""
+        import fcntl
+
+        fd = os.open(self.store.names, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self._name_holder(link) is None:
+                try:
+                    os.unlink(link)
+                except FileNotFoundError:
+                    pass
+            return True
+        finally:
+            os.close(fd)
 
     def _release_name(self, name: str, cid: str) -> None:
         link = os.path.join(self.store.names, name)
@@ -248,7 +275,14 @@ class ContainerEngine:
                 raise Conflict(f"cannot start a paused container, try unpause instead")
             if c.running:
                 return None
-            return self._launch(c, stdin, stdout, stderr, tty_size)
+            try:
+                return self._launch(c, stdin, stdout, stderr, tty_size)
+            except StartError:
+                raise  # the monitor recorded it (and removed an --rm container)
+            except BaseException:
+                if c.config["HostConfig"].get("AutoRemove"):
+                    self._remove_files(c.id, c.config)  # --rm: a container that never ran goes
+                raise
 
     def _lower_dirs(self, c: Container) -> list[str]:
         layers = [os.path.join(self.store.layers, d.split(":", 1)[-1], "diff")
@@ -283,7 +317,8 @@ class ContainerEngine:
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link] + self._anonymous_volume_paths(cfg),
         }
-        return _core.start_monitor(SHIM, _jsonfast.dumps(plan).encode(), stdin, stdout, stderr)
+        return _core.start_monitor(SHIM, c.dir, _jsonfast.dumps(plan).encode(), stdin, stdout,
+                                   stderr)
 
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":
@@ -399,6 +434,8 @@ class ContainerEngine:
         if conn is not None:
             try:
                 conn.request("stop", 2000)
+            except OSError:
+                pass  # the monitor is ending (or gone: the next read reconciles)
             finally:
                 conn.close()
 

@@ -82,6 +82,10 @@ def _tty_size() -> tuple:
 
 
 def run(ctx, **kw) -> int:
+    if not kw.get("detach"):
+        from layerbox import _core
+
+        _core.block_forwarded_signals()  # a Ctrl-C during start goes to the container
     cid = _create(ctx, kw)
     engine = ctx.engine
     if kw.get("detach"):
@@ -321,8 +325,11 @@ def exec_(ctx, container, command, detach=False, interactive=False, tty=False, e
 
         envs.extend(read_env_file(f))
     envs.extend(env or ())
+    from layerbox import _core
     from layerbox.container import execution
 
+    if not detach:
+        _core.block_forwarded_signals()
     return execution.exec_cli(ctx.engine, container, list(command), detach=detach,
                               interactive=interactive, tty=tty, env=envs, workdir=workdir,
                               user=user, tty_size=_tty_size() if tty else (0, 0))
