@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs layerbox and what its tests need on Debian 12, as root:
+#   - build dependencies: a C++ compiler, CMake, OpenSSL, zlib, zstd, libarchive, nlohmann-json
+#   - test dependencies: busybox-static (the test image), skopeo and umoci (interoperability),
+#     docker-registry (a real registry for push/pull tests)
+#   - the package itself with its test extras (pytest, pytest-benchmark)
+set -eu
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    g++ cmake make pkg-config python3 python3-pip python3-venv \
+    libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev \
+    busybox-static skopeo umoci docker-registry zstd procps util-linux iproute2 >/dev/null
+
+PY=${PYTHON:-python3}
+# Debian's own python3 refuses system-wide pip installs (PEP 668); installing is what this
+# script is for, so say so explicitly there.
+if $PY -c 'import sys, sysconfig, os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
+    export PIP_BREAK_SYSTEM_PACKAGES=1
+fi
+$PY -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+$PY -m pip install --quiet ".[test]"
+echo "layerbox installed: $(command -v layerbox || echo "$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/layerbox")"
