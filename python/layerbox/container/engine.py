@@ -16,7 +16,8 @@ from layerbox.container import names as _names
 from layerbox.container import plan as _plan
 from layerbox.container import spec as _spec
 from layerbox.container import users as _users
-from layerbox.errors import Conflict, ContainerNotFound, InvalidArgument, NotFound, StartError
+from layerbox.errors import (Conflict, ContainerNotFound, InvalidArgument, NotFound, StartError,
+                             Timeout)
 from layerbox.image.store import ImageStore
 from layerbox.store import Store
 
@@ -407,7 +408,7 @@ class ContainerEngine:
                 if r["exited"]:  # each exit, as docker's wait, restart policy or not
                     return {"StatusCode": r["exit_code"], "Error": None}
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"timed out waiting for container {c.id[:12]}")
+                raise Timeout(f"timed out waiting for container {c.id[:12]}")
             c = self.load(c.id)
         return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
 
