@@ -10,6 +10,7 @@ from layerbox.container import spec as _spec
 # Docker's 14 default capabilities (CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID
 # SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE).
 DEFAULT_CAPS = 0xA80425FB
+CAP_MKNOD = 27
 
 # What every container gets, in order (targets resolved inside the root by the core). The
 # masked and read-only paths are docker's: nothing in /proc or /sys that could reach the host.
@@ -212,6 +213,13 @@ def etc_files(config: dict) -> list:
     ]
 
 
+def container_caps(layout: CgroupLayout) -> int:
+    """Docker's capabilities. cgroup v2 has no devices file to hold docker's device rules
+    (runc loads a BPF program instead); without one, CAP_MKNOD would let a container make and
+    open any block device, so on v2 it does not get it: its /dev holds only what we create."""
+    return DEFAULT_CAPS & ~(1 << CAP_MKNOD) if layout.version == 2 else DEFAULT_CAPS
+
+
 def mount_ops(cdir: str, config: dict, volume_source) -> list:
     ops = list(BASE_MOUNTS)
     ops.extend(etc_files(config))
@@ -242,7 +250,9 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
     namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
     if host.get("NetworkMode") != "host":
         namespaces.append("net")
-    cg = (cgroups or CgroupLayout.default()).spec(cid, host)
+    layout = cgroups or CgroupLayout.default()
+    cg = layout.spec(cid, host)
+    caps = container_caps(layout)
     return {
         "id": cid,
         "rootfs": {
@@ -265,7 +275,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "uid": user.uid,
             "gid": user.gid,
             "groups": [user.gid] + [g for g in user.groups if g != user.gid],
-            "caps": DEFAULT_CAPS,
+            "caps": caps,
             "no_new_privs": True,
             "tty": bool(c.get("Tty")),
             "rows": tty_size[0],
