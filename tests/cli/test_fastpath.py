@@ -68,6 +68,10 @@ def test_fast_parse_hands_odd_command_lines_to_click(verb, args):
     assert fastparse.parse(SPEC[verb], args) is None
 
 
+# What the verbs that act on an existing container must not need: image lookup, name generation.
+NOT_FOR_EXISTING = {"layerbox.image.store", "layerbox.image.reference", "layerbox.container.names"}
+
+
 @pytest.mark.privileged
 @pytest.mark.parametrize("argv", [
     ["ps", "-a"],
@@ -86,5 +90,8 @@ def test_hot_verbs_import_no_click(cli, busybox_image, tmp_path, argv):
     grown = {m for m in modules if m.startswith("layerbox")} - ALLOWED
     assert not grown, f"the hot path now imports {sorted(grown)}: keep it lean or extend ALLOWED"
     heavy = {"re", "json", "subprocess", "dataclasses", "typing", "inspect", "enum", "click",
-             "shlex", "tempfile", "shutil", "pathlib", "asyncio", "importlib.resources"} & modules
+             "shlex", "tempfile", "shutil", "pathlib", "asyncio", "importlib.resources", "calendar",
+             "datetime", "locale"} & modules
     assert not heavy, f"heavy modules on the hot path: {sorted(heavy)}"
+    if argv[0] in ("start", "wait", "rm", "ps"):
+        assert not modules & NOT_FOR_EXISTING, sorted(modules & NOT_FOR_EXISTING)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 
 from layerbox import _core, _jsonfast, _util
-from layerbox.container import names as _names
 from layerbox.container import plan as _plan
 from layerbox.container import spec as _spec
-from layerbox.container import users as _users
 from layerbox.errors import (Conflict, ContainerNotFound, InvalidArgument, NotFound, StartError,
                              Timeout)
-from layerbox.image.store import ImageStore
 from layerbox.store import Store
+
+# Imported where needed (names, users, the image store): `exec`, `stop`, `ps` and friends
+# never load them (see tests/cli/test_fastpath.py).
 
 # The monitor binary installed beside the extension (LAYERBOX_SHIM overrides it for development).
 SHIM = os.environ.get("LAYERBOX_SHIM") or os.path.join(os.path.dirname(_core.__file__), "layerbox-shim")
@@ -60,12 +60,19 @@ class Container:
 
 
 class ContainerEngine:
-    def __init__(self, store: Store, images: ImageStore | None = None,
-                 cgroups: _plan.CgroupLayout | None = None):
+    def __init__(self, store: Store, images=None, cgroups: _plan.CgroupLayout | None = None):
         self.store = store
-        self.images = images or ImageStore(store)
+        self._images = images
         self._cgroups = cgroups
         self._users: dict = {}  # (image id, user spec) -> ResolvedUser
+
+    @property
+    def images(self):
+        if self._images is None:
+            from layerbox.image.store import ImageStore
+
+            self._images = ImageStore(self.store)
+        return self._images
 
     @property
     def cgroups(self) -> _plan.CgroupLayout:
@@ -144,6 +151,8 @@ class ContainerEngine:
 
     def create_container(self, image: str, **opts) -> Container:
         """create(), returning the new container as loaded (without reading it back)."""
+        from layerbox.container import names as _names
+
         store = self.store.ensure()
         name = opts.get("name")
         if name:
@@ -191,6 +200,8 @@ class ContainerEngine:
 
     def _claim_name(self, cid: str, name: str | None) -> str:
         """Claims a name by creating names/<name> -> id: exactly one of two racing creators wins."""
+        from layerbox.container import names as _names
+
         for attempt in range(20):
             n = name or _names.generate(attempt)
             link = os.path.join(self.store.names, n)
@@ -280,6 +291,8 @@ class ContainerEngine:
         key = (cfg["Image"], spec) if not os.path.lexists(os.path.join(upper, "etc")) else None
         user = self._users.get(key) if key else None
         if user is None:
+            from layerbox.container import users as _users
+
             read = lambda rel: _users.read_layered([upper, *lowers[1:]], rel)  # noqa: E731
             user = _users.resolve(spec, read)
             if key:
@@ -523,6 +536,8 @@ class ContainerEngine:
                 _core.remove_tree(p)
 
     def rename(self, ref: str, new_name: str) -> None:
+        from layerbox.container import names as _names
+
         new_name = new_name.lstrip("/")
         if not _names.valid(new_name):
             raise InvalidArgument(f"Invalid container name ({new_name}), only "
