@@ -101,6 +101,16 @@ void Cgroup::add_pid(pid_t pid) const {
     for (auto& [controller, dir] : spec_.dirs) write_value(dir + "/cgroup.procs", p);
 }
 
+void Cgroup::join_self() const {
+    for (auto& [controller, dir] : spec_.dirs)
+        write_value(dir + (spec_.version == 1 ? "/tasks" : "/cgroup.procs"), "0");
+}
+
+UniqueFd Cgroup::clone_into() const {
+    if (spec_.version != 2 || spec_.dirs.empty()) return UniqueFd();
+    return open_path(spec_.dirs.front().second, O_RDONLY | O_DIRECTORY);
+}
+
 void Cgroup::freeze() const {
     std::string state = spec_.version == 2 ? file_of("unified", "cgroup.freeze")
                                            : file_of("freezer", "freezer.state");

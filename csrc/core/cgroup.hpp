@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/fd.hpp"
 #include "core/plan.hpp"
 
 namespace lb {
@@ -26,6 +27,14 @@ public:
     void create();
     // Moves `pid` into every directory.
     void add_pid(pid_t pid) const;
+    // Moves the calling, single-threaded process into every directory, the cheap way: on v1 by
+    // writing "0" to each `tasks` file, which the kernel does without taking the global
+    // threadgroup rwsem (whose write side otherwise waits for an RCU grace period: 5-16 ms
+    // here when no migration happened recently). Not for v2: use clone_into() there.
+    void join_self() const;
+    // v2: an fd of the directory for clone3(CLONE_INTO_CGROUP), which puts a new process in its
+    // cgroup without any migration at all. Invalid on v1.
+    UniqueFd clone_into() const;
     // Freezes (v1 freezer.state FROZEN / v2 cgroup.freeze 1) and waits until it holds.
     void freeze() const;
     void thaw() const;

@@ -90,14 +90,19 @@ ExecStarted exec_in_container(const ExecSpec& s, StdioFds io) {
         // The helper: join the cgroups (by path, while we still see the host's /sys), then
         // every namespace at once, then fork the process itself into them.
         try {
-            std::string me = std::to_string(::getpid());
-            for (auto& f : s.cgroup_procs) {
-                UniqueFd fd = open_path(f, O_WRONLY);
-                if (::write(fd.get(), me.data(), me.size()) < 0) throw_errno("write", f);
-            }
+            // v1: we (single-threaded, just forked) join the cgroup ourselves, the cheap way;
+            // v2: the process is cloned straight into it below.
+            Cgroup cg(s.cgroup);
+            UniqueFd cgfd;
+            if (cg.enabled() && cg.version() == 1) cg.join_self();
+            if (cg.enabled() && cg.version() == 2) cgfd = cg.clone_into();
             if (::setns(target.get(), nsflags) != 0) throw_errno("setns", "container of pid " + std::to_string(s.target));
             sys::CloneArgs a {};
-            a.flags = s.detach ? 0 : CLONE_PARENT;
+            if (cgfd) {
+                a.flags |= sys::kCloneIntoCgroup;
+                a.cgroup = static_cast<uint64_t>(cgfd.get());
+            }
+            a.flags |= s.detach ? 0 : CLONE_PARENT;
             // With CLONE_PARENT the kernel wants exit_signal 0: the child inherits ours
             // (SIGCHLD, from fork), which then goes to our parent, the caller.
             a.exit_signal = s.detach ? SIGCHLD : 0;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cgroup.hpp"
 #include "core/fd.hpp"
 #include "core/plan.hpp"
 #include "core/spawn.hpp"
@@ -18,7 +19,7 @@ namespace lb {
 struct ExecSpec {
     pid_t target = -1;             // the container's init
     uint64_t target_start = 0;     // its start time: refuse if the pid now names someone else
-    std::vector<std::string> cgroup_procs;  // cgroup.procs files to join
+    CgroupSpec cgroup;                      // the container's cgroup, to join
     std::vector<std::string> namespaces;    // "mount", "pid", ... to join
     ProcessSpec process;
     bool detach = false;  // reparented away from us, stdio /dev/null

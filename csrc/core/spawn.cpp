@@ -97,13 +97,17 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
     }
 }
 
-[[noreturn]] void container_child(const LaunchPlan& p, int gofd, int errfd, int ptysock, StdioFds io) {
+[[noreturn]] void container_child(const LaunchPlan& p, const Cgroup& cg, int gofd, int errfd, int ptysock,
+                                  StdioFds io) {
     try {
         // The monitor dies -> so does the container, and the next command reconciles it.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         char go;
         if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
         ::close(gofd);
+        // v1: join the cgroup ourselves (cheap for the current, single-threaded process; see
+        // Cgroup::join_self). v2 put us there at clone time.
+        if (cg.enabled() && cg.version() == 1) cg.join_self();
 
         int ns = namespace_flags(p.namespaces);
         // Joined the cgroup before this, so the new cgroup namespace is rooted at it.
@@ -313,6 +317,11 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io)
                  sys::kClonePidfd;
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
+    UniqueFd cgfd = cg.enabled() ? cg.clone_into() : UniqueFd();
+    if (cgfd) {
+        args.flags |= sys::kCloneIntoCgroup;
+        args.cgroup = static_cast<uint64_t>(cgfd.get());
+    }
     long pid = sys::clone3(&args);
     if (pid < 0) throw StartError(errno, "clone3", plan.rootfs.target,
                                   format_error(errno, "clone3 new namespaces for", plan.id), 125);
@@ -320,7 +329,7 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io)
         go_w.reset();
         err_r.reset();
         pty_parent.reset();
-        container_child(plan, go_r.get(), err_w.get(), pty_child ? pty_child.get() : -1, io);
+        container_child(plan, cg, go_r.get(), err_w.get(), pty_child ? pty_child.get() : -1, io);
     }
     Launched out;
     out.pid = static_cast<pid_t>(pid);
@@ -329,7 +338,6 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io)
     err_w.reset();
     pty_child.reset();
     try {
-        if (cg.enabled()) cg.add_pid(out.pid);
         if (namespace_flags(plan.namespaces) & CLONE_NEWNS)
             out.mount_ns = open_path("/proc/" + std::to_string(out.pid) + "/ns/mnt", O_RDONLY);
         write_all(go_w.get(), "g", 1, "container start");

@@ -66,7 +66,7 @@ static const char BOOTSTRAP[] =
     "            import layerbox.cli.main as m\n"
     "    return m\n"
     "sys.argv[0] = 'layerbox'\n"
-    "sys.exit(_b().main())\n";
+    "_b().run_and_exit()\n";
 
 int main(int argc, char **argv) {
     const char *python = getenv("LAYERBOX_PYTHON");

@@ -124,5 +124,17 @@ def main(argv: list | None = None) -> int:
         return 0
 
 
+def run_and_exit() -> None:
+    """For the launcher: run, flush, and leave without the interpreter's teardown of every
+    loaded module (nothing of ours needs it; it costs ~1 ms per command)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code if isinstance(code, int) else 1)
+
+
 if __name__ == "__main__":
     sys.exit(main())

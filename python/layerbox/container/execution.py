@@ -34,17 +34,17 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
         envs.append(f"HOME={u.home}")
     if tty and "TERM" not in {e.split("=", 1)[0] for e in envs}:
         envs.append("TERM=xterm")
-    cgroup = engine.cgroups.cgroup_for(c.id)
     import os
 
-    procs = [f"{d}/cgroup.procs" for d in cgroup["dirs"].values() if os.path.isdir(d)]
+    cgroup = engine.cgroups.cgroup_for(c.id)
+    cgroup["dirs"] = {k: d for k, d in cgroup["dirs"].items() if os.path.isdir(d)}
     namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
     if cfg["HostConfig"].get("NetworkMode") != "host":
         namespaces.append("net")
     return {
         "pid": st["Pid"],
         "pid_start_time": st.get("PidStartTime", 0),
-        "cgroup_procs": procs,
+        "cgroup": cgroup,
         "namespaces": namespaces,
         "detach": detach,
         "process": {
