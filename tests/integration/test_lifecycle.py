@@ -62,6 +62,15 @@ def test_create_then_start(cli, ctr):
     assert wait_for(lambda: "started" in cli("logs", cid).out)
 
 
+def test_start_attached(cli, ctr):
+    cid = ctr("busybox", "sh", "-c", "echo out; echo err >&2; exit 6", detach=False)
+    r = cli("start", "-a", cid)
+    assert (r.out, r.err, r.returncode) == ("out\n", "err\n", 6)
+    cid = ctr("-i", "busybox", "sh", "-c", "tr a-z A-Z", detach=False)
+    r = cli("start", "-ai", cid, input=b"shout\n")
+    assert (r.out, r.returncode) == ("SHOUT\n", 0)
+
+
 def test_ps_columns_and_status(cli, ctr):
     cid = ctr("--name", "pscol", "busybox", "sleep", "30")
     exited = ctr("--name", "psexit", "busybox", "sh", "-c", "exit 3")
@@ -366,6 +375,23 @@ def test_reboot_is_detected(cli, ctr, store_root):
     doc = inspect(cli, cid)
     assert doc["State"]["Status"] == "exited"
     assert "rebooted" in doc["State"]["Error"]
+
+
+def test_restart_always_after_reboot(cli, ctr, store_root):
+    cid = ctr("--restart", "always", "busybox", "sleep", "1000")
+    path = os.path.join(store_root, "containers", cid, "state.json")
+    cli("kill", cid)  # a user's kill: no restart now
+    cli("wait", cid)
+    with open(path) as f:
+        st = json.load(f)
+    st.update(Status="running", Running=True, Pid=999999, MonitorPid=999998,
+              BootId="00000000-0000-0000-0000-000000000000")
+    with open(path, "w") as f:
+        json.dump(st, f)
+    # the first command after "boot" brings it back, as docker's daemon would at start-up
+    doc = inspect(cli, cid)
+    assert doc["State"]["Status"] == "running"
+    assert cli("exec", cid, "true").returncode == 0
 
 
 def test_init_reaps_zombies(cli, ctr):

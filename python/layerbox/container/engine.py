@@ -379,6 +379,18 @@ class ContainerEngine:
                 if config["HostConfig"].get("AutoRemove"):
                     self._remove_files(cid, config)
                     raise ContainerNotFound(f"No such container: {cid}")
+                c = Container(cid, cdir, config, state)
+                policy = config["HostConfig"].get("RestartPolicy", {}).get("Name")
+                if rebooted and policy in ("always", "unless-stopped"):
+                    # What docker's daemon does when it comes up after a reboot; without a
+                    # daemon, the first command that looks at the container does it.
+                    try:
+                        self._launch(c, -1, -1, -1, (0, 0)).close()
+                        c = self.load(cid, reconcile=False)
+                    except (StartError, OSError) as e:
+                        state["Error"] = f"restart after reboot failed: {e}"
+                        _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(state))
+                return c
             return Container(cid, cdir, config, state)
 
     def _frozen(self, cid: str) -> bool:
