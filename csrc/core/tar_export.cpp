@@ -1,0 +1,339 @@
+// Container trees as tars and back (see tar_export.hpp): the private-mount helper, path
+// resolution that remembers where it went (to name what it found), and the cp extractor.
+#include "core/tar_export.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/fd.hpp"
+#include "core/fsutil.hpp"
+#include "core/mount.hpp"
+#include "core/rootpath.hpp"
+#include "core/syscalls.hpp"
+#include "core/tar_common.hpp"
+
+namespace lb {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Names from a container need not be UTF-8: such bytes become U+FFFD rather than an exception.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Closes every fd of the helper except stdio, the result pipe and `keep`.
+void close_other_fds(std::vector<int> keep) {
+    std::sort(keep.begin(), keep.end());
+    unsigned next = 3;
+    for (int fd : keep) {
+        if (fd < 0 || static_cast<unsigned>(fd) < next) continue;
+        if (static_cast<unsigned>(fd) > next) sys::close_range(next, static_cast<unsigned>(fd) - 1, 0);
+        next = static_cast<unsigned>(fd) + 1;
+    }
+    sys::close_range(next, ~0U, 0);
+}
+
+std::vector<std::string> split_components(const std::string& p) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i <= p.size()) {
+        size_t j = p.find('/', i);
+        if (j == std::string::npos) j = p.size();
+        std::string c = p.substr(i, j - i);
+        if (!c.empty() && c != ".") out.push_back(c);
+        i = j + 1;
+    }
+    return out;
+}
+
+std::string join_components(const std::vector<std::string>& v, size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += (i ? "/" : "") + v[i];
+    return s;
+}
+
+std::string read_link_at(int dirfd, const std::string& name, const std::string& shown) {
+    std::string t(256, '\0');
+    for (;;) {
+        ssize_t n = ::readlinkat(dirfd, name.c_str(), t.data(), t.size());
+        if (n < 0) throw_errno("readlink", shown);
+        if (static_cast<size_t>(n) < t.size()) {
+            t.resize(static_cast<size_t>(n));
+            return t;
+        }
+        t.resize(t.size() * 2);
+    }
+}
+
+// Resolves `path` inside the root one component at a time, as the kernel does with
+// RESOLVE_IN_ROOT ("/" and ".." stop at the root, symlinks are read and resolved inside it),
+// and returns the components of where it led: every one a real directory but the last, which
+// may be missing. Keeping the components is what lets `cp -L` name the file it reached and
+// lets the caller archive it from its real parent.
+std::vector<std::string> resolve_components(int rootfd, const std::string& path, bool follow_last) {
+    std::vector<std::string> done;
+    std::deque<std::string> todo;
+    for (auto& c : split_components(path)) todo.push_back(c);
+    int hops = 0;
+    while (!todo.empty()) {
+        std::string c = todo.front();
+        todo.pop_front();
+        if (c == "..") {
+            if (!done.empty()) done.pop_back();
+            continue;
+        }
+        UniqueFd dir = open_in_root(rootfd, join_components(done, done.size()), O_PATH | O_DIRECTORY);
+        struct stat st;
+        if (::fstatat(dir.get(), c.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT && todo.empty()) {
+                done.push_back(c);
+                return done;
+            }
+            throw_errno("stat", path);
+        }
+        if (S_ISLNK(st.st_mode) && (!todo.empty() || follow_last)) {
+            if (++hops > 40) throw_err(ELOOP, "resolve", path);
+            std::string target = read_link_at(dir.get(), c, path);
+            auto parts = split_components(target);
+            todo.insert(todo.begin(), parts.begin(), parts.end());
+            if (!target.empty() && target[0] == '/') done.clear();
+            continue;
+        }
+        if (!todo.empty() && !S_ISDIR(st.st_mode)) throw_err(ENOTDIR, "stat", path);
+        done.push_back(c);
+    }
+    return done;
+}
+
+const char* type_name(mode_t m) {
+    if (S_ISREG(m)) return "file";
+    if (S_ISDIR(m)) return "dir";
+    if (S_ISLNK(m)) return "symlink";
+    return "other";
+}
+
+std::string random_hex() {
+    unsigned char b[8];
+    UniqueFd f = open_path("/dev/urandom", O_RDONLY);
+    if (::read(f.get(), b, sizeof b) != static_cast<ssize_t>(sizeof b)) throw_errno("read", "/dev/urandom");
+    static const char* hex = "0123456789abcdef";
+    std::string s;
+    for (unsigned char c : b) {
+        s += hex[c >> 4];
+        s += hex[c & 15];
+    }
+    return s;
+}
+
+}  // namespace
+
+std::string run_in_private_overlay(const PrivateOverlay& o, const std::vector<int>& keep_fds,
+                                   const std::function<std::string(const std::string&)>& fn) {
+    if (o.lower.empty()) throw_invalid("an overlay needs at least one lower directory", o.target);
+    auto [rd, wr] = make_pipe();
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork", "mount helper for " + o.target);
+    if (pid == 0) {
+        // The helper: C++ only, then _exit (never back into the interpreter that forked it).
+        json out;
+        try {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            std::vector<int> keep = keep_fds;
+            keep.push_back(wr.get());
+            close_other_fds(keep);
+            if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare mount namespace", o.target);
+            auto api = make_best_mount_api();
+            api->make_private_root();  // nothing below propagates to the host's mount table
+            RootfsSpec r;
+            r.lower = o.lower;
+            r.upper = o.upper;
+            r.work = o.work;
+            r.target = o.target;
+            r.readonly = o.upper.empty();
+            UniqueFd t = open_path(o.target, O_PATH | O_DIRECTORY);
+            api->mount_overlay(r, t.get(), o.target);
+            out["ok"] = fn(o.target);
+        } catch (const SysError& e) {
+            out = json{{"err", e.err}, {"syscall", e.syscall}, {"path", e.path}, {"what", e.what()}};
+        } catch (const std::exception& e) {
+            out = json{{"err", EIO}, {"syscall", ""}, {"path", o.target}, {"what", e.what()}};
+        }
+        std::string s = dump(out);
+        try {
+            write_all(wr.get(), s, "helper result");
+        } catch (...) {
+            ::_exit(2);
+        }
+        ::_exit(0);
+    }
+    wr.reset();
+    std::string data;
+    try {
+        data = read_all(rd.get(), "mount helper result");
+    } catch (...) {
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        throw;
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) throw_errno("waitpid", "mount helper for " + o.target);
+    }
+    if (data.empty()) {
+        std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                              : "exited " + std::to_string(WEXITSTATUS(status));
+        throw SysError(EIO, "", o.target, "mount helper for " + o.target + " " + why + " without a result");
+    }
+    json j = json::parse(data);
+    if (j.contains("ok")) return j["ok"].get<std::string>();
+    throw SysError(j["err"].get<int>(), j["syscall"].get<std::string>(), j["path"].get<std::string>(),
+                   j["what"].get<std::string>());
+}
+
+PathInfo stat_in_root(const std::string& root, const std::string& path, bool follow) {
+    UniqueFd rootfd = open_path(root, O_PATH | O_DIRECTORY);
+    PathInfo info;
+    std::vector<std::string> comps;
+    try {
+        comps = resolve_components(rootfd.get(), path, follow);
+    } catch (const SysError& e) {
+        if (e.err == ENOENT || e.err == ENOTDIR) return info;
+        throw;
+    }
+    struct stat st;
+    if (comps.empty()) {
+        if (::fstat(rootfd.get(), &st) != 0) throw_errno("stat", root);
+    } else {
+        UniqueFd dir = open_in_root(rootfd.get(), join_components(comps, comps.size() - 1), O_PATH | O_DIRECTORY);
+        if (::fstatat(dir.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) return info;
+            throw_errno("stat", path);
+        }
+        if (S_ISLNK(st.st_mode)) info.link_target = read_link_at(dir.get(), comps.back(), path);
+        info.name = comps.back();
+    }
+    info.exists = true;
+    info.type = type_name(st.st_mode);
+    info.mode = st.st_mode;
+    info.size = static_cast<uint64_t>(st.st_size);
+    info.mtime = st.st_mtim.tv_sec;
+    return info;
+}
+
+WriteResult archive_in_root(const std::string& root, const std::string& path, bool follow,
+                            bool contents_only, int out_fd) {
+    UniqueFd rootfd = open_path(root, O_PATH | O_DIRECTORY);
+    std::vector<std::string> comps = resolve_components(rootfd.get(), path, follow);
+    WriteOptions opts;
+    opts.source = LayerSource::Dir;
+    if (comps.empty() || contents_only) {
+        UniqueFd dir = open_in_root(rootfd.get(), join_components(comps, comps.size()), O_PATH | O_DIRECTORY);
+        return write_layer(fd_path(dir.get()), out_fd, opts);
+    }
+    // One entry (and what is below it) of its real parent: the writer walks the parent and
+    // skips every sibling, so names in the tar start with the entry's own name.
+    UniqueFd parent = open_in_root(rootfd.get(), join_components(comps, comps.size() - 1), O_RDONLY | O_DIRECTORY);
+    struct stat st;
+    if (::fstatat(parent.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("stat", path);
+    for (auto& [name, _t] : list_dir(parent.get(), path))
+        if (name != comps.back()) opts.exclude.push_back(name);
+    return write_layer(fd_path(parent.get()), out_fd, opts);
+}
+
+ExtractResult extract_in_root(int src_fd, const std::string& root, const std::string& dir,
+                              const std::string& rename_to, const ExtractOptions& o) {
+    if (rename_to.empty()) return extract_tree(src_fd, root, dir, o);
+    if (rename_to.find('/') != std::string::npos || rename_to == "." || rename_to == "..")
+        throw_invalid("not a plain name to copy to", rename_to);
+    UniqueFd rootfd = open_path(root, O_PATH | O_DIRECTORY);
+    UniqueFd dirfd = mkdir_p_in_root(rootfd.get(), dir);
+    std::string tmp = ".layerbox-cp-" + random_hex();
+    if (::mkdirat(dirfd.get(), tmp.c_str(), 0700) != 0) throw_errno("mkdir", dir + "/" + tmp);
+    ExtractResult r;
+    try {
+        // O_NOFOLLOW: a process in a running container cannot swap our directory for a link.
+        int t = ::openat(dirfd.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (t < 0) throw_errno("open", dir + "/" + tmp);
+        UniqueFd tfd(t);
+        r = extract_tree(src_fd, fd_path(tfd.get()), "", o);
+        auto names = list_dir(tfd.get(), dir + "/" + tmp);
+        if (names.size() != 1)
+            throw_invalid("the archive must hold exactly one top-level entry to copy it to a new name", rename_to);
+        if (::renameat(tfd.get(), names[0].first.c_str(), dirfd.get(), rename_to.c_str()) != 0)
+            throw_errno("rename", dir + "/" + rename_to);
+    } catch (...) {
+        try {
+            remove_tree_at(dirfd.get(), tmp);
+        } catch (...) {
+        }
+        throw;
+    }
+    remove_tree_at(dirfd.get(), tmp);
+    return r;
+}
+
+std::string to_json(const WriteResult& r) {
+    return dump(json{{"diff_id", r.diff_id}, {"digest", r.digest}, {"size", r.size},
+                     {"compressed_size", r.compressed_size}, {"files", r.files}});
+}
+
+std::string to_json(const ExtractResult& r) {
+    return dump(json{{"diff_id", r.diff_id}, {"digest", r.digest}, {"size", r.size},
+                     {"compressed_size", r.compressed_size}, {"unpacked_size", r.unpacked_size},
+                     {"entries", r.entries}, {"compression", r.compression}});
+}
+
+std::string to_json(const PathInfo& r) {
+    return dump(json{{"exists", r.exists}, {"type", r.type}, {"mode", r.mode}, {"size", r.size},
+                     {"mtime", r.mtime}, {"link_target", r.link_target}, {"name", r.name}});
+}
+
+WriteResult write_result_from_json(const std::string& s) {
+    json j = json::parse(s);
+    WriteResult r;
+    r.diff_id = j["diff_id"];
+    r.digest = j["digest"];
+    r.size = j["size"];
+    r.compressed_size = j["compressed_size"];
+    r.files = j["files"];
+    return r;
+}
+
+ExtractResult extract_result_from_json(const std::string& s) {
+    json j = json::parse(s);
+    ExtractResult r;
+    r.diff_id = j["diff_id"];
+    r.digest = j["digest"];
+    r.size = j["size"];
+    r.compressed_size = j["compressed_size"];
+    r.unpacked_size = j["unpacked_size"];
+    r.entries = j["entries"];
+    r.compression = j["compression"];
+    return r;
+}
+
+PathInfo path_info_from_json(const std::string& s) {
+    json j = json::parse(s);
+    PathInfo r;
+    r.exists = j["exists"];
+    r.type = j["type"];
+    r.mode = j["mode"];
+    r.size = j["size"];
+    r.mtime = j["mtime"];
+    r.link_target = j["link_target"];
+    r.name = j["name"];
+    return r;
+}
+
+}  // namespace lb

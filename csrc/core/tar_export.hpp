@@ -1,0 +1,76 @@
+// A container's tree as tars, and tars into a container's tree: `export`, `cp` and the API's
+// get_archive/put_archive.
+//
+// A stopped container has no mounted root anywhere. Rather than mounting its overlay on the
+// host (where a crash would leave it in the host's mount table and where other processes would
+// see it), a forked helper unshares its mount namespace, makes it private, mounts the overlay
+// there and does the work; when the helper exits, the mount goes with its namespace, whatever
+// happens. A running container's root is reached through /proc/PID/root instead, so its own
+// mounts (volumes, /etc/hosts) are honoured; both cases end up as "a root directory", and
+// every path below it is resolved inside that root (openat2 RESOLVE_IN_ROOT).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tar_read.hpp"
+#include "core/tar_write.hpp"
+
+namespace lb {
+
+struct PrivateOverlay {
+    std::vector<std::string> lower;  // top first; at least one
+    std::string upper, work;         // both empty: the overlay is mounted read-only
+    std::string target;              // an existing directory; the mount exists only in the helper
+};
+
+// Forks a helper that mounts `o` in a private mount namespace and runs fn(o.target) there.
+// fn returns a small string (the result, e.g. JSON); a SysError thrown by fn (or by the mount)
+// is carried back and rethrown here. `keep_fds` are the fds fn uses; every other fd is closed
+// in the helper, so a pipe's reader that goes away makes the helper's writes fail (EPIPE)
+// instead of blocking on a read end the helper itself would hold.
+std::string run_in_private_overlay(const PrivateOverlay& o, const std::vector<int>& keep_fds,
+                                   const std::function<std::string(const std::string&)>& fn);
+
+struct PathInfo {
+    bool exists = false;
+    std::string type;         // "file" | "dir" | "symlink" | "other"
+    uint32_t mode = 0;        // st_mode
+    uint64_t size = 0;
+    int64_t mtime = 0;
+    std::string link_target;  // for a symlink (not followed)
+    std::string name;         // the base name of what was found ("" for the root)
+};
+
+// lstat (or stat with `follow`) of `path` resolved inside `root`. A missing path (or missing
+// parent) gives exists=false; other errors throw.
+PathInfo stat_in_root(const std::string& root, const std::string& path, bool follow);
+
+// Writes what `path` (inside `root`) names as a tar to out_fd: a file or a directory with
+// everything below it, under its base name (docker's `cp CONTAINER:/etc/passwd` gives
+// "passwd"); with contents_only (`/etc/.`) a directory's contents without the directory.
+// `follow`: a final symlink is followed, inside the root (cp -L).
+WriteResult archive_in_root(const std::string& root, const std::string& path, bool follow,
+                            bool contents_only, int out_fd);
+
+// Extracts the tar read from src_fd into the directory `dir` inside `root` (created when
+// missing). With `rename_to`, the archive's single top-level entry lands in `dir` as
+// `rename_to` instead of its own name (docker cp to a new name), replacing a file there: it is
+// extracted into a fresh directory beside it and renamed into place, so a failure leaves the
+// old file.
+ExtractResult extract_in_root(int src_fd, const std::string& root, const std::string& dir,
+                              const std::string& rename_to, const ExtractOptions& o);
+
+// JSON forms of the results, for the trip from the helper back to the caller.
+std::string to_json(const WriteResult& r);
+std::string to_json(const ExtractResult& r);
+std::string to_json(const PathInfo& r);
+WriteResult write_result_from_json(const std::string& s);
+ExtractResult extract_result_from_json(const std::string& s);
+PathInfo path_info_from_json(const std::string& s);
+
+}  // namespace lb
