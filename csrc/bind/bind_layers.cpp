@@ -4,6 +4,8 @@
 #include "core/changes.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/fd.hpp"
+#include "core/rootpath.hpp"
 #include "core/tar_export.hpp"
 #include "core/tar_read.hpp"
 #include "core/tar_write.hpp"
@@ -43,6 +45,7 @@ py::dict path_dict(const PathInfo& r) {
     d["mtime"] = r.mtime;
     d["link_target"] = r.link_target;
     d["name"] = r.name;
+    d["mount_root"] = r.mount_root;
     return d;
 }
 
@@ -225,6 +228,15 @@ void bind_layers(py::module_& m) {
           "Extract a tar (docker cp rules: no whiteouts, no dir/non-dir replacement) into dir\n"
           "resolved inside root or the private overlay; rename_to: the single top entry lands as\n"
           "that name in dir. chown=(uid, gid) overrides owners.");
+
+    m.def("open_in_root",
+          [](const std::string& root, const std::string& path) {
+              UniqueFd r = open_path(root, O_PATH | O_DIRECTORY);
+              return lb::open_in_root(r.get(), path, O_RDONLY).release();
+          },
+          py::arg("root"), py::arg("path"),
+          "Open path for reading, resolved inside root (symlinks and '..' stay inside it); the\n"
+          "caller owns (and closes) the returned fd. Raises KernelError when it is missing.");
 
     m.def("list_changes",
           [](const std::string& upper_dir, const std::vector<std::string>& lower_dirs) {

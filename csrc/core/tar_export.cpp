@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <cerrno>
 #include <deque>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "core/digest.hpp"
 #include "core/fsutil.hpp"
 #include "core/mount.hpp"
 #include "core/rootpath.hpp"
@@ -135,6 +137,78 @@ std::string random_hex() {
     return s;
 }
 
+bool is_mount_root(int dirfd, const std::string& name, const std::string& shown) {
+    struct statx sx;
+    if (::statx(dirfd, name.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) throw_errno("stat", shown);
+    return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+// A one-entry tar of the regular file `name`: for a file that is itself a mount point (a
+// running container's /etc/hosts, a file volume), which write_layer, walking the parent,
+// rightly skips as another filesystem.
+WriteResult archive_one_file(int dirfd, const std::string& name, int out_fd, const std::string& shown) {
+    ScopedUtf8Locale loc;
+    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw_errno("open", shown);
+    UniqueFd f(fd);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw_errno("stat", shown);
+    if (!S_ISREG(st.st_mode)) throw_err(ENOTSUP, "archive", shown);
+    struct Out {
+        int fd;
+        Sha256 hash;
+        uint64_t n = 0;
+        std::string shown;
+    } out{out_fd, {}, 0, shown};
+    auto cb = [](archive*, void* ctx, const void* buf, size_t n) -> la_ssize_t {
+        auto* o = static_cast<Out*>(ctx);
+        o->hash.update(buf, n);
+        o->n += n;
+        try {
+            if (o->fd >= 0) write_all(o->fd, buf, n, o->shown);
+        } catch (...) {
+            return -1;
+        }
+        return static_cast<la_ssize_t>(n);
+    };
+    ArchiveWritePtr aw(archive_write_new());
+    ArchiveEntryPtr e(archive_entry_new());
+    if (!aw || !e) throw_err(ENOMEM, "archive_write_new");
+    auto check = [&](int r) {
+        if (r < ARCHIVE_WARN) {
+            const char* m = archive_error_string(aw.get());
+            throw SysError(EIO, "", shown, "tar of " + shown + ": " + (m ? m : "write failed"));
+        }
+    };
+    check(archive_write_set_format_pax_restricted(aw.get()));
+    check(archive_write_set_bytes_per_block(aw.get(), 0));
+    check(archive_write_open(aw.get(), &out, nullptr, cb, nullptr));
+    archive_entry_set_pathname(e.get(), name.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), st.st_mode & 07777);
+    archive_entry_set_uid(e.get(), st.st_uid);
+    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
+    archive_entry_set_size(e.get(), st.st_size);
+    check(archive_write_header(aw.get(), e.get()));
+    std::unique_ptr<char[]> buf(new char[kIoChunk]);
+    for (;;) {
+        ssize_t n = ::read(fd, buf.get(), kIoChunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", shown);
+        }
+        if (n == 0) break;
+        if (archive_write_data(aw.get(), buf.get(), static_cast<size_t>(n)) < 0) check(ARCHIVE_FATAL);
+    }
+    check(archive_write_close(aw.get()));
+    WriteResult r;
+    r.diff_id = r.digest = out.hash.finish();
+    r.size = r.compressed_size = out.n;
+    r.files = 1;
+    return r;
+}
+
 }  // namespace
 
 std::string run_in_private_overlay(const PrivateOverlay& o, const std::vector<int>& keep_fds,
@@ -222,6 +296,7 @@ PathInfo stat_in_root(const std::string& root, const std::string& path, bool fol
         }
         if (S_ISLNK(st.st_mode)) info.link_target = read_link_at(dir.get(), comps.back(), path);
         info.name = comps.back();
+        info.mount_root = is_mount_root(dir.get(), comps.back(), path);
     }
     info.exists = true;
     info.type = type_name(st.st_mode);
@@ -246,6 +321,12 @@ WriteResult archive_in_root(const std::string& root, const std::string& path, bo
     UniqueFd parent = open_in_root(rootfd.get(), join_components(comps, comps.size() - 1), O_RDONLY | O_DIRECTORY);
     struct stat st;
     if (::fstatat(parent.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("stat", path);
+    if (is_mount_root(parent.get(), comps.back(), path)) {
+        if (S_ISREG(st.st_mode)) return archive_one_file(parent.get(), comps.back(), out_fd, path);
+        // A mounted directory (a volume): its contents; the caller names the directory.
+        UniqueFd dir = open_in_root(rootfd.get(), join_components(comps, comps.size()), O_PATH | O_DIRECTORY);
+        return write_layer(fd_path(dir.get()), out_fd, opts);
+    }
     for (auto& [name, _t] : list_dir(parent.get(), path))
         if (name != comps.back()) opts.exclude.push_back(name);
     return write_layer(fd_path(parent.get()), out_fd, opts);
@@ -296,7 +377,8 @@ std::string to_json(const ExtractResult& r) {
 
 std::string to_json(const PathInfo& r) {
     return dump(json{{"exists", r.exists}, {"type", r.type}, {"mode", r.mode}, {"size", r.size},
-                     {"mtime", r.mtime}, {"link_target", r.link_target}, {"name", r.name}});
+                     {"mtime", r.mtime}, {"link_target", r.link_target}, {"name", r.name},
+                     {"mount_root", r.mount_root}});
 }
 
 WriteResult write_result_from_json(const std::string& s) {
@@ -333,6 +415,7 @@ PathInfo path_info_from_json(const std::string& s) {
     r.mtime = j["mtime"];
     r.link_target = j["link_target"];
     r.name = j["name"];
+    r.mount_root = j["mount_root"];
     return r;
 }
 

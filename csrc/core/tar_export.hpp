@@ -44,6 +44,9 @@ struct PathInfo {
     int64_t mtime = 0;
     std::string link_target;  // for a symlink (not followed)
     std::string name;         // the base name of what was found ("" for the root)
+    bool mount_root = false;  // something is mounted there (a volume, a running container's
+                              // /etc/hosts): archive_in_root sends a mounted directory's
+                              // contents only, without the directory's own entry
 };
 
 // lstat (or stat with `follow`) of `path` resolved inside `root`. A missing path (or missing
