@@ -91,6 +91,7 @@ def commit(engine, ref: str, repository: str | None = None, *, message: str = ""
 
     if repository:
         reference.parse(repository)  # a bad name fails before any work
+    apply_changes({}, changes or [])  # and so does a bad change: no layer is written for nothing
     images = engine.images
     store = engine.store
     cid = engine.resolve(ref)
