@@ -72,9 +72,9 @@ std::optional<PrivateOverlay> overlay_arg(const py::object& ov) {
 
 // Runs fn on `root`, or, given an overlay, on that overlay mounted in a private helper (the
 // result crosses back as JSON). The GIL is released by the caller.
-std::string on_root(const std::optional<PrivateOverlay>& ov, const std::string& root, std::vector<int> fds,
+std::string on_root(const std::optional<PrivateOverlay>& ov, const std::string& root,
                     const std::function<std::string(const std::string&)>& fn) {
-    if (ov) return run_in_private_overlay(*ov, fds, fn);
+    if (ov) return run_in_private_overlay(*ov, fn);
     return fn(root);
 }
 
@@ -159,7 +159,7 @@ void bind_layers(py::module_& m) {
               std::string res;
               {
                   py::gil_scoped_release nogil;
-                  res = run_in_private_overlay(ov, {out_fd}, [out_fd](const std::string& root) {
+                  res = run_in_private_overlay(ov, [out_fd](const std::string& root) {
                       return to_json(write_layer(root, out_fd, WriteOptions{}));
                   });
               }
@@ -167,7 +167,7 @@ void bind_layers(py::module_& m) {
           },
           py::arg("lower"), py::arg("target"), py::arg("out_fd"),
           "Write the merged view of the overlay of `lower` (top first) as one tar to out_fd: the\n"
-          "overlay is mounted read-only on `target` only inside a forked helper's private mount\n"
+          "overlay is mounted read-only on `target` only inside a helper thread's private mount\n"
           "namespace, so no mount ever shows on the host. Returns write_layer's dict.");
 
     m.def("path_stat",
@@ -176,7 +176,7 @@ void bind_layers(py::module_& m) {
               std::string res;
               {
                   py::gil_scoped_release nogil;
-                  res = on_root(ov, root, {}, [&](const std::string& r) {
+                  res = on_root(ov, root, [&](const std::string& r) {
                       return to_json(stat_in_root(r, path, follow));
                   });
               }
@@ -185,7 +185,7 @@ void bind_layers(py::module_& m) {
           py::arg("root"), py::arg("path"), py::kw_only(), py::arg("follow") = false,
           py::arg("overlay") = py::none(),
           "lstat (stat with follow) of path resolved inside root, or inside `overlay`\n"
-          "({lower, upper, work, target}) mounted in a private helper. Returns {exists, type\n"
+          "({lower, upper, work, target}) mounted in a private helper thread. Returns {exists, type\n"
           "('file'|'dir'|'symlink'|'other'), mode, size, mtime, link_target, name}.");
 
     m.def("archive_path",
@@ -195,7 +195,7 @@ void bind_layers(py::module_& m) {
               std::string res;
               {
                   py::gil_scoped_release nogil;
-                  res = on_root(ov, root, {out_fd}, [&](const std::string& r) {
+                  res = on_root(ov, root, [&](const std::string& r) {
                       return to_json(archive_in_root(r, path, follow, contents_only, out_fd));
                   });
               }
@@ -217,7 +217,7 @@ void bind_layers(py::module_& m) {
               std::string res;
               {
                   py::gil_scoped_release nogil;
-                  res = on_root(ov, root, {src_fd}, [&](const std::string& r) {
+                  res = on_root(ov, root, [&](const std::string& r) {
                       return to_json(extract_in_root(src_fd, r, dir, rename_to, o));
                   });
               }

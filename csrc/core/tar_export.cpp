@@ -3,16 +3,15 @@
 #include "core/tar_export.hpp"
 
 #include <sched.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 #include <cerrno>
 #include <deque>
+#include <exception>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -32,18 +31,6 @@ using json = nlohmann::json;
 
 // Names from a container need not be UTF-8: such bytes become U+FFFD rather than an exception.
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Closes every fd of the helper except stdio, the result pipe and `keep`.
-void close_other_fds(std::vector<int> keep) {
-    std::sort(keep.begin(), keep.end());
-    unsigned next = 3;
-    for (int fd : keep) {
-        if (fd < 0 || static_cast<unsigned>(fd) < next) continue;
-        if (static_cast<unsigned>(fd) > next) sys::close_range(next, static_cast<unsigned>(fd) - 1, 0);
-        next = static_cast<unsigned>(fd) + 1;
-    }
-    sys::close_range(next, ~0U, 0);
-}
 
 std::vector<std::string> split_components(const std::string& p) {
     std::vector<std::string> out;
@@ -211,20 +198,17 @@ WriteResult archive_one_file(int dirfd, const std::string& name, int out_fd, con
 
 }  // namespace
 
-std::string run_in_private_overlay(const PrivateOverlay& o, const std::vector<int>& keep_fds,
+std::string run_in_private_overlay(const PrivateOverlay& o,
                                    const std::function<std::string(const std::string&)>& fn) {
     if (o.lower.empty()) throw_invalid("an overlay needs at least one lower directory", o.target);
-    auto [rd, wr] = make_pipe();
-    pid_t pid = ::fork();
-    if (pid < 0) throw_errno("fork", "mount helper for " + o.target);
-    if (pid == 0) {
-        // The helper: C++ only, then _exit (never back into the interpreter that forked it).
-        json out;
+    std::string result;
+    std::exception_ptr error;
+    // A thread of its own, not a fork: the caller is often multithreaded (the other end of a
+    // pipe runs in another thread), and a forked child that needs a lock another thread held
+    // at fork time (locale, OpenSSL, libarchive) waits forever. unshare(CLONE_NEWNS) here gives
+    // only this thread a new mount namespace; it, and the overlay in it, end with the thread.
+    std::thread t([&] {
         try {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            std::vector<int> keep = keep_fds;
-            keep.push_back(wr.get());
-            close_other_fds(keep);
             if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare mount namespace", o.target);
             auto api = make_best_mount_api();
             api->make_private_root();  // nothing below propagates to the host's mount table
@@ -234,45 +218,16 @@ std::string run_in_private_overlay(const PrivateOverlay& o, const std::vector<in
             r.work = o.work;
             r.target = o.target;
             r.readonly = o.upper.empty();
-            UniqueFd t = open_path(o.target, O_PATH | O_DIRECTORY);
-            api->mount_overlay(r, t.get(), o.target);
-            out["ok"] = fn(o.target);
-        } catch (const SysError& e) {
-            out = json{{"err", e.err}, {"syscall", e.syscall}, {"path", e.path}, {"what", e.what()}};
-        } catch (const std::exception& e) {
-            out = json{{"err", EIO}, {"syscall", ""}, {"path", o.target}, {"what", e.what()}};
-        }
-        std::string s = dump(out);
-        try {
-            write_all(wr.get(), s, "helper result");
+            UniqueFd target = open_path(o.target, O_PATH | O_DIRECTORY);
+            api->mount_overlay(r, target.get(), o.target);
+            result = fn(o.target);
         } catch (...) {
-            ::_exit(2);
+            error = std::current_exception();
         }
-        ::_exit(0);
-    }
-    wr.reset();
-    std::string data;
-    try {
-        data = read_all(rd.get(), "mount helper result");
-    } catch (...) {
-        ::kill(pid, SIGKILL);
-        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }
-        throw;
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) throw_errno("waitpid", "mount helper for " + o.target);
-    }
-    if (data.empty()) {
-        std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                              : "exited " + std::to_string(WEXITSTATUS(status));
-        throw SysError(EIO, "", o.target, "mount helper for " + o.target + " " + why + " without a result");
-    }
-    json j = json::parse(data);
-    if (j.contains("ok")) return j["ok"].get<std::string>();
-    throw SysError(j["err"].get<int>(), j["syscall"].get<std::string>(), j["path"].get<std::string>(),
-                   j["what"].get<std::string>());
+    });
+    t.join();
+    if (error) std::rethrow_exception(error);
+    return result;
 }
 
 PathInfo stat_in_root(const std::string& root, const std::string& path, bool follow) {

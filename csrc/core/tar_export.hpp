@@ -3,8 +3,8 @@
 //
 // A stopped container has no mounted root anywhere. Rather than mounting its overlay on the
 // host (where a crash would leave it in the host's mount table and where other processes would
-// see it), a forked helper unshares its mount namespace, makes it private, mounts the overlay
-// there and does the work; when the helper exits, the mount goes with its namespace, whatever
+// see it), a helper thread unshares its mount namespace, makes it private, mounts the overlay
+// there and does the work; when the thread ends, the mount goes with its namespace, whatever
 // happens. A running container's root is reached through /proc/PID/root instead, so its own
 // mounts (volumes, /etc/hosts) are honoured; both cases end up as "a root directory", and
 // every path below it is resolved inside that root (openat2 RESOLVE_IN_ROOT).
@@ -28,12 +28,10 @@ struct PrivateOverlay {
     std::string target;              // an existing directory; the mount exists only in the helper
 };
 
-// Forks a helper that mounts `o` in a private mount namespace and runs fn(o.target) there.
-// fn returns a small string (the result, e.g. JSON); a SysError thrown by fn (or by the mount)
-// is carried back and rethrown here. `keep_fds` are the fds fn uses; every other fd is closed
-// in the helper, so a pipe's reader that goes away makes the helper's writes fail (EPIPE)
-// instead of blocking on a read end the helper itself would hold.
-std::string run_in_private_overlay(const PrivateOverlay& o, const std::vector<int>& keep_fds,
+// Mounts `o` in a private mount namespace of a helper thread and runs fn(o.target) there; the
+// namespace and its mount end with the thread, whatever happens (a killed process included).
+// fn's result (a small string) is returned and its exceptions rethrown here.
+std::string run_in_private_overlay(const PrivateOverlay& o,
                                    const std::function<std::string(const std::string&)>& fn);
 
 struct PathInfo {

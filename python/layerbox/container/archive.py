@@ -3,7 +3,7 @@
 Where the container's tree comes from:
 - running (or paused): /proc/PID/root, the root its processes see, so its own mounts
   (volumes, /etc/hosts) count and writes go through its overlay;
-- stopped or created: its overlay mounted by a forked C++ helper in a private mount namespace
+- stopped or created: its overlay mounted by a C++ helper thread in a private mount namespace
   (never on the host), read-only for reading, with upper and work dirs for writing, so copy-up
   and whiteouts are the kernel's.
 Every path inside the container is resolved inside that root by the C++ core (openat2
