@@ -11,35 +11,19 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import time
 
 import pytest
 
+from layerbox.testing import make_rootfs, tar_of
+
 MUST_WORK = os.environ.get("LAYERBOX_MUST_WORK") == "1"
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-
-PASSWD = (
-    "root:x:0:0:root:/root:/bin/sh\n"
-    "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
-    "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-    "user:x:1000:1000:a user:/home/user:/bin/sh\n"
-)
-GROUP = (
-    "root:x:0:\n"
-    "daemon:x:1:\n"
-    "wheel:x:10:root\n"
-    "staff:x:50:user\n"
-    "nogroup:x:65534:\n"
-    "user:x:1000:\n"
-)
-
 
 # -- probing -----------------------------------------------------------------------------------
 
@@ -146,31 +130,6 @@ def store_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def cli(store_root) -> Cli:
     return Cli(store_root)
-
-
-def make_rootfs(dest: str) -> None:
-    """A small busybox root: /bin/busybox with its applets as symlinks, /etc/passwd, /etc/group."""
-    for d in ("bin", "etc", "tmp", "root", "home/user", "var", "usr/bin", "sbin"):
-        os.makedirs(os.path.join(dest, d), exist_ok=True)
-    os.chmod(os.path.join(dest, "tmp"), 0o1777)
-    shutil.copy2(BUSYBOX, os.path.join(dest, "bin", "busybox"))
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout
-    for a in applets.split():
-        if a != "busybox" and not os.path.lexists(os.path.join(dest, "bin", a)):
-            os.symlink("busybox", os.path.join(dest, "bin", a))
-    with open(os.path.join(dest, "etc", "passwd"), "w") as f:
-        f.write(PASSWD)
-    with open(os.path.join(dest, "etc", "group"), "w") as f:
-        f.write(GROUP)
-    os.chown(os.path.join(dest, "home", "user"), 1000, 1000)
-
-
-def tar_of(directory: str) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-        for name in sorted(os.listdir(directory)):
-            t.add(os.path.join(directory, name), arcname=name)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="session")

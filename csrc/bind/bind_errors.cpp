@@ -20,8 +20,10 @@ void raise_as(const char* cls_name, const lb::SysError& e, int exit_code) {
 // SysError -> layerbox.errors.KernelError (an OSError subclass) with errno, strerror (our
 // message) and filename set, plus `syscall`; StartError -> layerbox.errors.StartError with
 // docker's exit code. The Python classes are looked up only when an error happens.
+// Module-local: _core and _layers each link their own C++ runtime, so each must translate only
+// the exceptions it threw itself.
 void bind_errors(py::module_& m) {
-    py::register_exception_translator([](std::exception_ptr p) {
+    py::register_local_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const lb::StartError& e) {

@@ -23,11 +23,20 @@ std::string rfc3339_now() {
     return rfc3339(ts.tv_sec, ts.tv_nsec);
 }
 
-LogWriter::LogWriter(const std::string& path)
-    : fd_(open_path(path, O_WRONLY | O_CREAT | O_APPEND, 0640)) {}
+LogWriter::LogWriter(const std::string& path) : path_(path) {}
 
 void LogWriter::write(std::string_view stream, std::string_view data) {
-    if (!fd_ || failed_ || data.empty()) return;
+    if (path_.empty() || failed_ || data.empty()) return;
+    if (!fd_) {
+        // Created on first output: a container that prints nothing has no log file to make
+        // and remove (most of a CI system's short-lived containers).
+        int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            failed_ = true;
+            return;
+        }
+        fd_.reset(fd);
+    }
     std::string stamp = rfc3339_now();
     buf_.clear();
     size_t pos = 0;

@@ -21,13 +21,14 @@ class LogWriter {
 public:
     LogWriter() = default;
     explicit LogWriter(const std::string& path);
-    bool enabled() const { return static_cast<bool>(fd_); }
+    bool enabled() const { return !path_.empty(); }
     // Appends `data` read from `stream` ("stdout"/"stderr") as records. Errors are swallowed
     // after the first (a full disk must not kill the container); `failed()` tells.
     void write(std::string_view stream, std::string_view data);
     bool failed() const { return failed_; }
 
 private:
+    std::string path_;
     UniqueFd fd_;
     bool failed_ = false;
     std::string buf_;

@@ -298,6 +298,26 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                     throw_errno("symlink", name);
                 break;
             }
+            case MountOp::Kind::File: {
+                // A file the engine generates (/etc/hosts, /etc/hostname, /etc/resolv.conf):
+                // written into the container's own /dev tmpfs, bound over its target, then
+                // unlinked there. It lives in memory, with the container, and leaves nothing
+                // on the host's disk to create and delete for every container.
+                UniqueFd dev = open_in_root(rootfd, "dev", O_PATH | O_DIRECTORY);
+                std::string tmp = ".layerbox-" + split_parent(op.target).second;
+                int f = ::openat(dev.get(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                                 op.mode ? op.mode : 0644);
+                if (f < 0) throw_errno("create", "/dev/" + tmp);
+                {
+                    UniqueFd file(f);
+                    write_all(file.get(), op.source, "/dev/" + tmp);
+                }
+                UniqueFd src = open_at(dev.get(), tmp, O_PATH | O_NOFOLLOW);
+                UniqueFd t = ensure_mountpoint(rootfd, op.target, false);
+                api.bind(src.get(), "/dev/" + tmp, t.get(), name, false, op.ro);
+                if (::unlinkat(dev.get(), tmp.c_str(), 0) != 0) throw_errno("unlink", "/dev/" + tmp);
+                break;
+            }
             case MountOp::Kind::Mkdir: {
                 mkdir_p_in_root(rootfd, op.target, op.mode ? op.mode : 0755);
                 break;

@@ -36,6 +36,7 @@ MountOp::Kind kind_from(const std::string& s) {
     if (s == "mask-dir") return MountOp::Kind::MaskDir;
     if (s == "readonly") return MountOp::Kind::ReadOnly;
     if (s == "mkdir") return MountOp::Kind::Mkdir;
+    if (s == "file") return MountOp::Kind::File;
     throw_invalid("unknown mount operation '" + s + "'");
 }
 

@@ -31,11 +31,11 @@ struct RootfsSpec {
 // target resolved inside the root (bubblewrap's "list of operations, then one function runs
 // them").
 struct MountOp {
-    enum class Kind { Fs, Bind, Mknod, Symlink, MaskFile, MaskDir, ReadOnly, Mkdir };
+    enum class Kind { Fs, Bind, Mknod, Symlink, MaskFile, MaskDir, ReadOnly, Mkdir, File };
     Kind kind = Kind::Fs;
     std::string target;   // path inside the root
     std::string fstype;   // Fs: "proc", "sysfs", "tmpfs", "devpts", "mqueue"
-    std::string source;   // Bind: host path; Symlink: link text
+    std::string source;   // Bind: host path; Symlink: link text; File: the file's contents
     std::vector<std::pair<std::string, std::string>> data;  // Fs options ("mode", "755"); flag = ""
     bool ro = false, nosuid = false, nodev = false, noexec = false, recursive = false;
     bool optional = false;   // skip quietly when the target does not exist (masks, ro paths)

@@ -330,6 +330,8 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io)
     pty_child.reset();
     try {
         if (cg.enabled()) cg.add_pid(out.pid);
+        if (namespace_flags(plan.namespaces) & CLONE_NEWNS)
+            out.mount_ns = open_path("/proc/" + std::to_string(out.pid) + "/ns/mnt", O_RDONLY);
         write_all(go_w.get(), "g", 1, "container start");
         go_w.reset();
         if (plan.process.tty) {

@@ -33,6 +33,7 @@ struct Launched {
     pid_t pid = -1;
     UniqueFd pidfd;       // of the container's init
     UniqueFd pty_master;  // when the plan asked for a terminal
+    UniqueFd mount_ns;    // the container's mount namespace (see Monitor::finish)
 };
 
 // Clones, joins `cg` (already created), sets up the root and execs. Returns once the process

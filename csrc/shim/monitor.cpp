@@ -161,6 +161,7 @@ bool Monitor::launch(bool first) {
         Launched l = launch_container(plan_, cg_, io);
         init_ = l.pid;
         init_pidfd_ = std::move(l.pidfd);
+        mount_ns_ = std::move(l.mount_ns);
         pty_ = std::move(l.pty_master);
         if (pty_) set_nonblock(pty_.get());
     } catch (const StartError& e) {
@@ -288,6 +289,7 @@ void Monitor::on_exit(int status) {
     init_ = -1;
     init_pidfd_.reset();
     drain_streams(2000);
+    if (should_restart(code)) mount_ns_.reset();  // a restart makes a new one
     bool oom = cg_.oom_killed();
     if (should_restart(code)) {
         ++restart_count_;
@@ -341,6 +343,11 @@ void Monitor::finish(int exit_code, bool oom) {
     cfg_.state["OOMKilled"] = oom;
     cfg_.state["FinishedAt"] = rfc3339_now();
     cfg_.state["MonitorPid"] = 0;
+    // The final state goes first: a client that can no longer connect reads it instead.
+    try {
+        write_state();
+    } catch (const SysError&) {
+    }
     // Whoever connected and was not accepted yet came to wait for this exit too.
     if (listener_) {
         set_nonblock(listener_.get());
@@ -353,10 +360,6 @@ void Monitor::finish(int exit_code, bool oom) {
     for (auto& c : conns_) c.waiting = true;
     listener_.reset();
     ::unlink((cfg_.dir + "/" + cfg_.socket).c_str());
-    try {
-        write_state();
-    } catch (const SysError&) {
-    }
     if (cfg_.autoremove) {
         // Under the container's lock, so a concurrent `rm` or `inspect` sees all or nothing.
         int lock = ::open(cfg_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -370,6 +373,10 @@ void Monitor::finish(int exit_code, bool oom) {
         if (lock >= 0) ::close(lock);
     }
     notify({{"exit", true}, {"exit_code", exit_code}, {"oom_killed", oom}, {"restarting", false}}, true);
+    // Tearing down a mount namespace waits for an RCU grace period. Holding it until now
+    // moves that wait from between the container's exit and our report (where every waiter
+    // would pay it) to after the report.
+    mount_ns_.reset();
 }
 
 void Monitor::on_signals() {

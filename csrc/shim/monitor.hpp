@@ -75,6 +75,7 @@ private:
     int attach_in_ = -1;
     pid_t init_ = -1;
     UniqueFd init_pidfd_;
+    UniqueFd mount_ns_;  // keeps the container's mounts until after the exit is reported
     bool manual_stop_ = false;
     bool done_ = false;
     int restart_count_ = 0;

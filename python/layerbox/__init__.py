@@ -13,12 +13,11 @@ __all__ = ["Client", "LayerboxClient", "DockerClient", "from_env", "errors"]
 
 
 def __getattr__(name: str):
+    # importlib, not "from layerbox import x": that form asks this very __getattr__ first.
+    from importlib import import_module
+
     if name in ("Client", "LayerboxClient", "DockerClient", "from_env"):
-        from layerbox import client
-
-        return getattr(client, name)
+        return getattr(import_module("layerbox.client"), name)
     if name == "errors":
-        from layerbox import errors
-
-        return errors
+        return import_module("layerbox.errors")
     raise AttributeError(f"module 'layerbox' has no attribute {name!r}")

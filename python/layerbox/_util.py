@@ -27,8 +27,6 @@ def parse_rfc3339(s: str) -> float:
     zero time."""
     if not s or s.startswith("0001-01-01"):
         return 0.0
-    import calendar
-
     date, _, rest = s.partition("T")
     y, mo, d = (int(x) for x in date.split("-"))
     tz = 0
@@ -44,8 +42,20 @@ def parse_rfc3339(s: str) -> float:
                 break
     hms, _, frac = rest.partition(".")
     h, mi, sec = (int(x) for x in hms.split(":"))
-    base = calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) - tz
+    base = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - tz
     return base + (float("0." + frac) if frac else 0.0)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm): what
+    calendar.timegm computes, without importing calendar (which pulls in datetime, locale and
+    re: 8 ms on every `ps`)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def read_json(path: str):

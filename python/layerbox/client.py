@@ -253,10 +253,13 @@ class ContainerCollection:
 
     def create(self, image, command=None, **kwargs) -> Container:
         """Creates a container (not started). Options as the SDK's ``containers.create``."""
+        from layerbox.container import views
+
         if isinstance(image, Image):
             image = image.id
-        cid = self.client._engine.create(image, **self._prepare(image, command, kwargs))
-        return self.get(cid)
+        engine = self.client._engine
+        c = engine.create_container(image, **self._prepare(image, command, kwargs))
+        return Container(views.inspect(engine, c), self.client, self)
 
     def run(self, image, command=None, stdout: bool = True, stderr: bool = False,
             remove: bool = False, **kwargs):

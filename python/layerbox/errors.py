@@ -61,6 +61,12 @@ class Conflict(APIError):
     status_code = 409
 
 
+class Timeout(APIError, TimeoutError):
+    """Waiting for a container took longer than the timeout given."""
+
+    status_code = 408
+
+
 class InvalidArgument(LayerboxError):
     """A bad option, reference, path or instruction supplied by the caller."""
 
@@ -118,5 +124,5 @@ class StartError(KernelError):
 __all__ = [
     "APIError", "BuildError", "Conflict", "ContainerError", "ContainerNotFound",
     "DockerException", "ImageLoadError", "ImageNotFound", "InvalidArgument", "KernelError",
-    "LayerboxError", "NotFound", "StartError",
+    "LayerboxError", "NotFound", "StartError", "Timeout",
 ]

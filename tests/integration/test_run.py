@@ -111,9 +111,12 @@ def test_capabilities_and_no_new_privs(cli, busybox_image):
     r = run(cli, "busybox", "grep", "-E", "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)",
             "/proc/self/status")
     fields = dict(line.split(":\t") for line in r.out.splitlines())
-    assert fields["CapEff"] == "00000000a80425fb"
-    assert fields["CapPrm"] == "00000000a80425fb"
-    assert fields["CapBnd"] == "00000000a80425fb"
+    # docker's 14; on a pure cgroup v2 host without a device filter, minus CAP_MKNOD
+    want = "00000000a80425fb" if not os.path.exists("/sys/fs/cgroup/cgroup.controllers") \
+        else "00000000a00425fb"
+    assert fields["CapEff"] == want
+    assert fields["CapPrm"] == want
+    assert fields["CapBnd"] == want
     assert fields["CapInh"] == "0000000000000000"
     assert fields["CapAmb"] == "0000000000000000"
     assert fields["NoNewPrivs"] == "1"

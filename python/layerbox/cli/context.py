@@ -23,9 +23,12 @@ class CliContext:
     @property
     def images(self):
         if self._images is None:
-            from layerbox.image.store import ImageStore
+            if self._engine is not None:
+                self._images = self._engine.images
+            else:
+                from layerbox.image.store import ImageStore
 
-            self._images = ImageStore(self.store)
+                self._images = ImageStore(self.store)
         return self._images
 
     @property
@@ -33,5 +36,5 @@ class CliContext:
         if self._engine is None:
             from layerbox.container.engine import ContainerEngine
 
-            self._engine = ContainerEngine(self.store, self.images)
+            self._engine = ContainerEngine(self.store, self._images)
         return self._engine

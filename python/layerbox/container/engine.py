@@ -12,28 +12,20 @@ from __future__ import annotations
 import os
 
 from layerbox import _core, _jsonfast, _util
-from layerbox.container import names as _names
 from layerbox.container import plan as _plan
 from layerbox.container import spec as _spec
-from layerbox.container import users as _users
-from layerbox.errors import Conflict, ContainerNotFound, InvalidArgument, NotFound, StartError
-from layerbox.image.store import ImageStore
+from layerbox.errors import (Conflict, ContainerNotFound, InvalidArgument, NotFound, StartError,
+                             Timeout)
 from layerbox.store import Store
 
-SHIM = os.path.join(os.path.dirname(_core.__file__), "layerbox-shim")
+# Imported where needed (names, users, the image store): `exec`, `stop`, `ps` and friends
+# never load them (see tests/cli/test_fastpath.py).
+
+# The monitor binary installed beside the extension (LAYERBOX_SHIM overrides it for development).
+SHIM = os.environ.get("LAYERBOX_SHIM") or os.path.join(os.path.dirname(_core.__file__), "layerbox-shim")
 _SIGKILL = 9
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _RUNNING = ("running", "restarting")
-
-HOSTS_NONE = (
-    "127.0.0.1\tlocalhost\n"
-    "::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\n"
-    "ff00::0\tip6-mcastprefix\n"
-    "ff02::1\tip6-allnodes\n"
-    "ff02::2\tip6-allrouters\n"
-)
-
 
 def _initial_state() -> dict:
     return {
@@ -41,14 +33,6 @@ def _initial_state() -> dict:
         "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
         "StartedAt": _ZERO_TIME, "FinishedAt": _ZERO_TIME, "RestartCount": 0,
     }
-
-
-def _read_host_file(path: str, default: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return default
 
 
 class Container:
@@ -76,11 +60,19 @@ class Container:
 
 
 class ContainerEngine:
-    def __init__(self, store: Store, images: ImageStore | None = None,
-                 cgroups: _plan.CgroupLayout | None = None):
+    def __init__(self, store: Store, images=None, cgroups: _plan.CgroupLayout | None = None):
         self.store = store
-        self.images = images or ImageStore(store)
+        self._images = images
         self._cgroups = cgroups
+        self._users: dict = {}  # (image id, user spec) -> ResolvedUser
+
+    @property
+    def images(self):
+        if self._images is None:
+            from layerbox.image.store import ImageStore
+
+            self._images = ImageStore(self.store)
+        return self._images
 
     @property
     def cgroups(self) -> _plan.CgroupLayout:
@@ -121,12 +113,15 @@ class ContainerEngine:
         cdir = os.path.join(self.store.containers, cid)
         try:
             config = _util.read_json(os.path.join(cdir, "config.json"))
-            state = _util.read_json(os.path.join(cdir, "state.json"))
         except FileNotFoundError:
             raise ContainerNotFound(f"No such container: {cid}") from None
+        try:
+            state = _util.read_json(os.path.join(cdir, "state.json"))
+        except FileNotFoundError:
+            state = _initial_state()  # never started
         c = Container(cid, cdir, config, state)
-        if state.get("Status") in _RUNNING:
-            if reconcile and not self._monitor_alive(state):
+        if reconcile and state.get("Status") in _RUNNING:
+            if not self._monitor_alive(state):
                 return self._reconcile(cid)
             if state.get("Status") == "running" and self._frozen(cid):
                 state["Status"] = "paused"
@@ -152,6 +147,12 @@ class ContainerEngine:
     # -- create ------------------------------------------------------------------------------
     def create(self, image: str, **opts) -> str:
         """Creates a container from `image` with docker-py style options; returns its id."""
+        return self.create_container(image, **opts).id
+
+    def create_container(self, image: str, **opts) -> Container:
+        """create(), returning the new container as loaded (without reading it back)."""
+        from layerbox.container import names as _names
+
         store = self.store.ensure()
         name = opts.get("name")
         if name:
@@ -163,9 +164,8 @@ class ContainerEngine:
         cdir = os.path.join(store.containers, cid)
         with store.lock(shared=True):  # the image cannot be removed under us
             image_id = self.images.resolve(image)
-            record = self.images.record(image_id)
-            icfg = self.images.config(image_id)
-            cfg = _spec.build_config(image_id, image, icfg, opts)
+            layers = self.images.layers(image_id)
+            cfg = _spec.build_config(image_id, image, self.images.config_view(image_id), opts)
             # The directory exists before the name points at it: a name whose container
             # directory is missing is then only ever the leftover of a crash.
             os.mkdir(cdir, 0o711)
@@ -179,7 +179,7 @@ class ContainerEngine:
                 host_net = cfg["HostConfig"]["NetworkMode"] == "host"
                 if not cfg["Config"]["Hostname"]:
                     cfg["Config"]["Hostname"] = os.uname().nodename if host_net else cid[:12]
-                cfg["Layers"] = record["Layers"]
+                cfg["Layers"] = layers
                 cfg["LogPath"] = os.path.join(cdir, "container.log")
                 cfg["Driver"] = "overlay"
                 for m in cfg["Mounts"]:
@@ -188,18 +188,20 @@ class ContainerEngine:
                         m["Anonymous"] = True
                     elif m["Type"] == "volume":
                         m["Name"] = m["Source"]
-                self._write_etc_files(cdir, cfg)
+                # No state.json yet: a container that never started is "created" (one file
+                # fewer to write and remove for every container).
                 _util.write_atomic(os.path.join(cdir, "config.json"), _util.dump_json(cfg))
-                _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(_initial_state()))
             except BaseException:
                 _core.remove_tree(cdir)
                 if claimed:
                     self._release_name(claimed, cid)
                 raise
-        return cid
+        return Container(cid, cdir, cfg, _initial_state())
 
     def _claim_name(self, cid: str, name: str | None) -> str:
         """Claims a name by creating names/<name> -> id: exactly one of two racing creators wins."""
+        from layerbox.container import names as _names
+
         for attempt in range(20):
             n = name or _names.generate(attempt)
             link = os.path.join(self.store.names, n)
@@ -253,16 +255,6 @@ class ContainerEngine:
         except OSError:
             pass
 
-    def _write_etc_files(self, cdir: str, cfg: dict) -> None:
-        host_net = cfg["HostConfig"]["NetworkMode"] == "host"
-        hostname = cfg["Config"]["Hostname"]
-        hosts = _read_host_file("/etc/hosts", HOSTS_NONE) if host_net else HOSTS_NONE
-        resolv = _read_host_file("/etc/resolv.conf", "")
-        for name, text in (("hostname", hostname + "\n"), ("hosts", hosts),
-                           ("resolv.conf", resolv)):
-            with open(os.path.join(cdir, name), "w") as f:
-                f.write(text)
-
     # -- start -------------------------------------------------------------------------------
     def start(self, ref: str, *, stdin: int = -1, stdout: int = -1, stderr: int = -1,
               tty_size=(0, 0)):
@@ -293,8 +285,18 @@ class ContainerEngine:
         cfg = c.config
         lowers = self._lower_dirs(c)
         upper = os.path.join(c.dir, "upper")
-        read = lambda rel: _users.read_layered([upper, *lowers[1:]], rel)  # noqa: E731
-        user = _users.resolve(cfg["Config"].get("User") or "", read)
+        spec = cfg["Config"].get("User") or ""
+        # A container that has not written /etc yet sees its image's passwd and group files:
+        # resolve once per image and user.
+        key = (cfg["Image"], spec) if not os.path.lexists(os.path.join(upper, "etc")) else None
+        user = self._users.get(key) if key else None
+        if user is None:
+            from layerbox.container import users as _users
+
+            read = lambda rel: _users.read_layered([upper, *lowers[1:]], rel)  # noqa: E731
+            user = _users.resolve(spec, read)
+            if key:
+                self._users[key] = user
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
                            tty_size=tty_size, cgroups=self.cgroups)
         host = cfg["HostConfig"]
@@ -348,8 +350,8 @@ class ContainerEngine:
         container goes, and the state says so. Done once, under the container's lock."""
         cdir = os.path.join(self.store.containers, cid)
         with self.store.container_lock(cid):
-            config = _util.read_json(os.path.join(cdir, "config.json"))
-            state = _util.read_json(os.path.join(cdir, "state.json"))
+            c = self.load(cid, reconcile=False)
+            config, state = c.config, c.state
             if state.get("Status") in _RUNNING and not self._monitor_alive(state):
                 rebooted = state.get("BootId") and state["BootId"] != _boot_id()
                 if not rebooted and state.get("Pid"):
@@ -399,24 +401,29 @@ class ContainerEngine:
         return _core.connect_monitor(c.dir)
 
     def wait(self, ref: str, timeout: float | None = None) -> dict:
-        """Blocks until the container exits; returns {"StatusCode": n, "Error": ...}."""
+        """Blocks until the container exits; returns {"StatusCode": n, "Error": None}."""
+        import time
+
         c = self.get(ref)
-        if not c.running:
-            return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
-        conn = self._connect(c)
-        if conn is None:
-            c = self.load(c.id)  # the monitor just ended: the state has the answer
-            return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
-        try:
-            r = conn.wait(-1 if timeout is None else int(timeout * 1000))
-        finally:
-            conn.close()
-        if not r["exited"]:
-            if timeout is not None:
-                raise TimeoutError(f"timed out waiting for container {c.id[:12]}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while c.running:
+            conn = self._connect(c)
+            if conn is None:
+                # The monitor is finishing (its final state is written before its socket
+                # closes) or gone (reconciled by load): look again.
+                time.sleep(0.001)
+            else:
+                try:
+                    left = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+                    r = conn.wait(left)
+                finally:
+                    conn.close()
+                if r["exited"]:  # each exit, as docker's wait, restart policy or not
+                    return {"StatusCode": r["exit_code"], "Error": None}
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Timeout(f"timed out waiting for container {c.id[:12]}")
             c = self.load(c.id)
-            return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
-        return {"StatusCode": r["exit_code"], "Error": None}
+        return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
 
     def kill(self, ref: str, signal="SIGKILL") -> Container:
         sig = _spec.parse_signal(signal)
@@ -496,11 +503,20 @@ class ContainerEngine:
 
     # -- remove -------------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
-        c = self.get(ref)
-        if c.running:
+        cid = self.resolve(ref)
+        for _attempt in range(3):
+            try:
+                with self.store.container_lock(cid):
+                    c = self.load(cid)
+                    if not c.running:
+                        self._remove_files(c.id, c.config, volumes)
+                        return
+            except (FileNotFoundError, ContainerNotFound):
+                return  # removed by its monitor (--rm) meanwhile
             if not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
                                "before attempting removal or force remove")
+            # Killed and waited for outside the lock: the monitor takes it to finish.
             self._mark_stopping(c)
             conn = self._connect(c)
             self._signal(c, _SIGKILL)
@@ -509,15 +525,7 @@ class ContainerEngine:
                     conn.wait(30000)
                 finally:
                     conn.close()
-        try:
-            with self.store.container_lock(c.id):
-                c = self.load(c.id)
-                if c.running:
-                    raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
-                                   "container before attempting removal or force remove")
-                self._remove_files(c.id, c.config, volumes)
-        except FileNotFoundError:
-            pass  # removed by its monitor (--rm) meanwhile
+        raise Conflict(f"container {cid} keeps running; could not remove it")
 
     def _remove_files(self, cid: str, config: dict, volumes: bool = True) -> None:
         cdir = os.path.join(self.store.containers, cid)
@@ -528,6 +536,8 @@ class ContainerEngine:
                 _core.remove_tree(p)
 
     def rename(self, ref: str, new_name: str) -> None:
+        from layerbox.container import names as _names
+
         new_name = new_name.lstrip("/")
         if not _names.valid(new_name):
             raise InvalidArgument(f"Invalid container name ({new_name}), only "

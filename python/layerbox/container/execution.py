@@ -54,7 +54,7 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
             "uid": u.uid,
             "gid": u.gid,
             "groups": [u.gid] + [g for g in u.groups if g != u.gid],
-            "caps": _plan.DEFAULT_CAPS,
+            "caps": _plan.container_caps(engine.cgroups),
             "no_new_privs": True,
             "tty": tty,
             "rows": tty_size[0],

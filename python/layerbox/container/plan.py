@@ -10,6 +10,7 @@ from layerbox.container import spec as _spec
 # Docker's 14 default capabilities (CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID
 # SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE).
 DEFAULT_CAPS = 0xA80425FB
+CAP_MKNOD = 27
 
 # What every container gets, in order (targets resolved inside the root by the core). The
 # masked and read-only paths are docker's: nothing in /proc or /sys that could reach the host.
@@ -88,8 +89,9 @@ class CgroupLayout:
             if cpuset:
                 ctls += ["cpuset"]
             dirs = {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}
-            settings.append(["devices", "devices.deny", "a"])
-            settings += [["devices", "devices.allow", r] for r in DEVICE_RULES]
+            if not self._devices_parent_ready():
+                settings.append(["devices", "devices.deny", "a"])
+                settings += [["devices", "devices.allow", r] for r in DEVICE_RULES]
             if memory:
                 settings.append(["memory", "memory.limit_in_bytes", str(memory)])
                 if memswap:
@@ -121,6 +123,33 @@ class CgroupLayout:
                 settings.append(["unified", "cpuset.cpus", cpuset])
         return {"version": self.version, "dirs": dirs, "settings": settings}
 
+    def _devices_parent_ready(self) -> bool:
+        """A v1 devices cgroup starts with its parent's rules: when the parent carries docker's
+        device rules, a container's cgroup needs no writes of its own (12 fewer per start)."""
+        if getattr(self, "_devices_ok", False):
+            return True
+        parent = f"{self.base}/devices/{self.parent}"
+        try:
+            os.mkdir(parent, 0o755)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError:
+            return False
+        try:
+            if created:
+                with open(f"{parent}/devices.deny", "w") as f:
+                    f.write("a")
+                for rule in DEVICE_RULES:
+                    with open(f"{parent}/devices.allow", "w") as f:
+                        f.write(rule)
+            with open(f"{parent}/devices.list") as f:
+                listed = f.read().split("\n")
+        except OSError:
+            return False
+        self._devices_ok = "a *:* rwm" not in listed
+        return self._devices_ok
+
     def _enable_v2_controllers(self) -> None:
         parent = os.path.join(self.base, self.parent)
         if os.path.isdir(parent):
@@ -141,10 +170,59 @@ class CgroupLayout:
         return {"version": 2, "dirs": {"unified": f"{self.base}/{self.parent}/{cid}"}}
 
 
+HOSTS_NONE = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+_host_files: dict = {}
+
+
+def _host_file(path: str, default: str) -> str:
+    """The host's /etc/hosts or /etc/resolv.conf, re-read only when it changed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return default
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = _host_files.get(path)
+    if hit and hit[0] == key:
+        return hit[1]
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return default
+    _host_files[path] = (key, text)
+    return text
+
+
+def etc_files(config: dict) -> list:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf as the container sees them. The core
+    writes them into the container's own /dev tmpfs and binds them into place, so they live
+    and die with the container (docker regenerates them at each start too)."""
+    host_net = config["HostConfig"].get("NetworkMode") == "host"
+    hosts = _host_file("/etc/hosts", HOSTS_NONE) if host_net else HOSTS_NONE
+    return [
+        {"kind": "file", "target": "/etc/hostname", "source": config["Config"]["Hostname"] + "\n"},
+        {"kind": "file", "target": "/etc/hosts", "source": hosts},
+        {"kind": "file", "target": "/etc/resolv.conf", "source": _host_file("/etc/resolv.conf", "")},
+    ]
+
+
+def container_caps(layout: CgroupLayout) -> int:
+    """Docker's capabilities. cgroup v2 has no devices file to hold docker's device rules
+    (runc loads a BPF program instead); without one, CAP_MKNOD would let a container make and
+    open any block device, so on v2 it does not get it: its /dev holds only what we create."""
+    return DEFAULT_CAPS & ~(1 << CAP_MKNOD) if layout.version == 2 else DEFAULT_CAPS
+
+
 def mount_ops(cdir: str, config: dict, volume_source) -> list:
     ops = list(BASE_MOUNTS)
-    for name in ("hostname", "hosts", "resolv.conf"):
-        ops.append({"kind": "bind", "target": f"/etc/{name}", "source": f"{cdir}/{name}"})
+    ops.extend(etc_files(config))
     for m in config.get("Mounts") or ():
         src = volume_source(m)
         ops.append({"kind": "bind", "target": m["Destination"], "source": src,
@@ -172,7 +250,9 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
     namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
     if host.get("NetworkMode") != "host":
         namespaces.append("net")
-    cg = (cgroups or CgroupLayout.default()).spec(cid, host)
+    layout = cgroups or CgroupLayout.default()
+    cg = layout.spec(cid, host)
+    caps = container_caps(layout)
     return {
         "id": cid,
         "rootfs": {
@@ -195,7 +275,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "uid": user.uid,
             "gid": user.gid,
             "groups": [user.gid] + [g for g in user.groups if g != user.gid],
-            "caps": DEFAULT_CAPS,
+            "caps": caps,
             "no_new_privs": True,
             "tty": bool(c.get("Tty")),
             "rows": tty_size[0],

@@ -100,9 +100,10 @@ def inspect(engine, c) -> dict:
         "Args": cfg.get("Args", []),
         "State": state,
         "Image": cfg.get("Image"),
-        "ResolvConfPath": os.path.join(c.dir, "resolv.conf"),
-        "HostnamePath": os.path.join(c.dir, "hostname"),
-        "HostsPath": os.path.join(c.dir, "hosts"),
+        # Generated in the container's memory at each start, not kept on the host's disk.
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
         "LogPath": cfg.get("LogPath", ""),
         "Name": cfg.get("Name", ""),
         "RestartCount": st.get("RestartCount", 0),

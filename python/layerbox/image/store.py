@@ -23,6 +23,10 @@ def digest_hex(d: str) -> str:
 class ImageStore:
     def __init__(self, store: Store):
         self.store = store
+        # An image's config and layers never change for a given ID (content addressed), so a
+        # process keeps what it read once (the hot path: every create reads them).
+        self._layers: dict = {}
+        self._configs: dict = {}
 
     # -- tags --------------------------------------------------------------------------------
     def refs(self) -> dict:
@@ -102,12 +106,27 @@ class ImageStore:
         except FileNotFoundError:
             raise ImageNotFound(f"No such image: {image_id}") from None
 
+    def layers(self, image_id: str) -> list:
+        """The image's diff_ids, bottom first (cached: they are part of its identity)."""
+        ls = self._layers.get(image_id)
+        if ls is None:
+            ls = self._layers[image_id] = list(self.record(image_id)["Layers"])
+        return ls
+
     def config_bytes(self, image_id: str) -> bytes:
         with open(self.store.blob_path(image_id), "rb") as f:
             return f.read()
 
     def config(self, image_id: str) -> dict:
+        """The image's config, freshly parsed (callers may change it)."""
         return _jsonfast.loads(self.config_bytes(image_id))
+
+    def config_view(self, image_id: str) -> dict:
+        """The image's config, cached: read it, never change it."""
+        cfg = self._configs.get(image_id)
+        if cfg is None:
+            cfg = self._configs[image_id] = self.config(image_id)
+        return cfg
 
     def ids(self) -> list[str]:
         try:

@@ -1,0 +1,248 @@
+"""layerbox side by side with docker and podman (when they are installed), in one run.
+
+    python3 benchmarks/side_by_side.py                 # all, writes benchmarks/RESULTS.md
+    python3 benchmarks/side_by_side.py --only run,exec --no-write
+
+Every engine gets the same image (the host's busybox-static imported with `import`), the same
+commands and the same number of repetitions; medians are reported. docker and podman run with
+--network none (layerbox's default: no bridge). `../shared/peers/docker-up` installs and starts
+both on this kind of machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def layerbox_cmd() -> list[str]:
+    exe = os.path.join(sysconfig.get_path("scripts"), "layerbox")
+    return [exe] if os.access(exe, os.X_OK) else [sys.executable, "-m", "layerbox"]
+
+
+def engine_ok(name: str) -> bool:
+    if not shutil.which(name):
+        return False
+    return subprocess.run([name, "info"], capture_output=True).returncode == 0
+
+
+def timed(cmd: list[str], n: int, env=None, warmup: int = 2) -> float:
+    """Median wall time of `cmd` in ms."""
+    for _ in range(warmup):
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+class Bench:
+    def __init__(self, root: str, reps: int):
+        self.root = root
+        self.reps = reps
+        self.env = dict(os.environ, LAYERBOX_ROOT=root)
+        self.lb = layerbox_cmd()
+        self.engines = [e for e in ("docker", "podman") if engine_ok(e)]
+        self.rows: list[dict] = []
+        self.notes: list[str] = []
+
+    def setup(self) -> None:
+        from layerbox.testing import make_rootfs, tar_of
+
+        d = tempfile.mkdtemp(prefix="sbs-")
+        make_rootfs(os.path.join(d, "rootfs"))
+        self.tar = os.path.join(d, "busybox.tar")
+        with open(self.tar, "wb") as f:
+            f.write(tar_of(os.path.join(d, "rootfs")))
+        subprocess.run([*self.lb, "import", self.tar, "sbs-busybox:latest"], check=True,
+                       capture_output=True, env=self.env)
+        for e in self.engines:
+            subprocess.run([e, "import", self.tar, "sbs-busybox:latest"], check=True,
+                           capture_output=True)
+
+    def add(self, what: str, command: str, results: dict, unit: str = "ms", better: str = "lower",
+            target: str = "") -> None:
+        self.rows.append({"what": what, "command": command, "results": results, "unit": unit,
+                          "better": better, "target": target})
+        shown = ", ".join(f"{k} {v:.1f} {unit}" for k, v in results.items())
+        print(f"{what}: {shown}", flush=True)
+
+    # -- the measurements -------------------------------------------------------------------
+    def run_true(self) -> None:
+        res = {"layerbox": timed([*self.lb, "run", "--rm", "sbs-busybox", "/bin/true"],
+                                 self.reps, self.env)}
+        for e in self.engines:
+            res[e] = timed([e, "run", "--rm", "--network", "none", "sbs-busybox", "/bin/true"],
+                           max(5, self.reps // 3))
+        self.add("run --rm IMAGE /bin/true (median wall time)",
+                 "layerbox run --rm IMAGE /bin/true; docker|podman run --rm --network none IMAGE /bin/true",
+                 res, target="layerbox <= 0.15 x docker")
+
+    def exec_true(self) -> None:
+        res = {}
+        cid = subprocess.run([*self.lb, "run", "-d", "sbs-busybox", "sleep", "1000"], check=True,
+                             capture_output=True, text=True, env=self.env).stdout.strip()
+        try:
+            res["layerbox"] = timed([*self.lb, "exec", cid, "/bin/true"], self.reps, self.env)
+        finally:
+            subprocess.run([*self.lb, "rm", "-f", cid], capture_output=True, env=self.env)
+        for e in self.engines:
+            c = subprocess.run([e, "run", "-d", "--network", "none", "sbs-busybox", "sleep", "1000"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+            try:
+                res[e] = timed([e, "exec", c, "/bin/true"], max(5, self.reps // 3))
+            finally:
+                subprocess.run([e, "rm", "-f", c], capture_output=True)
+        self.add("exec CONTAINER /bin/true (median wall time)",
+                 "layerbox|docker|podman exec CONTAINER /bin/true", res,
+                 target="layerbox <= 0.3 x docker")
+
+    def ps(self) -> None:
+        res = {"layerbox": timed([*self.lb, "ps"], self.reps, self.env)}
+        for e in self.engines:
+            res[e] = timed([e, "ps"], max(5, self.reps // 3))
+        self.add("ps (median wall time)", "layerbox|docker|podman ps", res)
+
+    def churn(self) -> None:
+        from churn import churn
+
+        for workers, n in ((1, 1000), (4, 1000)):
+            r = churn(self.root, n, workers)
+            res = {"layerbox": r["per_second"]}
+            if workers == 1 and "docker" in self.engines:
+                res["docker"] = self._docker_churn(30)
+            left = ", ".join(f"{k} {v}" for k, v in r["left"].items())
+            self.add(f"churn: create/start/wait/remove of /bin/true, {workers} worker(s), "
+                     f"{n} containers (failed {r['failed']}; left: {left})",
+                     f"python3 benchmarks/churn.py -n {n} -w {workers}", res, unit="/s",
+                     better="higher", target=">= 150/s" if workers == 1 else ">= 250/s")
+
+    def _docker_churn(self, n: int) -> float:
+        try:
+            import docker  # the Docker SDK, when installed
+        except ImportError:
+            t = time.perf_counter()
+            for _ in range(n):
+                subprocess.run(["docker", "run", "--rm", "--network", "none", "sbs-busybox",
+                                "/bin/true"], check=True, capture_output=True)
+            return n / (time.perf_counter() - t)
+        client = docker.from_env()
+        t = time.perf_counter()
+        for _ in range(n):
+            c = client.containers.create("sbs-busybox", ["/bin/true"], network_mode="none")
+            c.start()
+            c.wait()
+            c.remove()
+        return n / (time.perf_counter() - t)
+
+    def layers(self) -> None:
+        try:
+            import bench_layers_sbs
+        except ImportError:
+            self.notes.append("layer benchmarks (commit/save/export) not available")
+            return
+        for row in bench_layers_sbs.measure(self):
+            self.add(**row)
+
+    def build(self) -> None:
+        try:
+            import bench_build_sbs
+        except ImportError:
+            self.notes.append("build benchmarks not available")
+            return
+        for row in bench_build_sbs.measure(self):
+            self.add(**row)
+
+    def cleanup(self) -> None:
+        subprocess.run([*self.lb, "rmi", "-f", "sbs-busybox"], capture_output=True, env=self.env)
+        for e in self.engines:
+            subprocess.run([e, "rmi", "-f", "sbs-busybox"], capture_output=True)
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    fav = "favordynmods" in open("/proc/mounts").read()
+    return (f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}), kernel {platform.release()}, "
+            f"Python {platform.python_version()}, cgroup2 favordynmods: {'on' if fav else 'off'}")
+
+
+def write_results(b: Bench, path: str) -> None:
+    engines = ["layerbox"] + b.engines
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `python3 benchmarks/side_by_side.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Machine: {machine()}.",
+        f"Engines measured: {', '.join(engines)}"
+        + ("" if b.engines else " (docker/podman not installed: run ../shared/peers/docker-up)") + ".",
+        "",
+        "| what | " + " | ".join(engines) + " | ratio to docker | target |",
+        "|---|" + "---|" * len(engines) + "---|---|",
+    ]
+    for r in b.rows:
+        cells = []
+        for e in engines:
+            v = r["results"].get(e)
+            cells.append("" if v is None else f"{v:.1f} {r['unit']}")
+        ratio = ""
+        if "docker" in r["results"] and "layerbox" in r["results"] and r["results"]["docker"]:
+            q = r["results"]["layerbox"] / r["results"]["docker"]
+            ratio = f"{q:.3f}" if r["better"] == "lower" else f"{q:.1f}x"
+        lines.append(f"| {r['what']} | " + " | ".join(cells) + f" | {ratio} | {r['target']} |")
+    lines += ["", "## Commands", ""]
+    lines += [f"- {r['what']}: `{r['command']}`" for r in b.rows]
+    if b.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in b.notes]
+    extra = os.path.join(HERE, "RESULTS.notes.md")
+    if os.path.exists(extra):
+        lines += ["", open(extra).read().strip()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", help="comma-separated: run,exec,ps,churn,layers,build")
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="layerbox-sbs-")
+    os.environ.setdefault("LAYERBOX_CGROUP_PARENT", f"layerbox-sbs-{os.getpid()}")
+    b = Bench(root, args.reps)
+    b.setup()
+    todo = (args.only or "run,exec,ps,churn,layers,build").split(",")
+    try:
+        for name in todo:
+            {"run": b.run_true, "exec": b.exec_true, "ps": b.ps, "churn": b.churn,
+             "layers": b.layers, "build": b.build}[name]()
+    finally:
+        b.cleanup()
+        from layerbox import _core
+
+        _core.remove_tree(root)
+    if not args.no_write:
+        write_results(b, os.path.join(HERE, "RESULTS.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
