@@ -11,8 +11,7 @@ import tarfile
 
 import pytest
 
-# layerbox/__init__.py's lazy __getattr__ recurses when `errors` is not imported yet (reported).
-import layerbox.errors  # noqa: E402,F401
+import layerbox.errors
 from test_save_load import _victim, hostile_archives, hostile_bytes, listing  # the same corpus
 
 pytestmark = pytest.mark.privileged

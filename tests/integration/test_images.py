@@ -7,9 +7,7 @@ import os
 
 import pytest
 
-# layerbox/__init__.py's lazy __getattr__ recurses when `errors` is not imported yet (reported);
-# importing it first keeps layerbox.Client usable here.
-import layerbox.errors  # noqa: E402,F401
+import layerbox
 
 pytestmark = pytest.mark.privileged
 

@@ -15,8 +15,6 @@ import pytest
 
 from conftest import Cli
 
-# layerbox/__init__.py's lazy __getattr__ recurses when `errors` is not imported yet (reported).
-import layerbox.errors  # noqa: E402,F401
 from layerbox.store import Store
 
 pytestmark = pytest.mark.privileged
