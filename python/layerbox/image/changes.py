@@ -18,22 +18,23 @@ ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "STOPSIGNAL", "USER", 
 _SHELL = ["/bin/sh", "-c"]
 
 
-def parse_change(text: str):
-    """One change ("ENV A=1", "CMD [\"sh\"]") as a parsed instruction; InvalidArgument naming
-    the change when it is not a valid one."""
+def parse_changes(text: str) -> list:
+    """The instructions in one change string ("ENV A=1", or several lines as the SDK may
+    pass); InvalidArgument naming the change when one is not a valid change."""
     from layerbox.build import dockerfile
 
-    word = text.strip().split(None, 1)[0].upper() if text.strip() else ""
-    if word not in ALLOWED:
-        raise InvalidArgument(f"{word.lower() or repr(text)} is not a valid change command")
     try:
         df = dockerfile.parse("FROM scratch\n" + text)
     except dockerfile.DockerfileError as e:
+        word = text.strip().split(None, 1)[0].upper() if text.strip() else ""
+        if word and word not in ALLOWED:
+            raise InvalidArgument(f"{word.lower()} is not a valid change command") from None
         raise InvalidArgument(f"dockerfile parse error on change {text!r}: {e.reason}") from None
     steps = df.stages[0].instructions
-    if len(steps) != 1:
-        raise InvalidArgument(f"a change must be exactly one instruction: {text!r}")
-    return steps[0]
+    for inst in steps:
+        if inst.keyword not in ALLOWED:
+            raise InvalidArgument(f"{inst.keyword.lower()} is not a valid change command")
+    return steps
 
 
 def _command(inst) -> list | None:
@@ -53,49 +54,46 @@ def _set_env(env: list, key: str, value: str) -> list:
 
 def apply_changes(conf: dict, changes) -> dict:
     """A copy of `conf` (a docker image Config: Cmd, Env, ...) with the changes applied."""
+    conf = dict(conf or {})
+    state = {"cmd_set": False}
+    for text in changes or ():
+        if text and text.strip():
+            for inst in parse_changes(text):
+                _apply(conf, inst, text, state)
+    return conf
+
+
+def _apply(conf: dict, inst, text: str, state: dict) -> None:
     from layerbox.build import dockerfile as D
 
-    conf = dict(conf or {})
-    cmd_set = False
-    for text in changes or ():
-        if not text or not text.strip():
-            continue
-        inst = parse_change(text)
-        env = list(conf.get("Env") or [])
-        try:
-            inst = inst.expanded(env)
-        except D.DockerfileError as e:
-            raise InvalidArgument(f"change {text!r}: {e.reason}") from None
-        if isinstance(inst, D.Cmd):
-            conf["Cmd"] = _command(inst)
-            cmd_set = True
-        elif isinstance(inst, D.Entrypoint):
-            conf["Entrypoint"] = _command(inst)
-            if not cmd_set:
-                conf["Cmd"] = None
-        elif isinstance(inst, D.Env):
-            for k, v in inst.pairs:
-                env = _set_env(env, k, v)
-            conf["Env"] = env
-        elif isinstance(inst, D.Label):
-            labels = dict(conf.get("Labels") or {})
-            labels.update(dict(inst.pairs))
-            conf["Labels"] = labels
-        elif isinstance(inst, D.Expose):
-            ports = dict(conf.get("ExposedPorts") or {})
-            for p in inst.ports:
-                ports[p if "/" in p else p + "/tcp"] = {}
-            conf["ExposedPorts"] = ports
-        elif isinstance(inst, D.User):
-            conf["User"] = inst.user
-        elif isinstance(inst, D.Workdir):
-            conf["WorkingDir"] = posixpath.normpath(posixpath.join("/", conf.get("WorkingDir") or "/",
-                                                                   inst.path))
-        elif isinstance(inst, D.StopSignal):
-            conf["StopSignal"] = inst.signal
-        elif isinstance(inst, D.Volume):
-            vols = dict(conf.get("Volumes") or {})
-            for p in inst.paths:
-                vols[p] = {}
-            conf["Volumes"] = vols
-    return conf
+    env = list(conf.get("Env") or [])
+    try:
+        inst = inst.expanded(env)
+    except D.DockerfileError as e:
+        raise InvalidArgument(f"change {text!r}: {e.reason}") from None
+    if isinstance(inst, D.Cmd):
+        conf["Cmd"] = _command(inst)
+        state["cmd_set"] = True
+    elif isinstance(inst, D.Entrypoint):
+        conf["Entrypoint"] = _command(inst)
+        if not state["cmd_set"]:
+            conf["Cmd"] = None
+    elif isinstance(inst, D.Env):
+        for k, v in inst.pairs:
+            env = _set_env(env, k, v)
+        conf["Env"] = env
+    elif isinstance(inst, D.Label):
+        conf["Labels"] = {**(conf.get("Labels") or {}), **dict(inst.pairs)}
+    elif isinstance(inst, D.Expose):
+        ports = dict(conf.get("ExposedPorts") or {})
+        for p in inst.ports:
+            ports[p if "/" in p else p + "/tcp"] = {}
+        conf["ExposedPorts"] = ports
+    elif isinstance(inst, D.User):
+        conf["User"] = inst.user
+    elif isinstance(inst, D.Workdir):
+        conf["WorkingDir"] = posixpath.normpath(posixpath.join("/", conf.get("WorkingDir") or "/", inst.path))
+    elif isinstance(inst, D.StopSignal):
+        conf["StopSignal"] = inst.signal
+    elif isinstance(inst, D.Volume):
+        conf["Volumes"] = {**(conf.get("Volumes") or {}), **{p: {} for p in inst.paths}}

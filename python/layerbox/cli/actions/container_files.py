@@ -22,10 +22,10 @@ def bool_or_positional(value: str, positionals: list):
     return True, [value] + [p for p in positionals if p is not None]
 
 
-def refuse_terminal(what: str) -> None:
+def refuse_terminal() -> None:
+    """docker's check before writing an archive to stdout."""
     if os.isatty(1):
-        raise InvalidArgument(f"cowardly refusing to save to a terminal. Use the -o flag or redirect "
-                              f"({what})")
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 
 
 def commit(ctx, container=None, repository=None, author=None, change=(), message=None,
@@ -56,7 +56,7 @@ def export(ctx, container, output=None) -> int:
     if output:
         archive.export_to_file(ctx.engine, container, output)
         return 0
-    refuse_terminal("export")
+    refuse_terminal()
     sys.stdout.flush()
     archive.export_to_fd(ctx.engine, container, 1)
     return 0
@@ -74,8 +74,7 @@ def cp(ctx, src, dest, archive=False, follow_link=False, quiet=False) -> int:
     sys.stdout.flush()
     if sc:
         if dp == "-":
-            if os.isatty(1):
-                raise InvalidArgument("cowardly refusing to write a tar archive to a terminal")
+            refuse_terminal()
         A.copy_from_container(ctx.engine, sc, sp, dp, follow=follow_link, archive=archive)
     else:
         A.copy_to_container(ctx.engine, dc, sp, dp, follow=follow_link, archive=archive)

@@ -188,7 +188,7 @@ def save(ctx, images, output=None, fmt="docker-archive") -> int:
     if output:
         archive.save_to_file(ctx.images, list(images), output)
         return 0
-    refuse_terminal("save")
+    refuse_terminal()
     archive.select(ctx.images, list(images))
     sys.stdout.flush()
     archive.save_to_fd(ctx.images, list(images), 1)
