@@ -26,28 +26,8 @@ py::dict extract_dict(const ExtractResult& r) {
     return d;
 }
 
-py::dict write_dict(const WriteResult& r) {
-    py::dict d;
-    d["diff_id"] = r.diff_id;
-    d["digest"] = r.digest;
-    d["size"] = r.size;
-    d["compressed_size"] = r.compressed_size;
-    d["files"] = r.files;
-    return d;
-}
-
-py::dict path_dict(const PathInfo& r) {
-    py::dict d;
-    d["exists"] = r.exists;
-    d["type"] = r.type;
-    d["mode"] = r.mode;
-    d["size"] = r.size;
-    d["mtime"] = r.mtime;
-    d["link_target"] = r.link_target;
-    d["name"] = r.name;
-    d["mount_root"] = r.mount_root;
-    return d;
-}
+// A result's JSON (see tar_export.hpp) as a dict.
+py::object from_json(const std::string& s) { return py::module_::import("json").attr("loads")(s); }
 
 void set_chown(ExtractOptions& o, const std::optional<std::pair<int64_t, int64_t>>& chown) {
     if (!chown) return;
@@ -141,7 +121,13 @@ void bind_layers(py::module_& m) {
                   py::gil_scoped_release nogil;
                   r = write_layer(src_dir, out_fd, o);
               }
-              return write_dict(r);
+              py::dict d;
+              d["diff_id"] = r.diff_id;
+              d["digest"] = r.digest;
+              d["size"] = r.size;
+              d["compressed_size"] = r.compressed_size;
+              d["files"] = r.files;
+              return d;
           },
           py::arg("src_dir"), py::arg("out_fd") = -1, py::kw_only(), py::arg("source") = "dir",
           py::arg("gzip") = false, py::arg("level") = 6, py::arg("mirror_dir") = "",
@@ -163,7 +149,7 @@ void bind_layers(py::module_& m) {
                       return to_json(write_layer(root, out_fd, WriteOptions{}));
                   });
               }
-              return write_dict(write_result_from_json(res));
+              return from_json(res);
           },
           py::arg("lower"), py::arg("target"), py::arg("out_fd"),
           "Write the merged view of the overlay of `lower` (top first) as one tar to out_fd: the\n"
@@ -180,7 +166,7 @@ void bind_layers(py::module_& m) {
                       return to_json(stat_in_root(r, path, follow));
                   });
               }
-              return path_dict(path_info_from_json(res));
+              return from_json(res);
           },
           py::arg("root"), py::arg("path"), py::kw_only(), py::arg("follow") = false,
           py::arg("overlay") = py::none(),
@@ -199,7 +185,7 @@ void bind_layers(py::module_& m) {
                       return to_json(archive_in_root(r, path, follow, contents_only, out_fd));
                   });
               }
-              return write_dict(write_result_from_json(res));
+              return from_json(res);
           },
           py::arg("root"), py::arg("path"), py::arg("out_fd"), py::kw_only(), py::arg("follow") = false,
           py::arg("contents_only") = false, py::arg("overlay") = py::none(),
@@ -221,7 +207,7 @@ void bind_layers(py::module_& m) {
                       return to_json(extract_in_root(src_fd, r, dir, rename_to, o));
                   });
               }
-              return extract_dict(extract_result_from_json(res));
+              return from_json(res);
           },
           py::arg("src_fd"), py::arg("root"), py::arg("dir"), py::kw_only(), py::arg("rename_to") = "",
           py::arg("chown") = py::none(), py::arg("overlay") = py::none(),

@@ -336,42 +336,4 @@ std::string to_json(const PathInfo& r) {
                      {"mount_root", r.mount_root}});
 }
 
-WriteResult write_result_from_json(const std::string& s) {
-    json j = json::parse(s);
-    WriteResult r;
-    r.diff_id = j["diff_id"];
-    r.digest = j["digest"];
-    r.size = j["size"];
-    r.compressed_size = j["compressed_size"];
-    r.files = j["files"];
-    return r;
-}
-
-ExtractResult extract_result_from_json(const std::string& s) {
-    json j = json::parse(s);
-    ExtractResult r;
-    r.diff_id = j["diff_id"];
-    r.digest = j["digest"];
-    r.size = j["size"];
-    r.compressed_size = j["compressed_size"];
-    r.unpacked_size = j["unpacked_size"];
-    r.entries = j["entries"];
-    r.compression = j["compression"];
-    return r;
-}
-
-PathInfo path_info_from_json(const std::string& s) {
-    json j = json::parse(s);
-    PathInfo r;
-    r.exists = j["exists"];
-    r.type = j["type"];
-    r.mode = j["mode"];
-    r.size = j["size"];
-    r.mtime = j["mtime"];
-    r.link_target = j["link_target"];
-    r.name = j["name"];
-    r.mount_root = j["mount_root"];
-    return r;
-}
-
 }  // namespace lb

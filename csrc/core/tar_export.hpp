@@ -66,12 +66,10 @@ WriteResult archive_in_root(const std::string& root, const std::string& path, bo
 ExtractResult extract_in_root(int src_fd, const std::string& root, const std::string& dir,
                               const std::string& rename_to, const ExtractOptions& o);
 
-// JSON forms of the results, for the trip from the helper back to the caller.
+// JSON forms of the results: what crosses back from the helper thread's function, and what
+// the bindings hand to Python as a dict.
 std::string to_json(const WriteResult& r);
 std::string to_json(const ExtractResult& r);
 std::string to_json(const PathInfo& r);
-WriteResult write_result_from_json(const std::string& s);
-ExtractResult extract_result_from_json(const std::string& s);
-PathInfo path_info_from_json(const std::string& s);
 
 }  // namespace lb

@@ -16,7 +16,6 @@ dir of a read-only overlay, then the image's layers; the store's init layer is n
 from __future__ import annotations
 
 import os
-import threading
 
 from layerbox.errors import Conflict, InvalidArgument, NotFound
 
@@ -97,19 +96,9 @@ class _Root:
 def pump(produce, consume):
     """produce(write_fd) in a thread, consume(read_fd) here, over a pipe; the producer's error
     wins (the consumer then only saw a cut-off stream)."""
-    r, w = os.pipe()
-    err: list = []
+    from layerbox.image.archive import start_producer
 
-    def run():
-        try:
-            produce(w)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            err.append(e)
-        finally:
-            os.close(w)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
+    r, t, err = start_producer(produce)
     try:
         result = consume(r)
     except BaseException:

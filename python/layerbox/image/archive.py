@@ -237,22 +237,29 @@ def save_oci_dir(images, names, path: str) -> None:
         raise
 
 
-def pipe_chunks(produce, chunk_size: int):
-    """Runs produce(write_fd) in a thread and yields what it writes, chunk by chunk. Stopping
-    early closes the pipe, so the producer fails (EPIPE) and ends instead of blocking."""
+def start_producer(produce):
+    """A pipe whose write end produce(fd) fills from a thread, closing it when done (so the
+    reader sees EOF). Returns (read fd, thread, errors: where the thread's exception lands)."""
     r, w = os.pipe()
     err: list = []
 
     def run():
         try:
             produce(w)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+        except BaseException as e:  # noqa: BLE001 - handed to whoever reads
             err.append(e)
         finally:
             os.close(w)
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
+    return r, t, err
+
+
+def pipe_chunks(produce, chunk_size: int):
+    """Runs produce(write_fd) in a thread and yields what it writes, chunk by chunk. Stopping
+    early closes the pipe, so the producer fails (EPIPE) and ends instead of blocking."""
+    r, t, err = start_producer(produce)
     try:
         while True:
             chunk = os.read(r, chunk_size)
