@@ -4,6 +4,9 @@
 #include "core/changes.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/fd.hpp"
+#include "core/rootpath.hpp"
+#include "core/tar_export.hpp"
 #include "core/tar_read.hpp"
 #include "core/tar_write.hpp"
 
@@ -21,6 +24,38 @@ py::dict extract_dict(const ExtractResult& r) {
     d["compression"] = r.compression;
     d["entries"] = r.entries;
     return d;
+}
+
+// A result's JSON (see tar_export.hpp) as a dict.
+py::object from_json(const std::string& s) { return py::module_::import("json").attr("loads")(s); }
+
+void set_chown(ExtractOptions& o, const std::optional<std::pair<int64_t, int64_t>>& chown) {
+    if (!chown) return;
+    if (chown->first < 0 || chown->second < 0 || chown->first > 0xfffffffe || chown->second > 0xfffffffe)
+        throw_invalid("chown ids out of range", std::to_string(chown->first) + ":" + std::to_string(chown->second));
+    o.chown = true;
+    o.uid = static_cast<uid_t>(chown->first);
+    o.gid = static_cast<gid_t>(chown->second);
+}
+
+// {"lower": [...], "upper": "", "work": "", "target": ""} -> PrivateOverlay; None -> nothing.
+std::optional<PrivateOverlay> overlay_arg(const py::object& ov) {
+    if (ov.is_none()) return std::nullopt;
+    py::dict d = ov.cast<py::dict>();
+    PrivateOverlay o;
+    o.lower = d["lower"].cast<std::vector<std::string>>();
+    if (d.contains("upper")) o.upper = d["upper"].cast<std::string>();
+    if (d.contains("work")) o.work = d["work"].cast<std::string>();
+    o.target = d["target"].cast<std::string>();
+    return o;
+}
+
+// Runs fn on `root`, or, given an overlay, on that overlay mounted in a private helper (the
+// result crosses back as JSON). The GIL is released by the caller.
+std::string on_root(const std::optional<PrivateOverlay>& ov, const std::string& root,
+                    const std::function<std::string(const std::string&)>& fn) {
+    if (ov) return run_in_private_overlay(*ov, fn);
+    return fn(root);
 }
 
 }  // namespace
@@ -57,15 +92,7 @@ void bind_layers(py::module_& m) {
               o.whiteouts = parse_whiteout_mode(whiteouts);
               o.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir;
               o.allow_devices = allow_devices;
-              if (chown) {
-                  if (chown->first < 0 || chown->second < 0 || chown->first > 0xfffffffe ||
-                      chown->second > 0xfffffffe)
-                      throw_invalid("chown ids out of range", std::to_string(chown->first) + ":" +
-                                                                   std::to_string(chown->second));
-                  o.chown = true;
-                  o.uid = static_cast<uid_t>(chown->first);
-                  o.gid = static_cast<gid_t>(chown->second);
-              }
+              set_chown(o, chown);
               ExtractResult r;
               {
                   py::gil_scoped_release nogil;
@@ -109,6 +136,93 @@ void bind_layers(py::module_& m) {
           "overlay whiteouts and opaque dirs to .wh. entries; optionally gzip'd, optionally\n"
           "copied into mirror_dir (an empty dir) as an unpacked overlay layer in the same pass.\n"
           "Returns {diff_id, digest, size, compressed_size, files}.");
+
+    m.def("export_overlay",
+          [](const std::vector<std::string>& lower, const std::string& target, int out_fd) {
+              PrivateOverlay ov;
+              ov.lower = lower;
+              ov.target = target;
+              std::string res;
+              {
+                  py::gil_scoped_release nogil;
+                  res = run_in_private_overlay(ov, [out_fd](const std::string& root) {
+                      return to_json(write_layer(root, out_fd, WriteOptions{}));
+                  });
+              }
+              return from_json(res);
+          },
+          py::arg("lower"), py::arg("target"), py::arg("out_fd"),
+          "Write the merged view of the overlay of `lower` (top first) as one tar to out_fd: the\n"
+          "overlay is mounted read-only on `target` only inside a helper thread's private mount\n"
+          "namespace, so no mount ever shows on the host. Returns write_layer's dict.");
+
+    m.def("path_stat",
+          [](const std::string& root, const std::string& path, bool follow, const py::object& overlay) {
+              auto ov = overlay_arg(overlay);
+              std::string res;
+              {
+                  py::gil_scoped_release nogil;
+                  res = on_root(ov, root, [&](const std::string& r) {
+                      return to_json(stat_in_root(r, path, follow));
+                  });
+              }
+              return from_json(res);
+          },
+          py::arg("root"), py::arg("path"), py::kw_only(), py::arg("follow") = false,
+          py::arg("overlay") = py::none(),
+          "lstat (stat with follow) of path resolved inside root, or inside `overlay`\n"
+          "({lower, upper, work, target}) mounted in a private helper thread. Returns {exists, type\n"
+          "('file'|'dir'|'symlink'|'other'), mode, size, mtime, link_target, name}.");
+
+    m.def("archive_path",
+          [](const std::string& root, const std::string& path, int out_fd, bool follow, bool contents_only,
+             const py::object& overlay) {
+              auto ov = overlay_arg(overlay);
+              std::string res;
+              {
+                  py::gil_scoped_release nogil;
+                  res = on_root(ov, root, [&](const std::string& r) {
+                      return to_json(archive_in_root(r, path, follow, contents_only, out_fd));
+                  });
+              }
+              return from_json(res);
+          },
+          py::arg("root"), py::arg("path"), py::arg("out_fd"), py::kw_only(), py::arg("follow") = false,
+          py::arg("contents_only") = false, py::arg("overlay") = py::none(),
+          "Tar of path (resolved inside root or the private overlay) to out_fd, named by its base\n"
+          "name; contents_only: a directory's contents. follow: a final symlink is followed.");
+
+    m.def("extract_path",
+          [](int src_fd, const std::string& root, const std::string& dir, const std::string& rename_to,
+             std::optional<std::pair<int64_t, int64_t>> chown, const py::object& overlay) {
+              auto ov = overlay_arg(overlay);
+              ExtractOptions o;
+              o.whiteouts = WhiteoutMode::None;
+              o.no_overwrite_dir_non_dir = true;
+              set_chown(o, chown);
+              std::string res;
+              {
+                  py::gil_scoped_release nogil;
+                  res = on_root(ov, root, [&](const std::string& r) {
+                      return to_json(extract_in_root(src_fd, r, dir, rename_to, o));
+                  });
+              }
+              return from_json(res);
+          },
+          py::arg("src_fd"), py::arg("root"), py::arg("dir"), py::kw_only(), py::arg("rename_to") = "",
+          py::arg("chown") = py::none(), py::arg("overlay") = py::none(),
+          "Extract a tar (docker cp rules: no whiteouts, no dir/non-dir replacement) into dir\n"
+          "resolved inside root or the private overlay; rename_to: the single top entry lands as\n"
+          "that name in dir. chown=(uid, gid) overrides owners.");
+
+    m.def("open_in_root",
+          [](const std::string& root, const std::string& path) {
+              UniqueFd r = open_path(root, O_PATH | O_DIRECTORY);
+              return lb::open_in_root(r.get(), path, O_RDONLY).release();
+          },
+          py::arg("root"), py::arg("path"),
+          "Open path for reading, resolved inside root (symlinks and '..' stay inside it); the\n"
+          "caller owns (and closes) the returned fd. Raises KernelError when it is missing.");
 
     m.def("list_changes",
           [](const std::string& upper_dir, const std::vector<std::string>& lower_dirs) {

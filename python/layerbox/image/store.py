@@ -49,7 +49,15 @@ class ImageStore:
             refs = self.refs()
             refs[key] = image_id
             self._write_refs(refs)
+            self._set_last_tag_time(image_id)
         return key
+
+    def _set_last_tag_time(self, image_id: str) -> None:
+        """inspect's Metadata.LastTagTime (the lock is held)."""
+        path = self.store.image_record(image_id)
+        rec = _util.read_json(path)
+        rec["LastTagTime"] = _util.now_rfc3339()
+        _util.write_atomic(path, _util.dump_json(rec), fsync=True)
 
     def untag(self, key: str) -> None:
         with self.store.lock():
@@ -226,18 +234,27 @@ class ImageStore:
                 for t in tags:
                     refs[reference.normalize(t)] = image_id
                 self._write_refs(refs)
+                self._set_last_tag_time(image_id)
         return image_id
 
 
     # -- removal -----------------------------------------------------------------------------
 
     def remove(self, ref: str, force: bool = False, prune: bool = True) -> RemoveResult:
-        """docker rmi: untag, and delete what is no longer tagged, used or depended on."""
+        """docker rmi, following moby's ImageService.ImageDelete.
+
+        Given a tag: that tag goes (refused without force when it is the image's only tag and
+        a container uses the image); the image itself goes too once nothing else names it,
+        quietly staying when it is still needed (children, containers). Given an ID: the image
+        goes with its only tag, refused when it has children or a running container (cannot be
+        forced), or other tags or a stopped container (must be forced). Then untagged parents
+        that nothing else needs go (unless prune=False), and layers no image or container uses.
+        """
         res = RemoveResult()
         with self.store.lock():
             image_id = self.resolve(ref)
             refs = self.refs()
-            tags = [k for k, v in refs.items() if v == image_id]
+            tags = sorted(k for k, v in refs.items() if v == image_id)
             by_tag = None
             try:
                 key = reference.normalize(ref)
@@ -245,65 +262,91 @@ class ImageStore:
                     by_tag = key
             except InvalidArgument:
                 pass
-            users = [(cid, running) for cid, img, _l, running in _container_refs(self.store)
-                     if img == image_id]
-            children = [i for i in self.ids() if self.record(i).get("Parent") == image_id]
-            if by_tag and len(tags) > 1:
-                # One of several tags: just the tag goes.
+            if by_tag:
+                if not force and len(tags) == 1:
+                    user = next((cid for cid, img, _l, _r in _container_refs(self.store) if img == image_id), None)
+                    if user:
+                        raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force) - '
+                                       f"container {user[:12]} is using its referenced image {image_id[7:19]}")
                 del refs[by_tag]
                 self._write_refs(refs)
                 res.untagged(by_tag)
-                return res
-            if by_tag is None and len(tags) > 1 and not force:
-                raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is "
-                               "referenced in multiple repositories")
-            running = [cid for cid, r in users if r]
-            if running:
-                raise Conflict(f"conflict: unable to delete {ref} (cannot be forced) - image is being "
-                               f"used by running container {running[0][:12]}")
-            if users and not force:
-                which = "remove repository reference \"%s\"" % ref if by_tag else f"delete {image_id[7:19]}"
-                raise Conflict(f"conflict: unable to {which} (must force) - container "
-                               f"{users[0][0][:12]} is using its referenced image {image_id[7:19]}")
-            if children and not (by_tag and users):
-                if by_tag:  # untag; the image stays as the parent of others
-                    del refs[by_tag]
-                    self._write_refs(refs)
-                    res.untagged(by_tag)
+                if len(tags) > 1:
                     return res
-                raise Conflict(f"conflict: unable to delete {image_id[7:19]} (cannot be forced) - image "
-                               "has dependent child images")
-            for t in sorted(tags):
+                self._delete_image(image_id, res, force, prune, quiet=True)
+                return res
+            if len(tags) == 1:
+                # An ID given and one tag: the tag goes with the image, if the image may go.
+                conflict = self._conflict(image_id, children=True, running=True, tags=False,
+                                          stopped=not force)
+                if conflict:
+                    raise conflict
+                del refs[tags[0]]
+                self._write_refs(refs)
+                res.untagged(tags[0])
+            self._delete_image(image_id, res, force, prune, quiet=False)
+        return res
+
+    def _children(self, image_id: str) -> list[str]:
+        out = []
+        for i in self.ids():
+            try:
+                if self.record(i).get("Parent") == image_id:
+                    out.append(i)
+            except NotFound:
+                pass
+        return out
+
+    def _conflict(self, image_id: str, *, children: bool, running: bool, tags: bool, stopped: bool):
+        """moby's checkImageDeleteConflict: the first reason the image cannot go, or None.
+        Returns (error, used) where `used` says a container uses it."""
+        def err(msg, hard, used=False):
+            e = Conflict(f"conflict: unable to delete {image_id[7:19]} "
+                         f"({'cannot be forced' if hard else 'must be forced'}) - {msg}")
+            e.used = used
+            return e
+
+        users = [(cid, r) for cid, img, _l, r in _container_refs(self.store) if img == image_id]
+        if children and self._children(image_id):
+            return err("image has dependent child images", True)
+        if running:
+            run = [cid for cid, r in users if r]
+            if run:
+                return err(f"image is being used by running container {run[0][:12]}", True, True)
+        if tags and any(v == image_id for v in self.refs().values()):
+            return err("image is referenced in one or more repositories", False)
+        if stopped:
+            st = [cid for cid, r in users if not r]
+            if st:
+                return err(f"image is being used by stopped container {st[0][:12]}", False, True)
+        return None
+
+    def _delete_image(self, image_id: str, res: RemoveResult, force: bool, prune: bool, quiet: bool) -> None:
+        """moby's imageDeleteHelper (the store lock is held)."""
+        while image_id:
+            conflict = self._conflict(image_id, children=True, running=True, tags=not force, stopped=not force)
+            if conflict:
+                dangling = not self.tags_of(image_id) and not self._children(image_id)
+                if quiet and (not dangling or conflict.used):
+                    return  # still needed: it stays, silently
+                raise conflict
+            parent = self.record(image_id).get("Parent", "")
+            refs = self.refs()
+            for t in sorted(k for k, v in refs.items() if v == image_id):
                 del refs[t]
                 res.untagged(t)
             self._write_refs(refs)
-            if users:
-                return res  # forced: untagged, kept for the containers that use it
-            self._delete_chain(image_id, res, prune)
-            self._gc_locked(res)
-        return res
-
-
-    def _delete_chain(self, image_id: str, res: RemoveResult, prune: bool) -> None:
-        refs = self.refs()
-        used = {img for _c, img, _l, _r in _container_refs(self.store)}
-        while image_id:
-            parent = self.record(image_id).get("Parent", "")
             os.unlink(self.store.image_record(image_id))
             try:
                 os.unlink(self.store.blob_path(image_id))
             except FileNotFoundError:
                 pass
             res.deleted(image_id)
+            self._gc_locked(res)
             if not prune or not parent or not os.path.exists(self.store.image_record(parent)):
-                break
-            # An untagged parent nothing else needs goes too (docker's prune of intermediates).
-            if any(v == parent for v in refs.values()) or parent in used:
-                break
-            if any(self.record(i).get("Parent") == parent for i in self.ids()):
-                break
-            image_id = parent
-
+                return
+            # The parent goes too if nothing needs it (never forced, quietly stopping).
+            image_id, force, quiet = parent, False, True
 
     def _gc_locked(self, res: RemoveResult | None = None) -> list[str]:
         """Removes layers (and their blobs) that no image and no container refers to. The caller
@@ -341,35 +384,57 @@ class ImageStore:
         return removed
 
 
-    def prune(self, all_: bool = False) -> dict:
-        """docker image prune: dangling images (or, with all_, every image no container uses)."""
+    def prune(self, all_: bool = False, labels=()) -> dict:
+        """docker image prune: the dangling images (untagged, no children), or with all_ every
+        image no container uses; each removed as `rmi` would (parents that nothing needs any
+        more go too). labels: "k" or "k=v" filters an image's config must match."""
         deleted: list[dict] = []
+        before = self._layer_sizes()
         with self.store.lock():
             used = {img for _c, img, _l, _r in _container_refs(self.store)}
-            changed = True
-            while changed:
-                changed = False
-                refs = self.refs()
-                tagged = set(refs.values())
-                parents = {self.record(i).get("Parent") for i in self.ids()}
-                for i in self.ids():
-                    if i in used or i in parents:
-                        continue
-                    if i in tagged and not all_:
-                        continue
-                    res = RemoveResult()
-                    for t in sorted(k for k, v in refs.items() if v == i):
-                        del refs[t]
-                        res.untagged(t)
-                    self._write_refs(refs)
-                    self._delete_chain(i, res, prune=False)
-                    deleted.extend(res.lines)
-                    changed = True
-                    break
-            gc = RemoveResult()
-            self._gc_locked(gc)
-            deleted.extend(gc.lines)
-        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": 0}
+            refs = self.refs()
+            tagged = set(refs.values())
+            parents = set()
+            for i in self.ids():
+                parents.add(self.record(i).get("Parent"))
+            for i in sorted(self.ids()):
+                if not os.path.exists(self.store.image_record(i)):
+                    continue  # went with an earlier one
+                if i in used or (i in parents and i not in tagged) or (i in tagged and not all_):
+                    continue
+                if labels and not _labels_match((self.config(i).get("config") or {}).get("Labels") or {}, labels):
+                    continue
+                res = RemoveResult()
+                try:
+                    self._delete_image(i, res, force=all_, prune=True, quiet=False)
+                except Conflict:
+                    continue
+                deleted.extend(res.lines)
+        after = self._layer_sizes()
+        reclaimed = sum(v for k, v in before.items() if k not in after)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _layer_sizes(self) -> dict:
+        out = {}
+        try:
+            names = os.listdir(self.store.layers)
+        except FileNotFoundError:
+            return out
+        for h in names:
+            try:
+                m = self.layer_meta("sha256:" + h)
+                out[h] = m.get("Size", 0)
+            except (OSError, ValueError):
+                pass
+        return out
+
+
+def _labels_match(have: dict, wanted) -> bool:
+    for w in wanted:
+        k, eq, v = w.partition("=")
+        if k not in have or (eq and have[k] != v):
+            return False
+    return True
 
 
 def _syncfs(path: str) -> None:

@@ -6,6 +6,7 @@ import os
 import time
 
 from layerbox import _util
+from layerbox.errors import NotFound
 
 
 def inspect(images, image_id: str) -> dict:
@@ -73,6 +74,7 @@ def image_rows(images, all_: bool = False, trunc: bool = True, digests: bool = F
             "UniqueSize": "N/A",
             "_created": created,
             "_tags": tags,
+            "_parent": iid in parents,
         }
         if not tags:
             rows.append(dict(base, Repository="<none>", Tag="<none>"))
@@ -81,3 +83,43 @@ def image_rows(images, all_: bool = False, trunc: bool = True, digests: bool = F
             rows.append(dict(base, Repository=repo, Tag=tag))
     rows.sort(key=lambda r: (-r["_created"], r["Repository"], r["Tag"]))
     return rows
+
+
+def history(images, image_id: str) -> list[dict]:
+    """docker history, newest first: {Id, Created (unix), CreatedBy, Tags, Size, Comment}.
+
+    Entries are the config's history; each non-empty one takes the next layer (its size is
+    that layer's). IDs follow docker: the newest entry is the image itself, each older one the
+    parent of the one above, as far as this store knows the chain, and "<missing>" beyond.
+    """
+    cfg = images.config(image_id)
+    diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+    items = []
+    n = 0
+    for h in cfg.get("history") or []:
+        size = 0
+        if not h.get("empty_layer"):
+            if n < len(diff_ids):
+                try:
+                    size = images.layer_meta(diff_ids[n]).get("Size", 0)
+                except OSError:
+                    size = 0
+            n += 1
+        items.append({"Id": "<missing>", "Created": int(_util.parse_rfc3339(h.get("created", ""))),
+                      "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
+                      "Comment": h.get("comment", "")})
+    items.reverse()
+    refs = images.refs()
+    cur = image_id
+    for it in items:
+        if not cur:
+            break
+        it["Id"] = cur
+        it["Tags"] = images.tags_of(cur, refs) or None
+        try:
+            cur = images.record(cur).get("Parent") or ""
+            if cur:
+                images.record(cur)  # a parent this store no longer has: "<missing>" from here
+        except NotFound:
+            break
+    return items

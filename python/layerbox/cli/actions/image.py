@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from layerbox.errors import InvalidArgument, LayerboxError, NotFound
@@ -42,10 +43,12 @@ def images(ctx, all_=False, quiet=False, digests=False, no_trunc=False, filters=
     flt = _filters(filters)
     if reference:
         flt.setdefault("reference", []).append(reference)
-    rows = views.image_rows(ctx.images, all_=all_ or "dangling" in flt, trunc=not no_trunc)
+    rows = views.image_rows(ctx.images, all_=all_, trunc=not no_trunc)
     if "dangling" in flt:
+        # docker: dangling=true lists untagged images that are not parents (the heads), even
+        # with -a; dangling=false only tagged ones.
         want = flt["dangling"][-1].lower() in ("true", "1")
-        rows = [r for r in rows if (not r["_tags"]) == want]
+        rows = [r for r in rows if (not r["_tags"]) == want and not (want and r.get("_parent"))]
     if "reference" in flt:
         def ref_ok(r):
             if r["Repository"] == "<none>":
@@ -123,3 +126,111 @@ def inspect(ctx, names, fmt=None) -> int:
     else:
         sys.stdout.write(json.dumps(docs, indent=4) + "\n")
     return 1 if failed else 0
+
+
+def _ellipsis(s: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to width characters, the last one an ellipsis."""
+    return s if len(s) <= width else s[: width - 1] + "\u2026"
+
+
+def history(ctx, image=None, no_trunc=False, quiet=False, fmt=None, human="true") -> int:
+    import time
+
+    from layerbox import _util
+    from layerbox.cli import output
+    from layerbox.cli.actions.container_files import bool_or_positional
+    from layerbox.image import views
+
+    human_b, pos = bool_or_positional(human, [image])
+    pos = [p for p in pos if p is not None]
+    if len(pos) != 1:
+        raise InvalidArgument('"history" requires exactly 1 argument: IMAGE')
+    items = views.history(ctx.images, ctx.images.resolve(pos[0]))
+    now = time.time()
+    rows = []
+    for h in items:
+        iid = h["Id"]
+        if iid != "<missing>" and not no_trunc:
+            iid = _util.short_id(iid)
+        created_by = h["CreatedBy"].replace("\t", " ")
+        if not no_trunc:
+            created_by = _ellipsis(created_by, 45)
+        at = _util.rfc3339(h["Created"]).replace(".000000000Z", "Z")
+        rows.append({
+            "ID": iid,
+            "CreatedSince": (_util.human_duration(now - h["Created"]) + " ago") if human_b else at,
+            "CreatedAt": at,
+            "CreatedBy": created_by,
+            "Size": _util.human_size(h["Size"]) if human_b else str(h["Size"]),
+            "Comment": h["Comment"],
+        })
+    if quiet:
+        sys.stdout.write("".join(r["ID"] + "\n" for r in rows))
+        return 0
+    if fmt:
+        output.render(fmt, rows, headers={"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                                          "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"})
+        return 0
+    output.table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                 [[r["ID"], r["CreatedSince"], r["CreatedBy"], r["Size"], r["Comment"]] for r in rows])
+    return 0
+
+
+def save(ctx, images, output=None, fmt="docker-archive") -> int:
+    from layerbox.cli.actions.container_files import refuse_terminal
+    from layerbox.image import archive
+
+    if fmt == "oci-dir":
+        if not output:
+            raise InvalidArgument("--format oci-dir needs -o DIRECTORY")
+        archive.save_oci_dir(ctx.images, list(images), output)
+        return 0
+    if output:
+        archive.save_to_file(ctx.images, list(images), output)
+        return 0
+    refuse_terminal()
+    archive.select(ctx.images, list(images))
+    sys.stdout.flush()
+    archive.save_to_fd(ctx.images, list(images), 1)
+    return 0
+
+
+def load(ctx, input_=None, quiet=False) -> int:
+    from layerbox.image import archive
+
+    if input_:
+        lines = archive.load_file(ctx.images, input_)
+    else:
+        if os.isatty(0):
+            raise InvalidArgument("requested load from stdin, but stdin is empty")
+        lines = archive.load_fd(ctx.images, 0)
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    return 0
+
+
+def prune(ctx, all_=False, force=False, filters=()) -> int:
+    from layerbox._util import human_size
+
+    flt = _filters(filters)
+    for k in flt:
+        if k not in ("label", "dangling"):
+            raise InvalidArgument(f"invalid filter '{k}'")
+    if "dangling" in flt:
+        all_ = flt["dangling"][-1].lower() in ("false", "0")
+    if not force and sys.stdin.isatty():
+        what = ("all images without at least one container associated to them" if all_
+                else "all dangling images")
+        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    res = ctx.images.prune(all_=all_, labels=flt.get("label") or ())
+    lines = res.get("ImagesDeleted") or []
+    if lines:
+        sys.stdout.write("Deleted Images:\n")
+        for line in lines:
+            for k, v in line.items():
+                sys.stdout.write(f"{k.lower()}: {v}\n")
+        sys.stdout.write("\n")
+    sys.stdout.write(f"Total reclaimed space: {human_size(res.get('SpaceReclaimed', 0))}\n")
+    return 0

@@ -64,6 +64,50 @@ def image_inspect(obj, **kw):
     return act.inspect(obj, **kw)
 
 
+@click.command("history", context_settings=CONTEXT_SETTINGS)
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option("--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template, or 'json'.")
+# docker's boolean flag: "-H" alone is true, "--human=false" prints timestamps and bytes.
+@click.option("-H", "--human", is_flag=False, flag_value="true", default="true", metavar="BOOL",
+              help="Print sizes and dates in human readable format (default true).")
+@click.argument("image", required=False)
+@click.pass_obj
+def history(obj, **kw):
+    """Show the history of an image."""
+    return act.history(obj, **kw)
+
+
+@click.command("save", context_settings=CONTEXT_SETTINGS)
+@click.option("-o", "--output", metavar="FILE", help="Write to a file (a directory for oci-dir), instead of STDOUT.")
+@click.option("--format", "fmt", type=click.Choice(["docker-archive", "oci-dir"]), default="docker-archive",
+              show_default=True, help="docker-archive (also an OCI layout) or oci-dir (a plain OCI layout directory).")
+@click.argument("images", nargs=-1, required=True)
+@click.pass_obj
+def save(obj, **kw):
+    """Save one or more images to a tar archive (streamed to STDOUT by default)."""
+    return act.save(obj, **kw)
+
+
+@click.command("load", context_settings=CONTEXT_SETTINGS)
+@click.option("-i", "--input", "input_", metavar="FILE", help="Read from tar archive file, instead of STDIN.")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the load output.")
+@click.pass_obj
+def load(obj, **kw):
+    """Load an image from a tar archive (docker save, layerbox save, OCI layout; plain or compressed)."""
+    return act.load(obj, **kw)
+
+
+@click.command("prune", context_settings=CONTEXT_SETTINGS)
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images, not just dangling ones.")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Provide filter values (label=...).")
+@click.pass_obj
+def image_prune(obj, **kw):
+    """Remove unused images."""
+    return act.prune(obj, **kw)
+
+
 register(cli, import_, "import")
 register(image_group, import_, "import")
 register(cli, images)
@@ -73,3 +117,10 @@ register(image_group, tag)
 register(cli, rmi)
 register(image_group, rmi, "rm")
 register(image_group, image_inspect, "inspect")
+register(cli, history)
+register(image_group, history)
+register(cli, save)
+register(image_group, save)
+register(cli, load)
+register(image_group, load)
+register(image_group, image_prune, "prune")

@@ -1,0 +1,151 @@
+"""`commit`: a container's read-write layer becomes a new read-only layer on its image.
+
+One pass over the bytes, in C++ without the GIL: write_layer reads the overlay upper dir
+(whiteouts and opaque dirs become .wh. entries), writes the layer tar into the blob file and,
+from the same chunks, the unpacked layer directory; both are published by rename. A running
+container is frozen meanwhile (docker's --pause=true), so the layer is one consistent moment.
+
+The new image's config is docker's: the container's config (its Cmd, Env, ... as it was
+created), then the API's `conf`, then the --change instructions; a history entry whose
+created_by is the container's command; the container's image as parent. A container that
+changed nothing adds no layer (an "empty_layer" history entry), as docker does.
+"""
+
+from __future__ import annotations
+
+import os
+
+from layerbox import _util
+from layerbox.errors import Conflict, NotFound
+from layerbox.image import reference
+
+# What of a container's Config makes sense in an image's (the rest, like Hostname or
+# AttachStdin, describes one container).
+IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Healthcheck", "Volumes",
+                     "WorkingDir", "Labels", "OnBuild", "StopSignal", "Shell", "ArgsEscaped")
+EMPTY_TAR_DIGEST = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+
+def image_config_from_container(cconf: dict, image_conf: dict) -> dict:
+    out = {}
+    for k in IMAGE_CONFIG_KEYS:
+        v = cconf.get(k)
+        if v is None or v == [] or v == {} or v == "":
+            continue
+        out[k] = v
+    # The engine records SIGTERM when none was asked for; an image only names a signal it chose.
+    if out.get("StopSignal") == "SIGTERM" and not image_conf.get("StopSignal"):
+        del out["StopSignal"]
+    return out
+
+
+def _tree_size(path: str) -> int:
+    """Bytes of regular files below path (docker's layer DiffSize); metadata only."""
+    total = 0
+    seen = set()
+    stack = [path]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    if st.st_nlink > 1:
+                        if (st.st_dev, st.st_ino) in seen:
+                            continue
+                        seen.add((st.st_dev, st.st_ino))
+                    total += st.st_size
+    return total
+
+
+def write_container_layer(images, upper: str) -> dict | None:
+    """The upper dir as a published layer; None when it holds no change."""
+    from layerbox import _core
+
+    store = images.store
+    staging = store.mkdtemp("commit")
+    try:
+        diff = os.path.join(staging, "diff")
+        os.mkdir(diff, 0o755)
+        bfd = os.open(os.path.join(staging, "blob"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                      0o644)
+        try:
+            res = _core.write_layer(upper, bfd, source="overlay-upper", mirror_dir=diff)
+        finally:
+            os.close(bfd)
+        if res["files"] == 0:
+            return None
+        meta = {"DiffID": res["diff_id"], "Size": _tree_size(diff), "TarSize": res["size"],
+                "Created": _util.now_rfc3339()}
+        return images._publish_layer(staging, meta)
+    finally:
+        if os.path.exists(staging):
+            _core.remove_tree(staging)
+
+
+def commit(engine, ref: str, repository: str | None = None, *, message: str = "", author: str = "",
+           pause: bool = True, changes=None, config: dict | None = None) -> str:
+    """Commits the container `ref`; returns the new image ID (tagged `repository` if given)."""
+    from layerbox.image.changes import apply_changes
+
+    if repository:
+        reference.parse(repository)  # a bad name fails before any work
+    apply_changes({}, changes or [])  # and so does a bad change: no layer is written for nothing
+    images = engine.images
+    store = engine.store
+    cid = engine.resolve(ref)
+    c = engine.load(cid)
+    paused_here = False
+    if pause and c.status == "running":
+        engine.pause(cid)
+        paused_here = True
+    try:
+        with store.container_lock(cid):
+            c = engine.load(cid, reconcile=False)
+            meta = write_container_layer(images, os.path.join(c.dir, "upper"))
+    finally:
+        if paused_here:
+            try:
+                engine.unpause(cid)
+            except (Conflict, NotFound):
+                pass  # it stopped meanwhile
+
+    image_id = c.config.get("Image", "")
+    try:
+        base = images.config(image_id)
+        parent = image_id
+    except (OSError, NotFound):
+        # The image was removed (rmi -f) while the container kept its layers.
+        base = {"rootfs": {"type": "layers", "diff_ids": list(c.config.get("Layers") or [])}}
+        parent = ""
+    conf = image_config_from_container(c.config.get("Config") or {}, base.get("config") or {})
+    if config:
+        conf.update(config)
+    conf = apply_changes(conf, changes or [])
+
+    now = _util.now_rfc3339()
+    entry = {"created": now}
+    if author:
+        entry["author"] = author
+    entry["created_by"] = " ".join(c.config["Config"].get("Cmd") or [])
+    if message:
+        entry["comment"] = message
+    diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
+    if meta is None:
+        entry["empty_layer"] = True
+    else:
+        diff_ids.append(meta["DiffID"])
+    new = {"architecture": base.get("architecture", "amd64")}
+    if author:
+        new["author"] = author
+    new["config"] = conf
+    new["container"] = cid
+    new["created"] = now
+    new["history"] = list(base.get("history") or []) + [entry]
+    new["os"] = base.get("os", "linux")
+    new["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+    for k in ("variant", "os.version"):
+        if k in base:
+            new[k] = base[k]
+    return images.add_image(new, parent=parent, tags=(repository,) if repository else ())
