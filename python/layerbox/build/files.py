@@ -1,0 +1,588 @@
+"""COPY, ADD and WORKDIR: files written into the image through a private overlay mount.
+
+A step's files are written through an overlay of the previous image's layers with an upper
+directory of its own (:class:`Workspace`), mounted only inside a helper thread's private mount
+namespace by the C++ core (the same helper ``cp`` into a stopped container uses): every
+destination is resolved inside the image's root by the kernel's overlay and openat2, so an
+image whose ``/app`` is a link to ``/etc`` gets ``COPY x /app/`` in *its* /etc, never the
+host's, and copy-up and whiteouts are the kernel's. The upper directory becomes the layer.
+
+What is copied follows docker's classic builder (``builder/dockerfile/copy.go``):
+
+- each source is resolved in the context (or, with ``--from``, in a stage's or an image's
+  tree); wildcards (Go's ``filepath.Match``) are matched against every path of the context;
+  several sources need a destination ending in ``/``;
+- a directory source copies its contents into the destination; a file source lands at the
+  destination, or inside it when it ends in ``/`` or is an existing directory (links on the
+  way followed inside the image);
+- a relative destination is relative to WORKDIR; missing directories are made 0755;
+- files keep their mode and modification time (whole seconds); every owner becomes root, or
+  ``--chown`` (names looked up in the image's own /etc/passwd and /etc/group); ``--chmod``
+  sets every mode (BuildKit's; docker's classic builder refuses the flag);
+- ADD extracts a local tar archive (plain, gzip, bzip2, xz or zstd) into the destination,
+  keeping the archive's owners; an ADD of a URL downloads it (mode 0600); an unreachable URL
+  is an error naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import stat as S
+import tarfile
+import time
+
+from layerbox.errors import BuildError, ImageNotFound, InvalidArgument
+
+from .context import Item, Source, SourceError, TarWriter, clean_source, contains_wildcards
+from .fnmatch_go import BadPattern, go_clean, go_match
+
+URL_TIMEOUT = float(os.environ.get("LAYERBOX_BUILD_URL_TIMEOUT", "5"))
+
+
+class Workspace:
+    """An overlay of layers (diff_ids, bottom first) plus an upper dir of its own, never
+    mounted on the host: each operation mounts it in a private helper thread."""
+
+    def __init__(self, store, layers: list):
+        self.store = store
+        self.dir = store.mkdtemp("build")
+        for d in ("upper", "work", "merged", "empty", "src"):
+            os.mkdir(os.path.join(self.dir, d), 0o755)
+        self.upper = os.path.join(self.dir, "upper")
+        lowers = [os.path.join(store.layer_dir(d), "diff") for d in reversed(layers)]
+        self.overlay = {"lower": lowers or [os.path.join(self.dir, "empty")], "upper": self.upper,
+                        "work": os.path.join(self.dir, "work"),
+                        "target": os.path.join(self.dir, "merged")}
+
+    def stat(self, path: str) -> dict:
+        from layerbox import _core
+
+        return _core.path_stat("", path, follow=True, overlay=self.overlay)
+
+    def extract(self, fd: int, dest: str = "/", chown=None) -> dict:
+        from layerbox import _core
+
+        return _core.extract_path(fd, "", dest, chown=chown, overlay=self.overlay)
+
+    def commit(self, images):
+        from layerbox.container.commit import write_container_layer
+
+        return write_container_layer(images, self.upper)
+
+    def staging(self, name: str) -> str:
+        path = os.path.join(self.dir, name)
+        os.makedirs(path, 0o700, exist_ok=True)
+        return path
+
+    def readonly(self, layers: list) -> dict:
+        """A read-only overlay of other layers (a COPY --from source) for the helper."""
+        lowers = [os.path.join(self.store.layer_dir(d), "diff") for d in reversed(layers)]
+        # overlayfs without an upper dir wants two lower dirs: an empty one at the bottom.
+        return {"lower": lowers + [os.path.join(self.dir, "empty")],
+                "target": os.path.join(self.dir, "src")}
+
+    def close(self) -> None:
+        from layerbox import _core
+
+        _core.remove_tree(self.dir)
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_EMPTY_TAR = b"\0" * 1024
+
+
+def _feed_bytes(data: bytes) -> int:
+    """A pipe's read end holding ``data`` (which must fit in the pipe's buffer)."""
+    r, w = os.pipe()
+    try:
+        os.write(w, data)
+    finally:
+        os.close(w)
+    return r
+
+
+def make_workdir(b, st, path: str):
+    """WORKDIR's directory, made as docker makes it (0755, root) when missing; the layer's
+    meta, or None when it was there already."""
+    with Workspace(b.store, st.layers) as ws:
+        r = _feed_bytes(_EMPTY_TAR)
+        try:
+            ws.extract(r, path)
+        except OSError as e:
+            if e.errno == 20:  # ENOTDIR
+                raise BuildError(f"Cannot mkdir: {path} is not a directory") from None
+            raise
+        finally:
+            os.close(r)
+        return ws.commit(b.images)
+
+
+# -- COPY / ADD ------------------------------------------------------------------------------------
+
+class _ImageSource:
+    """A source in another image's tree (``COPY --from``)."""
+
+    __slots__ = ("orig", "rel", "is_dir", "image_id", "layers", "pattern")
+
+    def __init__(self, orig, rel, is_dir, image_id, layers, pattern=None):
+        self.orig = orig
+        self.rel = rel
+        self.is_dir = is_dir
+        self.image_id = image_id
+        self.layers = layers
+        self.pattern = pattern  # a wildcard: rel is the directory the matches are looked for in
+
+    @property
+    def digest(self) -> str:
+        what = f"{self.image_id}\0{self.rel}\0{self.pattern or ''}".encode("utf-8", "surrogateescape")
+        kind = "multi" if self.pattern else "dir" if self.is_dir else "file"
+        return f"{kind}:{hashlib.sha256(what).hexdigest()}"
+
+
+class _Archive:
+    """An ADD source that is a local tar archive: extracted, not copied."""
+
+    __slots__ = ("source", "compression")
+
+    def __init__(self, source: Source, compression: str):
+        self.source = source
+        self.compression = compression
+
+    @property
+    def digest(self) -> str:
+        return self.source.digest
+
+
+def copy(b, st, inst) -> None:
+    """A COPY or ADD instruction, already expanded."""
+    name = inst.keyword
+    if getattr(inst, "parents", False) or inst.exclude:
+        raise BuildError(f"{name} --parents and --exclude need BuildKit; layerbox build does not "
+                         "support them")
+    if name == "ADD" and (inst.unpack is not None or inst.keep_git_dir):
+        raise BuildError("ADD --unpack and --keep-git-dir need BuildKit; layerbox build does not "
+                         "support them")
+    chmod = parse_chmod(inst.chmod) if inst.chmod else None
+    chown = resolve_chown(inst.chown, st.layers, b.store) if inst.chown else None
+    dest = normalize_dest(st.run.get("WorkingDir") or "/", inst.dest)
+    with Workspace(b.store, st.layers) as ws:
+        sources = _sources(b, st, inst, ws)
+        if not sources:
+            raise BuildError(f"{name} failed: no source files were specified")
+        if len(sources) > 1 and not dest.endswith("/"):
+            raise BuildError(f"When using {name} with more than one source file, the destination "
+                             "must be a directory and end with a /")
+        digests = [s.digest for s in sources]
+        src_hash = digests[0] if len(digests) == 1 else \
+            "multi:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
+        chown_text = f"--chown={inst.chown} " if inst.chown else ""
+        created_by = f"{b._nop(st)}{name} {chown_text}{src_hash} in {inst.dest} "
+        extra = f"chmod={inst.chmod or ''}\nchown={chown}"
+        b._commit(st, created_by, lambda: _write(b, ws, sources, dest, chown, chmod), extra=extra)
+
+
+def normalize_dest(workdir: str, dest: str) -> str:
+    """docker's normalizeDest: a relative destination joined to WORKDIR (cleaned, keeping a
+    trailing slash); an absolute one as given."""
+    if dest.startswith("/"):
+        return dest
+    ends = dest.endswith("/")
+    out = go_clean(posixpath.join("/", workdir, dest))
+    return out + "/" if ends and not out.endswith("/") else out
+
+
+def parse_chmod(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise BuildError(f"invalid chmod parameter: {text}. it should be octal string and "
+                         "between 0 and 07777")
+    return mode
+
+
+def resolve_chown(spec: str, layers: list, store) -> tuple:
+    """docker's parseChownFlag: "user[:group]" to (uid, gid), names from the image's own
+    /etc/passwd and /etc/group; a user alone names the group too."""
+    from layerbox.container.users import read_layered
+
+    parts = spec.split(":")
+    if len(parts) > 2:
+        raise BuildError(f"invalid chown string format: {spec}")
+    user, group = (parts[0], parts[0]) if len(parts) == 1 else parts
+    dirs = [os.path.join(store.layer_dir(d), "diff") for d in reversed(layers)]
+
+    def lookup(name, rel, what, idx):
+        if name.isdigit():
+            return int(name)
+        data = read_layered(dirs, rel) or b""
+        for line in data.decode(errors="replace").splitlines():
+            f = line.split(":")
+            if len(f) > idx and f[0] == name and f[idx].isdigit():
+                return int(f[idx])
+        raise BuildError("unable to convert uid/gid chown string to host mapping: can't find "
+                         f"{'uid' if what == 'user' else 'gid'} for {what} {name}: no such {what}: {name}")
+
+    return lookup(user, "etc/passwd", "user", 2), lookup(group, "etc/group", "group", 2)
+
+
+def _sources(b, st, inst, ws: Workspace) -> list:
+    name = inst.keyword
+    out: list = []
+    from_ = getattr(inst, "from_", None)
+    image = None
+    if from_:
+        image = _from_image(b, st, from_)
+    for orig in inst.sources:
+        if name == "ADD" and _is_url(orig):
+            out.append(_download(orig, ws, inst.dest.endswith("/"), inst.checksum))
+            continue
+        try:
+            if image is not None:
+                out.extend(_image_sources(ws, image, orig))
+                continue
+            for src in b.context.sources(orig):
+                kind = archive_compression(src.path) if name == "ADD" and not src.is_dir else None
+                out.append(_Archive(src, kind) if kind else src)
+        except SourceError as e:
+            raise BuildError(f"{name} failed: {e}") from None
+    for i, h in enumerate(inst.contents):
+        d = ws.staging(f"heredoc-{i}")
+        path = os.path.join(d, "f")
+        with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(h.data)
+        os.chmod(path, 0o644)
+        out.append(Source(h.name, h.name, path, False, [Item("", path, os.lstat(path))]))
+    return out
+
+
+def _from_image(b, st, ref: str):
+    """(image ID, layers) that ``--from=ref`` names: an earlier stage or an image."""
+    idx = b.df.stage_for(ref, st.index)
+    if idx is not None:
+        image_id = b.results.get(idx, "")
+        if not image_id:
+            raise BuildError(f"invalid from flag value {ref}: the stage has no image (FROM scratch "
+                             "with no step)")
+    else:
+        try:
+            image_id = b.images.resolve(ref)
+        except (ImageNotFound, InvalidArgument) as e:
+            raise BuildError(f"invalid from flag value {ref}: {e}") from None
+    return image_id, list(b.images.layers(image_id))
+
+
+def _image_sources(ws: Workspace, image, orig: str) -> list:
+    from layerbox import _core
+
+    image_id, layers = image
+    rel = clean_source(orig)
+    ro = ws.readonly(layers)
+    if contains_wildcards(rel):
+        parts = rel.split("/")
+        fixed = []
+        for p in parts:
+            if contains_wildcards(p):
+                break
+            fixed.append(p)
+        base = "/".join(fixed)
+        info = _core.path_stat("", base or "/", follow=True, overlay=ro)
+        if not info["exists"] or info["type"] != "dir":
+            return []
+        return [_ImageSource(orig, base, True, image_id, layers, pattern=rel)]
+    info = _core.path_stat("", rel if rel != "." else "/", follow=True, overlay=ro)
+    if not info["exists"]:
+        raise SourceError(f"file not found in the --from image: stat {rel}: file does not exist")
+    return [_ImageSource(orig, rel, info["type"] == "dir", image_id, layers)]
+
+
+def _is_url(s: str) -> bool:
+    return s.startswith("http://") or s.startswith("https://")
+
+
+def _download(url: str, ws: Workspace, dest_is_dir: bool, checksum) -> Source:
+    """ADD <url>: the file, fetched now (docker's classic builder fetches it on every build
+    and keys the cache on its content)."""
+    import email.utils
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    d = ws.staging(f"url-{hashlib.sha256(url.encode()).hexdigest()[:12]}")
+    try:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as resp:
+            path_part = urllib.parse.urlparse(url).path
+            filename = posixpath.basename(path_part) if path_part and not path_part.endswith("/") else ""
+            if not filename:
+                cd = resp.headers.get("Content-Disposition") or ""
+                for part in cd.split(";"):
+                    k, _, v = part.strip().partition("=")
+                    if k.lower() == "filename" and v.strip('"') and not v.strip('"').endswith("/"):
+                        filename = posixpath.basename(v.strip('"'))
+            if not filename:
+                if dest_is_dir:
+                    raise BuildError(f"ADD failed: cannot determine filename for source {url}")
+                filename = "__unnamed__"
+            path = os.path.join(d, filename)
+            h = hashlib.sha256()
+            with open(path, "wb") as f:
+                while True:
+                    chunk = resp.read(1 << 20)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    f.write(chunk)
+            mtime = 0.0
+            lm = resp.headers.get("Last-Modified")
+            if lm:
+                try:
+                    mtime = email.utils.parsedate_to_datetime(lm).timestamp()
+                except (TypeError, ValueError):
+                    mtime = 0.0
+    except urllib.error.HTTPError as e:
+        raise BuildError(f"ADD failed: failed to GET {url} with status {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise BuildError(f"ADD failed: failed to GET {url}: {reason}") from None
+    if checksum and checksum != "sha256:" + h.hexdigest():
+        raise BuildError(f"ADD failed: digest mismatch for {url}: {checksum} expected, "
+                         f"sha256:{h.hexdigest()} downloaded")
+    os.chmod(path, 0o600)
+    os.utime(path, (mtime, mtime))
+    return Source(filename, filename, path, False, [Item("", path, os.lstat(path))])
+
+
+# -- archives (ADD) --------------------------------------------------------------------------
+
+_MAGIC = ((b"\x1f\x8b\x08", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+          (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def archive_compression(path: str):
+    """"none", "gzip", "bzip2", "xz" or "zstd" when the file is a tar archive (docker's
+    isArchivePath: it decompresses and a first tar header reads); else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    kind = "none"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            kind = name
+            break
+    if kind == "zstd":
+        return kind  # no zstd in Python's standard library: the extractor decides
+    try:
+        if kind == "gzip":
+            import zlib
+
+            block = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 512)
+        elif kind == "bzip2":
+            import bz2
+
+            block = bz2.BZ2Decompressor().decompress(head, 512)
+        elif kind == "xz":
+            import lzma
+
+            block = lzma.LZMADecompressor().decompress(head, 512)
+        else:
+            block = head[:512]
+    except (OSError, EOFError, ValueError, Exception):  # noqa: BLE001 - not an archive
+        return None
+    if len(block) < 512:
+        return None
+    try:
+        tarfile.TarInfo.frombuf(block[:512], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return None
+    return kind
+
+
+def _open_archive(src: _Archive):
+    """(fd the extractor reads a tar from, thread or None). bzip2 and xz are decompressed here
+    (the extractor does plain, gzip and zstd)."""
+    fd = os.open(src.source.path, os.O_RDONLY | os.O_CLOEXEC)
+    if src.compression not in ("bzip2", "xz"):
+        return fd, None
+    import bz2
+    import lzma
+
+    from layerbox.image.archive import start_producer
+
+    def produce(w):
+        try:
+            with os.fdopen(fd, "rb") as raw:
+                dec = bz2.BZ2File(raw) if src.compression == "bzip2" else lzma.LZMAFile(raw)
+                with dec:
+                    while True:
+                        chunk = dec.read(1 << 20)
+                        if not chunk:
+                            break
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(w, view):]
+        except (OSError, EOFError, lzma.LZMAError) as e:
+            raise BuildError(f"ADD failed: {src.source.orig}: {e}") from None
+
+    r, t, err = start_producer(produce)
+    return r, (t, err)
+
+
+# -- writing --------------------------------------------------------------------------------
+
+def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
+    """Writes every source into the workspace (in order); the layer's meta, or None."""
+    from layerbox.container.archive import pump
+
+    dest_rel = go_clean(dest).lstrip("/")
+    into_dir = dest.endswith("/")
+    info = None
+    if not into_dir and any(not s.is_dir for s in sources if not isinstance(s, _Archive)):
+        info = ws.stat(dest)
+        into_dir = info["exists"] and info["type"] == "dir"
+    dest_missing = None
+    if (chown or chmod is not None) and any(s.is_dir for s in sources if not isinstance(s, _Archive)):
+        info = info or ws.stat(dest)
+        dest_missing = not info["exists"]
+    now = time.time()
+    batch: list = []
+
+    def flush():
+        if not batch:
+            return
+        todo = list(batch)
+        batch.clear()
+        pump(lambda w: _produce(w, ws, todo, chmod),
+             lambda r: ws.extract(r, "/", chown=chown))
+
+    made_dirs: set = set()
+    for s in sources:
+        if isinstance(s, _Archive):
+            flush()
+            fd, thread = _open_archive(s)
+            try:
+                ws.extract(fd, dest)
+            finally:
+                os.close(fd)
+                if thread is not None:
+                    thread[0].join()
+                    if thread[1]:
+                        raise thread[1][0]
+            continue
+        if s.is_dir:
+            if dest_missing and dest_rel and dest_rel not in made_dirs:
+                batch.append(("dir", dest_rel, 0o755, now))
+                made_dirs.add(dest_rel)
+            batch.append(("src", s, dest_rel, None))
+            continue
+        target = _join(dest_rel, posixpath.basename(s.orig.rstrip("/")) or s.orig) if into_dir else dest_rel
+        if chown and chown != (0, 0):
+            for d in _missing_parents(ws, target, made_dirs):
+                batch.append(("dir", d, 0o755, now))
+                made_dirs.add(d)
+        batch.append(("src", s, dest_rel, target))
+    flush()
+    return ws.commit(b.images)
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}/{b}" if a else b
+
+
+def _missing_parents(ws: Workspace, target: str, known: set) -> list:
+    """The directories above target that the image lacks, top first (docker makes them with
+    the --chown owner for a file source)."""
+    out = []
+    parent = posixpath.dirname(target)
+    while parent and parent not in known:
+        if ws.stat(parent)["exists"]:
+            break
+        out.append(parent)
+        parent = posixpath.dirname(parent)
+    out.reverse()
+    return out
+
+
+def _produce(w: int, ws: Workspace, batch: list, chmod) -> None:
+    tw = TarWriter(w, chmod)
+    try:
+        for op in batch:
+            if op[0] == "dir":
+                tw.add_dir(op[1], op[2], op[3])
+                continue
+            _, s, dest_rel, target = op
+            if isinstance(s, _ImageSource):
+                _copy_image_source(tw, ws, s, dest_rel, target)
+            elif s.is_dir:
+                for it in s.items:
+                    tw.add_item(_join(dest_rel, it.rel), it)
+            else:
+                tw.add_item(target, s.items[0])
+    finally:
+        tw.close()
+
+
+def _copy_image_source(tw: TarWriter, ws: Workspace, s: _ImageSource, dest_rel: str, target) -> None:
+    """Copies from another image: the C++ core archives the path from a private read-only
+    mount of its layers; the members are renamed here into the destination."""
+    from layerbox import _core
+    from layerbox.image.archive import start_producer
+
+    ro = ws.readonly(s.layers)
+    path = s.rel or "/"
+    r, t, err = start_producer(lambda fd: _core.archive_path("", path, fd, follow=True,
+                                                             contents_only=s.is_dir, overlay=ro))
+    try:
+        with os.fdopen(r, "rb", closefd=False) as f:
+            src = tarfile.open(fileobj=f, mode="r|", encoding="utf-8", errors="surrogateescape")
+            matched: list = []  # wildcard: the directories whose contents are being copied
+            for ti in src:
+                name = ti.name[2:] if ti.name.startswith("./") else ti.name
+                name = name.rstrip("/")
+                if not name or name == ".":
+                    continue
+                if s.pattern is not None:
+                    out = _match_member(s, name, matched, dest_rel, ti)
+                    if out is None:
+                        continue
+                elif s.is_dir:
+                    out = _join(dest_rel, name)
+                else:
+                    out = target
+                link = None
+                if ti.islnk():
+                    lk = ti.linkname[2:] if ti.linkname.startswith("./") else ti.linkname
+                    link = _join(dest_rel, lk) if s.is_dir and s.pattern is None else lk
+                tw.add_member(ti, out, src.extractfile(ti) if ti.isreg() else None, link)
+    finally:
+        os.close(r)
+        t.join()
+    if err:
+        raise err[0]
+
+
+def _match_member(s: _ImageSource, name: str, matched: list, dest_rel: str, ti):
+    """Where a member of the searched directory goes for a wildcard source, or None."""
+    full = _join(s.rel, name)
+    for m in matched:
+        if full.startswith(m + "/"):
+            return _join(dest_rel, full[len(m) + 1:])
+    try:
+        hit = go_match(s.pattern, full)
+    except BadPattern:
+        raise SourceError(f"syntax error in pattern: {s.orig}") from None
+    if not hit:
+        return None
+    if ti.isdir():
+        matched.append(full)
+        return None  # a directory's contents go into the destination, not the directory
+    return _join(dest_rel, posixpath.basename(full))

@@ -1,0 +1,109 @@
+"""What `build` does (no click here): docker's classic builder output on stdout, each RUN
+step's output as it comes (its stderr on stderr), `-q` only the image ID."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from layerbox.errors import BuildError, InvalidArgument
+
+
+def _parse_kv(items, what: str, env_fallback: bool = False) -> dict:
+    out: dict = {}
+    for item in items or ():
+        k, eq, v = item.partition("=")
+        if not k:
+            raise InvalidArgument(f"invalid {what}: {item!r}")
+        if eq:
+            out[k] = v
+        elif env_fallback:
+            out[k] = os.environ.get(k)  # docker: KEY alone takes the caller's value, if any
+        else:
+            out[k] = ""
+    return out
+
+
+def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache=False,
+          pull=False, quiet=False, labels=(), network="none", rm="true", force_rm=False,
+          iidfile=None, platform=None) -> int:
+    from layerbox.build import api
+    from layerbox.build.builder import BuildOptions, RunFailed
+
+    if platform and platform not in ("linux", "linux/amd64", "amd64"):
+        raise InvalidArgument(f"platform {platform} is not supported here (linux/amd64 only)")
+    if context.startswith(("http://", "https://", "git://", "git@", "github.com/")):
+        raise InvalidArgument(f"remote build contexts are not supported: {context}")
+    if context == "-" and file == "-":
+        raise InvalidArgument("invalid argument: can't use stdin for both build context and dockerfile")
+    options = BuildOptions(
+        tags=tags, buildargs=_parse_kv(build_args, "build-arg", env_fallback=True), target=target,
+        nocache=no_cache, pull=pull, labels=_parse_kv(labels, "label"), network_mode=network,
+        rm=str(rm).lower() not in ("false", "0"), forcerm=force_rm, quiet=quiet)
+    out = _QuietOutput() if quiet else _CliOutput()
+    store = ctx.store
+    df_text = sys.stdin.buffer.read() if file == "-" else None
+    try:
+        if context == "-":
+            prepared = api.prepare(store, tar_fd=sys.stdin.fileno(), dockerfile=file,
+                                   dockerfile_text=df_text)
+        else:
+            prepared = api.prepare(store, path=context, dockerfile=None if file == "-" else file,
+                                   dockerfile_text=df_text)
+        with prepared:
+            image_id = api.run_build(ctx.engine, prepared, options, out)
+    except BuildError as e:
+        sys.stdout.flush()
+        if quiet:
+            sys.stderr.write(out.text())
+        sys.stderr.write(f"{e}\n")
+        return e.exit_code if isinstance(e, RunFailed) else 1
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write(image_id)
+    if quiet:
+        sys.stdout.write(image_id + "\n")
+    return 0
+
+
+class _CliOutput:
+    """Straight to stdout (and warnings to stderr); a RUN step's container writes to our
+    stdout and stderr itself, through its monitor."""
+
+    def write(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def warn(self, text: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def run_stdio(self):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return 1, 2, _nothing
+
+
+def _nothing() -> None:
+    pass
+
+
+class _QuietOutput:
+    """Kept, to show on stderr should the build fail (docker's -q does the same)."""
+
+    def __init__(self):
+        from layerbox.build.api import LogOutput
+
+        self._log = LogOutput()
+
+    def write(self, text: str) -> None:
+        self._log.write(text)
+
+    warn = write
+
+    def run_stdio(self):
+        return self._log.run_stdio()
+
+    def text(self) -> str:
+        return self._log.text()
