@@ -30,13 +30,19 @@ value sees the environment from *before* that instruction: ``ENV a=1 b=$a`` give
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+
+import _json
 
 from layerbox.errors import InvalidArgument
 
-from .shellwords import Env as EnvLike, ShellLex, SubstitutionError, env_mapping, expand_heredoc, go_quote
+from .shellwords import ShellLex, SubstitutionError, env_mapping, expand_heredoc, go_quote
+
+TYPE_CHECKING = False  # typing costs 3 ms to import; annotations here are never evaluated
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+
+    from .shellwords import Env as EnvLike
 
 __all__ = [
     "Add", "Arg", "Cmd", "Copy", "Dockerfile", "DockerfileError", "Entrypoint", "Env", "Expose",
@@ -967,13 +973,45 @@ def _reject_constant(name: str) -> Any:
     raise _NotJSON(name)
 
 
+class _ScanContext:
+    # What _json.make_scanner reads (the `json` package would cost an import of its own).
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_reject_constant)
+    memo: dict = {}
+
+
+_scan_json = _json.make_scanner(_ScanContext())
+
+
+def _json_loads(text: str):
+    """json.loads(text, parse_constant=_reject_constant), ValueError when it is no JSON."""
+    i, n = 0, len(text)
+    while i < n and text[i] in " \t\n\r":
+        i += 1
+    try:
+        value, end = _scan_json(text, i)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    finally:
+        _ScanContext.memo.clear()
+    while end < n and text[end] in " \t\n\r":
+        end += 1
+    if end != n:
+        raise ValueError("extra data")
+    return value
+
+
 def _parse_json(rest: str) -> Optional[List[str]]:
     """The strings of a JSON array; None if ``rest`` is not a JSON array."""
     rest = _lstrip(rest)
     if not rest.startswith("["):
         return None
     try:
-        value = json.loads(rest, parse_constant=_reject_constant)
+        value = _json_loads(rest)
     except (ValueError, _NotJSON):
         return None
     if not isinstance(value, list):
