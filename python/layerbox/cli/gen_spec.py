@@ -14,7 +14,7 @@ import click
 from layerbox.cli.commands import cli
 
 # The verbs that must reach the kernel without importing click (the hot path).
-HOT_VERBS = ("run", "create", "start", "exec", "stop", "kill", "rm", "ps", "wait")
+HOT_VERBS = ("run", "create", "start", "exec", "stop", "kill", "rm", "ps", "wait", "build")
 
 
 def _type(t) -> dict:
