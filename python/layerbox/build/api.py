@@ -10,7 +10,6 @@ with a Dockerfile on stdin, the SDK's ``fileobj`` without ``custom_context``).
 from __future__ import annotations
 
 import os
-import threading
 
 from layerbox.errors import BuildError, InvalidArgument, LayerboxError
 
@@ -22,6 +21,8 @@ __all__ = ["build", "prepare", "run_build", "LogOutput", "RunFailed"]
 def _capture(sink):
     """(fd for a container's stdout and stderr, finish()): what the container writes reaches
     sink(bytes) from a thread; finish() waits until all of it has."""
+    import threading
+
     r, w = os.pipe()
 
     def reader():
@@ -52,11 +53,10 @@ class LogOutput(Output):
 
     def __init__(self):
         self.logs: list = []
-        self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
-        with self._lock:
-            self.logs.append({"stream": text})
+        # list.append is atomic: the capture thread of a RUN step may write at the same time
+        self.logs.append({"stream": text})
 
     def run_stdio(self):
         w, finish = _capture(lambda b: self.write(b.decode("utf-8", "replace")))
@@ -126,7 +126,9 @@ def prepare(store, *, path: str | None = None, tar_fd: int | None = None,
                 if not os.path.exists(df_path) and os.path.exists(os.path.join(path, "dockerfile")):
                     df_path = os.path.join(path, "dockerfile")
             text, name = _read_dockerfile(df_path), os.path.basename(df_path)
-        return Prepared(BuildContext.from_dir(path), text, name)
+        ctx = BuildContext.from_dir(path)
+        ctx.remember_digests(store)
+        return Prepared(ctx, text, name)
     if tar_fd is None:
         raise InvalidArgument("a build needs a context directory, a context tar or a Dockerfile")
     store.ensure()
@@ -168,23 +170,13 @@ _COMPRESSED = ((b"\x1f\x8b\x08", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "
                (b"\x28\xb5\x2f\xfd", "zstd"))
 
 
-def _looks_like_tar(block: bytes) -> bool:
-    import tarfile
-
-    if len(block) < 512:
-        return False
-    try:
-        tarfile.TarInfo.frombuf(block[:512], "utf-8", "surrogateescape")
-        return True
-    except tarfile.HeaderError:
-        return False
-
-
 def _extract_context(fd: int, root: str):
     """Extracts the tar read from fd into root: (True, b""); or (False, everything read)
     when the input is no archive (then it is a Dockerfile)."""
     from layerbox import _core
     from layerbox.image.archive import start_producer
+
+    from .files import looks_like_tar
 
     head = b""
     while len(head) < 4096:
@@ -197,7 +189,7 @@ def _extract_context(fd: int, root: str):
         if head.startswith(magic):
             kind = name
             break
-    if kind == "none" and not _looks_like_tar(head):
+    if kind == "none" and not looks_like_tar(head):
         rest = [head]
         while True:
             chunk = os.read(fd, 1 << 20)
@@ -246,15 +238,25 @@ def _extract_context(fd: int, root: str):
 
 # -- running a build ------------------------------------------------------------------------
 
-def run_build(engine, prepared: Prepared, options: BuildOptions, output: Output) -> str:
-    """Parses the Dockerfile (every mistake reported before any step runs) and builds it."""
+class Services:
+    """The store, image store and container engine a build uses (the SDK client's)."""
+
+    def __init__(self, client):
+        self.store = client._store
+        self.images = client._images
+        self.engine = client._engine
+
+
+def run_build(services, prepared: Prepared, options: BuildOptions, output: Output) -> str:
+    """Parses the Dockerfile (every mistake reported before any step runs) and builds it.
+    ``services``: see :class:`~layerbox.build.builder.Builder`."""
     from . import dockerfile as D
 
     try:
         df = D.parse(prepared.text, prepared.name)
     except D.DockerfileError as e:
         raise BuildError(str(e), exit_code=1) from None
-    return Builder(engine, prepared.context, df, options, output).build()
+    return Builder(services, prepared.context, df, options, output).build()
 
 
 def build(client, path=None, fileobj=None, tag=None, quiet=False, nocache=False, rm=True,
@@ -279,7 +281,7 @@ def build(client, path=None, fileobj=None, tag=None, quiet=False, nocache=False,
     try:
         prepared = _prepare_for_sdk(client._store, path, fileobj, custom_context, dockerfile)
         with prepared:
-            image_id = run_build(client._engine, prepared, options, out)
+            image_id = run_build(Services(client), prepared, options, out)
     except BuildError as e:
         out.logs.append({"error": str(e), "errorDetail": {"message": str(e)}})
         raise BuildError(str(e), out.logs, exit_code=e.exit_code) from None

@@ -126,15 +126,17 @@ class _Stage:
 
 
 class Builder:
-    """Builds one Dockerfile. ``engine``: the ContainerEngine (its image store is used);
-    ``context``: a :class:`~layerbox.build.context.BuildContext`; ``dockerfile``: a parsed
+    """Builds one Dockerfile. ``services``: what has ``store``, ``images`` (the ImageStore) and
+    ``engine`` (the ContainerEngine, only asked for when a RUN step runs: a cached build never
+    loads it), like the CLI's context; ``context``: a
+    :class:`~layerbox.build.context.BuildContext`; ``dockerfile``: a parsed
     :class:`~layerbox.build.dockerfile.Dockerfile`."""
 
-    def __init__(self, engine, context, dockerfile: D.Dockerfile, options: BuildOptions,
+    def __init__(self, services, context, dockerfile: D.Dockerfile, options: BuildOptions,
                  output: Output | None = None):
-        self.engine = engine
-        self.images = engine.images
-        self.store = engine.store
+        self._services = services
+        self.images = services.images
+        self.store = services.store
         self.context = context
         self.df = dockerfile
         self.opts = options
@@ -145,6 +147,10 @@ class Builder:
         self.results: dict = {}      # stage index -> image ID
         self.step_no = 0
         self.step_total = 0
+
+    @property
+    def engine(self):
+        return self._services.engine
 
     # -- the whole build ------------------------------------------------------------------------
     def build(self) -> str:
@@ -181,8 +187,13 @@ class Builder:
         if unused:
             self.out.warn(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         self.out.write(f"Successfully built {short(image_id)}\n")
+        refs = self.images.refs() if self.opts.tags else {}
         for t in self.opts.tags:
-            name = self.images.tag(image_id, t)
+            from layerbox.image import reference
+
+            name = reference.normalize(t)
+            if refs.get(name) != image_id:  # a rebuild that changed nothing leaves the tag be
+                name = self.images.tag(image_id, t)
             self.out.write(f"Successfully tagged {name}\n")
         return image_id
 

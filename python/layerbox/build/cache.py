@@ -19,10 +19,17 @@ step's. We keep an explicit index instead, ``<store>/buildcache/<key>`` holding 
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from layerbox import _jsonfast
+
+try:  # Python's own SHA-256: loading OpenSSL's (hashlib) costs 3 ms, more than a cached
+    from _sha256 import sha256  # build hashes with it (3.11)
+except ImportError:  # pragma: no cover - other Pythons
+    try:
+        from _sha2 import sha256  # 3.12+
+    except ImportError:
+        from hashlib import sha256
 
 KEY_VERSION = "layerbox-build-cache-1"
 
@@ -32,7 +39,7 @@ def step_key(parent: str, created_by: str, config: dict, extra: str = "") -> str
     docker would record for it, the image config it produces (the whole document but its
     history and creation time) and anything else the result depends on (``extra``)."""
     doc = {k: v for k, v in config.items() if k not in ("created", "history", "container")}
-    h = hashlib.sha256()
+    h = sha256()
     for part in (KEY_VERSION, parent, created_by, _jsonfast.dumps(doc), extra):
         data = part.encode("utf-8", "surrogateescape")
         h.update(b"%d:" % len(data))

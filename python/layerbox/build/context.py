@@ -22,16 +22,23 @@ not invalidate the cache; the result's owner is root or ``--chown`` anyway).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat as S
-import tarfile
-from typing import Callable, Iterable, List, Optional
 
 from layerbox.errors import InvalidArgument
 
+from .cache import sha256
 from .dockerignore import Matcher, parse_dockerignore
 from .fnmatch_go import BadPattern, go_clean, go_match
+
+TYPE_CHECKING = False  # typing costs 3 ms to import; annotations here are never evaluated
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, List, Optional
+
+# tarfile's type flags (tarfile itself is imported only to write: a cached build never does)
+REGTYPE, LNKTYPE, SYMTYPE, CHRTYPE, BLKTYPE, DIRTYPE, FIFOTYPE = (b"0", b"1", b"2", b"3", b"4",
+                                                                 b"5", b"6")
+_BIG = 1 << 20  # files larger than this are hashed by OpenSSL (SHA-NI) rather than Python
 
 __all__ = ["BuildContext", "Item", "Source", "SourceError", "TarWriter", "items_digest",
            "contains_wildcards", "clean_source"]
@@ -61,21 +68,23 @@ class Source:
     ``rel`` (its real path inside the context), ``path`` (on the host), ``is_dir`` and
     ``items`` (the source's own item first when a file; everything below it when a dir)."""
 
-    __slots__ = ("orig", "rel", "path", "is_dir", "items", "_digest")
+    __slots__ = ("orig", "rel", "path", "is_dir", "items", "cache", "_digest")
 
-    def __init__(self, orig: str, rel: str, path: str, is_dir: bool, items: List[Item]):
+    def __init__(self, orig: str, rel: str, path: str, is_dir: bool, items: List[Item], cache=None):
         self.orig = orig
         self.rel = rel
         self.path = path
         self.is_dir = is_dir
         self.items = items
+        self.cache = cache
         self._digest = None
 
     @property
     def digest(self) -> str:
         """``file:<hex>`` or ``dir:<hex>``: what docker's history shows for the source."""
         if self._digest is None:
-            self._digest = ("dir:" if self.is_dir else "file:") + items_digest(self.items)
+            self._digest = (("dir:" if self.is_dir else "file:")
+                            + items_digest(self.items, self.cache))
         return self._digest
 
     def __repr__(self) -> str:
@@ -124,6 +133,7 @@ class BuildContext:
         self.matcher = matcher
         self._cleanup = cleanup
         self._walk_cache: Optional[List[Item]] = None
+        self.digests: Optional[DigestCache] = None  # set for a lasting directory (from_dir)
 
     @classmethod
     def from_dir(cls, root: str, patterns: Optional[Iterable[str]] = None) -> "BuildContext":
@@ -148,7 +158,17 @@ class BuildContext:
         """No files at all (``build - < Dockerfile``); ``root`` must be an empty directory."""
         return cls(root, _never, None, cleanup)
 
+    def remember_digests(self, store) -> None:
+        """Keep the content digests of this (lasting) directory's files in ``store``."""
+        self.digests = DigestCache(store, self.root)
+
     def close(self) -> None:
+        if self.digests is not None:
+            try:
+                self.digests.save()
+            except OSError:
+                pass  # only a speed-up
+            self.digests = None
         if self._cleanup is not None:
             cleanup, self._cleanup = self._cleanup, None
             cleanup()
@@ -184,8 +204,8 @@ class BuildContext:
         path = os.path.join(self.root, real) if real else self.root
         st = os.stat(path)  # every link on the way was resolved inside the context
         if S.S_ISDIR(st.st_mode):
-            return Source(orig, real, path, True, self._items_below(path, real))
-        return Source(orig, real, path, False, [Item("", path, st)])
+            return Source(orig, real, path, True, self._items_below(path, real), self.digests)
+        return Source(orig, real, path, False, [Item("", path, st)], self.digests)
 
     def _resolve(self, rel: str) -> Optional[str]:
         """rel's real path inside the root (links followed inside it), or None if missing."""
@@ -277,17 +297,75 @@ def _kind(mode: int) -> str:
     return "o"
 
 
-def items_digest(items: Iterable[Item]) -> str:
+def file_digest(path: str, size: int) -> str:
+    with open(path, "rb") as f:
+        if size > _BIG:
+            import hashlib
+
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        return sha256(f.read()).hexdigest()
+
+
+class DigestCache:
+    """Content digests of a context directory's files, kept in the store and reused while a
+    file's size, modification and change times and inode stay the same (git's index trick): a
+    cached rebuild then reads none of the files it copies. A file changed less than two
+    seconds before it was hashed is not remembered (a change within the same clock tick would
+    leave its times as they were)."""
+
+    SETTLE_NS = 2 * 10**9
+
+    def __init__(self, store, root: str):
+        from layerbox import _jsonfast
+
+        key = sha256(os.path.abspath(root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        self.path = os.path.join(store.root, "buildcache", f"files-{key}.json")
+        try:
+            with open(self.path, "rb") as f:
+                self.entries = _jsonfast.loads(f.read())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.used: dict = {}
+        self.dirty = False
+
+    def digest(self, it: Item) -> str:
+        st = it.st
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        e = self.entries.get(it.path)
+        if e is not None and e[:4] == stamp:
+            self.used[it.path] = e
+            return e[4]
+        d = file_digest(it.path, st.st_size)
+        import time
+
+        if time.time_ns() - st.st_ctime_ns > self.SETTLE_NS:
+            self.used[it.path] = stamp + [d]
+            self.dirty = True
+        return d
+
+    def save(self) -> None:
+        """Keeps what this build used (so the file never grows past one context's worth)."""
+        if not self.dirty and len(self.used) == len(self.entries):
+            return
+        from layerbox import _jsonfast
+
+        os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
+        tmp = f"{self.path}.tmp.{os.getpid()}.{os.urandom(4).hex()}"
+        with open(tmp, "w") as f:
+            f.write(_jsonfast.dumps(self.used))
+        os.rename(tmp, self.path)
+
+
+def items_digest(items: Iterable[Item], cache: Optional[DigestCache] = None) -> str:
     """sha256 (hex) over each item's name, type, mode, size, link target and content."""
-    h = hashlib.sha256()
+    h = sha256()
     for it in items:
         st = it.st
         mode = st.st_mode
         link = os.readlink(it.path) if S.S_ISLNK(mode) else ""
         content = ""
         if S.S_ISREG(mode) and st.st_size:
-            with open(it.path, "rb") as f:
-                content = hashlib.file_digest(f, "sha256").hexdigest()
+            content = cache.digest(it) if cache is not None else file_digest(it.path, st.st_size)
         rdev = f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}" if _kind(mode) == "o" else ""
         h.update(f"{it.rel}\0{_kind(mode)}\0{S.S_IMODE(mode):o}\0{st.st_size}\0{link}\0"
                  f"{content}\0{rdev}\n".encode("utf-8", "surrogateescape"))
@@ -295,8 +373,8 @@ def items_digest(items: Iterable[Item]) -> str:
 
 
 # -- writing ---------------------------------------------------------------------------------
-_TYPES = ((S.S_ISDIR, tarfile.DIRTYPE), (S.S_ISLNK, tarfile.SYMTYPE), (S.S_ISFIFO, tarfile.FIFOTYPE),
-          (S.S_ISCHR, tarfile.CHRTYPE), (S.S_ISBLK, tarfile.BLKTYPE))
+_TYPES = ((S.S_ISDIR, DIRTYPE), (S.S_ISLNK, SYMTYPE), (S.S_ISFIFO, FIFOTYPE), (S.S_ISCHR, CHRTYPE),
+          (S.S_ISBLK, BLKTYPE))
 
 
 class TarWriter:
@@ -306,23 +384,26 @@ class TarWriter:
     docker's tar writer skips them."""
 
     def __init__(self, fd: int, chmod: Optional[int] = None):
+        import tarfile
+
+        self._tarfile = tarfile
         self._out = os.fdopen(fd, "wb", buffering=1 << 20, closefd=False)
         self.tar = tarfile.open(fileobj=self._out, mode="w|", format=tarfile.PAX_FORMAT,
                                 encoding="utf-8", errors="surrogateescape")
         self.chmod = chmod
         self._links: dict = {}
 
-    def _info(self, name: str, mode: int, mtime: float, kind=tarfile.REGTYPE) -> tarfile.TarInfo:
-        ti = tarfile.TarInfo(name)
+    def _info(self, name: str, mode: int, mtime: float, kind=REGTYPE):
+        ti = self._tarfile.TarInfo(name)
         ti.type = kind
         ti.uid = ti.gid = 0
         ti.uname = ti.gname = ""
         ti.mtime = int(mtime)
-        ti.mode = mode if self.chmod is None or kind == tarfile.SYMTYPE else self.chmod
+        ti.mode = mode if self.chmod is None or kind == SYMTYPE else self.chmod
         return ti
 
     def add_dir(self, name: str, mode: int, mtime: float) -> None:
-        self.tar.addfile(self._info(name, mode, mtime, tarfile.DIRTYPE))
+        self.tar.addfile(self._info(name, mode, mtime, DIRTYPE))
 
     def add_item(self, name: str, item: Item) -> None:
         st = item.st
@@ -333,7 +414,7 @@ class TarWriter:
             if st.st_nlink > 1:
                 first = self._links.get(key)
                 if first is not None:
-                    ti.type = tarfile.LNKTYPE
+                    ti.type = LNKTYPE
                     ti.linkname = first
                     self.tar.addfile(ti)
                     return
@@ -348,14 +429,14 @@ class TarWriter:
         else:
             return  # a socket: nothing a tar can hold
         ti = self._info(name, S.S_IMODE(mode), st.st_mtime, kind)
-        if kind == tarfile.SYMTYPE:
+        if kind == SYMTYPE:
             ti.linkname = os.readlink(item.path)
-        elif kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        elif kind in (CHRTYPE, BLKTYPE):
             ti.devmajor = os.major(st.st_rdev)
             ti.devminor = os.minor(st.st_rdev)
         self.tar.addfile(ti)
 
-    def add_member(self, ti: tarfile.TarInfo, name: str, fileobj=None, linkname=None) -> None:
+    def add_member(self, ti, name: str, fileobj=None, linkname=None) -> None:
         """A member read from another tar, renamed (its hard link target too)."""
         new = self._info(name, ti.mode, ti.mtime, ti.type)
         new.size = ti.size if ti.isreg() else 0

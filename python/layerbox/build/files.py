@@ -19,22 +19,20 @@ What is copied follows docker's classic builder (``builder/dockerfile/copy.go``)
 - files keep their mode and modification time (whole seconds); every owner becomes root, or
   ``--chown`` (names looked up in the image's own /etc/passwd and /etc/group); ``--chmod``
   sets every mode (BuildKit's; docker's classic builder refuses the flag);
-- ADD extracts a local tar archive (plain, gzip, bzip2, xz or zstd) into the destination,
-  keeping the archive's owners; an ADD of a URL downloads it (mode 0600); an unreachable URL
+- ADD extracts a local tar archive (plain, gzip, bzip2 or xz: docker's list; a zstd file is
+  copied as it is, as docker does) into the destination, keeping the archive's owners; an ADD of a URL downloads it (mode 0600); an unreachable URL
   is an error naming it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
-import stat as S
-import tarfile
 import time
 
 from layerbox.errors import BuildError, ImageNotFound, InvalidArgument
 
+from .cache import sha256
 from .context import Item, Source, SourceError, TarWriter, clean_source, contains_wildcards
 from .fnmatch_go import BadPattern, go_clean, go_match
 
@@ -43,18 +41,31 @@ URL_TIMEOUT = float(os.environ.get("LAYERBOX_BUILD_URL_TIMEOUT", "5"))
 
 class Workspace:
     """An overlay of layers (diff_ids, bottom first) plus an upper dir of its own, never
-    mounted on the host: each operation mounts it in a private helper thread."""
+    mounted on the host: each operation mounts it in a private helper thread. Its staging
+    directory is made on first use (a step found in the cache never needs one)."""
 
     def __init__(self, store, layers: list):
         self.store = store
-        self.dir = store.mkdtemp("build")
-        for d in ("upper", "work", "merged", "empty", "src"):
-            os.mkdir(os.path.join(self.dir, d), 0o755)
-        self.upper = os.path.join(self.dir, "upper")
-        lowers = [os.path.join(store.layer_dir(d), "diff") for d in reversed(layers)]
-        self.overlay = {"lower": lowers or [os.path.join(self.dir, "empty")], "upper": self.upper,
-                        "work": os.path.join(self.dir, "work"),
-                        "target": os.path.join(self.dir, "merged")}
+        self.layers = list(layers)
+        self.dir = ""
+
+    def _ensure(self) -> str:
+        if not self.dir:
+            self.dir = self.store.mkdtemp("build")
+            for d in ("upper", "work", "merged", "empty", "src"):
+                os.mkdir(os.path.join(self.dir, d), 0o755)
+        return self.dir
+
+    @property
+    def upper(self) -> str:
+        return os.path.join(self._ensure(), "upper")
+
+    @property
+    def overlay(self) -> dict:
+        d = self._ensure()
+        lowers = [os.path.join(self.store.layer_dir(x), "diff") for x in reversed(self.layers)]
+        return {"lower": lowers or [os.path.join(d, "empty")], "upper": os.path.join(d, "upper"),
+                "work": os.path.join(d, "work"), "target": os.path.join(d, "merged")}
 
     def stat(self, path: str) -> dict:
         from layerbox import _core
@@ -72,21 +83,23 @@ class Workspace:
         return write_container_layer(images, self.upper)
 
     def staging(self, name: str) -> str:
-        path = os.path.join(self.dir, name)
+        path = os.path.join(self._ensure(), name)
         os.makedirs(path, 0o700, exist_ok=True)
         return path
 
     def readonly(self, layers: list) -> dict:
         """A read-only overlay of other layers (a COPY --from source) for the helper."""
-        lowers = [os.path.join(self.store.layer_dir(d), "diff") for d in reversed(layers)]
+        d = self._ensure()
+        lowers = [os.path.join(self.store.layer_dir(x), "diff") for x in reversed(layers)]
         # overlayfs without an upper dir wants two lower dirs: an empty one at the bottom.
-        return {"lower": lowers + [os.path.join(self.dir, "empty")],
-                "target": os.path.join(self.dir, "src")}
+        return {"lower": lowers + [os.path.join(d, "empty")], "target": os.path.join(d, "src")}
 
     def close(self) -> None:
-        from layerbox import _core
+        if self.dir:
+            from layerbox import _core
 
-        _core.remove_tree(self.dir)
+            _core.remove_tree(self.dir)
+            self.dir = ""
 
     def __enter__(self) -> "Workspace":
         return self
@@ -143,7 +156,7 @@ class _ImageSource:
     def digest(self) -> str:
         what = f"{self.image_id}\0{self.rel}\0{self.pattern or ''}".encode("utf-8", "surrogateescape")
         kind = "multi" if self.pattern else "dir" if self.is_dir else "file"
-        return f"{kind}:{hashlib.sha256(what).hexdigest()}"
+        return f"{kind}:{sha256(what).hexdigest()}"
 
 
 class _Archive:
@@ -181,7 +194,7 @@ def copy(b, st, inst) -> None:
                              "must be a directory and end with a /")
         digests = [s.digest for s in sources]
         src_hash = digests[0] if len(digests) == 1 else \
-            "multi:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
+            "multi:" + sha256(",".join(digests).encode()).hexdigest()
         chown_text = f"--chown={inst.chown} " if inst.chown else ""
         created_by = f"{b._nop(st)}{name} {chown_text}{src_hash} in {inst.dest} "
         extra = f"chmod={inst.chmod or ''}\nchown={chown}"
@@ -316,7 +329,7 @@ def _download(url: str, ws: Workspace, dest_is_dir: bool, checksum) -> Source:
     import urllib.parse
     import urllib.request
 
-    d = ws.staging(f"url-{hashlib.sha256(url.encode()).hexdigest()[:12]}")
+    d = ws.staging(f"url-{sha256(url.encode()).hexdigest()[:12]}")
     try:
         with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as resp:
             path_part = urllib.parse.urlparse(url).path
@@ -332,7 +345,7 @@ def _download(url: str, ws: Workspace, dest_is_dir: bool, checksum) -> Source:
                     raise BuildError(f"ADD failed: cannot determine filename for source {url}")
                 filename = "__unnamed__"
             path = os.path.join(d, filename)
-            h = hashlib.sha256()
+            h = sha256()
             with open(path, "wb") as f:
                 while True:
                     chunk = resp.read(1 << 20)
@@ -367,8 +380,9 @@ _MAGIC = ((b"\x1f\x8b\x08", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
 
 
 def archive_compression(path: str):
-    """"none", "gzip", "bzip2", "xz" or "zstd" when the file is a tar archive (docker's
-    isArchivePath: it decompresses and a first tar header reads); else None."""
+    """"none", "gzip", "bzip2" or "xz" when the file is a tar archive (docker's isArchivePath:
+    it decompresses and a first tar header reads); else None (zstd included: docker's ADD
+    copies such a file as it is)."""
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)
@@ -380,7 +394,7 @@ def archive_compression(path: str):
             kind = name
             break
     if kind == "zstd":
-        return kind  # no zstd in Python's standard library: the extractor decides
+        return None
     try:
         if kind == "gzip":
             import zlib
@@ -398,13 +412,25 @@ def archive_compression(path: str):
             block = head[:512]
     except (OSError, EOFError, ValueError, Exception):  # noqa: BLE001 - not an archive
         return None
+    return kind if looks_like_tar(block) else None
+
+
+def looks_like_tar(block: bytes) -> bool:
+    """Does ``block`` start with a tar header: a good checksum, and not the zero block that ends
+    an archive (what Go's tar.Reader.Next and Python's tarfile check)."""
     if len(block) < 512:
-        return None
+        return False
+    hdr = block[:512]
+    if not hdr.strip(b"\0"):
+        return False
+    field = hdr[148:156].split(b"\0", 1)[0].strip()
     try:
-        tarfile.TarInfo.frombuf(block[:512], "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return None
-    return kind
+        want = int(field, 8)
+    except ValueError:
+        return False
+    unsigned = sum(hdr[:148]) + 8 * 32 + sum(hdr[156:])
+    signed = unsigned - 256 * sum(1 for b in hdr[:148] + hdr[156:] if b > 127)
+    return want in (unsigned, signed)
 
 
 def _open_archive(src: _Archive):
@@ -534,6 +560,8 @@ def _produce(w: int, ws: Workspace, batch: list, chmod) -> None:
 def _copy_image_source(tw: TarWriter, ws: Workspace, s: _ImageSource, dest_rel: str, target) -> None:
     """Copies from another image: the C++ core archives the path from a private read-only
     mount of its layers; the members are renamed here into the destination."""
+    import tarfile
+
     from layerbox import _core
     from layerbox.image.archive import start_producer
 

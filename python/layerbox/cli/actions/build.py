@@ -25,7 +25,7 @@ def _parse_kv(items, what: str, env_fallback: bool = False) -> dict:
 
 
 def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache=False,
-          pull=False, quiet=False, labels=(), network="none", rm="true", force_rm=False,
+          pull=False, quiet=False, labels=(), network="none", rm=True, force_rm=False,
           iidfile=None, platform=None) -> int:
     from layerbox.build import api
     from layerbox.build.builder import BuildOptions, RunFailed
@@ -39,7 +39,7 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
     options = BuildOptions(
         tags=tags, buildargs=_parse_kv(build_args, "build-arg", env_fallback=True), target=target,
         nocache=no_cache, pull=pull, labels=_parse_kv(labels, "label"), network_mode=network,
-        rm=str(rm).lower() not in ("false", "0"), forcerm=force_rm, quiet=quiet)
+        rm=rm, forcerm=force_rm, quiet=quiet)
     out = _QuietOutput() if quiet else _CliOutput()
     store = ctx.store
     df_text = sys.stdin.buffer.read() if file == "-" else None
@@ -51,7 +51,7 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
             prepared = api.prepare(store, path=context, dockerfile=None if file == "-" else file,
                                    dockerfile_text=df_text)
         with prepared:
-            image_id = api.run_build(ctx.engine, prepared, options, out)
+            image_id = api.run_build(ctx, prepared, options, out)
     except BuildError as e:
         sys.stdout.flush()
         if quiet:

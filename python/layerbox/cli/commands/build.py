@@ -25,9 +25,8 @@ from layerbox.cli.commands import CONTEXT_SETTINGS, cli, image_group, register
               help="Set metadata for an image (repeatable).")
 @click.option("--network", metavar="MODE", default="none", show_default=True,
               help="Networking mode for the RUN instructions: none or host.")
-# docker's boolean flag: "--rm" alone is true, "--rm=false" keeps the intermediate containers.
-@click.option("--rm", "rm", is_flag=False, flag_value="true", default="true", metavar="BOOL",
-              help="Remove intermediate containers after a successful build (default true).")
+@click.option("--rm", "rm", is_flag=True, default=True,
+              help="Remove intermediate containers after a successful build (always on).")
 @click.option("--force-rm", is_flag=True, help="Always remove intermediate containers.")
 @click.option("--iidfile", metavar="FILE", help="Write the image ID to the file.")
 @click.option("--platform", metavar="PLATFORM", help="Set platform (only linux/amd64 here).")
