@@ -61,16 +61,26 @@ class Workspace:
         return os.path.join(self._ensure(), "upper")
 
     @property
+    def lowers(self) -> list:
+        """The layer directories, top first."""
+        return [os.path.join(self.store.layer_dir(x), "diff") for x in reversed(self.layers)]
+
+    @property
     def overlay(self) -> dict:
         d = self._ensure()
-        lowers = [os.path.join(self.store.layer_dir(x), "diff") for x in reversed(self.layers)]
-        return {"lower": lowers or [os.path.join(d, "empty")], "upper": os.path.join(d, "upper"),
+        return {"lower": self.lowers or [os.path.join(d, "empty")], "upper": os.path.join(d, "upper"),
                 "work": os.path.join(d, "work"), "target": os.path.join(d, "merged")}
 
-    def stat(self, path: str) -> dict:
-        from layerbox import _core
+    def resolve(self, path: str, what: str):
+        """(real path, kind or None) of ``path`` in the image: see :mod:`.layered`."""
+        from . import layered
 
-        return _core.path_stat("", path, follow=True, overlay=self.overlay)
+        try:
+            return layered.resolve(self.lowers, path)
+        except layered.NotADirectory as e:
+            raise BuildError(f"{what}: {e.path} is not a directory") from None
+        except ValueError as e:
+            raise BuildError(f"{what}: {e}") from None
 
     def extract(self, fd: int, dest: str = "/", chown=None) -> dict:
         from layerbox import _core
@@ -122,16 +132,17 @@ def _feed_bytes(data: bytes) -> int:
 
 
 def make_workdir(b, st, path: str):
-    """WORKDIR's directory, made as docker makes it (0755, root) when missing; the layer's
-    meta, or None when it was there already."""
+    """WORKDIR's directory, made as docker makes it (0755, root; links on the way followed
+    inside the image) when missing; the layer's meta, or None when it was there already."""
     with Workspace(b.store, st.layers) as ws:
+        real, kind = ws.resolve(path, "Cannot mkdir")
+        if kind == "d":
+            return None
+        if kind is not None:
+            raise BuildError(f"Cannot mkdir: {path} is not a directory")
         r = _feed_bytes(_EMPTY_TAR)
         try:
-            ws.extract(r, path)
-        except OSError as e:
-            if e.errno == 20:  # ENOTDIR
-                raise BuildError(f"Cannot mkdir: {path} is not a directory") from None
-            raise
+            ws.extract(r, real)
         finally:
             os.close(r)
         return ws.commit(b.images)
@@ -469,16 +480,13 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
     """Writes every source into the workspace (in order); the layer's meta, or None."""
     from layerbox.container.archive import pump
 
-    dest_rel = go_clean(dest).lstrip("/")
-    into_dir = dest.endswith("/")
-    info = None
-    if not into_dir and any(not s.is_dir for s in sources if not isinstance(s, _Archive)):
-        info = ws.stat(dest)
-        into_dir = info["exists"] and info["type"] == "dir"
-    dest_missing = None
-    if (chown or chmod is not None) and any(s.is_dir for s in sources if not isinstance(s, _Archive)):
-        info = info or ws.stat(dest)
-        dest_missing = not info["exists"]
+    from . import layered
+
+    # Where the destination leads in the image (docker's FollowSymlinkInScope): the tar's
+    # names are then real paths, and no link of the image is met on the way.
+    real, kind = ws.resolve(dest, "failed to copy files")
+    dest_rel = real.lstrip("/")
+    into_dir = dest.endswith("/") or kind == "d"
     now = time.time()
     batch: list = []
 
@@ -496,7 +504,7 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
             flush()
             fd, thread = _open_archive(s)
             try:
-                ws.extract(fd, dest)
+                ws.extract(fd, real)
             finally:
                 os.close(fd)
                 if thread is not None:
@@ -505,16 +513,19 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
                         raise thread[1][0]
             continue
         if s.is_dir:
-            if dest_missing and dest_rel and dest_rel not in made_dirs:
+            # docker makes a missing destination 0755 and gives it the --chown owner
+            if kind is None and dest_rel and dest_rel not in made_dirs and (chown or chmod is not None):
                 batch.append(("dir", dest_rel, 0o755, now))
                 made_dirs.add(dest_rel)
             batch.append(("src", s, dest_rel, None))
             continue
         target = _join(dest_rel, posixpath.basename(s.orig.rstrip("/")) or s.orig) if into_dir else dest_rel
         if chown and chown != (0, 0):
-            for d in _missing_parents(ws, target, made_dirs):
-                batch.append(("dir", d, 0o755, now))
-                made_dirs.add(d)
+            # ... and a file's missing parents get the --chown owner too
+            for d in layered.missing_parents(ws.lowers, "/" + target):
+                if d.lstrip("/") not in made_dirs:
+                    batch.append(("dir", d.lstrip("/"), 0o755, now))
+                    made_dirs.add(d.lstrip("/"))
         batch.append(("src", s, dest_rel, target))
     flush()
     return ws.commit(b.images)
@@ -522,20 +533,6 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
 
 def _join(a: str, b: str) -> str:
     return f"{a}/{b}" if a else b
-
-
-def _missing_parents(ws: Workspace, target: str, known: set) -> list:
-    """The directories above target that the image lacks, top first (docker makes them with
-    the --chown owner for a file source)."""
-    out = []
-    parent = posixpath.dirname(target)
-    while parent and parent not in known:
-        if ws.stat(parent)["exists"]:
-            break
-        out.append(parent)
-        parent = posixpath.dirname(parent)
-    out.reverse()
-    return out
 
 
 def _produce(w: int, ws: Workspace, batch: list, chmod) -> None:

@@ -71,9 +71,7 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
             with os.fdopen(fd, "w") as f:
                 f.write(shebang.data)
             os.chmod(path, 0o755)
-        volumes = [v for v in (st.run.get("Volumes") or {}) if _parts(v)]
-        if volumes:
-            _make_mount_points(b, c, volumes)
+        volumes = _mount_points(b, c, st.run.get("Volumes") or {})
         code = _start_and_wait(b, engine, c.id)
         if code != 0:
             raise RunFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}",
@@ -132,23 +130,36 @@ def _parts(path: str) -> list:
     return [] if ".." in parts else parts
 
 
-def _make_mount_points(b, c, volumes) -> None:
-    """docker creates a volume's mount point in the container (0755, root) before it starts."""
+def _mount_points(b, c, volumes) -> list:
+    """The real paths of the image's volumes, each made in the container (0755, root) when
+    missing, as docker makes a mount point before the container starts."""
     from layerbox import _core
 
+    from . import layered
     from .files import _EMPTY_TAR, _feed_bytes
 
     lowers = [os.path.join(b.store.layer_dir(d), "diff") for d in reversed(c.config.get("Layers") or [])]
     overlay = {"lower": [b.store.init_layer, *lowers], "upper": os.path.join(c.dir, "upper"),
                "work": os.path.join(c.dir, "work"), "target": os.path.join(c.dir, "merged")}
+    out = []
     for v in volumes:
+        if not _parts(v):
+            continue
+        try:
+            real, kind = layered.resolve(lowers, "/" + "/".join(_parts(v)))
+        except (layered.NotADirectory, ValueError):
+            continue  # docker could not mount there either; the RUN decides
+        out.append(real)
+        if kind is not None:
+            continue
         r = _feed_bytes(_EMPTY_TAR)
         try:
-            _core.extract_path(r, "", "/" + "/".join(_parts(v)), overlay=overlay)
+            _core.extract_path(r, "", real, overlay=overlay)
         except OSError:
-            pass  # not a directory in the image: docker would fail to mount; the RUN decides
+            pass
         finally:
             os.close(r)
+    return out
 
 
 def _clear_below(upper: str, path: str) -> None:

@@ -1,0 +1,136 @@
+"""Paths in an image, looked up in its layer directories without mounting them.
+
+A COPY destination or a WORKDIR is resolved the way docker's builder resolves it
+(``FollowSymlinkInScope``): every link on the way is followed *inside the image's root*, a
+missing part is created below the last one that exists. Finding where a path leads does not
+need the overlay mounted: the merged view of layer directories (top first) is computed here from
+their entries (overlay whiteouts and opaque directories honoured), opening each directory with
+O_NOFOLLOW so that a link inside a layer never leads out of it.
+
+This only computes a path; the files themselves are then written through the overlay by the C++
+core, which resolves every path inside the root again, so a wrong answer here could misplace a
+file inside the image but never write outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as S
+
+_OPAQUE = "trusted.overlay.opaque"
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class NotADirectory(Exception):
+    """A path goes through something that is not a directory (``path`` says where)."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+
+def _entry(layers: list, parts: list):
+    """("d"|"f"|"l"|"o", link target) for what the merged view of ``layers`` has at ``parts``
+    (whose parents are directories in that view), or None when there is nothing."""
+    for layer in layers:
+        try:
+            fd = os.open(layer, _DIR_FLAGS)
+        except OSError:
+            continue
+        hides_lower = False
+        try:
+            present = True
+            for p in parts[:-1]:
+                try:
+                    st = os.lstat(p, dir_fd=fd)
+                except (FileNotFoundError, NotADirectoryError):
+                    present = False
+                    break
+                if not S.S_ISDIR(st.st_mode):
+                    # a whiteout, or a non-directory under a directory of a higher layer: either
+                    # way nothing below comes from here or lower down
+                    return None
+                nfd = os.open(p, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+                try:
+                    if os.getxattr(fd, _OPAQUE) == b"y":
+                        hides_lower = True
+                except OSError:
+                    pass
+            if present:
+                try:
+                    st = os.lstat(parts[-1], dir_fd=fd)
+                except (FileNotFoundError, NotADirectoryError):
+                    st = None
+                if st is not None:
+                    mode = st.st_mode
+                    if S.S_ISCHR(mode) and st.st_rdev == 0:
+                        return None  # a whiteout
+                    if S.S_ISDIR(mode):
+                        return "d", ""
+                    if S.S_ISLNK(mode):
+                        return "l", os.readlink(parts[-1], dir_fd=fd)
+                    return ("f" if S.S_ISREG(mode) else "o"), ""
+        finally:
+            os.close(fd)
+        if hides_lower:
+            return None
+    return None
+
+
+def _parts(path: str) -> list:
+    return [p for p in path.split("/") if p and p != "."]
+
+
+def resolve(layers: list, path: str, follow_last: bool = True):
+    """Where ``path`` leads in the image whose layer directories are ``layers`` (top first):
+    (the real path, absolute and clean, and "d", "f", "l", "o" for what is there or None when
+    it does not exist). Raises NotADirectory when a parent is a file, ValueError on a loop."""
+    todo = _parts(path)
+    todo.reverse()
+    done: list = []
+    hops = 0
+    while todo:
+        c = todo.pop()
+        if c == "..":
+            if done:
+                done.pop()
+            continue
+        e = _entry(layers, done + [c])
+        if e is None:
+            rest = [c] + list(reversed(todo))
+            for r in rest:  # what is missing is made as written (".." taken lexically)
+                if r == "..":
+                    if done:
+                        done.pop()
+                else:
+                    done.append(r)
+            return "/" + "/".join(done), None
+        kind, target = e
+        if kind == "l" and (todo or follow_last):
+            hops += 1
+            if hops > 40:
+                raise ValueError(f"too many levels of symbolic links: {path}")
+            if target.startswith("/"):
+                done = []
+            todo.extend(reversed(_parts(target)))
+            continue
+        if todo and kind != "d":
+            raise NotADirectory("/" + "/".join(done + [c]))
+        done.append(c)
+        if not todo:
+            return "/" + "/".join(done), kind
+    return "/" + "/".join(done), "d"
+
+
+def missing_parents(layers: list, real: str) -> list:
+    """The directories above ``real`` (a resolved path) that do not exist, top first."""
+    parts = _parts(real)[:-1]
+    out = []
+    for i in range(len(parts), 0, -1):
+        if _entry(layers, parts[:i]) is not None:
+            break
+        out.append("/" + "/".join(parts[:i]))
+    out.reverse()
+    return out
