@@ -91,22 +91,20 @@ def resolve(layers: list, path: str, follow_last: bool = True):
     todo.reverse()
     done: list = []
     hops = 0
+    kind = "d"
     while todo:
         c = todo.pop()
         if c == "..":
             if done:
                 done.pop()
+            e = _entry(layers, done) if done else ("d", "")
+            kind = e[0] if e else None
             continue
         e = _entry(layers, done + [c])
         if e is None:
-            rest = [c] + list(reversed(todo))
-            for r in rest:  # what is missing is made as written (".." taken lexically)
-                if r == "..":
-                    if done:
-                        done.pop()
-                else:
-                    done.append(r)
-            return "/" + "/".join(done), None
+            done.append(c)  # missing: taken as written, and what follows is looked up below it
+            kind = None
+            continue
         kind, target = e
         if kind == "l" and (todo or follow_last):
             hops += 1
@@ -116,12 +114,10 @@ def resolve(layers: list, path: str, follow_last: bool = True):
                 done = []
             todo.extend(reversed(_parts(target)))
             continue
-        if todo and kind != "d":
+        if todo and kind != "d" and todo[-1] != "..":
             raise NotADirectory("/" + "/".join(done + [c]))
         done.append(c)
-        if not todo:
-            return "/" + "/".join(done), kind
-    return "/" + "/".join(done), "d"
+    return "/" + "/".join(done), kind
 
 
 def missing_parents(layers: list, real: str) -> list:
