@@ -47,12 +47,12 @@ constexpr size_t kDirectWrite = 256 << 10;  // writes this big bypass the sink's
 // Hashes, optionally gzips, hashes again and writes the tar bytes.
 class Sink {
 public:
-    Sink(int out_fd, bool gzip, int level, std::string shown)
+    Sink(int out_fd, bool gzip, int level, bool durable, std::string shown)
         : fd_(out_fd), shown_(std::move(shown)), buf_(new unsigned char[kIoChunk]) {
         if (gzip) gz_ = std::make_unique<GzipEncoder>(level);
         // Uncompressed output: the writes go to a thread of their own while this one reads
         // and hashes (gzip output is small and slow to make: no gain there).
-        if (fd_ >= 0 && !gz_) bg_ = std::make_unique<BackgroundWriter>(fd_, shown_);
+        if (fd_ >= 0 && !gz_) bg_ = std::make_unique<BackgroundWriter>(fd_, shown_, durable);
     }
 
     void put(const void* p, size_t n) {
@@ -200,7 +200,7 @@ struct Stat {
 class Writer {
 public:
     Writer(const std::string& src, int out_fd, const WriteOptions& o)
-        : src_(src), opts_(o), sink_(out_fd, o.gzip, o.level, "layer tar of " + src),
+        : src_(src), opts_(o), sink_(out_fd, o.gzip, o.level, o.durable, "layer tar of " + src),
           buf_(new char[kIoChunk]), out_fd_(out_fd) {
         for (auto& e : o.exclude) {
             std::string c = clean_relative(e);

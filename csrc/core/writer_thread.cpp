@@ -12,10 +12,10 @@
 
 namespace lb {
 
-BackgroundWriter::BackgroundWriter(int fd, std::string shown, size_t chunk, size_t chunks)
+BackgroundWriter::BackgroundWriter(int fd, std::string shown, bool writeback, size_t chunk, size_t chunks)
     : fd_(fd), shown_(std::move(shown)), chunk_size_(chunk) {
     struct stat st;
-    regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+    writeback_ = writeback && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
     for (size_t i = 0; i < chunks; ++i) free_.push_back(Chunk{std::make_unique<unsigned char[]>(chunk), 0});
     cur_ = std::move(free_.front());
     free_.pop_front();
@@ -84,7 +84,7 @@ void BackgroundWriter::run() {
         if (!err_) {
             try {
                 write_all(fd_, c.data.get(), c.used, shown_);
-                if (regular_) {
+                if (writeback_) {
                     // Start writeback now, without waiting: the final fdatasync then finds
                     // most of the file already on its way to the disk.
                     ::sync_file_range(fd_, static_cast<off64_t>(offset_), static_cast<off64_t>(c.used),

@@ -2,8 +2,9 @@
 //
 // A layer's bytes are read, hashed (SHA-256 is the floor: ~1.5 GB/s) and written. Done in one
 // thread those costs add up; with the writes handed to a thread of their own they overlap,
-// and for a regular file writeback to disk is started as each chunk lands (sync_file_range),
-// so a final fdatasync has little left to wait for.
+// and, for a file that will be fsynced, writeback to disk is started as each chunk lands
+// (sync_file_range), so the final fdatasync has little left to wait for. (Not for other
+// files: where the disk is slower than memory, that would make every write wait for it.)
 #pragma once
 
 #include <condition_variable>
@@ -19,7 +20,10 @@ namespace lb {
 
 class BackgroundWriter {
 public:
-    BackgroundWriter(int fd, std::string shown, size_t chunk = 1 << 20, size_t chunks = 4);
+    // `writeback`: start writing each chunk to disk as it lands (for a file the caller will
+    // fdatasync); otherwise the page cache absorbs the writes, as for a `save` to a file.
+    BackgroundWriter(int fd, std::string shown, bool writeback, size_t chunk = 1 << 20,
+                     size_t chunks = 4);
     ~BackgroundWriter();
     BackgroundWriter(const BackgroundWriter&) = delete;
     BackgroundWriter& operator=(const BackgroundWriter&) = delete;
@@ -42,7 +46,7 @@ private:
     int fd_;
     std::string shown_;
     size_t chunk_size_;
-    bool regular_ = false;
+    bool writeback_ = false;
     uint64_t offset_ = 0;
     std::mutex mu_;
     std::condition_variable cv_;

@@ -75,7 +75,7 @@ def write_container_layer(images, upper: str, adopt_upper: bool = False) -> dict
         bfd = os.open(os.path.join(staging, "blob"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                       0o644)
         try:
-            res = _core.write_layer(upper, bfd, source="overlay-upper")
+            res = _core.write_layer(upper, bfd, source="overlay-upper", durable=True)
         finally:
             os.close(bfd)
         if res["files"] == 0:
