@@ -339,7 +339,10 @@ class ContainerEngine:
                 os.makedirs(src, exist_ok=True)  # docker -v creates a missing host directory
             return src
         data = os.path.join(self.store.volumes, m["Name"], "_data")
-        os.makedirs(data, exist_ok=True)
+        if not os.path.isdir(data):
+            from layerbox.volumes import Volumes  # a named volume is made on first use
+
+            Volumes(self.store).create(m["Name"])
         return data
 
     def _anonymous_volume_paths(self, cfg: dict) -> list[str]:
