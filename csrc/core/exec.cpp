@@ -150,22 +150,7 @@ ExecStarted exec_in_container(const ExecSpec& s, StdioFds io) {
 
 int wait_exec(ExecStarted& e, bool forward_signals, bool relay_stdin, bool raw_tty) {
     if (e.pid <= 0) return 0;
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    UniqueFd sigfd;
-    if (forward_signals) {
-        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&mask, s);
-        ::pthread_sigmask(SIG_BLOCK, &mask, &old);
-        sigfd = UniqueFd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    }
-    struct termios saved;
-    bool restore = false;
-    if (raw_tty && ::isatty(0) && ::tcgetattr(0, &saved) == 0) {
-        struct termios raw = saved;
-        ::cfmakeraw(&raw);
-        ::tcsetattr(0, TCSANOW, &raw);
-        restore = true;
-    }
+    ForegroundScope fg(forward_signals, raw_tty);
     if (e.pty && ::isatty(0)) copy_winsize(0, e.pty.get());
     bool in_open = relay_stdin && e.pty;
     bool exited = false;
@@ -176,7 +161,7 @@ int wait_exec(ExecStarted& e, bool forward_signals, bool relay_stdin, bool raw_t
         int ip = -1, ii = -1, is = -1, ipid = -1;
         if (e.pty) { p[k] = {e.pty.get(), POLLIN, 0}; ip = k++; }
         if (in_open && !exited) { p[k] = {0, POLLIN, 0}; ii = k++; }
-        if (sigfd) { p[k] = {sigfd.get(), POLLIN, 0}; is = k++; }
+        if (fg.fd() >= 0) { p[k] = {fg.fd(), POLLIN, 0}; is = k++; }
         if (!exited && e.pidfd) { p[k] = {e.pidfd.get(), POLLIN, 0}; ipid = k++; }
         int r = ::poll(p, k, exited ? 100 : -1);
         if (r < 0 && errno == EINTR) continue;
@@ -205,28 +190,12 @@ int wait_exec(ExecStarted& e, bool forward_signals, bool relay_stdin, bool raw_t
                 (void)!::write(e.pty.get(), buf, static_cast<size_t>(n));
             }
         }
-        if (is >= 0 && p[is].revents) {
-            struct signalfd_siginfo si;
-            while (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo == SIGWINCH) {
-                    if (e.pty) copy_winsize(0, e.pty.get());
-                } else if (e.pidfd) {
-                    sys::pidfd_send_signal(e.pidfd.get(), static_cast<int>(si.ssi_signo));
-                }
-            }
-        }
+        if (is >= 0 && p[is].revents) fg.forward(e.pidfd ? e.pidfd.get() : -1, e.pty ? e.pty.get() : -1);
         if (ipid >= 0 && p[ipid].revents) exited = true;
         if (!e.pidfd) exited = true;
     }
     int st = 0;
     while (::waitpid(e.pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (restore) ::tcsetattr(0, TCSANOW, &saved);
-    if (forward_signals) {
-        struct timespec zero {};
-        while (::sigtimedwait(&mask, nullptr, &zero) > 0) {
-        }
-        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
