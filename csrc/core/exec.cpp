@@ -19,13 +19,6 @@ namespace lb {
 
 namespace {
 
-void place(int fd, int target) {
-    if (fd == target) {
-        ::fcntl(fd, F_SETFD, 0);
-    } else if (::dup2(fd, target) < 0) {
-        throw_errno("dup2", "stdio");
-    }
-}
 
 [[noreturn]] void grandchild(const ExecSpec& s, StdioFds io, int errfd, int ptysock) {
     try {
@@ -33,25 +26,12 @@ void place(int fd, int target) {
         if (s.process.tty) {
             // setns() into the mount namespace made the container's root our root, so this is
             // the container's own devpts instance.
-            UniqueFd master = open_path("/dev/pts/ptmx", O_RDWR | O_NOCTTY);
-            int unlock = 0;
-            if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) throw_errno("ioctl TIOCSPTLCK", "/dev/pts/ptmx");
-            if (s.process.rows && s.process.cols) {
-                struct winsize ws {};
-                ws.ws_row = s.process.rows;
-                ws.ws_col = s.process.cols;
-                ::ioctl(master.get(), TIOCSWINSZ, &ws);
-            }
-            UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
-            if (!slave) throw_errno("ioctl TIOCGPTPEER", "/dev/pts/ptmx");
-            send_fds(ptysock, "pty", {master.get()});
-            if (!s.detach && ::setsid() < 0) throw_errno("setsid");
-            if (::ioctl(slave.get(), TIOCSCTTY, 0) != 0) throw_errno("ioctl TIOCSCTTY", "/dev/pts");
-            for (int t = 0; t < 3; ++t) place(slave.get(), t);
+            attach_new_pty(open_path("/dev/pts/ptmx", O_RDWR | O_NOCTTY), s.process.rows, s.process.cols,
+                           ptysock, !s.detach);
         } else {
-            place(io.in, 0);
-            place(io.out, 1);
-            place(io.err, 2);
+            place_fd(io.in, 0);
+            place_fd(io.out, 1);
+            place_fd(io.err, 2);
         }
         exec_process(s.process, errfd);
     } catch (const SysError& e) {
