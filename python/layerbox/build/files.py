@@ -44,10 +44,12 @@ class Workspace:
     mounted on the host: each operation mounts it in a private helper thread. Its staging
     directory is made on first use (a step found in the cache never needs one)."""
 
-    def __init__(self, store, layers: list):
-        self.store = store
+    def __init__(self, images, layers: list):
+        self.images = images
+        self.store = images.store
         self.layers = list(layers)
         self.dir = ""
+        self._lowers = None
 
     def _ensure(self) -> str:
         if not self.dir:
@@ -62,8 +64,10 @@ class Workspace:
 
     @property
     def lowers(self) -> list:
-        """The layer directories, top first."""
-        return [os.path.join(self.store.layer_dir(x), "diff") for x in reversed(self.layers)]
+        """The layer directories, top first (unpacked from their tars if need be)."""
+        if self._lowers is None:
+            self._lowers = self.images.unpacked(self.layers)
+        return self._lowers
 
     @property
     def overlay(self) -> dict:
@@ -87,10 +91,12 @@ class Workspace:
 
         return _core.extract_path(fd, "", dest, chown=chown, overlay=self.overlay)
 
-    def commit(self, images):
+    def commit(self):
+        """The upper dir as the step's layer (it becomes the unpacked layer itself: the
+        workspace goes right after); the layer's meta, or None when nothing changed."""
         from layerbox.container.commit import write_container_layer
 
-        return write_container_layer(images, self.upper)
+        return write_container_layer(self.images, self.upper, adopt_upper=True)
 
     def staging(self, name: str) -> str:
         path = os.path.join(self._ensure(), name)
@@ -100,7 +106,7 @@ class Workspace:
     def readonly(self, layers: list) -> dict:
         """A read-only overlay of other layers (a COPY --from source) for the helper."""
         d = self._ensure()
-        lowers = [os.path.join(self.store.layer_dir(x), "diff") for x in reversed(layers)]
+        lowers = self.images.unpacked(layers)
         # overlayfs without an upper dir wants two lower dirs: an empty one at the bottom.
         return {"lower": lowers + [os.path.join(d, "empty")], "target": os.path.join(d, "src")}
 
@@ -134,7 +140,7 @@ def _feed_bytes(data: bytes) -> int:
 def make_workdir(b, st, path: str):
     """WORKDIR's directory, made as docker makes it (0755, root; links on the way followed
     inside the image) when missing; the layer's meta, or None when it was there already."""
-    with Workspace(b.store, st.layers) as ws:
+    with Workspace(b.images, st.layers) as ws:
         real, kind = ws.resolve(path, "Cannot mkdir")
         if kind == "d":
             return None
@@ -145,29 +151,46 @@ def make_workdir(b, st, path: str):
             ws.extract(r, real)
         finally:
             os.close(r)
-        return ws.commit(b.images)
+        return ws.commit()
 
 
 # -- COPY / ADD ------------------------------------------------------------------------------------
 
 class _ImageSource:
-    """A source in another image's tree (``COPY --from``)."""
+    """A source in another image's tree (``COPY --from``). An image never changes, so its ID
+    and the path are the cache's checksum; the path is looked at (mounting the image in a
+    private helper) only when the step runs."""
 
-    __slots__ = ("orig", "rel", "is_dir", "image_id", "layers", "pattern")
+    __slots__ = ("ws", "orig", "rel", "image_id", "layers", "pattern", "_is_dir")
 
-    def __init__(self, orig, rel, is_dir, image_id, layers, pattern=None):
+    def __init__(self, ws, orig, rel, image_id, layers, pattern=None):
+        self.ws = ws
         self.orig = orig
         self.rel = rel
-        self.is_dir = is_dir
         self.image_id = image_id
         self.layers = layers
         self.pattern = pattern  # a wildcard: rel is the directory the matches are looked for in
+        self._is_dir = None
+
+    @property
+    def is_dir(self) -> bool:
+        if self._is_dir is None:
+            from layerbox import _core
+
+            info = _core.path_stat("", self.rel or "/", follow=True,
+                                   overlay=self.ws.readonly(self.layers))
+            if not info["exists"] or (self.pattern and info["type"] != "dir"):
+                if self.pattern:
+                    raise SourceError("no source files were specified")
+                raise SourceError(f"file not found in the --from image: stat {self.rel}: file "
+                                  "does not exist")
+            self._is_dir = info["type"] == "dir"
+        return self._is_dir
 
     @property
     def digest(self) -> str:
         what = f"{self.image_id}\0{self.rel}\0{self.pattern or ''}".encode("utf-8", "surrogateescape")
-        kind = "multi" if self.pattern else "dir" if self.is_dir else "file"
-        return f"{kind}:{sha256(what).hexdigest()}"
+        return f"from:{sha256(what).hexdigest()}"
 
 
 class _Archive:
@@ -194,9 +217,8 @@ def copy(b, st, inst) -> None:
         raise BuildError("ADD --unpack and --keep-git-dir need BuildKit; layerbox build does not "
                          "support them")
     chmod = parse_chmod(inst.chmod) if inst.chmod else None
-    chown = resolve_chown(inst.chown, st.layers, b.store) if inst.chown else None
     dest = normalize_dest(st.run.get("WorkingDir") or "/", inst.dest)
-    with Workspace(b.store, st.layers) as ws:
+    with Workspace(b.images, st.layers) as ws:
         sources = _sources(b, st, inst, ws)
         if not sources:
             raise BuildError(f"{name} failed: no source files were specified")
@@ -208,8 +230,14 @@ def copy(b, st, inst) -> None:
             "multi:" + sha256(",".join(digests).encode()).hexdigest()
         chown_text = f"--chown={inst.chown} " if inst.chown else ""
         created_by = f"{b._nop(st)}{name} {chown_text}{src_hash} in {inst.dest} "
-        extra = f"chmod={inst.chmod or ''}\nchown={chown}"
-        b._commit(st, created_by, lambda: _write(b, ws, sources, dest, chown, chmod), extra=extra)
+        extra = f"chmod={inst.chmod or ''}"  # --chown is in created_by, as in docker's
+
+        def make_layer():
+            # the names of --chown are looked up in the image's files: only when the step runs
+            chown = resolve_chown(inst.chown, ws) if inst.chown else None
+            return _write(b, ws, sources, dest, chown, chmod)
+
+        b._commit(st, created_by, make_layer, extra=extra)
 
 
 def normalize_dest(workdir: str, dest: str) -> str:
@@ -233,7 +261,7 @@ def parse_chmod(text: str) -> int:
     return mode
 
 
-def resolve_chown(spec: str, layers: list, store) -> tuple:
+def resolve_chown(spec: str, ws: Workspace) -> tuple:
     """docker's parseChownFlag: "user[:group]" to (uid, gid), names from the image's own
     /etc/passwd and /etc/group; a user alone names the group too."""
     from layerbox.container.users import read_layered
@@ -242,7 +270,7 @@ def resolve_chown(spec: str, layers: list, store) -> tuple:
     if len(parts) > 2:
         raise BuildError(f"invalid chown string format: {spec}")
     user, group = (parts[0], parts[0]) if len(parts) == 1 else parts
-    dirs = [os.path.join(store.layer_dir(d), "diff") for d in reversed(layers)]
+    dirs = ws.lowers if not (user.isdigit() and group.isdigit()) else []
 
     def lookup(name, rel, what, idx):
         if name.isdigit():
@@ -305,27 +333,17 @@ def _from_image(b, st, ref: str):
 
 
 def _image_sources(ws: Workspace, image, orig: str) -> list:
-    from layerbox import _core
-
     image_id, layers = image
     rel = clean_source(orig)
-    ro = ws.readonly(layers)
+    rel = "" if rel == "." else rel
     if contains_wildcards(rel):
-        parts = rel.split("/")
         fixed = []
-        for p in parts:
+        for p in rel.split("/"):
             if contains_wildcards(p):
                 break
             fixed.append(p)
-        base = "/".join(fixed)
-        info = _core.path_stat("", base or "/", follow=True, overlay=ro)
-        if not info["exists"] or info["type"] != "dir":
-            return []
-        return [_ImageSource(orig, base, True, image_id, layers, pattern=rel)]
-    info = _core.path_stat("", rel if rel != "." else "/", follow=True, overlay=ro)
-    if not info["exists"]:
-        raise SourceError(f"file not found in the --from image: stat {rel}: file does not exist")
-    return [_ImageSource(orig, rel, info["type"] == "dir", image_id, layers)]
+        return [_ImageSource(ws, orig, "/".join(fixed), image_id, layers, pattern=rel)]
+    return [_ImageSource(ws, orig, rel, image_id, layers)]
 
 
 def _is_url(s: str) -> bool:
@@ -528,7 +546,7 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
                     made_dirs.add(d.lstrip("/"))
         batch.append(("src", s, dest_rel, target))
     flush()
-    return ws.commit(b.images)
+    return ws.commit()
 
 
 def _join(a: str, b: str) -> str:

@@ -80,7 +80,8 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
             _remove_entry(upper, script_name)
         for vol in volumes:
             _clear_below(upper, vol)
-        meta = write_container_layer(b.images, upper)
+        # the upper dir becomes the layer's unpacked dir: the container goes right after
+        meta = write_container_layer(b.images, upper, adopt_upper=True)
         done = True
         if b.opts.rm or b.opts.forcerm:
             engine.remove(c.id, force=True, volumes=True)
@@ -138,7 +139,7 @@ def _mount_points(b, c, volumes) -> list:
     from . import layered
     from .files import _EMPTY_TAR, _feed_bytes
 
-    lowers = [os.path.join(b.store.layer_dir(d), "diff") for d in reversed(c.config.get("Layers") or [])]
+    lowers = b.engine.layer_dirs(c)
     overlay = {"lower": [b.store.init_layer, *lowers], "upper": os.path.join(c.dir, "upper"),
                "work": os.path.join(c.dir, "work"), "target": os.path.join(c.dir, "merged")}
     out = []
