@@ -1,5 +1,14 @@
-"""Building images from a Dockerfile.
+"""Building images from a Dockerfile (``layerbox build``, ``client.images.build``).
 
+- :mod:`layerbox.build.api`: the SDK's ``build()``, and what the CLI shares with it: finding
+  the context (a directory, a tar, or nothing) and the Dockerfile, and where output goes.
+- :mod:`layerbox.build.builder`: the classic builder's loop over stages and steps, ARG scoping,
+  the metadata instructions, the cache lookups and the image each step makes.
+- :mod:`layerbox.build.runstep`: RUN, in a container of the previous step's image.
+- :mod:`layerbox.build.files`: COPY, ADD and WORKDIR, written through a private overlay mount.
+- :mod:`layerbox.build.layered`: where a path leads in an image, from its layer directories.
+- :mod:`layerbox.build.context`: the build context, ``.dockerignore`` applied; checksums.
+- :mod:`layerbox.build.cache`: the build cache's keys and its index in the store.
 - :mod:`layerbox.build.dockerfile`: the Dockerfile parser (``parse``, ``parse_file``) and the
   typed instructions the builder executes.
 - :mod:`layerbox.build.shellwords`: docker's variable substitution and word splitting.

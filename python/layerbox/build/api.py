@@ -170,6 +170,16 @@ _COMPRESSED = ((b"\x1f\x8b\x08", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "
                (b"\x28\xb5\x2f\xfd", "zstd"))
 
 
+def _chunks(fd: int, head: bytes):
+    """``head`` (already read from fd), then the rest of fd."""
+    yield head
+    while True:
+        c = os.read(fd, 1 << 20)
+        if not c:
+            return
+        yield c
+
+
 def _extract_context(fd: int, root: str):
     """Extracts the tar read from fd into root: (True, b""); or (False, everything read)
     when the input is no archive (then it is a Dockerfile)."""
@@ -190,23 +200,9 @@ def _extract_context(fd: int, root: str):
             kind = name
             break
     if kind == "none" and not looks_like_tar(head):
-        rest = [head]
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            rest.append(chunk)
-        return False, b"".join(rest)
+        return False, b"".join(_chunks(fd, head))
 
     def produce(w):
-        def chunks():
-            yield head
-            while True:
-                c = os.read(fd, 1 << 20)
-                if not c:
-                    return
-                yield c
-
         dec = None
         if kind == "bzip2":
             import bz2
@@ -216,7 +212,7 @@ def _extract_context(fd: int, root: str):
             import lzma
 
             dec = lzma.LZMADecompressor()
-        for c in chunks():
+        for c in _chunks(fd, head):
             data = dec.decompress(c) if dec is not None else c
             view = memoryview(data)
             while view:

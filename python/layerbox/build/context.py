@@ -209,34 +209,22 @@ class BuildContext:
 
     def _resolve(self, rel: str) -> Optional[str]:
         """rel's real path inside the root (links followed inside it), or None if missing."""
-        todo = [p for p in rel.split("/") if p and p != "."]
-        todo.reverse()
-        done: List[str] = []
-        hops = 0
-        while todo:
-            c = todo.pop()
-            if c == "..":
-                if done:
-                    done.pop()
-                continue
-            p = os.path.join(self.root, *done, c)
-            try:
-                st = os.lstat(p)
-            except (FileNotFoundError, NotADirectoryError):
-                return None
-            if S.S_ISLNK(st.st_mode):
-                hops += 1
-                if hops > 255:
-                    return None
-                target = os.readlink(p)
-                if target.startswith("/"):
-                    done = []
-                todo.extend(reversed([x for x in target.split("/") if x and x != "."]))
-                continue
-            if todo and not S.S_ISDIR(st.st_mode):
-                return None
-            done.append(c)
-        return "/".join(done)
+        from .layered import NotADirectory, follow_links
+
+        try:
+            real, kind = follow_links(rel, self._lookup)
+        except (NotADirectory, ValueError):
+            return None
+        return None if kind is None else real[1:]
+
+    def _lookup(self, parts: list):
+        try:
+            st = os.lstat(os.path.join(self.root, *parts))  # every parent is a real directory
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if S.S_ISLNK(st.st_mode):
+            return "l", os.readlink(os.path.join(self.root, *parts))
+        return ("d" if S.S_ISDIR(st.st_mode) else "f"), ""
 
     # -- listing ---------------------------------------------------------------------------
     def walk(self) -> List[Item]:

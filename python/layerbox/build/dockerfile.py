@@ -34,6 +34,7 @@ import re
 
 import _json
 
+from layerbox import _jsonfast
 from layerbox.errors import InvalidArgument
 
 from .shellwords import ShellLex, SubstitutionError, env_mapping, expand_heredoc, go_quote
@@ -973,13 +974,9 @@ def _reject_constant(name: str) -> Any:
     raise _NotJSON(name)
 
 
-class _ScanContext:
-    # What _json.make_scanner reads (the `json` package would cost an import of its own).
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
+class _ScanContext(_jsonfast._Ctx):
+    # _jsonfast's scanner context (the `json` package would cost an import of its own), but
+    # NaN and Infinity are no JSON here, as for Go's decoder.
     parse_constant = staticmethod(_reject_constant)
     memo: dict = {}
 

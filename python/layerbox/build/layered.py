@@ -83,10 +83,13 @@ def _parts(path: str) -> list:
     return [p for p in path.split("/") if p and p != "."]
 
 
-def resolve(layers: list, path: str, follow_last: bool = True):
-    """Where ``path`` leads in the image whose layer directories are ``layers`` (top first):
-    (the real path, absolute and clean, and "d", "f", "l", "o" for what is there or None when
-    it does not exist). Raises NotADirectory when a parent is a file, ValueError on a loop."""
+def follow_links(path: str, lookup, follow_last: bool = True):
+    """docker's FollowSymlinkInScope over any tree: (the real path, absolute and clean, and the
+    kind of what is there, or None when it does not exist). ``lookup(parts)`` says what the
+    tree has at ``parts`` (whose parents are real directories): ("d"|"f"|"l"|"o", link
+    target) or None. Links are followed inside the root (an absolute target starts from it,
+    ".." stops at it); a missing part is kept as written and what follows is looked up below
+    it. Raises NotADirectory when a parent is not a directory, ValueError on a loop."""
     todo = _parts(path)
     todo.reverse()
     done: list = []
@@ -97,10 +100,10 @@ def resolve(layers: list, path: str, follow_last: bool = True):
         if c == "..":
             if done:
                 done.pop()
-            e = _entry(layers, done) if done else ("d", "")
+            e = lookup(done) if done else ("d", "")
             kind = e[0] if e else None
             continue
-        e = _entry(layers, done + [c])
+        e = lookup(done + [c])
         if e is None:
             done.append(c)  # missing: taken as written, and what follows is looked up below it
             kind = None
@@ -118,6 +121,12 @@ def resolve(layers: list, path: str, follow_last: bool = True):
             raise NotADirectory("/" + "/".join(done + [c]))
         done.append(c)
     return "/" + "/".join(done), kind
+
+
+def resolve(layers: list, path: str, follow_last: bool = True):
+    """Where ``path`` leads in the image whose layer directories are ``layers`` (top first):
+    see :func:`follow_links`."""
+    return follow_links(path, lambda parts: _entry(layers, parts), follow_last)
 
 
 def missing_parents(layers: list, real: str) -> list:
