@@ -601,3 +601,43 @@ def test_rmi_prunes_the_intermediate_images(cli, builds, tmp_path):
     deleted = {line[len("Deleted: "):] for line in r.out.splitlines() if line.startswith("Deleted: ")}
     assert made <= deleted  # the three images (and the COPY's layer)
     assert all_images(cli) == before
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupted_build_leaves_no_container(cli, builds, tmp_path, store_root, sig):
+    import signal
+    import time
+
+    ctx = context(tmp_path / "ctx", {}, "FROM busybox\nRUN echo started; sleep 60\n")
+    p = cli.popen("build", "--no-cache", ctx, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                  text=True)
+    try:
+        deadline = time.time() + 30
+        seen = ""
+        while "started" not in seen and time.time() < deadline:
+            seen += p.stdout.readline()
+        assert "started" in seen
+        p.send_signal(getattr(signal, sig))
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    assert p.returncode == 130
+    assert cli("ps", "-a", "-q").out == ""
+    assert os.listdir(os.path.join(store_root, "tmp")) == []
+
+
+def test_network_none_by_default_host_on_request(cli, builds, tmp_path):
+    ctx = context(tmp_path / "ctx", {}, "FROM busybox\nRUN cat /proc/net/dev | tail -n +3 | "
+                                        "cut -d: -f1 | tr -d ' ' | sort > /ifaces\n")
+    r = build(cli, ctx, "-q")
+    assert run(cli, r.out.strip(), "cat", "/ifaces") == "lo\n"
+    r = build(cli, ctx, "-q", "--network", "host")
+    with open("/proc/net/dev") as f:
+        host = sorted(line.split(":")[0].strip() for line in f.read().splitlines()[2:])
+    assert run(cli, r.out.strip(), "cat", "/ifaces").split() == host
+    r = build(cli, ctx, "--network", "bridge", ok=False)
+    assert r.returncode != 0 and "bridge" in r.err

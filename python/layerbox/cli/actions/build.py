@@ -42,6 +42,7 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
         rm=rm, forcerm=force_rm, quiet=quiet)
     out = _QuietOutput() if quiet else _CliOutput()
     store = ctx.store
+    _terminate_like_interrupt()
     df_text = sys.stdin.buffer.read() if file == "-" else None
     try:
         if context == "-":
@@ -64,6 +65,19 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
     if quiet:
         sys.stdout.write(image_id + "\n")
     return 0
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (and SIGHUP) end a build as Ctrl-C does: the running step's container is
+    removed on the way out instead of being left behind."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
 
 
 class _CliOutput:
