@@ -332,15 +332,15 @@ class DigestCache:
         return d
 
     def save(self) -> None:
-        """Keeps what this build used (so the file never grows past one context's worth)."""
-        if not self.dirty and len(self.used) == len(self.entries):
+        """Writes what changed (nothing when every digest came from here)."""
+        if not self.dirty:
             return
         from layerbox import _jsonfast
 
         os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
         tmp = f"{self.path}.tmp.{os.getpid()}.{os.urandom(4).hex()}"
         with open(tmp, "w") as f:
-            f.write(_jsonfast.dumps(self.used))
+            f.write(_jsonfast.dumps({**self.entries, **self.used}))
         os.rename(tmp, self.path)
 
 
