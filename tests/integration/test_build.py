@@ -641,3 +641,36 @@ def test_network_none_by_default_host_on_request(cli, builds, tmp_path):
     assert run(cli, r.out.strip(), "cat", "/ifaces").split() == host
     r = build(cli, ctx, "--network", "bridge", ok=False)
     assert r.returncode != 0 and "bridge" in r.err
+
+
+def test_add_from_a_url(cli, builds, tmp_path):
+    import http.server
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "payload.txt").write_text("downloaded\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/payload.txt"
+        ctx = context(tmp_path / "ctx", {}, f"FROM busybox\nADD {url} /dl/\nADD {url} /renamed\n")
+        build(cli, ctx, "-t", "url:1")
+        out = run(cli, "url:1", "sh", "-c", "cat /dl/payload.txt /renamed; stat -c %a /dl/payload.txt")
+        assert out.splitlines() == ["downloaded", "downloaded", "600"]
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write(f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {url} /x\n")
+        r = build(cli, ctx, ok=False)
+        assert r.returncode == 1 and "digest mismatch" in r.err
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join()
