@@ -237,7 +237,7 @@ class Puller:
         except ValueError:
             raise RegistryError(f"config {image_id} is not valid JSON", 400, "MANIFEST_INVALID") from None
         pairs = mf.check_image(doc, mt, config, image_id)
-        key = ref.tagged() if not want.startswith("sha256:") else ""
+        key = f"{ref.name}:{want}" if not want.startswith("sha256:") else ""
         repo_digest = f"{ref.name}@{top_digest}"
         before = self._state(image_id, key, repo_digest)
         for attempt in range(3):

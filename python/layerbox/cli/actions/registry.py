@@ -41,10 +41,18 @@ def pull(ctx, name, quiet=False, all_tags=False, platform=None) -> int:
 
 
 def pull_for_run(ctx, name: str) -> None:
-    """docker run's pull of a missing image: the progress on stderr, no final name line."""
+    """docker run's pull of a missing image: the progress on stderr, no final name line.
+    A foreground run has blocked the signals it forwards to the container; a Ctrl-C during
+    the pull must stop the pull, so they are unblocked meanwhile."""
+    import signal
+
     from layerbox.registry import api
 
-    api.pull_image(ctx.images, name, emit=printer(sys.stderr))
+    old = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        api.pull_image(ctx.images, name, emit=printer(sys.stderr))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def push(ctx, name, quiet=False, all_tags=False) -> int:
