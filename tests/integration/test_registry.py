@@ -3,7 +3,9 @@ distribution project's server), and skopeo reading what we push and writing what
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.server
 import json
 import os
 import shutil
@@ -11,7 +13,9 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
+import urllib.parse
 import urllib.error
 import urllib.request
 
@@ -42,11 +46,14 @@ class Registry:
     """A docker-registry serving a temp dir on 127.0.0.1 (plain http: loopback is insecure
     by default, for docker and for us)."""
 
-    def __init__(self, base, htpasswd: str | None = None):
+    def __init__(self, base, htpasswd: str | None = None, token: "TokenServer | None" = None):
         self.dir = base
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         auth = f"auth:\n  htpasswd:\n    realm: layerbox-test\n    path: {htpasswd}\n" if htpasswd else ""
+        if token:
+            auth = (f"auth:\n  token:\n    realm: {token.realm}\n    service: {token.SERVICE}\n"
+                    f"    issuer: {token.ISSUER}\n    rootcertbundle: {token.cert}\n")
         config = (f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
                   f"storage:\n  filesystem:\n    rootdirectory: {base}/data\n  delete:\n    enabled: true\n"
                   f"http:\n  addr: {self.host}\n{auth}")
@@ -106,6 +113,78 @@ class Registry:
         _s, h, body = self.call("GET", f"/v2/{repo}/manifests/{ref}", headers={
             "Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"})
         return h["Docker-Content-Digest"], json.loads(body)
+
+
+class TokenServer:
+    """A token server as Docker Hub's auth service works (the distribution token spec):
+    GET /token?service=&scope=... answers a JWT signed with a key whose self-signed
+    certificate the registry trusts. Anyone may pull repositories under public/; the user
+    (Basic auth) may pull and push everything; wrong credentials get 401."""
+
+    SERVICE, ISSUER = "layerbox-test-registry", "layerbox-test-issuer"
+
+    def __init__(self, base):
+        openssl = tool("openssl")
+        self.key, self.cert = os.path.join(base, "key.pem"), os.path.join(base, "cert.pem")
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+                        "-out", self.cert, "-days", "2", "-subj", "/CN=layerbox-test-issuer"],
+                       check=True, capture_output=True)
+        der = subprocess.run([openssl, "x509", "-in", self.cert, "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.requests: list = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.answer(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, h):
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(h.path).query)
+        user = None
+        auth = h.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+            if (user, pw) != (USER, PASSWORD):
+                h.send_response(401)
+                h.end_headers()
+                return
+        self.requests.append((user, q.get("scope", [])))
+        access = []
+        for scope in q.get("scope", []):
+            kind, name, actions = scope.split(":")
+            allowed = [a for a in actions.split(",") if user or (a == "pull" and name.startswith("public/"))]
+            access.append({"type": kind, "name": name, "actions": allowed})
+        now = int(time.time())
+        claims = {"iss": self.ISSUER, "sub": user or "", "aud": q.get("service", [""])[0], "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(), "access": access}
+        head = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        signing = f"{_b64url(json.dumps(head).encode())}.{_b64url(json.dumps(claims).encode())}"
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.key], input=signing.encode(),
+                             capture_output=True, check=True).stdout
+        body = json.dumps({"token": f"{signing}.{_b64url(sig)}", "expires_in": 300}).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+def _b64url(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
 @pytest.fixture(scope="session")
@@ -390,6 +469,46 @@ def test_login_push_pull_logout(cli, store2, auth_registry, tags, busybox_image,
     assert r.returncode == 0 and "WARNING! Using --password via the CLI is insecure" in r.err
     r = cli("login", auth_registry.host, input=b"")
     assert r.returncode == 125 and "Cannot perform an interactive login from a non TTY device" in r.err
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("token-registry"))
+    tokens = TokenServer(base)
+    reg = Registry(base, token=tokens)
+    reg.tokens = tokens
+    yield reg
+    reg.stop()
+    tokens.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_bearer_tokens_anonymous_and_logged_in(cli, store2, token_registry, tags, busybox_image):
+    host = token_registry.host
+    public = tags(f"{host}/public/bb:1")
+    r = cli("push", public)  # anonymous: a token, but one without push
+    assert r.returncode == 125
+    assert r.err.startswith("Error: unauthorized: ")
+    r = cli("login", "-u", USER, "--password-stdin", host, input=b"nope")
+    assert r.returncode == 125 and "incorrect username or password" in r.err
+    assert cli("login", "-u", USER, "--password-stdin", host, input=PASSWORD.encode()).returncode == 0
+    r = cli("push", public)
+    assert r.returncode == 0, r.err
+    assert (USER, ["repository:public/bb:pull,push"]) in token_registry.tokens.requests
+    # a mount from another repository asks for pull on the source in the same token
+    other = tags(f"{host}/team/bb:1")
+    r = cli("push", other)
+    assert r.returncode == 0, r.err
+    assert "Mounted from public/bb" in r.out
+    assert (USER, ["repository:team/bb:pull,push", "repository:public/bb:pull"]) in token_registry.tokens.requests
+    cli("logout", host)
+    # anonymous pulls: public/ works with an anonymous token, team/ does not
+    r = store2("pull", public)
+    assert r.returncode == 0, r.err
+    assert (None, ["repository:public/bb:pull"]) in token_registry.tokens.requests
+    assert store2("run", "--rm", public, "true").returncode == 0
+    r = store2("pull", other)
+    assert r.returncode == 125 and r.err.startswith("Error: unauthorized: ")
 
 
 # -- run pulls what it lacks -----------------------------------------------------------------
