@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import threading
@@ -46,10 +47,12 @@ class Registry:
     """A docker-registry serving a temp dir on 127.0.0.1 (plain http: loopback is insecure
     by default, for docker and for us)."""
 
-    def __init__(self, base, htpasswd: str | None = None, token: "TokenServer | None" = None):
+    def __init__(self, base, htpasswd: str | None = None, token: "TokenServer | None" = None,
+                 tls: tuple[str, str] | None = None):
         self.dir = base
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
+        self.scheme = "https" if tls else "http"
         auth = f"auth:\n  htpasswd:\n    realm: layerbox-test\n    path: {htpasswd}\n" if htpasswd else ""
         if token:
             auth = (f"auth:\n  token:\n    realm: {token.realm}\n    service: {token.SERVICE}\n"
@@ -57,6 +60,8 @@ class Registry:
         config = (f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
                   f"storage:\n  filesystem:\n    rootdirectory: {base}/data\n  delete:\n    enabled: true\n"
                   f"http:\n  addr: {self.host}\n{auth}")
+        if tls:
+            config += f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n"
         with open(os.path.join(base, "config.yml"), "w") as f:
             f.write(config)
         self.log = open(os.path.join(base, "log"), "wb")
@@ -65,7 +70,8 @@ class Registry:
         deadline = time.time() + 20
         while True:
             try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2).close()
+                urllib.request.urlopen(f"{self.scheme}://{self.host}/v2/", timeout=2,
+                                       context=ssl._create_unverified_context()).close()
                 break
             except urllib.error.HTTPError:
                 break  # 401: up, and asking for credentials
@@ -509,6 +515,35 @@ def test_bearer_tokens_anonymous_and_logged_in(cli, store2, token_registry, tags
     assert store2("run", "--rm", public, "true").returncode == 0
     r = store2("pull", other)
     assert r.returncode == 125 and r.err.startswith("Error: unauthorized: ")
+
+
+def test_tls_registry_on_loopback_without_verification(cli, store2, tags, busybox_image, tmp_path_factory):
+    """Loopback registries are insecure as docker has them: https first (the certificate not
+    verified), plain http only when the server does not speak TLS. A TLS-only registry works,
+    so every request went over TLS; a 3 MB layer goes out through the TLS send loop."""
+    base = str(tmp_path_factory.mktemp("tls-registry"))
+    key, cert = os.path.join(base, "key.pem"), os.path.join(base, "cert.pem")
+    subprocess.run([tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=layerbox-test"], check=True, capture_output=True)
+    reg = Registry(base, tls=(cert, key))
+    try:
+        cid = cli("run", "-d", "busybox", "sh", "-c", "head -c 3000000 /dev/urandom > /random").out.strip()
+        cli("wait", cid)
+        ref = f"{reg.host}/lb/tls:1"
+        image = cli("commit", cid, ref).out.strip()
+        cli("rm", cid)
+        try:
+            r = cli("push", ref)
+            assert r.returncode == 0, r.err
+            assert r.out.count(": Pushed") == 2
+            r = store2("pull", ref)
+            assert r.returncode == 0, r.err
+            assert store2("run", "--rm", ref, "wc", "-c", "/random").out.split()[0] == "3000000"
+        finally:
+            cli("rmi", image)
+    finally:
+        reg.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # -- run pulls what it lacks -----------------------------------------------------------------

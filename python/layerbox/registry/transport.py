@@ -6,9 +6,11 @@ and a handful of headers, and the two paths that move layer bytes need the socke
 out with sendfile(2) on plain connections), which requests/urllib3 would hide.
 
 - Where: a reference's domain names the registry; docker.io means registry-1.docker.io (or
-  the mirror in LAYERBOX_REGISTRY_MIRROR, for pulls). https by default; plain http for
-  localhost, 127.0.0.0/8 and ::1 (docker treats them as insecure by default) and for the
-  hosts listed in LAYERBOX_INSECURE_REGISTRIES (comma-separated host or host:port).
+  the mirror in LAYERBOX_REGISTRY_MIRROR, for pulls). https, its certificate verified against
+  the system's CAs (SSL_CERT_FILE / SSL_CERT_DIR add others). Insecure registries, as docker
+  has them: localhost, 127.0.0.0/8 and ::1 by default, and the hosts listed in
+  LAYERBOX_INSECURE_REGISTRIES (comma-separated host or host:port): https without verifying
+  the certificate, and plain http when the server does not speak TLS.
 - Auth: a request answered 401 is retried once with what its WWW-Authenticate asks for:
   Basic with the credentials `layerbox login` stored, or Bearer with a token fetched from the
   challenge's realm for the scopes the operation needs (anonymously when no credentials are
@@ -75,12 +77,13 @@ def is_insecure(hostport: str) -> bool:
 class Endpoint:
     """Where the registry of a reference's domain is reached."""
 
-    __slots__ = ("domain", "host", "scheme")
+    __slots__ = ("domain", "host", "scheme", "insecure")
 
-    def __init__(self, domain: str, host: str, scheme: str):
+    def __init__(self, domain: str, host: str, scheme: str, insecure: bool = False):
         self.domain = domain  # as in references and in the credentials file: "localhost:5000"
         self.host = host      # what we connect to: "registry-1.docker.io"
         self.scheme = scheme
+        self.insecure = insecure  # https unverified, falling back to http (see above)
 
     @property
     def base(self) -> str:
@@ -98,10 +101,10 @@ def endpoint(domain: str, *, pull: bool = False) -> Endpoint:
         if mirror:
             if "://" in mirror:
                 scheme, _, host = mirror.partition("://")
-                return Endpoint(domain, host, scheme)
-            return Endpoint(domain, mirror, "http" if is_insecure(mirror) else "https")
+                return Endpoint(domain, host, scheme, scheme == "https" and is_insecure(host))
+            return Endpoint(domain, mirror, "https", is_insecure(mirror))
         return Endpoint(domain, DOCKER_HUB_HOST, "https")
-    return Endpoint(domain, domain, "http" if is_insecure(domain) else "https")
+    return Endpoint(domain, domain, "https", is_insecure(domain))
 
 
 # -- auth challenges -----------------------------------------------------------------------
@@ -256,7 +259,11 @@ class Registry:
             c = None
         if c is None:
             if scheme == "https":
-                c = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ssl.create_default_context())
+                ctx = ssl.create_default_context()
+                if self.ep.insecure and netloc == self.ep.host:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                c = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ctx)
             else:
                 c = http.client.HTTPConnection(netloc, timeout=self.timeout)
             conns[key] = c
@@ -303,8 +310,20 @@ class Registry:
                     raise connection_error(method, url, e) from None
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
+                if self._fall_back(u, e):
+                    return self._send(method, "http" + url[5:], headers, body)
                 raise connection_error(method, url, e) from None
         raise AssertionError("unreachable")
+
+    def _fall_back(self, u, e: BaseException) -> bool:
+        """An insecure registry that does not speak TLS (or cannot be reached over it) is
+        tried over plain http, and known as http from then on (docker's order)."""
+        if u.scheme != "https" or not self.ep.insecure or u.netloc != self.ep.host:
+            return False
+        if not isinstance(e, (ssl.SSLError, ConnectionError, socket.timeout, TimeoutError)):
+            return False
+        self.ep.scheme = "http"
+        return True
 
     # -- auth
     def _authorization(self, scopes: tuple) -> str | None:
