@@ -109,13 +109,14 @@ void bind_layers(py::module_& m) {
 
     m.def("write_layer",
           [](const std::string& src_dir, int out_fd, const std::string& source, bool gzip, int level,
-             const std::string& mirror_dir, const std::vector<std::string>& exclude) {
+             const std::string& mirror_dir, const std::vector<std::string>& exclude, bool durable) {
               WriteOptions o;
               o.source = parse_layer_source(source);
               o.gzip = gzip;
               o.level = level;
               o.mirror_dir = mirror_dir;
               o.exclude = exclude;
+              o.durable = durable;
               WriteResult r;
               {
                   py::gil_scoped_release nogil;
@@ -131,10 +132,11 @@ void bind_layers(py::module_& m) {
           },
           py::arg("src_dir"), py::arg("out_fd") = -1, py::kw_only(), py::arg("source") = "dir",
           py::arg("gzip") = false, py::arg("level") = 6, py::arg("mirror_dir") = "",
-          py::arg("exclude") = std::vector<std::string>{},
+          py::arg("exclude") = std::vector<std::string>{}, py::arg("durable") = false,
           "Write src_dir as a deterministic layer tar to out_fd (-1: only hash), converting\n"
           "overlay whiteouts and opaque dirs to .wh. entries; optionally gzip'd, optionally\n"
           "copied into mirror_dir (an empty dir) as an unpacked overlay layer in the same pass.\n"
+          "durable=True: the caller fdatasyncs out_fd afterwards; writeback starts as bytes land.\n"
           "Returns {diff_id, digest, size, compressed_size, files}.");
 
     m.def("export_overlay",

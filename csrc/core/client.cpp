@@ -137,42 +137,56 @@ void copy_winsize(int from_fd, int pty) {
     if (::ioctl(from_fd, TIOCGWINSZ, &ws) == 0) ::ioctl(pty, TIOCSWINSZ, &ws);
 }
 
-ExitReport wait_exit(int sock, int pidfd, int pty, bool forward_signals, bool raw_tty, int timeout_ms) {
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    UniqueFd sigfd;
-    if (forward_signals) {
-        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&mask, s);
-        ::pthread_sigmask(SIG_BLOCK, &mask, &old);
-        sigfd = UniqueFd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+ForegroundScope::ForegroundScope(bool forward_signals, bool raw_tty) : forwarding_(forward_signals) {
+    sigemptyset(&mask_);
+    if (forwarding_) {
+        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&mask_, s);
+        ::pthread_sigmask(SIG_BLOCK, &mask_, &old_);
+        sigfd_ = UniqueFd(::signalfd(-1, &mask_, SFD_CLOEXEC | SFD_NONBLOCK));
     }
-    struct termios saved;
-    bool restored = true;
-    if (raw_tty && ::isatty(0) && ::tcgetattr(0, &saved) == 0) {
-        struct termios raw = saved;
+    if (raw_tty && ::isatty(0) && ::tcgetattr(0, &saved_) == 0) {
+        struct termios raw = saved_;
         ::cfmakeraw(&raw);
         ::tcsetattr(0, TCSANOW, &raw);
-        restored = false;
+        restore_tty_ = true;
     }
+}
+
+ForegroundScope::~ForegroundScope() {
+    if (restore_tty_) ::tcsetattr(0, TCSANOW, &saved_);
+    if (forwarding_) {
+        // Signals that arrived after the last read stay pending; drop them so they do not hit
+        // us once unblocked (they were meant for the container).
+        struct timespec zero {};
+        while (::sigtimedwait(&mask_, nullptr, &zero) > 0) {
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+}
+
+void ForegroundScope::forward(int pidfd, int pty) {
+    struct signalfd_siginfo si;
+    while (sigfd_ && ::read(sigfd_.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGWINCH) {
+            if (pty >= 0) copy_winsize(0, pty);
+        } else if (pidfd >= 0) {
+            sys::pidfd_send_signal(pidfd, static_cast<int>(si.ssi_signo));
+        }
+    }
+}
+
+ExitReport wait_exit(int sock, int pidfd, int pty, bool forward_signals, bool raw_tty, int timeout_ms) {
+    ForegroundScope fg(forward_signals, raw_tty);
     if (pty >= 0 && ::isatty(0)) copy_winsize(0, pty);
     ExitReport r;
     long long deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
     for (;;) {
-        struct pollfd p[2] = {{sock, POLLIN, 0}, {sigfd ? sigfd.get() : -1, POLLIN, 0}};
+        struct pollfd p[2] = {{sock, POLLIN, 0}, {fg.fd(), POLLIN, 0}};
         int wait_ms = deadline < 0 ? -1 : static_cast<int>(std::max(0LL, deadline - mono_ms()));
         int n = ::poll(p, 2, wait_ms);
         if (n < 0 && errno == EINTR) continue;
         if (n == 0) break;  // timed out
-        if (p[1].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            while (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo == SIGWINCH) {
-                    if (pty >= 0) copy_winsize(0, pty);
-                } else if (pidfd >= 0) {
-                    sys::pidfd_send_signal(pidfd, static_cast<int>(si.ssi_signo));
-                }
-            }
-        }
+        if (p[1].revents & POLLIN) fg.forward(pidfd, pty);
         if (p[0].revents) {
             std::string msg;
             try {
@@ -183,15 +197,6 @@ ExitReport wait_exit(int sock, int pidfd, int pty, bool forward_signals, bool ra
             r = parse_exit(msg);
             if (r.exited || msg.empty()) break;
         }
-    }
-    if (!restored) ::tcsetattr(0, TCSANOW, &saved);
-    if (forward_signals) {
-        // Signals that arrived after the last read stay pending; drop them so they do not hit
-        // us once unblocked (they were meant for the container).
-        struct timespec zero {};
-        while (::sigtimedwait(&mask, nullptr, &zero) > 0) {
-        }
-        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
     return r;
 }

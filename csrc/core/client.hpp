@@ -2,7 +2,9 @@
 // the exit report while forwarding signals, and talk to a running monitor over its socket.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #include <string>
 
@@ -40,6 +42,27 @@ ExitReport wait_exit(int sock, int pidfd, int pty, bool forward_signals, bool ra
 // while the container is still starting is kept pending and forwarded once waiting begins
 // (instead of killing the CLI with the container left running).
 void block_forwarded_signals();
+
+// While it lives: the signals a foreground command forwards are blocked in this thread and
+// readable from fd() (a signalfd); our terminal is in raw mode when asked. On destruction the
+// terminal is restored and forwarded-but-unread signals are dropped (they were the container's).
+class ForegroundScope {
+public:
+    ForegroundScope(bool forward_signals, bool raw_tty);
+    ~ForegroundScope();
+    ForegroundScope(const ForegroundScope&) = delete;
+    ForegroundScope& operator=(const ForegroundScope&) = delete;
+    int fd() const { return sigfd_.get(); }
+    // Reads pending signals: SIGWINCH resizes `pty` to our terminal, the others go to `pidfd`.
+    void forward(int pidfd, int pty);
+
+private:
+    bool forwarding_;
+    bool restore_tty_ = false;
+    sigset_t mask_, old_;
+    UniqueFd sigfd_;
+    struct termios saved_;
+};
 
 // Sends one message on a monitor connection and returns the reply ("" on EOF or timeout).
 std::string monitor_request(int sock, const std::string& msg, int timeout_ms);

@@ -19,13 +19,6 @@ namespace lb {
 
 namespace {
 
-void place(int fd, int target) {
-    if (fd == target) {
-        ::fcntl(fd, F_SETFD, 0);
-    } else if (::dup2(fd, target) < 0) {
-        throw_errno("dup2", "stdio");
-    }
-}
 
 [[noreturn]] void grandchild(const ExecSpec& s, StdioFds io, int errfd, int ptysock) {
     try {
@@ -33,25 +26,12 @@ void place(int fd, int target) {
         if (s.process.tty) {
             // setns() into the mount namespace made the container's root our root, so this is
             // the container's own devpts instance.
-            UniqueFd master = open_path("/dev/pts/ptmx", O_RDWR | O_NOCTTY);
-            int unlock = 0;
-            if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) throw_errno("ioctl TIOCSPTLCK", "/dev/pts/ptmx");
-            if (s.process.rows && s.process.cols) {
-                struct winsize ws {};
-                ws.ws_row = s.process.rows;
-                ws.ws_col = s.process.cols;
-                ::ioctl(master.get(), TIOCSWINSZ, &ws);
-            }
-            UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
-            if (!slave) throw_errno("ioctl TIOCGPTPEER", "/dev/pts/ptmx");
-            send_fds(ptysock, "pty", {master.get()});
-            if (!s.detach && ::setsid() < 0) throw_errno("setsid");
-            if (::ioctl(slave.get(), TIOCSCTTY, 0) != 0) throw_errno("ioctl TIOCSCTTY", "/dev/pts");
-            for (int t = 0; t < 3; ++t) place(slave.get(), t);
+            attach_new_pty(open_path("/dev/pts/ptmx", O_RDWR | O_NOCTTY), s.process.rows, s.process.cols,
+                           ptysock, !s.detach);
         } else {
-            place(io.in, 0);
-            place(io.out, 1);
-            place(io.err, 2);
+            place_fd(io.in, 0);
+            place_fd(io.out, 1);
+            place_fd(io.err, 2);
         }
         exec_process(s.process, errfd);
     } catch (const SysError& e) {
@@ -150,22 +130,7 @@ ExecStarted exec_in_container(const ExecSpec& s, StdioFds io) {
 
 int wait_exec(ExecStarted& e, bool forward_signals, bool relay_stdin, bool raw_tty) {
     if (e.pid <= 0) return 0;
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    UniqueFd sigfd;
-    if (forward_signals) {
-        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&mask, s);
-        ::pthread_sigmask(SIG_BLOCK, &mask, &old);
-        sigfd = UniqueFd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    }
-    struct termios saved;
-    bool restore = false;
-    if (raw_tty && ::isatty(0) && ::tcgetattr(0, &saved) == 0) {
-        struct termios raw = saved;
-        ::cfmakeraw(&raw);
-        ::tcsetattr(0, TCSANOW, &raw);
-        restore = true;
-    }
+    ForegroundScope fg(forward_signals, raw_tty);
     if (e.pty && ::isatty(0)) copy_winsize(0, e.pty.get());
     bool in_open = relay_stdin && e.pty;
     bool exited = false;
@@ -176,7 +141,7 @@ int wait_exec(ExecStarted& e, bool forward_signals, bool relay_stdin, bool raw_t
         int ip = -1, ii = -1, is = -1, ipid = -1;
         if (e.pty) { p[k] = {e.pty.get(), POLLIN, 0}; ip = k++; }
         if (in_open && !exited) { p[k] = {0, POLLIN, 0}; ii = k++; }
-        if (sigfd) { p[k] = {sigfd.get(), POLLIN, 0}; is = k++; }
+        if (fg.fd() >= 0) { p[k] = {fg.fd(), POLLIN, 0}; is = k++; }
         if (!exited && e.pidfd) { p[k] = {e.pidfd.get(), POLLIN, 0}; ipid = k++; }
         int r = ::poll(p, k, exited ? 100 : -1);
         if (r < 0 && errno == EINTR) continue;
@@ -205,28 +170,12 @@ int wait_exec(ExecStarted& e, bool forward_signals, bool relay_stdin, bool raw_t
                 (void)!::write(e.pty.get(), buf, static_cast<size_t>(n));
             }
         }
-        if (is >= 0 && p[is].revents) {
-            struct signalfd_siginfo si;
-            while (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo == SIGWINCH) {
-                    if (e.pty) copy_winsize(0, e.pty.get());
-                } else if (e.pidfd) {
-                    sys::pidfd_send_signal(e.pidfd.get(), static_cast<int>(si.ssi_signo));
-                }
-            }
-        }
+        if (is >= 0 && p[is].revents) fg.forward(e.pidfd ? e.pidfd.get() : -1, e.pty ? e.pty.get() : -1);
         if (ipid >= 0 && p[ipid].revents) exited = true;
         if (!e.pidfd) exited = true;
     }
     int st = 0;
     while (::waitpid(e.pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (restore) ::tcsetattr(0, TCSANOW, &saved);
-    if (forward_signals) {
-        struct timespec zero {};
-        while (::sigtimedwait(&mask, nullptr, &zero) > 0) {
-        }
-        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -43,34 +43,11 @@ void copy_str(char* dst, size_t n, const std::string& s) {
 
 const char* const kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// Puts `fd` at `target` with FD_CLOEXEC cleared (dup2 to itself would keep the flag).
-void place_fd(int fd, int target) {
-    if (fd == target) {
-        int fl = ::fcntl(fd, F_GETFD);
-        if (fl < 0 || ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) != 0) throw_errno("fcntl", "stdio");
-        return;
-    }
-    if (::dup2(fd, target) < 0) throw_errno("dup2", "stdio");
-}
 
 // A terminal from the container's own devpts instance, like runc: the master goes to the
 // monitor over `sock`, the slave becomes the controlling terminal and stdio.
 void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
-    UniqueFd master = open_in_root(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY);
-    int unlock = 0;
-    if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) throw_errno("ioctl TIOCSPTLCK", "/dev/pts/ptmx");
-    if (p.rows && p.cols) {
-        struct winsize ws {};
-        ws.ws_row = p.rows;
-        ws.ws_col = p.cols;
-        ::ioctl(master.get(), TIOCSWINSZ, &ws);
-    }
-    UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (!slave) throw_errno("ioctl TIOCGPTPEER", "/dev/pts/ptmx");
-    send_fds(sock, "pty", {master.get()});
-    if (::setsid() < 0) throw_errno("setsid");
-    if (::ioctl(slave.get(), TIOCSCTTY, 0) != 0) throw_errno("ioctl TIOCSCTTY", "/dev/pts");
-    for (int t = 0; t < 3; ++t) place_fd(slave.get(), t);
+    attach_new_pty(open_in_root(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY), p.rows, p.cols, sock, true);
 }
 
 [[noreturn]] void init_loop(pid_t child) {
@@ -180,6 +157,33 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
 }
 
 }  // namespace
+
+// Puts `fd` at `target` with FD_CLOEXEC cleared (dup2 to itself would keep the flag).
+void place_fd(int fd, int target) {
+    if (fd == target) {
+        int fl = ::fcntl(fd, F_GETFD);
+        if (fl < 0 || ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) != 0) throw_errno("fcntl", "stdio");
+        return;
+    }
+    if (::dup2(fd, target) < 0) throw_errno("dup2", "stdio");
+}
+
+void attach_new_pty(UniqueFd master, unsigned short rows, unsigned short cols, int sock, bool new_session) {
+    int unlock = 0;
+    if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) throw_errno("ioctl TIOCSPTLCK", "/dev/pts/ptmx");
+    if (rows && cols) {
+        struct winsize ws {};
+        ws.ws_row = rows;
+        ws.ws_col = cols;
+        ::ioctl(master.get(), TIOCSWINSZ, &ws);
+    }
+    UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!slave) throw_errno("ioctl TIOCGPTPEER", "/dev/pts/ptmx");
+    send_fds(sock, "pty", {master.get()});
+    if (new_session && ::setsid() < 0) throw_errno("setsid");
+    if (::ioctl(slave.get(), TIOCSCTTY, 0) != 0) throw_errno("ioctl TIOCSCTTY", "/dev/pts");
+    for (int t = 0; t < 3; ++t) place_fd(slave.get(), t);
+}
 
 void child_fail(int errfd, const SysError& e, int exit_code) {
     ChildError ce {};

@@ -54,6 +54,13 @@ void exec_command(const std::vector<std::string>& args, const std::vector<std::s
 // Reads the sync pipe: returns normally on EOF (exec happened), throws StartError otherwise.
 void read_child_result(int fd);
 
+// Puts `fd` at `target` (0, 1 or 2) with close-on-exec cleared.
+void place_fd(int fd, int target);
+
+// Makes the slave of a new pty master (from the container's devpts) our controlling terminal
+// and stdio, sized rows x cols, after sending the master over `sock`.
+void attach_new_pty(UniqueFd master, unsigned short rows, unsigned short cols, int sock, bool new_session);
+
 // Brings the loopback interface up (a new network namespace starts with lo down).
 void loopback_up();
 

@@ -30,6 +30,7 @@
 #include "core/syscalls.hpp"
 #include "core/tar_common.hpp"
 #include "core/whiteout.hpp"
+#include "core/writer_thread.hpp"
 
 namespace lb {
 
@@ -46,9 +47,12 @@ constexpr size_t kDirectWrite = 256 << 10;  // writes this big bypass the sink's
 // Hashes, optionally gzips, hashes again and writes the tar bytes.
 class Sink {
 public:
-    Sink(int out_fd, bool gzip, int level, std::string shown)
+    Sink(int out_fd, bool gzip, int level, bool durable, std::string shown)
         : fd_(out_fd), shown_(std::move(shown)), buf_(new unsigned char[kIoChunk]) {
         if (gzip) gz_ = std::make_unique<GzipEncoder>(level);
+        // Uncompressed output: the writes go to a thread of their own while this one reads
+        // and hashes (gzip output is small and slow to make: no gain there).
+        if (fd_ >= 0 && !gz_) bg_ = std::make_unique<BackgroundWriter>(fd_, shown_, durable);
     }
 
     void put(const void* p, size_t n) {
@@ -64,6 +68,7 @@ public:
     void finish() {
         if (gz_) gz_->finish([this](const unsigned char* q, size_t m) { out(q, m); });
         flush();
+        if (bg_) bg_->finish();
     }
 
     std::string diff_id() {
@@ -79,6 +84,10 @@ private:
         out_bytes_ += n;
         if (gz_) blob_hash_.update(p, n);
         if (fd_ < 0) return;
+        if (bg_) {
+            bg_->write(p, n);
+            return;
+        }
         if (n >= kDirectWrite) {
             flush();
             write_all(fd_, p, n, shown_);
@@ -96,6 +105,7 @@ private:
     int fd_;
     std::string shown_;
     std::unique_ptr<GzipEncoder> gz_;
+    std::unique_ptr<BackgroundWriter> bg_;
     std::unique_ptr<unsigned char[]> buf_;
     size_t used_ = 0;
     Sha256 tar_hash_, blob_hash_;
@@ -190,7 +200,7 @@ struct Stat {
 class Writer {
 public:
     Writer(const std::string& src, int out_fd, const WriteOptions& o)
-        : src_(src), opts_(o), sink_(out_fd, o.gzip, o.level, "layer tar of " + src),
+        : src_(src), opts_(o), sink_(out_fd, o.gzip, o.level, o.durable, "layer tar of " + src),
           buf_(new char[kIoChunk]), out_fd_(out_fd) {
         for (auto& e : o.exclude) {
             std::string c = clean_relative(e);

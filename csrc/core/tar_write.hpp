@@ -25,6 +25,7 @@ struct WriteOptions {
     int level = 6;                     // gzip level, 0..9 (or -1: zlib's default)
     std::string mirror_dir;            // when not empty: an empty dir to copy the layer into
     std::vector<std::string> exclude;  // relative paths skipped with their subtrees
+    bool durable = false;  // the caller will fdatasync out_fd: start writeback as bytes land
 };
 
 struct WriteResult {

@@ -47,6 +47,15 @@ SAMPLES = {
     "ps": [[], ["-a"], ["-aq"], ["--no-trunc", "-n", "3"], ["-f", "status=exited", "--filter", "name=x"],
            ["--format", "{{.ID}}"], ["-l", "-s"]],
     "wait": [["a"], ["a", "b"]],
+    "commit": [["c"], ["-a", "me", "-m", "msg", "-c", "CMD x", "--change=ENV A=1", "c", "repo:tag"],
+               ["--pause=false", "c"], ["-p", "0", "c"]],
+    "save": [["img"], ["-o", "f.tar", "a", "b"]],
+    "export": [["c"], ["-o", "out.tar", "c"]],
+    "logs": [["c"], ["-f", "--tail", "3", "-t", "c"], ["--since", "1h", "--until=5m", "c"]],
+    "inspect": [["a"], ["-f", "{{.Id}}", "--type", "image", "a", "b"], ["-s", "x"]],
+    "images": [[], ["-aq"], ["--digests", "--no-trunc", "-f", "dangling=true", "--format", "json"], ["busybox"]],
+    "pause": [["a", "b"]],
+    "unpause": [["a"]],
 }
 
 

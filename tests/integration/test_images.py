@@ -307,3 +307,18 @@ def test_api_commit(client, made):
     assert img.attrs["Config"]["Env"] == ["X=1"] and img.labels == {"k": "v"}
     assert client.containers.run(img, "cat /api", remove=True) == b"api\n"
     assert img.history()[0]["Comment"] == "from the api"
+
+
+def test_layers_of_a_force_removed_image_go_with_its_last_container(cli, busybox_image, store_root):
+    # An image only a stopped container uses: rmi -f untags it and keeps the layers for the
+    # container; removing the container then removes those layers.
+    r = cli("run", "--name", "keeper", "busybox", "sh", "-c", "echo x > /f")
+    assert r.returncode == 0
+    img = cli("commit", "keeper", "orphaned:1").out.strip()
+    cli("rm", "keeper", check=True)
+    cid = cli("create", "orphaned:1", "true").out.strip()
+    layer = json.loads(cli("image", "inspect", img).out)[0]["RootFS"]["Layers"][-1]
+    assert cli("rmi", "-f", "orphaned:1").returncode == 0
+    assert os.path.exists(os.path.join(store_root, "layers", layer.split(":")[1]))
+    cli("rm", cid, check=True)
+    assert not os.path.exists(os.path.join(store_root, "layers", layer.split(":")[1]))

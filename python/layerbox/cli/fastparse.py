@@ -27,6 +27,13 @@ def _convert(p: dict, val: str):
             return FALLBACK
     if t == "choice":
         return val if val in p["choices"] else FALLBACK
+    if t == "bool":  # click's BOOL
+        v = val.strip().lower()
+        if v in ("1", "true", "t", "yes", "y", "on"):
+            return True
+        if v in ("0", "false", "f", "no", "n", "off"):
+            return False
+        return FALLBACK
     return val
 
 

@@ -13,8 +13,11 @@ import click
 
 from layerbox.cli.commands import cli
 
-# The verbs that must reach the kernel without importing click (the hot path).
-HOT_VERBS = ("run", "create", "start", "exec", "stop", "kill", "rm", "ps", "wait")
+# The verbs that must reach the kernel without importing click (the hot path), and the ones
+# scripts call in loops or around big data where click's 50 ms would show (commit, save,
+# export, logs, inspect, images).
+HOT_VERBS = ("run", "create", "start", "exec", "stop", "kill", "rm", "ps", "wait", "pause",
+             "unpause", "commit", "save", "export", "logs", "inspect", "images")
 
 
 def _type(t) -> dict:

@@ -57,7 +57,7 @@ class _Root:
                 raise Conflict(f"container {self.name} is not running any more")
             self.root = f"/proc/self/fd/{self._fd}"
             return self
-        lowers = [os.path.join(engine.store.layer_dir(d), "diff") for d in reversed(c.config.get("Layers") or [])]
+        lowers = engine.layer_dirs(c)
         upper = os.path.join(c.dir, "upper")
         if self.write:
             self.overlay = {"lower": [engine.store.init_layer, *lowers], "upper": upper,
@@ -123,7 +123,7 @@ def export_to_fd(engine, ref: str, out_fd: int) -> dict:
     from layerbox import _core
 
     c = engine.get(ref)
-    lowers = [os.path.join(engine.store.layer_dir(d), "diff") for d in reversed(c.config.get("Layers") or [])]
+    lowers = engine.layer_dirs(c)
     upper = os.path.join(c.dir, "upper")
     # overlayfs wants two lower dirs when there is no upper; an image without layers has only
     # the container's own files, which are then the whole view.

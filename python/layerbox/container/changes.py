@@ -13,7 +13,7 @@ def changes(engine, ref: str) -> list[tuple[str, str]]:
     from layerbox import _core
 
     c = engine.get(ref)
-    lowers = [os.path.join(engine.store.layer_dir(d), "diff") for d in reversed(c.config.get("Layers") or [])]
+    lowers = engine.layer_dirs(c)
     return _core.list_changes(os.path.join(c.dir, "upper"), lowers)
 
 

@@ -59,34 +59,47 @@ def _tree_size(path: str) -> int:
     return total
 
 
-def write_container_layer(images, upper: str) -> dict | None:
-    """The upper dir as a published layer; None when it holds no change."""
+def write_container_layer(images, upper: str, adopt_upper: bool = False) -> dict | None:
+    """The upper dir as a published layer; None when it holds no change.
+
+    Only the layer's tar is written (hashed in the same pass): the unpacked layer dir is made
+    from it when something first runs the image (ImageStore.unpacked). With `adopt_upper`
+    (the caller removes the container right after, as a build step does) the upper dir itself
+    becomes the unpacked layer: an overlay upper dir is already in lower-layer format.
+    """
     from layerbox import _core
 
     store = images.store
     staging = store.mkdtemp("commit")
     try:
-        diff = os.path.join(staging, "diff")
-        os.mkdir(diff, 0o755)
         bfd = os.open(os.path.join(staging, "blob"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                       0o644)
         try:
-            res = _core.write_layer(upper, bfd, source="overlay-upper", mirror_dir=diff)
+            res = _core.write_layer(upper, bfd, source="overlay-upper", durable=True)
         finally:
             os.close(bfd)
         if res["files"] == 0:
             return None
-        meta = {"DiffID": res["diff_id"], "Size": _tree_size(diff), "TarSize": res["size"],
+        meta = {"DiffID": res["diff_id"], "Size": _tree_size(upper), "TarSize": res["size"],
                 "Created": _util.now_rfc3339()}
-        return images._publish_layer(staging, meta)
+        meta = images._publish_layer(staging, meta)
+        if adopt_upper:
+            final = os.path.join(store.layer_dir(meta["DiffID"]), "diff")
+            with store.lock():
+                if not os.path.isdir(final):
+                    os.rename(upper, final)
+        return meta
     finally:
         if os.path.exists(staging):
             _core.remove_tree(staging)
 
 
 def commit(engine, ref: str, repository: str | None = None, *, message: str = "", author: str = "",
-           pause: bool = True, changes=None, config: dict | None = None) -> str:
-    """Commits the container `ref`; returns the new image ID (tagged `repository` if given)."""
+           pause: bool = True, changes=None, config: dict | None = None,
+           adopt_upper: bool = False) -> str:
+    """Commits the container `ref`; returns the new image ID (tagged `repository` if given).
+    `adopt_upper`: the container is about to be removed (a build step): its upper dir becomes
+    the new layer's unpacked dir instead of being unpacked again from the tar later."""
     from layerbox.image.changes import apply_changes
 
     if repository:
@@ -103,7 +116,8 @@ def commit(engine, ref: str, repository: str | None = None, *, message: str = ""
     try:
         with store.container_lock(cid):
             c = engine.load(cid, reconcile=False)
-            meta = write_container_layer(images, os.path.join(c.dir, "upper"))
+            meta = write_container_layer(images, os.path.join(c.dir, "upper"),
+                                         adopt_upper=adopt_upper and c.status != "running")
     finally:
         if paused_here:
             try:

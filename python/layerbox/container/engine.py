@@ -277,13 +277,23 @@ class ContainerEngine:
                 raise
 
     def _lower_dirs(self, c: Container) -> list[str]:
+        """Paths only (for inspect); _launch unpacks what is missing."""
         layers = [os.path.join(self.store.layers, d.split(":", 1)[-1], "diff")
                   for d in reversed(c.config.get("Layers") or [])]
         return [self.store.init_layer, *layers]
 
+    def layer_dirs(self, c: Container) -> list[str]:
+        """The container's image layers, top first, unpacked (a committed layer is unpacked
+        from its tar when first used)."""
+        layers = c.config.get("Layers") or []
+        paths = [os.path.join(self.store.layers, d.split(":", 1)[-1], "diff") for d in reversed(layers)]
+        if all(os.path.isdir(p) for p in paths):
+            return paths
+        return self.images.unpacked(layers)
+
     def _launch(self, c: Container, stdin: int, stdout: int, stderr: int, tty_size):
         cfg = c.config
-        lowers = self._lower_dirs(c)
+        lowers = [self.store.init_layer, *self.layer_dirs(c)]
         upper = os.path.join(c.dir, "upper")
         spec = cfg["Config"].get("User") or ""
         # A container that has not written /etc yet sees its image's passwd and group files:
@@ -329,7 +339,10 @@ class ContainerEngine:
                 os.makedirs(src, exist_ok=True)  # docker -v creates a missing host directory
             return src
         data = os.path.join(self.store.volumes, m["Name"], "_data")
-        os.makedirs(data, exist_ok=True)
+        if not os.path.isdir(data):
+            from layerbox.volumes import Volumes  # a named volume is made on first use
+
+            Volumes(self.store).create(m["Name"])
         return data
 
     def _anonymous_volume_paths(self, cfg: dict) -> list[str]:
@@ -546,6 +559,12 @@ class ContainerEngine:
         if volumes:
             for p in self._anonymous_volume_paths(config):
                 _core.remove_tree(p)
+        image = config.get("Image", "")
+        if image and not os.path.exists(self.store.image_record(image)):
+            # Its image was removed with `rmi -f` while this container kept its layers: now
+            # nothing may be left using them.
+            with self.store.lock():
+                self.images._gc_locked()
 
     def rename(self, ref: str, new_name: str) -> None:
         from layerbox.container import names as _names

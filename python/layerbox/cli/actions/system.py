@@ -58,3 +58,184 @@ def info(ctx, fmt=None) -> int:
     else:
         sys.stdout.write("".join(f" {k}: {v}\n" for k, v in doc.items()))
     return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return True
+    sys.stdout.write(question + "\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _dir_size(path: str) -> int:
+    from layerbox.volumes import _du
+
+    return _du(path)
+
+
+def df(ctx, verbose=False, fmt=None) -> int:
+    """docker system df: images, containers, local volumes; sizes and what is reclaimable."""
+    from layerbox._util import human_size
+    from layerbox.cli import output
+    from layerbox.volumes import Volumes
+
+    images = ctx.images
+    engine = ctx.engine
+    containers = engine.list(all=True)
+    used_images = {c.config.get("Image") for c in containers}
+    layer_sizes: dict = {}
+    for i in images.ids():
+        for d in images.record(i).get("Layers", []):
+            if d not in layer_sizes:
+                try:
+                    layer_sizes[d] = images.layer_meta(d).get("Size", 0)
+                except OSError:
+                    layer_sizes[d] = 0
+    used_layers = set()
+    for i in used_images:
+        try:
+            used_layers.update(images.record(i).get("Layers", []))
+        except Exception:  # noqa: BLE001 - an image removed meanwhile
+            pass
+    img_total = sum(layer_sizes.values())
+    img_reclaim = sum(v for k, v in layer_sizes.items() if k not in used_layers)
+    c_sizes = {c.id: _dir_size(os.path.join(c.dir, "upper")) for c in containers}
+    c_total = sum(c_sizes.values())
+    c_reclaim = sum(v for c in containers if not c.running for v in [c_sizes[c.id]])
+    vols = Volumes(ctx.store)
+    users = vols.users()
+    v_sizes = {n: _dir_size(os.path.join(ctx.store.volumes, n, "_data")) for n in vols.names()}
+    rows = [
+        {"Type": "Images", "TotalCount": str(len(images.ids())),
+         "Active": str(len([i for i in images.ids() if i in used_images])),
+         "Size": human_size(img_total),
+         "Reclaimable": f"{human_size(img_reclaim)} ({int(100 * img_reclaim / img_total) if img_total else 0}%)"},
+        {"Type": "Containers", "TotalCount": str(len(containers)),
+         "Active": str(sum(1 for c in containers if c.running)), "Size": human_size(c_total),
+         "Reclaimable": f"{human_size(c_reclaim)} ({int(100 * c_reclaim / c_total) if c_total else 0}%)"},
+        {"Type": "Local Volumes", "TotalCount": str(len(v_sizes)),
+         "Active": str(sum(1 for n in v_sizes if n in users)), "Size": human_size(sum(v_sizes.values())),
+         "Reclaimable": human_size(sum(v for n, v in v_sizes.items() if n not in users))},
+    ]
+    if fmt:
+        output.render(fmt, rows, headers={"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
+                                          "Size": "SIZE", "Reclaimable": "RECLAIMABLE"})
+        return 0
+    output.table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+                 [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows])
+    if verbose:
+        sys.stdout.write("\nLocal Volumes space usage:\n\n")
+        output.table(["VOLUME NAME", "LINKS", "SIZE"],
+                     [[n, str(len(users.get(n, []))), human_size(s)] for n, s in v_sizes.items()])
+    return 0
+
+
+def system_prune(ctx, all_=False, force=False, volumes=False) -> int:
+    from layerbox._util import human_size
+    from layerbox.volumes import Volumes
+
+    what = ["all stopped containers", "all dangling images" if not all_ else
+            "all images without at least one container associated to them"]
+    if volumes:
+        what.insert(1, "all anonymous volumes not used by at least one container")
+    if not force and not _confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in what)):
+        return 0
+    res = ctx.engine.prune()
+    if res.get("ContainersDeleted"):
+        sys.stdout.write("Deleted Containers:\n" + "".join(c + "\n" for c in res["ContainersDeleted"]) + "\n")
+    space = 0
+    if volumes:
+        v = Volumes(ctx.store).prune()
+        space += v["SpaceReclaimed"]
+        if v["VolumesDeleted"]:
+            sys.stdout.write("Deleted Volumes:\n" + "".join(n + "\n" for n in v["VolumesDeleted"]) + "\n")
+    r = ctx.images.prune(all_=all_)
+    if r.get("ImagesDeleted"):
+        sys.stdout.write("Deleted Images:\n" + "".join(
+            f"{k.lower()}: {v}\n" for line in r["ImagesDeleted"] for k, v in line.items()) + "\n")
+    space += r.get("SpaceReclaimed", 0) or 0
+    sys.stdout.write(f"Total reclaimed space: {human_size(space)}\n")
+    return 0
+
+
+def volume_create(ctx, name=None, label=(), driver="local") -> int:
+    from layerbox.errors import InvalidArgument
+    from layerbox.volumes import Volumes
+
+    if driver != "local":
+        raise InvalidArgument(f"volume driver {driver!r} is not supported (only local)")
+    labels = {l.partition("=")[0]: l.partition("=")[2] for l in label}
+    sys.stdout.write(Volumes(ctx.store).create(name, labels)["Name"] + "\n")
+    return 0
+
+
+def volume_ls(ctx, quiet=False, fmt=None) -> int:
+    from layerbox.cli import output
+    from layerbox.volumes import Volumes
+
+    vols = Volumes(ctx.store)
+    names = vols.names()
+    if quiet:
+        sys.stdout.write("".join(n + "\n" for n in names))
+        return 0
+    rows = [{"Driver": "local", "Name": n, "Mountpoint": os.path.join(ctx.store.volumes, n, "_data"),
+             "Scope": "local"} for n in names]
+    if fmt:
+        output.render(fmt, rows, headers={"Driver": "DRIVER", "Name": "VOLUME NAME"})
+    else:
+        output.table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in rows])
+    return 0
+
+
+def volume_inspect(ctx, names, fmt=None) -> int:
+    import json
+
+    from layerbox.errors import NotFound
+    from layerbox.volumes import Volumes
+
+    vols = Volumes(ctx.store)
+    docs, failed = [], 0
+    for n in names:
+        try:
+            docs.append(vols.inspect(n))
+        except NotFound as e:
+            sys.stderr.write(f"Error: {e}\n")
+            failed += 1
+    if fmt:
+        from layerbox.cli import output
+
+        output.render(fmt, docs)
+    else:
+        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    return 1 if failed else 0
+
+
+def volume_rm(ctx, names, force=False) -> int:
+    from layerbox.errors import LayerboxError
+    from layerbox.volumes import Volumes
+
+    vols = Volumes(ctx.store)
+    failed = 0
+    for n in names:
+        try:
+            vols.remove(n, force=force)
+            sys.stdout.write(n + "\n")
+        except LayerboxError as e:
+            sys.stderr.write(f"Error: {e}\n")
+            failed += 1
+    return 125 if failed else 0
+
+
+def volume_prune(ctx, all_=False, force=False) -> int:
+    from layerbox._util import human_size
+    from layerbox.volumes import Volumes
+
+    if not force and not _confirm("WARNING! This will remove anonymous local volumes not used by at "
+                                  "least one container."):
+        return 0
+    r = Volumes(ctx.store).prune(all_=all_)
+    if r["VolumesDeleted"]:
+        sys.stdout.write("Deleted Volumes:\n" + "".join(n + "\n" for n in r["VolumesDeleted"]) + "\n")
+    sys.stdout.write(f"Total reclaimed space: {human_size(r['SpaceReclaimed'])}\n")
+    return 0

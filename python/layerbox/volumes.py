@@ -1,0 +1,119 @@
+"""Local volumes: volumes/<name>/_data in the store, made by `volume create` or on first use by
+`run -v NAME:/path` (and anonymous ones, named by a random id, for `-v /path`)."""
+
+from __future__ import annotations
+
+import os
+
+from layerbox import _core, _util
+from layerbox.errors import Conflict, InvalidArgument, NotFound
+from layerbox.store import Store
+
+
+def _valid(name: str) -> bool:
+    return bool(name) and name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)
+
+
+class Volumes:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _dir(self, name: str) -> str:
+        return os.path.join(self.store.volumes, name)
+
+    def users(self) -> dict:
+        """volume name -> ids of the containers that mount it."""
+        out: dict[str, list] = {}
+        try:
+            ids = os.listdir(self.store.containers)
+        except FileNotFoundError:
+            return out
+        for cid in ids:
+            try:
+                cfg = _util.read_json(os.path.join(self.store.containers, cid, "config.json"))
+            except (OSError, ValueError):
+                continue
+            for m in cfg.get("Mounts") or ():
+                if m.get("Type") == "volume" and m.get("Name"):
+                    out.setdefault(m["Name"], []).append(cid)
+        return out
+
+    def names(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.store.volumes))
+        except FileNotFoundError:
+            return []
+
+    def inspect(self, name: str) -> dict:
+        d = self._dir(name)
+        if not os.path.isdir(d):
+            raise NotFound(f"get {name}: no such volume")
+        meta = {}
+        try:
+            meta = _util.read_json(os.path.join(d, "meta.json"))
+        except (OSError, ValueError):
+            pass
+        return {
+            "CreatedAt": meta.get("CreatedAt") or _util.rfc3339(int(os.stat(d).st_mtime)),
+            "Driver": "local",
+            "Labels": meta.get("Labels") or {},
+            "Mountpoint": os.path.join(d, "_data"),
+            "Name": name,
+            "Options": {},
+            "Scope": "local",
+        }
+
+    def create(self, name: str | None = None, labels: dict | None = None) -> dict:
+        self.store.ensure()
+        name = name or os.urandom(32).hex()
+        if not _valid(name):
+            raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local '
+                                  "volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed")
+        d = self._dir(name)
+        if not os.path.isdir(d):
+            tmp = self.store.mkdtemp("volume")
+            os.mkdir(os.path.join(tmp, "_data"), 0o755)
+            _util.write_atomic(os.path.join(tmp, "meta.json"), _util.dump_json(
+                {"CreatedAt": _util.now_rfc3339(), "Labels": labels or {}}))
+            os.chmod(tmp, 0o755)
+            try:
+                os.rename(tmp, d)
+            except OSError:
+                _core.remove_tree(tmp)  # created meanwhile by another process: docker's "exists" is fine
+        return self.inspect(name)
+
+    def remove(self, name: str, force: bool = False) -> None:
+        if not os.path.isdir(self._dir(name)):
+            if force:
+                return
+            raise NotFound(f"get {name}: no such volume")
+        used = self.users().get(name)
+        if used:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(used)}]")
+        _core.remove_tree(self._dir(name))
+
+    def prune(self, all_: bool = False) -> dict:
+        """Unused volumes: anonymous ones (docker's default since 23.0), or all with all_."""
+        used = self.users()
+        deleted, space = [], 0
+        for n in self.names():
+            if n in used:
+                continue
+            anonymous = len(n) == 64 and all(c in "0123456789abcdef" for c in n)
+            if not (all_ or anonymous):
+                continue
+            space += _du(os.path.join(self._dir(n), "_data"))
+            _core.remove_tree(self._dir(n))
+            deleted.append(n)
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": space}
+
+
+def _du(path: str) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
