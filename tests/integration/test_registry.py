@@ -22,19 +22,11 @@ import urllib.request
 
 import pytest
 
-from conftest import MUST_WORK, Cli
+from conftest import Cli, tool
 
 pytestmark = pytest.mark.privileged
 
 USER, PASSWORD = "tester", "s3cret-pw"
-
-
-def tool(name):
-    path = shutil.which(name)
-    if path is None:
-        msg = f"needs {name} (scripts/install.sh installs it)"
-        pytest.fail(msg) if MUST_WORK else pytest.skip(msg)
-    return path
 
 
 def free_port() -> int:
@@ -220,15 +212,6 @@ def private_credentials(tmp_path, monkeypatch):
     monkeypatch.setenv("LAYERBOX_CONFIG", str(tmp_path / "config"))
     monkeypatch.delenv("LAYERBOX_REGISTRY_MIRROR", raising=False)
     return tmp_path / "config" / "auth.json"
-
-
-@pytest.fixture
-def store2(tmp_path):
-    """A second, empty store (another root), as on another machine."""
-    c = Cli(str(tmp_path / "store2"))
-    yield c
-    for name in c("images", "-a", "-q", "--no-trunc").out.split():
-        c("rmi", "-f", name)
 
 
 @pytest.fixture

@@ -304,6 +304,19 @@ class ImageStore:
         return image_id
 
 
+    def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
+        """Adds name@sha256:... (the manifest digest a registry holds the image under, after
+        a push) to the image's RepoDigests; nothing when the image went meanwhile."""
+        with self.store.lock():
+            path = self.store.image_record(image_id)
+            try:
+                rec = _util.read_json(path)
+            except FileNotFoundError:
+                return
+            if repo_digest not in (rec.get("RepoDigests") or []):
+                rec["RepoDigests"] = sorted(set(rec.get("RepoDigests") or []) | {repo_digest})
+                _util.write_atomic(path, _util.dump_json(rec), fsync=True)
+
     # -- removal -----------------------------------------------------------------------------
 
     def remove(self, ref: str, force: bool = False, prune: bool = True) -> RemoveResult:

@@ -28,7 +28,7 @@ from layerbox import _jsonfast
 from layerbox.errors import ImageNotFound, KernelError, NotFound
 from layerbox.image import reference
 from layerbox.registry import manifest as mf
-from layerbox.registry.transport import RegistryError
+from layerbox.registry.transport import RegistryError, connection_error
 
 _WORKERS = 3
 _MAX_CONFIG = 8 << 20
@@ -124,7 +124,9 @@ def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume):
         t.join()
         resp.close()
     if err and not isinstance(err[0], BrokenPipeError):
-        raise err[0]
+        if isinstance(err[0], RegistryError):
+            raise err[0]
+        raise connection_error("GET", resp.url, err[0]) from None  # cut off, timed out, ...
     if failure is not None:
         raise failure
     return result

@@ -83,7 +83,7 @@ class Pusher:
         said = resp.header("docker-content-digest")
         if said and said != digest:
             raise RegistryError(f"the registry stored manifest {said}, not the {digest} we sent", 500, "DIGEST_INVALID")
-        images.add_image_bytes(config, repo_digests=(f"{self.ref.name}@{digest}",))
+        images.add_repo_digest(image_id, f"{self.ref.name}@{digest}")
         self.emit({"status": f"{tag}: digest: {digest} size: {len(data)}"})
         self.emit({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": len(data)}})
         return digest, len(data)

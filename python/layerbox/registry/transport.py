@@ -194,6 +194,8 @@ def connection_error(method: str, url: str, e: BaseException) -> RegistryError:
         return RegistryError(f"{prefix}: dial tcp {hostport}: i/o timeout")
     if isinstance(e, ConnectionRefusedError):
         return RegistryError(f"{prefix}: dial tcp {hostport}: connect: connection refused")
+    if isinstance(e, http.client.IncompleteRead):
+        return RegistryError(f"{prefix}: unexpected EOF ({len(e.partial)} bytes read)")
     if isinstance(e, http.client.HTTPException):
         return RegistryError(f"{prefix}: {type(e).__name__}: {e}".rstrip(": "))
     if isinstance(e, OSError) and e.strerror:
