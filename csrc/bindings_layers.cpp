@@ -6,4 +6,5 @@ PYBIND11_MODULE(_layers, m) {
     m.doc() = "layerbox's layer engine: layer tars, digests, changes";
     lb::bind::bind_errors(m);
     lb::bind::bind_layers(m);
+    lb::bind::bind_layers_registry(m);
 }

@@ -118,6 +118,15 @@ class Cli:
         return subprocess.Popen([*self.cmd, *map(str, args)], env=self.env(env), **kw)
 
 
+def tool(name: str) -> str:
+    """The path of an outside tool a test needs; skips without it (fails under CI)."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"needs {name} (apt-get install {name}; scripts/install.sh installs it)"
+        pytest.fail(msg) if MUST_WORK else pytest.skip(msg)
+    return path
+
+
 # -- the store and the busybox image ----------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -154,6 +163,15 @@ def busybox_image(cli, busybox_tar) -> str:
         pytest.skip(privileged_reason())
     r = cli("import", busybox_tar, "busybox:latest", check=True)
     return r.out.strip()
+
+
+@pytest.fixture
+def store2(tmp_path):
+    """A second, empty store (another root), as on another machine; emptied afterwards."""
+    c = Cli(str(tmp_path / "store2"))
+    yield c
+    for name in c("images", "-a", "-q", "--no-trunc").out.split():
+        c("rmi", "-f", name)
 
 
 @pytest.fixture(scope="session")

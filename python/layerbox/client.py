@@ -424,7 +424,7 @@ class ImageCollection:
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs):
         from layerbox.registry import api as _reg
 
-        return _reg.pull(self.client, repository, tag, **kwargs)
+        return _reg.pull(self.client, repository, tag, all_tags=all_tags, **kwargs)
 
     def push(self, repository: str, tag: str | None = None, **kwargs):
         from layerbox.registry import api as _reg

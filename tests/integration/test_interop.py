@@ -5,23 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 
 import pytest
 
-from conftest import MUST_WORK, Cli
+from conftest import Cli, tool
 
 pytestmark = pytest.mark.privileged
-
-
-def tool(name):
-    path = shutil.which(name)
-    if path is None:
-        msg = f"needs {name} (apt-get install {name}; scripts/install.sh installs it)"
-        pytest.fail(msg) if MUST_WORK else pytest.skip(msg)
-    return path
 
 
 def skopeo(*args):

@@ -13,20 +13,9 @@ import tarfile
 
 import pytest
 
-from conftest import Cli
-
 from layerbox.store import Store
 
 pytestmark = pytest.mark.privileged
-
-
-@pytest.fixture
-def store2(tmp_path):
-    """A second, empty store (another root), as on another machine."""
-    c = Cli(str(tmp_path / "store2"))
-    yield c
-    for name in c("images", "-a", "-q", "--no-trunc").out.split():
-        c("rmi", "-f", name)
 
 
 @pytest.fixture

@@ -61,7 +61,8 @@ def command_spec(cmd: click.Command) -> dict:
                  "secondary": list(p.secondary_opts), "flag": bool(p.is_flag),
                  "multiple": bool(p.multiple), "default": _default(p)}
             if p.is_flag:
-                d["flag_value"] = p.flag_value
+                # click >= 8.3 leaves flag_value UNSET for a plain boolean flag, meaning True
+                d["flag_value"] = True if p.flag_value in (_UNSET, None) else p.flag_value
             else:
                 d.update(_type(p.type))
             params.append(d)

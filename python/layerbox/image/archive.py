@@ -450,6 +450,35 @@ def _oci_images(arc: _Archive) -> list[_Image]:
     return out
 
 
+def extract_to_staging(images, fd: int) -> tuple[str, dict]:
+    """Extracts the layer read from fd (plain, gzip or zstd) into a new staging dir of the
+    store (diff/ and the uncompressed tar as blob), in one C++ pass that also hashes the raw
+    bytes (res["digest"]) and the tar (res["diff_id"]). Returns (staging, extract_layer's
+    result); nothing is published, and a failure leaves no staging behind."""
+    from layerbox import _core
+
+    staging = images.store.mkdtemp("layer")
+    try:
+        diff = os.path.join(staging, "diff")
+        os.mkdir(diff, 0o755)
+        bfd = os.open(os.path.join(staging, "blob"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            return staging, _core.extract_layer(fd, diff, blob_fd=bfd)
+        finally:
+            os.close(bfd)
+    except BaseException:
+        _core.remove_tree(staging)
+        raise
+
+
+def write_layer_meta(staging: str, res: dict) -> dict:
+    """The meta.json of a staged layer, from extract_layer's result."""
+    meta = {"DiffID": res["diff_id"], "Size": res["unpacked_size"], "TarSize": res["size"],
+            "Created": _util.now_rfc3339()}
+    _util.write_atomic(os.path.join(staging, "meta.json"), _util.dump_json(meta))
+    return meta
+
+
 def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff_id: str) -> str | None:
     """Extracts and checks one layer into a staging dir (returned), or only checks it when the
     store has it already (returns None). Raises ImageLoadError on any digest mismatch."""
@@ -463,16 +492,10 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
             if got != blob_digest:
                 raise ImageLoadError(f"invalid archive: layer {path} has digest {got}, expected {blob_digest}")
             return None
-        staging = images.store.mkdtemp("layer")
-        diff = os.path.join(staging, "diff")
-        os.mkdir(diff, 0o755)
-        bfd = os.open(os.path.join(staging, "blob"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            res = _core.extract_layer(fd, diff, blob_fd=bfd)
+            staging, res = extract_to_staging(images, fd)
         except KernelError as e:
             raise ImageLoadError(f"invalid archive: layer {path}: {e}") from None
-        finally:
-            os.close(bfd)
         if blob_digest and res["digest"] != blob_digest:
             raise ImageLoadError(f"invalid archive: layer {path} has digest {res['digest']}, "
                                  f"expected {blob_digest}")
@@ -482,9 +505,7 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
         if images.has_layer(diff_id):  # checked now; the store's copy stays
             _core.remove_tree(staging)
             return None
-        meta = {"DiffID": diff_id, "Size": res["unpacked_size"], "TarSize": res["size"],
-                "Created": _util.now_rfc3339()}
-        _util.write_atomic(os.path.join(staging, "meta.json"), _util.dump_json(meta))
+        write_layer_meta(staging, res)
         return staging
     except BaseException:
         if staging and os.path.exists(staging):

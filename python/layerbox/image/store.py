@@ -75,6 +75,8 @@ class ImageStore:
         a reference first, then an ID)."""
         if not name_or_id:
             raise InvalidArgument("image name cannot be empty")
+        if "@" in name_or_id:
+            return self.resolve_repo_digest(name_or_id)
         refs = self.refs()
         ref_err = None
         try:
@@ -99,6 +101,19 @@ class ImageStore:
         if ref_err is not None and not reference.looks_like_id(name_or_id):
             raise ref_err
         raise ImageNotFound(f"No such image: {name_or_id}")
+
+    def resolve_repo_digest(self, ref: str) -> str:
+        """The image a name@sha256:... reference names: the one whose RepoDigests (recorded
+        by pull and push) hold it."""
+        r = reference.parse(ref)
+        want = f"{r.name}@{r.digest}"
+        for image_id in self.ids():
+            try:
+                if want in (self.record(image_id).get("RepoDigests") or []):
+                    return image_id
+            except NotFound:
+                pass
+        raise ImageNotFound(f"No such image: {ref}")
 
     def record(self, image_id: str) -> dict:
         try:
@@ -288,6 +303,19 @@ class ImageStore:
                 self._set_last_tag_time(image_id)
         return image_id
 
+
+    def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
+        """Adds name@sha256:... (the manifest digest a registry holds the image under, after
+        a push) to the image's RepoDigests; nothing when the image went meanwhile."""
+        with self.store.lock():
+            path = self.store.image_record(image_id)
+            try:
+                rec = _util.read_json(path)
+            except FileNotFoundError:
+                return
+            if repo_digest not in (rec.get("RepoDigests") or []):
+                rec["RepoDigests"] = sorted(set(rec.get("RepoDigests") or []) | {repo_digest})
+                _util.write_atomic(path, _util.dump_json(rec), fsync=True)
 
     # -- removal -----------------------------------------------------------------------------
 

@@ -62,14 +62,22 @@ def _create(ctx, kw: dict) -> str:
     try:
         cid = ctx.engine.create(kw["image"], **opts)
     except ImageNotFound:
-        from layerbox.image.reference import normalize
+        from layerbox.image.reference import normalize, parse
 
         try:
-            shown = normalize(kw["image"])
+            shown = str(parse(kw["image"])) if "@" in kw["image"] else normalize(kw["image"])
         except LayerboxError:
             shown = kw["image"]
         sys.stderr.write(f"Unable to find image '{shown}' locally\n")
-        raise
+        # Pull it, as docker does, when the name says from where (see registry.api.pull_on_miss).
+        from layerbox.registry.api import pull_on_miss
+
+        if not pull_on_miss(kw["image"]):
+            raise
+        from layerbox.cli.actions.registry import pull_for_run
+
+        pull_for_run(ctx, kw["image"])
+        cid = ctx.engine.create(kw["image"], **opts)
     return cid
 
 

@@ -1,0 +1,304 @@
+"""pull: an image from a registry into the store.
+
+1. The manifest, by tag or digest, its bytes checked against the digest asked for (or the
+   Docker-Content-Digest the registry announces). An index or manifest list picks the entry
+   for the platform (linux/amd64 by default), fetched by digest and checked the same way.
+2. The config, checked against the manifest's config digest (which is the image ID); the
+   manifest's layers and the config's diff_ids must pair up.
+3. Each layer the store lacks (by diff_id) streams from the registry through a pipe into
+   `_core.extract_layer`, which decompresses (gzip, zstd or plain, told by the bytes), writes
+   the files and the uncompressed tar into a staging dir, and hashes both the raw bytes and
+   the tar in the same pass: the raw digest must be the manifest's, the tar's the config's
+   diff_id. Three at a time, as docker does.
+4. Only when every layer checked out: the layers are published by rename, then the image,
+   then its tag and RepoDigest (name@manifest digest). Any mismatch publishes nothing.
+
+Concurrent pulls and other commands on the same store: everything is staged in tmp/;
+publishing a layer that another process published first keeps theirs; a layer that an `rmi`
+or `prune` collected between our publishing it and our image naming it is fetched again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+from layerbox import _jsonfast
+from layerbox.errors import ImageNotFound, KernelError, NotFound
+from layerbox.image import reference
+from layerbox.registry import manifest as mf
+from layerbox.registry.transport import RegistryError, connection_error
+
+_WORKERS = 3
+_MAX_CONFIG = 8 << 20
+
+
+class ManifestUnknown(RegistryError, ImageNotFound):
+    """The registry has no such tag, digest or repository (docker's "manifest unknown")."""
+
+
+def short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _manifest(reg, repo: str, want: str, scopes: tuple, shown: str) -> tuple[bytes, dict, str, str]:
+    """(bytes, document, media type, digest) of manifest `want` (a tag or digest), checked."""
+    try:
+        resp = reg.request("GET", f"/v2/{repo}/manifests/{want}", scopes=scopes,
+                           headers={"Accept": mf.ACCEPT})
+    except RegistryError as e:
+        if e.status_code == 404:
+            raise ManifestUnknown(f"manifest for {shown} not found: {e}", 404, e.code) from None
+        raise
+    data = resp.read(mf.MAX_MANIFEST)
+    got = sha256(data)
+    expected = want if want.startswith("sha256:") else resp.header("docker-content-digest")
+    if expected and expected != got:
+        raise RegistryError(f"manifest verification failed for digest {expected}: the registry sent {got}",
+                            400, "DIGEST_INVALID")
+    try:
+        doc = _jsonfast.loads(data)
+        if not isinstance(doc, dict):
+            raise ValueError
+    except ValueError:
+        raise RegistryError(f"manifest {got} of {shown} is not a JSON object", 400, "MANIFEST_INVALID") from None
+    mt = mf.media_type(doc, resp.header("content-type"))
+    if mt in mf.MT_SCHEMA1:
+        raise RegistryError(f"{shown}: Docker Image manifest version 2, schema 1 is not supported: "
+                            "push the image again with a current tool", 400, "MANIFEST_INVALID")
+    if mt not in mf.INDEXES and mt not in mf.MANIFESTS:
+        raise RegistryError(f"{shown}: unsupported manifest media type {mt}", 400, "MANIFEST_INVALID")
+    return data, doc, mt, got
+
+
+def _blob_bytes(reg, repo: str, desc: dict, scopes: tuple, what: str, limit: int) -> bytes:
+    mf.check_descriptor(desc, what)
+    if desc["size"] > limit:
+        raise RegistryError(f"{what} {desc['digest']} is too large ({desc['size']} bytes)", 400, "SIZE_INVALID")
+    resp = reg.request("GET", f"/v2/{repo}/blobs/{desc['digest']}", scopes=scopes, follow=True)
+    data = resp.read(limit)
+    if sha256(data) != desc["digest"]:
+        raise RegistryError(f"{what} verification failed for digest {desc['digest']}", 400, "DIGEST_INVALID")
+    return data
+
+
+def _pump(resp, w: int, limit: int) -> None:
+    """The response body into the pipe w, 1 MiB at a time through one reused buffer (the
+    reads and writes release the GIL); more than `limit` bytes is an error."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    total = 0
+    while True:
+        n = resp.readinto(view)
+        if not n:
+            return
+        total += n
+        if total > limit:
+            raise RegistryError(f"blob from {resp.url} is larger than its descriptor says ({limit} bytes)",
+                                400, "SIZE_INVALID")
+        chunk = view[:n]
+        while chunk:
+            k = os.write(w, chunk)
+            chunk = chunk[k:]
+
+
+def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume):
+    """consume(read fd) over the blob's bytes as they arrive; returns what consume returns.
+    A network failure is raised as itself, not as the consumer's view of a short stream."""
+    from layerbox.image.archive import start_producer
+
+    resp = reg.request("GET", f"/v2/{repo}/blobs/{desc['digest']}", scopes=scopes, follow=True)
+    r, t, err = start_producer(lambda w: _pump(resp, w, desc["size"]))
+    result, failure = None, None
+    try:
+        result = consume(r)
+    except KernelError as e:
+        failure = e
+    finally:
+        os.close(r)  # a consumer that stopped early makes the producer fail with EPIPE and end
+        t.join()
+        resp.close()
+    if err and not isinstance(err[0], BrokenPipeError):
+        if isinstance(err[0], RegistryError):
+            raise err[0]
+        raise connection_error("GET", resp.url, err[0]) from None  # cut off, timed out, ...
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tuple) -> tuple[str, dict]:
+    """Extracts one layer blob into a staging dir with both digests checked. Returns
+    (staging, its meta)."""
+    from layerbox import _core
+    from layerbox.image.archive import extract_to_staging, write_layer_meta
+
+    holder: list = []
+
+    def consume(fd):
+        staging, res = extract_to_staging(images, fd)
+        holder.append(staging)
+        return res
+
+    bad = RegistryError(f"filesystem layer verification failed for digest {desc['digest']}", 400, "DIGEST_INVALID")
+    try:
+        res = _stream_blob(reg, repo, desc, scopes, consume)
+    except KernelError as e:
+        # Corrupt data, or a blob that is not what the manifest says? Hash it again to tell.
+        if _stream_blob(reg, repo, desc, scopes, _core.sha256_fd) != desc["digest"]:
+            raise bad from None
+        raise RegistryError(f"failed to register layer {short(desc['digest'])}: {e}", 400, "BLOB_INVALID") from None
+    staging = holder[0]
+    try:
+        if res["digest"] != desc["digest"]:
+            raise bad
+        if res["diff_id"] != diff_id:
+            raise RegistryError(f"layer {desc['digest']} has diff_id {res['diff_id']}, but the image config "
+                                f"says {diff_id}", 400, "DIGEST_INVALID")
+        return staging, write_layer_meta(staging, res)
+    except BaseException:
+        _core.remove_tree(staging)
+        raise
+
+
+def _parallel(items, fn, workers: int = _WORKERS) -> list:
+    """fn over items, `workers` at a time (threads: the work is C++ without the GIL and
+    network waits). All run to the end; the first failure is raised after that."""
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as ex:
+        futures = [ex.submit(fn, x) for x in items]
+        errors, results = [], []
+        for f in futures:
+            try:
+                results.append(f.result())
+            except BaseException as e:  # noqa: BLE001 - raised below, after the others end
+                errors.append(e)
+                results.append(None)
+    if errors:
+        raise errors[0]
+    return results
+
+
+class Puller:
+    """Pulls from one repository. `emit(event)` gets docker's progress messages; it may be
+    called from several threads at once (the caller serializes)."""
+
+    def __init__(self, images, reg, ref: reference.Reference, emit, platform=None):
+        self.images = images
+        self.reg = reg
+        self.ref = ref
+        self.repo = ref.path
+        self.scopes = (f"repository:{ref.path}:pull",)
+        self.emit = emit
+        self.platform = mf.parse_platform(platform)
+        self._lock = threading.Lock()
+
+    def tags(self) -> list[str]:
+        """The repository's tags (GET /v2/<name>/tags/list, following Link pages)."""
+        out, path = [], f"/v2/{self.repo}/tags/list"
+        while path:
+            try:
+                resp = self.reg.request("GET", path, scopes=self.scopes)
+            except RegistryError as e:
+                if e.status_code == 404:
+                    raise ManifestUnknown(f"repository {self.ref.name} not found: {e}", 404, e.code) from None
+                raise
+            link = resp.header("link")
+            out += _jsonfast.loads(resp.read()).get("tags") or []
+            path = link.split(";", 1)[0].strip().strip("<>") if link and 'rel="next"' in link else ""
+        return sorted(set(out))
+
+    def pull(self, want: str) -> tuple[str, str, bool]:
+        """Pulls tag or digest `want`. Returns (image id, manifest digest to record, whether
+        the store changed: a new image, or the tag/digest now names it)."""
+        images, ref = self.images, self.ref
+        shown = f"{ref.name}@{want}" if want.startswith("sha256:") else f"{ref.name}:{want}"
+        self.emit({"status": f"Pulling from {self.repo}", "id": want})
+        _data, doc, mt, digest = _manifest(self.reg, self.repo, want, self.scopes, shown)
+        top_digest = digest
+        if mt in mf.INDEXES:
+            desc = mf.choose(doc, self.platform)
+            mf.check_descriptor(desc, "manifest")
+            _data, doc, mt, digest = _manifest(self.reg, self.repo, desc["digest"], self.scopes, shown)
+            if mt not in mf.MANIFESTS:
+                raise RegistryError(f"{shown}: an index entry for the platform is {mt}, not an image", 400,
+                                    "MANIFEST_INVALID")
+        cdesc = doc.get("config") or {}
+        cdata = _blob_bytes(self.reg, self.repo, cdesc, self.scopes, "config", _MAX_CONFIG)
+        image_id = cdesc["digest"]
+        try:
+            config = _jsonfast.loads(cdata)
+        except ValueError:
+            raise RegistryError(f"config {image_id} is not valid JSON", 400, "MANIFEST_INVALID") from None
+        pairs = mf.check_image(doc, mt, config, image_id)
+        key = f"{ref.name}:{want}" if not want.startswith("sha256:") else ""
+        repo_digest = f"{ref.name}@{top_digest}"
+        before = self._state(image_id, key, repo_digest)
+        for attempt in range(3):
+            self._layers(pairs, quiet=attempt > 0)
+            try:
+                images.add_image_bytes(cdata, tags=(key,) if key else (), repo_digests=(repo_digest,))
+                break
+            except NotFound:
+                if attempt == 2:  # an rmi in another process kept taking our layers
+                    raise
+        self.emit({"status": f"Digest: {top_digest}"})
+        return image_id, top_digest, before != (True, True)
+
+    def _state(self, image_id: str, key: str, repo_digest: str) -> tuple[bool, bool]:
+        """(the image is in the store, the tag or digest already names it)."""
+        try:
+            rec = self.images.record(image_id)
+        except NotFound:
+            return False, False
+        if key:
+            return True, self.images.refs().get(key) == image_id
+        return True, repo_digest in (rec.get("RepoDigests") or [])
+
+    def _layers(self, pairs: list, quiet: bool) -> None:
+        images = self.images
+        todo, seen = [], set()
+        for desc, diff_id in pairs:
+            if diff_id in seen:
+                continue
+            seen.add(diff_id)
+            if images.has_layer(diff_id):
+                if not quiet:
+                    self.emit({"status": "Already exists", "progressDetail": {}, "id": short(desc["digest"])})
+            else:
+                todo.append((desc, diff_id))
+        for desc, _ in todo:
+            self.emit({"status": "Pulling fs layer", "progressDetail": {}, "id": short(desc["digest"])})
+        stagings: list = []
+
+        def one(item):
+            desc, diff_id = item
+            staged = _download_layer(images, self.reg, self.repo, desc, diff_id, self.scopes)
+            with self._lock:
+                stagings.append(staged[0])
+            self.emit({"status": "Download complete", "progressDetail": {}, "id": short(desc["digest"])})
+            return staged
+
+        from layerbox import _core
+
+        try:
+            staged = _parallel(todo, one)
+            # Every layer checked: now they may become visible, in the manifest's order.
+            for (desc, diff_id), (s, meta) in zip(todo, staged):
+                images._publish_layer(s, meta)
+                mf.remember_blob(images.store, diff_id, desc["digest"], desc.get("mediaType", ""),
+                                 desc["size"], f"{self.reg.ep.domain}/{self.repo}")
+                self.emit({"status": "Pull complete", "progressDetail": {}, "id": short(desc["digest"])})
+        finally:
+            for s in stagings:
+                if os.path.exists(s):
+                    _core.remove_tree(s)
+
