@@ -478,7 +478,7 @@ def test_add_url_unreachable_and_missing_base(cli, builds, tmp_path):
     with open(os.path.join(ctx, "Dockerfile"), "w") as f:
         f.write("FROM no-such-image:1\n")
     r = build(cli, ctx, ok=False)
-    assert r.returncode == 1 and "no-such-image:1" in r.err
+    assert r.returncode == 1 and "no-such-image" in r.err  # the pull failed (no registry here)
 
 
 # -- the host stays untouched -----------------------------------------------------------------
@@ -674,3 +674,30 @@ def test_add_from_a_url(cli, builds, tmp_path):
         server.shutdown()
         server.server_close()
         t.join()
+
+
+def test_from_an_image_the_store_lacks_pulls_it(cli, store2, builds, tmp_path, tmp_path_factory,
+                                                 monkeypatch):
+    from test_registry import Registry
+
+    monkeypatch.setenv("LAYERBOX_CONFIG", str(tmp_path / "config"))  # no stored credentials
+    reg = Registry(str(tmp_path_factory.mktemp("build-registry")))
+    try:
+        ref = f"{reg.host}/lb/build-base:1"
+        cli("tag", "busybox", ref, check=True)
+        try:
+            assert cli("push", ref).returncode == 0
+        finally:
+            cli("rmi", ref)
+        ctx = context(tmp_path / "ctx", {}, f"FROM {ref}\nRUN echo built-on-pulled > /x\n")
+        r = store2("build", "-t", "pulled-base:1", ctx)
+        assert r.returncode == 0, r.err
+        assert "1: Pulling from lb/build-base" in r.out
+        assert f"Status: Downloaded newer image for {ref}" in r.out
+        assert store2("run", "--rm", "pulled-base:1", "cat", "/x").out == "built-on-pulled\n"
+        # --pull asks the registry again; the image is the same, so every step is a hit
+        r = store2("build", "--pull", ctx)
+        assert r.returncode == 0, r.err
+        assert f"Status: Image is up to date for {ref}" in r.out and " ---> Using cache" in r.out
+    finally:
+        reg.stop()

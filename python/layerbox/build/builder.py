@@ -281,7 +281,7 @@ class Builder:
         elif name.lower() == "scratch":
             image_id = ""
         else:
-            image_id = self._resolve_image(name)
+            image_id = self.resolve_image(name)
         st = self._begin(stage.index, image_id)
         triggers = st.run.pop("OnBuild", None) or []
         if triggers:
@@ -301,14 +301,32 @@ class Builder:
             self.out.write(f" ---> {short(st.image_id)}\n")
         return st.image_id
 
-    def _resolve_image(self, name: str) -> str:
+    def resolve_image(self, name: str, what: str = "") -> str:
+        """The ID of the image ``name`` names (FROM, COPY --from): from the store, pulled
+        when the store lacks it or when the build was asked to --pull (docker's classic
+        builder does the same); an image ID is never pulled."""
+        from layerbox.image import reference
+
         try:
-            return self.images.resolve(name)
-        except ImageNotFound:
-            raise BuildError(f"pull access denied for {name}: no such image in the store, and "
-                             "layerbox build does not pull (layerbox load or import it first)") from None
-        except InvalidArgument as e:
-            raise BuildError(str(e)) from None
+            if not self.opts.pull or reference.looks_like_id(name):
+                try:
+                    return self.images.resolve(name)
+                except ImageNotFound:
+                    if reference.looks_like_id(name):
+                        raise
+            return self._pull(name)
+        except LayerboxError as e:
+            raise BuildError(f"{what}{e}") from None
+
+    def _pull(self, name: str) -> str:
+        from layerbox.registry import api
+
+        def emit(event: dict) -> None:
+            status = event.get("status")
+            if status is not None:
+                self.out.write(f"{event['id']}: {status}\n" if event.get("id") else f"{status}\n")
+
+        return api.pull_image(self.images, name, emit=emit)[0][0]
 
     def _begin(self, index: int, image_id: str) -> _Stage:
         if image_id:

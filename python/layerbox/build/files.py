@@ -30,7 +30,7 @@ import os
 import posixpath
 import time
 
-from layerbox.errors import BuildError, ImageNotFound, InvalidArgument
+from layerbox.errors import BuildError
 
 from .cache import sha256
 from .context import Item, Source, SourceError, TarWriter, clean_source, contains_wildcards
@@ -325,10 +325,7 @@ def _from_image(b, st, ref: str):
             raise BuildError(f"invalid from flag value {ref}: the stage has no image (FROM scratch "
                              "with no step)")
     else:
-        try:
-            image_id = b.images.resolve(ref)
-        except (ImageNotFound, InvalidArgument) as e:
-            raise BuildError(f"invalid from flag value {ref}: {e}") from None
+        image_id = b.resolve_image(ref, f"invalid from flag value {ref}: ")
     return image_id, list(b.images.layers(image_id))
 
 

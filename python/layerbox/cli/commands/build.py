@@ -17,8 +17,7 @@ from layerbox.cli.commands import CONTEXT_SETTINGS, cli, image_group, register
               help="Set build-time variables (KEY alone takes the value from the environment).")
 @click.option("--target", metavar="STAGE", help="Set the target build stage to build.")
 @click.option("--no-cache", is_flag=True, help="Do not use cache when building the image.")
-@click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the image "
-                                           "(accepted; layerbox build uses the store's images).")
+@click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the image.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Suppress the build output and print image ID on success.")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
