@@ -64,6 +64,15 @@ def leftovers(root: str, cgroup_parent: str) -> dict:
             "containers": containers, "names": names, "staging": staging}
 
 
+def remove_cgroup_parent(parent: str) -> None:
+    """The (empty) cgroup parent a benchmark used, in every hierarchy."""
+    for h in os.listdir("/sys/fs/cgroup") + [""]:
+        try:
+            os.rmdir(os.path.join("/sys/fs/cgroup", h, parent))
+        except OSError:
+            pass
+
+
 def churn(root: str, n: int, workers: int) -> dict:
     """Runs n lifecycles over `workers` processes; returns rate, failures and leftovers."""
     per = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
@@ -122,11 +131,7 @@ def main() -> int:
         for i in client.images.list(all=True):
             client.images.remove(i.id, force=True)
         _core.remove_tree(tmp)
-    for h in os.listdir("/sys/fs/cgroup") + [""]:
-        try:
-            os.rmdir(os.path.join("/sys/fs/cgroup", h, parent))
-        except OSError:
-            pass
+    remove_cgroup_parent(parent)
     return 0 if res["failed"] == 0 and not any(left.values()) else 1
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import sysconfig
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pytest
 
@@ -14,6 +17,9 @@ def bench_root(tmp_path_factory):
     os.environ["LAYERBOX_ROOT"] = root
     os.environ.setdefault("LAYERBOX_CGROUP_PARENT", f"layerbox-bench-{os.getpid()}")
     yield root
+    from churn import remove_cgroup_parent
+
+    remove_cgroup_parent(os.environ["LAYERBOX_CGROUP_PARENT"])
 
 
 @pytest.fixture(scope="session")

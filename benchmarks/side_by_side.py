@@ -236,9 +236,11 @@ def main() -> int:
              "layers": b.layers, "build": b.build}[name]()
     finally:
         b.cleanup()
+        from churn import remove_cgroup_parent
         from layerbox import _core
 
         _core.remove_tree(root)
+        remove_cgroup_parent(os.environ["LAYERBOX_CGROUP_PARENT"])
     if not args.no_write:
         write_results(b, os.path.join(HERE, "RESULTS.md"))
     return 0
