@@ -202,6 +202,19 @@ def _mount_leftovers(root: str) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(root)]
 
 
+def _live_leases(root: str) -> list[str]:
+    """Layer leases still held by live processes (a publish never followed by its image)."""
+    from layerbox import _core
+
+    d = os.path.join(root, "leases")
+    out = []
+    for n in os.listdir(d) if os.path.isdir(d) else []:
+        pid, _, start = n.partition("-")
+        if pid.isdigit() and start.isdigit() and _core.process_start_time(int(pid)) == int(start):
+            out.append(n)
+    return out
+
+
 def _monitors(root: str) -> list[str]:
     """Live monitors of this run's store (an exited one waiting for init to reap it does not
     count; the monitor names its container directory in its argv)."""
@@ -234,6 +247,7 @@ def leak_check(request):
             "containers": os.listdir(os.path.join(root, "containers"))
             if os.path.isdir(os.path.join(root, "containers")) else [],
             "staging": os.listdir(os.path.join(root, "tmp")) if os.path.isdir(os.path.join(root, "tmp")) else [],
+            "leases": _live_leases(root),
         }
         if not any(problems.values()):
             break

@@ -322,3 +322,35 @@ def test_layers_of_a_force_removed_image_go_with_its_last_container(cli, busybox
     assert os.path.exists(os.path.join(store_root, "layers", layer.split(":")[1]))
     cli("rm", cid, check=True)
     assert not os.path.exists(os.path.join(store_root, "layers", layer.split(":")[1]))
+
+
+def test_a_published_layer_is_leased_until_its_image_names_it(store_root, busybox_image):
+    """rmi/prune between publishing a layer and writing the image must not collect the layer."""
+    import io
+    import tarfile
+
+    from layerbox.image.store import ImageStore
+    from layerbox.store import Store
+
+    images = ImageStore(Store(store_root))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("leased-file")
+        info.size = 3
+        t.addfile(info, io.BytesIO(b"abc"))
+    r, w = os.pipe()
+    os.write(w, buf.getvalue())
+    os.close(w)
+    try:
+        meta = images.add_layer_from_fd(r)
+    finally:
+        os.close(r)
+    layer_dir = os.path.join(store_root, "layers", meta["DiffID"].split(":")[1])
+    with images.store.lock():
+        images._gc_locked()  # what a concurrent rmi or image prune runs
+    assert os.path.isdir(layer_dir)
+    cfg = images.config(busybox_image)
+    cfg["rootfs"]["diff_ids"].append(meta["DiffID"])
+    new = images.add_image(cfg, parent=busybox_image)
+    images.remove(new, force=True)  # the layer is now only the removed image's: it goes
+    assert not os.path.exists(layer_dir)

@@ -249,6 +249,7 @@ class ImageStore:
             finally:
                 os.close(fd)
         with self.store.lock():
+            self._lease_add(diff_id)  # until an image names it (add_image_bytes)
             if self.has_layer(diff_id):
                 return self.layer_meta(diff_id)
             blob = os.path.join(staging, "blob")
@@ -257,6 +258,58 @@ class ImageStore:
             os.rename(staging, final)
             _util.fsync_dir(self.store.layers)
         return meta
+
+    # -- leases: a layer published ahead of the image that will name it ------------------------
+    # Between publishing a layer (commit, import, load, pull, a build step) and writing the image
+    # record that refers to it, nothing refers to the layer: a concurrent rmi or prune would
+    # collect it. So the publishing process leases it (leases/<pid>-<start time>, under the store
+    # lock) until add_image_bytes names it; a lease of a process that is gone is void.
+    def _lease_file(self) -> str:
+        from layerbox import _core
+
+        pid = os.getpid()
+        return os.path.join(self.store.root, "leases", f"{pid}-{_core.process_start_time(pid)}")
+
+    def _lease_add(self, diff_id: str) -> None:
+        path = self._lease_file()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a") as f:
+            f.write(diff_id + "\n")
+
+    def _lease_release(self, diff_ids) -> None:
+        path = self._lease_file()
+        try:
+            with open(path) as f:
+                held = f.read().split()
+        except FileNotFoundError:
+            return
+        left = [d for d in held if d not in set(diff_ids)]
+        if left:
+            _util.write_atomic(path, ("\n".join(left) + "\n").encode())
+        else:
+            os.unlink(path)
+
+    def _leased(self) -> set:
+        """Layers leased by live processes; void leases are removed. Under the store lock."""
+        from layerbox import _core
+
+        d = os.path.join(self.store.root, "leases")
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return set()
+        held = set()
+        for n in names:
+            pid, _, start = n.partition("-")
+            if pid.isdigit() and start.isdigit() and _core.process_start_time(int(pid)) == int(start):
+                with open(os.path.join(d, n)) as f:
+                    held.update(f.read().split())
+            else:
+                try:
+                    os.unlink(os.path.join(d, n))
+                except FileNotFoundError:
+                    pass
+        return held
 
     def add_image(self, config: dict, parent: str = "", tags: tuple = ()) -> str:
         """Writes the config blob and the record (the layers must be in the store already),
@@ -271,20 +324,21 @@ class ImageStore:
         image_id = "sha256:" + hashlib.sha256(data).hexdigest()
         config = _jsonfast.loads(data)
         diff_ids = config.get("rootfs", {}).get("diff_ids", [])
-        for d in diff_ids:
-            if not self.has_layer(d):
-                raise NotFound(f"layer {d} of image {image_id} is not in the store")
-        size = sum(self.layer_meta(d).get("Size", 0) for d in diff_ids)
         rec = {
             "Id": image_id,
             "Parent": parent,
             "Layers": diff_ids,
             "Created": config.get("created", _util.now_rfc3339()),
-            "Size": size,
+            "Size": 0,
             "RepoDigests": list(repo_digests),
             "Added": _util.now_rfc3339(),
         }
         with self.store.lock():
+            # Checked under the lock: a layer cannot be collected between this and the record.
+            for d in diff_ids:
+                if not self.has_layer(d):
+                    raise NotFound(f"layer {d} of image {image_id} is not in the store")
+            rec["Size"] = sum(self.layer_meta(d).get("Size", 0) for d in diff_ids)
             blob = self.store.blob_path(image_id)
             if not os.path.exists(blob):
                 _util.write_atomic(blob, data, fsync=True)
@@ -301,6 +355,7 @@ class ImageStore:
                     refs[reference.normalize(t)] = image_id
                 self._write_refs(refs)
                 self._set_last_tag_time(image_id)
+            self._lease_release(diff_ids)
         return image_id
 
 
@@ -438,6 +493,7 @@ class ImageStore:
                 pass
         for _c, _img, layers, _r in _container_refs(self.store):
             keep.update(layers)
+        keep |= self._leased()
         removed = []
         from layerbox import _core
 
