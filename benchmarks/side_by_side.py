@@ -120,7 +120,7 @@ class Bench:
         from churn import churn
 
         for workers, n in ((1, 1000), (4, 1000)):
-            r = churn(self.root, n, workers)
+            r = churn(self.root, n, workers, image="sbs-busybox")
             res = {"layerbox": r["per_second"]}
             if workers == 1 and "docker" in self.engines:
                 res["docker"] = self._docker_churn(30)

@@ -109,7 +109,7 @@ void bind_layers(py::module_& m) {
 
     m.def("write_layer",
           [](const std::string& src_dir, int out_fd, const std::string& source, bool gzip, int level,
-             const std::string& mirror_dir, const std::vector<std::string>& exclude, bool durable) {
+             const std::string& mirror_dir, const std::vector<std::string>& exclude, bool durable, bool hash) {
               WriteOptions o;
               o.source = parse_layer_source(source);
               o.gzip = gzip;
@@ -117,6 +117,7 @@ void bind_layers(py::module_& m) {
               o.mirror_dir = mirror_dir;
               o.exclude = exclude;
               o.durable = durable;
+              o.hash = hash;
               WriteResult r;
               {
                   py::gil_scoped_release nogil;
@@ -133,6 +134,7 @@ void bind_layers(py::module_& m) {
           py::arg("src_dir"), py::arg("out_fd") = -1, py::kw_only(), py::arg("source") = "dir",
           py::arg("gzip") = false, py::arg("level") = 6, py::arg("mirror_dir") = "",
           py::arg("exclude") = std::vector<std::string>{}, py::arg("durable") = false,
+          py::arg("hash") = true,
           "Write src_dir as a deterministic layer tar to out_fd (-1: only hash), converting\n"
           "overlay whiteouts and opaque dirs to .wh. entries; optionally gzip'd, optionally\n"
           "copied into mirror_dir (an empty dir) as an unpacked overlay layer in the same pass.\n"
@@ -148,7 +150,9 @@ void bind_layers(py::module_& m) {
               {
                   py::gil_scoped_release nogil;
                   res = run_in_private_overlay(ov, [out_fd](const std::string& root) {
-                      return to_json(write_layer(root, out_fd, WriteOptions{}));
+                      WriteOptions o;
+                      o.hash = false;  // docker export's output carries no digest: do not compute one
+                      return to_json(write_layer(root, out_fd, o));
                   });
               }
               return from_json(res);

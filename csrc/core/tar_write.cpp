@@ -47,16 +47,40 @@ constexpr size_t kDirectWrite = 256 << 10;  // writes this big bypass the sink's
 // Hashes, optionally gzips, hashes again and writes the tar bytes.
 class Sink {
 public:
-    Sink(int out_fd, bool gzip, int level, bool durable, std::string shown)
-        : fd_(out_fd), shown_(std::move(shown)), buf_(new unsigned char[kIoChunk]) {
+    Sink(int out_fd, bool gzip, int level, bool durable, bool hash, bool direct, std::string shown)
+        : fd_(out_fd), hash_(hash), direct_(direct && !gzip && out_fd >= 0), shown_(std::move(shown)),
+          buf_(new unsigned char[kIoChunk]) {
         if (gzip) gz_ = std::make_unique<GzipEncoder>(level);
-        // Uncompressed output: the writes go to a thread of their own while this one reads
-        // and hashes (gzip output is small and slow to make: no gain there).
-        if (fd_ >= 0 && !gz_) bg_ = std::make_unique<BackgroundWriter>(fd_, shown_, durable);
+        // Uncompressed output that cannot take the in-kernel copy: the writes go to a thread of
+        // their own while this one reads and hashes (gzip output is small and slow to make).
+        if (fd_ >= 0 && !gz_ && !direct_) bg_ = std::make_unique<BackgroundWriter>(fd_, shown_, durable);
+    }
+
+    // Whether file contents go from the file to the output in the kernel (see begin_file).
+    bool direct() const { return direct_; }
+
+    // The next `size` bytes of data are the contents of `fd` from offset 0: they are hashed from
+    // what the writer passes (the file's bytes, or zeros when nothing is hashed) but reach the
+    // output by copy_file_range, page cache to page cache, never through our buffers. On this
+    // kind of machine that is ~36 ms for 143 MB where write() of the same bytes takes 40-330 ms.
+    void begin_file(int fd, uint64_t size, const std::string& shown) {
+        file_fd_ = fd;
+        file_left_ = size;
+        file_off_ = 0;
+        file_shown_ = shown;
     }
 
     void put(const void* p, size_t n) {
-        tar_hash_.update(p, n);
+        if (file_left_ > 0) {
+            size_t k = static_cast<size_t>(std::min<uint64_t>(n, file_left_));
+            if (hash_) tar_hash_.update(p, k);
+            tar_bytes_ += k;
+            copy_from_file(k);
+            p = static_cast<const unsigned char*>(p) + k;
+            n -= k;
+            if (n == 0) return;
+        }
+        if (hash_) tar_hash_.update(p, n);
         tar_bytes_ += n;
         if (gz_) {
             gz_->write(p, n, [this](const unsigned char* q, size_t m) { out(q, m); });
@@ -72,17 +96,44 @@ public:
     }
 
     std::string diff_id() {
-        if (diff_id_.empty()) diff_id_ = tar_hash_.finish();
+        if (diff_id_.empty() && hash_) diff_id_ = tar_hash_.finish();
         return diff_id_;
     }
-    std::string digest() { return gz_ ? blob_hash_.finish() : diff_id(); }
+    std::string digest() { return gz_ && hash_ ? blob_hash_.finish() : diff_id(); }
     uint64_t tar_bytes() const { return tar_bytes_; }
     uint64_t out_bytes() const { return out_bytes_; }
 
 private:
+    void copy_from_file(size_t k) {
+        flush();  // what is buffered (the header) comes first
+        out_bytes_ += k;
+        file_left_ -= k;
+        while (k > 0) {
+            ssize_t c = copy_ok_ ? ::copy_file_range(file_fd_, &file_off_, fd_, nullptr, k, 0) : -1;
+            if (c < 0 && copy_ok_ && errno == EINTR) continue;
+            if (c < 0 && (!copy_ok_ || errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                          errno == EOPNOTSUPP)) {
+                // Not between these two files: read and write instead, from the same offset.
+                copy_ok_ = false;
+                size_t want = std::min(k, kIoChunk);
+                ssize_t r = ::pread(file_fd_, buf_.get(), want, file_off_);
+                if (r < 0 && errno == EINTR) continue;
+                if (r < 0) throw_errno("read", file_shown_);
+                c = r;
+                if (c > 0) write_all(fd_, buf_.get(), static_cast<size_t>(c), shown_);
+                file_off_ += c;
+            } else if (c < 0) {
+                throw_errno("copy_file_range", file_shown_);
+            }
+            if (c == 0)
+                throw SysError(EIO, "read", file_shown_, "read " + file_shown_ + ": file shrank while being archived");
+            k -= static_cast<size_t>(c);
+        }
+    }
+
     void out(const unsigned char* p, size_t n) {
         out_bytes_ += n;
-        if (gz_) blob_hash_.update(p, n);
+        if (gz_ && hash_) blob_hash_.update(p, n);
         if (fd_ < 0) return;
         if (bg_) {
             bg_->write(p, n);
@@ -103,6 +154,13 @@ private:
     }
 
     int fd_;
+    bool hash_;
+    bool direct_;
+    bool copy_ok_ = true;
+    int file_fd_ = -1;
+    uint64_t file_left_ = 0;
+    off64_t file_off_ = 0;
+    std::string file_shown_;
     std::string shown_;
     std::unique_ptr<GzipEncoder> gz_;
     std::unique_ptr<BackgroundWriter> bg_;
@@ -200,7 +258,8 @@ struct Stat {
 class Writer {
 public:
     Writer(const std::string& src, int out_fd, const WriteOptions& o)
-        : src_(src), opts_(o), sink_(out_fd, o.gzip, o.level, o.durable, "layer tar of " + src),
+        : src_(src), opts_(o),
+          sink_(out_fd, o.gzip, o.level, o.durable, o.hash, direct_ok(out_fd, o), "layer tar of " + src),
           buf_(new char[kIoChunk]), out_fd_(out_fd) {
         for (auto& e : o.exclude) {
             std::string c = clean_relative(e);
@@ -211,6 +270,16 @@ public:
     WriteResult run();
 
 private:
+    // File contents can go to the output in the kernel when it is a regular file, nothing
+    // compresses them and nothing else (a mirror dir) needs the bytes in our hands. Not for a
+    // durable blob (commit): there the write thread, starting writeback as it goes, lets the
+    // final fdatasync find the data already on disk (120 ms against 220 ms for 143 MB here).
+    static bool direct_ok(int out_fd, const WriteOptions& o) {
+        struct stat st;
+        return out_fd >= 0 && !o.gzip && !o.durable && o.mirror_dir.empty() &&
+               ::fstat(out_fd, &st) == 0 && S_ISREG(st.st_mode);
+    }
+
     [[noreturn]] void fail(const std::string& syscall, const std::string& rel, int err = errno) {
         std::string p = src_ + "/" + rel;
         throw SysError(err, syscall, p, syscall + " " + p + ": " + errno_text(err));
@@ -358,6 +427,20 @@ void Writer::regular(int dirfd, const std::string& name, const std::string& rel,
         m.reset(mfd);
     }
     uint64_t left = st.size;
+    if (sink_.direct()) {
+        sink_.begin_file(fd, st.size, src_ + "/" + rel);
+        if (!opts_.hash) {
+            // Nothing to hash: libarchive only needs to count the bytes (zeros it passes on to
+            // the sink, which copies the file itself).
+            std::memset(buf_.get(), 0, kIoChunk);
+            while (left > 0) {
+                size_t k = left < kIoChunk ? static_cast<size_t>(left) : kIoChunk;
+                if (archive_write_data(aw_.get(), buf_.get(), k) < 0) check(ARCHIVE_FATAL);
+                left -= k;
+            }
+            return;
+        }
+    }
     while (left > 0) {
         size_t want = left < kIoChunk ? static_cast<size_t>(left) : kIoChunk;
         ssize_t n = ::read(fd, buf_.get(), want);
