@@ -464,6 +464,10 @@ void Extractor::whiteout_delete(const std::string& parent, const std::string& ta
     }
     if (::fchownat(pfd, target.c_str(), uid_of(e), gid_of(e), AT_SYMLINK_NOFOLLOW) != 0)
         sys_entry("chown", rel);
+    // The entry's mtime too, so that the unpacked layer written back out hashes the same.
+    struct timespec ts[2];
+    times_of(e, ts);
+    if (::utimensat(pfd, target.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) sys_entry("utimensat", rel);
 }
 
 void Extractor::apply_opaque(int dirfd, const std::string& rel) {

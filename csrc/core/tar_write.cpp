@@ -496,6 +496,10 @@ void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
                 if (::mknodat(mdirfd, name.c_str(), S_IFCHR, makedev(0, 0)) != 0) mfail("mknod", rel);
                 if (::fchownat(mdirfd, name.c_str(), st.uid, st.gid, AT_SYMLINK_NOFOLLOW) != 0)
                     mfail("chown", rel);
+                // The tar entry carries the whiteout's mtime, so the mirror must too: a layer
+                // written again from the mirror has to hash the same.
+                struct timespec ts[2] = {{st.mtime, 0}, {st.mtime, 0}};
+                if (::utimensat(mdirfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) mfail("utimensat", rel);
             }
             continue;
         }

@@ -153,8 +153,14 @@ def test_mirror_dir_is_the_unpacked_layer(overlay, tmp_path):
     assert view["d"][-1] == b"y"
     # and it matches the upper itself (up to sub-second times, which a tar does not keep)
     assert view == _layer_view(upper)
-    # a mirror of the mirror: the same layer again
+    # whiteouts keep the time their tar entry carries (whole seconds), so that...
+    for wh in ("f", "dir"):
+        whole = os.lstat(upper / wh).st_mtime_ns // 10**9 * 10**9
+        assert os.lstat(mirror / wh).st_mtime_ns == whole
+        assert os.lstat(unpacked / wh).st_mtime_ns == whole
+    # ...a mirror of the mirror, or of the unpacked tar, is the same layer again
     assert _core.write_layer(str(mirror), -1)["diff_id"] == r["diff_id"]
+    assert _core.write_layer(str(unpacked), -1)["diff_id"] == r["diff_id"]
 
 
 def test_list_changes_docker_diff(overlay):
