@@ -221,7 +221,42 @@ FsOptions fs_options(const MountOp& op) {
     return o;
 }
 
+std::string flags_text(const FsOptions& o) {
+    std::string s;
+    if (o.ro) s += " ro";
+    if (o.nosuid) s += " nosuid";
+    if (o.nodev) s += " nodev";
+    if (o.noexec) s += " noexec";
+    std::string d = join_data(o.data);
+    if (!d.empty()) s += " " + d;
+    return s;
+}
+
 }  // namespace
+
+void RecordingMountApi::mount_fs(const std::string& fstype, const std::string& source,
+                                 const FsOptions& o, int, const std::string& name) {
+    calls.push_back("mount " + fstype + (source.empty() ? "" : "(" + source + ")") + " on " + name +
+                    flags_text(o));
+}
+
+void RecordingMountApi::mount_overlay(const RootfsSpec& r, int, const std::string& name) {
+    std::string s = "overlay on " + name + " lower=";
+    for (size_t i = 0; i < r.lower.size(); ++i) s += (i ? ":" : "") + r.lower[i];
+    if (!r.upper.empty()) s += " upper=" + r.upper + " work=" + r.work;
+    if (r.readonly) s += " ro";
+    calls.push_back(s);
+}
+
+void RecordingMountApi::bind(int, const std::string& source_name, int, const std::string& name,
+                             bool recursive, bool ro) {
+    calls.push_back(std::string(recursive ? "rbind " : "bind ") + source_name + " -> " + name +
+                    (ro ? " ro" : ""));
+}
+
+void RecordingMountApi::remount_ro(int, const std::string& name) { calls.push_back("ro " + name); }
+
+void RecordingMountApi::make_private_root() { calls.push_back("private /"); }
 
 std::unique_ptr<MountApi> make_new_mount_api() { return std::make_unique<NewMountApi>(); }
 std::unique_ptr<MountApi> make_legacy_mount_api() { return std::make_unique<LegacyMountApi>(); }

@@ -40,6 +40,23 @@ public:
     virtual void make_private_root() = 0;
 };
 
+// Records each call as one line ("bind /etc/hosts -> /etc/hosts ro") instead of mounting, so
+// the mount plan (which operations, in which order, on which resolved targets) is tested
+// without root. The targets are still resolved and created in the real root directory given
+// to run_mount_ops: that part is ours, not the kernel's mount code, and is what the test checks.
+class RecordingMountApi : public MountApi {
+public:
+    void mount_fs(const std::string& fstype, const std::string& source, const FsOptions& o,
+                  int target_fd, const std::string& name) override;
+    void mount_overlay(const RootfsSpec& r, int target_fd, const std::string& name) override;
+    void bind(int source_fd, const std::string& source_name, int target_fd,
+              const std::string& name, bool recursive, bool ro) override;
+    void remount_ro(int target_fd, const std::string& name) override;
+    void make_private_root() override;
+
+    std::vector<std::string> calls;
+};
+
 std::unique_ptr<MountApi> make_new_mount_api();     // fsopen & co.
 std::unique_ptr<MountApi> make_legacy_mount_api();  // mount(2)
 // The new API when the kernel has it, else mount(2).

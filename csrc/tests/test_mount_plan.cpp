@@ -1,0 +1,123 @@
+// The mount plan without root: plan_from_json, then run_mount_ops against a RecordingMountApi
+// on a temporary directory. Checks which operations run, in which order, and that every
+// target is resolved (and created) inside the root even through a hostile absolute symlink.
+#undef NDEBUG
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/mount.hpp"
+#include "core/plan.hpp"
+
+using namespace lb;
+
+static bool exists(const std::string& p) {
+    struct stat st;
+    return ::lstat(p.c_str(), &st) == 0;
+}
+
+static void test_plan_through_recording_api() {
+    char tmpl[] = "/tmp/lb-mountplan-XXXXXX";
+    std::string base = ::mkdtemp(tmpl);
+    std::string root = base + "/root", outside = base + "/outside";
+    assert(::mkdir(root.c_str(), 0755) == 0 && ::mkdir(outside.c_str(), 0755) == 0);
+    assert(::mkdir((root + "/dev").c_str(), 0755) == 0);
+    // The image's /etc is an absolute link naming a real host directory: inside the root it
+    // must lead to <root><outside>, never to the host's directory of that name.
+    assert(::symlink(outside.c_str(), (root + "/etc").c_str()) == 0);
+    std::string cmd = "mkdir -p " + root + outside;
+    assert(std::system(cmd.c_str()) == 0);
+    std::string hostfile = base + "/hosts.src";
+    FILE* f = std::fopen(hostfile.c_str(), "w");
+    assert(f);
+    std::fputs("127.0.0.1 localhost\n", f);
+    std::fclose(f);
+
+    nlohmann::json j = {
+        {"id", "t"},
+        {"rootfs", {{"lower", {"/l2", "/l1"}}, {"target", root}}},
+        {"process", {{"args", {"/bin/true"}}}},
+        {"mounts", nlohmann::json::array({
+            {{"kind", "fs"}, {"fstype", "proc"}, {"target", "/proc"}, {"nosuid", true}, {"noexec", true}},
+            {{"kind", "fs"}, {"fstype", "tmpfs"}, {"target", "/dev/shm"}, {"nodev", true},
+             {"data", {{"mode", "1777"}, {"size", "65536k"}}}},
+            {{"kind", "symlink"}, {"target", "/dev/fd"}, {"source", "/proc/self/fd"}},
+            {{"kind", "bind"}, {"target", "/etc/hosts"}, {"source", hostfile}, {"ro", true}},
+            {{"kind", "mkdir"}, {"target", "/work/a/b"}, {"mode", 0700}},
+            {{"kind", "mask-dir"}, {"target", "/proc/acpi"}, {"optional", true}},
+            {{"kind", "file"}, {"target", "/etc/hostname"}, {"source", "box\n"}},
+            {{"kind", "readonly"}, {"target", "/work"}},
+        })},
+    };
+    LaunchPlan p = plan_from_json(j);
+    assert(p.mounts.size() == 8);
+    assert(p.rootfs.lower.size() == 2 && p.rootfs.lower[0] == "/l2");
+
+    UniqueFd rootfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    assert(rootfd);
+    RecordingMountApi api;
+    run_mount_ops(api, rootfd.get(), p.mounts);
+
+    const std::vector<std::string> want = {
+        "mount proc on /proc nosuid noexec",
+        "mount tmpfs on /dev/shm nodev mode=1777,size=65536k",
+        "bind " + hostfile + " -> /etc/hosts ro",
+        "bind /dev/.layerbox-hostname -> /etc/hostname",
+        "ro /work",
+    };
+    if (api.calls != want) {
+        for (auto& c : api.calls) std::fprintf(stderr, "call: %s\n", c.c_str());
+        assert(false);
+    }
+    // Mount points and links were made inside the root, through the link as the image sees it.
+    assert(exists(root + "/proc") && exists(root + "/dev/shm") && exists(root + "/dev/fd"));
+    assert(exists(root + outside + "/hosts"));
+    assert(!exists(outside + "/hosts") && !exists(outside + "/hostname"));
+    assert(exists(root + "/work/a/b"));
+    // The generated file lives in the container's /dev only until it is bound: then unlinked.
+    assert(!exists(root + "/dev/.layerbox-hostname"));
+    // An optional mask whose target is missing is skipped quietly (no /proc/acpi here).
+    cmd = "rm -rf " + base;
+    assert(std::system(cmd.c_str()) == 0);
+}
+
+static void test_bad_plans_are_refused() {
+    bool threw = false;
+    try {
+        plan_from_json(nlohmann::json{{"rootfs", {{"lower", {"/l"}}, {"target", "/t"}}},
+                                      {"process", {{"args", {"x"}}}},
+                                      {"mounts", {{{"kind", "teleport"}, {"target", "/x"}}}}});
+    } catch (const SysError& e) {
+        threw = std::string(e.what()).find("teleport") != std::string::npos;
+    }
+    assert(threw);
+    threw = false;
+    try {
+        plan_from_json(nlohmann::json{{"rootfs", {{"lower", {"/l"}}, {"target", "/t"}}},
+                                      {"namespaces", {"time-travel"}},
+                                      {"process", {{"args", {"x"}}}}});
+    } catch (const SysError& e) {
+        threw = std::string(e.what()).find("time-travel") != std::string::npos;
+    }
+    assert(threw);
+    threw = false;
+    try {
+        process_from_json(nlohmann::json{{"args", nlohmann::json::array()}});
+    } catch (const SysError&) {
+        threw = true;
+    }
+    assert(threw);
+}
+
+int main() {
+    test_plan_through_recording_api();
+    test_bad_plans_are_refused();
+    std::puts("test_mount_plan: ok");
+    return 0;
+}
