@@ -1,14 +1,14 @@
 #include <optional>
 
 #include "bind/bind.hpp"
-#include "core/changes.hpp"
-#include "core/digest.hpp"
+#include "layers/changes.hpp"
+#include "layers/digest.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/rootpath.hpp"
-#include "core/tar_export.hpp"
-#include "core/tar_read.hpp"
-#include "core/tar_write.hpp"
+#include "layers/tar_export.hpp"
+#include "layers/tar_read.hpp"
+#include "layers/tar_write.hpp"
 
 namespace lb::bind {
 
@@ -60,7 +60,7 @@ std::string on_root(const std::optional<PrivateOverlay>& ov, const std::string& 
 
 }  // namespace
 
-// Layer tars: extraction, writing, digests and changes (csrc/core/tar_*.cpp, digest.cpp,
+// Layer tars: extraction, writing, digests and changes (csrc/layers/tar_*.cpp, digest.cpp,
 // changes.cpp). Every call runs without the GIL for its whole duration.
 void bind_layers(py::module_& m) {
     m.def("extract_layer",

@@ -1,6 +1,6 @@
-// What the registry client needs from the layer engine (csrc/core/compress_stream.cpp).
+// What the registry client needs from the layer engine (csrc/layers/compress_stream.cpp).
 #include "bind/bind.hpp"
-#include "core/compress_stream.hpp"
+#include "layers/compress_stream.hpp"
 
 namespace lb::bind {
 

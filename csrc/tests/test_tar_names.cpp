@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <string>
 
-#include "core/tar_common.hpp"
-#include "core/whiteout.hpp"
+#include "layers/tar_common.hpp"
+#include "layers/whiteout.hpp"
 
 using namespace lb;
 

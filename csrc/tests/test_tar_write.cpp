@@ -13,11 +13,11 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/compress.hpp"
-#include "core/digest.hpp"
+#include "layers/compress.hpp"
+#include "layers/digest.hpp"
 #include "core/fd.hpp"
 #include "core/fsutil.hpp"
-#include "core/tar_write.hpp"
+#include "layers/tar_write.hpp"
 
 using namespace lb;
 

@@ -1,4 +1,4 @@
-#include "core/whiteout.hpp"
+#include "layers/whiteout.hpp"
 
 namespace lb {
 

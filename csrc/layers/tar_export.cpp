@@ -1,6 +1,6 @@
 // Container trees as tars and back (see tar_export.hpp): the private-mount helper, path
 // resolution that remembers where it went (to name what it found), and the cp extractor.
-#include "core/tar_export.hpp"
+#include "layers/tar_export.hpp"
 
 #include <sched.h>
 #include <sys/stat.h>
@@ -16,12 +16,12 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
-#include "core/digest.hpp"
+#include "layers/digest.hpp"
 #include "core/fsutil.hpp"
 #include "core/mount.hpp"
 #include "core/rootpath.hpp"
 #include "core/syscalls.hpp"
-#include "core/tar_common.hpp"
+#include "layers/tar_common.hpp"
 
 namespace lb {
 

@@ -1,4 +1,4 @@
-#include "core/digest.hpp"
+#include "layers/digest.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "core/compress.hpp"
+#include "layers/compress.hpp"
 
 #include <unistd.h>
 

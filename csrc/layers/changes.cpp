@@ -1,4 +1,4 @@
-#include "core/changes.hpp"
+#include "layers/changes.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
-#include "core/tar_common.hpp"
-#include "core/whiteout.hpp"
+#include "layers/tar_common.hpp"
+#include "layers/whiteout.hpp"
 
 namespace lb {
 

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tar_read.hpp"
-#include "core/tar_write.hpp"
+#include "layers/tar_read.hpp"
+#include "layers/tar_write.hpp"
 
 namespace lb {
 

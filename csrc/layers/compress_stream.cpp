@@ -1,12 +1,12 @@
-#include "core/compress_stream.hpp"
+#include "layers/compress_stream.hpp"
 
 #include <unistd.h>
 
 #include <cerrno>
 #include <memory>
 
-#include "core/compress.hpp"
-#include "core/digest.hpp"
+#include "layers/compress.hpp"
+#include "layers/digest.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 

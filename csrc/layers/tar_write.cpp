@@ -3,7 +3,7 @@
 // headers, PAX records only where needed) and streams the bytes through one sink that hashes
 // (diff_id), optionally deflates and hashes again (blob digest), and writes. Each file is read
 // once, in 1 MiB chunks, and the same chunk also feeds the optional mirror directory.
-#include "core/tar_write.hpp"
+#include "layers/tar_write.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -22,14 +22,14 @@
 #include <utility>
 #include <vector>
 
-#include "core/compress.hpp"
-#include "core/digest.hpp"
+#include "layers/compress.hpp"
+#include "layers/digest.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/rootpath.hpp"
 #include "core/syscalls.hpp"
-#include "core/tar_common.hpp"
-#include "core/whiteout.hpp"
+#include "layers/tar_common.hpp"
+#include "layers/whiteout.hpp"
 #include "core/writer_thread.hpp"
 
 namespace lb {

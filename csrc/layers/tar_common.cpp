@@ -1,4 +1,4 @@
-#include "core/tar_common.hpp"
+#include "layers/tar_common.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "core/digest.hpp"
+#include "layers/digest.hpp"
 
 namespace lb {
 

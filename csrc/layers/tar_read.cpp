@@ -14,7 +14,7 @@
 // relative to that fd with calls that never follow a final symlink (O_CREAT|O_EXCL|O_NOFOLLOW,
 // mkdirat, symlinkat, mknodat, linkat on a resolved fd), and metadata is applied through the
 // fd we created. Nothing an archive says can make us write outside the destination.
-#include "core/tar_read.hpp"
+#include "layers/tar_read.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -31,13 +31,13 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/compress.hpp"
+#include "layers/compress.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/fsutil.hpp"
 #include "core/rootpath.hpp"
-#include "core/tar_common.hpp"
-#include "core/whiteout.hpp"
+#include "layers/tar_common.hpp"
+#include "layers/whiteout.hpp"
 
 namespace lb {
 
