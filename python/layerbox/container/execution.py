@@ -47,6 +47,8 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
         "cgroup": cgroup,
         "namespaces": namespaces,
         "detach": detach,
+        # A sealed copy of the shim joins the container, never this (Python) process.
+        "helper": _engine_shim(),
         "process": {
             "args": list(command),
             "env": envs,
@@ -62,6 +64,12 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
             "create_cwd": False,
         },
     }
+
+
+def _engine_shim() -> str:
+    from layerbox.container.engine import SHIM
+
+    return SHIM
 
 
 def start(engine, ref: str, command: list, *, stdin=-1, stdout=-1, stderr=-1, **kw):
