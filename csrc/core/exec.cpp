@@ -66,6 +66,8 @@ ExecSpec exec_spec_from_json(const std::string& text) {
         s.namespaces = j.value("namespaces", std::vector<std::string>{});
         s.detach = j.value("detach", false);
         s.helper = j.value("helper", "");
+        s.monitor = j.value("monitor_pid", 0);
+        s.monitor_start = j.value("monitor_start_time", uint64_t{0});
         s.process = process_from_json(j.at("process"));
         return s;
     } catch (const nlohmann::json::exception& e) {
@@ -125,7 +127,9 @@ int exec_helper_main() {
 
 ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, StdioFds io) {
     if (s.helper.empty()) throw_invalid("bad exec spec: no helper");
-    int exe = sealed_executable(s.helper);
+    // The monitor's own sealed copy when it is of the shim installed now: no copy to make.
+    UniqueFd monitor_copy = running_sealed_copy(s.monitor, s.monitor_start, s.helper);
+    int exe = monitor_copy ? monitor_copy.get() : sealed_executable(s.helper);
 
     UniqueFd devnull;
     if (s.detach || io.in < 0 || io.out < 0 || io.err < 0) devnull = open_path("/dev/null", O_RDWR);

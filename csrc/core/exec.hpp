@@ -29,6 +29,8 @@ struct ExecSpec {
     ProcessSpec process;
     bool detach = false;  // reparented away from us, stdio /dev/null
     std::string helper;   // the shim binary, whose sealed copy joins the container
+    pid_t monitor = 0;    // the container's monitor, which runs such a copy (0: none known)
+    uint64_t monitor_start = 0;
 };
 
 // The spec as exec_start gets it (JSON text); throws SysError(EINVAL) when malformed.

@@ -1,5 +1,6 @@
 #include "core/sealed.hpp"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -8,10 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 
 #include "core/error.hpp"
+#include "core/proc.hpp"
 #include "core/syscalls.hpp"
 
 extern char** environ;
@@ -28,9 +31,29 @@ struct Copy {
     UniqueFd fd;
 };
 
-UniqueFd make_sealed_copy(int src, off_t size, const std::string& path) {
-    std::string name = path.substr(path.rfind('/') + 1);
-    UniqueFd m(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+constexpr int kAllSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+
+// The memfd's name: the binary's name and which file it was copied from (a hash of device,
+// inode, size and mtime), so a copy a running process holds can be told to be of the file
+// there now (see running_sealed_copy).
+std::string copy_name(const std::string& path, const struct stat& st) {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (uint64_t v : {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                       static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_mtim.tv_sec),
+                       static_cast<uint64_t>(st.st_mtim.tv_nsec)}) {
+        for (int i = 0; i < 8; ++i) {
+            h ^= (v >> (8 * i)) & 0xff;
+            h *= 1099511628211ULL;
+        }
+    }
+    char tag[24];
+    std::snprintf(tag, sizeof tag, ".%016llx", static_cast<unsigned long long>(h));
+    return path.substr(path.rfind('/') + 1) + tag;
+}
+
+UniqueFd make_sealed_copy(int src, const struct stat& st, const std::string& path) {
+    off_t size = st.st_size;
+    UniqueFd m(::memfd_create(copy_name(path, st).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!m) throw_errno("memfd_create", path);
     // The kernel copies page cache to page cache: no pass through our buffers (~0.3 ms for
     // the 1.2 MB shim here).
@@ -41,7 +64,7 @@ UniqueFd make_sealed_copy(int src, off_t size, const std::string& path) {
         if (n < 0) throw_errno("sendfile", path);
         if (n == 0) throw_err(EIO, "sendfile", path);  // the file shrank under us
     }
-    if (::fcntl(m.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
+    if (::fcntl(m.get(), F_ADD_SEALS, kAllSeals) != 0)
         throw_errno("fcntl F_ADD_SEALS", path);
     return m;
 }
@@ -100,9 +123,28 @@ int sealed_executable(const std::string& path) {
         it->second.size == st.st_size && it->second.mtime.tv_sec == st.st_mtim.tv_sec &&
         it->second.mtime.tv_nsec == st.st_mtim.tv_nsec)
         return it->second.fd.get();
-    Copy c{st.st_dev, st.st_ino, st.st_size, st.st_mtim, make_sealed_copy(src.get(), st.st_size, path)};
+    Copy c{st.st_dev, st.st_ino, st.st_size, st.st_mtim, make_sealed_copy(src.get(), st, path)};
     int fd = c.fd.get();
     cache[path] = std::move(c);
+    return fd;
+}
+
+UniqueFd running_sealed_copy(pid_t pid, uint64_t start_time, const std::string& path) {
+    struct stat st;
+    if (pid <= 0 || ::stat(path.c_str(), &st) != 0) return UniqueFd();
+    UniqueFd pidfd(sys::pidfd_open(pid));
+    if (!pidfd || process_start_time(pid) != start_time) return UniqueFd();
+    std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+    char link[512];
+    ssize_t n = ::readlink(exe.c_str(), link, sizeof link - 1);
+    if (n <= 0) return UniqueFd();
+    link[n] = '\0';
+    if (std::string(link) != "/memfd:" + copy_name(path, st) + " (deleted)") return UniqueFd();
+    UniqueFd fd(::open(exe.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd || ::fcntl(fd.get(), F_GET_SEALS) != kAllSeals) return UniqueFd();
+    // Still the same process (a pid reused between the checks would have ended it).
+    struct pollfd p {pidfd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 0) != 0) return UniqueFd();
     return fd;
 }
 

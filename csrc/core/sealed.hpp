@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ namespace lb {
 // change, so an API client starting many containers pays the copy once); the returned fd is
 // the cached one, O_CLOEXEC, owned by the cache.
 int sealed_executable(const std::string& path);
+
+// The sealed copy of `path` that the live process `pid` (started at `start_time`, in clock
+// ticks) runs, opened through /proc/pid/exe: a container's monitor runs one, so `exec` starts
+// its helper from it instead of copying again. Invalid when that process is gone or runs
+// anything else (another version of the binary, an unsealed file).
+UniqueFd running_sealed_copy(pid_t pid, uint64_t start_time, const std::string& path);
 
 // Starts the executable `exefd` (execveat AT_EMPTY_PATH) with `argv` and `environ` in a new
 // process (vfork: no copy of the caller's memory) whose fds are exactly `fds` placed at 0, 1,

@@ -49,6 +49,9 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
         "detach": detach,
         # A sealed copy of the shim joins the container, never this (Python) process.
         "helper": _engine_shim(),
+        # ... started from the monitor's own copy when that is of the same file.
+        "monitor_pid": st.get("MonitorPid") or 0,
+        "monitor_start_time": st.get("MonitorStartTime") or 0,
         "process": {
             "args": list(command),
             "env": envs,

@@ -1,5 +1,5 @@
 /* Run inside a container by tests/integration/test_breakouts.py: the CVE-2019-5736 attacker.
- * Usage: exe_poller SECS OUT [READY]. For SECS seconds, opens /proc/N/exe of every process it sees (as a container process
+ * Usage: exe_poller SECS OUT READY STOP. Until the file STOP exists (at most SECS seconds), opens /proc/N/exe of every process it sees (as a container process
  * would, to catch a host executable while it enters the container), keeps one descriptor per
  * distinct file, and at the end reports each file once:
  *   <dev> <ino> <size> <class> <writable> <link>
@@ -28,15 +28,13 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) return 2;
+    if (argc < 5) return 2;
     double end = now() + atof(argv[1]);
     long opens = 0;
     int self = getpid();
-    if (argc > 3) { /* tells the test it polls now */
-        FILE *ready = fopen(argv[3], "w");
-        if (ready) fclose(ready);
-    }
-    while (now() < end) {
+    FILE *ready = fopen(argv[3], "w"); /* tells the test it polls now */
+    if (ready) fclose(ready);
+    while (now() < end && access(argv[4], F_OK) != 0) {
         DIR *d = opendir("/proc");
         if (!d) return 3;
         struct dirent *e;
