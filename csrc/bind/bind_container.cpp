@@ -153,24 +153,11 @@ void bind_container(py::module_& m) {
     m.def("exec_start",
           [](const py::bytes& spec_json, int in, int out, int err) {
               std::string text = spec_json;
-              auto j = nlohmann::json::parse(text, nullptr, false);
-              if (j.is_discarded()) throw_invalid("bad exec spec: not JSON");
-              ExecSpec s;
-              s.target = j.at("pid").get<pid_t>();
-              s.target_start = j.value("pid_start_time", uint64_t{0});
-              if (j.contains("cgroup")) {
-                  const auto& c = j["cgroup"];
-                  s.cgroup.version = c.value("version", 0);
-                  const nlohmann::json dirs = c.value("dirs", nlohmann::json::object());
-                  for (auto& [k, v] : dirs.items()) s.cgroup.dirs.emplace_back(k, v.get<std::string>());
-              }
-              s.namespaces = j.value("namespaces", std::vector<std::string>{});
-              s.detach = j.value("detach", false);
-              s.process = process_from_json(j.at("process"));
+              ExecSpec s = exec_spec_from_json(text);
               PyExec x;
               {
                   py::gil_scoped_release nogil;
-                  x.e = exec_in_container(s, StdioFds{in, out, err});
+                  x.e = exec_in_container(s, text, StdioFds{in, out, err});
               }
               return x;
           },

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -13,11 +12,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/sealed.hpp"
 #include "core/spawn.hpp"
 #include "core/syscalls.hpp"
 #include "core/unix.hpp"
-
-extern char** environ;
 
 namespace lb {
 
@@ -27,13 +25,6 @@ long long mono_ms() {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-// A copy of `fd` at 10 or above, so the dup2 plan below never overwrites a source.
-UniqueFd high_dup(int fd) {
-    int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    if (d < 0) throw_errno("fcntl F_DUPFD", "monitor stdio");
-    return UniqueFd(d);
 }
 
 ExitReport parse_exit(const std::string& msg) {
@@ -54,44 +45,23 @@ MonitorStart start_monitor(const std::string& shim, const std::string& container
                            const std::string& plan_json, int in, int outfd, int err) {
     UniqueFd devnull;
     if (in < 0 || outfd < 0 || err < 0) devnull = open_path("/dev/null", O_RDWR);
-    UniqueFd fin = high_dup(in < 0 ? devnull.get() : in);
-    UniqueFd fout = high_dup(outfd < 0 ? devnull.get() : outfd);
-    UniqueFd ferr = high_dup(err < 0 ? devnull.get() : err);
-    auto [plan_r0, plan_w] = make_pipe();
-    UniqueFd plan_r = high_dup(plan_r0.get());
-    plan_r0.reset();
-    auto [sock, sock_child0] = make_socketpair();
-    UniqueFd sock_child = high_dup(sock_child0.get());
-    sock_child0.reset();
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fin.get(), 0);
-    posix_spawn_file_actions_adddup2(&fa, fout.get(), 1);
-    posix_spawn_file_actions_adddup2(&fa, ferr.get(), 2);
-    posix_spawn_file_actions_adddup2(&fa, plan_r.get(), 3);
-    posix_spawn_file_actions_adddup2(&fa, sock_child.get(), 4);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    // The container this monitor is for, in its argv: `ps` shows it, and it tells monitors of
-    // different stores apart.
-    std::string argv0 = "layerbox-shim";
-    std::string argv1 = container_dir;
-    char* argv[] = {argv0.data(), argv1.data(), nullptr};
+    auto [plan_r, plan_w] = make_pipe();
+    auto [sock, sock_child] = make_socketpair();
+    // The monitor runs from a sealed copy of the shim: its clone is the container's init
+    // until that execs (and, with --init, stays PID 1), so /proc/1/exe must not be the file
+    // on our disk (see sealed.hpp).
     pid_t child;
-    int rc = posix_spawn(&child, shim.c_str(), &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) throw StartError(rc, "spawn", shim, format_error(rc, "spawn monitor", shim), 125);
-    fin.reset();
-    fout.reset();
-    ferr.reset();
+    try {
+        int exe = sealed_executable(shim);
+        // The container this monitor is for, in its argv: `ps` shows it, and it tells monitors
+        // of different stores apart.
+        child = spawn_sealed(exe, {"layerbox-shim", container_dir},
+                             {in < 0 ? devnull.get() : in, outfd < 0 ? devnull.get() : outfd,
+                              err < 0 ? devnull.get() : err, plan_r.get(), sock_child.get()});
+    } catch (const SysError& e) {
+        throw StartError(e.err, "spawn", shim, format_error(e.err, "spawn monitor", shim), 125);
+    }
+    devnull.reset();
     plan_r.reset();
     sock_child.reset();
 

@@ -4,14 +4,19 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/client.hpp"
 #include "core/error.hpp"
 #include "core/proc.hpp"
+#include "core/rootpath.hpp"
+#include "core/sealed.hpp"
 #include "core/syscalls.hpp"
 #include "core/unix.hpp"
 
@@ -19,19 +24,18 @@ namespace lb {
 
 namespace {
 
-
-[[noreturn]] void grandchild(const ExecSpec& s, StdioFds io, int errfd, int ptysock) {
+[[noreturn]] void grandchild(const ExecSpec& s, int errfd, int ptysock) {
     try {
+        // Only stdio, the report pipe and the pty socket: nothing else of the helper's is
+        // open while we touch the container's paths.
+        close_fds_except({errfd, ptysock});
         if (s.detach) ::setsid();
         if (s.process.tty) {
             // setns() into the mount namespace made the container's root our root, so this is
-            // the container's own devpts instance.
-            attach_new_pty(open_path("/dev/pts/ptmx", O_RDWR | O_NOCTTY), s.process.rows, s.process.cols,
-                           ptysock, !s.detach);
-        } else {
-            place_fd(io.in, 0);
-            place_fd(io.out, 1);
-            place_fd(io.err, 2);
+            // the container's own devpts instance (resolved inside that root, no magic links).
+            UniqueFd root = open_path("/", O_PATH | O_DIRECTORY);
+            attach_new_pty(open_in_root(root.get(), "dev/pts/ptmx", O_RDWR | O_NOCTTY), s.process.rows,
+                           s.process.cols, ptysock, !s.detach);
         }
         exec_process(s.process, errfd);
     } catch (const SysError& e) {
@@ -39,16 +43,93 @@ namespace {
     }
 }
 
+int exit_code_of(const SysError& e, int otherwise) {
+    auto* se = dynamic_cast<const StartError*>(&e);
+    return se ? se->exit_code : otherwise;
+}
+
 }  // namespace
 
-ExecStarted exec_in_container(const ExecSpec& s, StdioFds io) {
-    int pfd = sys::pidfd_open(s.target);
-    if (pfd < 0) throw StartError(errno, "pidfd_open", std::to_string(s.target),
-                                  "container is not running", 125);
-    UniqueFd target(pfd);
-    if (s.target_start && process_start_time(s.target) != s.target_start)
-        throw StartError(ESRCH, "pidfd_open", std::to_string(s.target), "container is not running", 125);
-    int nsflags = namespace_flags(s.namespaces);
+ExecSpec exec_spec_from_json(const std::string& text) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) throw_invalid("bad exec spec: not JSON");
+    try {
+        ExecSpec s;
+        s.target = j.at("pid").get<pid_t>();
+        s.target_start = j.value("pid_start_time", uint64_t{0});
+        if (j.contains("cgroup")) {
+            const auto& c = j["cgroup"];
+            s.cgroup.version = c.value("version", 0);
+            const nlohmann::json dirs = c.value("dirs", nlohmann::json::object());
+            for (auto& [k, v] : dirs.items()) s.cgroup.dirs.emplace_back(k, v.get<std::string>());
+        }
+        s.namespaces = j.value("namespaces", std::vector<std::string>{});
+        s.detach = j.value("detach", false);
+        s.helper = j.value("helper", "");
+        s.monitor = j.value("monitor_pid", 0);
+        s.monitor_start = j.value("monitor_start_time", uint64_t{0});
+        s.process = process_from_json(j.at("process"));
+        return s;
+    } catch (const nlohmann::json::exception& e) {
+        throw_invalid(std::string("bad exec spec: ") + e.what());
+    }
+}
+
+int exec_helper_main() {
+    // Before anything else: no process of the container may open us through /proc/N/exe,
+    // /proc/N/mem or /proc/N/fd (we are its root, with more capabilities), and nothing but our
+    // own descriptors is open (the caller's were never passed; this is the second lock).
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    sys::close_range(kExecPtyFd + 1, ~0U, 0);
+    for (int fd = kExecSpecFd; fd <= kExecPtyFd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    int ptysock = ::fcntl(kExecPtyFd, F_GETFD) >= 0 ? kExecPtyFd : -1;
+    try {
+        std::string text = read_all(kExecSpecFd, "exec spec");
+        ::close(kExecSpecFd);
+        ExecSpec s = exec_spec_from_json(text);
+        int pfd = sys::pidfd_open(s.target);
+        if (pfd < 0) throw StartError(errno, "pidfd_open", std::to_string(s.target), "container is not running", 125);
+        UniqueFd target(pfd);
+        if (s.target_start && process_start_time(s.target) != s.target_start)
+            throw StartError(ESRCH, "pidfd_open", std::to_string(s.target), "container is not running", 125);
+        int nsflags = namespace_flags(s.namespaces);
+        // Join the cgroups (by path, while we still see the host's /sys), then every
+        // namespace at once, then clone the process itself into them.
+        // v1: we (single-threaded, just started) join the cgroup ourselves, the cheap way;
+        // v2: the process is cloned straight into it below.
+        Cgroup cg(s.cgroup);
+        UniqueFd cgfd;
+        if (cg.enabled() && cg.version() == 1) cg.join_self();
+        if (cg.enabled() && cg.version() == 2) cgfd = cg.clone_into();
+        if (::setns(target.get(), nsflags) != 0) throw_errno("setns", "container of pid " + std::to_string(s.target));
+        target.reset();
+        sys::CloneArgs a {};
+        if (cgfd) {
+            a.flags |= sys::kCloneIntoCgroup;
+            a.cgroup = static_cast<uint64_t>(cgfd.get());
+        }
+        a.flags |= s.detach ? 0 : CLONE_PARENT;
+        // With CLONE_PARENT the kernel wants exit_signal 0: the child inherits ours
+        // (SIGCHLD, from the spawn), which then goes to our parent, the caller.
+        a.exit_signal = s.detach ? SIGCHLD : 0;
+        long pid = sys::clone3(&a);
+        if (pid < 0) throw_errno("clone3", "exec");
+        if (pid == 0) grandchild(s, kExecErrFd, ptysock);
+        int32_t v = static_cast<int32_t>(pid);
+        if (::write(kExecPidFd, &v, sizeof v) != sizeof v) return 125;
+        return 0;
+    } catch (const SysError& e) {
+        child_fail(kExecErrFd, e, exit_code_of(e, 125));
+    } catch (const std::exception& e) {
+        child_fail(kExecErrFd, SysError(0, "", "", e.what()), 125);
+    }
+}
+
+ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, StdioFds io) {
+    if (s.helper.empty()) throw_invalid("bad exec spec: no helper");
+    // The monitor's own sealed copy when it is of the shim installed now: no copy to make.
+    UniqueFd monitor_copy = running_sealed_copy(s.monitor, s.monitor_start, s.helper);
+    int exe = monitor_copy ? monitor_copy.get() : sealed_executable(s.helper);
 
     UniqueFd devnull;
     if (s.detach || io.in < 0 || io.out < 0 || io.err < 0) devnull = open_path("/dev/null", O_RDWR);
@@ -56,49 +137,31 @@ ExecStarted exec_in_container(const ExecSpec& s, StdioFds io) {
     if (s.detach || io.out < 0) io.out = devnull.get();
     if (s.detach || io.err < 0) io.err = devnull.get();
 
+    auto [spec_r, spec_w] = make_pipe();
     auto [err_r, err_w] = make_pipe();
     auto [pid_r, pid_w] = make_pipe();
     UniqueFd pty_parent, pty_child;
+    std::vector<int> fds{io.in, io.out, io.err, spec_r.get(), err_w.get(), pid_w.get()};
     if (s.process.tty) {
         auto pair = make_socketpair();
         pty_parent = std::move(pair.first);
         pty_child = std::move(pair.second);
+        fds.push_back(pty_child.get());
     }
-    pid_t helper = ::fork();
-    if (helper < 0) throw_errno("fork", "exec");
-    if (helper == 0) {
-        // The helper: join the cgroups (by path, while we still see the host's /sys), then
-        // every namespace at once, then fork the process itself into them.
-        try {
-            // v1: we (single-threaded, just forked) join the cgroup ourselves, the cheap way;
-            // v2: the process is cloned straight into it below.
-            Cgroup cg(s.cgroup);
-            UniqueFd cgfd;
-            if (cg.enabled() && cg.version() == 1) cg.join_self();
-            if (cg.enabled() && cg.version() == 2) cgfd = cg.clone_into();
-            if (::setns(target.get(), nsflags) != 0) throw_errno("setns", "container of pid " + std::to_string(s.target));
-            sys::CloneArgs a {};
-            if (cgfd) {
-                a.flags |= sys::kCloneIntoCgroup;
-                a.cgroup = static_cast<uint64_t>(cgfd.get());
-            }
-            a.flags |= s.detach ? 0 : CLONE_PARENT;
-            // With CLONE_PARENT the kernel wants exit_signal 0: the child inherits ours
-            // (SIGCHLD, from fork), which then goes to our parent, the caller.
-            a.exit_signal = s.detach ? SIGCHLD : 0;
-            long pid = sys::clone3(&a);
-            if (pid < 0) throw_errno("clone3", "exec");
-            if (pid == 0) grandchild(s, io, err_w.get(), pty_child ? pty_child.get() : -1);
-            int32_t v = static_cast<int32_t>(pid);
-            if (::write(pid_w.get(), &v, sizeof v) != sizeof v) ::_exit(125);
-            ::_exit(0);
-        } catch (const SysError& e) {
-            child_fail(err_w.get(), e, 125);
-        }
-    }
+    // The container's pid in argv: `ps` on the host tells what the helper is for.
+    pid_t helper = spawn_sealed(exe, {"layerbox-shim", "exec", std::to_string(s.target)}, fds);
+    spec_r.reset();
     err_w.reset();
     pid_w.reset();
     pty_child.reset();
+    devnull.reset();
+    ::signal(SIGPIPE, SIG_IGN);  // a helper that died early must not kill us on write
+    try {
+        write_all(spec_w.get(), spec_json, "exec spec");
+    } catch (const SysError&) {
+        // Reported below: the helper says why it stopped reading, or its exit says it died.
+    }
+    spec_w.reset();
     int st;
     while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
     }
@@ -107,8 +170,8 @@ ExecStarted exec_in_container(const ExecSpec& s, StdioFds io) {
     ExecStarted out;
     try {
         if (s.process.tty && n == sizeof gpid) {
-            std::vector<UniqueFd> fds = recv_fds(pty_parent.get(), 1);
-            if (!fds.empty()) out.pty = std::move(fds[0]);
+            std::vector<UniqueFd> got = recv_fds(pty_parent.get(), 1);
+            if (!got.empty()) out.pty = std::move(got[0]);
         }
         read_child_result(err_r.get());
     } catch (...) {

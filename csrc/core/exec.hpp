@@ -2,6 +2,11 @@
 // init (one setns() through a pidfd) and its cgroups, gets the same credentials, capabilities
 // and no_new_privs as the container's own process, and is our child (CLONE_PARENT from the
 // helper that joined), so we wait for it directly: no monitor involved.
+//
+// The helper that joins is never the caller (a Python process): it is the shim binary in its
+// `exec` mode, run from a sealed memfd copy (see sealed.hpp), non-dumpable before it joins, with
+// only the descriptors below. So nothing a container process can reach through /proc/N/exe or
+// /proc/N/fd during an exec is a host file or a descriptor of the caller.
 #pragma once
 
 #include <sys/types.h>
@@ -23,7 +28,13 @@ struct ExecSpec {
     std::vector<std::string> namespaces;    // "mount", "pid", ... to join
     ProcessSpec process;
     bool detach = false;  // reparented away from us, stdio /dev/null
+    std::string helper;   // the shim binary, whose sealed copy joins the container
+    pid_t monitor = 0;    // the container's monitor, which runs such a copy (0: none known)
+    uint64_t monitor_start = 0;
 };
+
+// The spec as exec_start gets it (JSON text); throws SysError(EINVAL) when malformed.
+ExecSpec exec_spec_from_json(const std::string& text);
 
 struct ExecStarted {
     pid_t pid = -1;  // 0 when detached (not ours to wait for)
@@ -32,7 +43,16 @@ struct ExecStarted {
 };
 
 // Starts the process; returns once it runs the command. Throws StartError otherwise.
-ExecStarted exec_in_container(const ExecSpec& spec, StdioFds io);
+// `spec_json` is `spec` as text: the helper reads it.
+ExecStarted exec_in_container(const ExecSpec& spec, const std::string& spec_json, StdioFds io);
+
+// The helper's side (`layerbox-shim exec`), with these descriptors and no others:
+constexpr int kExecSpecFd = 3;  // the spec, JSON, read to end of file
+constexpr int kExecErrFd = 4;   // the start report pipe (see spawn.hpp)
+constexpr int kExecPidFd = 5;   // the started process's pid (int32) goes here
+constexpr int kExecPtyFd = 6;   // with a tty: the socket the pty master goes over
+// Joins the container and starts the process; returns the helper's exit code.
+int exec_helper_main();
 
 // Waits for an exec'd process, forwarding signals and, with a pty, relaying our stdin to it and
 // its output to our stdout. Returns docker's exit code (128+signal when killed).

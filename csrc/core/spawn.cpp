@@ -13,7 +13,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/caps.hpp"
 #include "core/mount.hpp"
@@ -77,6 +79,9 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
 [[noreturn]] void container_child(const LaunchPlan& p, const Cgroup& cg, int gofd, int errfd, int ptysock,
                                   StdioFds io) {
     try {
+        // Only what the container needs stays open: no descriptor of the monitor's (its
+        // clients' sockets, its log, its listener) is there while the root is set up.
+        close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err});
         // The monitor dies -> so does the container, and the next command reconciles it.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         char go;
@@ -156,7 +161,41 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
     }
 }
 
+// The working directory, resolved inside our root (the container's, after pivot_root or setns)
+// with no magic link (/proc/self/fd/N, /proc/N/cwd) followed, then entered by descriptor and
+// checked to be under the root, as runc does since 1.1.12. A missing one is created earlier for
+// `run` (docker's behaviour), an error for `exec`, with docker's exit code 126.
+void enter_workdir(const ProcessSpec& p) {
+    int code = p.create_cwd ? 125 : 126;
+    UniqueFd root = open_path("/", O_PATH | O_DIRECTORY);
+    UniqueFd dir = try_open_in_root(root.get(), p.cwd, O_PATH | O_DIRECTORY);
+    if (!dir || ::fchdir(dir.get()) != 0) {
+        int e = errno;
+        throw StartError(e, "chdir", p.cwd,
+                         "chdir to cwd (\"" + p.cwd + "\") set in config.json failed: " + errno_text(e), code);
+    }
+    char buf[4096];
+    if (!::getcwd(buf, sizeof buf) || buf[0] != '/')
+        throw StartError(errno ? errno : EPERM, "getcwd", p.cwd,
+                         "current working directory is outside of container mount namespace root -- "
+                         "possible container breakout detected", code);
+}
+
 }  // namespace
+
+void close_fds_except(std::initializer_list<int> keep) {
+    std::vector<int> k;
+    for (int fd : keep)
+        if (fd > 2) k.push_back(fd);
+    std::sort(k.begin(), k.end());
+    unsigned from = 3;
+    for (int fd : k) {
+        unsigned u = static_cast<unsigned>(fd);
+        if (u > from && sys::close_range(from, u - 1, 0) != 0) throw_errno("close_range");
+        from = std::max(from, u + 1);
+    }
+    if (sys::close_range(from, ~0U, 0) != 0) throw_errno("close_range");
+}
 
 // Puts `fd` at `target` with FD_CLOEXEC cleared (dup2 to itself would keep the flag).
 void place_fd(int fd, int target) {
@@ -271,14 +310,16 @@ void exec_command(const std::vector<std::string>& args, const std::vector<std::s
 
 void exec_process(const ProcessSpec& p, int errfd) {
     try {
+        // Really closed, not just close-on-exec: until execve no path below may reach a
+        // descriptor of whoever started us (the CVE-2024-21626 class). The sync pipe is
+        // O_CLOEXEC and goes at execve.
+        close_fds_except({errfd});
         apply_credentials(p.caps, p.uid, p.gid, p.groups);
         // Changing uid clears the parent-death signal; set it again.
         if (p.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (p.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
             throw_errno("prctl PR_SET_NO_NEW_PRIVS");
-        if (::chdir(p.cwd.c_str()) != 0) throw_errno("chdir to working directory", p.cwd);
-        // Every fd but stdio goes at execve; the sync pipe stays usable until then.
-        if (sys::close_range(3, ~0U, sys::kCloseRangeCloexec) != 0) throw_errno("close_range");
+        enter_workdir(p);
         // Dispositions survive execve only when ignored: the monitor ignores SIGHUP and SIGPIPE,
         // Python ignores SIGPIPE, and a shell cannot even trap a signal ignored at entry. The
         // command starts with every signal at its default, as it would under docker.
@@ -291,6 +332,8 @@ void exec_process(const ProcessSpec& p, int errfd) {
         std::string msg, path;
         exec_command(p.args, p.env, code, msg, path);
         child_fail(errfd, SysError(errno, "exec", path, msg), code);
+    } catch (const StartError& e) {
+        child_fail(errfd, e, e.exit_code);
     } catch (const SysError& e) {
         child_fail(errfd, e, 125);
     }

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "core/cgroup.hpp"
@@ -53,6 +54,9 @@ void exec_command(const std::vector<std::string>& args, const std::vector<std::s
 [[noreturn]] void child_fail(int errfd, const SysError& e, int exit_code);
 // Reads the sync pipe: returns normally on EOF (exec happened), throws StartError otherwise.
 void read_child_result(int fd);
+
+// Closes (really, not close-on-exec) every descriptor above 2 but those in `keep` (-1s ignored).
+void close_fds_except(std::initializer_list<int> keep);
 
 // Puts `fd` at `target` (0, 1 or 2) with close-on-exec cleared.
 void place_fd(int fd, int target);

@@ -1,23 +1,34 @@
-// layerbox-shim: started by `layerbox start`/`run` with
+// layerbox-shim: always run from a sealed memfd copy (core/sealed.hpp), never from its file.
+//
+// `layerbox-shim exec PID`: the helper that joins a running container for `exec` (see
+// core/exec.hpp for its descriptors).
+//
+// `layerbox-shim CONTAINER_DIR`: started by `layerbox start`/`run` with
 //   fd 0-2  the client's stdio when attached, /dev/null otherwise
 //   fd 3    the launch plan (JSON), read to end of file
 //   fd 4    a SOCK_SEQPACKET socket to the client: the start report (and pidfd) goes there
 // It detaches (new session, then a fork whose parent exits at once so the starting client can
 // reap it) and becomes the container's monitor. See monitor.hpp.
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <string_view>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/exec.hpp"
 #include "core/fd.hpp"
 #include "core/syscalls.hpp"
 #include "core/unix.hpp"
 #include "shim/monitor.hpp"
 
 int main(int argc, char** argv) {
-    (void)argc;
-    (void)argv;
+    // Started by execveat() of a memfd, the kernel names us after the descriptor ("3");
+    // `ps`, `top` and pgrep show this name instead.
+    ::prctl(PR_SET_NAME, "layerbox-shim", 0, 0, 0);
+    if (argc > 1 && std::string_view(argv[1]) == "exec") return lb::exec_helper_main();
     constexpr int kPlanFd = 3, kReportFd = 4;
     try {
         std::string text = lb::read_all(kPlanFd, "launch plan");

@@ -47,6 +47,11 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
         "cgroup": cgroup,
         "namespaces": namespaces,
         "detach": detach,
+        # A sealed copy of the shim joins the container, never this (Python) process.
+        "helper": _engine_shim(),
+        # ... started from the monitor's own copy when that is of the same file.
+        "monitor_pid": st.get("MonitorPid") or 0,
+        "monitor_start_time": st.get("MonitorStartTime") or 0,
         "process": {
             "args": list(command),
             "env": envs,
@@ -62,6 +67,12 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
             "create_cwd": False,
         },
     }
+
+
+def _engine_shim() -> str:
+    from layerbox.container.engine import SHIM
+
+    return SHIM
 
 
 def start(engine, ref: str, command: list, *, stdin=-1, stdout=-1, stderr=-1, **kw):
