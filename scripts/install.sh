@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs layerbox and what its tests need on Debian 12, as root:
-#   - build dependencies: a C++ compiler, CMake, OpenSSL, zlib, zstd, libarchive, nlohmann-json
+#   - build dependencies: a C++ compiler, CMake, OpenSSL, zlib, zstd, libarchive, nlohmann-json,
+#     libseccomp
 #   - test dependencies: busybox-static (the test image), skopeo and umoci (interoperability),
 #     docker-registry (a real registry for push/pull tests), apache2-utils (htpasswd for its
 #     Basic auth) and openssl (the key of the test token server for its bearer auth)
@@ -12,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     g++ cmake make pkg-config python3 python3-pip python3-venv \
-    libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev \
+    libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
     busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 >/dev/null
 
 PY=${PYTHON:-python3}

@@ -242,7 +242,9 @@ def leak_check(request):
     while time.time() < deadline:
         problems = {
             "mounts": _mount_leftovers(root),
-            "cgroups": _cgroup_leftovers(parent) if parent else [],
+            # (containers with devices of their own have their v1 devices cgroup beside it)
+            "cgroups": _cgroup_leftovers(parent) + _cgroup_leftovers(parent + "-devices")
+            if parent else [],
             "monitors": _monitors(root),
             "containers": os.listdir(os.path.join(root, "containers"))
             if os.path.isdir(os.path.join(root, "containers")) else [],
@@ -254,12 +256,13 @@ def leak_check(request):
         time.sleep(0.2)
     # The test cgroup parents themselves go: they are ours.
     for h in os.listdir("/sys/fs/cgroup"):
-        p = os.path.join("/sys/fs/cgroup", h, parent)
-        if parent and os.path.isdir(p):
-            try:
-                os.rmdir(p)
-            except OSError:
-                pass
+        for p in (os.path.join("/sys/fs/cgroup", h, parent),
+                  os.path.join("/sys/fs/cgroup", h, parent + "-devices")):
+            if parent and os.path.isdir(p):
+                try:
+                    os.rmdir(p)
+                except OSError:
+                    pass
     if parent and os.path.isdir(os.path.join("/sys/fs/cgroup", parent)):
         try:
             os.rmdir(os.path.join("/sys/fs/cgroup", parent))

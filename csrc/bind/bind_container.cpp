@@ -83,6 +83,10 @@ CgroupSpec cgroup_spec(const py::dict& d) {
         for (auto s : d["settings"])
             c.settings.push_back({s[py::int_(0)].cast<std::string>(), s[py::int_(1)].cast<std::string>(),
                                   s[py::int_(2)].cast<std::string>()});
+    if (d.contains("devices")) {
+        c.device_filter = true;
+        for (auto r : d["devices"]) c.device_rules.push_back(r.cast<std::string>());
+    }
     return c;
 }
 

@@ -10,6 +10,7 @@ PYBIND11_MODULE(_core, m) {
     m.attr("__version__") = LAYERBOX_VERSION;
     lb::bind::bind_errors(m);
     lb::bind::bind_container(m);
+    lb::bind::bind_security(m);
     // The layer functions (extract_layer, write_layer, ...) live in layerbox._layers so that
     // importing _core does not load libarchive and OpenSSL; a module __getattr__ (PEP 562)
     // makes them reachable here all the same, loading _layers on first use.

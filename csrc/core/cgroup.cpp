@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/devices_bpf.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 
@@ -94,6 +95,7 @@ void Cgroup::create() {
         if (path.empty()) throw_invalid("no cgroup directory for controller " + s.controller);
         write_value(path, s.value);
     }
+    if (spec_.version == 2 && spec_.device_filter) attach_device_filter(dir_for("unified"), spec_.device_rules);
 }
 
 void Cgroup::add_pid(pid_t pid) const {

@@ -81,7 +81,7 @@ public:
             ::fsconfig(fs.get(), v.empty() ? FSCONFIG_SET_FLAG : FSCONFIG_SET_STRING, k.c_str(),
                        v.empty() ? nullptr : v.c_str(), 0);
         }
-        attach_new(fs.get(), r.readonly ? MOUNT_ATTR_RDONLY : 0, target_fd, "overlay", name);
+        attach_new(fs.get(), r.readonly && r.upper.empty() ? MOUNT_ATTR_RDONLY : 0, target_fd, "overlay", name);
     }
 
     void bind(int source_fd, const std::string& source_name, int target_fd,
@@ -164,7 +164,7 @@ public:
         UniqueFd oldcwd = open_path(".", O_PATH | O_DIRECTORY);
         if (!base.empty() && ::chdir(base.c_str()) != 0) throw_errno("chdir", base);
         std::string opts = legacy_overlay_options(r, base);
-        unsigned long flags = r.readonly ? MS_RDONLY : 0;
+        unsigned long flags = r.readonly && r.upper.empty() ? MS_RDONLY : 0;
         int rc = ::mount("overlay", fd_path(target_fd).c_str(), "overlay", flags, opts.c_str());
         int e = errno;
         if (::fchdir(oldcwd.get()) != 0) {
@@ -321,9 +321,13 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
             case MountOp::Kind::Mknod: {
                 auto [parent, leaf] = split_parent(op.target);
                 UniqueFd dir = mkdir_p_in_root(rootfd, parent);
-                if (::mknodat(dir.get(), leaf.c_str(), S_IFCHR | (op.mode & 07777),
+                // A character device unless the mode says block (--device, --privileged).
+                mode_t type = S_ISBLK(op.mode) ? S_IFBLK : S_IFCHR;
+                if (::mknodat(dir.get(), leaf.c_str(), type | (op.mode & 07777),
                               makedev(op.major, op.minor)) != 0 && errno != EEXIST)
                     throw_errno("mknod", name);
+                if (op.uid >= 0 && ::fchownat(dir.get(), leaf.c_str(), op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0)
+                    throw_errno("chown", name);
                 break;
             }
             case MountOp::Kind::Symlink: {

@@ -40,6 +40,20 @@ MountOp::Kind kind_from(const std::string& s) {
     throw_invalid("unknown mount operation '" + s + "'");
 }
 
+// The program travels as hex in the plan's JSON.
+std::string from_hex(const std::string& h) {
+    auto nib = [&](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        throw_invalid("bad hex in seccomp program");
+    };
+    if (h.size() % 2) throw_invalid("bad hex in seccomp program");
+    std::string out(h.size() / 2, '\0');
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(nib(h[2 * i]) << 4 | nib(h[2 * i + 1]));
+    return out;
+}
+
 }  // namespace
 
 int namespace_flags(const std::vector<std::string>& names) {
@@ -73,6 +87,10 @@ ProcessSpec process_from_json(const json& pr) {
         p.cols = pr.value("cols", 0);
         p.create_cwd = pr.value("create_cwd", true);
         p.umask = pr.value("umask", 022u);
+        if (pr.contains("seccomp") && pr["seccomp"].is_object()) {
+            p.seccomp = from_hex(pr["seccomp"].value("bpf", ""));
+            p.seccomp_flags = pr["seccomp"].value("flags", 0u);
+        }
         return p;
     } catch (const json::exception& e) {
         throw_invalid(std::string("bad process spec: ") + e.what());
@@ -108,6 +126,8 @@ LaunchPlan plan_from_json(const json& j) {
             op.mode = m.value("mode", 0u);
             op.major = m.value("major", 0u);
             op.minor = m.value("minor", 0u);
+            op.uid = m.value("uid", -1);
+            op.gid = m.value("gid", -1);
             p.mounts.push_back(std::move(op));
         }
         p.namespaces = j.value("namespaces", std::vector<std::string>{});
@@ -123,6 +143,10 @@ LaunchPlan plan_from_json(const json& j) {
             for (auto& s : c.value("settings", json::array()))
                 p.cgroup.settings.push_back({s.at(0).get<std::string>(), s.at(1).get<std::string>(),
                                              s.at(2).get<std::string>()});
+            if (c.contains("devices") && c["devices"].is_array()) {
+                p.cgroup.device_filter = true;
+                p.cgroup.device_rules = c["devices"].get<std::vector<std::string>>();
+            }
         }
         return p;
     } catch (const json::exception& e) {

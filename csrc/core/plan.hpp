@@ -23,6 +23,8 @@ struct RootfsSpec {
     std::string work;
     std::string target;  // where the overlay is attached (inside the container's mount ns only)
     std::vector<std::pair<std::string, std::string>> options;  // extra overlay options, best effort
+    // With an upper dir the overlay is attached read-write so mount points (-v, --tmpfs) can be
+    // made in it, and the container's root is remounted read-only after set-up (docker's order).
     bool readonly = false;
     bool legacy_mount = false;  // force mount(2) instead of fsopen/fsconfig (tests, old kernels)
 };
@@ -42,6 +44,7 @@ struct MountOp {
     bool file = false;       // Bind: the target is a file, not a directory
     mode_t mode = 0;         // Mknod, Mkdir
     unsigned major = 0, minor = 0;
+    int uid = -1, gid = -1;  // Mknod: owner of the node (a host device's owner); -1 keeps root
 };
 
 struct ProcessSpec {
@@ -58,6 +61,8 @@ struct ProcessSpec {
     bool create_cwd = true;
     mode_t umask = 022;
     bool die_with_parent = false;  // SIGKILL when the parent (the container's monitor) dies
+    std::string seccomp;           // a compiled BPF program (see seccomp.hpp); empty: none
+    unsigned seccomp_flags = 0;    // SECCOMP_FILTER_FLAG_*
 };
 
 struct CgroupSpec {
@@ -67,6 +72,10 @@ struct CgroupSpec {
         std::string controller, file, value;
     };
     std::vector<Setting> settings;  // written in order after the dirs exist
+    // v2: the device allowlist ("c 1:3 rwm", ...) an eBPF program enforces (see devices_bpf.hpp);
+    // empty with device_filter false: no program (v1 has devices.allow, --privileged needs none).
+    bool device_filter = false;
+    std::vector<std::string> device_rules;
 };
 
 struct LaunchPlan {

@@ -20,6 +20,7 @@
 #include "core/caps.hpp"
 #include "core/mount.hpp"
 #include "core/rootpath.hpp"
+#include "core/seccomp.hpp"
 #include "core/syscalls.hpp"
 #include "core/unix.hpp"
 
@@ -149,7 +150,13 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
                 exec_process(proc, errfd);
             }
             ::close(errfd);  // the command's exec closes its copy: EOF tells the monitor
+            // The init is in the container too (ptrace-able by its root): same filter.
+            if (!proc.no_new_privs) seccomp_install(proc.seccomp, proc.seccomp_flags);
             apply_credentials(proc.caps, proc.uid, proc.gid, proc.groups);
+            if (proc.no_new_privs) {
+                ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                seccomp_install(proc.seccomp, proc.seccomp_flags);
+            }
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by a uid change; the init needs it
             init_loop(child);
         }
@@ -314,6 +321,9 @@ void exec_process(const ProcessSpec& p, int errfd) {
         // descriptor of whoever started us (the CVE-2024-21626 class). The sync pipe is
         // O_CLOEXEC and goes at execve.
         close_fds_except({errfd});
+        // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it before the
+        // capabilities go (runc's order; the filter must then allow what follows).
+        if (!p.no_new_privs) seccomp_install(p.seccomp, p.seccomp_flags);
         apply_credentials(p.caps, p.uid, p.gid, p.groups);
         // Changing uid clears the parent-death signal; set it again.
         if (p.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -328,6 +338,8 @@ void exec_process(const ProcessSpec& p, int errfd) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        // Last before execve, so the filter has to allow only execve itself.
+        if (p.no_new_privs) seccomp_install(p.seccomp, p.seccomp_flags);
         int code;
         std::string msg, path;
         exec_command(p.args, p.env, code, msg, path);

@@ -80,6 +80,11 @@ class ContainerEngine:
             self._cgroups = _plan.CgroupLayout.default()
         return self._cgroups
 
+    @property
+    def seccomp_cache(self) -> str:
+        """Where compiled seccomp programs are kept (see container/security.py)."""
+        return os.path.join(self.store.root, "seccomp")
+
     # -- lookup ------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str:
         """Container id from a name, a full id or a unique id prefix."""
@@ -308,7 +313,8 @@ class ContainerEngine:
             if key:
                 self._users[key] = user
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
-                           tty_size=tty_size, cgroups=self.cgroups)
+                           tty_size=tty_size, cgroups=self.cgroups,
+                           seccomp_cache=self.seccomp_cache)
         host = cfg["HostConfig"]
         state = c.state
         for k in ("ExitCode", "Error"):

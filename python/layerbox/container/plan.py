@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 
+from layerbox.container import security as _security
 from layerbox.container import spec as _spec
-
-# Docker's 14 default capabilities (CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID
-# SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE).
-DEFAULT_CAPS = 0xA80425FB
-CAP_MKNOD = 27
+from layerbox.container.security import CAP_MKNOD, DEFAULT_CAPS, DEVICE_RULES  # noqa: F401
 
 # What every container gets, in order (targets resolved inside the root by the core). The
 # masked and read-only paths are docker's: nothing in /proc or /sys that could reach the host.
@@ -52,11 +49,6 @@ MASKS = [
 # the upper dir holds whole files and whole directories, so a tar of it is the container's diff.
 OVERLAY_OPTIONS = [["redirect_dir", "off"], ["index", "off"], ["metacopy", "off"]]
 
-# Device access as docker allows it (v1 devices cgroup): nothing, then these.
-DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
-                "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
-                "c 10:200 rwm")
-
 
 class CgroupLayout:
     """Where container cgroups go: v1 (one hierarchy per controller under /sys/fs/cgroup/<ctl>)
@@ -76,8 +68,9 @@ class CgroupLayout:
             cls._cached[key] = cls(parent=key)
         return cls._cached[key]
 
-    def spec(self, cid: str, host: dict) -> dict:
-        """The cgroup part of a plan: directories and the limit files with their values."""
+    def spec(self, cid: str, host: dict, device_rules=()) -> dict:
+        """The cgroup part of a plan: directories and the limit files with their values.
+        `device_rules` are the container's own on top of docker's ("a *:* rwm": every device)."""
         settings = []
         memory, memswap = host.get("Memory") or 0, host.get("MemorySwap") or 0
         nano, shares = host.get("NanoCpus") or 0, host.get("CpuShares") or 0
@@ -89,7 +82,16 @@ class CgroupLayout:
             if cpuset:
                 ctls += ["cpuset"]
             dirs = {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}
-            if not self._devices_parent_ready():
+            if device_rules:
+                # A v1 child never gets more than its parent, and ours holds docker's rules:
+                # a container with devices of its own (or all, --privileged) lives under an
+                # unrestricted sibling parent and writes its rules itself.
+                dirs["devices"] = self._custom_devices_dir(cid)
+                if "a *:* rwm" not in device_rules:
+                    settings.append(["devices", "devices.deny", "a"])
+                    settings += [["devices", "devices.allow", r]
+                                 for r in (*DEVICE_RULES, *device_rules)]
+            elif not self._devices_parent_ready():
                 settings.append(["devices", "devices.deny", "a"])
                 settings += [["devices", "devices.allow", r] for r in DEVICE_RULES]
             if memory:
@@ -121,6 +123,10 @@ class CgroupLayout:
                 settings.append(["unified", "cpu.weight", str(1 + ((shares - 2) * 9999) // 262142)])
             if cpuset:
                 settings.append(["unified", "cpuset.cpus", cpuset])
+            if "a *:* rwm" not in device_rules:
+                # No devices.allow in v2: the core attaches an eBPF program with the rules.
+                return {"version": 2, "dirs": dirs, "settings": settings,
+                        "devices": [*DEVICE_RULES, *device_rules]}
         return {"version": self.version, "dirs": dirs, "settings": settings}
 
     def _devices_parent_ready(self) -> bool:
@@ -162,11 +168,16 @@ class CgroupLayout:
             except OSError:
                 pass
 
+    def _custom_devices_dir(self, cid: str) -> str:
+        return f"{self.base}/devices/{self.parent}-devices/{cid}"
+
     def cgroup_for(self, cid: str) -> dict:
         """Spec without settings: enough to freeze, signal, list or remove an existing one."""
         if self.version == 1:
             ctls = ("freezer", "pids", "memory", "devices", "cpu", "cpuset")
-            return {"version": 1, "dirs": {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}}
+            dirs = {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}
+            dirs["devices-custom"] = self._custom_devices_dir(cid)  # one of the two exists
+            return {"version": 1, "dirs": dirs}
         return {"version": 2, "dirs": {"unified": f"{self.base}/{self.parent}/{cid}"}}
 
 
@@ -213,26 +224,42 @@ def etc_files(config: dict) -> list:
     ]
 
 
-def container_caps(layout: CgroupLayout) -> int:
-    """Docker's capabilities. cgroup v2 has no devices file to hold docker's device rules
-    (runc loads a BPF program instead); without one, CAP_MKNOD would let a container make and
-    open any block device, so on v2 it does not get it: its /dev holds only what we create."""
-    return DEFAULT_CAPS & ~(1 << CAP_MKNOD) if layout.version == 2 else DEFAULT_CAPS
+def container_caps(layout: CgroupLayout, host: dict | None = None) -> int:
+    """The container's capabilities: docker's, changed by --cap-add/--cap-drop/--privileged.
+    Device access is enforced by the devices cgroup on v1 and by an eBPF program on v2, so
+    CAP_MKNOD is safe to give on both, as docker does."""
+    return _security.capabilities(host or {}, DEFAULT_CAPS)
 
 
-def mount_ops(cdir: str, config: dict, volume_source) -> list:
+def process_security(layout: CgroupLayout, host: dict, seccomp_cache: str) -> dict:
+    """The process's caps, no_new_privs and seccomp program: one source for run and exec."""
+    caps = container_caps(layout, host)
+    out = {"caps": caps, "no_new_privs": _security.security_options(host)["no_new_privs"]}
+    seccomp = _security.seccomp_spec(host, caps, seccomp_cache)
+    if seccomp:
+        out["seccomp"] = seccomp
+    return out
+
+
+def mount_ops(cdir: str, config: dict, volume_source, device_ops=()) -> list:
+    host = config["HostConfig"]
     ops = list(BASE_MOUNTS)
+    if host.get("Privileged"):  # docker: /sys read-write, nothing masked or read-only
+        ops = [dict(op, ro=False) if op.get("fstype") == "sysfs" else op for op in ops]
+    ops.extend(device_ops)
     ops.extend(etc_files(config))
     for m in config.get("Mounts") or ():
         src = volume_source(m)
         ops.append({"kind": "bind", "target": m["Destination"], "source": src,
                     "recursive": True, "ro": not m.get("RW", True)})
-    ops.extend(MASKS)
+    ops.extend(_security.tmpfs_mounts(host))
+    if not host.get("Privileged"):
+        ops.extend(MASKS)
     return ops
 
 
 def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
-          tty_size=(0, 0), cgroups: CgroupLayout | None = None) -> dict:
+          tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "") -> dict:
     """The plan for starting container `cid` (config.json contents in `config`)."""
     c = config["Config"]
     host = config["HostConfig"]
@@ -251,8 +278,8 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
     if host.get("NetworkMode") != "host":
         namespaces.append("net")
     layout = cgroups or CgroupLayout.default()
-    cg = layout.spec(cid, host)
-    caps = container_caps(layout)
+    device_ops, device_rules = _security.device_nodes(host)
+    cg = layout.spec(cid, host, device_rules)
     return {
         "id": cid,
         "rootfs": {
@@ -264,7 +291,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "readonly": bool(host.get("ReadonlyRootfs")),
             "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
         },
-        "mounts": mount_ops(cdir, config, volume_source),
+        "mounts": mount_ops(cdir, config, volume_source, device_ops),
         "namespaces": namespaces,
         "hostname": c["Hostname"],
         "init": bool(host.get("Init")),
@@ -275,8 +302,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "uid": user.uid,
             "gid": user.gid,
             "groups": [user.gid] + [g for g in user.groups if g != user.gid],
-            "caps": caps,
-            "no_new_privs": True,
+            **process_security(layout, host, seccomp_cache),
             "tty": bool(c.get("Tty")),
             "rows": tty_size[0],
             "cols": tty_size[1],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from layerbox import _util
+from layerbox.container import security as _security
 from layerbox.errors import InvalidArgument
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -285,10 +286,8 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "CpusetCpus": opts.get("cpuset_cpus") or "",
             "PidsLimit": int(pids) if pids not in (None, "", 0) else None,
             "Init": bool(opts.get("init")),
-            "Privileged": False,
             "ReadonlyRootfs": bool(opts.get("read_only")),
-            "CapAdd": None,
-            "CapDrop": None,
+            **_security.host_config(opts),
         },
         "Mounts": mounts,
     }

@@ -54,11 +54,23 @@ def _create_options(kw: dict) -> dict:
         "auto_remove": bool(kw.get("remove")),
         "detach": bool(kw.get("detach")),
         "stop_timeout": kw.get("stop_timeout"),
+        "privileged": bool(kw.get("privileged")),
+        "cap_add": list(kw.get("cap_add") or ()),
+        "cap_drop": list(kw.get("cap_drop") or ()),
+        "security_opt": list(kw.get("security_opt") or ()),
+        "devices": list(kw.get("device") or ()),
+        "tmpfs": list(kw.get("tmpfs") or ()),
     }
 
 
 def _create(ctx, kw: dict) -> str:
     opts = _create_options(kw)
+    if opts["security_opt"]:
+        from layerbox.container.security import lsm_notice
+
+        notice = lsm_notice(opts["security_opt"])
+        if notice:
+            sys.stderr.write(notice + "\n")
     try:
         cid = ctx.engine.create(kw["image"], **opts)
     except ImageNotFound:
