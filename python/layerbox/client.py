@@ -134,43 +134,23 @@ class Container(Model):
              timestamps: bool = False, tail: str | int = "all", since=None, follow: bool | None = None,
              until=None):
         """The container's output: bytes, or a generator of chunks with ``stream=True``."""
-        from layerbox.container import logs as L
+        from layerbox.container.logs import container_logs
 
-        c = self._engine.get(self.id)
-        path = c.config.get("LogPath") or os.path.join(c.dir, "container.log")
-        n = None if tail in ("all", None) else int(tail)
-        since_t, until_t = L.parse_time(since), L.parse_time(until)
         if follow is None:
             follow = stream
-        items = L.read(path, stdout=stdout, stderr=stderr, timestamps=timestamps, tail=n,
-                       since=since_t, until=until_t)
+        backlog, live = container_logs(self._engine, self.id, stdout=stdout, stderr=stderr,
+                                       timestamps=timestamps, tail=tail, since=since,
+                                       until=until, follow=follow)
         if not stream:
-            data = b"".join(d for _s, d in items)
-            if follow and c.running:
-                data += b"".join(d for _s, d in self._follow(path, stdout, stderr, timestamps))
-            return data
+            return b"".join(d for _s, d in backlog) + b"".join(d for _s, d in live or ())
 
         def gen() -> Iterator[bytes]:
-            for _s, d in items:
+            for _s, d in backlog:
                 yield d
-            if follow and c.running:
-                for _s, d in self._follow(path, stdout, stderr, timestamps):
-                    yield d
+            for _s, d in live or ():
+                yield d
 
         return gen()
-
-    def _follow(self, path, stdout, stderr, timestamps):
-        from layerbox.container import logs as L
-
-        engine = self._engine
-
-        def running():
-            try:
-                return engine.load(self.id).running
-            except _errors.NotFound:
-                return False
-
-        return L.follow(path, running, stdout=stdout, stderr=stderr, timestamps=timestamps)
 
     def exec_run(self, cmd, stdout: bool = True, stderr: bool = True, stdin: bool = False,
                  tty: bool = False, privileged: bool = False, user: str = "", detach: bool = False,
@@ -274,16 +254,7 @@ class ContainerCollection:
             kwargs["auto_remove"] = True
         kwargs["detach"] = detach
         engine = self.client._engine
-        cid = engine.create(image, **self._prepare(image, command, kwargs))
-        try:
-            engine.start(cid)
-        except BaseException:
-            if remove or kwargs.get("auto_remove"):
-                try:
-                    engine.remove(cid, force=True)
-                except _errors.NotFound:
-                    pass
-            raise
+        cid, _ = engine.run(image, remove_on_failure=remove, **self._prepare(image, command, kwargs))
         container = self.get(cid) if not kwargs.get("auto_remove") else Container(
             {"Id": cid, "Name": "", "State": {"Status": "running"}, "Config": {}}, self.client, self)
         if detach:
@@ -419,17 +390,21 @@ class ImageCollection:
     def build(self, **kwargs):
         from layerbox.build import api as _build
 
-        return _build.build(self.client, **kwargs)
+        image_id, logs = _build.build(self.client._engine, **kwargs)
+        return self.get(image_id), logs
 
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs):
         from layerbox.registry import api as _reg
 
-        return _reg.pull(self.client, repository, tag, all_tags=all_tags, **kwargs)
+        ids = _reg.pull(self.client._images, repository, tag, all_tags=all_tags,
+                        platform=kwargs.get("platform"), auth_config=kwargs.get("auth_config"))
+        got = [self.get(i) for i in ids]
+        return got if all_tags else got[0]
 
     def push(self, repository: str, tag: str | None = None, **kwargs):
         from layerbox.registry import api as _reg
 
-        return _reg.push(self.client, repository, tag, **kwargs)
+        return _reg.push(self.client._images, repository, tag, **kwargs)
 
 
 class Client:

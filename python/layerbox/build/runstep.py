@@ -33,9 +33,9 @@ def run(b, st, inst: D.Run) -> None:
     network = b.opts.network_mode if inst.network in (None, "default") else inst.network
     shebang = inst.shebang_heredoc()
     script_name = f".layerbox-heredoc-{os.urandom(6).hex()}" if shebang is not None else ""
-    cmd = ["/" + script_name] if shebang is not None else b._command(st, inst)
+    cmd = ["/" + script_name] if shebang is not None else b.step_command(st, inst)
     env_keys = {e.split("=", 1)[0] for e in st.run.get("Env") or []}
-    args = {k: v for k, v in b._allowed_args(st).items() if k not in env_keys}
+    args = {k: v for k, v in b.allowed_args(st).items() if k not in env_keys}
     # docker's prependEnvOnCmd: the args in the history (and the cache key) are the declared
     # ones and any non-proxy one; an unreferenced proxy arg is invisible, so changing it
     # neither shows nor busts the cache.
@@ -48,7 +48,7 @@ def run(b, st, inst: D.Run) -> None:
     def make_layer():
         return _run_container(b, st, cmd, env, network, shebang, script_name)
 
-    b._commit(st, " ".join(saved), make_layer, extra=f"network={network}")
+    b.commit_step(st, " ".join(saved), make_layer, extra=f"network={network}")
 
 
 def _run_container(b, st, cmd, env, network, shebang, script_name):

@@ -60,7 +60,8 @@ DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 
 
 class CgroupLayout:
     """Where container cgroups go: v1 (one hierarchy per controller under /sys/fs/cgroup/<ctl>)
-    or v2 (one unified tree). ``base`` is normally /sys/fs/cgroup; tests may point elsewhere."""
+    or v2 (one unified tree). ``base`` is normally /sys/fs/cgroup; tests/unit/test_plan.py
+    points it at a temporary directory."""
 
     _cached: dict = {}
 
@@ -231,25 +232,40 @@ def mount_ops(cdir: str, config: dict, volume_source) -> list:
     return ops
 
 
+def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
+    """The environment of a process in the container, for its init (run) and for exec alike:
+    docker's default PATH when the config has none, HOSTNAME, the config's Env and
+    ``overrides`` ("K=V" entries, exec -e) on top, then HOME (the user's) and, with a tty,
+    TERM=xterm, unless already set."""
+    c = config["Config"]
+    base = list(c.get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in base}
+    head = [] if "PATH" in keys else [_spec.DEFAULT_PATH]
+    head.append("HOSTNAME=" + c["Hostname"])
+    # docker's ReplaceOrAppendEnvValues: one entry per name, the later value winning
+    env = _spec.merge_env(head + base, list(overrides))
+    keys = {e.split("=", 1)[0] for e in env}
+    if "HOME" not in keys:
+        env.append(f"HOME={home}")
+    if tty and "TERM" not in keys:
+        env.append("TERM=xterm")
+    return env
+
+
+def namespaces(config: dict) -> list:
+    """The namespaces a container's processes live in (exec joins the same ones)."""
+    ns = ["mount", "pid", "uts", "ipc", "cgroup"]
+    if config["HostConfig"].get("NetworkMode") != "host":
+        ns.append("net")
+    return ns
+
+
 def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
           tty_size=(0, 0), cgroups: CgroupLayout | None = None) -> dict:
     """The plan for starting container `cid` (config.json contents in `config`)."""
     c = config["Config"]
     host = config["HostConfig"]
-    env = list(c.get("Env") or [])
-    keys = {e.split("=", 1)[0] for e in env}
-    head = []
-    if "PATH" not in keys:
-        head.append(_spec.DEFAULT_PATH)
-    head.append("HOSTNAME=" + c["Hostname"])
-    env = head + env
-    if "HOME" not in keys:
-        env.append(f"HOME={user.home}")
-    if c.get("Tty") and "TERM" not in keys:
-        env.append("TERM=xterm")
-    namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
-    if host.get("NetworkMode") != "host":
-        namespaces.append("net")
+    env = process_env(config, user.home, bool(c.get("Tty")))
     layout = cgroups or CgroupLayout.default()
     cg = layout.spec(cid, host)
     caps = container_caps(layout)
@@ -265,7 +281,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
         },
         "mounts": mount_ops(cdir, config, volume_source),
-        "namespaces": namespaces,
+        "namespaces": namespaces(config),
         "hostname": c["Hostname"],
         "init": bool(host.get("Init")),
         "process": {
