@@ -168,6 +168,7 @@ class ContainerEngine:
         """create(), returning the new container as loaded (without reading it back)."""
         from layerbox.container import names as _names
 
+        _spec.check_platform(opts.get("platform"))
         store = self.store.ensure()
         name = opts.get("name")
         if name:

@@ -24,9 +24,6 @@ def _create_options(kw: dict) -> dict:
 
         env.extend(read_env_file(f))
     env.extend(kw.get("env") or ())
-    platform = kw.get("platform")
-    if platform and platform not in ("linux", "linux/amd64", "amd64"):
-        raise InvalidArgument(f"image platform {platform} is not supported here (linux/amd64 only)")
     cpus = kw.get("cpus")
     return {
         "command": list(kw["command"]) if kw.get("command") else None,
@@ -54,6 +51,7 @@ def _create_options(kw: dict) -> dict:
         "auto_remove": bool(kw.get("remove")),
         "detach": bool(kw.get("detach")),
         "stop_timeout": kw.get("stop_timeout"),
+        "platform": kw.get("platform"),
     }
 
 
