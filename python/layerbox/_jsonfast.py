@@ -30,16 +30,6 @@ class _Ctx:
 _scan = _json.make_scanner(_Ctx())
 
 
-def _float_repr(o: float) -> str:
-    if o != o:
-        return "NaN"
-    if o == _INF:
-        return "Infinity"
-    if o == -_INF:
-        return "-Infinity"
-    return float.__repr__(o)
-
-
 def _default(o):
     if isinstance(o, tuple):
         return list(o)

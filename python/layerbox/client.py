@@ -14,8 +14,6 @@ store directly, and are safe from several threads and several processes at once.
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from layerbox import errors as _errors
@@ -570,7 +568,6 @@ class Client:
         self._store: Store = Store(root)
         self._images: ImageStore = ImageStore(self._store)
         self._engine: ContainerEngine = ContainerEngine(self._store, self._images)
-        self._lock = threading.Lock()
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
 
@@ -579,6 +576,12 @@ class Client:
         return self._store.root
 
     def ping(self) -> bool:
+        """True when the store can be used; APIError saying why not otherwise (the SDK's ping
+        raises APIError when the engine cannot be reached)."""
+        try:
+            self._store.ensure()
+        except OSError as e:
+            raise _errors.APIError(f"store {self._store.root}: {(e.strerror or str(e)).lower()}") from None
         return True
 
     def version(self) -> dict:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from importlib.metadata import version
 
 import pytest
+from conftest import layerbox_command
 
 import layerbox
 from layerbox import errors
@@ -29,8 +32,17 @@ def test_from_env_and_client(store_root, monkeypatch):
     c = layerbox.from_env()
     assert c.root == store_root
     assert c.ping() is True
-    assert "Version" in c.version()
+    assert c.version()["Version"] == version("layerbox")  # what pip installed
+    shown = subprocess.run([*layerbox_command(), "--version"], capture_output=True, text=True).stdout
+    assert shown == f"layerbox version {version('layerbox')}\n"
     assert isinstance(layerbox.DockerClient(root=store_root), layerbox.Client)
+
+
+def test_ping_says_when_the_store_cannot_be_used(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(errors.APIError, match=r"^store .*not-a-directory.*: "):
+        layerbox.Client(root=str(blocker / "store")).ping()
 
 
 def test_run_returns_output(client, busybox_image):

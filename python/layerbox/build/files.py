@@ -413,6 +413,7 @@ def archive_compression(path: str):
         with open(path, "rb") as f:
             head = f.read(1 << 16)
     except OSError:
+        # unreadable here: not an archive, ADD copies it as it is (and reports the error then)
         return None
     kind = "none"
     for magic, name in _MAGIC:

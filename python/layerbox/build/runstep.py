@@ -157,7 +157,7 @@ def _mount_points(b, c, volumes) -> list:
         try:
             _core.extract_path(r, "", real, overlay=overlay)
         except OSError:
-            pass
+            pass  # best effort: a mount point the image cannot hold is reported by the RUN itself
         finally:
             os.close(r)
     return out
@@ -171,7 +171,7 @@ def _clear_below(upper: str, path: str) -> None:
     try:
         fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        return
+        return  # no upper dir: the container changed nothing to forget
     try:
         for p in parts:
             try:
@@ -186,6 +186,6 @@ def _clear_below(upper: str, path: str) -> None:
         try:
             os.removexattr(fd, "trusted.overlay.opaque")
         except OSError:
-            pass
+            pass  # ENODATA: the directory was not opaque
     finally:
         os.close(fd)

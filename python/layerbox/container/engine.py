@@ -108,7 +108,7 @@ class ContainerEngine:
             if os.path.isdir(os.path.join(self.store.containers, target)):
                 return target
         except OSError:
-            pass
+            pass  # not a name (ENOENT) or not a link: try it as an id prefix
         try:
             ids = os.listdir(self.store.containers)
         except FileNotFoundError:
@@ -243,7 +243,7 @@ class ContainerEngine:
         try:
             holder = os.readlink(link)
         except OSError:
-            return ""
+            return ""  # gone meanwhile: held by nobody we can name
         return holder if os.path.isdir(os.path.join(self.store.containers, holder)) else None
 
     def _drop_stale_name(self, link: str) -> bool:
@@ -423,11 +423,11 @@ class ContainerEngine:
                     try:
                         cg.signal_all(_SIGKILL)
                     except OSError:
-                        pass
+                        pass  # the cgroup is gone already: nothing left to kill
                 try:
                     cg.destroy()
                 except OSError:
-                    pass
+                    pass  # gone already, or still busy: the state records the exit either way
                 why = ("the host rebooted while the container was running" if rebooted else
                        f"container monitor (pid {state.get('MonitorPid')}) exited unexpectedly")
                 state.update(Status="exited", Running=False, Paused=False, Restarting=False,
@@ -463,12 +463,12 @@ class ContainerEngine:
                 with open(path) as f:
                     return f.read().strip() == "FROZEN"
             except OSError:
-                return False
+                return False  # no freezer cgroup: the container is not running, so not frozen
         try:
             with open(f"{cg.base}/{cg.parent}/{cid}/cgroup.events") as f:
                 return "frozen 1" in f.read()
         except OSError:
-            return False
+            return False  # no cgroup: the container is not running, so not frozen
 
     # -- stop, kill, wait, pause --------------------------------------------------------------
     def _connect(self, c: Container):

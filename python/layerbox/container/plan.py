@@ -136,7 +136,7 @@ class CgroupLayout:
         except FileExistsError:
             created = False
         except OSError:
-            return False
+            return False  # cannot prepare the parent: each container's cgroup gets the rules itself
         try:
             if created:
                 with open(f"{parent}/devices.deny", "w") as f:
@@ -147,7 +147,7 @@ class CgroupLayout:
             with open(f"{parent}/devices.list") as f:
                 listed = f.read().split("\n")
         except OSError:
-            return False
+            return False  # cannot prepare the parent: each container's cgroup gets the rules itself
         self._devices_ok = "a *:* rwm" not in listed
         return self._devices_ok
 
@@ -161,7 +161,7 @@ class CgroupLayout:
                 with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
                     f.write("+memory +pids +cpu +cpuset")
             except OSError:
-                pass
+                pass  # a controller the kernel lacks: its limits fail, by name, when asked for
 
     def cgroup_for(self, cid: str) -> dict:
         """Spec without settings: enough to freeze, signal, list or remove an existing one."""
@@ -187,7 +187,7 @@ def _host_file(path: str, default: str) -> str:
     try:
         st = os.stat(path)
     except OSError:
-        return default
+        return default  # no such file on the host: the container gets the default
     key = (st.st_mtime_ns, st.st_size, st.st_ino)
     hit = _host_files.get(path)
     if hit and hit[0] == key:
@@ -196,7 +196,7 @@ def _host_file(path: str, default: str) -> str:
         with open(path) as f:
             text = f.read()
     except OSError:
-        return default
+        return default  # no such file on the host: the container gets the default
     _host_files[path] = (key, text)
     return text
 

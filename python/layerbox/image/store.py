@@ -59,12 +59,6 @@ class ImageStore:
         rec["LastTagTime"] = _util.now_rfc3339()
         _util.write_atomic(path, _util.dump_json(rec), fsync=True)
 
-    def untag(self, key: str) -> None:
-        with self.store.lock():
-            refs = self.refs()
-            refs.pop(key, None)
-            self._write_refs(refs)
-
     def tags_of(self, image_id: str, refs: dict | None = None) -> list[str]:
         refs = self.refs() if refs is None else refs
         return sorted(k for k, v in refs.items() if v == image_id)
@@ -560,7 +554,7 @@ class ImageStore:
                 m = self.layer_meta("sha256:" + h)
                 out[h] = m.get("Size", 0)
             except (OSError, ValueError):
-                pass
+                pass  # a layer removed meanwhile or half-written by a crash: it has no size to show
         return out
 
 

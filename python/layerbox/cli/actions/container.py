@@ -84,7 +84,7 @@ def _tty_size() -> tuple:
         sz = os.get_terminal_size(sys.stdout.fileno())
         return (sz.lines, sz.columns)
     except OSError:
-        return (0, 0)
+        return (0, 0)  # stdout is not a terminal: the pty keeps the kernel's default size
 
 
 def run(ctx, **kw) -> int:
