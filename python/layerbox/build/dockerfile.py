@@ -941,7 +941,7 @@ def _reject_constant(name: str) -> Any:
     raise _NotJSON(name)
 
 
-class _ScanContext(_jsonfast._Ctx):
+class _ScanContext(_jsonfast.ScanContext):
     # _jsonfast's scanner context (the `json` package would cost an import of its own), but
     # NaN and Infinity are no JSON here, as for Go's decoder.
     parse_constant = staticmethod(_reject_constant)
