@@ -65,6 +65,13 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        for item in items:
+            if "root" in item.keywords and "privileged" not in item.keywords:
+                if MUST_WORK:
+                    item.add_marker(pytest.mark.usefixtures("_must_be_root_failure"))
+                else:
+                    item.add_marker(pytest.mark.skip(reason="needs root"))
     reason = privileged_reason()
     if reason is None:
         return
@@ -74,6 +81,11 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.usefixtures("_must_work_failure"))
             else:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def _must_be_root_failure():
+    pytest.fail("LAYERBOX_MUST_WORK=1 but this test needs root")
 
 
 @pytest.fixture

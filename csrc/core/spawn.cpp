@@ -44,6 +44,8 @@ void copy_str(char* dst, size_t n, const std::string& s) {
     dst[k] = '\0';
 }
 
+// Only a fallback for a plan without PATH in its env: layerbox's own plans always carry one
+// (python/layerbox/container/spec.py DEFAULT_PATH, added by plan.process_env for run and exec).
 const char* const kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 

@@ -82,6 +82,8 @@ Monitor::Monitor(LaunchPlan plan, MonitorConfig cfg, int report_fd)
     restart_count_ = cfg_.state.value("RestartCount", 0);
 }
 
+// state.json's fields are listed once, in python/layerbox/container/engine.py STATE_SCHEMA:
+// the monitor starts from the state the plan carries and only changes those fields' values.
 void Monitor::write_state() { write_file_atomic(cfg_.dir + "/" + cfg_.state_file, cfg_.state.dump()); }
 
 void Monitor::notify(const json& msg, bool close_after) {

@@ -13,8 +13,10 @@ import _json
 _INF = float("inf")
 
 
-class _Ctx:
-    # The attributes _json.make_scanner reads from its context object.
+class ScanContext:
+    """The attributes _json.make_scanner reads from its context object (a subclass may change
+    them, as the Dockerfile parser does to refuse NaN and Infinity)."""
+
     strict = True
     object_hook = None
     object_pairs_hook = None
@@ -27,17 +29,7 @@ class _Ctx:
         return {"NaN": float("nan"), "Infinity": _INF, "-Infinity": -_INF}[name]
 
 
-_scan = _json.make_scanner(_Ctx())
-
-
-def _float_repr(o: float) -> str:
-    if o != o:
-        return "NaN"
-    if o == _INF:
-        return "Infinity"
-    if o == -_INF:
-        return "-Infinity"
-    return float.__repr__(o)
+_scan = _json.make_scanner(ScanContext())
 
 
 def _default(o):

@@ -14,8 +14,6 @@ store directly, and are safe from several threads and several processes at once.
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from layerbox import errors as _errors
@@ -24,6 +22,137 @@ if TYPE_CHECKING:
     from layerbox.container.engine import ContainerEngine
     from layerbox.image.store import ImageStore
     from layerbox.store import Store
+
+
+# The Docker SDK's keyword arguments of containers.run and containers.create (docker-py 7.1.0:
+# RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS and the ones _create_container_args handles itself),
+# each honoured or refused. A refused one raises InvalidArgument naming it when it is given a
+# value (None, False, 0 and empty are what the SDK sends when it is not used); a name missing
+# here raises TypeError as the SDK does. Supporting one more is moving its line to HONOURED.
+HONOURED, REFUSED = True, False
+SDK_RUN_ARGS = {
+    "auto_remove": HONOURED,
+    "command": HONOURED,
+    "cpu_shares": HONOURED,
+    "cpuset_cpus": HONOURED,
+    "detach": HONOURED,
+    "domainname": HONOURED,
+    "entrypoint": HONOURED,
+    "environment": HONOURED,
+    "hostname": HONOURED,
+    "init": HONOURED,
+    "labels": HONOURED,
+    "mem_limit": HONOURED,
+    "memswap_limit": HONOURED,
+    "name": HONOURED,
+    "nano_cpus": HONOURED,
+    "network": HONOURED,  # the SDK's alias of network_mode
+    "network_mode": HONOURED,  # none and host; others are refused with why
+    "pids_limit": HONOURED,
+    "platform": HONOURED,  # linux/amd64; others are refused
+    "read_only": HONOURED,
+    "restart_policy": HONOURED,
+    "stdin_open": HONOURED,
+    "stop_signal": HONOURED,
+    "tty": HONOURED,
+    "user": HONOURED,
+    "volumes": HONOURED,
+    "working_dir": HONOURED,
+    # There is no client config with proxies to add here, as with docker and none configured.
+    "use_config_proxy": HONOURED,
+    # The Engine API version a HostConfig is made for: there is no Engine API in between.
+    "version": HONOURED,
+    "blkio_weight": REFUSED,
+    "blkio_weight_device": REFUSED,
+    "cap_add": REFUSED,
+    "cap_drop": REFUSED,
+    "cgroup_parent": REFUSED,
+    "cgroupns": REFUSED,
+    "cpu_count": REFUSED,
+    "cpu_percent": REFUSED,
+    "cpu_period": REFUSED,
+    "cpu_quota": REFUSED,
+    "cpu_rt_period": REFUSED,
+    "cpu_rt_runtime": REFUSED,
+    "cpuset_mems": REFUSED,
+    "device_cgroup_rules": REFUSED,
+    "device_read_bps": REFUSED,
+    "device_read_iops": REFUSED,
+    "device_requests": REFUSED,
+    "device_write_bps": REFUSED,
+    "device_write_iops": REFUSED,
+    "devices": REFUSED,
+    "dns": REFUSED,
+    "dns_opt": REFUSED,
+    "dns_search": REFUSED,
+    "extra_hosts": REFUSED,
+    "group_add": REFUSED,
+    "healthcheck": REFUSED,
+    "init_path": REFUSED,
+    "ipc_mode": REFUSED,
+    "isolation": REFUSED,
+    "kernel_memory": REFUSED,
+    "links": REFUSED,
+    "log_config": REFUSED,
+    "lxc_conf": REFUSED,
+    "mac_address": REFUSED,
+    "mem_reservation": REFUSED,
+    "mem_swappiness": REFUSED,
+    "mounts": REFUSED,
+    "network_disabled": REFUSED,
+    "networking_config": REFUSED,
+    "oom_kill_disable": REFUSED,
+    "oom_score_adj": REFUSED,
+    "pid_mode": REFUSED,
+    "ports": REFUSED,
+    "privileged": REFUSED,
+    "publish_all_ports": REFUSED,
+    "runtime": REFUSED,
+    "security_opt": REFUSED,
+    "shm_size": REFUSED,
+    "storage_opt": REFUSED,
+    "sysctls": REFUSED,
+    "tmpfs": REFUSED,
+    "ulimits": REFUSED,
+    "userns_mode": REFUSED,
+    "uts_mode": REFUSED,
+    "volume_driver": REFUSED,
+    "volumes_from": REFUSED,
+}
+
+
+def _given(value) -> bool:
+    """Whether an argument asks for something (the SDK passes None, False, 0 or an empty
+    value for what is not used)."""
+    if value is None or value is False or (type(value) is int and value == 0):
+        return False
+    return not (isinstance(value, (str, bytes, list, tuple, dict, set)) and len(value) == 0)
+
+
+def _check_run_args(kwargs: dict) -> dict:
+    """containers.run/create keyword arguments checked against SDK_RUN_ARGS, as the engine
+    takes them (``network`` becomes ``network_mode``)."""
+    unknown = sorted(k for k in kwargs if k not in SDK_RUN_ARGS)
+    if unknown:
+        quoted = ", ".join(f"'{k}'" for k in unknown)
+        many = "s" if len(unknown) > 1 else ""
+        raise TypeError(f"run() got {'unexpected' if many else 'an unexpected'} keyword "
+                        f"argument{many} {quoted}")
+    refused = sorted(k for k, v in kwargs.items() if not SDK_RUN_ARGS[k] and _given(v))
+    if len(refused) == 1:
+        raise _errors.InvalidArgument(f"the argument '{refused[0]}' is not supported by layerbox")
+    if refused:
+        quoted = ", ".join(f"'{k}'" for k in refused)
+        raise _errors.InvalidArgument(f"the arguments {quoted} are not supported by layerbox")
+    opts = {k: v for k, v in kwargs.items() if SDK_RUN_ARGS[k]}
+    if "network" in opts:
+        network = opts.pop("network")
+        if network and opts.get("network_mode"):
+            raise RuntimeError('The options "network" and "network_mode" can not be used '
+                               "together.")
+        if network:
+            opts["network_mode"] = network
+    return opts
 
 
 class Model:
@@ -134,43 +263,23 @@ class Container(Model):
              timestamps: bool = False, tail: str | int = "all", since=None, follow: bool | None = None,
              until=None):
         """The container's output: bytes, or a generator of chunks with ``stream=True``."""
-        from layerbox.container import logs as L
+        from layerbox.container.logs import container_logs
 
-        c = self._engine.get(self.id)
-        path = c.config.get("LogPath") or os.path.join(c.dir, "container.log")
-        n = None if tail in ("all", None) else int(tail)
-        since_t, until_t = L.parse_time(since), L.parse_time(until)
         if follow is None:
             follow = stream
-        items = L.read(path, stdout=stdout, stderr=stderr, timestamps=timestamps, tail=n,
-                       since=since_t, until=until_t)
+        backlog, live = container_logs(self._engine, self.id, stdout=stdout, stderr=stderr,
+                                       timestamps=timestamps, tail=tail, since=since,
+                                       until=until, follow=follow)
         if not stream:
-            data = b"".join(d for _s, d in items)
-            if follow and c.running:
-                data += b"".join(d for _s, d in self._follow(path, stdout, stderr, timestamps))
-            return data
+            return b"".join(d for _s, d in backlog) + b"".join(d for _s, d in live or ())
 
         def gen() -> Iterator[bytes]:
-            for _s, d in items:
+            for _s, d in backlog:
                 yield d
-            if follow and c.running:
-                for _s, d in self._follow(path, stdout, stderr, timestamps):
-                    yield d
+            for _s, d in live or ():
+                yield d
 
         return gen()
-
-    def _follow(self, path, stdout, stderr, timestamps):
-        from layerbox.container import logs as L
-
-        engine = self._engine
-
-        def running():
-            try:
-                return engine.load(self.id).running
-            except _errors.NotFound:
-                return False
-
-        return L.follow(path, running, stdout=stdout, stderr=stderr, timestamps=timestamps)
 
     def exec_run(self, cmd, stdout: bool = True, stderr: bool = True, stdin: bool = False,
                  tty: bool = False, privileged: bool = False, user: str = "", detach: bool = False,
@@ -184,8 +293,12 @@ class Container(Model):
             raise _errors.InvalidArgument("privileged exec is not supported")
         command = _spec.split_command(cmd)
         env = _spec.parse_env_list(environment)
-        code, out, err = run_captured(self._engine, self.id, command, env=env, workdir=workdir,
-                                      user=user or None, detach=detach, tty=tty)
+        if tty and not detach:
+            code, out, err = self._exec_on_tty(command, env, workdir, user or None)
+        else:
+            code, out, err = run_captured(self._engine, self.id, command, env=env,
+                                          workdir=workdir, user=user or None, detach=detach,
+                                          tty=tty)
         if detach:
             return ExecResult(None, b"")
         if demux:
@@ -194,6 +307,29 @@ class Container(Model):
         if stream:
             return ExecResult(None, iter([output]))
         return ExecResult(code, output)
+
+    def _exec_on_tty(self, command, env, workdir, user):
+        """exec on a new terminal of the container's, its output read from the terminal's
+        master (one stream, as docker gives with a tty): (exit_code, output, b"")."""
+        import errno
+        import os
+
+        from layerbox.container import execution
+
+        p = execution.start(self._engine, self.id, command, env=env, workdir=workdir,
+                            user=user, tty=True)
+        chunks = []
+        while True:
+            try:
+                b = os.read(p.pty, 65536)
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    break  # every holder of the terminal closed it: the output is complete
+                raise
+            if not b:
+                break
+            chunks.append(b)
+        return p.wait(), b"".join(chunks), b""
 
     def top(self, ps_args: str | None = None) -> dict:
         return self._engine.top(self.id)
@@ -239,16 +375,10 @@ class ContainerCollection:
         self.client = client
 
     def _prepare(self, image, command, kwargs: dict) -> dict:
-        opts = dict(kwargs)
-        if "ports" in opts and opts.pop("ports"):
-            raise _errors.InvalidArgument("published ports need a network; layerbox supports "
-                                          "network_mode none or host")
-        for k in ("mem_limit", "memswap_limit"):
-            if k in opts and opts[k] is not None:
-                opts[k] = opts[k]
+        opts = _check_run_args(kwargs)
         opts["command"] = command
-        if "environment" in opts and opts["environment"] is None:
-            del opts["environment"]
+        for k in ("use_config_proxy", "version"):
+            opts.pop(k, None)
         return opts
 
     def create(self, image, command=None, **kwargs) -> Container:
@@ -274,16 +404,7 @@ class ContainerCollection:
             kwargs["auto_remove"] = True
         kwargs["detach"] = detach
         engine = self.client._engine
-        cid = engine.create(image, **self._prepare(image, command, kwargs))
-        try:
-            engine.start(cid)
-        except BaseException:
-            if remove or kwargs.get("auto_remove"):
-                try:
-                    engine.remove(cid, force=True)
-                except _errors.NotFound:
-                    pass
-            raise
+        cid, _ = engine.run(image, remove_on_failure=remove, **self._prepare(image, command, kwargs))
         container = self.get(cid) if not kwargs.get("auto_remove") else Container(
             {"Id": cid, "Name": "", "State": {"Status": "running"}, "Config": {}}, self.client, self)
         if detach:
@@ -419,17 +540,21 @@ class ImageCollection:
     def build(self, **kwargs):
         from layerbox.build import api as _build
 
-        return _build.build(self.client, **kwargs)
+        image_id, logs = _build.build(self.client._engine, **kwargs)
+        return self.get(image_id), logs
 
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs):
         from layerbox.registry import api as _reg
 
-        return _reg.pull(self.client, repository, tag, all_tags=all_tags, **kwargs)
+        ids = _reg.pull(self.client._images, repository, tag, all_tags=all_tags,
+                        platform=kwargs.get("platform"), auth_config=kwargs.get("auth_config"))
+        got = [self.get(i) for i in ids]
+        return got if all_tags else got[0]
 
     def push(self, repository: str, tag: str | None = None, **kwargs):
         from layerbox.registry import api as _reg
 
-        return _reg.push(self.client, repository, tag, **kwargs)
+        return _reg.push(self.client._images, repository, tag, **kwargs)
 
 
 class Client:
@@ -443,7 +568,6 @@ class Client:
         self._store: Store = Store(root)
         self._images: ImageStore = ImageStore(self._store)
         self._engine: ContainerEngine = ContainerEngine(self._store, self._images)
-        self._lock = threading.Lock()
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
 
@@ -452,6 +576,12 @@ class Client:
         return self._store.root
 
     def ping(self) -> bool:
+        """True when the store can be used; APIError saying why not otherwise (the SDK's ping
+        raises APIError when the engine cannot be reached)."""
+        try:
+            self._store.ensure()
+        except OSError as e:
+            raise _errors.APIError(f"store {self._store.root}: {(e.strerror or str(e)).lower()}") from None
         return True
 
     def version(self) -> dict:

@@ -63,15 +63,13 @@ def import_busybox(client, tag: str = "busybox:latest") -> str:
     """Builds the busybox rootfs in a temp dir and imports it; returns the image ID."""
     import tempfile
 
-    from layerbox.image.importer import import_tar
-
     with tempfile.TemporaryDirectory() as d:
         root = os.path.join(d, "rootfs")
         make_rootfs(root)
         path = os.path.join(d, "busybox.tar")
         with open(path, "wb") as f:
             f.write(tar_of(root))
-        return import_tar(client._images, path, tag)
+        return client.images.import_image(path, repository=tag).id
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ class Volumes:
             try:
                 cfg = _util.read_json(os.path.join(self.store.containers, cid, "config.json"))
             except (OSError, ValueError):
-                continue
+                continue  # a container removed meanwhile: it uses no volume
             for m in cfg.get("Mounts") or ():
                 if m.get("Type") == "volume" and m.get("Name"):
                     out.setdefault(m["Name"], []).append(cid)
@@ -52,7 +52,7 @@ class Volumes:
         try:
             meta = _util.read_json(os.path.join(d, "meta.json"))
         except (OSError, ValueError):
-            pass
+            pass  # a volume without its metadata (made by hand or a crash): shown without it
         return {
             "CreatedAt": meta.get("CreatedAt") or _util.rfc3339(int(os.stat(d).st_mtime)),
             "Driver": "local",
@@ -115,5 +115,5 @@ def _du(path: str) -> int:
             try:
                 total += os.lstat(os.path.join(root, f)).st_size
             except OSError:
-                pass
+                pass  # removed while counted: it takes no space
     return total

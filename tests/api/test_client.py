@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from importlib.metadata import version
 
 import pytest
+from conftest import layerbox_command
 
 import layerbox
 from layerbox import errors
@@ -29,8 +32,17 @@ def test_from_env_and_client(store_root, monkeypatch):
     c = layerbox.from_env()
     assert c.root == store_root
     assert c.ping() is True
-    assert "Version" in c.version()
+    assert c.version()["Version"] == version("layerbox")  # what pip installed
+    shown = subprocess.run([*layerbox_command(), "--version"], capture_output=True, text=True).stdout
+    assert shown == f"layerbox version {version('layerbox')}\n"
     assert isinstance(layerbox.DockerClient(root=store_root), layerbox.Client)
+
+
+def test_ping_says_when_the_store_cannot_be_used(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(errors.APIError, match=r"^store .*not-a-directory.*: "):
+        layerbox.Client(root=str(blocker / "store")).ping()
 
 
 def test_run_returns_output(client, busybox_image):
@@ -179,6 +191,139 @@ def test_create_options(client, busybox_image, tmp_path, made):
         client.containers.create("busybox", "true", network_mode="bridge")
     with pytest.raises(errors.Conflict):
         client.containers.create("busybox", "true", name=c.name)
+
+
+# What each honoured SDK argument of containers.run/create does, as inspect shows it:
+# (keyword arguments, where in the inspect document, expected value there).
+HONOURED = {
+    "auto_remove": ({"auto_remove": True}, ("HostConfig", "AutoRemove"), True),
+    "command": ({"command": ["echo", "x"]}, ("Args",), ["x"]),
+    "cpu_shares": ({"cpu_shares": 512}, ("HostConfig", "CpuShares"), 512),
+    "cpuset_cpus": ({"cpuset_cpus": "0"}, ("HostConfig", "CpusetCpus"), "0"),
+    "detach": ({"detach": True}, ("Config", "AttachStdout"), False),
+    "domainname": ({"domainname": "example.org"}, ("Config", "Domainname"), "example.org"),
+    "entrypoint": ({"entrypoint": ["/bin/echo"]}, ("Path",), "/bin/echo"),
+    "environment": ({"environment": {"SDK": "1"}}, ("Config", "Env", -1), "SDK=1"),
+    "hostname": ({"hostname": "sdk-host"}, ("Config", "Hostname"), "sdk-host"),
+    "init": ({"init": True}, ("HostConfig", "Init"), True),
+    "labels": ({"labels": {"k": "v"}}, ("Config", "Labels", "k"), "v"),
+    "mem_limit": ({"mem_limit": "64m"}, ("HostConfig", "Memory"), 64 << 20),
+    "memswap_limit": ({"mem_limit": "64m", "memswap_limit": "96m"}, ("HostConfig", "MemorySwap"),
+                      96 << 20),
+    "name": ({"name": "sdk-arg-name"}, ("Name",), "/sdk-arg-name"),
+    "nano_cpus": ({"nano_cpus": 250_000_000}, ("HostConfig", "NanoCpus"), 250_000_000),
+    "network": ({"network": "host"}, ("HostConfig", "NetworkMode"), "host"),
+    "network_mode": ({"network_mode": "host"}, ("HostConfig", "NetworkMode"), "host"),
+    "pids_limit": ({"pids_limit": 33}, ("HostConfig", "PidsLimit"), 33),
+    "platform": ({"platform": "linux/amd64"}, ("Platform",), "linux"),
+    "read_only": ({"read_only": True}, ("HostConfig", "ReadonlyRootfs"), True),
+    "restart_policy": ({"restart_policy": {"Name": "on-failure", "MaximumRetryCount": 2}},
+                       ("HostConfig", "RestartPolicy", "MaximumRetryCount"), 2),
+    "stdin_open": ({"stdin_open": True}, ("Config", "OpenStdin"), True),
+    "stop_signal": ({"stop_signal": "SIGRTMIN+2"}, ("Config", "StopSignal"), "SIGRTMIN+2"),
+    "tty": ({"tty": True}, ("Config", "Tty"), True),
+    "user": ({"user": "1000"}, ("Config", "User"), "1000"),
+    "volumes": ({"volumes": ["/srv/sdk-vol:/data:ro"]}, ("HostConfig", "Binds", 0),
+                "/srv/sdk-vol:/data:ro"),
+    "working_dir": ({"working_dir": "/tmp"}, ("Config", "WorkingDir"), "/tmp"),
+    # nothing to see: no proxy configuration to apply, no Engine API version to speak
+    "use_config_proxy": ({"use_config_proxy": True}, ("Config", "Hostname", 0), None),
+    "version": ({"version": "1.43"}, ("Config", "Hostname", 0), None),
+}
+
+
+def _sdk_run_arguments():
+    """Every keyword argument the Docker SDK documents for containers.run: the ones it hands
+    to the Engine API as they are, and the ones it handles itself (see its
+    _create_container_args and run())."""
+    from docker.models import containers as sdk
+
+    own = {"ports", "volumes", "network", "networking_config", "detach"}
+    return set(sdk.RUN_CREATE_KWARGS) | set(sdk.RUN_HOST_CONFIG_KWARGS) | own
+
+
+def test_every_sdk_run_argument_is_honoured_or_refused(client, busybox_image, made):
+    from layerbox.client import SDK_RUN_ARGS
+
+    documented = _sdk_run_arguments() - {"image"}  # run()'s first argument
+    assert documented <= set(SDK_RUN_ARGS), sorted(documented - set(SDK_RUN_ARGS))
+    assert set(SDK_RUN_ARGS) <= documented, sorted(set(SDK_RUN_ARGS) - documented)
+    honoured = {k for k, v in SDK_RUN_ARGS.items() if v}
+    assert honoured == set(HONOURED), sorted(honoured ^ set(HONOURED))
+    before = {c.id for c in client.containers.list(all=True)}
+    for name in sorted(documented):
+        if SDK_RUN_ARGS[name]:
+            kwargs, where, want = HONOURED[name]
+            c = client.containers.create("busybox", **{"command": "true", **kwargs})
+            made.append(c)
+            got = c.attrs
+            for key in where:
+                got = got[key]
+            if want is not None:
+                assert got == want, (name, got)
+            c.remove()
+        else:
+            with pytest.raises(errors.InvalidArgument, match=f"^the argument '{name}' is not "
+                               "supported by layerbox$"):
+                client.containers.run("busybox", "true", **{name: _some_value(name)})
+            # what the SDK sends when the argument is not used is no request at all
+            c = client.containers.create("busybox", "true", **{name: None})
+            made.append(c)
+            c.remove()
+    assert {c.id for c in client.containers.list(all=True)} == before
+
+
+def _some_value(name):
+    if name in ("privileged", "publish_all_ports", "oom_kill_disable", "network_disabled"):
+        return True
+    if name in ("ports",):
+        return {"80/tcp": 8080}
+    if name in ("cap_add", "cap_drop", "dns", "dns_search", "dns_opt", "security_opt",
+                "devices", "group_add", "links", "volumes_from", "device_cgroup_rules",
+                "extra_hosts", "mounts", "ulimits", "device_requests"):
+        return ["x"]
+    if name in ("tmpfs", "sysctls", "storage_opt", "log_config", "healthcheck", "lxc_conf",
+                "networking_config", "blkio_weight_device", "device_read_bps"):
+        return {"x": "y"}
+    if name in ("cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period",
+                "cpu_rt_runtime", "blkio_weight", "kernel_memory", "mem_reservation",
+                "mem_swappiness", "oom_score_adj", "shm_size"):
+        return 10
+    return "x"
+
+
+def test_unknown_arguments_raise_as_the_sdk_does(client, busybox_image):
+    with pytest.raises(TypeError, match=r"^run\(\) got an unexpected keyword argument "
+                                        r"'totally_bogus_kwarg'$"):
+        client.containers.run("busybox", "true", totally_bogus_kwarg=1)
+    with pytest.raises(TypeError, match=r"^run\(\) got unexpected keyword arguments 'a', 'b'$"):
+        client.containers.create("busybox", "true", b=1, a=2)
+    with pytest.raises(errors.InvalidArgument, match="'cap_add', 'privileged'"):
+        client.containers.run("busybox", "true", privileged=True, cap_add=["NET_ADMIN"])
+    with pytest.raises(errors.InvalidArgument, match="linux/arm64"):
+        client.containers.run("busybox", "true", platform="linux/arm64")
+    with pytest.raises(RuntimeError, match="can not be used together"):
+        client.containers.run("busybox", "true", network="host", network_mode="none")
+
+
+def test_network_alias_runs_on_the_host_network(client, busybox_image):
+    import socket
+
+    out = client.containers.run("busybox", "hostname", network="host", remove=True)
+    assert out == (socket.gethostname() + "\n").encode()
+    isolated = client.containers.run("busybox", "ls /sys/class/net", remove=True)
+    assert isolated == b"lo\n"
+
+
+def test_exec_run_with_a_tty(client, busybox_image, made):
+    c = client.containers.run("busybox", "sleep 100", detach=True)
+    made.append(c)
+    r = c.exec_run(["sh", "-c", "test -t 0 && test -t 1 && echo tty=$TERM; tty"], tty=True)
+    assert r.exit_code == 0
+    lines = r.output.split(b"\r\n")  # a terminal's line endings, as docker's
+    assert lines[0] == b"tty=xterm" and lines[1].startswith(b"/dev/pts/"), r.output
+    r = c.exec_run(["sh", "-c", "test -t 1 || echo no-tty"])
+    assert r.output == b"no-tty\n"
 
 
 def test_errors_hierarchy():

@@ -19,7 +19,7 @@ ALLOWED = {
     "layerbox.container.spec",
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
-    "layerbox.store",
+    "layerbox.signals", "layerbox.store", "layerbox.store.layerview",
 }
 
 
@@ -105,3 +105,127 @@ def test_hot_verbs_import_no_click(cli, busybox_image, tmp_path, argv):
     assert not heavy, f"heavy modules on the hot path: {sorted(heavy)}"
     if argv[0] in ("start", "wait", "rm", "ps"):
         assert not modules & NOT_FOR_EXISTING, sorted(modules & NOT_FOR_EXISTING)
+
+
+def test_optional_value_parses_as_click_does():
+    # `commit -p` takes "true" unless a value follows that does not look like an option
+    for args in (["-p", "--author", "x", "c"], ["-p", "0", "c"], ["c", "-p"], ["-p", "--", "c"],
+                 ["--pause", "-m", "msg", "c"], ["--pause=false", "c"], ["-p", "-", "c"]):
+        ctx = click_cli.commands["commit"].make_context("commit", list(args), obj=None)
+        assert fastparse.parse(SPEC["commit"], args) == ctx.params, args
+    assert fastparse.parse(SPEC["commit"], ["-p", "--author", "x", "c"])["pause"] == "true"
+
+
+def test_gen_spec_refuses_what_the_fast_path_cannot_reproduce():
+    import click
+
+    def verb(*params):
+        return click.Command("probe", params=list(params), callback=lambda **kw: 0)
+
+    shapes = [
+        click.Option(["--x"], callback=lambda ctx, p, v: v),
+        click.Option(["--x"], default=lambda: "computed"),
+        click.Option(["--x"], envvar="X"),
+        click.Option(["-v"], count=True),
+        click.Option(["--x"], nargs=2),
+        click.Option(["--x"], required=True),
+        click.Option(["--x"], is_flag=False, flag_value="on", multiple=True),
+        click.Argument(["a"], nargs=2),
+    ]
+    for p in shapes:
+        with pytest.raises(gen_spec.UnsupportedShape):
+            gen_spec.command_spec(verb(p))
+    gen_spec.command_spec(verb(click.Option(["--x"], is_flag=False, flag_value="on", default="off")))
+
+
+def _generated_command_lines(cmd, rng, n):
+    """Command lines for a click command: its options (every spelling, values attached or
+    not, repeated, in any order), arguments among them, `--`, unknown options and bad values."""
+    import click
+
+    opts = [p for p in cmd.params if isinstance(p, click.Option)]
+    args = [p for p in cmd.params if isinstance(p, click.Argument)]
+
+    def value(p):
+        t = p.type
+        r = rng.random()
+        if isinstance(t, click.Choice):
+            return rng.choice(list(t.choices)) if r < 0.9 else "not-a-choice"
+        if isinstance(t, click.types.IntParamType):
+            return str(rng.randint(-3, 40)) if r < 0.85 else rng.choice(["x", "1.5", ""])
+        if isinstance(t, click.types.FloatParamType):
+            return rng.choice(["0.5", "2", "1e3", "-1"]) if r < 0.85 else "nan-ish"
+        if isinstance(t, click.types.BoolParamType):
+            return rng.choice(["true", "false", "1", "0", "yes", "maybe"])
+        return rng.choice(["a", "b=c", "x y", "/p:/q:ro", "-dash", "--", "-", "KEY=1", "ünï"])
+
+    def option_words(p):
+        name = rng.choice(p.opts + p.secondary_opts)
+        if p.is_flag:
+            if name.startswith("--") and rng.random() < 0.05:
+                return [name + "=true"]  # click refuses a value for a flag
+            return [name]
+        if _optional(p) and rng.random() < 0.3:
+            return [name]
+        v = value(p)
+        if name.startswith("--"):
+            return [f"{name}={v}"] if rng.random() < 0.5 else [name, v]
+        return [name + v] if v and rng.random() < 0.4 else [name, v]
+
+    def positional(p):
+        return rng.choice(["c1", "busybox", "img:tag", "x", "sh", "-c", "echo hi", "1"])
+
+    for _ in range(n):
+        words = []
+        for _ in range(rng.randint(0, 6)):
+            r = rng.random()
+            if r < 0.05:
+                words.append(rng.choice(["--no-such-option", "-Z", "--no-such=1"]))
+            elif opts and r < 0.9:
+                words.extend(option_words(rng.choice(opts)))
+            else:
+                flags = [p for p in opts if p.is_flag and any(len(o) == 2 for o in p.opts)]
+                if len(flags) >= 2:  # clustered short flags: -ai
+                    pick = rng.sample(flags, 2)
+                    words.append("-" + "".join(next(o[1] for o in p.opts if len(o) == 2)
+                                               for p in pick))
+        # the arguments, mostly as many as the command takes, among the options or after them
+        given = []
+        for a in args:
+            k = (1 if rng.random() < 0.9 else rng.choice([0, 2])) if a.nargs == 1 else rng.randint(0, 3)
+            given += [positional(a) for _ in range(k)]
+        if rng.random() < 0.15:
+            given.insert(rng.randint(0, len(given)), "--")
+        at = rng.randint(0, len(words)) if rng.random() < 0.3 else len(words)
+        while at > 0 and words[at - 1:at] and not words[at - 1].startswith("-") and at < len(words):
+            at -= 1  # not between an option and its value
+        words[at:at] = given
+        yield words
+
+
+def _optional(p) -> bool:
+    return not p.is_flag and bool(getattr(p, "_flag_needs_value", False))
+
+
+@pytest.mark.parametrize("verb", sorted(SPEC))
+def test_fast_parser_agrees_with_click_on_generated_command_lines(verb):
+    # Seeded, so a failure names a command line that reproduces it.
+    import random
+
+    import click
+
+    cmd = click_cli.commands[verb]
+    rng = random.Random(f"fastparse-{verb}")
+    parsed = 0
+    for words in _generated_command_lines(cmd, rng, 400):
+        fast = fastparse.parse(SPEC[verb], list(words))
+        try:
+            ctx = cmd.make_context(verb, list(words), obj=None)
+        except (click.exceptions.ClickException, click.exceptions.Exit):
+            assert fast is None, f"{verb} {words}: click refuses it, the fast path took {fast}"
+            continue
+        if fast is None:
+            continue  # handed to click: always allowed
+        parsed += 1
+        assert fast == ctx.params, f"{verb} {words}"
+    assert parsed >= 100, f"the fast path took only {parsed} of 400 command lines of {verb}"

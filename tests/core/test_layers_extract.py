@@ -14,7 +14,7 @@ import pytest
 from layerbox import _core
 from layerbox.errors import KernelError
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="extraction tests chown and mknod: need root")
+pytestmark = pytest.mark.root  # extraction chowns and makes device nodes
 
 T0 = 1_600_000_000
 

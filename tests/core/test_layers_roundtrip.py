@@ -18,7 +18,7 @@ import pytest
 from layerbox import _core
 from layerbox.errors import KernelError
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="round trips chown to other users: need root")
+pytestmark = pytest.mark.root  # round trips chown to other users
 
 T0 = 1_650_000_000
 EXEC_BYTES = os.urandom(70_000)

@@ -10,6 +10,7 @@ import re
 import subprocess
 import tarfile
 import threading
+import time
 
 import pytest
 
@@ -468,6 +469,36 @@ def test_wrong_dockerfile_fails_before_any_step(cli, builds, tmp_path):
     assert r.returncode == 1 and r.out == "" and r.err.startswith("Dockerfile:2: ")
     r = cli("build", "-f", os.path.join(ctx, "missing.Dockerfile"), ctx)
     assert r.returncode == 1 and "no such file or directory" in r.err
+
+
+def test_stopsignal_the_build_takes_is_one_stop_and_kill_deliver(cli, builds, tmp_path):
+    # One signal parser: what STOPSIGNAL accepts, stop and kill can send, and what they
+    # could not send the build refuses at its line.
+    ctx = context(tmp_path / "ctx", {}, "FROM busybox\nSTOPSIGNAL SIGRTMAX-1\n")
+    build(cli, ctx, "-t", "rtsig:1")
+    assert inspect(cli, "rtsig:1")["Config"]["StopSignal"] == "SIGRTMAX-1"
+    # the trap is set up before the container says it is ready
+    r = cli("run", "-d", "rtsig:1", "sh", "-c",
+            "trap 'echo got-rt; exit 7' 63; echo ready; while :; do sleep 0.1; done")
+    assert r.returncode == 0, r.err
+    cid = r.out.strip()
+    try:
+        for _ in range(100):
+            if "ready" in cli("logs", cid).out:
+                break
+            time.sleep(0.05)
+        r = cli("stop", "-t", "10", cid)
+        assert r.returncode == 0, r.err
+        assert cli("inspect", "-f", "{{.State.ExitCode}}", cid).out.strip() == "7"
+        assert "got-rt" in cli("logs", cid).out
+        r = cli("kill", "-s", "RTMAX-1", cid)
+        assert r.returncode != 0 and "is not running" in r.err  # parsed, then refused
+    finally:
+        cli("rm", "-f", cid)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nSTOPSIGNAL 100\n")
+    r = build(cli, ctx, ok=False)
+    assert r.returncode == 1 and r.err == "Dockerfile:2: Invalid signal: 100\n"
 
 
 def test_add_url_unreachable_and_missing_base(cli, builds, tmp_path):

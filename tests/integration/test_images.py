@@ -347,7 +347,7 @@ def test_a_published_layer_is_leased_until_its_image_names_it(store_root, busybo
         os.close(r)
     layer_dir = os.path.join(store_root, "layers", meta["DiffID"].split(":")[1])
     with images.store.lock():
-        images._gc_locked()  # what a concurrent rmi or image prune runs
+        images.gc_locked()  # what a concurrent rmi or image prune runs
     assert os.path.isdir(layer_dir)
     cfg = images.config(busybox_image)
     cfg["rootfs"]["diff_ids"].append(meta["DiffID"])

@@ -361,6 +361,51 @@ def test_monitor_killed_is_reconciled(cli, ctr, store_root):
     assert cli("rm", "-f", cid).returncode == 0
 
 
+def test_state_json_has_one_schema_for_the_monitor_and_the_commands(cli, ctr, store_root):
+    # state.json has two writers, the monitor (C++) and the commands (Python): every state
+    # either writes has exactly the fields of STATE_SCHEMA with their types, and each side
+    # starts from what the other wrote.
+    from layerbox.container.engine import STATE_SCHEMA
+
+    def state(cid):
+        with open(os.path.join(store_root, "containers", cid, "state.json")) as f:
+            st = json.load(f)
+        assert set(st) == set(STATE_SCHEMA), set(st) ^ set(STATE_SCHEMA)
+        for k, t in STATE_SCHEMA.items():
+            assert type(st[k]) is t, (k, st[k])
+        return st
+
+    # fails once, is restarted by its monitor, then runs: the monitor counts the restart
+    cid = ctr("--restart", "on-failure:1", "busybox", "sh", "-c",
+              "test -e /again || { touch /again; exit 3; }; exec sleep 1000")
+    running = wait_for(lambda: (lambda st: st if st["Status"] == "running"
+                                and st["RestartCount"] == 1 else None)(state(cid)))
+    assert running and running["MonitorPid"] > 0 and running["BootId"]
+    os.kill(running["MonitorPid"], signal.SIGKILL)
+    time.sleep(0.5)
+    assert inspect(cli, cid)["State"]["Status"] == "exited"
+    reconciled = state(cid)  # written by the command that noticed the monitor was gone
+    assert (reconciled["ExitCode"], reconciled["MonitorPid"]) == (255, 0)
+    assert reconciled["RestartCount"] == 1
+    # the next monitor starts from the commands' state: it keeps the restart count
+    assert cli("start", cid).returncode == 0
+    again = state(cid)
+    assert again["Status"] == "running" and again["RestartCount"] == 1
+    assert again["Error"] == "" and again["MonitorPid"] not in (0, running["MonitorPid"])
+    assert cli("stop", "-t", "0", cid).returncode == 0
+    assert state(cid)["Status"] == "exited"
+    # a process that could not start: the monitor records it
+    r = cli("create", "busybox", "/no/such/program")
+    assert r.returncode == 0, r.err
+    failed = r.out.strip()
+    try:
+        assert cli("start", failed).returncode != 0
+        st = state(failed)
+        assert st["Status"] == "created" and st["ExitCode"] == 127 and st["Error"]
+    finally:
+        cli("rm", "-f", failed)
+
+
 def test_reboot_is_detected(cli, ctr, store_root):
     cid = ctr("busybox", "true")
     cli("wait", cid)

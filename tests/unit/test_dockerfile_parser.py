@@ -6,7 +6,7 @@ import pytest
 from layerbox.build.dockerfile import (
     Add, Arg, Cmd, Copy, Dockerfile, DockerfileError, Entrypoint, Env, Expose, From, Healthcheck,
     Heredoc, Label, Maintainer, Onbuild, Run, Shell, StopSignal, User, Volume, Workdir, parse,
-    parse_duration, parse_file, parse_heredoc, parse_signal,
+    parse_duration, parse_file, parse_heredoc,
 )
 from layerbox.errors import InvalidArgument
 
@@ -480,15 +480,6 @@ def test_parse_duration(text, ns):
 def test_parse_duration_errors(text):
     with pytest.raises(ValueError, match="^time: "):
         parse_duration(text)
-
-
-SIGNALS = [("SIGTERM", 15), ("sigkill", 9), ("KILL", 9), ("9", 9), ("SIGRTMIN+3", 37),
-           ("SIGUSR1", 10), ("0", None), ("SIGNOPE", None), ("", None), ("-1", None)]
-
-
-@pytest.mark.parametrize("text,number", SIGNALS)
-def test_parse_signal(text, number):
-    assert parse_signal(text) == number
 
 
 HEREDOC_WORDS = [

@@ -153,9 +153,9 @@ def prepare(store, *, path: str | None = None, tar_fd: int | None = None,
             from .context import BuildContext as _B
 
             probe = _B.empty(root)
-            real = probe._resolve(name.lstrip("/"))
+            real = probe.real_path(name.lstrip("/"))
             if real is None and not dockerfile:
-                real = probe._resolve("dockerfile")
+                real = probe.real_path("dockerfile")
             if real is None or not os.path.isfile(os.path.join(root, real)):
                 raise BuildError(f"Cannot locate specified Dockerfile: {name}", exit_code=1)
             with open(os.path.join(root, real), "rb") as f:
@@ -235,12 +235,12 @@ def _extract_context(fd: int, root: str):
 # -- running a build ------------------------------------------------------------------------
 
 class Services:
-    """The store, image store and container engine a build uses (the SDK client's)."""
+    """The store, image store and container engine a build uses (those of ``engine``)."""
 
-    def __init__(self, client):
-        self.store = client._store
-        self.images = client._images
-        self.engine = client._engine
+    def __init__(self, engine):
+        self.store = engine.store
+        self.images = engine.images
+        self.engine = engine
 
 
 def run_build(services, prepared: Prepared, options: BuildOptions, output: Output) -> str:
@@ -255,13 +255,14 @@ def run_build(services, prepared: Prepared, options: BuildOptions, output: Outpu
     return Builder(services, prepared.context, df, options, output).build()
 
 
-def build(client, path=None, fileobj=None, tag=None, quiet=False, nocache=False, rm=True,
+def build(engine, path=None, fileobj=None, tag=None, quiet=False, nocache=False, rm=True,
           timeout=None, custom_context=False, encoding=None, pull=False, forcerm=False,
           dockerfile=None, buildargs=None, container_limits=None, shmsize=None, labels=None,
           cache_from=None, target=None, network_mode=None, squash=None, extra_hosts=None,
           platform=None, isolation=None, use_config_proxy=True, **_ignored):
-    """The SDK's ``ImageCollection.build``: returns ``(Image, iterator of log dicts)``;
-    raises BuildError (with ``build_log``) when the build fails."""
+    """The SDK's ``ImageCollection.build`` with the container engine ``engine``: returns
+    ``(image ID, iterator of log dicts)``; raises BuildError (with ``build_log``) when the
+    build fails."""
     if path is None and fileobj is None:
         raise TypeError("Either path or fileobj needs to be provided.")
     if path is not None and (path.startswith(("http://", "https://", "git://", "github.com/"))
@@ -275,9 +276,9 @@ def build(client, path=None, fileobj=None, tag=None, quiet=False, nocache=False,
                            forcerm=forcerm, quiet=quiet)
     out = LogOutput()
     try:
-        prepared = _prepare_for_sdk(client._store, path, fileobj, custom_context, dockerfile)
+        prepared = _prepare_for_sdk(engine.store, path, fileobj, custom_context, dockerfile)
         with prepared:
-            image_id = run_build(Services(client), prepared, options, out)
+            image_id = run_build(Services(engine), prepared, options, out)
     except BuildError as e:
         out.logs.append({"error": str(e), "errorDetail": {"message": str(e)}})
         raise BuildError(str(e), out.logs, exit_code=e.exit_code) from None
@@ -286,7 +287,7 @@ def build(client, path=None, fileobj=None, tag=None, quiet=False, nocache=False,
         raise BuildError(str(e), out.logs) from None
     logs = [{"stream": image_id + "\n"}] if quiet else out.logs
     logs = logs + [{"aux": {"ID": image_id}}]
-    return client.images.get(image_id), iter(logs)
+    return image_id, iter(logs)
 
 
 def _prepare_for_sdk(store, path, fileobj, custom_context, dockerfile) -> Prepared:

@@ -28,18 +28,18 @@ import os
 import posixpath
 
 from layerbox import _util
+from layerbox.container.spec import DEFAULT_PATH
 from layerbox.errors import BuildError, ImageNotFound, InvalidArgument, LayerboxError, NotFound
 
 from . import dockerfile as D
 from .cache import BuildCache, step_key
-from .shellwords import go_quote
+from .shellwords import go_quote, lexer
 
 __all__ = ["BuildOptions", "Builder", "Output", "RunFailed", "BUILTIN_ARGS"]
 
 # docker's builtinAllowedBuildArgs: usable without an ARG, kept out of history unless declared.
 BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
                 "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 # docker's container.Config field order (the JSON of an image's config).
 _CONFIG_ORDER = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
@@ -234,7 +234,7 @@ class Builder:
     def _copy_from_stage(self, inst: D.Copy, stage_index: int):
         """(the --from value expanded with the meta args, the stage it names or None)."""
         try:
-            ref = D._lexer(inst.escape).process_word(inst.from_, self._meta_env())
+            ref = lexer(inst.escape).process_word(inst.from_, self._meta_env())
         except LayerboxError as e:
             raise BuildError(f"{inst.filename}:{inst.line}: {e}") from None
         try:
@@ -355,7 +355,7 @@ class Builder:
         return insts[0].replace(line=stage.line)
 
     # -- environment and args ---------------------------------------------------------------
-    def _allowed_args(self, st: _Stage) -> dict:
+    def allowed_args(self, st: _Stage) -> dict:
         """docker's GetAllAllowed: the stage's ARGs and the builtin proxy args that have a
         value (a --build-arg beats the ARG's default; a bare ARG of a meta arg takes its
         value)."""
@@ -376,7 +376,7 @@ class Builder:
     def _arg_env(self, st: _Stage) -> list:
         """docker's FilterAllowed: the allowed args that ENV does not override, as K=V."""
         keys = {e.split("=", 1)[0] for e in st.run.get("Env") or []}
-        return [f"{k}={v}" for k, v in self._allowed_args(st).items() if k not in keys]
+        return [f"{k}={v}" for k, v in self.allowed_args(st).items() if k not in keys]
 
     def _env(self, st: _Stage) -> list:
         return list(st.run.get("Env") or []) + self._arg_env(st)
@@ -486,21 +486,21 @@ class Builder:
                              for f in ("interval", "timeout", "start_period"))
         self._commit_meta(st, f"HEALTHCHECK &{{{test} {durations} '\\x{inst.retries:02x}'}}")
 
-    def _command(self, st, inst) -> list:
+    def step_command(self, st, inst) -> list:
         if inst.prepend_shell:
             script = inst.shell_script() if isinstance(inst, D.Run) else (inst.cmd[0] if inst.cmd else "")
             return st.shell + [script]
         return list(inst.cmd)
 
     def _do_cmd(self, st, inst):
-        cmd = self._command(st, inst)
+        cmd = self.step_command(st, inst)
         st.run["Cmd"] = cmd
         self._commit_meta(st, "CMD [" + " ".join(go_quote(c) for c in cmd) + "]")
         if inst.cmd:
             st.cmd_set = True
 
     def _do_entrypoint(self, st, inst):
-        ep = self._command(st, inst) if inst.cmd or inst.prepend_shell else []
+        ep = self.step_command(st, inst) if inst.cmd or inst.prepend_shell else []
         st.run["Entrypoint"] = ep or None
         if not st.cmd_set:
             st.run["Cmd"] = None
@@ -526,7 +526,7 @@ class Builder:
         if path.startswith("//"):
             path = path[1:]
         st.run["WorkingDir"] = path
-        self._commit(st, f"{self._nop(st)}WORKDIR {path}",
+        self.commit_step(st, f"{self.nop_prefix(st)}WORKDIR {path}",
                      lambda: files.make_workdir(self, st, path))
 
     def _do_run(self, st, inst):
@@ -542,15 +542,15 @@ class Builder:
     _do_add = _do_copy
 
     # -- committing -------------------------------------------------------------------------------
-    def _nop(self, st: _Stage) -> str:
+    def nop_prefix(self, st: _Stage) -> str:
         """The start of a metadata step's history text: docker's Cmd ``SHELL + ["#(nop) "]``
         (WORKDIR, COPY and ADD join the text to it without a second space)."""
         return " ".join(st.shell) + " #(nop) "
 
     def _commit_meta(self, st: _Stage, text: str) -> None:
-        self._commit(st, f"{self._nop(st)} {text}")
+        self.commit_step(st, f"{self.nop_prefix(st)} {text}")
 
-    def _commit(self, st: _Stage, created_by: str, make_layer=None, extra: str = "") -> None:
+    def commit_step(self, st: _Stage, created_by: str, make_layer=None, extra: str = "") -> None:
         """Records a step: a cache hit adopts the cached image; otherwise make_layer() (which
         runs the step and returns its layer's meta, or None when it changed no file) and a new
         image, the child of the current one, that the cache then remembers."""

@@ -197,7 +197,7 @@ class BuildContext:
         return [self._source(orig, rel)]
 
     def _source(self, orig: str, rel: str) -> Source:
-        real = self._resolve(rel)
+        real = self.real_path(rel)
         if real is None or (real and self.excluded(real)):
             raise SourceError("file not found in build context or excluded by .dockerignore: "
                               f"stat {rel}: file does not exist")
@@ -207,7 +207,7 @@ class BuildContext:
             return Source(orig, real, path, True, self._items_below(path, real), self.digests)
         return Source(orig, real, path, False, [Item("", path, st)], self.digests)
 
-    def _resolve(self, rel: str) -> Optional[str]:
+    def real_path(self, rel: str) -> Optional[str]:
         """rel's real path inside the root (links followed inside it), or None if missing."""
         from .layered import NotADirectory, follow_links
 

@@ -35,9 +35,10 @@ import re
 import _json
 
 from layerbox import _jsonfast
+from layerbox import signals as _signals
 from layerbox.errors import InvalidArgument
 
-from .shellwords import ShellLex, SubstitutionError, env_mapping, expand_heredoc, go_quote
+from .shellwords import ShellLex, SubstitutionError, env_mapping, expand_heredoc, go_quote, lexer
 
 TYPE_CHECKING = False  # typing costs 3 ms to import; annotations here are never evaluated
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ __all__ = [
     "Add", "Arg", "Cmd", "Copy", "Dockerfile", "DockerfileError", "Entrypoint", "Env", "Expose",
     "From", "Healthcheck", "Heredoc", "Instruction", "Label", "Maintainer", "Onbuild", "Run",
     "RunMount", "Shell", "Stage", "StopSignal", "User", "Volume", "Workdir", "parse",
-    "parse_duration", "parse_file", "parse_heredoc", "parse_signal", "INSTRUCTIONS",
+    "parse_duration", "parse_file", "parse_heredoc", "INSTRUCTIONS",
 ]
 
 INSTRUCTIONS = (
@@ -199,7 +200,7 @@ class Instruction(_Record):
         return DockerfileError(self.filename, self.line, reason)
 
     def _lex(self) -> ShellLex:
-        return _lexer(self.escape)
+        return lexer(self.escape)
 
     def _word(self, word: Optional[str], env: Mapping[str, str]) -> Optional[str]:
         if word is None:
@@ -398,7 +399,7 @@ class Workdir(_SingleValue):
 
 class StopSignal(_SingleValue):
     """``STOPSIGNAL signal``. Docker checks the signal only after expansion: see
-    :meth:`expanded` and :func:`parse_signal`."""
+    :meth:`expanded` and :mod:`layerbox.signals`."""
 
     __slots__ = ("signal",)
     _value = "signal"
@@ -406,7 +407,7 @@ class StopSignal(_SingleValue):
     def expanded(self, env: EnvLike = None) -> "StopSignal":
         """Expand, then check the signal like docker (``Invalid signal: X``)."""
         new = _SingleValue.expanded(self, env)
-        if parse_signal(new.signal) is None:
+        if not _signals.valid(new.signal):
             raise self.error(f"Invalid signal: {new.signal}")
         return new
 
@@ -588,16 +589,6 @@ class Dockerfile(_Record):
 
 
 # -- helpers used by several parts -------------------------------------------------------------
-_LEXERS: Dict[str, ShellLex] = {}
-
-
-def _lexer(escape: str) -> ShellLex:
-    lex = _LEXERS.get(escape)
-    if lex is None:
-        lex = _LEXERS[escape] = ShellLex(escape)
-    return lex
-
-
 _GO_SPACE = "\t\n\v\f\r \x85\xa0"
 _TOKEN_WS = re.compile(r"[\t\v\f\r ]+")
 
@@ -646,7 +637,7 @@ def _suggest(value: str, options, upper: bool = False) -> str:
     return f" (did you mean {best.upper() if upper else best}?)"
 
 
-# -- Go's time.ParseDuration, strconv.ParseInt and docker's signal table -------------------------
+# -- Go's time.ParseDuration and strconv.ParseInt --------------------------------------------------
 _UNITS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9,
           "m": 60 * 10**9, "h": 3600 * 10**9}
 _MAX_INT64 = (1 << 63) - 1
@@ -715,30 +706,6 @@ def _parse_int32(s: str) -> int:
     if not -(1 << 31) <= v < (1 << 31):
         raise ValueError(f"strconv.ParseInt: parsing {go_quote(s)}: value out of range")
     return v
-
-
-_SIGNALS = {
-    "ABRT": 6, "ALRM": 14, "BUS": 7, "CHLD": 17, "CLD": 17, "CONT": 18, "FPE": 8, "HUP": 1,
-    "ILL": 4, "INT": 2, "IO": 29, "IOT": 6, "KILL": 9, "PIPE": 13, "POLL": 29, "PROF": 27,
-    "PWR": 30, "QUIT": 3, "SEGV": 11, "STKFLT": 16, "STOP": 19, "SYS": 31, "TERM": 15,
-    "TRAP": 5, "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23, "USR1": 10, "USR2": 12,
-    "VTALRM": 26, "WINCH": 28, "XCPU": 24, "XFSZ": 25,
-}
-_SIGNALS.update({f"RTMIN+{i}": 34 + i for i in range(1, 16)})
-_SIGNALS.update({f"RTMAX-{i}": 64 - i for i in range(1, 15)})
-_SIGNALS.update({"RTMIN": 34, "RTMAX": 64})
-
-
-def parse_signal(value: str) -> Optional[int]:
-    """Docker's signal.ParseSignal on Linux: a number (not 0) or a name with or without
-    ``SIG`` in any case (``SIGTERM``, ``term``, ``9``). None when invalid."""
-    if re.fullmatch(r"[+-]?[0-9]+", value):
-        n = int(value)
-        return n if n > 0 else None  # docker rejects 0; negative numbers too
-    name = value.upper()
-    if name.startswith("SIG"):
-        name = name[3:]
-    return _SIGNALS.get(name)
 
 
 # -- line-level parsing (BuildKit's parser package) -------------------------------------------------
@@ -974,7 +941,7 @@ def _reject_constant(name: str) -> Any:
     raise _NotJSON(name)
 
 
-class _ScanContext(_jsonfast._Ctx):
+class _ScanContext(_jsonfast.ScanContext):
     # _jsonfast's scanner context (the `json` package would cost an import of its own), but
     # NaN and Infinity are no JSON here, as for Go's decoder.
     parse_constant = staticmethod(_reject_constant)

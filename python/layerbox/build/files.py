@@ -229,7 +229,7 @@ def copy(b, st, inst) -> None:
         src_hash = digests[0] if len(digests) == 1 else \
             "multi:" + sha256(",".join(digests).encode()).hexdigest()
         chown_text = f"--chown={inst.chown} " if inst.chown else ""
-        created_by = f"{b._nop(st)}{name} {chown_text}{src_hash} in {inst.dest} "
+        created_by = f"{b.nop_prefix(st)}{name} {chown_text}{src_hash} in {inst.dest} "
         extra = f"chmod={inst.chmod or ''}"  # --chown is in created_by, as in docker's
 
         def make_layer():
@@ -237,7 +237,7 @@ def copy(b, st, inst) -> None:
             chown = resolve_chown(inst.chown, ws) if inst.chown else None
             return _write(b, ws, sources, dest, chown, chmod)
 
-        b._commit(st, created_by, make_layer, extra=extra)
+        b.commit_step(st, created_by, make_layer, extra=extra)
 
 
 def normalize_dest(workdir: str, dest: str) -> str:
@@ -413,6 +413,7 @@ def archive_compression(path: str):
         with open(path, "rb") as f:
             head = f.read(1 << 16)
     except OSError:
+        # unreadable here: not an archive, ADD copies it as it is (and reports the error then)
         return None
     kind = "none"
     for magic, name in _MAGIC:

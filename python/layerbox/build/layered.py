@@ -3,9 +3,9 @@
 A COPY destination or a WORKDIR is resolved the way docker's builder resolves it
 (``FollowSymlinkInScope``): every link on the way is followed *inside the image's root*, a
 missing part is created below the last one that exists. Finding where a path leads does not
-need the overlay mounted: the merged view of layer directories (top first) is computed here from
-their entries (overlay whiteouts and opaque directories honoured), opening each directory with
-O_NOFOLLOW so that a link inside a layer never leads out of it.
+need the overlay mounted: the merged view of layer directories (top first) is read with
+layerbox.store.layerview (whiteouts and opaque directories honoured, every directory opened with
+O_NOFOLLOW so that a link inside a layer never leads out of it).
 
 This only computes a path; the files themselves are then written through the overlay by the C++
 core, which resolves every path inside the root again, so a wrong answer here could misplace a
@@ -14,11 +14,7 @@ file inside the image but never write outside it.
 
 from __future__ import annotations
 
-import os
-import stat as S
-
-_OPAQUE = "trusted.overlay.opaque"
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from layerbox.store import layerview
 
 
 class NotADirectory(Exception):
@@ -32,51 +28,8 @@ class NotADirectory(Exception):
 def _entry(layers: list, parts: list):
     """("d"|"f"|"l"|"o", link target) for what the merged view of ``layers`` has at ``parts``
     (whose parents are directories in that view), or None when there is nothing."""
-    for layer in layers:
-        try:
-            fd = os.open(layer, _DIR_FLAGS)
-        except OSError:
-            continue
-        hides_lower = False
-        try:
-            present = True
-            for p in parts[:-1]:
-                try:
-                    st = os.lstat(p, dir_fd=fd)
-                except (FileNotFoundError, NotADirectoryError):
-                    present = False
-                    break
-                if not S.S_ISDIR(st.st_mode):
-                    # a whiteout, or a non-directory under a directory of a higher layer: either
-                    # way nothing below comes from here or lower down
-                    return None
-                nfd = os.open(p, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = nfd
-                try:
-                    if os.getxattr(fd, _OPAQUE) == b"y":
-                        hides_lower = True
-                except OSError:
-                    pass
-            if present:
-                try:
-                    st = os.lstat(parts[-1], dir_fd=fd)
-                except (FileNotFoundError, NotADirectoryError):
-                    st = None
-                if st is not None:
-                    mode = st.st_mode
-                    if S.S_ISCHR(mode) and st.st_rdev == 0:
-                        return None  # a whiteout
-                    if S.S_ISDIR(mode):
-                        return "d", ""
-                    if S.S_ISLNK(mode):
-                        return "l", os.readlink(parts[-1], dir_fd=fd)
-                    return ("f" if S.S_ISREG(mode) else "o"), ""
-        finally:
-            os.close(fd)
-        if hides_lower:
-            return None
-    return None
+    hit = layerview.find(layers, parts)
+    return None if hit is None else hit[:2]
 
 
 def _parts(path: str) -> list:

@@ -33,9 +33,9 @@ def run(b, st, inst: D.Run) -> None:
     network = b.opts.network_mode if inst.network in (None, "default") else inst.network
     shebang = inst.shebang_heredoc()
     script_name = f".layerbox-heredoc-{os.urandom(6).hex()}" if shebang is not None else ""
-    cmd = ["/" + script_name] if shebang is not None else b._command(st, inst)
+    cmd = ["/" + script_name] if shebang is not None else b.step_command(st, inst)
     env_keys = {e.split("=", 1)[0] for e in st.run.get("Env") or []}
-    args = {k: v for k, v in b._allowed_args(st).items() if k not in env_keys}
+    args = {k: v for k, v in b.allowed_args(st).items() if k not in env_keys}
     # docker's prependEnvOnCmd: the args in the history (and the cache key) are the declared
     # ones and any non-proxy one; an unreferenced proxy arg is invisible, so changing it
     # neither shows nor busts the cache.
@@ -48,7 +48,7 @@ def run(b, st, inst: D.Run) -> None:
     def make_layer():
         return _run_container(b, st, cmd, env, network, shebang, script_name)
 
-    b._commit(st, " ".join(saved), make_layer, extra=f"network={network}")
+    b.commit_step(st, " ".join(saved), make_layer, extra=f"network={network}")
 
 
 def _run_container(b, st, cmd, env, network, shebang, script_name):
@@ -157,7 +157,7 @@ def _mount_points(b, c, volumes) -> list:
         try:
             _core.extract_path(r, "", real, overlay=overlay)
         except OSError:
-            pass
+            pass  # best effort: a mount point the image cannot hold is reported by the RUN itself
         finally:
             os.close(r)
     return out
@@ -171,7 +171,7 @@ def _clear_below(upper: str, path: str) -> None:
     try:
         fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        return
+        return  # no upper dir: the container changed nothing to forget
     try:
         for p in parts:
             try:
@@ -186,6 +186,6 @@ def _clear_below(upper: str, path: str) -> None:
         try:
             os.removexattr(fd, "trusted.overlay.opaque")
         except OSError:
-            pass
+            pass  # ENODATA: the directory was not opaque
     finally:
         os.close(fd)

@@ -519,7 +519,8 @@ def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
 _LEXERS: dict = {}
 
 
-def _lexer(escape: str) -> ShellLex:
+def lexer(escape: str) -> ShellLex:
+    """The shared ShellLex for an escape character (one per process, reused)."""
     lex = _LEXERS.get(escape)
     if lex is None:
         lex = _LEXERS[escape] = ShellLex(escape)
@@ -530,12 +531,12 @@ def expand(word: str, env: Env = None, escape: str = "\\") -> str:
     """Substitute variables in ``word`` and remove its quotes, as docker does for one word
     (the arguments of ENV, LABEL, ARG, WORKDIR, USER, COPY, ... ). Raises
     :class:`SubstitutionError`."""
-    return _lexer(escape).process_word(word, env)
+    return lexer(escape).process_word(word, env)
 
 
 def expand_words(word: str, env: Env = None, escape: str = "\\") -> List[str]:
     """Like :func:`expand`, then split into words (docker does this for EXPOSE)."""
-    return _lexer(escape).process_words(word, env)
+    return lexer(escape).process_words(word, env)
 
 
 _HEREDOC_LEX = ShellLex("\\", skip_process_quotes=True)

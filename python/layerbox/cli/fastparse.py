@@ -2,7 +2,9 @@
 
 It follows click's parser rules (long options with "=" or a separate value, clustered short
 flags, "-eK=V", "--", options stopping at the first argument where a command disallows
-interspersed arguments, multiple=True accumulating, int/float/choice conversion). Whenever it
+interspersed arguments, multiple=True accumulating, int/float/choice conversion, an optional
+value: ``-p`` alone, or before something that looks like an option, takes the option's
+``optional_value`` as click's flag_value). Whenever it
 meets something it does not handle exactly as click would (--help, an unknown option, a
 missing value, a bad number), it returns None and the caller hands the whole command line to
 click, so errors and help always come from the one definition.
@@ -66,6 +68,16 @@ def parse(spec: dict, args: list):
             values[p["name"]] = v
         return True
 
+    def take_value(p):
+        """An option's value: the next argument (one attached to the option was put back as
+        the next), or the optional value instead when there is none or it looks like an
+        option, as click's _get_value_from_state takes it."""
+        if "optional_value" in p and (not rargs or (rargs[0][:1] == "-" and len(rargs[0]) > 1)):
+            return p["optional_value"]
+        if not rargs:
+            return FALLBACK
+        return rargs.pop(0)
+
     while rargs:
         arg = rargs.pop(0)
         if arg == "--":
@@ -82,10 +94,11 @@ def parse(spec: dict, args: list):
                     return FALLBACK
                 store(p, None, on)
                 continue
-            if not eq:
-                if not rargs:
-                    return FALLBACK
-                val = rargs.pop(0)
+            if eq:
+                rargs.insert(0, val)  # as click: "--pause=-x" with an optional value is --pause, -x
+            val = take_value(p)
+            if val is FALLBACK:
+                return FALLBACK
             if not store(p, val):
                 return FALLBACK
             continue
@@ -100,11 +113,13 @@ def parse(spec: dict, args: list):
                     store(p, None, on)
                     j += 1
                     continue
-                val = arg[j + 1:]
-                if not val:
-                    if not rargs:
-                        return FALLBACK
-                    val = rargs.pop(0)
+                if j + 1 < len(arg):
+                    # click puts what follows back as the next argument, then takes the value
+                    # (so "-p-x" with an optional value is -p alone, then -x)
+                    rargs.insert(0, arg[j + 1:])
+                val = take_value(p)
+                if val is FALLBACK:
+                    return FALLBACK
                 if not store(p, val):
                     return FALLBACK
                 break

@@ -1,7 +1,10 @@
 """Generates layerbox/cli/_spec.py from the click definitions: `python -m layerbox.cli.gen_spec`.
 
 The fast path (fastparse.py) reads that table instead of importing click; the test suite
-regenerates it and fails when the committed file differs, so the two can never drift.
+regenerates it and fails when the committed file differs, so the two can never drift. An
+option or argument whose behaviour the table cannot carry (a callback, a callable default, an
+environment variable, a count, a prompt, ...) makes generation fail with UnsupportedShape
+rather than being left out: leave that verb to click, or teach fastparse and this file the shape.
 """
 
 from __future__ import annotations
@@ -37,9 +40,51 @@ def _type(t) -> dict:
 _UNSET = getattr(click.core, "UNSET", None)
 
 
+class UnsupportedShape(TypeError):
+    """A hot verb's parameter that fastparse could not parse as click does."""
+
+
+def _refuse(cmd: click.Command, p: click.Parameter, what: str):
+    raise UnsupportedShape(f"{cmd.name}: {p.name}: {what}: the fast path cannot parse it as "
+                           "click does; extend fastparse or leave the verb to click")
+
+
+def _check_shape(cmd: click.Command, p: click.Parameter) -> None:
+    """Refuses what the table cannot carry (see the module's docstring)."""
+    if p.callback is not None:
+        _refuse(cmd, p, "a callback")
+    if callable(p.default):
+        _refuse(cmd, p, "a callable default")
+    if p.envvar:
+        _refuse(cmd, p, "a value from the environment")
+    if getattr(p, "deprecated", False):
+        _refuse(cmd, p, "deprecated (click warns)")
+    if p.is_eager:
+        _refuse(cmd, p, "an eager parameter")
+    if isinstance(p, click.Argument):
+        if p.nargs not in (1, -1):
+            _refuse(cmd, p, f"nargs={p.nargs}")
+        return
+    if p.count:
+        _refuse(cmd, p, "a count")
+    if p.nargs != 1:
+        _refuse(cmd, p, f"nargs={p.nargs}")
+    if p.prompt:
+        _refuse(cmd, p, "a prompt")
+    if p.required:
+        _refuse(cmd, p, "a required option")
+    if _optional_value(p) and (p.multiple or p.flag_value in (_UNSET, None)):
+        _refuse(cmd, p, "an optional value without a value to take in its place")
+
+
+def _optional_value(p: click.Option) -> bool:
+    """An option whose value may be left out (``-p`` alone means its flag_value)."""
+    return not p.is_flag and bool(getattr(p, "_flag_needs_value", False))
+
+
 def _default(p: click.Parameter):
     d = p.default
-    if callable(d) or d is _UNSET:
+    if d is _UNSET:
         d = None
     if d is None:
         if getattr(p, "is_flag", False):
@@ -54,9 +99,12 @@ def _default(p: click.Parameter):
 def command_spec(cmd: click.Command) -> dict:
     params = []
     for p in cmd.params:
+        if not p.expose_value:
+            # not one of the callback's arguments; the fast path does not know its flags, so
+            # a command line using them goes to click
+            continue
+        _check_shape(cmd, p)
         if isinstance(p, click.Option):
-            if not p.expose_value:
-                continue
             d = {"name": p.name, "kind": "option", "opts": list(p.opts),
                  "secondary": list(p.secondary_opts), "flag": bool(p.is_flag),
                  "multiple": bool(p.multiple), "default": _default(p)}
@@ -65,6 +113,8 @@ def command_spec(cmd: click.Command) -> dict:
                 d["flag_value"] = True if p.flag_value in (_UNSET, None) else p.flag_value
             else:
                 d.update(_type(p.type))
+                if _optional_value(p):
+                    d["optional_value"] = p.flag_value
             params.append(d)
         elif isinstance(p, click.Argument):
             d = {"name": p.name, "kind": "argument", "nargs": p.nargs, "required": bool(p.required),

@@ -120,7 +120,7 @@ def main(argv: list | None = None) -> int:
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
-            pass
+            pass  # nowhere left to write to: exiting is all that is left
         return 0
 
 

@@ -82,9 +82,9 @@ def write_container_layer(images, upper: str, adopt_upper: bool = False) -> dict
             return None
         meta = {"DiffID": res["diff_id"], "Size": _tree_size(upper), "TarSize": res["size"],
                 "Created": _util.now_rfc3339()}
-        meta = images._publish_layer(staging, meta)
+        meta = images.publish_layer(staging, meta)
         if adopt_upper:
-            final = os.path.join(store.layer_dir(meta["DiffID"]), "diff")
+            final = store.layer_diff(meta["DiffID"])
             with store.lock():
                 if not os.path.isdir(final):
                     os.rename(upper, final)

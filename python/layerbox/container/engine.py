@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 
 from layerbox import _core, _jsonfast, _util
+from layerbox import signals as _signals
 from layerbox.container import plan as _plan
 from layerbox.container import spec as _spec
-from layerbox.errors import (Conflict, ContainerNotFound, InvalidArgument, NotFound, StartError,
-                             Timeout)
+from layerbox.errors import (Conflict, ContainerNotFound, ImageNotFound, InvalidArgument, NotFound,
+                             StartError, Timeout)
 from layerbox.store import Store
 
 # Imported where needed (names, users, the image store): `exec`, `stop`, `ps` and friends
@@ -27,11 +28,25 @@ _SIGKILL = 9
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _RUNNING = ("running", "restarting")
 
+# state.json, one schema for its two writers: the monitor (csrc/shim/monitor.cpp) while the
+# container runs, the commands (here: _reconcile) otherwise. Each reads what the other wrote:
+# commands read the file, and the monitor starts from the state a command hands it in the plan
+# (it keeps RestartCount from there). Every field is always present; a field added here must be
+# added there. tests/integration/test_lifecycle.py checks the states both sides write.
+STATE_SCHEMA = {
+    "Status": str, "Running": bool, "Paused": bool, "Restarting": bool, "OOMKilled": bool,
+    "Dead": bool, "Pid": int, "ExitCode": int, "Error": str, "StartedAt": str,
+    "FinishedAt": str, "RestartCount": int,
+    "PidStartTime": int, "MonitorPid": int, "MonitorStartTime": int, "BootId": str,
+}
+
+
 def _initial_state() -> dict:
     return {
         "Status": "created", "Running": False, "Paused": False, "Restarting": False,
         "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
         "StartedAt": _ZERO_TIME, "FinishedAt": _ZERO_TIME, "RestartCount": 0,
+        "PidStartTime": 0, "MonitorPid": 0, "MonitorStartTime": 0, "BootId": "",
     }
 
 
@@ -98,7 +113,7 @@ class ContainerEngine:
             if os.path.isdir(os.path.join(self.store.containers, target)):
                 return target
         except OSError:
-            pass
+            pass  # not a name (ENOENT) or not a link: try it as an id prefix
         try:
             ids = os.listdir(self.store.containers)
         except FileNotFoundError:
@@ -158,6 +173,7 @@ class ContainerEngine:
         """create(), returning the new container as loaded (without reading it back)."""
         from layerbox.container import names as _names
 
+        _spec.check_platform(opts.get("platform"))
         store = self.store.ensure()
         name = opts.get("name")
         if name:
@@ -185,7 +201,7 @@ class ContainerEngine:
                 if not cfg["Config"]["Hostname"]:
                     cfg["Config"]["Hostname"] = os.uname().nodename if host_net else cid[:12]
                 cfg["Layers"] = layers
-                cfg["LogPath"] = os.path.join(cdir, "container.log")
+                cfg["LogPath"] = store.container_log(cid)
                 cfg["Driver"] = "overlay"
                 for m in cfg["Mounts"]:
                     if m["Type"] == "volume" and not m["Source"]:
@@ -232,7 +248,7 @@ class ContainerEngine:
         try:
             holder = os.readlink(link)
         except OSError:
-            return ""
+            return ""  # gone meanwhile: held by nobody we can name
         return holder if os.path.isdir(os.path.join(self.store.containers, holder)) else None
 
     def _drop_stale_name(self, link: str) -> bool:
@@ -258,7 +274,35 @@ class ContainerEngine:
             if os.readlink(link) == cid:
                 os.unlink(link)
         except OSError:
-            pass
+            pass  # already gone, or taken over by another container: not ours to remove
+
+    # -- run -----------------------------------------------------------------------------------
+    def create_fetching(self, image: str, on_missing_image=None, **opts) -> str:
+        """create(); when the store lacks the image, ``on_missing_image(image)`` may fetch it
+        (returning True) and the create is tried once more."""
+        try:
+            return self.create(image, **opts)
+        except ImageNotFound:
+            if on_missing_image is None or not on_missing_image(image):
+                raise
+        return self.create(image, **opts)
+
+    def run(self, image: str, *, on_missing_image=None, remove_on_failure: bool = False,
+            stdin: int = -1, stdout: int = -1, stderr: int = -1, tty_size=(0, 0), **opts):
+        """`run` for the CLI and the API alike: create (see create_fetching), then start with
+        the given fds as the container's attached stdio. A container that fails to start is
+        removed when it is --rm or ``remove_on_failure``. Returns (id, the monitor handle)."""
+        cid = self.create_fetching(image, on_missing_image, **opts)
+        try:
+            mon = self.start(cid, stdin=stdin, stdout=stdout, stderr=stderr, tty_size=tty_size)
+        except BaseException:
+            if remove_on_failure or opts.get("auto_remove"):
+                try:
+                    self.remove(cid, force=True)
+                except NotFound:
+                    pass  # --rm: the monitor or start() removed it already
+            raise
+        return cid, mon
 
     # -- start -------------------------------------------------------------------------------
     def start(self, ref: str, *, stdin: int = -1, stdout: int = -1, stderr: int = -1,
@@ -281,17 +325,22 @@ class ContainerEngine:
                     self._remove_files(c.id, c.config)  # --rm: a container that never ran goes
                 raise
 
-    def _lower_dirs(self, c: Container) -> list[str]:
-        """Paths only (for inspect); _launch unpacks what is missing."""
-        layers = [os.path.join(self.store.layers, d.split(":", 1)[-1], "diff")
-                  for d in reversed(c.config.get("Layers") or [])]
+    def lower_dirs(self, c: Container) -> list[str]:
+        """The overlay's lower dirs, top first: paths only (for inspect); _launch unpacks what
+        is missing."""
+        layers = [self.store.layer_diff(d) for d in reversed(c.config.get("Layers") or [])]
         return [self.store.init_layer, *layers]
+
+    def log_path(self, c: Container) -> str:
+        """The container's log file (its LogPath; containers made before LogPath was
+        recorded have it in the same place)."""
+        return c.config.get("LogPath") or self.store.container_log(c.id)
 
     def layer_dirs(self, c: Container) -> list[str]:
         """The container's image layers, top first, unpacked (a committed layer is unpacked
         from its tar when first used)."""
         layers = c.config.get("Layers") or []
-        paths = [os.path.join(self.store.layers, d.split(":", 1)[-1], "diff") for d in reversed(layers)]
+        paths = [self.store.layer_diff(d) for d in reversed(layers)]
         if all(os.path.isdir(p) for p in paths):
             return paths
         return self.images.unpacked(layers)
@@ -324,7 +373,7 @@ class ContainerEngine:
         name_link = os.path.join(self.store.names, c.name)
         plan["monitor"] = {
             "dir": c.dir,
-            "log": cfg.get("LogPath") or os.path.join(c.dir, "container.log"),
+            "log": self.log_path(c),
             "state": state,
             "attach_stdin": stdin >= 0,
             "attach_stdout": attach,
@@ -380,11 +429,11 @@ class ContainerEngine:
                     try:
                         cg.signal_all(_SIGKILL)
                     except OSError:
-                        pass
+                        pass  # the cgroup is gone already: nothing left to kill
                 try:
                     cg.destroy()
                 except OSError:
-                    pass
+                    pass  # gone already, or still busy: the state records the exit either way
                 why = ("the host rebooted while the container was running" if rebooted else
                        f"container monitor (pid {state.get('MonitorPid')}) exited unexpectedly")
                 state.update(Status="exited", Running=False, Paused=False, Restarting=False,
@@ -420,12 +469,12 @@ class ContainerEngine:
                 with open(path) as f:
                     return f.read().strip() == "FROZEN"
             except OSError:
-                return False
+                return False  # no freezer cgroup: the container is not running, so not frozen
         try:
             with open(f"{cg.base}/{cg.parent}/{cid}/cgroup.events") as f:
                 return "frozen 1" in f.read()
         except OSError:
-            return False
+            return False  # no cgroup: the container is not running, so not frozen
 
     # -- stop, kill, wait, pause --------------------------------------------------------------
     def _connect(self, c: Container):
@@ -457,11 +506,11 @@ class ContainerEngine:
         return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
 
     def kill(self, ref: str, signal="SIGKILL") -> Container:
-        sig = _spec.parse_signal(signal)
+        sig = _signals.parse(signal)
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
-        stop_sig = _spec.parse_signal(c.config["Config"].get("StopSignal") or "SIGTERM")
+        stop_sig = _signals.parse(c.config["Config"].get("StopSignal") or "SIGTERM")
         if sig in (_SIGKILL, stop_sig):
             self._mark_stopping(c)  # as docker: no restart after a user's kill
         self._signal(c, sig)
@@ -499,7 +548,7 @@ class ContainerEngine:
         self._mark_stopping(c)
         conn = self._connect(c)
         try:
-            sig = _spec.parse_signal(signal or c.config["Config"].get("StopSignal") or "SIGTERM")
+            sig = _signals.parse(signal or c.config["Config"].get("StopSignal") or "SIGTERM")
             self._signal(c, sig)
             if conn is not None:
                 r = conn.wait(max(0, int(timeout * 1000)))
@@ -570,7 +619,7 @@ class ContainerEngine:
             # Its image was removed with `rmi -f` while this container kept its layers: now
             # nothing may be left using them.
             with self.store.lock():
-                self.images._gc_locked()
+                self.images.gc_locked()
 
     def rename(self, ref: str, new_name: str) -> None:
         from layerbox.container import names as _names

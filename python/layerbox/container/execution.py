@@ -25,27 +25,16 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
     # The container's own /etc/passwd, read inside its root: a symlink there cannot lead out.
     read = lambda rel: _core.read_in_root(root, rel)  # noqa: E731
     u = _users.resolve(user if user is not None else (cfg["Config"].get("User") or ""), read)
-    base = list(cfg["Config"].get("Env") or [])
-    keys = {e.split("=", 1)[0] for e in base}
-    head = [] if "PATH" in keys else [_spec.DEFAULT_PATH]
-    head.append("HOSTNAME=" + cfg["Config"]["Hostname"])
-    envs = _spec.merge_env(head + base, _spec.parse_env_list(list(env)))
-    if "HOME" not in {e.split("=", 1)[0] for e in envs}:
-        envs.append(f"HOME={u.home}")
-    if tty and "TERM" not in {e.split("=", 1)[0] for e in envs}:
-        envs.append("TERM=xterm")
+    envs = _plan.process_env(cfg, u.home, tty, _spec.parse_env_list(list(env)))
     import os
 
     cgroup = engine.cgroups.cgroup_for(c.id)
     cgroup["dirs"] = {k: d for k, d in cgroup["dirs"].items() if os.path.isdir(d)}
-    namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
-    if cfg["HostConfig"].get("NetworkMode") != "host":
-        namespaces.append("net")
     return {
         "pid": st["Pid"],
         "pid_start_time": st.get("PidStartTime", 0),
         "cgroup": cgroup,
-        "namespaces": namespaces,
+        "namespaces": _plan.namespaces(cfg),
         "detach": detach,
         # A sealed copy of the shim joins the container, never this (Python) process.
         "helper": _engine_shim(),

@@ -110,7 +110,7 @@ def read(path: str, *, stdout: bool = True, stderr: bool = True, timestamps: boo
     return out
 
 
-def follow(path: str, is_running, *, stdout=True, stderr=True, timestamps=False, since=None,
+def follow_log(path: str, is_running, *, stdout=True, stderr=True, timestamps=False, since=None,
            start_offset: int | None = None, poll: float = 0.1):
     """Yields (stream, bytes) as they are written until the container stops."""
     offset = os.path.getsize(path) if start_offset is None and os.path.exists(path) else (start_offset or 0)
@@ -131,3 +131,46 @@ def follow(path: str, is_running, *, stdout=True, stderr=True, timestamps=False,
         if not running:
             return
         time.sleep(poll)
+
+
+def parse_tail(tail) -> int | None:
+    """docker's ``--tail`` and the SDK's ``tail``: "all" (or nothing) for every line, a number
+    for the last n; a negative number means all, as in docker."""
+    if tail is None or tail == "" or tail == "all":
+        return None
+    if isinstance(tail, int) and not isinstance(tail, bool):
+        n = tail
+    else:
+        text = str(tail)
+        if not text.lstrip("-").isdigit() or not text.isascii():
+            from layerbox.errors import InvalidArgument
+
+            raise InvalidArgument(f'invalid value for "tail": "{tail}"')
+        n = int(text)
+    return None if n < 0 else n
+
+
+def container_logs(engine, ref: str, *, stdout: bool = True, stderr: bool = True,
+                   timestamps: bool = False, tail="all", since=None, until=None,
+                   follow: bool = False):
+    """`logs` for the CLI and the API alike: (what the log holds now, as a list of (stream,
+    bytes), and, when following a running container, an iterator of what it writes next, else
+    None). Bad arguments and a missing container raise here, before anything is read."""
+    c = engine.get(ref)
+    n = parse_tail(tail)
+    since_t, until_t = parse_time(since), parse_time(until)
+    path = engine.log_path(c)
+    backlog = read(path, stdout=stdout, stderr=stderr, timestamps=timestamps, tail=n,
+                   since=since_t, until=until_t)
+    if not (follow and c.running):
+        return backlog, None
+
+    def running() -> bool:
+        from layerbox.errors import NotFound
+
+        try:
+            return engine.load(c.id).running
+        except NotFound:
+            return False
+
+    return backlog, follow_log(path, running, stdout=stdout, stderr=stderr, timestamps=timestamps)

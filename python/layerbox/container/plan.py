@@ -52,7 +52,8 @@ OVERLAY_OPTIONS = [["redirect_dir", "off"], ["index", "off"], ["metacopy", "off"
 
 class CgroupLayout:
     """Where container cgroups go: v1 (one hierarchy per controller under /sys/fs/cgroup/<ctl>)
-    or v2 (one unified tree). ``base`` is normally /sys/fs/cgroup; tests may point elsewhere."""
+    or v2 (one unified tree). ``base`` is normally /sys/fs/cgroup; tests/unit/test_plan.py
+    points it at a temporary directory."""
 
     _cached: dict = {}
 
@@ -141,7 +142,7 @@ class CgroupLayout:
         except FileExistsError:
             created = False
         except OSError:
-            return False
+            return False  # cannot prepare the parent: each container's cgroup gets the rules itself
         try:
             if created:
                 with open(f"{parent}/devices.deny", "w") as f:
@@ -152,7 +153,7 @@ class CgroupLayout:
             with open(f"{parent}/devices.list") as f:
                 listed = f.read().split("\n")
         except OSError:
-            return False
+            return False  # cannot prepare the parent: each container's cgroup gets the rules itself
         self._devices_ok = "a *:* rwm" not in listed
         return self._devices_ok
 
@@ -166,7 +167,7 @@ class CgroupLayout:
                 with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
                     f.write("+memory +pids +cpu +cpuset")
             except OSError:
-                pass
+                pass  # a controller the kernel lacks: its limits fail, by name, when asked for
 
     def _custom_devices_dir(self, cid: str) -> str:
         return f"{self.base}/devices/{self.parent}-devices/{cid}"
@@ -197,7 +198,7 @@ def _host_file(path: str, default: str) -> str:
     try:
         st = os.stat(path)
     except OSError:
-        return default
+        return default  # no such file on the host: the container gets the default
     key = (st.st_mtime_ns, st.st_size, st.st_ino)
     hit = _host_files.get(path)
     if hit and hit[0] == key:
@@ -206,7 +207,7 @@ def _host_file(path: str, default: str) -> str:
         with open(path) as f:
             text = f.read()
     except OSError:
-        return default
+        return default  # no such file on the host: the container gets the default
     _host_files[path] = (key, text)
     return text
 
@@ -258,25 +259,40 @@ def mount_ops(cdir: str, config: dict, volume_source, device_ops=()) -> list:
     return ops
 
 
+def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
+    """The environment of a process in the container, for its init (run) and for exec alike:
+    docker's default PATH when the config has none, HOSTNAME, the config's Env and
+    ``overrides`` ("K=V" entries, exec -e) on top, then HOME (the user's) and, with a tty,
+    TERM=xterm, unless already set."""
+    c = config["Config"]
+    base = list(c.get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in base}
+    head = [] if "PATH" in keys else [_spec.DEFAULT_PATH]
+    head.append("HOSTNAME=" + c["Hostname"])
+    # docker's ReplaceOrAppendEnvValues: one entry per name, the later value winning
+    env = _spec.merge_env(head + base, list(overrides))
+    keys = {e.split("=", 1)[0] for e in env}
+    if "HOME" not in keys:
+        env.append(f"HOME={home}")
+    if tty and "TERM" not in keys:
+        env.append("TERM=xterm")
+    return env
+
+
+def namespaces(config: dict) -> list:
+    """The namespaces a container's processes live in (exec joins the same ones)."""
+    ns = ["mount", "pid", "uts", "ipc", "cgroup"]
+    if config["HostConfig"].get("NetworkMode") != "host":
+        ns.append("net")
+    return ns
+
+
 def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
           tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "") -> dict:
     """The plan for starting container `cid` (config.json contents in `config`)."""
     c = config["Config"]
     host = config["HostConfig"]
-    env = list(c.get("Env") or [])
-    keys = {e.split("=", 1)[0] for e in env}
-    head = []
-    if "PATH" not in keys:
-        head.append(_spec.DEFAULT_PATH)
-    head.append("HOSTNAME=" + c["Hostname"])
-    env = head + env
-    if "HOME" not in keys:
-        env.append(f"HOME={user.home}")
-    if c.get("Tty") and "TERM" not in keys:
-        env.append("TERM=xterm")
-    namespaces = ["mount", "pid", "uts", "ipc", "cgroup"]
-    if host.get("NetworkMode") != "host":
-        namespaces.append("net")
+    env = process_env(config, user.home, bool(c.get("Tty")))
     layout = cgroups or CgroupLayout.default()
     device_ops, device_rules = _security.device_nodes(host)
     cg = layout.spec(cid, host, device_rules)
@@ -292,7 +308,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
         },
         "mounts": mount_ops(cdir, config, volume_source, device_ops),
-        "namespaces": namespaces,
+        "namespaces": namespaces(config),
         "hostname": c["Hostname"],
         "init": bool(host.get("Init")),
         "process": {

@@ -9,38 +9,17 @@ from __future__ import annotations
 import os
 
 from layerbox import _util
+from layerbox import signals as _signals
 from layerbox.container import security as _security
 from layerbox.errors import InvalidArgument
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_MODES = ("none", "host")
 
-# Signals by name for StopSignal and kill -s: docker accepts "SIGTERM", "TERM" and "15".
-_SIGNALS = {
-    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
-    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
-    "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
-    "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
-    "POLL": 29, "PWR": 30, "SYS": 31,
-}
-
-
-def parse_signal(s) -> int:
-    if isinstance(s, int):
-        return s
-    t = str(s).strip().upper()
-    if t.isdigit():
-        n = int(t)
-        if 0 < n < 65:
-            return n
-    else:
-        if t.startswith("SIG"):
-            t = t[3:]
-        if t in _SIGNALS:
-            return _SIGNALS[t]
-        if t.startswith("RTMIN+") and t[6:].isdigit():
-            return 34 + int(t[6:])
-    raise InvalidArgument(f"Invalid signal: {s}")
+def check_platform(platform) -> None:
+    """--platform and the SDK's platform: only the machine's own."""
+    if platform and platform not in ("linux", "linux/amd64", "amd64"):
+        raise InvalidArgument(f"image platform {platform} is not supported here (linux/amd64 only)")
 
 
 def parse_bytes(v) -> int:
@@ -220,7 +199,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
         lab = {x.partition("=")[0]: x.partition("=")[2] for x in lab}
     labels.update(lab)
     stop_signal = opts.get("stop_signal") or ic.get("StopSignal") or "SIGTERM"
-    parse_signal(stop_signal)
+    _signals.parse(stop_signal)
     volumes = opts.get("volumes") or []
     if isinstance(volumes, dict):  # docker-py: {host: {"bind": ctr, "mode": "ro"}}
         volumes = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" if isinstance(v, dict) else f"{h}:{v}"

@@ -7,75 +7,13 @@ never by following a symlink out of a layer.
 
 from __future__ import annotations
 
-import os
-import stat
-
 from layerbox.errors import InvalidArgument
-
-_OPAQUE = "trusted.overlay.opaque"
-
-
-def _open_nofollow(layer: str, rel: str) -> int | None:
-    """fd of layer/rel opened without following any symlink, or None when absent."""
-    parts = [p for p in rel.split("/") if p]
-    try:
-        fd = os.open(layer, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        for p in parts[:-1]:
-            nfd = os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        return os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _hidden_below(layer: str, rel: str) -> bool:
-    """True when this layer hides lower layers' rel: a whiteout on it or on a parent, or an
-    opaque parent directory."""
-    parts = [p for p in rel.split("/") if p]
-    path = layer
-    for i, p in enumerate(parts):
-        path = os.path.join(path, p)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return False
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-            return True  # whiteout
-        if i < len(parts) - 1 and stat.S_ISDIR(st.st_mode):
-            try:
-                if os.getxattr(path, _OPAQUE, follow_symlinks=False) == b"y":
-                    return True
-            except OSError:
-                pass
-    return False
+from layerbox.store import layerview as _layerview
 
 
 def read_layered(layers_top_first: list[str], rel: str) -> bytes | None:
     """Contents of rel as the container would see it, or None."""
-    for layer in layers_top_first:
-        fd = _open_nofollow(layer, rel)
-        if fd is not None:
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    return None
-                chunks = []
-                while True:
-                    b = os.read(fd, 65536)
-                    if not b:
-                        break
-                    chunks.append(b)
-                return b"".join(chunks)
-            finally:
-                os.close(fd)
-        if _hidden_below(layer, rel):
-            return None
-    return None
+    return _layerview.read_file(layers_top_first, rel)
 
 
 def _entries(data: bytes | None):

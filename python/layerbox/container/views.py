@@ -67,7 +67,7 @@ def inspect(engine, c) -> dict:
     st = c.state
     host = dict(cfg["HostConfig"])
     store = engine.store
-    lowers = engine._lower_dirs(c)
+    lowers = engine.lower_dirs(c)
     state = {
         "Status": st.get("Status", "created"),
         "Running": st.get("Status") in ("running", "paused"),

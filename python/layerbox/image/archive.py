@@ -550,7 +550,7 @@ def load_fd(images, fd: int) -> list[str]:
                     layer_stagings.append(s)
         for s in layer_stagings:
             meta = _util.read_json(os.path.join(s, "meta.json"))
-            images._publish_layer(s, meta)
+            images.publish_layer(s, meta)
         lines = []
         refs = images.refs()
         for img in loaded:

@@ -59,12 +59,6 @@ class ImageStore:
         rec["LastTagTime"] = _util.now_rfc3339()
         _util.write_atomic(path, _util.dump_json(rec), fsync=True)
 
-    def untag(self, key: str) -> None:
-        with self.store.lock():
-            refs = self.refs()
-            refs.pop(key, None)
-            self._write_refs(refs)
-
     def tags_of(self, image_id: str, refs: dict | None = None) -> list[str]:
         refs = self.refs() if refs is None else refs
         return sorted(k for k, v in refs.items() if v == image_id)
@@ -152,7 +146,7 @@ class ImageStore:
     def layer_dirs(self, record: dict) -> list[str]:
         """The image's layer dirs, top-most first (overlayfs order). Paths only: see
         unpacked() for dirs that must exist."""
-        return [os.path.join(self.store.layer_dir(d), "diff") for d in reversed(record["Layers"])]
+        return [self.store.layer_diff(d) for d in reversed(record["Layers"])]
 
     def unpacked(self, diff_ids: list) -> list[str]:
         """The layer dirs of `diff_ids` (bottom first in, top first out, overlayfs order),
@@ -163,7 +157,7 @@ class ImageStore:
         (about a fifth of writing the 2000), and a layer nobody runs is never unpacked."""
         dirs = []
         for d in reversed(diff_ids):
-            path = os.path.join(self.store.layer_dir(d), "diff")
+            path = self.store.layer_diff(d)
             if not os.path.isdir(path):
                 self._unpack(d)
             dirs.append(path)
@@ -173,7 +167,7 @@ class ImageStore:
         from layerbox import _core
         from layerbox.errors import ImageLoadError
 
-        final = os.path.join(self.store.layer_dir(diff_id), "diff")
+        final = self.store.layer_diff(diff_id)
         staging = self.store.mkdtemp("unpack")
         try:
             diff = os.path.join(staging, "diff")
@@ -227,12 +221,12 @@ class ImageStore:
                 "TarSize": res["size"],
                 "Created": _util.now_rfc3339(),
             }
-            return self._publish_layer(staging, meta)
+            return self.publish_layer(staging, meta)
         finally:
             if os.path.exists(staging):
                 _core.remove_tree(staging)
 
-    def _publish_layer(self, staging: str, meta: dict) -> dict:
+    def publish_layer(self, staging: str, meta: dict) -> dict:
         """staging/ holds blob and maybe diff/ (the unpacked layer): publish both by rename
         unless the layer exists."""
         diff_id = meta["DiffID"]
@@ -476,13 +470,13 @@ class ImageStore:
             except FileNotFoundError:
                 pass
             res.deleted(image_id)
-            self._gc_locked(res)
+            self.gc_locked(res)
             if not prune or not parent or not os.path.exists(self.store.image_record(parent)):
                 return
             # The parent goes too if nothing needs it (never forced, quietly stopping).
             image_id, force, quiet = parent, False, True
 
-    def _gc_locked(self, res: RemoveResult | None = None) -> list[str]:
+    def gc_locked(self, res: RemoveResult | None = None) -> list[str]:
         """Removes layers (and their blobs) that no image and no container refers to. The caller
         holds the store lock."""
         keep = set()
@@ -560,7 +554,7 @@ class ImageStore:
                 m = self.layer_meta("sha256:" + h)
                 out[h] = m.get("Size", 0)
             except (OSError, ValueError):
-                pass
+                pass  # a layer removed meanwhile or half-written by a crash: it has no size to show
         return out
 
 

@@ -14,7 +14,7 @@ def inspect(images, image_id: str) -> dict:
     cfg = images.config(image_id)
     refs = images.refs()
     store = images.store
-    dirs = [os.path.join(store.layer_dir(d), "diff") for d in reversed(rec["Layers"])]
+    dirs = [store.layer_diff(d) for d in reversed(rec["Layers"])]
     return {
         "Id": image_id,
         "RepoTags": images.tags_of(image_id, refs),

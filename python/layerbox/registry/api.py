@@ -15,8 +15,8 @@ from layerbox.registry import credentials
 from layerbox.registry.transport import Registry, RegistryError, endpoint
 
 
-def _nothing(_event: dict) -> None:
-    pass
+def discard(_event: dict) -> None:
+    """The progress sink of a quiet pull or push."""
 
 
 def open_registry(domain: str, *, pull: bool = False, auth_config: dict | None = None) -> Registry:
@@ -43,7 +43,7 @@ def serialized(emit):
 # -- pull ----------------------------------------------------------------------------------
 
 def pull_image(images, name: str, *, all_tags: bool = False, platform: str | None = None,
-               auth_config: dict | None = None, emit=_nothing) -> list[tuple[str, str]]:
+               auth_config: dict | None = None, emit=discard) -> list[tuple[str, str]]:
     """Pulls NAME[:TAG|@DIGEST] (latest when neither is given), or every tag of NAME with
     all_tags. Returns [(image id, the full reference pulled)]; the last event is docker's
     "Status: ..." line."""
@@ -76,25 +76,25 @@ def pull_image(images, name: str, *, all_tags: bool = False, platform: str | Non
     return out
 
 
-def pull(client, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs):
-    """The SDK's images.pull(): the Image pulled, or with all_tags the list of them."""
+def pull(images, repository: str, tag: str | None = None, all_tags: bool = False,
+         platform: str | None = None, auth_config: dict | None = None) -> list[str]:
+    """The SDK's images.pull() into the image store ``images``: the IDs of the images pulled,
+    each once, in the order pulled."""
     name = repository
     if tag:
         name = f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
-    pulled = pull_image(client._images, name, all_tags=all_tags, platform=kwargs.get("platform"),
-                        auth_config=kwargs.get("auth_config"))
-    got = []
-    for image_id, _ref in pulled:
-        img = client.images.get(image_id)
-        if img not in got:
-            got.append(img)
-    return got if all_tags else got[0]
+    got: list[str] = []
+    for image_id, _ref in pull_image(images, name, all_tags=all_tags, platform=platform,
+                                     auth_config=auth_config):
+        if image_id not in got:
+            got.append(image_id)
+    return got
 
 
 # -- push ----------------------------------------------------------------------------------
 
 def push_image(images, name: str, *, all_tags: bool = False, auth_config: dict | None = None,
-               emit=_nothing) -> list[tuple[str, str, int]]:
+               emit=discard) -> list[tuple[str, str, int]]:
     """Pushes NAME[:TAG] (latest when no tag is given), or every tag of NAME in the store with
     all_tags. Returns [(tag, manifest digest, manifest size)]."""
     from layerbox.errors import ImageNotFound
@@ -143,14 +143,14 @@ def events(run):
         t.join()
 
 
-def push(client, repository: str, tag: str | None = None, stream: bool = False, decode: bool = False,
+def push(images, repository: str, tag: str | None = None, stream: bool = False, decode: bool = False,
          **kwargs):
     """The SDK's images.push(): the progress as a string of JSON lines, or with stream=True a
     generator of them (of dicts with decode=True)."""
     from layerbox import _jsonfast
 
     name = f"{repository}:{tag}" if tag else repository
-    gen = events(lambda emit: push_image(client._images, name, auth_config=kwargs.get("auth_config"),
+    gen = events(lambda emit: push_image(images, name, auth_config=kwargs.get("auth_config"),
                                          all_tags=bool(kwargs.get("all_tags")), emit=emit))
     if stream:
         return gen if decode else ((_jsonfast.dumps(e) + "\r\n").encode() for e in gen)

@@ -293,7 +293,7 @@ class Puller:
             staged = _parallel(todo, one)
             # Every layer checked: now they may become visible, in the manifest's order.
             for (desc, diff_id), (s, meta) in zip(todo, staged):
-                images._publish_layer(s, meta)
+                images.publish_layer(s, meta)
                 mf.remember_blob(images.store, diff_id, desc["digest"], desc.get("mediaType", ""),
                                  desc["size"], f"{self.reg.ep.domain}/{self.repo}")
                 self.emit({"status": "Pull complete", "progressDetail": {}, "id": short(desc["digest"])})

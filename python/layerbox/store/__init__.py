@@ -111,8 +111,14 @@ class Store:
     def image_record(self, image_id: str) -> str:
         return os.path.join(self.images, image_id.split(":", 1)[-1] + ".json")
 
-    def container_dir(self, cid: str) -> str:
-        return os.path.join(self.containers, cid)
+    def layer_diff(self, diff_id: str) -> str:
+        """The layer's unpacked tree (an overlay lower dir), which may not exist yet: see
+        ImageStore.unpacked."""
+        return os.path.join(self.layers, diff_id.split(":", 1)[-1], "diff")
+
+    def container_log(self, cid: str) -> str:
+        """Where a container's monitor writes its output (CRI format: container/logs.py)."""
+        return os.path.join(self.containers, cid, "container.log")
 
     def mkdtemp(self, prefix: str) -> str:
         """A fresh staging directory under tmp/ (same filesystem, so rename publishes it)."""

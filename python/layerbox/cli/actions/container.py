@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from layerbox.errors import ImageNotFound, InvalidArgument, LayerboxError, NotFound
+from layerbox.errors import InvalidArgument, LayerboxError, NotFound
 
 
 def _err(msg: str) -> None:
@@ -24,9 +24,6 @@ def _create_options(kw: dict) -> dict:
 
         env.extend(read_env_file(f))
     env.extend(kw.get("env") or ())
-    platform = kw.get("platform")
-    if platform and platform not in ("linux", "linux/amd64", "amd64"):
-        raise InvalidArgument(f"image platform {platform} is not supported here (linux/amd64 only)")
     cpus = kw.get("cpus")
     return {
         "command": list(kw["command"]) if kw.get("command") else None,
@@ -60,37 +57,42 @@ def _create_options(kw: dict) -> dict:
         "security_opt": list(kw.get("security_opt") or ()),
         "devices": list(kw.get("device") or ()),
         "tmpfs": list(kw.get("tmpfs") or ()),
+        "platform": kw.get("platform"),
     }
 
 
-def _create(ctx, kw: dict) -> str:
-    opts = _create_options(kw)
+def _lsm_notice(opts: dict) -> None:
+    """`--security-opt label=`/`apparmor=` on a host without that LSM: said once, as a notice."""
     if opts["security_opt"]:
         from layerbox.container.security import lsm_notice
 
         notice = lsm_notice(opts["security_opt"])
         if notice:
             sys.stderr.write(notice + "\n")
-    try:
-        cid = ctx.engine.create(kw["image"], **opts)
-    except ImageNotFound:
+
+
+def _pull_missing(ctx):
+    """What `run` and `create` do when the store lacks the image: say so, as docker does, and
+    pull it when its name says from where (see registry.api.pull_on_miss)."""
+
+    def pull(image: str) -> bool:
         from layerbox.image.reference import normalize, parse
 
         try:
-            shown = str(parse(kw["image"])) if "@" in kw["image"] else normalize(kw["image"])
+            shown = str(parse(image)) if "@" in image else normalize(image)
         except LayerboxError:
-            shown = kw["image"]
+            shown = image
         sys.stderr.write(f"Unable to find image '{shown}' locally\n")
-        # Pull it, as docker does, when the name says from where (see registry.api.pull_on_miss).
         from layerbox.registry.api import pull_on_miss
 
-        if not pull_on_miss(kw["image"]):
-            raise
+        if not pull_on_miss(image):
+            return False
         from layerbox.cli.actions.registry import pull_for_run
 
-        pull_for_run(ctx, kw["image"])
-        cid = ctx.engine.create(kw["image"], **opts)
-    return cid
+        pull_for_run(ctx, image)
+        return True
+
+    return pull
 
 
 def _tty_size() -> tuple:
@@ -98,7 +100,7 @@ def _tty_size() -> tuple:
         sz = os.get_terminal_size(sys.stdout.fileno())
         return (sz.lines, sz.columns)
     except OSError:
-        return (0, 0)
+        return (0, 0)  # stdout is not a terminal: the pty keeps the kernel's default size
 
 
 def run(ctx, **kw) -> int:
@@ -106,16 +108,18 @@ def run(ctx, **kw) -> int:
         from layerbox import _core
 
         _core.block_forwarded_signals()  # a Ctrl-C during start goes to the container
-    cid = _create(ctx, kw)
     engine = ctx.engine
+    opts = _create_options(kw)
+    _lsm_notice(opts)
     if kw.get("detach"):
-        engine.start(cid)
+        cid, _ = engine.run(kw["image"], on_missing_image=_pull_missing(ctx), **opts)
         sys.stdout.write(cid + "\n")
         return 0
     tty = bool(kw.get("tty"))
     sys.stdout.flush()
-    mon = engine.start(cid, stdin=0 if kw.get("interactive") else -1, stdout=1, stderr=2,
-                       tty_size=_tty_size() if tty else (0, 0))
+    cid, mon = engine.run(kw["image"], on_missing_image=_pull_missing(ctx),
+                          stdin=0 if kw.get("interactive") else -1, stdout=1, stderr=2,
+                          tty_size=_tty_size() if tty else (0, 0), **opts)
     r = mon.wait(forward_signals=True, raw_tty=tty and bool(kw.get("interactive")))
     mon.close()
     if not r["exited"]:
@@ -124,7 +128,10 @@ def run(ctx, **kw) -> int:
 
 
 def create(ctx, **kw) -> int:
-    sys.stdout.write(_create(ctx, kw) + "\n")
+    opts = _create_options(kw)
+    _lsm_notice(opts)
+    cid = ctx.engine.create_fetching(kw["image"], _pull_missing(ctx), **opts)
+    sys.stdout.write(cid + "\n")
     return 0
 
 
@@ -263,34 +270,18 @@ _PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
 
 
 def logs(ctx, container, follow=False, tail="all", timestamps=False, since=None, until=None) -> int:
-    from layerbox.container import logs as L
+    from layerbox.container.logs import container_logs
 
-    engine = ctx.engine
-    c = engine.get(container)
-    n = None
-    if tail not in (None, "", "all"):
-        if not str(tail).lstrip("-").isdigit():
-            raise InvalidArgument(f'invalid value for "tail": "{tail}"')
-        n = int(tail)
-        if n < 0:
-            n = None
-    since_t, until_t = L.parse_time(since), L.parse_time(until)
-    path = c.config.get("LogPath") or os.path.join(c.dir, "container.log")
+    backlog, live = container_logs(ctx.engine, container, timestamps=timestamps, tail=tail,
+                                   since=since, until=until, follow=follow)
     outs = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    for stream, data in L.read(path, timestamps=timestamps, tail=n, since=since_t, until=until_t):
+    for stream, data in backlog:
         outs[stream].write(data)
     for f in outs.values():
         f.flush()
-    if follow and c.running:
-        def running():
-            try:
-                return engine.load(c.id).running
-            except NotFound:
-                return False
-
-        for stream, data in L.follow(path, running, timestamps=timestamps):
-            outs[stream].write(data)
-            outs[stream].flush()
+    for stream, data in live or ():
+        outs[stream].write(data)
+        outs[stream].flush()
     return 0
 
 

@@ -35,7 +35,7 @@ def pull(ctx, name, quiet=False, all_tags=False, platform=None) -> int:
 
     _default_tag(name, all_tags, None if quiet else sys.stdout)
     pulled = api.pull_image(ctx.images, name, all_tags=all_tags, platform=platform,
-                            emit=api._nothing if quiet else printer(sys.stdout))
+                            emit=api.discard if quiet else printer(sys.stdout))
     sys.stdout.write((reference.parse(name).full_name if all_tags else pulled[0][1]) + "\n")
     return 0
 
@@ -60,7 +60,7 @@ def push(ctx, name, quiet=False, all_tags=False) -> int:
     from layerbox.registry import api
 
     _default_tag(name, all_tags, None if quiet else sys.stdout)
-    api.push_image(ctx.images, name, all_tags=all_tags, emit=api._nothing if quiet else printer(sys.stdout))
+    api.push_image(ctx.images, name, all_tags=all_tags, emit=api.discard if quiet else printer(sys.stdout))
     if quiet:
         r = reference.parse(name)
         sys.stdout.write(r.full_name + (f":{r.tag}" if r.tag else "") + "\n")

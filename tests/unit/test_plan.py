@@ -1,0 +1,53 @@
+"""The launch plan's pure parts, without root: the cgroup layout on a temporary directory and
+the environment and namespaces that run and exec share."""
+
+from layerbox.container import plan
+from layerbox.container.spec import DEFAULT_PATH
+
+
+def _config(env=(), hostname="abc123", network="none"):
+    return {"Config": {"Env": list(env), "Hostname": hostname},
+            "HostConfig": {"NetworkMode": network}}
+
+
+def test_cgroup_v2_layout_on_a_temporary_directory(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    layout = plan.CgroupLayout(base=str(tmp_path), parent="lb")
+    spec = layout.spec("c1", {"Memory": 64 << 20, "MemorySwap": 96 << 20, "PidsLimit": 20,
+                              "NanoCpus": 1_500_000_000, "CpuShares": 512})
+    assert spec["version"] == 2
+    assert spec["dirs"] == {"unified": f"{tmp_path}/lb/c1"}
+    assert dict((f, v) for _, f, v in spec["settings"]) == {
+        "memory.max": str(64 << 20), "memory.swap.max": str(32 << 20), "pids.max": "20",
+        "cpu.max": "150000 100000", "cpu.weight": "20"}
+    assert (tmp_path / "lb" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu +cpuset"
+    assert layout.cgroup_for("c1") == {"version": 2, "dirs": {"unified": f"{tmp_path}/lb/c1"}}
+
+
+def test_cgroup_v1_layout_on_a_temporary_directory(tmp_path):
+    layout = plan.CgroupLayout(base=str(tmp_path), parent="lb")
+    spec = layout.spec("c1", {"Memory": 64 << 20, "PidsLimit": -1, "CpusetCpus": "0"})
+    assert spec["version"] == 1
+    assert set(spec["dirs"]) == {"freezer", "pids", "memory", "devices", "cpuset"}
+    assert spec["dirs"]["memory"] == f"{tmp_path}/memory/lb/c1"
+    settings = [(c, f, v) for c, f, v in spec["settings"]]
+    assert ("memory", "memory.limit_in_bytes", str(64 << 20)) in settings
+    assert ("pids", "pids.max", "max") in settings
+    # a parent the kernel did not fill in (no devices.list here): the container's own rules
+    assert ("devices", "devices.deny", "a") in settings
+
+
+def test_run_and_exec_share_one_environment():
+    cfg = _config(["A=1", "HOSTNAME=mine"])
+    env = plan.process_env(cfg, "/root", tty=False)
+    assert env == [DEFAULT_PATH, "HOSTNAME=mine", "A=1", "HOME=/root"]
+    assert plan.process_env(cfg, "/root", tty=True)[-1] == "TERM=xterm"
+    exec_env = plan.process_env(cfg, "/home/u", tty=True, overrides=["A=2", "HOME=/x", "TERM=dumb"])
+    assert exec_env == [DEFAULT_PATH, "HOSTNAME=mine", "A=2", "HOME=/x", "TERM=dumb"]
+    own_path = plan.process_env(_config(["PATH=/bin"]), "/", tty=False)
+    assert own_path == ["HOSTNAME=abc123", "PATH=/bin", "HOME=/"]
+
+
+def test_namespaces_follow_the_network_mode():
+    assert plan.namespaces(_config()) == ["mount", "pid", "uts", "ipc", "cgroup", "net"]
+    assert "net" not in plan.namespaces(_config(network="host"))
