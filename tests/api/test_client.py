@@ -226,6 +226,14 @@ HONOURED = {
     "volumes": ({"volumes": ["/srv/sdk-vol:/data:ro"]}, ("HostConfig", "Binds", 0),
                 "/srv/sdk-vol:/data:ro"),
     "working_dir": ({"working_dir": "/tmp"}, ("Config", "WorkingDir"), "/tmp"),
+    "cap_add": ({"cap_add": ["NET_ADMIN"]}, ("HostConfig", "CapAdd"), ["NET_ADMIN"]),
+    "cap_drop": ({"cap_drop": ["CHOWN"]}, ("HostConfig", "CapDrop"), ["CHOWN"]),
+    "devices": ({"devices": ["/dev/null:/dev/mynull:rw"]}, ("HostConfig", "Devices", 0,
+                "PathInContainer"), "/dev/mynull"),
+    "privileged": ({"privileged": True}, ("HostConfig", "Privileged"), True),
+    "security_opt": ({"security_opt": ["no-new-privileges"]}, ("HostConfig", "SecurityOpt"),
+                     ["no-new-privileges"]),
+    "tmpfs": ({"tmpfs": {"/t": "size=1m"}}, ("HostConfig", "Tmpfs"), {"/t": "size=1m"}),
     # nothing to see: no proxy configuration to apply, no Engine API version to speak
     "use_config_proxy": ({"use_config_proxy": True}, ("Config", "Hostname", 0), None),
     "version": ({"version": "1.43"}, ("Config", "Hostname", 0), None),
@@ -298,8 +306,8 @@ def test_unknown_arguments_raise_as_the_sdk_does(client, busybox_image):
         client.containers.run("busybox", "true", totally_bogus_kwarg=1)
     with pytest.raises(TypeError, match=r"^run\(\) got unexpected keyword arguments 'a', 'b'$"):
         client.containers.create("busybox", "true", b=1, a=2)
-    with pytest.raises(errors.InvalidArgument, match="'cap_add', 'privileged'"):
-        client.containers.run("busybox", "true", privileged=True, cap_add=["NET_ADMIN"])
+    with pytest.raises(errors.InvalidArgument, match="'healthcheck', 'ulimits'"):
+        client.containers.run("busybox", "true", ulimits=["x"], healthcheck={"test": ["x"]})
     with pytest.raises(errors.InvalidArgument, match="linux/arm64"):
         client.containers.run("busybox", "true", platform="linux/arm64")
     with pytest.raises(RuntimeError, match="can not be used together"):
