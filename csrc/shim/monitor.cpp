@@ -82,7 +82,8 @@ Monitor::Monitor(LaunchPlan plan, MonitorConfig cfg, int report_fd)
     restart_count_ = cfg_.state.value("RestartCount", 0);
 }
 
-void Monitor::write_state() { write_file_atomic(cfg_.dir + "/" + cfg_.state_file, cfg_.state.dump()); }
+// 0600: a container's state names its processes and is nobody else's business (as docker's).
+void Monitor::write_state() { write_file_atomic(cfg_.dir + "/" + cfg_.state_file, cfg_.state.dump(), 0600); }
 
 void Monitor::notify(const json& msg, bool close_after) {
     std::string s = msg.dump();

@@ -24,6 +24,7 @@ import threading
 from layerbox import _jsonfast, _util
 from layerbox.errors import ImageLoadError, InvalidArgument, KernelError, NotFound
 from layerbox.image import reference
+from layerbox.store import fault
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -487,7 +488,7 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
     fd = arc.open(path)
     staging = None
     try:
-        if images.has_layer(diff_id) and blob_digest:
+        if blob_digest and images.lease_existing(diff_id):
             got = _core.sha256_fd(fd)
             if got != blob_digest:
                 raise ImageLoadError(f"invalid archive: layer {path} has digest {got}, expected {blob_digest}")
@@ -502,7 +503,7 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
         if res["diff_id"] != diff_id:
             raise ImageLoadError(f"invalid archive: layer {path} has diff_id {res['diff_id']}, "
                                  f"expected {diff_id}")
-        if images.has_layer(diff_id):  # checked now; the store's copy stays
+        if images.lease_existing(diff_id):  # checked now; the store's copy stays
             _core.remove_tree(staging)
             return None
         write_layer_meta(staging, res)
@@ -529,6 +530,7 @@ def load_fd(images, fd: int) -> list[str]:
             _core.extract_tree(fd, arc_root, "", whiteouts="none")
         except KernelError as e:
             raise ImageLoadError(f"invalid archive: {e}") from None
+        fault("load-extracted")
         arc = _Archive(arc_root)
         if arc.read("manifest.json") is not None:
             loaded = _docker_images(arc)

@@ -270,7 +270,7 @@ class Puller:
             if diff_id in seen:
                 continue
             seen.add(diff_id)
-            if images.has_layer(diff_id):
+            if images.lease_existing(diff_id):  # kept for the image that will name it
                 if not quiet:
                     self.emit({"status": "Already exists", "progressDetail": {}, "id": short(desc["digest"])})
             else:
