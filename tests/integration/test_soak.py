@@ -49,6 +49,7 @@ def test_soak_mixed_commands_then_store_is_clean(soak_store):
     failed: collections.Counter = collections.Counter()
     bad: list = []
     lock = threading.Lock()
+    samples: dict = {}
 
     def call(op, *argv, timeout=60):
         r = c(*argv, timeout=timeout)
@@ -60,6 +61,8 @@ def test_soak_mixed_commands_then_store_is_clean(soak_store):
                     m in r.err for m in RACE)
                 if not clean:
                     bad.append((argv, r.returncode, r.err[-2000:]))
+                else:
+                    samples.setdefault(op, set()).add(r.err.strip().splitlines()[-1][:90])
         return r
 
     def worker(w: int):
@@ -69,18 +72,20 @@ def test_soak_mixed_commands_then_store_is_clean(soak_store):
         n = 0
         while time.monotonic() < stop:
             n += 1
-            op = rnd.choice(["run", "run", "run_rm", "exec", "commit", "tag", "rmi", "rm", "prune"])
+            op = rnd.choice(["run", "run", "run_rm", "exec", "exec", "commit", "commit", "tag", "rmi",
+                             "rm", "prune"])
             if op == "run" or (op in ("exec", "commit", "rm") and not mine):
                 r = call("run", "run", "-d", "--name", f"soak{w}-{n}", "busybox", "sh", "-c",
-                         f"echo {w}-{n} > /f; sleep {rnd.choice(['0', '0.2', '3'])}")
+                         f"echo {w}-{n} > /f; sleep {rnd.choice(['0', '4', '8'])}")
                 if r.returncode == 0:
                     mine.append(r.out.strip())
+                    del mine[:-4]  # older ones: left to prune
             elif op == "run_rm":
                 r = call("run_rm", "run", "--rm", "busybox", "sh", "-c", "echo x > /tmp/x; cat /tmp/x")
                 if r.returncode == 0:
                     assert r.out == "x\n"
             elif op == "exec":
-                call("exec", "exec", rnd.choice(mine), "cat", "/f")
+                call("exec", "exec", mine[-1], "cat", "/f")
             elif op == "commit":
                 t = f"soak{w}:{n}"
                 if call("commit", "commit", rnd.choice(mine), t).returncode == 0:
@@ -111,6 +116,8 @@ def test_soak_mixed_commands_then_store_is_clean(soak_store):
     total = sum(counts.values())
     print(f"\nsoak: {WORKERS} CLIs for {SECONDS:.0f} s: {total} commands {dict(counts)}; "
           f"lost races (clean errors): {sum(failed.values())} {dict(failed)}; broken: {len(bad)}")
+    for op, msgs in samples.items():
+        print(f"  {op}: " + " | ".join(sorted(msgs)[:4]))
     assert not bad, bad[:5]
     assert total > WORKERS * 5
 

@@ -488,7 +488,7 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
     fd = arc.open(path)
     staging = None
     try:
-        if blob_digest and images.lease_existing(diff_id):
+        if images.has_layer(diff_id) and blob_digest:
             got = _core.sha256_fd(fd)
             if got != blob_digest:
                 raise ImageLoadError(f"invalid archive: layer {path} has digest {got}, expected {blob_digest}")
@@ -503,7 +503,7 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
         if res["diff_id"] != diff_id:
             raise ImageLoadError(f"invalid archive: layer {path} has diff_id {res['diff_id']}, "
                                  f"expected {diff_id}")
-        if images.lease_existing(diff_id):  # checked now; the store's copy stays
+        if images.has_layer(diff_id):  # checked now; the store's copy stays
             _core.remove_tree(staging)
             return None
         write_layer_meta(staging, res)
@@ -523,6 +523,7 @@ def load_fd(images, fd: int) -> list[str]:
     store = images.store.ensure()
     staging = store.mkdtemp("load")
     layer_stagings: list[str] = []
+    leased: list[str] = []
     try:
         arc_root = os.path.join(staging, "archive")
         os.mkdir(arc_root, 0o700)
@@ -542,6 +543,7 @@ def load_fd(images, fd: int) -> list[str]:
             raise ImageLoadError("invalid archive: it holds no image")
         # Every layer is checked before anything is published.
         seen = set()
+        existing = []
         for img in loaded:
             for path, blob_digest, diff_id in img.layers:
                 if diff_id in seen:
@@ -550,6 +552,18 @@ def load_fd(images, fd: int) -> list[str]:
                 s = _stage_layer(images, arc, path, blob_digest, diff_id)
                 if s:
                     layer_stagings.append(s)
+                else:
+                    existing.append((path, blob_digest, diff_id))
+        # All checked: the layers the store has are leased until the images name them (one
+        # nothing names yet, a crash's orphan or one an rmi is collecting, would go meanwhile);
+        # one that went before it could be leased is staged after all.
+        for path, blob_digest, diff_id in existing:
+            leased.append(diff_id)
+            while not images.lease_existing(diff_id):
+                s = _stage_layer(images, arc, path, blob_digest, diff_id)
+                if s:
+                    layer_stagings.append(s)
+                    break
         for s in layer_stagings:
             meta = _util.read_json(os.path.join(s, "meta.json"))
             images._publish_layer(s, meta)
@@ -565,6 +579,10 @@ def load_fd(images, fd: int) -> list[str]:
             images.add_image_bytes(img.config, parent=parent, tags=tuple(img.tags))
             lines += [f"Loaded image: {t}" for t in img.tags] or [f"Loaded image ID: {img.image_id}"]
         return lines
+    except BaseException:
+        if leased:
+            images._lease_release(leased)
+        raise
     finally:
         for s in layer_stagings:
             if os.path.exists(s):
