@@ -274,3 +274,27 @@ def test_system_check_sees_a_dead_monitor_and_stray_cgroup(fstore):
     assert c("inspect", "--format", "{{.State.Status}}", cid).out.strip() == "exited"
     c("rm", cid, check=True)
     check_clean(c, "after the reconcile")
+
+    # A cgroup of no container, and a mount under the store in the host's namespace.
+    from layerbox.container.plan import CgroupLayout
+
+    fake = "e" * 64
+    dirs = [d for d in CgroupLayout.default().cgroup_for(fake)["dirs"].values()
+            if os.path.isdir(os.path.dirname(d))]
+    os.mkdir(dirs[0])
+    point = os.path.join(c.root, "tmp", "stray-mount")
+    os.mkdir(point)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", point], check=True)
+    try:
+        r = c("system", "check")
+        assert r.returncode == 1
+        assert f"cgroup {fake[:12]}: of a container that does not exist" in r.out, r.out
+        assert f"mount {point}: a mount under the store" in r.out, r.out
+        r = c("system", "check", "--repair")
+        assert r.returncode == 0, r.out
+        assert not os.path.isdir(dirs[0])
+    finally:
+        subprocess.run(["umount", point], capture_output=True)
+        if os.path.isdir(dirs[0]):
+            os.rmdir(dirs[0])
+    check_clean(c, "after the repair of a stray cgroup and mount")

@@ -106,6 +106,8 @@ class _Lock:
             store._leases_checked = True
             try:
                 store.reclaim_leases()
+            except OSError:
+                pass  # never fails the command that happened to lock first; prune, check do it
             except BaseException:
                 self.__exit__()
                 raise

@@ -67,6 +67,7 @@ class Checker:
             self.out.write("no problems found\n")
             return 0
         self.check_private()
+        self.check_mounts()  # first: a mount holds what is under it
         self.check_staging()
         # Containers outside the store lock: repairing one may take it (a reconcile).
         containers = self.check_containers()
@@ -78,7 +79,6 @@ class Checker:
             self.check_images(refs)
             self.check_layers(containers)
             self.check_blobs()
-        self.check_mounts()
         self.check_cgroups()
         if self.found == 0:
             self.out.write("no problems found\n")
