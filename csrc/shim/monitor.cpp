@@ -84,7 +84,8 @@ Monitor::Monitor(LaunchPlan plan, MonitorConfig cfg, int report_fd)
 
 // state.json's fields are listed once, in python/layerbox/container/engine.py STATE_SCHEMA:
 // the monitor starts from the state the plan carries and only changes those fields' values.
-void Monitor::write_state() { write_file_atomic(cfg_.dir + "/" + cfg_.state_file, cfg_.state.dump()); }
+// 0600: a container's state names its processes and is nobody else's business (as docker's).
+void Monitor::write_state() { write_file_atomic(cfg_.dir + "/" + cfg_.state_file, cfg_.state.dump(), 0600); }
 
 void Monitor::notify(const json& msg, bool close_after) {
     std::string s = msg.dump();

@@ -19,6 +19,7 @@ import os
 import stat as S
 
 from layerbox.errors import BuildError, NotFound
+from layerbox.store import fault
 
 from . import dockerfile as D
 from .builder import BUILTIN_ARGS, RunFailed
@@ -61,6 +62,10 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
     c = engine.create_container(st.image_id, command=cmd, entrypoint="", environment=env,
                                 working_dir=st.run.get("WorkingDir") or None,
                                 user=st.run.get("User") or "", network_mode=network, detach=True)
+    # While the step runs, a staging dir named after the container and this process: if the
+    # build is killed, the next command reclaims it and the container with it (store.heal).
+    held = engine.store.mkdtemp("run", c.id)
+    fault("build-step-created")
     upper = os.path.join(c.dir, "upper")
     done = False  # removed already, or kept on purpose (--rm=false after a success)
     try:
@@ -81,6 +86,7 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
         for vol in volumes:
             _clear_below(upper, vol)
         # the upper dir becomes the layer's unpacked dir: the container goes right after
+        fault("build-step-ran")
         meta = write_container_layer(b.images, upper, adopt_upper=True)
         done = True
         if b.opts.rm or b.opts.forcerm:
@@ -94,6 +100,7 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
                 engine.remove(c.id, force=True, volumes=True)
             except NotFound:
                 pass
+        os.rmdir(held)
 
 
 def _start_and_wait(b, engine, cid: str) -> int:

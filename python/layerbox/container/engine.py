@@ -17,7 +17,8 @@ from layerbox.container import plan as _plan
 from layerbox.container import spec as _spec
 from layerbox.errors import (Conflict, ContainerNotFound, ImageNotFound, InvalidArgument, NotFound,
                              StartError, Timeout)
-from layerbox.store import Store
+from layerbox.store import Store, fault
+from layerbox.store import owner as _store_owner
 
 # Imported where needed (names, users, the image store): `exec`, `stop`, `ps` and friends
 # never load them (see tests/cli/test_fastpath.py).
@@ -187,14 +188,17 @@ class ContainerEngine:
             image_id = self.images.resolve(image)
             layers = self.images.layers(image_id)
             cfg = _spec.build_config(image_id, image, self.images.config_view(image_id), opts)
-            # The directory exists before the name points at it: a name whose container
-            # directory is missing is then only ever the leftover of a crash.
-            os.mkdir(cdir, 0o711)
+            # Made in tmp/ (named after this process, so a crash leaves only garbage the next
+            # command reclaims, name included), published complete by one rename. The staging
+            # dir exists before the name points at it: a name whose container is neither
+            # published nor being created by a live process is the leftover of a crash.
+            staging = store.mkdtemp("create", cid)
             claimed = ""
             try:
                 claimed = self._claim_name(cid, name)
+                fault("create-named")
                 for d in ("upper", "work", "merged"):
-                    os.mkdir(os.path.join(cdir, d), 0o755)
+                    os.mkdir(os.path.join(staging, d), 0o755)
                 cfg["Id"] = cid
                 cfg["Name"] = "/" + claimed
                 host_net = cfg["HostConfig"]["NetworkMode"] == "host"
@@ -211,9 +215,13 @@ class ContainerEngine:
                         m["Name"] = m["Source"]
                 # No state.json yet: a container that never started is "created" (one file
                 # fewer to write and remove for every container).
-                _util.write_atomic(os.path.join(cdir, "config.json"), _util.dump_json(cfg))
+                # 0600: the environment in it may hold secrets.
+                _util.write_atomic(os.path.join(staging, "config.json"), _util.dump_json(cfg),
+                                   mode=0o600)
+                fault("create-staged")
+                os.rename(staging, cdir)
             except BaseException:
-                _core.remove_tree(cdir)
+                _core.remove_tree(staging)
                 if claimed:
                     self._release_name(claimed, cid)
                 raise
@@ -249,7 +257,20 @@ class ContainerEngine:
             holder = os.readlink(link)
         except OSError:
             return ""  # gone meanwhile: held by nobody we can name
-        return holder if os.path.isdir(os.path.join(self.store.containers, holder)) else None
+        # Its creation staging first: the rename that publishes it comes between the two.
+        if self._being_created(holder) or os.path.isdir(os.path.join(self.store.containers, holder)):
+            return holder
+        return None
+
+    def _being_created(self, cid: str) -> bool:
+        from layerbox.store import owner_alive, staging_owner
+
+        try:
+            names = os.listdir(self.store.tmp)
+        except FileNotFoundError:
+            return False
+        return any(n.startswith("create-") and n.endswith("-" + cid) and owner_alive(staging_owner(n))
+                   for n in names)
 
     def _drop_stale_name(self, link: str) -> bool:
         """Removes a stale name link. Under a lock on the names directory, so two creators
@@ -439,7 +460,7 @@ class ContainerEngine:
                 state.update(Status="exited", Running=False, Paused=False, Restarting=False,
                              Pid=0, ExitCode=255, Error=why, FinishedAt=_util.now_rfc3339(),
                              MonitorPid=0)
-                _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(state))
+                _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(state), mode=0o600)
                 try:
                     os.unlink(os.path.join(cdir, "monitor.sock"))
                 except FileNotFoundError:
@@ -457,7 +478,7 @@ class ContainerEngine:
                         c = self.load(cid, reconcile=False)
                     except (StartError, OSError) as e:
                         state["Error"] = f"restart after reboot failed: {e}"
-                        _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(state))
+                        _util.write_atomic(os.path.join(cdir, "state.json"), _util.dump_json(state), mode=0o600)
                 return c
             return Container(cid, cdir, config, state)
 
@@ -609,11 +630,17 @@ class ContainerEngine:
 
     def _remove_files(self, cid: str, config: dict, volumes: bool = True) -> None:
         cdir = os.path.join(self.store.containers, cid)
-        _core.remove_tree(cdir)
+        # Out of sight at once, into staging of ours: a crash from here on leaves garbage
+        # that the next command reclaims (its name too), never half a container.
+        gone = os.path.join(self.store.tmp, f"rm-{_store_owner()}-{cid}")
+        os.rename(cdir, gone)
+        fault("rm-moved")
         self._release_name(config.get("Name", "").lstrip("/"), cid)
         if volumes:
             for p in self._anonymous_volume_paths(config):
                 _core.remove_tree(p)
+        fault("rm-unnamed")
+        _core.remove_tree(gone)
         image = config.get("Image", "")
         if image and not os.path.exists(self.store.image_record(image)):
             # Its image was removed with `rmi -f` while this container kept its layers: now
@@ -636,7 +663,7 @@ class ContainerEngine:
                 raise Conflict(f"Renaming a container with the same name as its current name")
             self._claim_name(cid, new_name)
             c.config["Name"] = "/" + new_name
-            _util.write_atomic(os.path.join(c.dir, "config.json"), _util.dump_json(c.config))
+            _util.write_atomic(os.path.join(c.dir, "config.json"), _util.dump_json(c.config), mode=0o600)
             self._release_name(old, cid)
 
     def filter(self, containers: list, filters: dict) -> list:

@@ -24,6 +24,7 @@ import threading
 from layerbox import _jsonfast, _util
 from layerbox.errors import ImageLoadError, InvalidArgument, KernelError, NotFound
 from layerbox.image import reference
+from layerbox.store import fault
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -522,6 +523,7 @@ def load_fd(images, fd: int) -> list[str]:
     store = images.store.ensure()
     staging = store.mkdtemp("load")
     layer_stagings: list[str] = []
+    leased: list[str] = []
     try:
         arc_root = os.path.join(staging, "archive")
         os.mkdir(arc_root, 0o700)
@@ -529,6 +531,7 @@ def load_fd(images, fd: int) -> list[str]:
             _core.extract_tree(fd, arc_root, "", whiteouts="none")
         except KernelError as e:
             raise ImageLoadError(f"invalid archive: {e}") from None
+        fault("load-extracted")
         arc = _Archive(arc_root)
         if arc.read("manifest.json") is not None:
             loaded = _docker_images(arc)
@@ -540,6 +543,7 @@ def load_fd(images, fd: int) -> list[str]:
             raise ImageLoadError("invalid archive: it holds no image")
         # Every layer is checked before anything is published.
         seen = set()
+        existing = []
         for img in loaded:
             for path, blob_digest, diff_id in img.layers:
                 if diff_id in seen:
@@ -548,6 +552,18 @@ def load_fd(images, fd: int) -> list[str]:
                 s = _stage_layer(images, arc, path, blob_digest, diff_id)
                 if s:
                     layer_stagings.append(s)
+                else:
+                    existing.append((path, blob_digest, diff_id))
+        # All checked: the layers the store has are leased until the images name them (one
+        # nothing names yet, a crash's orphan or one an rmi is collecting, would go meanwhile);
+        # one that went before it could be leased is staged after all.
+        for path, blob_digest, diff_id in existing:
+            leased.append(diff_id)
+            while not images.lease_existing(diff_id):
+                s = _stage_layer(images, arc, path, blob_digest, diff_id)
+                if s:
+                    layer_stagings.append(s)
+                    break
         for s in layer_stagings:
             meta = _util.read_json(os.path.join(s, "meta.json"))
             images.publish_layer(s, meta)
@@ -563,6 +579,10 @@ def load_fd(images, fd: int) -> list[str]:
             images.add_image_bytes(img.config, parent=parent, tags=tuple(img.tags))
             lines += [f"Loaded image: {t}" for t in img.tags] or [f"Loaded image ID: {img.image_id}"]
         return lines
+    except BaseException:
+        if leased:
+            images._lease_release(leased)
+        raise
     finally:
         for s in layer_stagings:
             if os.path.exists(s):

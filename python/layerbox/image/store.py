@@ -13,7 +13,7 @@ import os
 from layerbox import _jsonfast, _util
 from layerbox.errors import Conflict, ImageNotFound, InvalidArgument, NotFound
 from layerbox.image import reference
-from layerbox.store import Store
+from layerbox.store import Store, fault
 
 
 def digest_hex(d: str) -> str:
@@ -242,6 +242,7 @@ class ImageStore:
                 os.fdatasync(fd)
             finally:
                 os.close(fd)
+        fault("layer-staged")
         with self.store.lock():
             self._lease_add(diff_id)  # until an image names it (add_image_bytes)
             if self.has_layer(diff_id):
@@ -249,8 +250,10 @@ class ImageStore:
             blob = os.path.join(staging, "blob")
             if os.path.exists(blob):
                 os.rename(blob, self.store.blob_path(diff_id))
+                fault("layer-blob-published")
             os.rename(staging, final)
             _util.fsync_dir(self.store.layers)
+        fault("layer-published")
         return meta
 
     # -- leases: a layer published ahead of the image that will name it ------------------------
@@ -258,26 +261,40 @@ class ImageStore:
     # record that refers to it, nothing refers to the layer: a concurrent rmi or prune would
     # collect it. So the publishing process leases it (leases/<pid>-<start time>, under the store
     # lock) until add_image_bytes names it; a lease of a process that is gone is void.
+    # A new image written with tags is leased too ("image <id>"), from its record to its tags:
+    # one whose process died in between was never finished, and goes (collect_void_leases).
     def _lease_file(self) -> str:
-        from layerbox import _core
+        from layerbox.store import owner
 
-        pid = os.getpid()
-        return os.path.join(self.store.root, "leases", f"{pid}-{_core.process_start_time(pid)}")
+        return os.path.join(self.store.leases, owner())
 
     def _lease_add(self, diff_id: str) -> None:
         path = self._lease_file()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         with open(path, "a") as f:
             f.write(diff_id + "\n")
+
+    def lease_existing(self, diff_id: str) -> bool:
+        """Whether the store has the layer; if so it is leased to this process until an image
+        names it (add_image_bytes), so that an image about to reuse a layer nothing names yet
+        (a crash's orphan, or one an rmi is about to collect) does not lose it meanwhile."""
+        if not self.has_layer(diff_id):
+            return False
+        with self.store.lock():
+            if not self.has_layer(diff_id):
+                return False
+            self._lease_add(diff_id)
+            return True
 
     def _lease_release(self, diff_ids) -> None:
         path = self._lease_file()
         try:
             with open(path) as f:
-                held = f.read().split()
+                held = [line for line in f.read().split("\n") if line]
         except FileNotFoundError:
             return
-        left = [d for d in held if d not in set(diff_ids)]
+        gone = set(diff_ids)
+        left = [d for d in held if d not in gone]
         if left:
             _util.write_atomic(path, ("\n".join(left) + "\n").encode())
         else:
@@ -296,14 +313,59 @@ class ImageStore:
         for n in names:
             pid, _, start = n.partition("-")
             if pid.isdigit() and start.isdigit() and _core.process_start_time(int(pid)) == int(start):
-                with open(os.path.join(d, n)) as f:
-                    held.update(f.read().split())
-            else:
                 try:
-                    os.unlink(os.path.join(d, n))
+                    with open(os.path.join(d, n)) as f:
+                        held.update(f.read().split())
                 except FileNotFoundError:
                     pass
         return held
+
+    def void_leases(self) -> dict:
+        """lease file -> what it held, for every lease whose process is gone."""
+        from layerbox.store import owner_alive
+
+        try:
+            names = os.listdir(self.store.leases)
+        except FileNotFoundError:
+            return {}
+        out = {}
+        for n in names:
+            if owner_alive(n):
+                continue
+            path = os.path.join(self.store.leases, n)
+            try:
+                with open(path) as f:
+                    out[path] = f.read().split("\n")
+            except FileNotFoundError:
+                pass
+        return out
+
+    def collect_void_leases(self) -> list[str]:
+        """Under the exclusive store lock: what processes that died while publishing left.
+        An image they wrote but never tagged goes (if nothing else came to use it meanwhile),
+        then every layer and blob nothing names. Returns what was removed."""
+        void = self.void_leases()
+        if not void:
+            return []
+        res = RemoveResult()
+        for held in void.values():
+            for line in held:
+                kind, _, image_id = line.partition(" ")
+                if kind != "image" or not os.path.exists(self.store.image_record(image_id)):
+                    continue
+                if self.tags_of(image_id) or self._children(image_id):
+                    continue
+                try:
+                    self._delete_image(image_id, res, force=False, prune=False, quiet=True)
+                except Conflict:
+                    pass
+        for path in void:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self._gc_locked(res)
+        return [next(iter(line.values())) for line in res.lines]
 
     def add_image(self, config: dict, parent: str = "", tags: tuple = ()) -> str:
         """Writes the config blob and the record (the layers must be in the store already),
@@ -336,20 +398,27 @@ class ImageStore:
             blob = self.store.blob_path(image_id)
             if not os.path.exists(blob):
                 _util.write_atomic(blob, data, fsync=True)
+                fault("image-config-written")
             path = self.store.image_record(image_id)
+            leased = ()
             if os.path.exists(path):
                 old = _util.read_json(path)
                 rec["Parent"] = old.get("Parent") or parent
                 rec["RepoDigests"] = sorted(set(old.get("RepoDigests", [])) | set(repo_digests))
                 rec["Added"] = old.get("Added", rec["Added"])
+            elif tags:
+                leased = (f"image {image_id}",)  # until its tags are written
+                self._lease_add(leased[0])
             _util.write_atomic(path, _util.dump_json(rec), fsync=True)
+            fault("image-written")
             if tags:
                 refs = self.refs()
                 for t in tags:
                     refs[reference.normalize(t)] = image_id
                 self._write_refs(refs)
                 self._set_last_tag_time(image_id)
-            self._lease_release(diff_ids)
+                fault("image-tagged")
+            self._lease_release([*diff_ids, *leased])
         return image_id
 
 
@@ -510,6 +579,21 @@ class ImageStore:
             removed.append(d)
             if res is not None:
                 res.deleted(d)
+        # Blobs: a layer's tar (named by its diff_id) or an image's config (by its ID); any
+        # other is what a crash left between writing it and publishing what names it.
+        try:
+            blobs = os.listdir(self.store.blobs)
+        except FileNotFoundError:
+            blobs = []
+        for h in blobs:
+            if ("sha256:" + h) in keep or os.path.exists(os.path.join(self.store.images, h + ".json")):
+                continue
+            if os.path.isdir(os.path.join(self.store.layers, h)):
+                continue
+            try:
+                os.unlink(os.path.join(self.store.blobs, h))
+            except FileNotFoundError:
+                pass
         return removed
 
 
@@ -539,6 +623,11 @@ class ImageStore:
                 except Conflict:
                     continue
                 deleted.extend(res.lines)
+            # Layers and blobs nothing names (a crash between publishing a layer and its
+            # image leaves one): collected here too, not only when an image goes.
+            res = RemoveResult()
+            self._gc_locked(res)
+            deleted.extend(res.lines)
         after = self._layer_sizes()
         reclaimed = sum(v for k, v in before.items() if k not in after)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}

@@ -242,14 +242,18 @@ class Puller:
         key = f"{ref.name}:{want}" if not want.startswith("sha256:") else ""
         repo_digest = f"{ref.name}@{top_digest}"
         before = self._state(image_id, key, repo_digest)
-        for attempt in range(3):
-            self._layers(pairs, quiet=attempt > 0)
-            try:
-                images.add_image_bytes(cdata, tags=(key,) if key else (), repo_digests=(repo_digest,))
-                break
-            except NotFound:
-                if attempt == 2:  # an rmi in another process kept taking our layers
-                    raise
+        try:
+            for attempt in range(3):
+                self._layers(pairs, quiet=attempt > 0)
+                try:
+                    images.add_image_bytes(cdata, tags=(key,) if key else (), repo_digests=(repo_digest,))
+                    break
+                except NotFound:
+                    if attempt == 2:  # an rmi in another process kept taking our layers
+                        raise
+        except BaseException:
+            images._lease_release([d for _desc, d in pairs])  # a failed pull holds nothing
+            raise
         self.emit({"status": f"Digest: {top_digest}"})
         return image_id, top_digest, before != (True, True)
 
@@ -270,7 +274,7 @@ class Puller:
             if diff_id in seen:
                 continue
             seen.add(diff_id)
-            if images.has_layer(diff_id):
+            if images.lease_existing(diff_id):  # kept for the image that will name it
                 if not quiet:
                     self.emit({"status": "Already exists", "progressDetail": {}, "id": short(desc["digest"])})
             else:

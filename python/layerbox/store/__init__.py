@@ -9,13 +9,26 @@ Layout (root: ``--root``, ``LAYERBOX_ROOT`` or /var/lib/layerbox)::
     containers/<id>/       config.json, state.json, upper/, work/, merged/, container.log, ...
     names/<name>           symlink to a container id: creating it is how a name is claimed
     init/                  the shared "init layer": mount points every container needs
-    tmp/                   staging; whatever is here after a crash is garbage
+    tmp/                   staging: <kind>-<pid>-<start time>-<name>, owned by that process
+    leases/<pid>-<start>   layers (and untagged new images) a live process is publishing
     lock                   fcntl lock for metadata changes
+    private-v1             marker: the store has its private modes (see ensure())
 
 Publishing is by rename: work happens in tmp/, then one rename() makes it visible. A tag is
 written last, so it never points at something half there. Many layerbox processes use the same
 store at once (there is no daemon): metadata changes take ``lock`` briefly; long work (hashing,
 extracting) happens outside it.
+
+Crashes: a staging dir is named after its owner (pid and start time, as leases are); one whose
+owner is gone is garbage, reclaimed by the next process that takes the store lock (one readdir
+of tmp/ when it is empty) and by `system prune`; a void lease makes the next exclusive locker
+collect what it held (layer.heal). `LAYERBOX_FAULT=<point>` kills the process at a named point
+(fault()), so tests can crash every step of publishing.
+
+Privacy: the root is 0700 (layer, upper and diff dirs, config.json and its environment are
+nobody else's; no other host user can run a setuid file a container left in its upper dir).
+Containers need no traversal by their own users: without user namespaces overlayfs reaches its
+layers with the mounter's credentials, and binds are resolved when mounted, as root.
 """
 
 from __future__ import annotations
@@ -25,22 +38,79 @@ import os
 
 DEFAULT_ROOT = "/var/lib/layerbox"
 
+# Read once: the hot path pays one string compare per fault point.
+_FAULT = os.environ.get("LAYERBOX_FAULT", "")
+
+
+def fault(point: str) -> None:
+    """Ends this process with SIGKILL when LAYERBOX_FAULT names `point` (crash tests)."""
+    if _FAULT == point:
+        os.kill(os.getpid(), 9)
+
+
+_OWNER: list = []  # [pid, "pid-start time"] of this process (recomputed after a fork)
+
+
+def owner() -> str:
+    """This process as "<pid>-<start time>": what staging dirs and leases are named after."""
+    pid = os.getpid()
+    if not _OWNER or _OWNER[0] != pid:
+        from layerbox import _core
+
+        _OWNER[:] = [pid, f"{pid}-{_core.process_start_time(pid)}"]
+    return _OWNER[1]
+
+
+def owner_alive(token: str) -> bool:
+    """Whether the process a "<pid>-<start time>" token names still runs (not a reused pid)."""
+    pid, _, start = token.partition("-")
+    if not (pid.isdigit() and start.isdigit()):
+        return False
+    from layerbox import _core
+
+    return _core.process_start_time(int(pid)) == int(start)
+
+
+def staging_owner(name: str) -> str:
+    """The owner token of a staging dir's name (<kind>-<pid>-<start>-<name>), "" if none."""
+    parts = name.rsplit("-", 3)
+    return f"{parts[1]}-{parts[2]}" if len(parts) == 4 else ""
+
+
+PRIVATE_MARK = "private-v1"
+
 
 def default_root() -> str:
     return os.environ.get("LAYERBOX_ROOT") or DEFAULT_ROOT
 
 
 class _Lock:
-    __slots__ = ("path", "shared", "fd")
+    __slots__ = ("store", "path", "shared", "fd")
 
-    def __init__(self, path: str, shared: bool):
-        self.path = path
+    def __init__(self, store: "Store", shared: bool):
+        self.store = store
+        self.path = os.path.join(store.root, "lock")
         self.shared = shared
         self.fd = -1
 
     def __enter__(self):
+        store = self.store
+        if not store._reclaimed:
+            # The first lock of a process reclaims what crashed processes left (outside the
+            # lock: only the owner of a staging dir ever touches it while it lives).
+            store._reclaimed = True
+            store.reclaim_staging()
         self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+        if not self.shared and not store._leases_checked:
+            store._leases_checked = True
+            try:
+                store.reclaim_leases()
+            except OSError:
+                pass  # never fails the command that happened to lock first; prune, check do it
+            except BaseException:
+                self.__exit__()
+                raise
         return self
 
     def __exit__(self, *exc):
@@ -81,23 +151,55 @@ class Store:
         self.init_layer = os.path.join(self.root, "init")
         self.volumes = os.path.join(self.root, "volumes")
         self.refs_file = os.path.join(self.root, "refs.json")
+        self.leases = os.path.join(self.root, "leases")
         self._ready = False
+        self._reclaimed = False
+        self._leases_checked = False
 
     def ensure(self) -> "Store":
-        """Creates the layout once per process (a stat when it already exists)."""
+        """Creates the layout, private, once per process (a stat when it exists); an older
+        store is brought to the private modes the first time (then the marker says so)."""
         if self._ready:
             return self
-        if not os.path.isdir(self.init_layer):
-            for d in (self.blobs, self.layers, self.images, self.containers, self.names,
-                      self.tmp, self.volumes):
-                os.makedirs(d, mode=0o755, exist_ok=True)
+        if not os.path.exists(os.path.join(self.root, PRIVATE_MARK)):
+            _make_private(self)
             self._ready = True
             _make_init_layer(self)
+            fd = os.open(os.path.join(self.root, PRIVATE_MARK), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+                         0o600)
+            os.close(fd)
         self._ready = True
         return self
 
     def lock(self, shared: bool = False) -> _Lock:
-        return _Lock(os.path.join(self.root, "lock"), shared)
+        return _Lock(self, shared)
+
+    # -- crash leftovers ---------------------------------------------------------------------
+    def reclaim_staging(self) -> list[str]:
+        """Removes the staging dirs of processes that are gone (what a SIGKILL left); returns
+        their names. Cheap when there is none: one readdir."""
+        try:
+            names = os.listdir(self.tmp)
+        except FileNotFoundError:
+            return []
+        dead = [n for n in names if not owner_alive(staging_owner(n))]
+        if not dead:
+            return []
+        from layerbox.store import heal
+
+        return heal.reclaim_staging(self, dead)
+
+    def reclaim_leases(self) -> None:
+        """Under the exclusive store lock: when a publishing process died holding a lease,
+        collects what it leased and nothing names (layers, blobs, an image never tagged)."""
+        try:
+            names = os.listdir(self.leases)
+        except FileNotFoundError:
+            return
+        if any(not owner_alive(n) for n in names):
+            from layerbox.image.store import ImageStore
+
+            ImageStore(self).collect_void_leases()
 
     def container_lock(self, cid: str) -> _DirLock:
         return _DirLock(os.path.join(self.containers, cid))
@@ -120,11 +222,13 @@ class Store:
         """Where a container's monitor writes its output (CRI format: container/logs.py)."""
         return os.path.join(self.containers, cid, "container.log")
 
-    def mkdtemp(self, prefix: str) -> str:
-        """A fresh staging directory under tmp/ (same filesystem, so rename publishes it)."""
+    def mkdtemp(self, prefix: str, name: str = "") -> str:
+        """A fresh staging directory under tmp/ (same filesystem, so rename publishes it),
+        named after this process so that it is garbage once the process is gone."""
         self.ensure()
+        me = owner()
         for _ in range(100):
-            path = os.path.join(self.tmp, f"{prefix}-{os.urandom(8).hex()}")
+            path = os.path.join(self.tmp, f"{prefix}-{me}-{name or os.urandom(8).hex()}")
             try:
                 os.mkdir(path, 0o700)
                 return path
@@ -139,6 +243,35 @@ class Store:
 # show them, and an image's /etc/hosts symlink cannot redirect our bind mount.
 _INIT_DIRS = ("dev", "proc", "sys", "etc")
 _INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv")
+
+
+def _make_private(store: Store) -> None:
+    """The layout at 0700, and what an older store holds brought to the private modes: its
+    containers' dirs 0700, config and state 0600, logs 0640 (as docker's). Layer, upper and
+    diff dirs keep theirs (they are what a container sees as its directories' modes)."""
+    os.makedirs(store.root, mode=0o700, exist_ok=True)
+    os.chmod(store.root, 0o700)
+    for d in (os.path.dirname(store.blobs), store.blobs, store.layers, store.images, store.containers,
+              store.names, store.tmp, store.volumes, store.leases):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        os.chmod(d, 0o700)
+    for h in os.listdir(store.layers):
+        _chmod(os.path.join(store.layers, h), 0o700)
+    for cid in os.listdir(store.containers):
+        cdir = os.path.join(store.containers, cid)
+        _chmod(cdir, 0o700)
+        for f, mode in (("config.json", 0o600), ("state.json", 0o600), ("container.log", 0o640)):
+            _chmod(os.path.join(cdir, f), mode)
+
+
+def _chmod(path: str, mode: int) -> None:
+    import stat
+
+    try:
+        if not stat.S_ISLNK(os.lstat(path).st_mode):
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass
 
 
 def _make_init_layer(store: Store) -> None:

@@ -141,6 +141,7 @@ def system_prune(ctx, all_=False, force=False, volumes=False) -> int:
         what.insert(1, "all anonymous volumes not used by at least one container")
     if not force and not _confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in what)):
         return 0
+    ctx.store.reclaim_staging()  # what killed processes left in tmp/
     res = ctx.engine.prune()
     if res.get("ContainersDeleted"):
         sys.stdout.write("Deleted Containers:\n" + "".join(c + "\n" for c in res["ContainersDeleted"]) + "\n")
@@ -157,6 +158,14 @@ def system_prune(ctx, all_=False, force=False, volumes=False) -> int:
     space += r.get("SpaceReclaimed", 0) or 0
     sys.stdout.write(f"Total reclaimed space: {human_size(space)}\n")
     return 0
+
+
+def system_check(ctx, repair=False) -> int:
+    """layerbox system check: one line per problem; exit 1 when something is wrong (with
+    --repair, 0 when everything found was repaired)."""
+    from layerbox.store.check import check
+
+    return check(ctx.store, repair=repair)
 
 
 def volume_create(ctx, name=None, label=(), driver="local") -> int:

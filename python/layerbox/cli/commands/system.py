@@ -48,8 +48,17 @@ def system_prune(obj, **kw):
     return act.system_prune(obj, **kw)
 
 
+@click.command("check", context_settings=CONTEXT_SETTINGS)
+@click.option("--repair", is_flag=True, help="Repair what can be repaired safely.")
+@click.pass_obj
+def system_check(obj, **kw):
+    """Check the store: blobs, layers, images, tags, containers, mounts, cgroups, staging."""
+    return act.system_check(obj, **kw)
+
+
 register(system_group, df)
 register(system_group, system_prune, "prune")
+register(system_group, system_check, "check")
 
 
 @click.command("create", context_settings=CONTEXT_SETTINGS)
