@@ -18,7 +18,7 @@ ALLOWED = {
     "layerbox.container.names", "layerbox.container.plan", "layerbox.container.spec",
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
-    "layerbox.store",
+    "layerbox.store", "layerbox.shape",
 }
 
 

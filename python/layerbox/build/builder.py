@@ -166,7 +166,7 @@ class Builder:
         for t in self.opts.tags:
             from layerbox.image import reference
 
-            reference.parse(t)  # a bad tag fails before any step runs
+            reference.parse_tag_target(t)  # a bad tag fails before any step runs
         target = self._target_index()
         self._expand_meta()
         needed = self._needed_stages(target)
