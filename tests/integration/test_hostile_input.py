@@ -323,3 +323,34 @@ def test_a_full_disk_reads_as_docker_says_it(tmp_path, busybox_tar):
             assert "bb:2" not in s("images", "--format", "{{.Repository}}:{{.Tag}}").out
         finally:
             os.unlink(filler)
+
+
+def test_a_pulled_bomb_stops_at_the_reserve_and_leaves_nothing(tmp_path, tmp_path_factory):
+    """A registry serving a layer whose digests all check out, but which inflates past the
+    store: the pull stops at the reserve, publishes nothing, and says why."""
+    from test_registry import Registry
+
+    bomb = tmp_path / "layer.tar.gz"
+    gzip_bomb(bomb, 256 << 20)
+    tar_hash = hashlib.sha256()
+    with gzip.open(bomb, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            tar_hash.update(chunk)
+    reg = Registry(str(tmp_path_factory.mktemp("bomb-registry")))
+    try:
+        layer = reg.put_blob("lb/bomb", bomb.read_bytes())
+        config = config_of(["sha256:" + tar_hash.hexdigest()])
+        cdesc = reg.put_blob("lb/bomb", config)
+        mt = "application/vnd.docker.distribution.manifest.v2+json"
+        reg.put_manifest("lb/bomb", "1", {
+            "schemaVersion": 2, "mediaType": mt,
+            "config": dict(cdesc, mediaType="application/vnd.docker.container.image.v1+json"),
+            "layers": [dict(layer, mediaType="application/vnd.docker.image.rootfs.diff.tar.gzip")]}, mt)
+        with tmpfs_store(tmp_path / "store") as s:
+            before = snapshot(s.root)
+            r = s("pull", f"{reg.host}/lb/bomb:1", env={"LAYERBOX_MIN_FREE": "16M"})
+            assert_clean_failure(r, 1, "no space left on device", "the store keeps 16.8MB free")
+            assert snapshot(s.root) == before
+            assert free_bytes(s.root) > 60 << 20
+    finally:
+        reg.stop()

@@ -28,7 +28,7 @@ import os
 import posixpath
 
 from layerbox import _util
-from layerbox.errors import BuildError, ImageNotFound, InvalidArgument, LayerboxError, NotFound
+from layerbox.errors import BuildError, ImageNotFound, InvalidArgument, LayerboxError, NotFound, describe
 
 from . import dockerfile as D
 from .cache import BuildCache, step_key
@@ -400,7 +400,7 @@ class Builder:
             raise BuildError(f"{inst.keyword} failed: {e}" if inst.keyword in ("COPY", "ADD")
                              else str(e)) from None
         except OSError as e:
-            raise BuildError(f"{inst.keyword} failed: {e}") from None
+            raise BuildError(f"{inst.keyword} failed: {describe(e)}") from None
 
     def _expanded(self, st: _Stage, inst):
         if isinstance(inst, D.Copy):

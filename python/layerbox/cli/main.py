@@ -35,21 +35,10 @@ def exit_code(e: BaseException, verb: str) -> int:
 
 
 def message(e: BaseException) -> str:
-    """What the user reads: ours as it is; a bare OSError as docker words a syscall's failure
-    ("open /x: permission denied"), never Python's "[Errno 13] Permission denied: '/x'"."""
-    from layerbox.errors import LayerboxError
+    """What the user reads (layerbox.errors.describe)."""
+    from layerbox.errors import describe
 
-    if isinstance(e, LayerboxError) or not isinstance(e, OSError):
-        return str(e)
-    text = (e.strerror or str(e)).lower() if e.strerror else str(e)
-    if e.filename is not None:
-        where = os.fsdecode(e.filename)
-        if e.filename2 is not None:
-            where += " " + os.fsdecode(e.filename2)
-        text = f"{where}: {text}"
-    if e.errno in (1, 13) and os.geteuid() != 0:  # EPERM, EACCES
-        text += " (layerbox needs root)"
-    return text
+    return describe(e)
 
 
 def _report(e: BaseException, verb: str = "") -> int:
