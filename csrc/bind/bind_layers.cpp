@@ -65,8 +65,9 @@ std::string on_root(const std::optional<PrivateOverlay>& ov, const std::string& 
 void bind_layers(py::module_& m) {
     m.def("extract_layer",
           [](int src_fd, const std::string& dest_dir, int blob_fd, const std::string& whiteouts,
-             bool allow_devices) {
+             bool allow_devices, uint64_t min_free) {
               ExtractOptions o;
+              o.min_free = min_free;
               o.blob_fd = blob_fd;
               o.whiteouts = parse_whiteout_mode(whiteouts);
               o.allow_devices = allow_devices;
@@ -78,17 +79,20 @@ void bind_layers(py::module_& m) {
               return extract_dict(r);
           },
           py::arg("src_fd"), py::arg("dest_dir"), py::kw_only(), py::arg("blob_fd") = -1,
-          py::arg("whiteouts") = "overlay", py::arg("allow_devices") = false,
+          py::arg("whiteouts") = "overlay", py::arg("allow_devices") = false, py::arg("min_free") = 0,
           "Extract a layer tar (plain, gzip or zstd, read from src_fd to EOF) into dest_dir, an\n"
           "existing empty directory, in one pass that also hashes the raw input (digest) and the\n"
           "uncompressed tar (diff_id) and, when blob_fd >= 0, copies the uncompressed tar there.\n"
           "whiteouts: 'overlay' (to overlay whiteouts), 'apply' (delete), 'none' (plain files).\n"
+          "min_free: stop with ENOSPC once dest_dir's file system has fewer bytes free.\n"
           "Returns {diff_id, digest, size, compressed_size, unpacked_size, compression, entries}.");
 
     m.def("extract_tree",
           [](int src_fd, const std::string& root_dir, const std::string& dest_path, const std::string& whiteouts,
-             std::optional<std::pair<int64_t, int64_t>> chown, bool no_overwrite_dir_non_dir, bool allow_devices) {
+             std::optional<std::pair<int64_t, int64_t>> chown, bool no_overwrite_dir_non_dir, bool allow_devices,
+             uint64_t min_free) {
               ExtractOptions o;
+              o.min_free = min_free;
               o.whiteouts = parse_whiteout_mode(whiteouts);
               o.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir;
               o.allow_devices = allow_devices;
@@ -103,6 +107,7 @@ void bind_layers(py::module_& m) {
           py::arg("src_fd"), py::arg("root_dir"), py::arg("dest_path"), py::kw_only(),
           py::arg("whiteouts") = "none", py::arg("chown") = py::none(),
           py::arg("no_overwrite_dir_non_dir") = false, py::arg("allow_devices") = false,
+          py::arg("min_free") = 0,
           "Extract a tar stream into dest_path resolved inside root_dir (symlinks on the way,\n"
           "in the tree or in the archive, resolve inside root_dir). chown=(uid, gid) overrides\n"
           "owners. Returns the same dict as extract_layer.");

@@ -63,7 +63,14 @@ static const char BOOTSTRAP[] =
     "        except ImportError:\n"
     "            _forget()\n"
     "            site.main()\n"
-    "            import layerbox.cli.main as m\n"
+    "            try:\n"
+    "                import layerbox.cli.main as m\n"
+    "            except ImportError as e:\n"
+    "                # One line, not three chained tracebacks: which interpreter, what is missing.\n"
+    "                why = '' if os.geteuid() == 0 else '; layerbox needs root'\n"
+    "                sys.stderr.write('layerbox: cannot load the layerbox package with %s (%s)%s\\n'\n"
+    "                                 % (sys.executable, e, why))\n"
+    "                raise SystemExit(1)\n"
     "    return m\n"
     "sys.argv[0] = 'layerbox'\n"
     "_b().run_and_exit()\n";
@@ -71,7 +78,14 @@ static const char BOOTSTRAP[] =
 int main(int argc, char **argv) {
     const char *python = getenv("LAYERBOX_PYTHON");
     if (python == NULL || python[0] == '\0') python = LAYERBOX_PYTHON;
-    if (access(python, X_OK) != 0 && strchr(python, '/') != NULL) python = "python3";
+    if (access(python, X_OK) != 0 && strchr(python, '/') != NULL) {
+        if (errno == EACCES && geteuid() != 0) {
+            /* The interpreter layerbox was installed with is root's: so is layerbox. */
+            fprintf(stderr, "Error: layerbox needs root: run it as root (for example with sudo)\n");
+            return 1;
+        }
+        python = "python3";
+    }
 
     /* python -I -S -c BOOTSTRAP layerbox ARGS... ; -c puts argv[1..] after the code in sys.argv */
     char **args = calloc((size_t)argc + 6, sizeof(char *));

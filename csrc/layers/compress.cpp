@@ -220,6 +220,8 @@ size_t LayerInput::produce(unsigned char* out, size_t cap) {
 void LayerInput::emit(const unsigned char* p, size_t n) {
     tar_hash_.update(p, n);
     tar_bytes_ += n;
+    // Once for the blob copy and once for the files the bytes become.
+    if (reserve_) reserve_->wrote(blob_fd_ >= 0 ? 2 * n : n);
     if (blob_fd_ >= 0) write_all(blob_fd_, p, n, "layer blob for " + what_);
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "core/space.hpp"
 #include "layers/digest.hpp"
 
 namespace lb {
@@ -42,6 +43,10 @@ public:
     std::pair<const unsigned char*, size_t> next();
     void drain();
 
+    // Every uncompressed byte handed out (and written to blob_fd) counts against `r`, which
+    // throws ENOSPC once the destination is under its reserve. Not owned; may be null.
+    void keep_free(SpaceReserve* r) { reserve_ = r; }
+
     Compression compression() const { return comp_; }
     uint64_t raw_bytes() const { return raw_bytes_; }
     uint64_t tar_bytes() const { return tar_bytes_; }
@@ -68,6 +73,7 @@ private:
     Sha256 raw_hash_, tar_hash_;
     std::string raw_digest_, tar_digest_;
     std::unique_ptr<Codec> codec_;
+    SpaceReserve* reserve_ = nullptr;
 };
 
 // Streaming gzip (RFC 1952) encoder with zlib: a fixed header (mtime 0, OS unix), so the same

@@ -36,6 +36,7 @@
 #include "core/fd.hpp"
 #include "core/fsutil.hpp"
 #include "core/rootpath.hpp"
+#include "core/space.hpp"
 #include "layers/tar_common.hpp"
 #include "layers/whiteout.hpp"
 
@@ -61,7 +62,9 @@ class Extractor {
 public:
     Extractor(int rootfd, std::string base, std::string shown, int src_fd, const ExtractOptions& o)
         : rootfd_(rootfd), base_(std::move(base)), shown_(std::move(shown)), opts_(o),
-          input_(src_fd, o.blob_fd, shown_) {}
+          reserve_(rootfd, o.min_free, shown_), input_(src_fd, o.blob_fd, shown_) {
+        input_.keep_free(&reserve_);
+    }
 
     ExtractResult run();
 
@@ -139,6 +142,7 @@ private:
     std::string base_;   // extraction directory, relative to the root ("" = the root itself)
     std::string shown_;  // how errors name the destination
     ExtractOptions opts_;
+    SpaceReserve reserve_;
     LayerInput input_;
     ArchiveReadPtr ar_;
     std::exception_ptr pending_;

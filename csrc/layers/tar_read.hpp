@@ -25,6 +25,7 @@ struct ExtractOptions {
     uid_t uid = 0;
     gid_t gid = 0;
     bool no_overwrite_dir_non_dir = false;  // refuse replacing a dir by a non-dir and vice versa
+    uint64_t min_free = 0;             // stop (ENOSPC) when the destination has less free (0: no check)
 };
 
 struct ExtractResult {

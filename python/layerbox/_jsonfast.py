@@ -62,6 +62,10 @@ def loads(s: str | bytes):
         obj, end = _scan(s, i)
     except StopIteration as e:
         raise ValueError(f"Expecting value: char {e.value}") from None
+    except SystemError:
+        # _json's scanner, called without json's wrapper, can end a truncated document ("[{")
+        # this way instead of with a StopIteration.
+        raise ValueError("Unexpected end of data") from None
     while end < n and s[end] in " \t\n\r":
         end += 1
     if end != n:

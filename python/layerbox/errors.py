@@ -6,7 +6,9 @@ against it carries over: ``APIError`` > ``NotFound`` > ``ImageNotFound``, ``Cont
 (alias ``DockerException``). Failures of the kernel arrive as ``KernelError``, which is also an
 ``OSError`` carrying ``errno``, ``filename`` and the failing ``syscall``.
 
-Each class knows the exit code the CLI uses for it (125 for engine errors, as docker does).
+``exit_code`` on an error is what its own process would exit with (a StartError: 126/127 for a
+command that cannot be run or found; a ContainerError: the container's status). Which exit code
+a failing *command* gives is docker's table in layerbox.cli.main (``exit_code``).
 """
 
 from __future__ import annotations
@@ -121,8 +123,27 @@ class StartError(KernelError):
     exit_code = EXIT_ENGINE
 
 
+def describe(e: BaseException) -> str:
+    """An error as the user reads it: ours as it is; a bare OSError as docker words a failed
+    syscall ("/x/lock: permission denied", "/x: no space left on device"), never Python's
+    "[Errno 13] Permission denied: '/x/lock'"."""
+    if isinstance(e, LayerboxError) or not isinstance(e, OSError):
+        return str(e)
+    import os
+
+    text = e.strerror.lower() if e.strerror else str(e)
+    if e.filename is not None:
+        where = os.fsdecode(e.filename)
+        if e.filename2 is not None:
+            where += " " + os.fsdecode(e.filename2)
+        text = f"{where}: {text}"
+    if e.errno in (1, 13) and os.geteuid() != 0:  # EPERM, EACCES
+        text += " (layerbox needs root)"
+    return text
+
+
 __all__ = [
     "APIError", "BuildError", "Conflict", "ContainerError", "ContainerNotFound",
     "DockerException", "ImageLoadError", "ImageNotFound", "InvalidArgument", "KernelError",
-    "LayerboxError", "NotFound", "StartError", "Timeout",
+    "LayerboxError", "NotFound", "StartError", "Timeout", "describe",
 ]

@@ -19,7 +19,7 @@ ALLOWED = {
     "layerbox.container.spec",
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
-    "layerbox.signals", "layerbox.store", "layerbox.store.layerview",
+    "layerbox.shape", "layerbox.signals", "layerbox.store", "layerbox.store.layerview",
 }
 
 

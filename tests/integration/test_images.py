@@ -105,11 +105,11 @@ def test_commit_rejects_bad_input_before_writing(cli, made, store_root):
     cli("wait", r.out.strip())
     before = sorted(os.listdir(os.path.join(store_root, "layers")))
     r = cli("commit", "-c", "RUN echo no", r.out.strip())
-    assert r.returncode == 125 and r.err == "Error: run is not a valid change command\n"
+    assert r.returncode == 1 and r.err == "Error: run is not a valid change command\n"
     r = cli("commit", made["containers"][0], "Not:Valid")
-    assert r.returncode == 125 and "invalid reference format" in r.err
+    assert r.returncode == 1 and "invalid reference format" in r.err
     r = cli("commit", "no-such-container")
-    assert r.returncode == 125 and "No such container: no-such-container" in r.err
+    assert r.returncode == 1 and "No such container: no-such-container" in r.err
     assert sorted(os.listdir(os.path.join(store_root, "layers"))) == before
 
 
@@ -232,7 +232,7 @@ def test_rmi_refuses_and_allows_as_docker_does(cli, made, store_root):
     assert r.returncode == 0 and r.out == "Untagged: rmitest:b\n"
     # by ID with several tags: must be forced
     r = cli("rmi", short)
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err == (f"Error: conflict: unable to delete {short} (must be forced) - image is referenced "
                      "in one or more repositories\n")
     cli("rmi", "other/rmitest:latest", check=True)
@@ -241,12 +241,12 @@ def test_rmi_refuses_and_allows_as_docker_does(cli, made, store_root):
     running = r.out.strip()
     made["containers"].append(running)
     r = cli("rmi", "rmitest:a")
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err == (f'Error: conflict: unable to remove repository reference "rmitest:a" (must force) - '
                      f"container {running[:12]} is using its referenced image {short}\n")
     # by ID while it runs: cannot be forced
     r = cli("rmi", "-f", iid)
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err == (f"Error: conflict: unable to delete {short} (cannot be forced) - image is being used "
                      f"by running container {running[:12]}\n")
     # forced by tag: untagged, the image stays for the running container
@@ -256,7 +256,7 @@ def test_rmi_refuses_and_allows_as_docker_does(cli, made, store_root):
     # a parent of another image: cannot be forced
     child = run_and_commit(cli, made, iid, "echo y > /y", tag="rmitest:child")
     r = cli("rmi", "-f", iid)
-    assert r.returncode == 125 and "(cannot be forced) - image has dependent child images" in r.err
+    assert r.returncode == 1 and "(cannot be forced) - image has dependent child images" in r.err
     # once nothing uses them, both go, and nothing they alone used is left in the store
     for c in made["containers"]:
         cli("rm", "-f", c)
@@ -268,10 +268,10 @@ def test_rmi_refuses_and_allows_as_docker_does(cli, made, store_root):
     assert f"Deleted: {iid}" in r.out.splitlines()
     assert cli("image", "inspect", iid).returncode != 0
     assert_no_orphans(store_root)
-    # rmi of several, one unknown: the others still go, exit 125
+    # rmi of several, one unknown: the others still go, exit 1
     cli("tag", "busybox", "rmitest:x")
     r = cli("rmi", "rmitest:x", "nosuchimage:1")
-    assert r.returncode == 125 and "Untagged: rmitest:x" in r.out
+    assert r.returncode == 1 and "Untagged: rmitest:x" in r.out
     assert "No such image: nosuchimage:1" in r.err
 
 

@@ -68,7 +68,7 @@ def test_skopeo_and_umoci_read_our_oci_dir(cli, image, tmp_path):
     skopeo("copy", f"oci:{layout}:1", f"oci:{tmp_path / 'again'}:1")
     # a directory that exists and is not empty is refused
     r = cli("save", "--format", "oci-dir", "-o", layout, "interop:1")
-    assert r.returncode == 125 and "not an empty directory" in r.err
+    assert r.returncode == 1 and "not an empty directory" in r.err
 
 
 def _tree(root):

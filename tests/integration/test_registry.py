@@ -317,7 +317,7 @@ def test_pull_by_digest_and_run_by_digest(cli, store2, registry, tags, busybox_i
     assert "Status: Image is up to date for " + by_digest in r.out
     # a digest the registry does not have
     r = store2("pull", f"{registry.host}/lb/bydigest@sha256:{'0' * 64}")
-    assert r.returncode == 125 and "manifest unknown" in r.err
+    assert r.returncode == 1 and "manifest unknown" in r.err
 
 
 def test_all_tags_both_ways(cli, store2, registry, tags):
@@ -373,7 +373,7 @@ def test_multi_platform_index_picks_linux_amd64(cli, store2, registry, tags, bus
     assert r.returncode == 0, r.err
     assert inspect(store2, ref)["Architecture"] == "arm64"
     r = store2("pull", "--platform", "linux/s390x", ref)
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err == "Error: no matching manifest for linux/s390x in the manifest list entries\n"
 
 
@@ -404,7 +404,7 @@ def test_a_blob_that_does_not_match_its_digest_is_refused(cli, store2, registry,
             f.write(bytes([b[0] ^ 0xFF]))
         before = _store_state(store2.root)
         r = store2("pull", f"{registry.host}/lb/tampered:1")
-        assert r.returncode == 125
+        assert r.returncode == 1
         assert r.err == f"Error: filesystem layer verification failed for digest {top}\n"
         assert _store_state(store2.root) == before  # not even the busybox layer that checked out
         assert store2("image", "inspect", f"{registry.host}/lb/tampered:1").returncode != 0
@@ -414,16 +414,16 @@ def test_a_blob_that_does_not_match_its_digest_is_refused(cli, store2, registry,
 
 def test_pull_errors_read_like_docker(store2, registry):
     r = store2("pull", f"{registry.host}/lb/nothing-here:nope")
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err.startswith(f"Error: manifest for {registry.host}/lb/nothing-here:nope not found: ")
     assert "unknown" in r.err
     port = free_port()
     r = store2("pull", f"127.0.0.1:{port}/x")
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err == (f'Error: Get "http://127.0.0.1:{port}/v2/x/manifests/latest": '
                      f"dial tcp 127.0.0.1:{port}: connect: connection refused\n")
     r = store2("push", f"{registry.host}/lb/never-tagged")
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err.endswith(f"An image does not exist locally with the tag: {registry.host}/lb/never-tagged\n")
 
 
@@ -432,10 +432,10 @@ def test_pull_errors_read_like_docker(store2, registry):
 def test_login_push_pull_logout(cli, store2, auth_registry, tags, busybox_image, private_credentials):
     ref = tags(f"{auth_registry.host}/private/bb:1")
     r = cli("push", ref)
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err.endswith("Error: unauthorized: authentication required\n")
     r = cli("login", "-u", USER, "--password-stdin", auth_registry.host, input=b"wrong\n")
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert "401 Unauthorized" in r.err
     assert not private_credentials.exists()
     r = cli("login", "-u", USER, "--password-stdin", auth_registry.host, input=PASSWORD.encode() + b"\n")
@@ -452,12 +452,12 @@ def test_login_push_pull_logout(cli, store2, auth_registry, tags, busybox_image,
     r = cli("logout", f"http://{auth_registry.host}/")
     assert r.out == f"Removing login credentials for {auth_registry.host}\n"
     r = store2("pull", ref)
-    assert r.returncode == 125 and r.err == "Error: unauthorized: authentication required\n"
+    assert r.returncode == 1 and r.err == "Error: unauthorized: authentication required\n"
     assert cli("logout", auth_registry.host).out == f"Not logged in to {auth_registry.host}\n"
     r = cli("login", "-u", USER, "-p", PASSWORD, auth_registry.host)
     assert r.returncode == 0 and "WARNING! Using --password via the CLI is insecure" in r.err
     r = cli("login", auth_registry.host, input=b"")
-    assert r.returncode == 125 and "Cannot perform an interactive login from a non TTY device" in r.err
+    assert r.returncode == 1 and "Cannot perform an interactive login from a non TTY device" in r.err
 
 
 @pytest.fixture(scope="session")
@@ -476,10 +476,10 @@ def test_bearer_tokens_anonymous_and_logged_in(cli, store2, token_registry, tags
     host = token_registry.host
     public = tags(f"{host}/public/bb:1")
     r = cli("push", public)  # anonymous: a token, but one without push
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert r.err.startswith("Error: unauthorized: ")
     r = cli("login", "-u", USER, "--password-stdin", host, input=b"nope")
-    assert r.returncode == 125 and "incorrect username or password" in r.err
+    assert r.returncode == 1 and "incorrect username or password" in r.err
     assert cli("login", "-u", USER, "--password-stdin", host, input=PASSWORD.encode()).returncode == 0
     r = cli("push", public)
     assert r.returncode == 0, r.err
@@ -497,7 +497,7 @@ def test_bearer_tokens_anonymous_and_logged_in(cli, store2, token_registry, tags
     assert (None, ["repository:public/bb:pull"]) in token_registry.tokens.requests
     assert store2("run", "--rm", public, "true").returncode == 0
     r = store2("pull", other)
-    assert r.returncode == 125 and r.err.startswith("Error: unauthorized: ")
+    assert r.returncode == 1 and r.err.startswith("Error: unauthorized: ")
 
 
 def test_tls_registry_on_loopback_without_verification(cli, store2, tags, busybox_image, tmp_path_factory):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from layerbox.errors import BuildError, InvalidArgument, LayerboxError
+from layerbox.errors import BuildError, InvalidArgument, LayerboxError, describe
 
 from .builder import Builder, BuildOptions, Output, RunFailed
 
@@ -142,7 +142,7 @@ def prepare(store, *, path: str | None = None, tar_fd: int | None = None,
     try:
         root = os.path.join(staging, "context")
         os.mkdir(root, 0o755)
-        is_tar, head = _extract_context(tar_fd, root)
+        is_tar, head = _extract_context(tar_fd, root, store.min_free())
         if not is_tar:
             # Not an archive: the whole input is the Dockerfile, and there is no context.
             return Prepared(BuildContext.empty(root, cleanup), dockerfile_text or head, "Dockerfile")
@@ -180,9 +180,10 @@ def _chunks(fd: int, head: bytes):
         yield c
 
 
-def _extract_context(fd: int, root: str):
+def _extract_context(fd: int, root: str, min_free: int = 0):
     """Extracts the tar read from fd into root: (True, b""); or (False, everything read)
-    when the input is no archive (then it is a Dockerfile)."""
+    when the input is no archive (then it is a Dockerfile). min_free: the store's reserve
+    (a context from stdin is as untrusted as any archive)."""
     from layerbox import _core
     from layerbox.image.archive import start_producer
 
@@ -220,9 +221,9 @@ def _extract_context(fd: int, root: str):
 
     r, t, err = start_producer(produce)
     try:
-        _core.extract_layer(r, root, whiteouts="none")
+        _core.extract_layer(r, root, whiteouts="none", min_free=min_free)
     except OSError as e:
-        raise BuildError(f"unable to prepare context: the context is not a valid tar: {e}",
+        raise BuildError(f"unable to prepare context: the context is not a valid tar: {describe(e)}",
                          exit_code=1) from None
     finally:
         os.close(r)

@@ -29,7 +29,8 @@ import posixpath
 
 from layerbox import _util
 from layerbox.container.spec import DEFAULT_PATH
-from layerbox.errors import BuildError, ImageNotFound, InvalidArgument, LayerboxError, NotFound
+from layerbox.errors import (BuildError, ImageNotFound, InvalidArgument, LayerboxError, NotFound,
+                             describe)
 
 from . import dockerfile as D
 from .cache import BuildCache, step_key
@@ -166,7 +167,7 @@ class Builder:
         for t in self.opts.tags:
             from layerbox.image import reference
 
-            reference.parse(t)  # a bad tag fails before any step runs
+            reference.parse_tag_target(t)  # a bad tag fails before any step runs
         target = self._target_index()
         self._expand_meta()
         needed = self._needed_stages(target)
@@ -400,7 +401,7 @@ class Builder:
             raise BuildError(f"{inst.keyword} failed: {e}" if inst.keyword in ("COPY", "ADD")
                              else str(e)) from None
         except OSError as e:
-            raise BuildError(f"{inst.keyword} failed: {e}") from None
+            raise BuildError(f"{inst.keyword} failed: {describe(e)}") from None
 
     def _expanded(self, st: _Stage, inst):
         if isinstance(inst, D.Copy):

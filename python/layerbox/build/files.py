@@ -30,7 +30,7 @@ import os
 import posixpath
 import time
 
-from layerbox.errors import BuildError
+from layerbox.errors import BuildError, describe
 
 from .cache import sha256
 from .context import Item, Source, SourceError, TarWriter, clean_source, contains_wildcards
@@ -484,7 +484,7 @@ def _open_archive(src: _Archive):
                         while view:
                             view = view[os.write(w, view):]
         except (OSError, EOFError, lzma.LZMAError) as e:
-            raise BuildError(f"ADD failed: {src.source.orig}: {e}") from None
+            raise BuildError(f"ADD failed: {src.source.orig}: {describe(e)}") from None
 
     r, t, err = start_producer(produce)
     return r, (t, err)

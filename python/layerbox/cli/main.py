@@ -11,15 +11,61 @@ import os
 import sys
 
 
-def _report(e: BaseException) -> int:
-    from layerbox.errors import LayerboxError
+# -- how a failure ends the command: docker's exit codes, one table --------------------------
+#
+# docker's CLI exits 125 when `run` or `create` fails in the engine, 126 when the container's
+# command cannot be invoked and 127 when it does not exist (a StartError carries which); `exec`
+# passes on 126/127 of its command the same way. Every other failure of every other command
+# (start, stop, logs, kill, rename, pause, rm, exec on a stopped container, top, cp, tag, rmi,
+# save, load, pull, ps --filter with a bad key, ...) exits 1. A bad flag or a flag's bad value
+# is a usage error: 125 everywhere; a wrong number of arguments: 1.
+EXIT_FAILED = 1
+EXIT_USAGE = 125
+_ENGINE_EXIT = {"run": 125, "create": 125}
+_START_ERROR_VERBS = ("run", "exec")
 
-    msg = str(e)
+
+def exit_code(e: BaseException, verb: str) -> int:
+    """The exit code of `verb` failing with e (see the table above)."""
+    from layerbox.errors import StartError
+
+    if isinstance(e, StartError) and verb in _START_ERROR_VERBS and e.exit_code in (126, 127):
+        return e.exit_code
+    return _ENGINE_EXIT.get(verb, EXIT_FAILED)
+
+
+def message(e: BaseException) -> str:
+    """What the user reads (layerbox.errors.describe)."""
+    from layerbox.errors import describe
+
+    return describe(e)
+
+
+def _report(e: BaseException, verb: str = "") -> int:
+    msg = message(e)
     sys.stderr.write(f"Error: {msg}\n" if msg else "Error\n")
-    return e.exit_code if isinstance(e, LayerboxError) else 125
+    return exit_code(e, verb)
 
 
-def _run_action(target: str, ctx, params: dict) -> int:
+def _broken_pipe() -> int:
+    """The reader of our output left (`layerbox ps | head -1`): end quietly, as docker does
+    (it dies of the SIGPIPE; so do we, so that a shell sees the same status)."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    return 141  # only when SIGPIPE cannot be delivered
+
+
+def _is_epipe(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno == 32
+
+
+def _run_action(target: str, ctx, params: dict, verb: str = "") -> int:
     from importlib import import_module
 
     mod, _, fn = target.partition(":")
@@ -27,10 +73,10 @@ def _run_action(target: str, ctx, params: dict) -> int:
 
     try:
         return getattr(import_module(mod), fn)(ctx, **params) or 0
-    except LayerboxError as e:
-        return _report(e)
-    except OSError as e:
-        return _report(e)
+    except (LayerboxError, OSError) as e:
+        if _is_epipe(e):
+            return _broken_pipe()
+        return _report(e, verb)
 
 
 def _fast(args: list):
@@ -66,7 +112,37 @@ def _fast(args: list):
         return None
     from layerbox.cli.context import CliContext
 
-    return spec["action"], CliContext(root or os.environ.get("LAYERBOX_ROOT") or None), params
+    return spec["action"], CliContext(root or os.environ.get("LAYERBOX_ROOT") or None), params, verb
+
+
+_GROUPS = ("container", "image", "system", "volume")
+
+
+def _verb(args: list) -> str:
+    """The command a command line names ("run", "ls", ...; "" for none): what the exit code
+    table is keyed by."""
+    words, i = [], 0
+    while i < len(args) and len(words) < 2:
+        a = args[i]
+        if a == "--root":
+            i += 2
+            continue
+        if a.startswith("-"):
+            if words:
+                break
+            i += 1
+            continue
+        words.append(a)
+        if a not in _GROUPS:
+            break
+        i += 1
+    return words[-1] if words else ""
+
+
+def _asks_for_help(args: list) -> bool:
+    """Help and version need no store: they work for any user."""
+    return (not args or any(a in ("--help", "-h", "--version", "-v") for a in args)
+            or _verb(args) in ("help", "version"))
 
 
 def _click(args: list) -> int:
@@ -88,7 +164,12 @@ def _click(args: list) -> int:
         return 0
     except click.UsageError as e:
         e.show()
-        return 125
+        # docker: a wrong number of arguments exits 1; a bad flag or flag value 125.
+        if isinstance(e, click.MissingParameter) and isinstance(e.param, click.Argument):
+            return EXIT_FAILED
+        if "unexpected extra argument" in e.message:
+            return EXIT_FAILED
+        return EXIT_USAGE
     except click.exceptions.Abort:
         return 1
     except click.exceptions.Exit as e:
@@ -96,11 +177,18 @@ def _click(args: list) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 0
     except (LayerboxError, OSError) as e:
-        return _report(e)
+        if _is_epipe(e):
+            return _broken_pipe()
+        return _report(e, _verb(args))
 
 
 def main(argv: list | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    if os.geteuid() != 0 and not _asks_for_help(args):
+        # Namespaces, mounts, cgroups and the store all need it; say so before anything fails
+        # half-way with a bare "permission denied".
+        sys.stderr.write("Error: layerbox needs root: run it as root (for example with sudo)\n")
+        return EXIT_FAILED
     try:
         fast = _fast(args)
         if fast is not None:
@@ -116,12 +204,13 @@ def main(argv: list | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # `layerbox ps | head`: the reader left; say nothing more.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass  # nowhere left to write to: exiting is all that is left
-        return 0
+        return _broken_pipe()
+    except Exception as e:  # noqa: BLE001 - a bug of ours: one line, not a traceback
+        if os.environ.get("LAYERBOX_DEBUG"):
+            raise
+        sys.stderr.write(f"Error: internal error: {type(e).__name__}: {e} "
+                         "(LAYERBOX_DEBUG=1 shows where)\n")
+        return exit_code(e, _verb(args))
 
 
 def run_and_exit() -> None:

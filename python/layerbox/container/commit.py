@@ -103,7 +103,7 @@ def commit(engine, ref: str, repository: str | None = None, *, message: str = ""
     from layerbox.image.changes import apply_changes
 
     if repository:
-        reference.parse(repository)  # a bad name fails before any work
+        reference.parse_tag_target(repository)  # a bad name fails before any work
     apply_changes({}, changes or [])  # and so does a bad change: no layer is written for nothing
     images = engine.images
     store = engine.store

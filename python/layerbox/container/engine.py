@@ -132,12 +132,16 @@ class ContainerEngine:
 
     def load(self, cid: str, reconcile: bool = True) -> Container:
         cdir = os.path.join(self.store.containers, cid)
+        from layerbox import shape
+
         try:
-            config = _util.read_json(os.path.join(cdir, "config.json"))
+            config = shape.read(os.path.join(cdir, "config.json"), shape.CONTAINER_CONFIG_FILE,
+                                error=shape.damaged)
         except FileNotFoundError:
             raise ContainerNotFound(f"No such container: {cid}") from None
         try:
-            state = _util.read_json(os.path.join(cdir, "state.json"))
+            state = shape.read(os.path.join(cdir, "state.json"), shape.CONTAINER_STATE_FILE,
+                               error=shape.damaged)
         except FileNotFoundError:
             state = _initial_state()  # never started
         c = Container(cid, cdir, config, state)

@@ -17,11 +17,12 @@ the layers, then the images, then the tags. A mismatch anywhere changes nothing.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
 
-from layerbox import _jsonfast, _util
+from layerbox import _jsonfast, _util, shape
 from layerbox.errors import ImageLoadError, InvalidArgument, KernelError, NotFound
 from layerbox.image import reference
 from layerbox.store import fault
@@ -282,6 +283,14 @@ def save_chunks(images, names, chunk_size: int = 2 * 1024 * 1024):
 
 # -- load ------------------------------------------------------------------------------------
 
+# The archive's own documents, checked before any field is used (see layerbox.shape).
+# docker-archive's manifest.json (moby's image/tarexport manifestItem).
+_MANIFEST_JSON = [{"Config": shape.Req(str), "RepoTags": [str], "Layers": shape.Req([str]),
+                   "Parent": str, "LayerSources": dict}]
+# A JSON document in an archive is a few kB; a larger one is not read into memory.
+_MAX_JSON = 32 << 20
+
+
 class _Archive:
     """The extracted archive: files read and opened only through paths resolved inside it."""
 
@@ -291,16 +300,27 @@ class _Archive:
     def read(self, path: str) -> bytes | None:
         from layerbox import _core
 
+        if not isinstance(path, str) or not path:
+            return None
+        try:
+            fd = _core.open_in_root(self.root, path)
+        except OSError:
+            return None
+        try:
+            if os.fstat(fd).st_size > _MAX_JSON:
+                raise ImageLoadError(f"invalid archive: {path} is larger than {_MAX_JSON >> 20} MiB")
+        finally:
+            os.close(fd)
         return _core.read_in_root(self.root, path)
 
-    def json(self, path: str, what: str):
+    def json(self, path: str, what: str, want=None):
         data = self.read(path)
         if data is None:
             raise ImageLoadError(f"invalid archive: {what} {path} is missing")
-        try:
-            return data, _jsonfast.loads(data)
-        except ValueError:
-            raise ImageLoadError(f"invalid archive: {what} {path} is not valid JSON") from None
+        doc = shape.parse(data, path, ImageLoadError, "invalid archive: ")
+        if want is not None:
+            shape.check(doc, want, path, ImageLoadError, "invalid archive: ")
+        return data, doc
 
     def open(self, path: str) -> int:
         from layerbox import _core
@@ -344,22 +364,15 @@ def _check_config(data: bytes, expected: str | None, where: str) -> tuple[str, d
     image_id = _sha256(data)
     if expected and expected != image_id:
         raise ImageLoadError(f"invalid archive: config {where} has digest {image_id}, expected {expected}")
-    try:
-        cfg = _jsonfast.loads(data)
-    except ValueError:
-        raise ImageLoadError(f"invalid archive: config {where} is not valid JSON") from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("rootfs"), dict):
-        raise ImageLoadError(f"invalid archive: config {where} has no rootfs")
+    cfg = shape.load(data, shape.IMAGE_CONFIG, f"config {where}", ImageLoadError, "invalid archive: ")
     return image_id, cfg
 
 
 def _docker_images(arc: _Archive) -> list[_Image]:
-    _raw, items = arc.json("manifest.json", "manifest")
-    if not isinstance(items, list):
-        raise ImageLoadError("invalid archive: manifest.json is not a list")
+    _raw, items = arc.json("manifest.json", "manifest", _MANIFEST_JSON)
     out = []
     for it in items:
-        cpath = it.get("Config") or ""
+        cpath = it["Config"]
         data = arc.read(cpath)
         if data is None:
             raise ImageLoadError(f"invalid archive: config {cpath} is missing")
@@ -372,17 +385,17 @@ def _docker_images(arc: _Archive) -> list[_Image]:
         tags = []
         for t in it.get("RepoTags") or []:
             try:
-                tags.append(reference.normalize(t))
-            except InvalidArgument:
-                raise ImageLoadError(f"invalid archive: invalid tag {t!r}") from None
+                tags.append(reference.parse_tag_target(t).tagged())
+            except InvalidArgument as e:
+                raise ImageLoadError(f"invalid archive: invalid tag {t!r} in manifest.json: {e}") from None
         out.append(_Image(data, image_id, tags,
                           [(p, _named_digest(p), d) for p, d in zip(paths, diff_ids)],
                           it.get("Parent") or ""))
     return out
 
 
-def _blob_path(desc: dict) -> str:
-    d = desc.get("digest") or ""
+def _blob_path(desc) -> str:
+    d = (desc.get("digest") if isinstance(desc, dict) else None) or ""
     algo, _, hexpart = d.partition(":")
     if algo != "sha256" or not _is_hex64(hexpart):
         raise ImageLoadError(f"invalid archive: unsupported digest {d!r}")
@@ -401,7 +414,7 @@ def _verified_blob(arc: _Archive, desc: dict, what: str) -> bytes:
 
 
 def _oci_images(arc: _Archive) -> list[_Image]:
-    _raw, index = arc.json("index.json", "index")
+    _raw, index = arc.json("index.json", "index", shape.INDEX)
     out: list[_Image] = []
 
     def visit(manifests, inherited_name):
@@ -418,9 +431,14 @@ def _oci_images(arc: _Archive) -> list[_Image]:
                 except InvalidArgument:
                     name = ""
             data = _verified_blob(arc, desc, "manifest")
-            doc = _jsonfast.loads(data)
+            doc = shape.parse(data, f"manifest {desc['digest']}", ImageLoadError, "invalid archive: ")
+            if not isinstance(doc, dict):
+                shape.check(doc, dict, f"manifest {desc['digest']}", ImageLoadError, "invalid archive: ")
+            is_index = mt in (MT_OCI_INDEX, MT_DOCKER_LIST) or "manifests" in doc
+            shape.check(doc, shape.INDEX if is_index else shape.MANIFEST, f"manifest {desc['digest']}",
+                        ImageLoadError, "invalid archive: ")
             mt = mt or doc.get("mediaType", "")
-            if mt in (MT_OCI_INDEX, MT_DOCKER_LIST) or "manifests" in doc:
+            if is_index:
                 plats = [m for m in doc.get("manifests") or []
                          if (m.get("platform") or {}).get("os", "linux") == "linux"
                          and (m.get("platform") or {}).get("architecture", "amd64") == "amd64"]
@@ -436,9 +454,9 @@ def _oci_images(arc: _Archive) -> list[_Image]:
             tags = []
             if name:
                 try:
-                    tags.append(reference.normalize(name))
-                except InvalidArgument:
-                    raise ImageLoadError(f"invalid archive: invalid image name {name!r}") from None
+                    tags.append(reference.tag_key(name))
+                except InvalidArgument as e:
+                    raise ImageLoadError(f"invalid archive: invalid image name {name!r}: {e}") from None
             for prev in out:
                 if prev.image_id == image_id:
                     prev.tags += [t for t in tags if t not in prev.tags]
@@ -464,7 +482,7 @@ def extract_to_staging(images, fd: int) -> tuple[str, dict]:
         os.mkdir(diff, 0o755)
         bfd = os.open(os.path.join(staging, "blob"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            return staging, _core.extract_layer(fd, diff, blob_fd=bfd)
+            return staging, _core.extract_layer(fd, diff, blob_fd=bfd, min_free=images.store.min_free())
         finally:
             os.close(bfd)
     except BaseException:
@@ -496,6 +514,8 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
         try:
             staging, res = extract_to_staging(images, fd)
         except KernelError as e:
+            if e.errno == errno.ENOSPC:
+                raise
             raise ImageLoadError(f"invalid archive: layer {path}: {e}") from None
         if blob_digest and res["digest"] != blob_digest:
             raise ImageLoadError(f"invalid archive: layer {path} has digest {res['digest']}, "
@@ -528,8 +548,10 @@ def load_fd(images, fd: int) -> list[str]:
         arc_root = os.path.join(staging, "archive")
         os.mkdir(arc_root, 0o700)
         try:
-            _core.extract_tree(fd, arc_root, "", whiteouts="none")
+            _core.extract_tree(fd, arc_root, "", whiteouts="none", min_free=store.min_free())
         except KernelError as e:
+            if e.errno == errno.ENOSPC:
+                raise  # not the archive's fault as such: the disk's message, as docker's
             raise ImageLoadError(f"invalid archive: {e}") from None
         fault("load-extracted")
         arc = _Archive(arc_root)

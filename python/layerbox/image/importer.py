@@ -28,7 +28,7 @@ def import_tar(images: ImageStore, source: str, repository: str | None = None,
                changes: list | None = None, message: str = "") -> str:
     """Imports `source` (a path, or "-" for stdin) and returns the new image ID."""
     if repository:
-        reference.parse(repository)  # refuse a bad name before doing any work
+        reference.parse_tag_target(repository)  # refuse a bad name before doing any work
     images.store.ensure()
     if source == "-":
         fd, close = 0, False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from layerbox import _jsonfast, _util
+from layerbox import _jsonfast, _util, shape
 from layerbox.errors import Conflict, ImageNotFound, InvalidArgument, NotFound
 from layerbox.image import reference
 from layerbox.store import Store, fault
@@ -32,7 +32,7 @@ class ImageStore:
     def refs(self) -> dict:
         """name:tag -> image id."""
         try:
-            return _util.read_json(self.store.refs_file)
+            return shape.read(self.store.refs_file, shape.REFS, error=shape.damaged)
         except FileNotFoundError:
             return {}
 
@@ -42,7 +42,7 @@ class ImageStore:
 
     def tag(self, image_id: str, name: str) -> str:
         """Points name:tag at image_id (published last, after the image is complete)."""
-        key = reference.normalize(name)
+        key = reference.tag_key(name)
         with self.store.lock():
             if not os.path.exists(self.store.image_record(image_id)):
                 raise ImageNotFound(f"No such image: {image_id}")
@@ -111,7 +111,7 @@ class ImageStore:
 
     def record(self, image_id: str) -> dict:
         try:
-            return _util.read_json(self.store.image_record(image_id))
+            return shape.read(self.store.image_record(image_id), shape.IMAGE_RECORD, error=shape.damaged)
         except FileNotFoundError:
             raise ImageNotFound(f"No such image: {image_id}") from None
 
@@ -195,7 +195,8 @@ class ImageStore:
         return os.path.exists(os.path.join(self.store.layer_dir(diff_id), "meta.json"))
 
     def layer_meta(self, diff_id: str) -> dict:
-        return _util.read_json(os.path.join(self.store.layer_dir(diff_id), "meta.json"))
+        return shape.read(os.path.join(self.store.layer_dir(diff_id), "meta.json"), shape.LAYER_META,
+                          error=shape.damaged)
 
     def add_layer_from_fd(self, fd: int) -> dict:
         """Extracts a layer tar (plain, gzip or zstd) read from fd into the store.
@@ -212,7 +213,7 @@ class ImageStore:
             blob = os.path.join(staging, "blob")
             bfd = os.open(blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             try:
-                res = _core.extract_layer(fd, diff, blob_fd=bfd)
+                res = _core.extract_layer(fd, diff, blob_fd=bfd, min_free=self.store.min_free())
             finally:
                 os.close(bfd)
             meta = {
@@ -414,7 +415,7 @@ class ImageStore:
             if tags:
                 refs = self.refs()
                 for t in tags:
-                    refs[reference.normalize(t)] = image_id
+                    refs[reference.tag_key(t)] = image_id
                 self._write_refs(refs)
                 self._set_last_tag_time(image_id)
                 fault("image-tagged")

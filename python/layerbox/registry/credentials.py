@@ -42,13 +42,15 @@ def server_key(server: str) -> str:
 
 
 def _load() -> dict:
+    from layerbox import shape
+
     try:
-        doc = _util.read_json(path())
+        return shape.read(path(), {"auths": shape.MapOf({"auth": str})}, error=InvalidArgument,
+                          prefix="credentials ")
     except FileNotFoundError:
         return {}
-    except ValueError:
-        raise InvalidArgument(f"{path()}: not valid JSON (remove it and log in again)") from None
-    return doc if isinstance(doc, dict) else {}
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{e} (remove it and log in again)") from None
 
 
 def _save(doc: dict) -> None:

@@ -24,7 +24,7 @@ import hashlib
 import os
 import threading
 
-from layerbox import _jsonfast
+from layerbox import shape
 from layerbox.errors import ImageNotFound, KernelError, NotFound
 from layerbox.image import reference
 from layerbox.registry import manifest as mf
@@ -61,19 +61,23 @@ def _manifest(reg, repo: str, want: str, scopes: tuple, shown: str) -> tuple[byt
     if expected and expected != got:
         raise RegistryError(f"manifest verification failed for digest {expected}: the registry sent {got}",
                             400, "DIGEST_INVALID")
-    try:
-        doc = _jsonfast.loads(data)
-        if not isinstance(doc, dict):
-            raise ValueError
-    except ValueError:
-        raise RegistryError(f"manifest {got} of {shown} is not a JSON object", 400, "MANIFEST_INVALID") from None
+    doc = shape.parse(data, f"manifest {got} of {shown}", _invalid)
+    if not isinstance(doc, dict):
+        raise RegistryError(f"manifest {got} of {shown} is not a JSON object", 400, "MANIFEST_INVALID")
     mt = mf.media_type(doc, resp.header("content-type"))
     if mt in mf.MT_SCHEMA1:
         raise RegistryError(f"{shown}: Docker Image manifest version 2, schema 1 is not supported: "
                             "push the image again with a current tool", 400, "MANIFEST_INVALID")
     if mt not in mf.INDEXES and mt not in mf.MANIFESTS:
         raise RegistryError(f"{shown}: unsupported manifest media type {mt}", 400, "MANIFEST_INVALID")
+    shape.check(doc, shape.INDEX if mt in mf.INDEXES else shape.MANIFEST, f"manifest {got} of {shown}",
+                _invalid)
     return data, doc, mt, got
+
+
+def _invalid(msg: str) -> RegistryError:
+    """A registry's document of the wrong shape (see layerbox.shape)."""
+    return RegistryError(msg, 400, "MANIFEST_INVALID")
 
 
 def _blob_bytes(reg, repo: str, desc: dict, scopes: tuple, what: str, limit: int) -> bytes:
@@ -149,6 +153,8 @@ def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tu
     try:
         res = _stream_blob(reg, repo, desc, scopes, consume)
     except KernelError as e:
+        if e.errno == 28:  # ENOSPC: the store's reserve (a bomb) or a full disk; says which
+            raise
         # Corrupt data, or a blob that is not what the manifest says? Hash it again to tell.
         if _stream_blob(reg, repo, desc, scopes, _core.sha256_fd) != desc["digest"]:
             raise bad from None
@@ -212,7 +218,8 @@ class Puller:
                     raise ManifestUnknown(f"repository {self.ref.name} not found: {e}", 404, e.code) from None
                 raise
             link = resp.header("link")
-            out += _jsonfast.loads(resp.read()).get("tags") or []
+            doc = shape.load(resp.read(), {"tags": [str]}, f"tag list of {self.ref.name}", _invalid)
+            out += doc.get("tags") or []
             path = link.split(";", 1)[0].strip().strip("<>") if link and 'rel="next"' in link else ""
         return sorted(set(out))
 
@@ -234,10 +241,7 @@ class Puller:
         cdesc = doc.get("config") or {}
         cdata = _blob_bytes(self.reg, self.repo, cdesc, self.scopes, "config", _MAX_CONFIG)
         image_id = cdesc["digest"]
-        try:
-            config = _jsonfast.loads(cdata)
-        except ValueError:
-            raise RegistryError(f"config {image_id} is not valid JSON", 400, "MANIFEST_INVALID") from None
+        config = shape.load(cdata, shape.IMAGE_CONFIG, f"config {image_id}", _invalid)
         pairs = mf.check_image(doc, mt, config, image_id)
         key = f"{ref.name}:{want}" if not want.startswith("sha256:") else ""
         repo_digest = f"{ref.name}@{top_digest}"

@@ -156,8 +156,10 @@ _DEFAULT_REASONS = {
 def error_text(status: int, reason: str, body: bytes) -> tuple[str, str]:
     """(docker's text, the first error code) for an error response: the registry's error
     codes lower-cased ("manifest unknown: manifest unknown"), else a default for the status."""
+    from layerbox import shape
+
     try:
-        errs = _jsonfast.loads(body).get("errors") or []
+        errs = shape.load(body, {"errors": [{"code": str}]}, "errors", ValueError).get("errors") or []
         parts, first = [], ""
         for e in errs:
             code = str(e.get("code") or "UNKNOWN")
@@ -374,10 +376,12 @@ class Registry:
                 text = "unauthorized: incorrect username or password"
             raise RegistryError(f'Get "{realm}": {text}' if resp.status not in (401, 403) else text,
                                 resp.status, code)
+        from layerbox import shape
+
         try:
-            doc = _jsonfast.loads(body)
+            doc = shape.load(body, {"token": str, "access_token": str}, "token", ValueError)
             tok = doc.get("token") or doc.get("access_token")
-        except (ValueError, AttributeError):
+        except ValueError:
             tok = None
         if not tok:
             raise RegistryError(f"{realm}: the token server answered without a token")

@@ -37,6 +37,9 @@ import fcntl
 import os
 
 DEFAULT_ROOT = "/var/lib/layerbox"
+# What imports, loads and pulls leave free on the store's file system (LAYERBOX_MIN_FREE).
+DEFAULT_MIN_FREE = "5%"
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 # Read once: the hot path pays one string compare per fault point.
 _FAULT = os.environ.get("LAYERBOX_FAULT", "")
@@ -221,6 +224,31 @@ class Store:
     def container_log(self, cid: str) -> str:
         """Where a container's monitor writes its output (CRI format: container/logs.py)."""
         return os.path.join(self.containers, cid, "container.log")
+
+    def min_free(self) -> int:
+        """Bytes an untrusted stream (import, load, pull) must leave free on the store's file
+        system, from LAYERBOX_MIN_FREE: a size ("512M", "2G", bytes) or a percent of the file
+        system ("5%", the default); "0" turns the check off. Extraction stops with "no space
+        left on device" below it, so a decompression bomb cannot fill the disk."""
+        from layerbox.errors import InvalidArgument
+
+        spec = (os.environ.get("LAYERBOX_MIN_FREE") or DEFAULT_MIN_FREE).strip().lower()
+        try:
+            if spec.endswith("%"):
+                pct = float(spec[:-1])
+                if not 0 <= pct < 100:
+                    raise ValueError
+                st = os.statvfs(self.root if os.path.isdir(self.root) else os.path.dirname(self.root))
+                return int(st.f_blocks * st.f_frsize * pct / 100)
+            num = spec.rstrip("ib")  # "512M", "512MB", "512MiB": binary units
+            unit = num[-1:] if num[-1:] in _UNITS and not num[-1:].isdigit() else ""
+            value = float(num[:-1] if unit else num)
+            if value < 0:
+                raise ValueError
+            return int(value * _UNITS[unit])
+        except ValueError:
+            raise InvalidArgument(f"invalid LAYERBOX_MIN_FREE {spec!r}: want a size (512M, 2G) "
+                                  "or a percent of the file system (5%)") from None
 
     def mkdtemp(self, prefix: str, name: str = "") -> str:
         """A fresh staging directory under tmp/ (same filesystem, so rename publishes it),

@@ -34,6 +34,15 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
         raise InvalidArgument(f"platform {platform} is not supported here (linux/amd64 only)")
     if context.startswith(("http://", "https://", "git://", "git@", "github.com/")):
         raise InvalidArgument(f"remote build contexts are not supported: {context}")
+    from layerbox.image import reference
+
+    for t in tags or ():
+        try:
+            reference.parse_tag_target(t)
+        except InvalidArgument as e:  # docker checks -t as a flag: its usage error, exit 125
+            sys.stderr.write(f'invalid argument "{t}" for "-t, --tag" flag: {e}\n'
+                             "See 'layerbox build --help'.\n")
+            return 125
     if context == "-" and file == "-":
         raise InvalidArgument("invalid argument: can't use stdin for both build context and dockerfile")
     options = BuildOptions(

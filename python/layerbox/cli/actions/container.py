@@ -137,7 +137,7 @@ def create(ctx, **kw) -> int:
 
 def _each(names, fn, print_name: bool = True) -> int:
     """docker's multi-container verbs: do each, print each name done, report each failure,
-    exit 1 if any failed (125 when all failed, as the engine error)."""
+    exit 1 if any failed."""
     failed = 0
     for n in names:
         try:
@@ -145,10 +145,14 @@ def _each(names, fn, print_name: bool = True) -> int:
             if print_name:
                 sys.stdout.write(n + "\n")
         except (LayerboxError, OSError) as e:
-            _err(str(e))
+            if isinstance(e, OSError) and e.errno == 32:  # our reader left: main ends quietly
+                raise
+            from layerbox.cli.main import message
+
+            _err(message(e))
             failed += 1
     sys.stdout.flush()
-    return 0 if not failed else 125
+    return 0 if not failed else 1
 
 
 def start(ctx, containers, attach=False, interactive=False) -> int:

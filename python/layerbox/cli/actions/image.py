@@ -88,6 +88,15 @@ def images(ctx, all_=False, quiet=False, digests=False, no_trunc=False, filters=
 
 
 def tag(ctx, source, target) -> int:
+    from layerbox.image import reference
+
+    # docker's client checks both names before asking the engine, with these words.
+    for name, check in ((source, reference.parse_any), (target, reference.parse)):
+        try:
+            check(name)
+        except InvalidArgument as e:
+            raise InvalidArgument(f'Error parsing reference: "{name}" is not a valid repository/tag: {e}') from None
+    reference.parse_tag_target(target)
     image_id = ctx.images.resolve(source)
     ctx.images.tag(image_id, target)
     return 0
@@ -102,9 +111,11 @@ def rmi(ctx, images, force=False, no_prune=False) -> int:
                 for k, v in line.items():
                     sys.stdout.write(f"{k}: {v}\n")
         except (LayerboxError, OSError) as e:
-            _err(str(e))
+            from layerbox.cli.main import message
+
+            _err(message(e))
             failed += 1
-    return 125 if failed else 0
+    return 1 if failed else 0
 
 
 def inspect(ctx, names, fmt=None) -> int:

@@ -233,7 +233,7 @@ def volume_rm(ctx, names, force=False) -> int:
         except LayerboxError as e:
             sys.stderr.write(f"Error: {e}\n")
             failed += 1
-    return 125 if failed else 0
+    return 1 if failed else 0  # docker: 1, as every command but run/create
 
 
 def volume_prune(ctx, all_=False, force=False) -> int:

@@ -22,7 +22,7 @@ def _version(ctx: click.Context, _param, value):
     ctx.exit(0)
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(context_settings=dict(CONTEXT_SETTINGS, help_option_names=["-h", "--help"]))
 @click.option("--root", metavar="DIR", envvar="LAYERBOX_ROOT",
               help="Store root (default /var/lib/layerbox; env LAYERBOX_ROOT).")
 @click.option("-v", "--version", is_flag=True, expose_value=False, is_eager=True,
@@ -35,6 +35,22 @@ def cli(ctx: click.Context, root: str | None) -> None:
     layer, its own namespaces and a cgroup, watched by a small monitor process.
     """
     ctx.obj = CliContext(root)
+
+
+@cli.command("help", context_settings=CONTEXT_SETTINGS)
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_(ctx: click.Context, command) -> None:
+    """Help about any command (as `layerbox COMMAND --help`)."""
+    root = ctx.parent
+    group, cur = cli, root
+    for name in command:
+        sub = group.get_command(cur, name) if isinstance(group, click.Group) else None
+        if sub is None:
+            raise click.UsageError(f'unknown help topic: "{" ".join(command)}"')
+        cur = click.Context(sub, info_name=name, parent=cur)
+        group = sub
+    click.echo(cur.get_help())
 
 
 @cli.group("container", context_settings=CONTEXT_SETTINGS)
