@@ -5,18 +5,18 @@
 namespace lb::bind {
 
 void bind_security(py::module_& m) {
-    m.def("seccomp_program",
-          [](const std::string& profile, const std::string& cache_dir) {
+    m.def("seccomp_compile",
+          [](const std::string& profile) {
               std::string bpf;
               {
                   py::gil_scoped_release nogil;
-                  bpf = seccomp_program(profile, cache_dir);
+                  bpf = seccomp_compile(profile);
               }
               return py::bytes(bpf);
           },
-          py::arg("profile"), py::arg("cache_dir") = "",
-          "The BPF program of a resolved seccomp profile (JSON text), compiled with libseccomp or "
-          "taken from cache_dir where it was compiled before.");
+          py::arg("profile"),
+          "The BPF program (struct sock_filter array) of a resolved seccomp profile (JSON text), "
+          "compiled with libseccomp.");
 }
 
 }  // namespace lb::bind

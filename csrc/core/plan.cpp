@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/fd.hpp"
 
 namespace lb {
 
@@ -38,20 +39,6 @@ MountOp::Kind kind_from(const std::string& s) {
     if (s == "mkdir") return MountOp::Kind::Mkdir;
     if (s == "file") return MountOp::Kind::File;
     throw_invalid("unknown mount operation '" + s + "'");
-}
-
-// The program travels as hex in the plan's JSON.
-std::string from_hex(const std::string& h) {
-    auto nib = [&](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        throw_invalid("bad hex in seccomp program");
-    };
-    if (h.size() % 2) throw_invalid("bad hex in seccomp program");
-    std::string out(h.size() / 2, '\0');
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(nib(h[2 * i]) << 4 | nib(h[2 * i + 1]));
-    return out;
 }
 
 }  // namespace
@@ -88,7 +75,11 @@ ProcessSpec process_from_json(const json& pr) {
         p.create_cwd = pr.value("create_cwd", true);
         p.umask = pr.value("umask", 022u);
         if (pr.contains("seccomp") && pr["seccomp"].is_object()) {
-            p.seccomp = from_hex(pr["seccomp"].value("bpf", ""));
+            // The compiled program, from the store's cache (read here: in the monitor before
+            // clone, in the exec caller before it forks).
+            std::string file = pr["seccomp"].at("file").get<std::string>();
+            p.seccomp = read_file(file);
+            if (p.seccomp.empty() || p.seccomp.size() % 8) throw_invalid("seccomp program " + file + " is not a BPF program", file);
             p.seccomp_flags = pr["seccomp"].value("flags", 0u);
         }
         return p;

@@ -1,9 +1,10 @@
 // Seccomp: a container process's syscall filter.
 //
 // Python resolves a profile (Docker's JSON format) for this machine's architecture and the
-// container's capabilities; libseccomp compiles it once into a classic BPF program, which is
-// cached in the store. A container's process only installs those bytes, last thing before
-// execve: the monitor and the exec helper never link libseccomp (the monitor is static).
+// container's capabilities; libseccomp compiles it once into a classic BPF program, which
+// Python caches in the store (seccomp/). The plan names that file; the monitor or the exec
+// caller reads it, and the container's process installs the bytes, last thing before execve:
+// neither links libseccomp (the monitor is static).
 #pragma once
 
 #include <string>
@@ -24,10 +25,5 @@ void seccomp_install(const std::string& bpf, unsigned flags);
 // (EINVAL, naming the bad field) for an action, operator or architecture it cannot use.
 // Defined in seccomp_compile.cpp, which only the Python extension links.
 std::string seccomp_compile(const std::string& resolved_json);
-
-// The BPF for `resolved_json`, from `cache_dir` when it was compiled before (the cache file
-// holds the profile text too and is used only when it matches), otherwise compiled and
-// published there by rename. An empty cache_dir compiles without caching.
-std::string seccomp_program(const std::string& resolved_json, const std::string& cache_dir);
 
 }  // namespace lb

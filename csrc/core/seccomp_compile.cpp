@@ -1,12 +1,10 @@
-// Compiling a resolved seccomp profile with libseccomp (Debian's libseccomp-dev), and the
-// store's cache of compiled programs. Only the Python extension links this file: the monitor
+// Compiling a resolved seccomp profile with libseccomp (Debian's libseccomp-dev). Only the Python extension links this file: the monitor
 // and the container's process install the cached bytes (seccomp.cpp) and never need the
 // library. libseccomp rather than hand-made BPF: it knows every architecture's syscall
 // numbers, the x32/x86 multiplexed calls and how to lay out argument checks; runc, crun and
 // podman compile Docker's profile with it too.
 #include <seccomp.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -77,19 +75,6 @@ scmp_compare op_of(const std::string& name) {
     throw_invalid("seccomp profile: unknown operator '" + name + "'", name);
 }
 
-// FNV-1a: the cache key only spreads names; a hit is used only when the stored profile text
-// equals ours, so a collision costs a recompile, never a wrong filter.
-uint64_t fnv1a(const std::string& s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-constexpr char kMagic[8] = {'L', 'B', 'S', 'E', 'C', 'C', 'M', '1'};
-
 }  // namespace
 
 std::string seccomp_compile(const std::string& text) {
@@ -105,6 +90,10 @@ std::string seccomp_compile(const std::string& text) {
         Ctx ctx;
         ctx.c = seccomp_init(def);
         if (!ctx.c) throw_invalid("seccomp profile: bad default action");
+        // A binary tree of syscall numbers instead of a list: the kernel emulates the filter
+        // for every syscall of every arch when it is installed (its action cache), and each
+        // syscall then walks log(n) checks instead of up to n.
+        check(seccomp_attr_set(ctx.c, SCMP_FLTATR_CTL_OPTIMIZE, 2), "optimize");
         for (auto& a : p.value("architectures", json::array())) {
             int rc = seccomp_arch_add(ctx.c, arch_token(a.get<std::string>()));
             if (rc != -EEXIST) check(rc, "architecture " + a.get<std::string>());
@@ -152,28 +141,6 @@ std::string seccomp_compile(const std::string& text) {
     } catch (const json::exception& e) {
         throw_invalid(std::string("seccomp profile: ") + e.what());
     }
-}
-
-std::string seccomp_program(const std::string& text, const std::string& cache_dir) {
-    if (cache_dir.empty()) return seccomp_compile(text);
-    char key[17];
-    std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(fnv1a(text)));
-    std::string path = cache_dir + "/" + key + ".bpf";
-    std::string header(kMagic, sizeof kMagic);
-    uint32_t n = static_cast<uint32_t>(text.size());
-    header.append(reinterpret_cast<const char*>(&n), sizeof n);
-    header += text;
-    try {
-        std::string cached = read_file(path);
-        if (cached.size() > header.size() && cached.compare(0, header.size(), header) == 0)
-            return cached.substr(header.size());
-    } catch (const SysError&) {
-        // not cached yet (or unreadable): compile below
-    }
-    std::string bpf = seccomp_compile(text);
-    if (::mkdir(cache_dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir", cache_dir);
-    write_file_atomic(path, header + bpf, 0600);
-    return bpf;
 }
 
 }  // namespace lb
