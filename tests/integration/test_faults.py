@@ -298,3 +298,23 @@ def test_system_check_sees_a_dead_monitor_and_stray_cgroup(fstore):
         if os.path.isdir(dirs[0]):
             os.rmdir(dirs[0])
     check_clean(c, "after the repair of a stray cgroup and mount")
+
+
+def test_system_prune_collects_orphan_layers_and_dead_staging(fstore, busybox_tar):
+    """`system prune -a` (with nothing held by leases) removes an orphan layer, its blob and
+    staging of a killed process; then busybox comes back for whatever runs next."""
+    c = fstore
+    root = c.root
+    before = set(os.listdir(os.path.join(root, "layers")))
+    r = c("import", unique_tar(c.base), "faultimg:sysprune", env={"LAYERBOX_FAULT": "layer-published"})
+    assert r.returncode == -9
+    orphan = (set(os.listdir(os.path.join(root, "layers"))) - before).pop()
+    shutil.rmtree(os.path.join(root, "leases"))
+    os.mkdir(os.path.join(root, "tmp", "commit-999999999-1-0123456789abcdef"))
+    r = c("system", "prune", "-a", "-f")
+    assert r.returncode == 0, r.err
+    assert not os.path.exists(os.path.join(root, "layers", orphan))
+    assert not os.path.exists(os.path.join(root, "blobs", "sha256", orphan))
+    assert os.listdir(os.path.join(root, "tmp")) == []
+    check_clean(c, "after system prune -a")
+    c("import", busybox_tar, "busybox:latest", check=True)

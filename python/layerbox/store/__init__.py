@@ -10,7 +10,7 @@ Layout (root: ``--root``, ``LAYERBOX_ROOT`` or /var/lib/layerbox)::
     names/<name>           symlink to a container id: creating it is how a name is claimed
     init/                  the shared "init layer": mount points every container needs
     tmp/                   staging: <kind>-<pid>-<start time>-<name>, owned by that process
-    leases/<pid>-<start>   layers (and untagged new images) a live process is publishing
+    leases/<pid>-<start>   layers a live process publishes, and its new image until tagged
     lock                   fcntl lock for metadata changes
     private-v1             marker: the store has its private modes (see ensure())
 
