@@ -60,6 +60,8 @@ def test_help_as_docker(cli):
     assert r.returncode == 0 and r.out.startswith("Usage: layerbox run [OPTIONS] IMAGE")
     assert "--hostname" in r.out
     clean(cli("help", "nosuch"), 125, 'unknown help topic: "nosuch"')
+    r = cli("nosuch")
+    assert r.returncode == 1 and r.err == "layerbox: 'nosuch' is not a layerbox command.\nSee 'layerbox --help'\n"
 
 
 # -- against the engine ----------------------------------------------------------------------
@@ -106,6 +108,11 @@ def test_unknown_template_field_is_an_error(cli, busybox_image):
     for args in (["images", "--format", "{{.Nope}}"], ["image", "inspect", "-f", "{{.Nope}}", "busybox"],
                  ["history", "--format", "{{.Nope}}", "busybox"]):
         clean(cli(*args), 1, "can't evaluate field Nope")
+    # a table with no rows still has a header to render: an unknown field there is an error too
+    clean(cli("ps", "-a", "--filter", "id=000000000000", "--format", "table {{.ID}}\t{{.Nope}}"), 1,
+          "can't evaluate field Nope")
+    r = cli("ps", "-a", "--filter", "id=000000000000", "--format", "table {{.ID}}\t{{.Names}}")
+    assert r.returncode == 0 and r.out == "CONTAINER ID   NAMES\n"
     cid = cli("create", "busybox", "true", check=True).out.strip()
     try:
         clean(cli("ps", "-a", "--format", "{{.Nope}}"), 1, "can't evaluate field Nope")

@@ -163,6 +163,11 @@ def _click(args: list) -> int:
         click.echo(e.ctx.get_help() if e.ctx else str(e))
         return 0
     except click.UsageError as e:
+        if e.message.startswith("No such command"):
+            # docker: "docker: 'nosuch' is not a docker command." and exit 1
+            name = e.message.split("'")[1] if e.message.count("'") >= 2 else e.message
+            sys.stderr.write(f"layerbox: '{name}' is not a layerbox command.\nSee 'layerbox --help'\n")
+            return EXIT_FAILED
         e.show()
         # docker: a wrong number of arguments exits 1; a bad flag or flag value 125.
         if isinstance(e, click.MissingParameter) and isinstance(e.param, click.Argument):

@@ -238,6 +238,13 @@ def render(fmt: str, objects: list, headers: dict | None = None, out=None) -> No
         head = body
         for k, title in (headers or {}).items():
             head = head.replace("{{.%s}}" % k, title).replace("{{ .%s }}" % k, title)
+        if headers and not objects:
+            # Nothing to render the rows with: a field that no row can have is still an error.
+            for kind, action in _tokens(body):
+                if kind == "action" and action.startswith(".") and " " not in action and "|" not in action:
+                    field = action[1:].split(".", 1)[0]
+                    if field and field not in headers:
+                        raise InvalidArgument(f"template: {body}: can't evaluate field {field}")
         rows = [t.render(o).split("\t") for o in objects]
         hrow = head.split("\t")
         width = max([len(hrow)] + [len(r) for r in rows])
