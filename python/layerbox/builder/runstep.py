@@ -21,7 +21,7 @@ import stat as S
 from layerbox.errors import BuildError, NotFound
 
 from . import dockerfile as D
-from .builder import BUILTIN_ARGS, RunFailed
+from .dispatch import BUILTIN_ARGS, RunFailed
 
 
 def run(b, st, inst: D.Run) -> None:
