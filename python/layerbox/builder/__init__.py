@@ -10,7 +10,9 @@
 - :mod:`layerbox.builder.context`: the build context, ``.dockerignore`` applied; checksums.
 - :mod:`layerbox.builder.cache`: the build cache's keys and its index in the store.
 - :mod:`layerbox.builder.dockerfile`: the Dockerfile parser (``parse``, ``parse_file``) and the
-  typed instructions the builder executes.
+  typed instructions the builder executes: ``lines`` (BuildKit's line parser),
+  ``instructions`` (the types), ``instruction_builder`` (each instruction's flags and
+  arguments checked) and ``gocompat`` (Go's durations, integers and whitespace).
 - :mod:`layerbox.builder.shellwords`: docker's variable substitution and word splitting.
 - :mod:`layerbox.builder.dockerignore`: ``.dockerignore`` reading, matching and the list of files
   that make up a build context.
