@@ -538,7 +538,7 @@ class ImageCollection:
         return self.get(import_tar(self.client._images, src, ref, changes or [], message))
 
     def build(self, **kwargs):
-        from layerbox.build import api as _build
+        from layerbox.builder import api as _build
 
         image_id, logs = _build.build(self.client._engine, **kwargs)
         return self.get(image_id), logs

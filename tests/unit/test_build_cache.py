@@ -1,4 +1,4 @@
-"""The build cache's keys and index (layerbox.build.cache): what a key depends on, and entries
+"""The build cache's keys and index (layerbox.builder.cache): what a key depends on, and entries
 that outlive their image."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from layerbox.build.cache import BuildCache, step_key
+from layerbox.builder.cache import BuildCache, step_key
 from layerbox.store import Store
 
 PARENT = "sha256:" + "a" * 64

@@ -13,10 +13,10 @@ import tarfile
 
 import pytest
 
-from layerbox.build.builder import go_duration, ordered_config, parse_port_spec
-from layerbox.build.context import (BuildContext, DigestCache, SourceError, clean_source,
+from layerbox.builder.dispatch import go_duration, ordered_config, parse_port_spec
+from layerbox.builder.context import (BuildContext, DigestCache, SourceError, clean_source,
                                     contains_wildcards, items_digest)
-from layerbox.build.files import archive_compression, looks_like_tar, normalize_dest, parse_chmod
+from layerbox.builder.files import archive_compression, looks_like_tar, normalize_dest, parse_chmod
 from layerbox.errors import BuildError
 from layerbox.store import Store
 
@@ -235,7 +235,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="whiteouts and trusted
 
 @needs_root
 def test_resolve_in_layers(tmp_path):
-    from layerbox.build import layered
+    from layerbox.builder import layered
 
     low, mid, top = (tmp_path / n for n in ("low", "mid", "top"))
     for d in (low, mid, top):

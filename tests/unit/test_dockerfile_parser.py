@@ -1,9 +1,9 @@
-"""The Dockerfile parser (layerbox.build.dockerfile): good files to structure, bad files to
+"""The Dockerfile parser (layerbox.builder.dockerfile): good files to structure, bad files to
 located errors."""
 
 import pytest
 
-from layerbox.build.dockerfile import (
+from layerbox.builder.dockerfile import (
     Add, Arg, Cmd, Copy, Dockerfile, DockerfileError, Entrypoint, Env, Expose, From, Healthcheck,
     Heredoc, Label, Maintainer, Onbuild, Run, Shell, StopSignal, User, Volume, Workdir, parse,
     parse_duration, parse_file, parse_heredoc,

@@ -1,9 +1,9 @@
-"""Docker's variable substitution and word splitting (layerbox.build.shellwords)."""
+"""Docker's variable substitution and word splitting (layerbox.builder.shellwords)."""
 
 import pytest
 
-from layerbox.build.dockerfile import parse
-from layerbox.build.shellwords import (
+from layerbox.builder.dockerfile import parse
+from layerbox.builder.shellwords import (
     ShellLex, SubstitutionError, env_mapping, expand, expand_heredoc, expand_words,
 )
 from layerbox.errors import InvalidArgument

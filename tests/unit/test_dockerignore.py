@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from layerbox.build.dockerignore import (
+from layerbox.builder.dockerignore import (
     Matcher, context_files, parse_dockerignore, read_dockerignore,
 )
-from layerbox.build.fnmatch_go import BadPattern, go_clean, go_match, has_magic
+from layerbox.builder.fnmatch_go import BadPattern, go_clean, go_match, has_magic
 from layerbox.errors import InvalidArgument
 
 # -- Go's filepath.Match ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from layerbox.build import layered
+from layerbox.builder import layered
 from layerbox.container import users
 from layerbox.store import layerview
 

@@ -29,7 +29,7 @@ def test_invalid_signals_are_named_in_the_error(text):
 def test_stopsignal_and_the_engine_share_the_parser():
     # The builder used to take RTMAX-1 and numbers above 64 that stop and kill then refused:
     # both now go through layerbox.signals.
-    from layerbox.build.dockerfile import parse
+    from layerbox.builder.dockerfile import parse
 
     df = parse("FROM scratch\nSTOPSIGNAL $S\n", "Dockerfile")
     inst = df.stages[0].instructions[0]

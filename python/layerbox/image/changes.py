@@ -1,6 +1,6 @@
 """`commit --change` and `import --change`: Dockerfile instructions applied to an image config.
 
-Each change is parsed by the Dockerfile parser (layerbox.build.dockerfile), so quoting, exec
+Each change is parsed by the Dockerfile parser (layerbox.builder.dockerfile), so quoting, exec
 form, variable substitution and the error messages are the builder's. Only the instructions
 docker accepts in a change are allowed; they act as in a build: ENV and LABEL add or replace,
 a shell-form CMD/ENTRYPOINT runs through /bin/sh -c, an ENTRYPOINT resets the CMD unless a
@@ -21,7 +21,7 @@ _SHELL = ["/bin/sh", "-c"]
 def parse_changes(text: str) -> list:
     """The instructions in one change string ("ENV A=1", or several lines as the SDK may
     pass); InvalidArgument naming the change when one is not a valid change."""
-    from layerbox.build import dockerfile
+    from layerbox.builder import dockerfile
 
     try:
         df = dockerfile.parse("FROM scratch\n" + text)
@@ -64,7 +64,7 @@ def apply_changes(conf: dict, changes) -> dict:
 
 
 def _apply(conf: dict, inst, text: str, state: dict) -> None:
-    from layerbox.build import dockerfile as D
+    from layerbox.builder import dockerfile as D
 
     env = list(conf.get("Env") or [])
     try:

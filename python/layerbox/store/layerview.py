@@ -4,7 +4,7 @@ Layers are given top first. A whiteout (a character device 0/0) hides what lower
 its path; a directory with the ``trusted.overlay.opaque`` xattr set to ``y`` hides what lower
 layers have below it. Every directory is opened with O_NOFOLLOW, so a symlink inside a layer
 never leads out of it. Used where the overlay is not mounted in this process: the user lookup
-of a container start (container/users.py) and the builder's path resolution (build/layered.py).
+of a container start (container/users.py) and the builder's path resolution (builder/layered.py).
 """
 
 from __future__ import annotations

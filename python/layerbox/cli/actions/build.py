@@ -27,8 +27,8 @@ def _parse_kv(items, what: str, env_fallback: bool = False) -> dict:
 def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache=False,
           pull=False, quiet=False, labels=(), network="none", rm=True, force_rm=False,
           iidfile=None, platform=None) -> int:
-    from layerbox.build import api
-    from layerbox.build.builder import BuildOptions, RunFailed
+    from layerbox.builder import api
+    from layerbox.builder.dispatch import BuildOptions, RunFailed
 
     if platform and platform not in ("linux", "linux/amd64", "amd64"):
         raise InvalidArgument(f"platform {platform} is not supported here (linux/amd64 only)")
@@ -116,7 +116,7 @@ class _QuietOutput:
     """Kept, to show on stderr should the build fail (docker's -q does the same)."""
 
     def __init__(self):
-        from layerbox.build.api import LogOutput
+        from layerbox.builder.api import LogOutput
 
         self._log = LogOutput()
 

@@ -13,12 +13,12 @@ Each step of a stage starts from the image of the step before:
   build; the container's read-write layer becomes the step's layer (none when it changed
   nothing: ``empty_layer``, as docker);
 - COPY, ADD and WORKDIR write through an overlay of the previous image's layers mounted in a
-  private mount namespace of a helper thread (:mod:`layerbox.build.files`), so every
+  private mount namespace of a helper thread (:mod:`layerbox.builder.files`), so every
   destination is resolved inside the image's root; the overlay's upper directory becomes the
   layer.
 
 Every step's image is kept, a child of the one before (``images -a`` shows them as <none>; rmi
-of the final image prunes them), and the build cache (:mod:`layerbox.build.cache`) maps what a
+of the final image prunes them), and the build cache (:mod:`layerbox.builder.cache`) maps what a
 step depends on to the image it made. Stages are built in order, only those the target needs.
 """
 
@@ -130,8 +130,8 @@ class Builder:
     """Builds one Dockerfile. ``services``: what has ``store``, ``images`` (the ImageStore) and
     ``engine`` (the ContainerEngine, only asked for when a RUN step runs: a cached build never
     loads it), like the CLI's context; ``context``: a
-    :class:`~layerbox.build.context.BuildContext`; ``dockerfile``: a parsed
-    :class:`~layerbox.build.dockerfile.Dockerfile`."""
+    :class:`~layerbox.builder.context.BuildContext`; ``dockerfile``: a parsed
+    :class:`~layerbox.builder.dockerfile.Dockerfile`."""
 
     def __init__(self, services, context, dockerfile: D.Dockerfile, options: BuildOptions,
                  output: Output | None = None):

@@ -13,7 +13,7 @@ import os
 
 from layerbox.errors import BuildError, InvalidArgument, LayerboxError, describe
 
-from .builder import Builder, BuildOptions, Output, RunFailed
+from .dispatch import Builder, BuildOptions, Output, RunFailed
 
 __all__ = ["build", "prepare", "run_build", "LogOutput", "RunFailed"]
 
@@ -246,7 +246,7 @@ class Services:
 
 def run_build(services, prepared: Prepared, options: BuildOptions, output: Output) -> str:
     """Parses the Dockerfile (every mistake reported before any step runs) and builds it.
-    ``services``: see :class:`~layerbox.build.builder.Builder`."""
+    ``services``: see :class:`~layerbox.builder.dispatch.Builder`."""
     from . import dockerfile as D
 
     try:

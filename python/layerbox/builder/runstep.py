@@ -22,7 +22,7 @@ from layerbox.errors import BuildError, NotFound
 from layerbox.store import fault
 
 from . import dockerfile as D
-from .builder import BUILTIN_ARGS, RunFailed
+from .dispatch import BUILTIN_ARGS, RunFailed
 
 
 def run(b, st, inst: D.Run) -> None:

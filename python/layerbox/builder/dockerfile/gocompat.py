@@ -1,0 +1,128 @@
+"""What the parser shares with Go: its whitespace, Go's time.ParseDuration and strconv.ParseInt
+(with their error messages), and the "did you mean" suggestions BuildKit makes."""
+
+from __future__ import annotations
+
+import re
+
+from ..shellwords import go_quote
+
+
+# -- helpers used by several parts -------------------------------------------------------------
+_GO_SPACE = "\t\n\v\f\r \x85\xa0"
+_TOKEN_WS = re.compile(r"[\t\v\f\r ]+")
+
+
+def _is_space(ch: str) -> bool:
+    return ch in _GO_SPACE or (ch > "\xff" and ch.isspace())
+
+
+def _lstrip(s: str) -> str:
+    i = 0
+    while i < len(s) and _is_space(s[i]):
+        i += 1
+    return s[i:]
+
+
+def _strip(s: str) -> str:
+    s = _lstrip(s)
+    j = len(s)
+    while j > 0 and _is_space(s[j - 1]):
+        j -= 1
+    return s[:j]
+
+
+def _levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _suggest(value: str, options, upper: bool = False) -> str:
+    """`` (did you mean X?)`` when ``value`` is a near miss of one of ``options``."""
+    if len(value) <= 1:
+        return ""
+    low = value.lower()
+    best, score = None, (2 if len(value) <= 4 else 3)
+    for opt in options:
+        d = _levenshtein(low, opt.lower())
+        if d < score:
+            best, score = opt, d
+    if best is None or best.lower() == low:
+        return ""
+    return f" (did you mean {best.upper() if upper else best}?)"
+
+
+# -- Go's time.ParseDuration and strconv.ParseInt --------------------------------------------------
+_UNITS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9,
+          "m": 60 * 10**9, "h": 3600 * 10**9}
+_MAX_INT64 = (1 << 63) - 1
+
+
+def parse_duration(s: str) -> int:
+    """Go's ``time.ParseDuration``: ``"1h30m"``, ``"1.5s"``, ``"300ms"`` to nanoseconds.
+
+    Raises ``ValueError`` with Go's message (``time: invalid duration "x"``,
+    ``time: missing unit in duration "1"``, ``time: unknown unit "d" in duration "1d"``).
+    """
+    orig = s
+    quoted = go_quote(orig)
+    neg = False
+    if s and s[0] in "+-":
+        neg = s[0] == "-"
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f"time: invalid duration {quoted}")
+    total = 0
+    while s:
+        if not (s[0] == "." or "0" <= s[0] <= "9"):
+            raise ValueError(f"time: invalid duration {quoted}")
+        i = 0
+        while i < len(s) and "0" <= s[i] <= "9":
+            i += 1
+        pre = i > 0
+        v = int(s[:i]) if pre else 0
+        s = s[i:]
+        frac, scale, post = 0, 1, False
+        if s.startswith("."):
+            s = s[1:]
+            i = 0
+            while i < len(s) and "0" <= s[i] <= "9":
+                i += 1
+            post = i > 0
+            if post:
+                digits = s[:i]
+                frac, scale = int(digits), 10 ** len(digits)
+            s = s[i:]
+        if not pre and not post:
+            raise ValueError(f"time: invalid duration {quoted}")
+        i = 0
+        while i < len(s) and not (s[i] == "." or "0" <= s[i] <= "9"):
+            i += 1
+        unit = s[:i]
+        s = s[i:]
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        mult = _UNITS.get(unit)
+        if mult is None:
+            raise ValueError(f"time: unknown unit {go_quote(unit)} in duration {quoted}")
+        total += v * mult + (frac * mult) // scale
+        if total > _MAX_INT64 + (1 if neg else 0):
+            raise ValueError(f"time: invalid duration {quoted}")
+    return -total if neg else total
+
+
+def _parse_int32(s: str) -> int:
+    """Go's strconv.ParseInt(s, 10, 32), with its error messages."""
+    if not re.fullmatch(r"[+-]?[0-9]+", s):
+        raise ValueError(f"strconv.ParseInt: parsing {go_quote(s)}: invalid syntax")
+    v = int(s)
+    if not -(1 << 31) <= v < (1 << 31):
+        raise ValueError(f"strconv.ParseInt: parsing {go_quote(s)}: value out of range")
+    return v
