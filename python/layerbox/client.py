@@ -96,7 +96,7 @@ class Container(Model):
 
     @property
     def ports(self) -> dict:
-        return {}
+        return (self.attrs.get("NetworkSettings") or {}).get("Ports") or {}
 
     @property
     def _engine(self) -> "ContainerEngine":
@@ -240,9 +240,8 @@ class ContainerCollection:
 
     def _prepare(self, image, command, kwargs: dict) -> dict:
         opts = dict(kwargs)
-        if "ports" in opts and opts.pop("ports"):
-            raise _errors.InvalidArgument("published ports need a network; layerbox supports "
-                                          "network_mode none or host")
+        if opts.get("network") and not opts.get("network_mode"):
+            opts["network_mode"] = opts.pop("network")
         for k in ("mem_limit", "memswap_limit"):
             if k in opts and opts[k] is not None:
                 opts[k] = opts[k]
@@ -432,6 +431,83 @@ class ImageCollection:
         return _reg.push(self.client, repository, tag, **kwargs)
 
 
+class Network(Model):
+    @property
+    def name(self) -> str:
+        return self.attrs["Name"]
+
+    @property
+    def containers(self) -> list:
+        return [self.client.containers.get(cid) for cid in self.attrs.get("Containers") or {}]
+
+    def reload(self) -> None:
+        self.attrs = self.collection._doc(self.id)
+
+    def remove(self) -> None:
+        self.collection._nets().remove(self.id)
+
+    def connect(self, container, **kwargs) -> None:
+        raise _errors.InvalidArgument("network connect is not supported by layerbox yet")
+
+    def disconnect(self, container, **kwargs) -> None:
+        raise _errors.InvalidArgument("network disconnect is not supported by layerbox yet")
+
+
+class NetworkCollection:
+    """client.networks"""
+
+    model = Network
+
+    def __init__(self, client: "Client"):
+        self.client = client
+
+    def _nets(self):
+        from layerbox.network import Networks
+
+        return Networks(self.client._store)
+
+    def _doc(self, ref: str) -> dict:
+        from layerbox.cli.actions.network import inspect_doc
+
+        class _Ctx:  # what inspect_doc reads: the store and the engine
+            store = self.client._store
+            engine = self.client._engine
+
+        return inspect_doc(_Ctx, ref)
+
+    def create(self, name: str, driver: str | None = None, options: dict | None = None,
+               ipam: dict | None = None, internal: bool = False, labels: dict | None = None,
+               **kwargs) -> Network:
+        for k in ("enable_ipv6", "attachable", "ingress", "scope"):
+            if kwargs.get(k):
+                raise _errors.InvalidArgument(f"network option {k} is not supported by layerbox")
+        subnet = gateway = None
+        pools = (ipam or {}).get("Config") or (ipam or {}).get("pool_configs") or []
+        if pools:
+            pool = pools[0]
+            subnet = pool.get("Subnet") or pool.get("subnet")
+            gateway = pool.get("Gateway") or pool.get("gateway")
+        doc = self._nets().create(name, driver=driver or "bridge", subnet=subnet, gateway=gateway,
+                                  internal=internal, labels=labels, options=options)
+        return self.get(doc["Id"])
+
+    def get(self, network_id: str, **kwargs) -> Network:
+        return Network(self._doc(network_id), self.client, self)
+
+    def list(self, names=None, ids=None, filters: dict | None = None, greedy: bool = False) -> list:
+        out = []
+        for r in self._nets().list():
+            if names and r["Name"] not in names:
+                continue
+            if ids and r["Id"] not in ids:
+                continue
+            out.append(self.get(r["Id"]) if r["Driver"] == "bridge" else Network(r, self.client, self))
+        return out
+
+    def prune(self, filters: dict | None = None) -> dict:
+        return {"NetworksDeleted": self._nets().prune() or None}
+
+
 class Client:
     """A handle on one store (default: LAYERBOX_ROOT or /var/lib/layerbox)."""
 
@@ -446,6 +522,7 @@ class Client:
         self._lock = threading.Lock()
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
+        self.networks = NetworkCollection(self)
 
     @property
     def root(self) -> str:

@@ -175,8 +175,8 @@ def test_create_options(client, busybox_image, tmp_path, made):
     c.start()
     assert c.wait()["StatusCode"] == 0
     assert c.logs() == b"data\n1\nok\n"
-    with pytest.raises(errors.InvalidArgument):
-        client.containers.create("busybox", "true", network_mode="bridge")
+    with pytest.raises(errors.NotFound):
+        client.containers.create("busybox", "true", network_mode="no-such-network")
     with pytest.raises(errors.Conflict):
         client.containers.create("busybox", "true", name=c.name)
 
