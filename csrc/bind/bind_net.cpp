@@ -2,8 +2,9 @@
 #include <vector>
 
 #include "bind/bind.hpp"
-#include "core/netlink.hpp"
-#include "core/nftables.hpp"
+#include "net/netlink.hpp"
+#include "net/netsetup.hpp"
+#include "net/nftables.hpp"
 
 namespace lb::bind {
 
@@ -31,6 +32,12 @@ void bind_net(py::module_& m) {
         net::Rtnl r;
         return r.delete_link(name);
     }, py::arg("name"), "Deletes a link (a veth with its peer, a bridge); False when there was none.");
+    m.def("ensure_bridge", [](const std::string& bridge, const std::string& subnet,
+                              const std::string& gateway, bool masquerade) {
+        py::gil_scoped_release nogil;
+        return net::ensure_bridge({bridge, subnet, gateway, masquerade});
+    }, py::arg("bridge"), py::arg("subnet"), py::arg("gateway"), py::arg("masquerade") = true,
+       "Makes a network's bridge (gateway \"a.b.c.d/n\") unless it exists; False when it did.");
     m.def("link_exists", [](const std::string& name) {
         net::Rtnl r;
         return r.index(name) != 0;

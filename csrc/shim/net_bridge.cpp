@@ -16,8 +16,9 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
-#include "core/netlink.hpp"
-#include "core/nftables.hpp"
+#include "net/netlink.hpp"
+#include "net/netsetup.hpp"
+#include "net/nftables.hpp"
 #include "shim/net.hpp"
 
 namespace lb::shim {
@@ -48,8 +49,11 @@ public:
     }
 
     void up(pid_t pid) override {
+        net::Inet4 gw = gateway_;
+        gw.prefix = address_.prefix;
+        net::ensure_bridge({bridge_, subnet_, net::format_inet4(gw.addr) + "/" + std::to_string(gw.prefix),
+                            masquerade_});
         net::Rtnl host;
-        if (!host.index(bridge_)) make_bridge(host);
         host.delete_link(host_if_);  // a leftover of a crash (names are per container)
         host.create_veth(host_if_, "eth0", pid, mac_);
         veth_made_ = true;
@@ -92,21 +96,6 @@ public:
     ~BridgeNet() override { down(); }
 
 private:
-    void make_bridge(net::Rtnl& host) {
-        host.create_bridge(bridge_);
-        net::Inet4 gw = gateway_;
-        gw.prefix = address_.prefix;
-        host.add_address(bridge_, gw);
-        host.set_up(bridge_);
-        net::sysctl_net("ipv4/ip_forward", "1");
-        // A published port answers on 127.0.0.1: the DNATed packet leaves through the bridge
-        // with its loopback source (masqueraded after), which the kernel drops as a martian
-        // unless the bridge allows it.
-        net::sysctl_net("ipv4/conf/" + bridge_ + "/route_localnet", "1");
-        net::Nft nft;
-        nft.add_network(bridge_, subnet_, masquerade_);
-    }
-
     // A bound socket per host port keeps host programs off a port the container publishes
     // (and says so now, not when a client gets the container instead of the program).
     void reserve_ports() {

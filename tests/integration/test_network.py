@@ -264,7 +264,8 @@ def test_user_networks_reach_each_other_not_across(cli):
     cli("network", "create", "netb", check=True)
     ids = []
     try:
-        ids.append(_httpd(cli, "--network", "neta", "--ip", "10.99.1.50", name="srv-a"))
+        ids.append(_httpd(cli, "--network", "neta", "--ip", "10.99.1.50", "--network-alias", "db",
+                          name="srv-a"))
         ids.append(_httpd(cli, "--network", "netb", name="srv-b"))
         doc = json.loads(cli("network", "inspect", "neta", check=True).out)[0]
         assert doc["Id"] == a and doc["Driver"] == "bridge"
@@ -277,6 +278,17 @@ def test_user_networks_reach_each_other_not_across(cli):
         # Another network: not reachable (bounded: nc gives up after 2 s).
         r = _get_from_container(cli, ip_b, 80, "--network", "neta", wait=2)
         assert "hello" not in r.out
+        # Names on a user network: the container's name, its aliases, its short id (busybox's
+        # nslookup asks the network's resolver on the gateway; nothing is forwarded anywhere
+        # for these names).
+        for name in ("srv-a", "db", ids[0][:12]):
+            r = cli("run", "--rm", "--network", "neta", "busybox", "nslookup", name, timeout=30)
+            assert "10.99.1.50" in r.out, (name, r.out, r.err)
+        r = cli("run", "--rm", "--network", "neta", "busybox", "cat", "/etc/resolv.conf", check=True)
+        assert r.out.startswith("nameserver 10.99.1.1\n")
+        # The default bridge has no name resolution, as docker's.
+        r = cli("run", "--rm", "busybox", "cat", "/etc/resolv.conf", check=True)
+        assert "nameserver 172." not in r.out
         # In use: refused.
         r = cli("network", "rm", "neta")
         assert r.returncode != 0 and "has active endpoints" in r.err
@@ -288,6 +300,9 @@ def test_user_networks_reach_each_other_not_across(cli):
     cli("network", "rm", "neta", "netb", check=True)
     r = cli("network", "inspect", "neta")
     assert r.returncode != 0 and "not found" in r.err
+    # The resolver went with the last user network.
+    assert subprocess.run(["pgrep", "-f", f"aardvark-dns --config {cli.root}/"],
+                          capture_output=True).returncode == 1
 
 
 def test_killed_monitor_is_cleaned_by_the_next_command(cli):
@@ -315,3 +330,28 @@ def test_network_none_and_host_stay(cli):
     assert [l.split(":")[0].strip() for l in r.out.splitlines()[2:]] == ["lo"]
     r = cli("run", "--rm", "--network", "container:x", "busybox", "true")
     assert r.returncode == 125 and "container:NAME is not supported" in r.err
+
+
+def test_python_api_networks_and_ports(client, busybox_image):
+    net = client.networks.create("apinet", ipam={"Config": [{"Subnet": "10.98.0.0/24"}]},
+                                 labels={"team": "a"})
+    try:
+        assert net.name == "apinet" and net.attrs["Labels"] == {"team": "a"}
+        assert "apinet" in [n.name for n in client.networks.list()]
+        c = client.containers.run("busybox", ["sh", "-c", "mkdir /www && echo api > /www/index.html"
+                                              " && exec httpd -f -p 80 -h /www"],
+                                  network="apinet", ports={"80/tcp": ("127.0.0.1", 18099)},
+                                  detach=True)
+        try:
+            c.reload()
+            assert c.ports == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18099"}]}
+            assert "api" in _get(("127.0.0.1", 18099))
+            net.reload()
+            assert [x.id for x in net.containers] == [c.id]
+            ip = c.attrs["NetworkSettings"]["Networks"]["apinet"]["IPAddress"]
+            assert ip.startswith("10.98.0.")
+        finally:
+            c.remove(force=True)
+    finally:
+        net.remove()
+    assert "apinet" not in [n.name for n in client.networks.list()]

@@ -359,7 +359,9 @@ class ContainerEngine:
             if op.get("kind") == "file" and op["target"] == "/etc/hosts":
                 op["source"] = _network.hosts_file(cfg, ip, op["source"])
             elif op.get("kind") == "file" and op["target"] == "/etc/resolv.conf":
-                op["source"] = _network.resolv_conf(cfg)
+                user_net = next((n for n in settings["Networks"] if n != _network.DEFAULT_NAME), "")
+                op["source"] = _network.resolv_conf(
+                    cfg, settings["Networks"][user_net]["Gateway"] if user_net else "")
         return SHIM_NET
 
     def _volume_source(self, m: dict) -> str:

@@ -224,9 +224,9 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     if ip and network in NETWORK_MODES:
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
     aliases = list(opts.get("network_aliases") or opts.get("aliases") or ())
-    if aliases:
-        raise InvalidArgument("--network-alias needs name resolution on user networks, which "
-                              "layerbox does not have yet")
+    if aliases and network in NETWORK_MODES:
+        raise InvalidArgument("network-scoped alias is supported only for containers in user "
+                              "defined networks")
     extra_hosts = opts.get("extra_hosts") or []
     if isinstance(extra_hosts, dict):
         extra_hosts = [f"{k}:{v}" for k, v in extra_hosts.items()]
@@ -327,7 +327,9 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "CapDrop": None,
         },
         "Mounts": mounts,
-        **({"NetworkingConfig": {"IPAMConfig": {"IPv4Address": ip}}} if ip else {}),
+        **({"NetworkingConfig": {**({"IPAMConfig": {"IPv4Address": ip}} if ip else {}),
+                                 **({"Aliases": aliases} if aliases else {})}}
+           if ip or aliases else {}),
     }
 
 

@@ -343,6 +343,7 @@ class Networks:
                     raise Conflict(f"error while removing network: network {net['Name']} id "
                                    f"{net['Id']} has active endpoints")
                 self._unmake(net)
+                dns_forget(self.store, net)
                 from layerbox import _core
 
                 _core.remove_tree(self._dir(net["Id"]))
@@ -377,7 +378,7 @@ def bridge_name(net: dict) -> str:
 
 
 # -- what a container start needs --------------------------------------------------------------
-def resolv_conf(cfg: dict) -> str:
+def resolv_conf(cfg: dict, embedded: str = "") -> str:
     """docker's: the host's resolv.conf without loopback nameservers (they do not answer in the
     container's namespace; Google's public ones when none is left, as docker), or --dns."""
     host = cfg["HostConfig"]
@@ -402,6 +403,9 @@ def resolv_conf(cfg: dict) -> str:
         elif f[0] == "options":
             hopts += f[1:]
     servers = dns or servers or ["8.8.8.8", "8.8.4.4"]
+    if embedded:  # a user network: its resolver (aardvark-dns on the gateway) first, as docker's
+        servers = [embedded] + list(dns)
+        opts = opts or ["ndots:0"]
     search = search or hsearch
     opts = opts or hopts
     if search:
@@ -426,6 +430,110 @@ def hosts_file(cfg: dict, ip: str, base: str) -> str:
     return out
 
 
+# -- name resolution on user networks -----------------------------------------------------------
+# aardvark-dns (Debian's package, podman's resolver for exactly this): one process per store
+# serves every user network, each a file `networks/aardvark/<network name>` (first line: the
+# gateway it listens on; then `<id> <ipv4> <ipv6> <name,alias,...>`); it answers a query only
+# with the names of the asker's own network (it finds the network by the source address), so
+# names do not cross networks, and reloads on SIGHUP. Chosen over a resolver of our own: it is
+# maintained, packaged, and does what docker's embedded DNS does for containers.
+AARDVARK_PATHS = ("/usr/lib/podman/aardvark-dns", "/usr/libexec/podman/aardvark-dns")
+
+
+def _aardvark() -> str:
+    exe = os.environ.get("LAYERBOX_AARDVARK")
+    if exe:
+        return exe
+    for p in AARDVARK_PATHS:
+        if os.access(p, os.X_OK):
+            return p
+    raise InvalidArgument("name resolution on user networks needs aardvark-dns "
+                          "(apt-get install aardvark-dns)")
+
+
+def _dns_dir(store) -> str:
+    return os.path.join(store.root, "networks", "aardvark")
+
+
+def _aardvark_pid(d: str) -> int:
+    try:
+        with open(os.path.join(d, "aardvark.pid")) as f:
+            pid = int(f.read().strip() or 0)
+        with open(f"/proc/{pid}/comm") as f:
+            return pid if f.read().strip().startswith("aardvark") else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def _dns_names(cfg: dict, cid: str, netname: str, settings: dict | None = None) -> list:
+    names = [cfg.get("Name", "").lstrip("/")]
+    if settings is not None:
+        n = (settings.get("Networks") or {}).get(netname) or {}
+        names += [a for a in n.get("Aliases") or () if a not in names]
+    names += [a for a in ((cfg.get("NetworkingConfig") or {}).get("Aliases") or ()) if a not in names]
+    if cid[:12] not in names:
+        names.append(cid[:12])
+    return [n for n in names if n]
+
+
+def _dns_update(store, net: dict, cid: str, ip: str, names: list, drop: bool = False) -> None:
+    """Rewrites the network's aardvark file from its running containers (plus `cid` unless
+    `drop`) and starts aardvark-dns, or makes it reload."""
+    nets = Networks(store)
+    d = _dns_dir(store)
+    os.makedirs(d, exist_ok=True)
+    lines = [net["IPAM"]["Config"][0]["Gateway"]]
+    for other, oip in sorted(nets.endpoints(net).items()):
+        if other == cid:
+            continue
+        cdir = os.path.join(store.containers, other)
+        try:
+            ocfg = _util.read_json(os.path.join(cdir, "config.json"))
+            ost = _util.read_json(os.path.join(cdir, "state.json"))
+        except (OSError, ValueError):
+            continue
+        lines.append(f"{other} {oip}  {','.join(_dns_names(ocfg, other, net['Name'], ost.get('NetworkSettings')))}")
+    if not drop:
+        lines.append(f"{cid} {ip}  {','.join(names)}")
+    _util.write_atomic(os.path.join(d, net["Name"]), ("\n".join(lines) + "\n").encode())
+    _aardvark_reload(d)
+
+
+def _aardvark_reload(d: str) -> None:
+    with _DirLock(d):
+        pid = _aardvark_pid(d)
+        configs = [n for n in os.listdir(d) if n != "aardvark.pid" and not n.startswith(".")]
+        if pid:
+            os.kill(pid, 15 if not configs else 1)  # SIGTERM with no network left, else SIGHUP
+            return
+        if not configs:
+            return
+        devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            # It daemonizes: the process we start exits once the server is listening.
+            child = os.posix_spawn(_aardvark(), ["aardvark-dns", "--config", d, "-p", "53", "run"],
+                                   dict(os.environ),
+                                   file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
+                                                 (os.POSIX_SPAWN_DUP2, devnull, 1),
+                                                 (os.POSIX_SPAWN_DUP2, devnull, 2)])
+        finally:
+            os.close(devnull)
+        _, status = os.waitpid(child, 0)
+        if status != 0:
+            raise InvalidArgument(f"aardvark-dns did not start (status {status}): name resolution "
+                                  f"on user networks is not available")
+
+
+def dns_forget(store, net: dict) -> None:
+    """The network goes: its aardvark file too (and aardvark-dns with the last one)."""
+    d = _dns_dir(store)
+    try:
+        os.unlink(os.path.join(d, net["Name"]))
+    except FileNotFoundError:
+        return
+    _aardvark_reload(d)
+
+
 def attach(store, cfg: dict, cid: str) -> tuple[dict, dict, str]:
     """For a container start on a bridge network: the monitor's network config, the
     NetworkSettings to record, and the container's address. Claims the address."""
@@ -446,6 +554,14 @@ def attach(store, cfg: dict, cid: str) -> tuple[dict, dict, str]:
         "masquerade": not net.get("Internal"), "ports": ports,
     }
     aliases = list((cfg.get("NetworkingConfig") or {}).get("Aliases") or [])
+    if net["Name"] != DEFAULT_NAME:
+        # Name resolution: the bridge must exist for aardvark-dns to listen on the gateway
+        # before the container can ask (the monitor would make it a moment later).
+        from layerbox import _net
+
+        _net.ensure_bridge(bridge_name(net), ipam["Subnet"], f"{ipam['Gateway']}/{prefix}",
+                           not net.get("Internal"))
+        _dns_update(store, net, cid, ip, _dns_names(cfg, cid, net["Name"]))
     settings = {
         "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0, "Ports": port_map(cfg, ports), "SandboxKey": "",

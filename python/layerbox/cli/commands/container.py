@@ -30,6 +30,8 @@ def container_options(f):
                      help="Publish all exposed ports to random ports."),
         click.option("--expose", multiple=True, metavar="PORT[/PROTO]",
                      help="Expose a port or a range of ports."),
+        click.option("--network-alias", multiple=True, metavar="NAME",
+                     help="Add network-scoped alias for the container."),
         click.option("--ip", metavar="IPV4", help="IPv4 address (e.g., 172.30.100.104)."),
         click.option("--add-host", multiple=True, metavar="HOST:IP",
                      help="Add a custom host-to-IP mapping (host:ip)."),

@@ -1,5 +1,5 @@
 // The `layerbox` nftables table through libnftables (see nftables.hpp for what it holds).
-#include "core/nftables.hpp"
+#include "net/nftables.hpp"
 
 #include <nftables/libnftables.h>
 

@@ -2,7 +2,7 @@
 // with the kernel's errno and the link's name. Why libmnl: it is netfilter's own small library
 // (message building, attribute nesting, the ack loop), packaged everywhere, with no state of its
 // own; libnl-route-3 would bring a cache layer we do not need.
-#include "core/netlink.hpp"
+#include "net/netlink.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
