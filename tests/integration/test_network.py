@@ -355,3 +355,20 @@ def test_python_api_networks_and_ports(client, busybox_image):
     finally:
         net.remove()
     assert "apinet" not in [n.name for n in client.networks.list()]
+
+
+def test_network_prune_ls_and_errors(cli):
+    cli("network", "create", "--label", "k=v", "--internal", "pruneme", check=True)
+    doc = json.loads(cli("network", "inspect", "pruneme", check=True).out)[0]
+    assert doc["Internal"] is True and doc["Labels"] == {"k": "v"}
+    assert doc["Options"]["com.docker.network.bridge.name"] == "br-" + doc["Id"][:12]
+    r = cli("network", "create", "pruneme")
+    assert r.returncode != 0 and "already exists" in r.err
+    r = cli("network", "create", "--subnet", "10.97.0.1/24", "badnet")
+    assert r.returncode != 0 and "host bits set" in r.err
+    r = cli("network", "rm", "bridge")
+    assert r.returncode != 0 and "pre-defined" in r.err
+    assert doc["Id"][:12] in cli("network", "ls", "-q", check=True).out.split()
+    r = cli("network", "prune", "-f", check=True)
+    assert "pruneme" in r.out
+    assert "pruneme" not in cli("network", "ls", check=True).out
