@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs layerbox and what its tests need on Debian 12, as root:
 #   - build dependencies: a C++ compiler, CMake, OpenSSL, zlib, zstd, libarchive, nlohmann-json,
-#     libseccomp
+#     libseccomp, libmnl and libnftables (networking); aardvark-dns (names on user networks)
 #   - test dependencies: busybox-static (the test image), skopeo and umoci (interoperability),
 #     docker-registry (a real registry for push/pull tests), apache2-utils (htpasswd for its
-#     Basic auth) and openssl (the key of the test token server for its bearer auth)
+#     Basic auth), openssl (the key of the test token server for its bearer auth), nftables
+#     and iproute2 (the network tests check links and rules with nft and ip)
 #   - the package itself with its test extras (pytest, pytest-benchmark)
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,7 +15,8 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     g++ cmake make pkg-config python3 python3-pip python3-venv \
     libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
-    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 >/dev/null
+    libmnl-dev libnftables-dev aardvark-dns \
+    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables >/dev/null
 
 PY=${PYTHON:-python3}
 # Debian's own python3 refuses system-wide pip installs (PEP 668); installing is what this

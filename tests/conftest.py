@@ -62,6 +62,36 @@ def privileged_reason() -> str | None:
 
 def pytest_configure(config):
     os.environ.setdefault("LAYERBOX_CGROUP_PARENT", f"layerbox-test-{os.getpid()}")
+    _private_network_namespace()
+
+
+def _private_network_namespace() -> None:
+    """The whole run (and every layerbox it starts) lives in a network namespace of its own
+    with only lo up: containers' bridges, veths and nftables rules are made there, and no
+    packet of a test can leave the machine. LAYERBOX_TEST_HOST_NETWORK=1 opts out."""
+    if os.environ.get("LAYERBOX_TEST_HOST_NETWORK") == "1" or os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+        if MUST_WORK:
+            raise RuntimeError(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
+        return
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def network_leftovers() -> dict:
+    """Links and nftables elements of containers and user networks in this namespace."""
+    out = {}
+    r = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+    links = [l.split(":")[1].strip().split("@")[0] for l in r.stdout.splitlines() if ":" in l]
+    out["veths"] = [n for n in links if n.startswith("lbv")]
+    out["bridges"] = [n for n in links if n.startswith("br-")]
+    r = subprocess.run(["nft", "list", "table", "inet", "layerbox"], capture_output=True, text=True)
+    out["port rules"] = [l.strip() for l in r.stdout.splitlines() if "elements" in l and " . " in l
+                         and ":" in l]
+    return out
 
 
 def pytest_collection_modifyitems(config, items):
@@ -262,6 +292,7 @@ def leak_check(request):
             if os.path.isdir(os.path.join(root, "containers")) else [],
             "staging": os.listdir(os.path.join(root, "tmp")) if os.path.isdir(os.path.join(root, "tmp")) else [],
             "leases": _live_leases(root),
+            **(network_leftovers() if shutil.which("nft") else {}),
         }
         if not any(problems.values()):
             break

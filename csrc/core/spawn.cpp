@@ -363,7 +363,8 @@ void loopback_up() {
     if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) throw_errno("ioctl SIOCSIFFLAGS", "lo");
 }
 
-Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io) {
+Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
+                          const std::function<void(pid_t)>& before_go) {
     auto [go_r, go_w] = make_pipe();
     auto [err_r, err_w] = make_pipe();
     UniqueFd pty_parent, pty_child;
@@ -401,6 +402,7 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io)
     try {
         if (namespace_flags(plan.namespaces) & CLONE_NEWNS)
             out.mount_ns = open_path("/proc/" + std::to_string(out.pid) + "/ns/mnt", O_RDONLY);
+        if (before_go) before_go(out.pid);
         write_all(go_w.get(), "g", 1, "container start");
         go_w.reset();
         if (plan.process.tty) {

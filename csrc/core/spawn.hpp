@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 
@@ -38,8 +39,11 @@ struct Launched {
 };
 
 // Clones, joins `cg` (already created), sets up the root and execs. Returns once the process
-// runs the user's command; throws StartError otherwise (the child is reaped).
-Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io);
+// runs the user's command; throws StartError otherwise (the child is reaped). `before_go`, when
+// set, runs in the parent after the clone and before the child goes on (the child's network
+// namespace exists and is still empty: the monitor puts the container's interface in it).
+Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
+                          const std::function<void(pid_t)>& before_go = {});
 
 // The set-up steps after the namespaces exist (mounts, pivot_root, credentials, exec), used by
 // launch_container's child; exposed so `exec` shares the exec/credential half.

@@ -72,6 +72,7 @@ MonitorConfig config_from_json(const json& j) {
     c.restart_max = j.value("restart_max", 0);
     c.autoremove = j.value("autoremove", false);
     c.remove_paths = j.value("remove_paths", std::vector<std::string>{});
+    c.network = j.value("network", json());
     return c;
 }
 
@@ -105,6 +106,7 @@ void Monitor::fail_start(const std::exception& e, int err, const std::string& sy
                          const std::string& path, int exit_code) {
     // As docker: a container whose process could not start stays "created", with the exit
     // code and the error recorded.
+    if (net_) net_->down();
     cfg_.state["Status"] = "created";
     cfg_.state["Running"] = false;
     cfg_.state["Pid"] = 0;
@@ -161,7 +163,9 @@ bool Monitor::launch(bool first) {
                 io.in = devnull.get();
             }
         }
-        Launched l = launch_container(plan_, cg_, io);
+        std::function<void(pid_t)> net_up;
+        if (net_) net_up = [this](pid_t pid) { net_->up(pid); };
+        Launched l = launch_container(plan_, cg_, io, net_up);
         init_ = l.pid;
         init_pidfd_ = std::move(l.pidfd);
         mount_ns_ = std::move(l.mount_ns);
@@ -292,6 +296,7 @@ void Monitor::on_exit(int status) {
     init_ = -1;
     init_pidfd_.reset();
     drain_streams(2000);
+    if (net_) net_->down();  // before the exit is reported: nothing of it is left by then
     if (should_restart(code)) mount_ns_.reset();  // a restart makes a new one
     bool oom = cg_.oom_killed();
     if (should_restart(code)) {
@@ -493,8 +498,12 @@ int Monitor::run() {
     try {
         listener_ = listen_unix(cfg_.dir, cfg_.socket);
         cg_.create();
+        net_ = make_net_hook(cfg_.network);
     } catch (const SysError& e) {
         fail_start(e, e.err, e.syscall, e.path, 125);
+        return 1;
+    } catch (const nlohmann::json::exception& e) {
+        fail_start(e, EINVAL, "", "network", 125);
         return 1;
     }
     if (!launch(true)) return 1;

@@ -14,6 +14,7 @@
 #include "core/fd.hpp"
 #include "core/logfile.hpp"
 #include "core/plan.hpp"
+#include "shim/net.hpp"
 
 namespace lb::shim {
 
@@ -29,6 +30,7 @@ struct MonitorConfig {
     int restart_max = 0;
     bool autoremove = false;
     std::vector<std::string> remove_paths;  // removed, in order, when autoremove
+    nlohmann::json network;                 // the container's bridge network (net.hpp), or null
 };
 
 MonitorConfig config_from_json(const nlohmann::json& j);
@@ -75,6 +77,7 @@ private:
     int attach_in_ = -1;
     pid_t init_ = -1;
     UniqueFd init_pidfd_;
+    std::unique_ptr<NetHook> net_;  // set up before each start, torn down at each exit
     UniqueFd mount_ns_;  // keeps the container's mounts until after the exit is reported
     bool manual_stop_ = false;
     bool done_ = false;

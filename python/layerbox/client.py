@@ -47,7 +47,7 @@ SDK_RUN_ARGS = {
     "name": HONOURED,
     "nano_cpus": HONOURED,
     "network": HONOURED,  # the SDK's alias of network_mode
-    "network_mode": HONOURED,  # none and host; others are refused with why
+    "network_mode": HONOURED,  # bridge, none, host and user networks; others refused with why
     "pids_limit": HONOURED,
     "platform": HONOURED,  # linux/amd64; others are refused
     "read_only": HONOURED,
@@ -63,7 +63,13 @@ SDK_RUN_ARGS = {
     "devices": HONOURED,
     "privileged": HONOURED,
     "security_opt": HONOURED,
-    "tmpfs": HONOURED,  # the SDK's {path: options} or docker's PATH[:OPTIONS] list
+    "tmpfs": HONOURED,
+    "ports": HONOURED,  # {"80/tcp": 8080 | ("ip", port) | [..] | None}
+    "publish_all_ports": HONOURED,
+    "dns": HONOURED,
+    "dns_opt": HONOURED,
+    "dns_search": HONOURED,
+    "extra_hosts": HONOURED,  # {name: ip} or ["name:ip"]  # the SDK's {path: options} or docker's PATH[:OPTIONS] list
     # There is no client config with proxies to add here, as with docker and none configured.
     "use_config_proxy": HONOURED,
     # The Engine API version a HostConfig is made for: there is no Engine API in between.
@@ -85,10 +91,6 @@ SDK_RUN_ARGS = {
     "device_requests": REFUSED,
     "device_write_bps": REFUSED,
     "device_write_iops": REFUSED,
-    "dns": REFUSED,
-    "dns_opt": REFUSED,
-    "dns_search": REFUSED,
-    "extra_hosts": REFUSED,
     "group_add": REFUSED,
     "healthcheck": REFUSED,
     "init_path": REFUSED,
@@ -107,8 +109,6 @@ SDK_RUN_ARGS = {
     "oom_kill_disable": REFUSED,
     "oom_score_adj": REFUSED,
     "pid_mode": REFUSED,
-    "ports": REFUSED,
-    "publish_all_ports": REFUSED,
     "runtime": REFUSED,
     "shm_size": REFUSED,
     "storage_opt": REFUSED,
@@ -225,7 +225,7 @@ class Container(Model):
 
     @property
     def ports(self) -> dict:
-        return {}
+        return (self.attrs.get("NetworkSettings") or {}).get("Ports") or {}
 
     @property
     def _engine(self) -> "ContainerEngine":
@@ -557,6 +557,83 @@ class ImageCollection:
         return _reg.push(self.client._images, repository, tag, **kwargs)
 
 
+class Network(Model):
+    @property
+    def name(self) -> str:
+        return self.attrs["Name"]
+
+    @property
+    def containers(self) -> list:
+        return [self.client.containers.get(cid) for cid in self.attrs.get("Containers") or {}]
+
+    def reload(self) -> None:
+        self.attrs = self.collection._doc(self.id)
+
+    def remove(self) -> None:
+        self.collection._nets().remove(self.id)
+
+    def connect(self, container, **kwargs) -> None:
+        raise _errors.InvalidArgument("network connect is not supported by layerbox yet")
+
+    def disconnect(self, container, **kwargs) -> None:
+        raise _errors.InvalidArgument("network disconnect is not supported by layerbox yet")
+
+
+class NetworkCollection:
+    """client.networks"""
+
+    model = Network
+
+    def __init__(self, client: "Client"):
+        self.client = client
+
+    def _nets(self):
+        from layerbox.network import Networks
+
+        return Networks(self.client._store)
+
+    def _doc(self, ref: str) -> dict:
+        from layerbox.cli.actions.network import inspect_doc
+
+        class _Ctx:  # what inspect_doc reads: the store and the engine
+            store = self.client._store
+            engine = self.client._engine
+
+        return inspect_doc(_Ctx, ref)
+
+    def create(self, name: str, driver: str | None = None, options: dict | None = None,
+               ipam: dict | None = None, internal: bool = False, labels: dict | None = None,
+               **kwargs) -> Network:
+        for k in ("enable_ipv6", "attachable", "ingress", "scope"):
+            if kwargs.get(k):
+                raise _errors.InvalidArgument(f"network option {k} is not supported by layerbox")
+        subnet = gateway = None
+        pools = (ipam or {}).get("Config") or (ipam or {}).get("pool_configs") or []
+        if pools:
+            pool = pools[0]
+            subnet = pool.get("Subnet") or pool.get("subnet")
+            gateway = pool.get("Gateway") or pool.get("gateway")
+        doc = self._nets().create(name, driver=driver or "bridge", subnet=subnet, gateway=gateway,
+                                  internal=internal, labels=labels, options=options)
+        return self.get(doc["Id"])
+
+    def get(self, network_id: str, **kwargs) -> Network:
+        return Network(self._doc(network_id), self.client, self)
+
+    def list(self, names=None, ids=None, filters: dict | None = None, greedy: bool = False) -> list:
+        out = []
+        for r in self._nets().list():
+            if names and r["Name"] not in names:
+                continue
+            if ids and r["Id"] not in ids:
+                continue
+            out.append(self.get(r["Id"]) if r["Driver"] == "bridge" else Network(r, self.client, self))
+        return out
+
+    def prune(self, filters: dict | None = None) -> dict:
+        return {"NetworksDeleted": self._nets().prune() or None}
+
+
 class Client:
     """A handle on one store (default: LAYERBOX_ROOT or /var/lib/layerbox)."""
 
@@ -570,6 +647,7 @@ class Client:
         self._engine: ContainerEngine = ContainerEngine(self._store, self._images)
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
+        self.networks = NetworkCollection(self)
 
     @property
     def root(self) -> str:

@@ -187,8 +187,8 @@ def test_create_options(client, busybox_image, tmp_path, made):
     c.start()
     assert c.wait()["StatusCode"] == 0
     assert c.logs() == b"data\n1\nok\n"
-    with pytest.raises(errors.InvalidArgument):
-        client.containers.create("busybox", "true", network_mode="bridge")
+    with pytest.raises(errors.NotFound):
+        client.containers.create("busybox", "true", network_mode="no-such-network")
     with pytest.raises(errors.Conflict):
         client.containers.create("busybox", "true", name=c.name)
 
@@ -234,6 +234,13 @@ HONOURED = {
     "security_opt": ({"security_opt": ["no-new-privileges"]}, ("HostConfig", "SecurityOpt"),
                      ["no-new-privileges"]),
     "tmpfs": ({"tmpfs": {"/t": "size=1m"}}, ("HostConfig", "Tmpfs"), {"/t": "size=1m"}),
+    "ports": ({"ports": {"80/tcp": 18080}}, ("HostConfig", "PortBindings", "80/tcp", 0, "HostPort"),
+              "18080"),
+    "publish_all_ports": ({"publish_all_ports": True}, ("HostConfig", "PublishAllPorts"), True),
+    "dns": ({"dns": ["10.0.0.53"]}, ("HostConfig", "Dns"), ["10.0.0.53"]),
+    "dns_opt": ({"dns_opt": ["ndots:2"]}, ("HostConfig", "DnsOptions"), ["ndots:2"]),
+    "dns_search": ({"dns_search": ["example.test"]}, ("HostConfig", "DnsSearch"), ["example.test"]),
+    "extra_hosts": ({"extra_hosts": {"db": "10.1.2.3"}}, ("HostConfig", "ExtraHosts"), ["db:10.1.2.3"]),
     # nothing to see: no proxy configuration to apply, no Engine API version to speak
     "use_config_proxy": ({"use_config_proxy": True}, ("Config", "Hostname", 0), None),
     "version": ({"version": "1.43"}, ("Config", "Hostname", 0), None),

@@ -20,6 +20,7 @@ ALLOWED = {
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
     "layerbox.shape", "layerbox.signals", "layerbox.store", "layerbox.store.layerview",
+    "layerbox.network",
 }
 
 
@@ -86,6 +87,7 @@ NOT_FOR_EXISTING = {"layerbox.image.store", "layerbox.image.reference", "layerbo
 @pytest.mark.parametrize("argv", [
     ["ps", "-a"],
     ["run", "--rm", "busybox", "true"],
+    ["run", "--rm", "--network", "none", "busybox", "true"],
     ["create", "--name", "fastpath-probe", "busybox", "true"],
     ["start", "fastpath-probe"],
     ["wait", "fastpath-probe"],
@@ -105,6 +107,9 @@ def test_hot_verbs_import_no_click(cli, busybox_image, tmp_path, argv):
     assert not heavy, f"heavy modules on the hot path: {sorted(heavy)}"
     if argv[0] in ("start", "wait", "rm", "ps"):
         assert not modules & NOT_FOR_EXISTING, sorted(modules & NOT_FOR_EXISTING)
+    if "none" in argv or argv[0] in ("ps", "wait", "rm"):
+        # No network code where no network is set up (the bridge's runs load it).
+        assert not {m for m in modules if m.startswith("layerbox.network")} | ({"layerbox._net"} & modules)
 
 
 def test_optional_value_parses_as_click_does():

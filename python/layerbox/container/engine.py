@@ -25,6 +25,8 @@ from layerbox.store import owner as _store_owner
 
 # The monitor binary installed beside the extension (LAYERBOX_SHIM overrides it for development).
 SHIM = os.environ.get("LAYERBOX_SHIM") or os.path.join(os.path.dirname(_core.__file__), "layerbox-shim")
+SHIM_NET = os.environ.get("LAYERBOX_SHIM_NET") or os.path.join(os.path.dirname(_core.__file__),
+                                                                 "layerbox-shim-net")
 _SIGKILL = 9
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _RUNNING = ("running", "restarting")
@@ -192,6 +194,10 @@ class ContainerEngine:
             image_id = self.images.resolve(image)
             layers = self.images.layers(image_id)
             cfg = _spec.build_config(image_id, image, self.images.config_view(image_id), opts)
+            if cfg["HostConfig"]["NetworkMode"] not in _spec.NETWORK_MODES:
+                from layerbox.network import Networks
+
+                Networks(self.store).get(cfg["HostConfig"]["NetworkMode"])  # NotFound if not
             # Made in tmp/ (named after this process, so a crash leaves only garbage the next
             # command reclaims, name included), published complete by one rename. The staging
             # dir exists before the name points at it: a name whose container is neither
@@ -409,8 +415,34 @@ class ContainerEngine:
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link] + self._anonymous_volume_paths(cfg),
         }
-        return _core.start_monitor(SHIM, c.dir, _jsonfast.dumps(plan).encode(), stdin, stdout,
+        shim = SHIM
+        if host.get("NetworkMode") not in ("none", "host"):
+            shim = self._attach_network(c, plan)
+        return _core.start_monitor(shim, c.dir, _jsonfast.dumps(plan).encode(), stdin, stdout,
                                    stderr)
+
+    def _attach_network(self, c: Container, plan: dict) -> str:
+        """A bridge network: the address (claimed here, under the container's lock), the
+        monitor's network part, the hosts and resolv.conf files, and NetworkSettings in the
+        state. The monitor builds the links and rules; see layerbox.network."""
+        from layerbox import network as _network
+
+        cfg = c.config
+        ports = _network_ports(cfg)
+        cfg["_ports"] = ports
+        monitor, settings, ip = _network.attach(self.store, cfg, c.id)
+        cfg.pop("_ports")
+        plan["monitor"]["network"] = monitor
+        c.state["NetworkSettings"] = settings
+        c.state["NetworkPorts"] = ports
+        for op in plan["mounts"]:
+            if op.get("kind") == "file" and op["target"] == "/etc/hosts":
+                op["source"] = _network.hosts_file(cfg, ip, op["source"])
+            elif op.get("kind") == "file" and op["target"] == "/etc/resolv.conf":
+                user_net = next((n for n in settings["Networks"] if n != _network.DEFAULT_NAME), "")
+                op["source"] = _network.resolv_conf(
+                    cfg, settings["Networks"][user_net]["Gateway"] if user_net else "")
+        return SHIM_NET
 
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":
@@ -459,6 +491,10 @@ class ContainerEngine:
                     cg.destroy()
                 except OSError:
                     pass  # gone already, or still busy: the state records the exit either way
+                if state.get("NetworkSettings") and not rebooted:
+                    from layerbox import network as _network
+
+                    _network.cleanup_after_crash(self.store, cid, state)
                 why = ("the host rebooted while the container was running" if rebooted else
                        f"container monitor (pid {state.get('MonitorPid')}) exited unexpectedly")
                 state.update(Status="exited", Running=False, Paused=False, Restarting=False,
@@ -735,6 +771,49 @@ class ContainerEngine:
             if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
                 procs.append(fields)
         return {"Titles": titles, "Processes": procs}
+
+
+def _network_ports(cfg: dict) -> list:
+    """The published ports of a start: -p bindings, and with -P every exposed port; a host
+    port left empty (or a range) gets a free one, as docker does."""
+    host = cfg["HostConfig"]
+    bindings = dict(host.get("PortBindings") or {})
+    if host.get("PublishAllPorts"):
+        for p in cfg["Config"].get("ExposedPorts") or {}:
+            bindings.setdefault(p if "/" in p else p + "/tcp", [{"HostIp": "", "HostPort": ""}])
+    out = []
+    for key, binds in bindings.items():
+        port, _, proto = key.partition("/")
+        for b in binds or ():
+            hp = str(b.get("HostPort") or "")
+            hip = b.get("HostIp") or ""
+            if hip in ("0.0.0.0",):
+                hip = ""
+            if not hp or "-" in hp:
+                hp = _free_port(proto or "tcp", hip, hp)
+            out.append({"proto": proto or "tcp", "host_ip": hip, "host_port": int(hp),
+                        "port": int(port)})
+    return out
+
+
+def _free_port(proto: str, ip: str, span: str) -> int:
+    """A host port nothing is bound to (the kernel's ephemeral range, as docker), or the first
+    free one of a range "a-b". The monitor binds it again to hold it."""
+    import socket
+
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    candidates = [0]
+    if span:
+        a, _, b = span.partition("-")
+        candidates = list(range(int(a), int(b) + 1))
+    for port in candidates:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((ip or "0.0.0.0", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise Conflict(f"Bind for {ip or '0.0.0.0'}:{span} failed: port is already allocated")
 
 
 _BOOT_ID = None

@@ -14,7 +14,7 @@ from layerbox.container import security as _security
 from layerbox.errors import InvalidArgument
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NETWORK_MODES = ("none", "host")
+NETWORK_MODES = ("none", "host", "bridge")
 
 def check_platform(platform) -> None:
     """--platform and the SDK's platform: only the machine's own."""
@@ -184,12 +184,42 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     if workdir and not workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an "
                               "absolute path")
-    network = opts.get("network_mode") or "none"
+    network = opts.get("network_mode") or opts.get("network") or "bridge"
     if network == "default":
-        network = "none"
-    if network not in NETWORK_MODES:
-        raise InvalidArgument(f"network mode \"{network}\" is not supported: layerbox has no "
-                              "bridge networking; use --network none or --network host")
+        network = "bridge"
+    if network.startswith("container:"):
+        raise InvalidArgument("--network container:NAME is not supported by layerbox yet")
+    # A user network's name is checked by the engine against the store.
+    exposed = dict(ic.get("ExposedPorts") or {})
+    for e in opts.get("expose") or ():
+        for port, proto in _port_range(str(e)):
+            exposed[f"{port}/{proto}"] = {}
+    bindings = parse_ports(opts.get("ports"))
+    for key in bindings:
+        exposed.setdefault(key, {})
+    publish_all = bool(opts.get("publish_all_ports"))
+    if network in ("none", "host") and (bindings or publish_all):
+        bindings, publish_all = {}, False  # docker: published ports are discarded there
+    ip = opts.get("ip") or opts.get("ipv4_address")
+    if ip and network in NETWORK_MODES:
+        raise InvalidArgument("user specified IP address is supported on user defined networks only")
+    aliases = list(opts.get("network_aliases") or opts.get("aliases") or ())
+    if aliases and network in NETWORK_MODES:
+        raise InvalidArgument("network-scoped alias is supported only for containers in user "
+                              "defined networks")
+    extra_hosts = opts.get("extra_hosts") or []
+    if isinstance(extra_hosts, dict):
+        extra_hosts = [f"{k}:{v}" for k, v in extra_hosts.items()]
+    for h in extra_hosts:
+        name, sep, addr = h.partition(":")
+        if not sep or not name or not addr:
+            raise InvalidArgument(f"invalid argument \"{h}\" for \"--add-host\" flag: bad format "
+                                  f"for add-host: \"{h}\"")
+        if addr == "host-gateway":
+            raise InvalidArgument("--add-host host-gateway is not supported by layerbox yet")
+        _check_ip(addr, "--add-host")
+    for d in opts.get("dns") or ():
+        _check_ip(d, "--dns")
     user = opts.get("user")
     if user is None:
         user = ic.get("User") or ""
@@ -249,13 +279,19 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "WorkingDir": workdir,
             "Labels": labels,
             "StopSignal": stop_signal,
-            "ExposedPorts": ic.get("ExposedPorts"),
+            "ExposedPorts": exposed or None,
             "Healthcheck": ic.get("Healthcheck"),
             **({"StopTimeout": int(opts["stop_timeout"])} if opts.get("stop_timeout") is not None else {}),
         },
         "HostConfig": {
             "Binds": list(volumes),
             "NetworkMode": network,
+            "PortBindings": bindings,
+            "PublishAllPorts": publish_all,
+            "ExtraHosts": list(extra_hosts) or None,
+            "Dns": list(opts.get("dns") or ()),
+            "DnsSearch": list(opts.get("dns_search") or ()),
+            "DnsOptions": list(opts.get("dns_opt") or opts.get("dns_options") or ()),
             "AutoRemove": auto_remove,
             "RestartPolicy": restart,
             "Memory": memory,
@@ -269,4 +305,82 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             **_security.host_config(opts),
         },
         "Mounts": mounts,
+        **({"NetworkingConfig": {**({"IPAMConfig": {"IPv4Address": ip}} if ip else {}),
+                                 **({"Aliases": aliases} if aliases else {})}}
+           if ip or aliases else {}),
     }
+
+
+def _check_ip(addr: str, flag: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise InvalidArgument(f"invalid argument \"{addr}\" for \"{flag}\" flag: "
+                              f"{addr} is not an ip address") from None
+
+
+def _port_range(text: str, what: str = "port") -> list:
+    """"80", "80/udp", "8000-8002/tcp" -> [(port, proto), ...]."""
+    port, _, proto = text.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise InvalidArgument(f"invalid proto: {proto}")
+    lo, sep, hi = port.partition("-")
+    try:
+        a = int(lo)
+        b = int(hi) if sep else a
+    except ValueError:
+        raise InvalidArgument(f"invalid containerPort: {port}" if what == "port" else
+                              f"invalid hostPort: {port}") from None
+    if not (0 < a <= 65535 and 0 < b <= 65535 and a <= b):
+        raise InvalidArgument(f"invalid range specified for {what}: {port}")
+    return [(p, proto) for p in range(a, b + 1)]
+
+
+def parse_ports(ports) -> dict:
+    """docker's PortBindings ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}) from -p specs
+    ("[IP:][HOSTPORT:]CTRPORT[/PROTO]", ranges allowed) or docker-py's ports dict."""
+    out: dict = {}
+    if not ports:
+        return out
+    if isinstance(ports, dict):  # docker-py: {"80/tcp": 8080 | ("ip", port) | [..] | None}
+        for ctr, host in ports.items():
+            key = str(ctr) if "/" in str(ctr) else f"{ctr}/tcp"
+            _port_range(key)
+            for h in (host if isinstance(host, list) else [host]):
+                if isinstance(h, tuple):
+                    ip, hp = (h[0], h[1]) if len(h) > 1 else (h[0], None)
+                else:
+                    ip, hp = "", h
+                out.setdefault(key, []).append({"HostIp": ip or "", "HostPort": str(hp or "")})
+        return out
+    for spec in ports:
+        spec = str(spec)
+        body, slash, proto = spec.rpartition("/") if "/" in spec else (spec, "", "tcp")
+        parts = body.rsplit(":", 2)
+        if len(parts) == 3:
+            ip, hp, cp = parts
+        elif len(parts) == 2:
+            ip, hp, cp = "", parts[0], parts[1]
+        else:
+            ip, hp, cp = "", "", parts[0]
+        ip = ip.strip("[]")
+        if ip:
+            _check_ip(ip, "--publish")
+            if ":" in ip:
+                raise InvalidArgument(f"IPv6 published ports are not supported by layerbox yet: {spec}")
+        ctr = _port_range(f"{cp}/{proto}")
+        host = _port_range(hp, "hostPort") if hp else []
+        if host and len(host) != len(ctr) and len(host) > 1 and len(ctr) > 1:
+            raise InvalidArgument(f"invalid ranges specified for container and host Ports: {cp} and {hp}")
+        for i, (p, pr) in enumerate(ctr):
+            if not host:
+                h = ""
+            elif len(ctr) == 1 and len(host) > 1:
+                h = f"{host[0][0]}-{host[-1][0]}"  # docker: any free port of the range
+            else:
+                h = str(host[i][0])
+            out.setdefault(f"{p}/{pr}", []).append({"HostIp": ip, "HostPort": h})
+    return out

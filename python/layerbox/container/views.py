@@ -53,7 +53,7 @@ def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
         "Mounts": ",".join(m for m in mounts if m),
         "Names": c.name,
         "Networks": cfg["HostConfig"].get("NetworkMode", "none"),
-        "Ports": "",
+        "Ports": ports_text(c),
         "RunningFor": _util.human_duration(now - created) + " ago",
         "Size": "",
         "State": c.state.get("Status", "created"),
@@ -125,9 +125,49 @@ def inspect(engine, c) -> dict:
         },
         "Mounts": mounts,
         "Config": cfg["Config"],
-        "NetworkSettings": {
-            "Networks": {host.get("NetworkMode", "none"): {}},
-            "Ports": {},
-            "SandboxKey": f"/proc/{state['Pid']}/ns/net" if state["Pid"] else "",
-        },
+        "NetworkSettings": network_settings(c, state),
     }
+
+
+def _live_network(c) -> dict:
+    """The NetworkSettings the start recorded, while the container runs (docker empties the
+    addresses of a stopped container)."""
+    if c.state.get("Status") not in ("running", "paused", "restarting"):
+        return {}
+    return c.state.get("NetworkSettings") or {}
+
+
+def network_settings(c, state: dict) -> dict:
+    live = _live_network(c)
+    mode = c.config["HostConfig"].get("NetworkMode", "none")
+    sandbox = f"/proc/{state['Pid']}/ns/net" if state["Pid"] else ""
+    if live:
+        return dict(live, SandboxKey=sandbox)
+    ports = {}
+    if mode not in ("none", "host"):
+        ports = {(p if "/" in p else p + "/tcp"): None
+                 for p in c.config["Config"].get("ExposedPorts") or {}}
+    empty = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+             "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+    return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "Ports": ports, "SandboxKey": sandbox,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
+            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": {mode: empty}}
+
+
+def ports_text(c) -> str:
+    """docker ps's PORTS: "0.0.0.0:8080->80/tcp, 443/tcp" (published first, then exposed)."""
+    live = _live_network(c)
+    if not live:
+        return ""
+    parts = []
+    for key, binds in sorted((live.get("Ports") or {}).items(),
+                             key=lambda kv: int(kv[0].split("/")[0])):
+        if not binds:
+            parts.append(key)
+        for b in binds or ():
+            parts.append(f"{b['HostIp']}:{b['HostPort']}->{key}")
+    return ", ".join(parts)

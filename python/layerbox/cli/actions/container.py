@@ -34,6 +34,15 @@ def _create_options(kw: dict) -> dict:
         "hostname": kw.get("hostname"),
         "name": kw.get("name"),
         "network_mode": kw.get("network"),
+        "ports": list(kw.get("publish") or ()),
+        "publish_all_ports": bool(kw.get("publish_all")),
+        "expose": list(kw.get("expose") or ()),
+        "ip": kw.get("ip"),
+        "network_aliases": list(kw.get("network_alias") or ()),
+        "extra_hosts": list(kw.get("add_host") or ()),
+        "dns": list(kw.get("dns") or ()),
+        "dns_search": list(kw.get("dns_search") or ()),
+        "dns_opt": list(kw.get("dns_option") or ()),
         "volumes": list(kw.get("volume") or ()),
         "stdin_open": bool(kw.get("interactive")),
         "tty": bool(kw.get("tty")),
@@ -205,6 +214,26 @@ def wait(ctx, containers) -> int:
         sys.stdout.flush()
 
     return _each(containers, one, print_name=False)
+
+
+def port(ctx, container, port=None) -> int:
+    """docker port: "80/tcp -> 0.0.0.0:8080" lines, or the host addresses of one port."""
+    from layerbox.container import views
+
+    c = ctx.engine.get(container)
+    live = views._live_network(c)
+    ports = live.get("Ports") or {}
+    if port:
+        key = port if "/" in port else port + "/tcp"
+        binds = ports.get(key)
+        if not binds:
+            raise NotFound(f"No public port '{key}' published for {c.name}")
+        sys.stdout.write("".join(f"{b['HostIp']}:{b['HostPort']}\n" for b in binds))
+        return 0
+    for key, binds in sorted(ports.items(), key=lambda kv: int(kv[0].split("/")[0])):
+        for b in binds or ():
+            sys.stdout.write(f"{key} -> {b['HostIp']}:{b['HostPort']}\n")
+    return 0
 
 
 def rename(ctx, container, new_name) -> int:

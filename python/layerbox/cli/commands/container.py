@@ -22,8 +22,22 @@ def container_options(f):
         click.option("-u", "--user", metavar="USER[:GROUP]", help="Username or UID (format: <name|uid>[:<group|gid>])."),
         click.option("-h", "--hostname", metavar="NAME", help="Container host name."),
         click.option("--entrypoint", metavar="CMD", help="Overwrite the default ENTRYPOINT of the image."),
-        click.option("--network", "--net", "network", metavar="MODE",
-                     help="Network mode: none (default, loopback only) or host."),
+        click.option("--network", "--net", "network", metavar="NETWORK",
+                     help="Connect a container to a network: bridge (default), none, host or a user network."),
+        click.option("-p", "--publish", multiple=True, metavar="[IP:][HOSTPORT:]PORT[/PROTO]",
+                     help="Publish a container's port(s) to the host."),
+        click.option("-P", "--publish-all", is_flag=True,
+                     help="Publish all exposed ports to random ports."),
+        click.option("--expose", multiple=True, metavar="PORT[/PROTO]",
+                     help="Expose a port or a range of ports."),
+        click.option("--network-alias", multiple=True, metavar="NAME",
+                     help="Add network-scoped alias for the container."),
+        click.option("--ip", metavar="IPV4", help="IPv4 address (e.g., 172.30.100.104)."),
+        click.option("--add-host", multiple=True, metavar="HOST:IP",
+                     help="Add a custom host-to-IP mapping (host:ip)."),
+        click.option("--dns", multiple=True, metavar="IP", help="Set custom DNS servers."),
+        click.option("--dns-search", multiple=True, metavar="DOMAIN", help="Set custom DNS search domains."),
+        click.option("--dns-option", multiple=True, metavar="OPTION", help="Set DNS options."),
         click.option("-v", "--volume", multiple=True, metavar="SRC:DST[:ro]",
                      help="Bind mount a host path or a named volume."),
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached."),
@@ -206,6 +220,15 @@ def top(obj, **kw):
     return act.top(obj, **kw)
 
 
+@click.command("port", context_settings=CONTEXT_SETTINGS)
+@click.argument("container")
+@click.argument("port", required=False)
+@click.pass_obj
+def port(obj, **kw):
+    """List port mappings or a specific mapping for the container."""
+    return act.port(obj, **kw)
+
+
 @click.command("rename", context_settings=CONTEXT_SETTINGS)
 @click.argument("container")
 @click.argument("new_name")
@@ -236,7 +259,7 @@ def container_prune(obj, **kw):
 
 
 for _cmd in (run, create, start, ps, stop, restart, kill, pause, unpause, rm, wait, exec_, logs,
-             top, rename):
+             top, rename, port):
     register(cli, _cmd)
     register(container_group, _cmd)
 register(container_group, ps, "ls", "list")

@@ -1,0 +1,27 @@
+// The container's network, as the monitor sees it: `up` between the clone and the container's
+// start (its network namespace exists and is empty), `down` when the container ends.
+//
+// The static monitor (layerbox-shim) has none: Debian ships libmnl and libnftables as shared
+// libraries only, and the static monitor saves the dynamic loader (~1 ms) on every start. So
+// containers on a bridge network get `layerbox-shim-net`, the same monitor linked dynamically
+// with the network code (csrc/shim/net_bridge.cpp); `--network none|host` keep the static one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+namespace lb::shim {
+
+class NetHook {
+public:
+    virtual ~NetHook() = default;
+    virtual void up(pid_t pid) = 0;  // throws SysError
+    virtual void down() noexcept = 0;
+};
+
+// nullptr for a null/absent config; throws when the config asks for what this monitor lacks.
+std::unique_ptr<NetHook> make_net_hook(const nlohmann::json& j);
+
+}  // namespace lb::shim

@@ -1,0 +1,374 @@
+"""Bridge networking as docker users know it: the default bridge, published ports, user networks.
+
+Every test runs in the test run's own network namespace (tests/conftest.py), where only lo was
+up before layerbox made its bridges: traffic goes only to 127.0.0.1 and to the addresses of the
+containers the test started, every client is bounded in attempts and time, and after each test
+no veth, user bridge or published-port rule of a removed container or network is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import network_leftovers, tool
+
+pytestmark = pytest.mark.privileged
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left(cli, busybox_image):
+    tool("nft")
+    tool("ip")
+    yield
+    deadline = time.time() + 5
+    while True:
+        left = {k: v for k, v in network_leftovers().items() if v}
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert not left, f"left behind: {left}"
+
+
+def _inspect(cli, name) -> dict:
+    r = cli("inspect", name, check=True)
+    return json.loads(r.out)[0]
+
+
+def _gateway(cli) -> str:
+    r = cli("network", "inspect", "bridge", check=True)
+    return json.loads(r.out)[0]["IPAM"]["Config"][0]["Gateway"]
+
+
+def _read_from(addr: tuple, request: bytes = b"", attempts: int = 50) -> bytes:
+    """Connects to `addr` (a few tries while the container's server starts), sends `request`,
+    reads to the end; at most `attempts` tries of at most 2 s each."""
+    last = None
+    for _ in range(attempts):
+        try:
+            with socket.create_connection(addr, timeout=2) as s:
+                s.settimeout(2)
+                if request:
+                    s.sendall(request)
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data:
+                    return data
+        except OSError as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"no answer from {addr}: {last}")
+
+
+def _httpd(cli, *args, name="web", text="hello from the container\n"):
+    """A detached busybox httpd on port 80 serving `text` at /index.html."""
+    script = f"mkdir -p /www && printf '{text}' > /www/index.html && exec httpd -f -p 80 -h /www"
+    r = cli("run", "-d", "--name", name, *args, "busybox", "sh", "-c", script, check=True)
+    return r.out.strip()
+
+
+def _get(addr) -> str:
+    return _read_from(addr, b"GET /index.html HTTP/1.0\r\n\r\n").decode()
+
+
+def _get_from_container(cli, addr: str, port: int, *args, wait: int = 5):
+    """An HTTP GET from a new container on the network `args` select (busybox nc: its wget
+    crashes in static glibc's resolver); `wait` bounds the connection in seconds."""
+    script = f"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w {wait} {addr} {port}"
+    return cli("run", "--rm", *args, "busybox", "sh", "-c", script, timeout=30)
+
+
+def test_default_bridge_address_route_hosts_and_resolv(cli):
+    r = cli("run", "--rm", "--name", "addr", "busybox", "sh", "-c",
+            "ip -o -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; hostname",
+            check=True)
+    gw = _gateway(cli)
+    lines = r.out.splitlines()
+    assert any("eth0" in l and "inet 172." in l or "inet 192.168." in l for l in lines), r.out
+    assert f"default via {gw} dev eth0" in r.out
+    ip = next(l.split()[3].split("/")[0] for l in lines if " inet " in l)
+    hostname = lines[-1]
+    assert f"{ip}\t{hostname}" in r.out  # /etc/hosts names the container
+    assert "nameserver 127." not in r.out  # loopback resolvers are not reachable from there
+    assert "nameserver" in r.out
+
+
+def test_container_reaches_a_server_on_the_gateway(cli):
+    gw = _gateway(cli)  # made on first use; the bridge itself comes with the first container
+    cli("run", "--rm", "busybox", "true", check=True)
+    srv = socket.socket()
+    srv.bind((gw, 0))
+    srv.listen(1)
+    srv.settimeout(20)
+    port = srv.getsockname()[1]
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                conn.sendall(b"hello from the host\n")
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        r = cli("run", "--rm", "busybox", "nc", "-w", "5", gw, str(port), timeout=30)
+    finally:
+        t.join(25)
+        srv.close()
+    assert r.out == "hello from the host\n", r.err
+
+
+def test_published_tcp_port_on_127_0_0_1_and_the_host_address(cli):
+    cid = _httpd(cli, "-p", "127.0.0.1:18080:80", "-p", "18081:80", name="pub-tcp")
+    try:
+        assert "hello from the container" in _get(("127.0.0.1", 18080))
+        assert "hello from the container" in _get(("127.0.0.1", 18081))
+        gw = _gateway(cli)  # a host address other than loopback
+        assert "hello from the container" in _get((gw, 18081))
+        ps = cli("ps", "--format", "{{.Ports}}", "-f", "name=pub-tcp", check=True).out
+        assert "127.0.0.1:18080->80/tcp" in ps and "0.0.0.0:18081->80/tcp" in ps
+        assert cli("port", "pub-tcp", "80", check=True).out.splitlines() == [
+            "127.0.0.1:18080", "0.0.0.0:18081"]
+        doc = _inspect(cli, cid)
+        ns = doc["NetworkSettings"]
+        assert ns["Ports"]["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "18080"},
+                                        {"HostIp": "0.0.0.0", "HostPort": "18081"}]
+        assert ns["IPAddress"] and ns["Gateway"] == gw
+        assert ns["Networks"]["bridge"]["IPAddress"] == ns["IPAddress"]
+        assert ns["MacAddress"].startswith("02:42:")
+        # Another container reaches it through the host's address too.
+        r = _get_from_container(cli, gw, 18081)
+        assert "hello from the container" in r.out, r.err
+        # The port is taken: a clear error, nothing started.
+        r = cli("run", "--rm", "-p", "18081:80", "busybox", "true")
+        assert r.returncode == 125 and "port is already allocated" in r.err, r.err
+    finally:
+        cli("rm", "-f", cid)
+    rules = subprocess.run(["nft", "list", "table", "inet", "layerbox"], capture_output=True,
+                           text=True).stdout
+    assert "18080" not in rules and "18081" not in rules
+
+
+def test_host_port_taken_by_a_host_program(cli):
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        r = cli("run", "--rm", "-p", f"{port}:80", "busybox", "true")
+    finally:
+        s.close()
+    assert r.returncode == 125 and f"0.0.0.0:{port}" in r.err and "already allocated" in r.err
+
+
+UDP_ECHO = r"""
+#include <netinet/in.h>
+#include <sys/socket.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(5353);
+    if (bind(s, (struct sockaddr*)&a, sizeof a)) return 1;
+    for (int i = 0; i < 100; i++) {
+        char buf[512];
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        long n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr*)&from, &fl);
+        if (n < 0) return 1;
+        sendto(s, buf, n, 0, (struct sockaddr*)&from, fl);
+    }
+    return 0;
+}
+"""
+
+
+def test_published_udp_port(cli, tmp_path):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        tool("gcc")
+    (tmp_path / "udpecho.c").write_text(UDP_ECHO)
+    subprocess.run([cc, "-static", "-O1", "-o", str(tmp_path / "udpecho"), str(tmp_path / "udpecho.c")],
+                   check=True)
+    r = cli("run", "-d", "-p", "127.0.0.1::5353/udp", "-v", f"{tmp_path}:/t:ro", "busybox",
+            "/t/udpecho", check=True)
+    cid = r.out.strip()
+    try:
+        host = cli("port", cid, "5353/udp", check=True).out.strip()
+        ip, port = host.rsplit(":", 1)
+        assert ip == "127.0.0.1" and int(port) > 1024  # a random port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            got = b""
+            for _ in range(20):  # the server may not be up yet
+                s.sendto(b"ping", (ip, int(port)))
+                try:
+                    got = s.recv(512)
+                    break
+                except socket.timeout:
+                    continue
+        assert got == b"ping"
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_publish_all_with_expose(cli, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nEXPOSE 80\n")
+    image = cli("build", "-q", str(ctx), check=True).out.strip()
+    try:
+        r = cli("run", "-d", "-P", "--expose", "8125/udp", image, "sh", "-c",
+                "mkdir /www && echo exposed > /www/index.html && exec httpd -f -p 80 -h /www",
+                check=True)
+        cid = r.out.strip()
+        try:
+            ports = _inspect(cli, cid)["NetworkSettings"]["Ports"]
+            assert set(ports) == {"80/tcp", "8125/udp"}
+            hp = int(ports["80/tcp"][0]["HostPort"])
+            assert "exposed" in _get(("127.0.0.1", hp))
+            lines = cli("port", cid, check=True).out.splitlines()
+            assert f"80/tcp -> 0.0.0.0:{hp}" in lines
+        finally:
+            cli("rm", "-f", cid)
+    finally:
+        cli("rmi", "-f", image)
+
+
+def test_add_host_and_dns_options_in_the_files(cli):
+    r = cli("run", "--rm", "--add-host", "db.local:10.1.2.3", "--dns", "192.0.2.53",
+            "--dns-search", "example.test", "--dns-option", "ndots:2", "busybox", "sh", "-c",
+            "cat /etc/hosts /etc/resolv.conf", check=True)
+    assert "10.1.2.3\tdb.local" in r.out
+    assert "nameserver 192.0.2.53" in r.out and "search example.test" in r.out
+    assert "options ndots:2" in r.out
+    r = cli("run", "--rm", "--add-host", "bad", "busybox", "true")
+    assert r.returncode == 125 and "bad format for add-host" in r.err
+
+
+def test_user_networks_reach_each_other_not_across(cli):
+    a = cli("network", "create", "--subnet", "10.99.1.0/24", "neta", check=True).out.strip()
+    cli("network", "create", "netb", check=True)
+    ids = []
+    try:
+        ids.append(_httpd(cli, "--network", "neta", "--ip", "10.99.1.50", "--network-alias", "db",
+                          name="srv-a"))
+        ids.append(_httpd(cli, "--network", "netb", name="srv-b"))
+        doc = json.loads(cli("network", "inspect", "neta", check=True).out)[0]
+        assert doc["Id"] == a and doc["Driver"] == "bridge"
+        assert doc["IPAM"]["Config"] == [{"Subnet": "10.99.1.0/24", "Gateway": "10.99.1.1"}]
+        assert doc["Containers"][ids[0]]["IPv4Address"] == "10.99.1.50/24"
+        ip_b = _inspect(cli, "srv-b")["NetworkSettings"]["Networks"]["netb"]["IPAddress"]
+        # Same network: reachable.
+        r = _get_from_container(cli, "10.99.1.50", 80, "--network", "neta")
+        assert "hello from the container" in r.out, r.err
+        # Another network: not reachable (bounded: nc gives up after 2 s).
+        r = _get_from_container(cli, ip_b, 80, "--network", "neta", wait=2)
+        assert "hello" not in r.out
+        # Names on a user network: the container's name, its aliases, its short id (busybox's
+        # nslookup asks the network's resolver on the gateway; nothing is forwarded anywhere
+        # for these names).
+        for name in ("srv-a", "db", ids[0][:12]):
+            r = cli("run", "--rm", "--network", "neta", "busybox", "nslookup", name, timeout=30)
+            assert "10.99.1.50" in r.out, (name, r.out, r.err)
+        r = cli("run", "--rm", "--network", "neta", "busybox", "cat", "/etc/resolv.conf", check=True)
+        assert r.out.startswith("nameserver 10.99.1.1\n")
+        # The default bridge has no name resolution, as docker's.
+        r = cli("run", "--rm", "busybox", "cat", "/etc/resolv.conf", check=True)
+        assert "nameserver 172." not in r.out
+        # In use: refused.
+        r = cli("network", "rm", "neta")
+        assert r.returncode != 0 and "has active endpoints" in r.err
+        names = cli("network", "ls", "--format", "{{.Name}}", check=True).out.split()
+        assert {"bridge", "host", "none", "neta", "netb"} <= set(names)
+    finally:
+        for c in ids:
+            cli("rm", "-f", c)
+    cli("network", "rm", "neta", "netb", check=True)
+    r = cli("network", "inspect", "neta")
+    assert r.returncode != 0 and "not found" in r.err
+    # The resolver went with the last user network.
+    assert subprocess.run(["pgrep", "-f", f"aardvark-dns --config {cli.root}/"],
+                          capture_output=True).returncode == 1
+
+
+def test_killed_monitor_is_cleaned_by_the_next_command(cli):
+    cid = cli("run", "-d", "-p", "18090:80", "busybox", "sleep", "60", check=True).out.strip()
+    with open(os.path.join(cli.root, "containers", cid, "state.json")) as f:
+        st = json.load(f)
+    veth = "lbv" + cid[:12]
+    assert veth in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    os.kill(st["MonitorPid"], 9)
+    os.kill(st["Pid"], 9)
+    time.sleep(0.2)
+    r = cli("ps", "-a", "--format", "{{.Status}}", "-f", f"id={cid}", check=True)
+    assert r.out.startswith("Exited (255)")
+    assert veth not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "18090" not in subprocess.run(["nft", "list", "ruleset"], capture_output=True,
+                                         text=True).stdout
+    # The port and the address are free again.
+    cid2 = cli("run", "-d", "-p", "18090:80", "busybox", "sleep", "60", check=True).out.strip()
+    cli("rm", "-f", cid, cid2, check=True)
+
+
+def test_network_none_and_host_stay(cli):
+    r = cli("run", "--rm", "--network", "none", "-p", "80", "busybox", "cat", "/proc/net/dev",
+            check=True)
+    assert [l.split(":")[0].strip() for l in r.out.splitlines()[2:]] == ["lo"]
+    r = cli("run", "--rm", "--network", "container:x", "busybox", "true")
+    assert r.returncode == 125 and "container:NAME is not supported" in r.err
+
+
+def test_python_api_networks_and_ports(client, busybox_image):
+    net = client.networks.create("apinet", ipam={"Config": [{"Subnet": "10.98.0.0/24"}]},
+                                 labels={"team": "a"})
+    try:
+        assert net.name == "apinet" and net.attrs["Labels"] == {"team": "a"}
+        assert "apinet" in [n.name for n in client.networks.list()]
+        c = client.containers.run("busybox", ["sh", "-c", "mkdir /www && echo api > /www/index.html"
+                                              " && exec httpd -f -p 80 -h /www"],
+                                  network="apinet", ports={"80/tcp": ("127.0.0.1", 18099)},
+                                  detach=True)
+        try:
+            c.reload()
+            assert c.ports == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18099"}]}
+            assert "api" in _get(("127.0.0.1", 18099))
+            net.reload()
+            assert [x.id for x in net.containers] == [c.id]
+            ip = c.attrs["NetworkSettings"]["Networks"]["apinet"]["IPAddress"]
+            assert ip.startswith("10.98.0.")
+        finally:
+            c.remove(force=True)
+    finally:
+        net.remove()
+    assert "apinet" not in [n.name for n in client.networks.list()]
+
+
+def test_network_prune_ls_and_errors(cli):
+    cli("network", "create", "--label", "k=v", "--internal", "pruneme", check=True)
+    doc = json.loads(cli("network", "inspect", "pruneme", check=True).out)[0]
+    assert doc["Internal"] is True and doc["Labels"] == {"k": "v"}
+    assert doc["Options"]["com.docker.network.bridge.name"] == "br-" + doc["Id"][:12]
+    r = cli("network", "create", "pruneme")
+    assert r.returncode != 0 and "already exists" in r.err
+    r = cli("network", "create", "--subnet", "10.97.0.1/24", "badnet")
+    assert r.returncode != 0 and "host bits set" in r.err
+    r = cli("network", "rm", "bridge")
+    assert r.returncode != 0 and "pre-defined" in r.err
+    assert doc["Id"][:12] in cli("network", "ls", "-q", check=True).out.split()
+    r = cli("network", "prune", "-f", check=True)
+    assert "pruneme" in r.out
+    assert "pruneme" not in cli("network", "ls", check=True).out
