@@ -226,8 +226,9 @@ HONOURED = {
     "volumes": ({"volumes": ["/srv/sdk-vol:/data:ro"]}, ("HostConfig", "Binds", 0),
                 "/srv/sdk-vol:/data:ro"),
     "working_dir": ({"working_dir": "/tmp"}, ("Config", "WorkingDir"), "/tmp"),
-    "cap_add": ({"cap_add": ["NET_ADMIN"]}, ("HostConfig", "CapAdd"), ["NET_ADMIN"]),
-    "cap_drop": ({"cap_drop": ["CHOWN"]}, ("HostConfig", "CapDrop"), ["CHOWN"]),
+    # normalized as docker 20.10+ stores them (NormalizeLegacyCapabilities)
+    "cap_add": ({"cap_add": ["NET_ADMIN"]}, ("HostConfig", "CapAdd"), ["CAP_NET_ADMIN"]),
+    "cap_drop": ({"cap_drop": ["CHOWN"]}, ("HostConfig", "CapDrop"), ["CAP_CHOWN"]),
     "devices": ({"devices": ["/dev/null:/dev/mynull:rw"]}, ("HostConfig", "Devices", 0,
                 "PathInContainer"), "/dev/mynull"),
     "privileged": ({"privileged": True}, ("HostConfig", "Privileged"), True),
