@@ -61,6 +61,8 @@ def test_v2_layout_translates_to_unified_files(tmp_path):
     assert s["pids.max"] == "max"
     assert s["cpu.max"] == "150000 100000"
     assert s["cpu.weight"] == str(1 + ((512 - 2) * 9999) // 262142)
+    # v2 has no devices.allow: docker's rules travel to the core, which attaches an eBPF program
+    assert "c 1:3 rwm" in spec["devices"] and "a *:* rwm" not in spec["devices"]
     # The parent was made and asked to delegate the controllers to its children.
     assert "+memory" in (tmp_path / "lb-test" / "cgroup.subtree_control").read_text()
 
@@ -74,6 +76,7 @@ def test_core_writes_the_limit_files_of_a_layout(tmp_path):
     _core = pytest.importorskip("layerbox._core")
     layout = CgroupLayout(base=v2_base(tmp_path), parent="lb")
     spec = layout.spec("c5", {"Memory": GIB, "PidsLimit": 7})
+    spec.pop("devices")  # a BPF program attaches only to a real cgroup (tests/integration)
     d = spec["dirs"]["unified"]
     os.makedirs(d)
     for f in ("memory.max", "pids.max"):  # the kernel makes these; here the test does
@@ -86,6 +89,7 @@ def test_core_writes_the_limit_files_of_a_layout(tmp_path):
 def test_core_names_the_file_it_cannot_write(tmp_path):
     _core = pytest.importorskip("layerbox._core")
     spec = CgroupLayout(base=v2_base(tmp_path), parent="lb").spec("c6", {"PidsLimit": 7})
+    spec.pop("devices")
     with pytest.raises(OSError) as e:
         _core.Cgroup(spec).create()  # a plain directory has no pids.max: the kernel would
     assert "pids.max" in str(e.value)
