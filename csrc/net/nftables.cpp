@@ -40,8 +40,12 @@ add rule inet layerbox forward iifname @bridges oifname @bridges iifname . oifna
 )";
 
 int errno_of(const std::string& text) {
-    if (text.find("File exists") != std::string::npos) return EEXIST;
-    if (text.find("No such file or directory") != std::string::npos) return ENOENT;
+    // libnftables words the kernel's errno, or (for sets and maps) says it in its own words
+    if (text.find("File exists") != std::string::npos || text.find("already exists") != std::string::npos)
+        return EEXIST;
+    if (text.find("No such file or directory") != std::string::npos ||
+        text.find("does not exist") != std::string::npos)
+        return ENOENT;
     if (text.find("Operation not permitted") != std::string::npos) return EPERM;
     if (text.find("Protocol not supported") != std::string::npos ||
         text.find("Operation not supported") != std::string::npos)

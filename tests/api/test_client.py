@@ -327,7 +327,9 @@ def test_network_alias_runs_on_the_host_network(client, busybox_image):
 
     out = client.containers.run("busybox", "hostname", network="host", remove=True)
     assert out == (socket.gethostname() + "\n").encode()
-    isolated = client.containers.run("busybox", "ls /sys/class/net", remove=True)
+    bridged = client.containers.run("busybox", "ls /sys/class/net", remove=True)
+    assert bridged == b"eth0\nlo\n"  # the default: docker's bridge
+    isolated = client.containers.run("busybox", "ls /sys/class/net", remove=True, network="none")
     assert isolated == b"lo\n"
 
 

@@ -41,6 +41,8 @@ STATE_SCHEMA = {
     "Dead": bool, "Pid": int, "ExitCode": int, "Error": str, "StartedAt": str,
     "FinishedAt": str, "RestartCount": int,
     "PidStartTime": int, "MonitorPid": int, "MonitorStartTime": int, "BootId": str,
+    # a bridge network's part (layerbox.network): empty on none and host
+    "NetworkSettings": dict, "NetworkPorts": list,
 }
 
 
@@ -50,6 +52,7 @@ def _initial_state() -> dict:
         "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
         "StartedAt": _ZERO_TIME, "FinishedAt": _ZERO_TIME, "RestartCount": 0,
         "PidStartTime": 0, "MonitorPid": 0, "MonitorStartTime": 0, "BootId": "",
+        "NetworkSettings": {}, "NetworkPorts": [],
     }
 
 

@@ -365,7 +365,7 @@ class ImageStore:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-        self._gc_locked(res)
+        self.gc_locked(res)
         return [next(iter(line.values())) for line in res.lines]
 
     def add_image(self, config: dict, parent: str = "", tags: tuple = ()) -> str:
@@ -627,7 +627,7 @@ class ImageStore:
             # Layers and blobs nothing names (a crash between publishing a layer and its
             # image leaves one): collected here too, not only when an image goes.
             res = RemoveResult()
-            self._gc_locked(res)
+            self.gc_locked(res)
             deleted.extend(res.lines)
         after = self._layer_sizes()
         reclaimed = sum(v for k, v in before.items() if k not in after)

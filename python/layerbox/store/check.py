@@ -250,7 +250,7 @@ class Checker:
                 if d not in named:
                     orphans.append(d)
                     self.problem(what, "no meta.json and nothing names it",
-                                 lambda: self.images._gc_locked())
+                                 lambda: self.images.gc_locked())
                 else:
                     self.problem(what, "its meta.json is missing or not valid JSON")
                 continue
@@ -264,7 +264,7 @@ class Checker:
                 self.problem(what, "its blob (the layer's tar) is missing")
             if d not in named:
                 self.problem(what, "no image or container names it (an orphan)",
-                             lambda: self.images._gc_locked())
+                             lambda: self.images.gc_locked())
 
     def check_blobs(self) -> None:
         from layerbox import _core
