@@ -4,6 +4,7 @@
 #   - test dependencies: busybox-static (the test image), skopeo and umoci (interoperability),
 #     docker-registry (a real registry for push/pull tests), apache2-utils (htpasswd for its
 #     Basic auth) and openssl (the key of the test token server for its bearer auth)
+#   - benchmarks: runc and crun (benchmarks/bench_runtime.py runs layerbox-runtime beside them)
 #   - the package itself with its test extras (pytest, pytest-benchmark)
 set -eu
 cd "$(dirname "$0")/.."
@@ -13,7 +14,8 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     g++ cmake make pkg-config python3 python3-pip python3-venv \
     libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev \
-    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 >/dev/null
+    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 \
+    runc crun >/dev/null
 
 PY=${PYTHON:-python3}
 # Debian's own python3 refuses system-wide pip installs (PEP 668); installing is what this

@@ -40,7 +40,12 @@ std::string now_rfc3339(bool nanos) {
 }
 
 void StateDir::claim(const std::string& id) const {
-    if (::mkdir(root_.c_str(), 0711) != 0 && errno != EEXIST) throw_errno("mkdir", root_);
+    // mkdir -p: containerd's shim passes a --root whose parents may not exist yet.
+    for (size_t pos = 1; pos <= root_.size(); ++pos) {
+        if (pos != root_.size() && root_[pos] != '/') continue;
+        std::string d = root_.substr(0, pos);
+        if (::mkdir(d.c_str(), 0711) != 0 && errno != EEXIST) throw_errno("mkdir", d);
+    }
     std::string d = dir(id);
     if (::mkdir(d.c_str(), 0711) != 0) {
         if (errno == EEXIST) throw std::runtime_error("container with id exists: " + id);
