@@ -4,7 +4,8 @@
 #   - test dependencies: busybox-static (the test image), skopeo and umoci (interoperability),
 #     docker-registry (a real registry for push/pull tests), apache2-utils (htpasswd for its
 #     Basic auth) and openssl (the key of the test token server for its bearer auth)
-#   - benchmarks: runc and crun (benchmarks/bench_runtime.py runs layerbox-runtime beside them)
+#   - containerd (a private instance drives layerbox-runtime in tests/runtime/test_containerd.py);
+#     runc and crun (benchmarks/bench_runtime.py runs layerbox-runtime beside them)
 #   - the package itself with its test extras (pytest, pytest-benchmark)
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     g++ cmake make pkg-config python3 python3-pip python3-venv \
     libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev \
-    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 \
+    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 containerd \
     runc crun >/dev/null
 
 PY=${PYTHON:-python3}
