@@ -58,11 +58,14 @@ def set_cgroup(bundle: str, cid: str) -> None:
 
 
 def timed(cmd: list[str]) -> float:
-    t = time.perf_counter()
-    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    dt = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.decode().strip()}")
+    # stderr to a file, not a pipe: a created container keeps the runtime's stdio open
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)}: exit {r.returncode}: {err.read().decode().strip()}")
     return dt
 
 
@@ -93,6 +96,7 @@ def measure(name: str, exe: str, n: int, work: str) -> dict:
                 break
             time.sleep(0.005)
         out["delete"].append(timed(base + ["delete", cid]))
+    print(f"{name}: measured", file=sys.stderr)
     return {k: statistics.median(v) * 1000 for k, v in out.items()}
 
 
