@@ -6,6 +6,8 @@
 #     docker-registry (a real registry for push/pull tests), apache2-utils (htpasswd for its
 #     Basic auth), openssl (the key of the test token server for its bearer auth), nftables
 #     and iproute2 (the network tests check links and rules with nft and ip)
+#   - containerd (a private instance drives layerbox-runtime in tests/runtime/test_containerd.py);
+#     runc and crun (benchmarks/bench_runtime.py runs layerbox-runtime beside them)
 #   - the package itself with its test extras (pytest, pytest-benchmark)
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,7 +18,8 @@ apt-get install -y -qq --no-install-recommends \
     g++ cmake make pkg-config python3 python3-pip python3-venv \
     libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
     libmnl-dev libnftables-dev aardvark-dns \
-    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables >/dev/null
+    busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables \
+    containerd runc crun >/dev/null
 
 PY=${PYTHON:-python3}
 # Debian's own python3 refuses system-wide pip installs (PEP 668); installing is what this

@@ -19,7 +19,7 @@ unsigned attr_flags(const FsOptions& o) {
     if (o.nosuid) a |= MOUNT_ATTR_NOSUID;
     if (o.nodev) a |= MOUNT_ATTR_NODEV;
     if (o.noexec) a |= MOUNT_ATTR_NOEXEC;
-    return a;
+    return a | o.attrs;
 }
 
 unsigned long ms_flags(const FsOptions& o) {
@@ -28,6 +28,10 @@ unsigned long ms_flags(const FsOptions& o) {
     if (o.nosuid) f |= MS_NOSUID;
     if (o.nodev) f |= MS_NODEV;
     if (o.noexec) f |= MS_NOEXEC;
+    if (o.attrs & MOUNT_ATTR_NOATIME) f |= MS_NOATIME;
+    if (o.attrs & MOUNT_ATTR_STRICTATIME) f |= MS_STRICTATIME;
+    if (o.attrs & MOUNT_ATTR_NODIRATIME) f |= MS_NODIRATIME;
+    if (o.attrs & MOUNT_ATTR_NOSYMFOLLOW) f |= MS_NOSYMFOLLOW;
     return f;
 }
 
@@ -218,6 +222,7 @@ FsOptions fs_options(const MountOp& op) {
     o.nosuid = op.nosuid;
     o.nodev = op.nodev;
     o.noexec = op.noexec;
+    o.attrs = op.attrs;
     return o;
 }
 
@@ -257,6 +262,41 @@ void RecordingMountApi::bind(int, const std::string& source_name, int, const std
 void RecordingMountApi::remount_ro(int, const std::string& name) { calls.push_back("ro " + name); }
 
 void RecordingMountApi::make_private_root() { calls.push_back("private /"); }
+
+void RecordingMountApi::set_attrs(int, const std::string& name, const FsOptions& o, bool recursive) {
+    calls.push_back(std::string(recursive ? "rattrs " : "attrs ") + name + flags_text(o));
+}
+
+void RecordingMountApi::set_propagation(int, const std::string& name, unsigned long flags) {
+    calls.push_back("propagation " + name + " " + std::to_string(flags));
+}
+
+void MountApi::set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) {
+    UniqueFd top = reopen_top(target_fd);
+    if (new_api_available()) {
+        struct mount_attr attr {};
+        attr.attr_set = attr_flags(o);
+        if (o.attrs & MOUNT_ATTR__ATIME) attr.attr_clr = MOUNT_ATTR__ATIME;
+        if (::mount_setattr(top.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+                            sizeof attr) != 0)
+            throw_errno("mount_setattr", name);
+        return;
+    }
+    if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr,
+                MS_BIND | MS_REMOUNT | ms_flags(o) | (recursive ? MS_REC : 0), nullptr) != 0)
+        throw_errno("remount", name);
+}
+
+void MountApi::set_propagation(int target_fd, const std::string& name, unsigned long flags) {
+    UniqueFd top = reopen_top(target_fd);
+    if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr, flags, nullptr) != 0)
+        throw_errno("set mount propagation of", name);
+}
+
+void mount_rootfs(MountApi& api, const RootfsSpec& r, int target_fd) {
+    if (!r.bind_dir) return api.mount_overlay(r, target_fd, r.target);
+    api.bind(target_fd, r.target, target_fd, r.target, true, false);
+}
 
 std::unique_ptr<MountApi> make_new_mount_api() { return std::make_unique<NewMountApi>(); }
 std::unique_ptr<MountApi> make_legacy_mount_api() { return std::make_unique<LegacyMountApi>(); }
@@ -306,6 +346,7 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
             case MountOp::Kind::Fs: {
                 UniqueFd t = ensure_mountpoint(rootfd, op.target, true);
                 api.mount_fs(op.fstype, op.source, fs_options(op), t.get(), name);
+                if (op.propagation) api.set_propagation(t.get(), name, op.propagation);
                 break;
             }
             case MountOp::Kind::Bind: {
@@ -316,17 +357,24 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                 if (::fstat(src.get(), &st) != 0) throw_errno("stat", op.source);
                 UniqueFd t = ensure_mountpoint(rootfd, op.target, S_ISDIR(st.st_mode));
                 api.bind(src.get(), op.source, t.get(), name, op.recursive, op.ro);
+                if (op.nosuid || op.nodev || op.noexec || op.attrs) {
+                    FsOptions o = fs_options(op);
+                    api.set_attrs(t.get(), name, o, op.recursive);
+                }
+                if (op.propagation) api.set_propagation(t.get(), name, op.propagation);
                 break;
             }
             case MountOp::Kind::Mknod: {
                 auto [parent, leaf] = split_parent(op.target);
                 UniqueFd dir = mkdir_p_in_root(rootfd, parent);
-                // A character device unless the mode says block (--device, --privileged).
-                mode_t type = S_ISBLK(op.mode) ? S_IFBLK : S_IFCHR;
+                // The node type from the mode (--device, --privileged, an OCI bundle's devices);
+                // a character device when it gives none.
+                mode_t type = (op.mode & S_IFMT) ? (op.mode & S_IFMT) : S_IFCHR;
                 if (::mknodat(dir.get(), leaf.c_str(), type | (op.mode & 07777),
                               makedev(op.major, op.minor)) != 0 && errno != EEXIST)
                     throw_errno("mknod", name);
-                if (op.uid >= 0 && ::fchownat(dir.get(), leaf.c_str(), op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0)
+                if ((op.uid >= 0 || op.gid >= 0) &&
+                    ::fchownat(dir.get(), leaf.c_str(), op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0)
                     throw_errno("chown", name);
                 break;
             }

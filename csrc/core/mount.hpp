@@ -19,6 +19,7 @@ namespace lb {
 struct FsOptions {
     std::vector<std::pair<std::string, std::string>> data;  // key=value; value "" = flag
     bool ro = false, nosuid = false, nodev = false, noexec = false;
+    unsigned attrs = 0;  // more MOUNT_ATTR_* bits (atime, nosymfollow); see MountOp::attrs
 };
 
 class MountApi {
@@ -38,6 +39,12 @@ public:
     virtual void remount_ro(int target_fd, const std::string& name) = 0;
     // mount(NULL, "/", NULL, MS_REC|MS_PRIVATE): nothing we do propagates back to the host.
     virtual void make_private_root() = 0;
+    // Sets the flags of `o` on the mount now on top of `target_fd` (after a bind: the mount
+    // flags a bind takes from its options).
+    virtual void set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive);
+    // mount(NULL, target, NULL, `flags`) on the mount now on top of `target_fd`: MS_SHARED,
+    // MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, with MS_REC.
+    virtual void set_propagation(int target_fd, const std::string& name, unsigned long flags);
 };
 
 // Records each call as one line ("bind /etc/hosts -> /etc/hosts ro") instead of mounting, so
@@ -53,6 +60,8 @@ public:
               const std::string& name, bool recursive, bool ro) override;
     void remount_ro(int target_fd, const std::string& name) override;
     void make_private_root() override;
+    void set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) override;
+    void set_propagation(int target_fd, const std::string& name, unsigned long flags) override;
 
     std::vector<std::string> calls;
 };
@@ -61,6 +70,10 @@ std::unique_ptr<MountApi> make_new_mount_api();     // fsopen & co.
 std::unique_ptr<MountApi> make_legacy_mount_api();  // mount(2)
 // The new API when the kernel has it, else mount(2).
 std::unique_ptr<MountApi> make_best_mount_api();
+
+// The container's root on `target_fd`: the overlay, or with r.bind_dir the directory bound on
+// itself (recursively), as an OCI bundle's rootfs is.
+void mount_rootfs(MountApi& api, const RootfsSpec& r, int target_fd);
 
 // Runs the plan's mount operations, in order, inside `rootfd`.
 void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops);

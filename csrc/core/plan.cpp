@@ -100,6 +100,7 @@ LaunchPlan plan_from_json(const json& j) {
         p.rootfs.options = kv_list(r.value("options", json::object()));
         p.rootfs.readonly = r.value("readonly", false);
         p.rootfs.legacy_mount = r.value("legacy_mount", false);
+        p.rootfs.bind_dir = r.value("bind_dir", false);
         for (auto& m : j.value("mounts", json::array())) {
             MountOp op;
             op.kind = kind_from(m.at("kind").get<std::string>());
@@ -117,6 +118,8 @@ LaunchPlan plan_from_json(const json& j) {
             op.mode = m.value("mode", 0u);
             op.major = m.value("major", 0u);
             op.minor = m.value("minor", 0u);
+            op.attrs = m.value("attrs", 0u);
+            op.propagation = m.value("propagation", 0ul);
             op.uid = m.value("uid", -1);
             op.gid = m.value("gid", -1);
             p.mounts.push_back(std::move(op));
@@ -127,6 +130,16 @@ LaunchPlan plan_from_json(const json& j) {
         p.loopback_up = j.value("loopback_up", true);
         p.init = j.value("init", false);
         p.process = process_from_json(j.at("process"));
+        p.join_namespaces = kv_list(j.value("join_namespaces", json::array()));
+        p.domainname = j.value("domainname", "");
+        p.sysctl = kv_list(j.value("sysctl", json::object()));
+        for (auto& r : j.value("rlimits", json::array()))
+            p.rlimits.push_back({r.at(0).get<int>(), r.at(1).get<uint64_t>(), r.at(2).get<uint64_t>()});
+        if (j.contains("oom_score_adj")) {
+            p.set_oom_score_adj = true;
+            p.oom_score_adj = j["oom_score_adj"].get<int>();
+        }
+        p.keep_on_parent_exit = j.value("keep_on_parent_exit", false);
         if (j.contains("cgroup") && !j["cgroup"].is_null()) {
             const json& c = j["cgroup"];
             p.cgroup.version = c.value("version", 0);

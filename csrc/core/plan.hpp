@@ -27,6 +27,9 @@ struct RootfsSpec {
     // made in it, and the container's root is remounted read-only after set-up (docker's order).
     bool readonly = false;
     bool legacy_mount = false;  // force mount(2) instead of fsopen/fsconfig (tests, old kernels)
+    // `target` is a plain directory (an OCI bundle's rootfs): it is bound on itself (so that
+    // pivot_root can use it) instead of an overlay being mounted there; lower/upper/work unused.
+    bool bind_dir = false;
 };
 
 // One step of the rootfs set-up, carried out in order inside the new mount namespace with every
@@ -44,7 +47,13 @@ struct MountOp {
     bool file = false;       // Bind: the target is a file, not a directory
     mode_t mode = 0;         // Mknod, Mkdir
     unsigned major = 0, minor = 0;
-    int uid = -1, gid = -1;  // Mknod: owner of the node (a host device's owner); -1 keeps root
+    // Mknod: mode's S_IFMT picks the node type (0 = a character device).
+    // Fs and Bind: MOUNT_ATTR_NOATIME/STRICTATIME/NODIRATIME/NOSYMFOLLOW beyond the four flags
+    // above, and a propagation (MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, | MS_REC) set
+    // on the new mount once it is in place.
+    unsigned attrs = 0;
+    unsigned long propagation = 0;
+    int uid = -1, gid = -1;  // Mknod: owner of the node when >= 0
 };
 
 struct ProcessSpec {
@@ -88,6 +97,29 @@ struct LaunchPlan {
     bool init = false;        // run our small init as PID 1 (--init)
     ProcessSpec process;
     CgroupSpec cgroup;
+
+    // What an OCI runtime's config.json asks for beyond `layerbox run` (layerbox-runtime sets
+    // them; their defaults change nothing). Carried out by csrc/core/procsetup.cpp.
+    struct Rlimit {
+        int resource;
+        uint64_t soft, hard;
+    };
+    // Namespaces joined instead of created: type ("net", "ipc", "uts", "mount", "cgroup") and
+    // the path of a namespace file. "pid" is joined by the caller before clone (a pid
+    // namespace applies to children only).
+    std::vector<std::pair<std::string, std::string>> join_namespaces;
+    std::string domainname;
+    std::vector<std::pair<std::string, std::string>> sysctl;  // "net.ipv4.ip_forward" -> "1"
+    std::vector<Rlimit> rlimits;
+    bool set_oom_score_adj = false;
+    int oom_score_adj = 0;
+    // The init outlives the process that launched it (an OCI runtime's `create` exits; the
+    // caller, e.g. containerd's shim, is its subreaper): no PR_SET_PDEATHSIG.
+    bool keep_on_parent_exit = false;
+    // An fd (inherited by the child) of the exec fifo, opened O_PATH: set up, the init reports
+    // success, then opens the fifo for writing (blocking until `start` opens it for reading),
+    // writes one byte, and only then execs.
+    int start_wait_fd = -1;
 };
 
 LaunchPlan plan_from_json(const nlohmann::json& j);

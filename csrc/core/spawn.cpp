@@ -19,6 +19,7 @@
 
 #include "core/caps.hpp"
 #include "core/mount.hpp"
+#include "core/procsetup.hpp"
 #include "core/rootpath.hpp"
 #include "core/seccomp.hpp"
 #include "core/syscalls.hpp"
@@ -86,7 +87,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         // clients' sockets, its log, its listener) is there while the root is set up.
         close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err});
         // The monitor dies -> so does the container, and the next command reconciles it.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (!p.keep_on_parent_exit) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         char go;
         if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
         ::close(gofd);
@@ -94,6 +95,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         // Cgroup::join_self). v2 put us there at clone time.
         if (cg.enabled() && cg.version() == 1) cg.join_self();
 
+        join_namespace_paths(p);
         int ns = namespace_flags(p.namespaces);
         // Joined the cgroup before this, so the new cgroup namespace is rooted at it.
         if ((ns & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
@@ -101,19 +103,20 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
             ::sethostname(p.hostname.data(), p.hostname.size()) != 0)
             throw_errno("sethostname", p.hostname);
         if ((ns & CLONE_NEWNET) && p.loopback_up) loopback_up();
+        apply_process_limits(p);
 
         ::umask(0);
         auto api = p.rootfs.legacy_mount ? make_legacy_mount_api() : make_best_mount_api();
         api->make_private_root();
         {
             UniqueFd target = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
-            api->mount_overlay(p.rootfs, target.get(), p.rootfs.target);
+            mount_rootfs(*api, p.rootfs, target.get());
         }
         UniqueFd rootfd = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
         run_mount_ops(*api, rootfd.get(), p.mounts);
 
         ProcessSpec proc = p.process;
-        proc.die_with_parent = !p.init;  // with --init, the init dies with the monitor instead
+        proc.die_with_parent = !p.init && !p.keep_on_parent_exit;  // with --init, the init dies with the monitor instead
         if (proc.create_cwd && !try_open_in_root(rootfd.get(), proc.cwd, O_PATH | O_DIRECTORY))
             mkdir_p_in_root(rootfd.get(), proc.cwd, 0755, proc.uid, proc.gid);
         if (proc.tty) setup_tty(rootfd.get(), proc, ptysock);
@@ -162,6 +165,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by a uid change; the init needs it
             init_loop(child);
         }
+        errfd = wait_for_start(p, errfd);
         exec_process(proc, errfd);
     } catch (const SysError& e) {
         child_fail(errfd, e, 125);

@@ -1,0 +1,175 @@
+"""OCI runtimes side by side: layerbox-runtime, runc and crun on one bundle (the busybox root,
+config.json from `layerbox-runtime spec` running /bin/true), in one run on one machine.
+
+    python3 benchmarks/bench_runtime.py [-n 50] [--write]
+
+Measures the wall time of `RUNTIME run` (create + start + wait + delete) and of each of
+create, start, state, kill, delete alone (a `sleep` container), medians over n repetitions.
+crun 1.8 refuses this machine's hybrid cgroups, so it runs in a private mount namespace with
+/sys/fs/cgroup/unified unmounted there (this script re-executes itself under unshare for it).
+--write replaces the "OCI runtimes" section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+
+CGROUP_PARENT = "layerbox-bench-rt"
+
+
+def layerbox_runtime() -> str:
+    exe = os.path.join(sysconfig.get_path("scripts"), "layerbox-runtime")
+    return exe if os.access(exe, os.X_OK) else shutil.which("layerbox-runtime")
+
+
+def make_bundle(d: str, args: list[str]) -> str:
+    from layerbox.testing import make_rootfs
+
+    os.makedirs(d)
+    make_rootfs(os.path.join(d, "rootfs"))
+    subprocess.run([layerbox_runtime(), "spec", "--bundle", d], check=True)
+    with open(os.path.join(d, "config.json")) as f:
+        c = json.load(f)
+    c["process"]["args"] = args
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(c, f)
+    return d
+
+
+def set_cgroup(bundle: str, cid: str) -> None:
+    p = os.path.join(bundle, "config.json")
+    with open(p) as f:
+        c = json.load(f)
+    c["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{cid}"
+    with open(p, "w") as f:
+        json.dump(c, f)
+
+
+def timed(cmd: list[str]) -> float:
+    # stderr to a file, not a pipe: a created container keeps the runtime's stdio open
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)}: exit {r.returncode}: {err.read().decode().strip()}")
+    return dt
+
+
+def measure(name: str, exe: str, n: int, work: str) -> dict:
+    root = os.path.join(work, f"state-{name}")
+    true_b = make_bundle(os.path.join(work, f"true-{name}"), ["/bin/true"])
+    sleep_b = make_bundle(os.path.join(work, f"sleep-{name}"), ["sleep", "1000"])
+    base = [exe, "--root", root]
+    out = {k: [] for k in ("run", "create", "start", "state", "kill", "delete")}
+    for i in range(3):  # warm up page cache and cgroup parents
+        set_cgroup(true_b, f"{name}-w{i}")
+        timed(base + ["run", "--bundle", true_b, f"{name}-w{i}"])
+    for i in range(n):
+        cid = f"{name}-r{i}"
+        set_cgroup(true_b, cid)
+        out["run"].append(timed(base + ["run", "--bundle", true_b, cid]))
+    for i in range(n):
+        cid = f"{name}-s{i}"
+        set_cgroup(sleep_b, cid)
+        out["create"].append(timed(base + ["create", "--bundle", sleep_b, cid]))
+        out["start"].append(timed(base + ["start", cid]))
+        out["state"].append(timed(base + ["state", cid]))
+        out["kill"].append(timed(base + ["kill", cid, "KILL"]))
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            st = json.loads(subprocess.run(base + ["state", cid], capture_output=True).stdout)
+            if st["status"] == "stopped":
+                break
+            time.sleep(0.005)
+        out["delete"].append(timed(base + ["delete", cid]))
+    print(f"{name}: measured", file=sys.stderr)
+    return {k: statistics.median(v) * 1000 for k, v in out.items()}
+
+
+def crun_in_private_namespace(n: int, work: str) -> dict:
+    """crun needs /sys/fs/cgroup/unified gone: measure it in a mount namespace of its own."""
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        'umount /sys/fs/cgroup/unified && exec "$@"', "sh", sys.executable,
+                        os.path.abspath(__file__), "--only-crun", "-n", str(n), "--work", work],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"crun run failed: {r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def cleanup_cgroups() -> None:
+    for h in os.listdir("/sys/fs/cgroup"):
+        p = os.path.join("/sys/fs/cgroup", h, CGROUP_PARENT)
+        if os.path.isdir(p):
+            for c in os.listdir(p):
+                if os.path.isdir(os.path.join(p, c)):
+                    os.rmdir(os.path.join(p, c))
+            os.rmdir(p)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=50)
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--only-crun", action="store_true")
+    ap.add_argument("--work")
+    a = ap.parse_args()
+    if a.only_crun:
+        print(json.dumps(measure("crun", shutil.which("crun"), a.n, a.work)))
+        return
+    work = tempfile.mkdtemp(prefix="lb-bench-rt-")
+    try:
+        res = {"layerbox-runtime": measure("layerbox", layerbox_runtime(), a.n, work)}
+        if shutil.which("runc"):
+            res["runc"] = measure("runc", shutil.which("runc"), a.n, work)
+        if shutil.which("crun"):
+            res["crun"] = crun_in_private_namespace(a.n, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        cleanup_cgroups()
+    names = list(res)
+    lines = ["## OCI runtimes", "",
+             f"Generated by `python3 benchmarks/bench_runtime.py -n {a.n}` on "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; medians of {a.n} in ms, one run, "
+             "one bundle (busybox root, `layerbox-runtime spec` config running /bin/true or sleep).", "",
+             "| command | " + " | ".join(names) + " | layerbox-runtime / runc | layerbox-runtime / crun |",
+             "|---|" + "---|" * (len(names) + 2)]
+    labels = {"run": "run (create + start + wait + delete) of /bin/true", "create": "create", "start": "start",
+              "state": "state", "kill": "kill", "delete": "delete (stopped)"}
+    for k, label in labels.items():
+        row = [f"{res[nm][k]:.1f}" for nm in names]
+        lb = res["layerbox-runtime"][k]
+        ratio = [f"{lb / res[o][k]:.2f}" if o in res else "" for o in ("runc", "crun")]
+        lines.append(f"| {label} | " + " | ".join(row) + " | " + " | ".join(ratio) + " |")
+    lines += ["", "crun ran in a private mount namespace with /sys/fs/cgroup/unified unmounted (it refuses "
+              "hybrid cgroups otherwise); runc and layerbox-runtime ran in the host's.", ""]
+    text = "\n".join(lines)
+    print(text)
+    if a.write:
+        path = os.path.join(HERE, "RESULTS.md")
+        with open(path) as f:
+            cur = f.read()
+        start = cur.find("## OCI runtimes")
+        if start >= 0:
+            end = cur.find("\n## ", start + 1)
+            cur = cur[:start] + cur[end + 1:] if end >= 0 else cur[:start]
+        with open(path, "w") as f:
+            f.write(cur.rstrip("\n") + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+// A container's state directory under --root: state.json (what `state` reports plus what the
+// other commands need: the cgroup, the namespaces, the hooks) and exec.fifo while `created`.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/plan.hpp"
+
+namespace lb::oci {
+
+struct ContainerState {
+    std::string id, bundle, rootfs, created, owner = "root";
+    pid_t pid = 0;
+    uint64_t start_time = 0;  // of the init: a recycled pid is not our container
+    CgroupSpec cgroup;
+    std::vector<std::string> namespaces;  // new ones the init made (exec joins them)
+    nlohmann::json annotations = nlohmann::json::object();
+    nlohmann::json hooks = nlohmann::json::object();  // the config's poststart and poststop
+};
+
+class StateDir {
+public:
+    explicit StateDir(std::string root) : root_(std::move(root)) {}
+    std::string dir(const std::string& id) const { return root_ + "/" + id; }
+    std::string fifo(const std::string& id) const { return dir(id) + "/exec.fifo"; }
+    // mkdir of the container's directory: fails with "container with id exists" when taken.
+    void claim(const std::string& id) const;
+    void save(const ContainerState& s) const;
+    // Throws NotFound when there is no such container.
+    ContainerState load(const std::string& id) const;
+    bool exists(const std::string& id) const;
+    void remove(const std::string& id) const;
+    std::vector<std::string> ids() const;
+    const std::string& root() const { return root_; }
+
+private:
+    std::string root_;
+};
+
+struct NotFound : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// created | running | paused | stopped, from the init's liveness, the fifo and the freezer.
+std::string status_of(const StateDir& dir, const ContainerState& s);
+// The state as `state` prints it and hooks read it on stdin.
+nlohmann::ordered_json state_json(const ContainerState& s, const std::string& status);
+// Checks an id as runc does: letters, digits, _ + - . only, not "." or "..".
+void check_id(const std::string& id);
+// RFC 3339 in UTC as Go prints time.Time: with nanoseconds (state's "created"), or to the
+// second (log lines, as runc's logrus writes them).
+std::string now_rfc3339(bool nanos = true);
+
+}  // namespace lb::oci
