@@ -75,6 +75,24 @@ ExecSpec exec_spec_from_json(const std::string& text) {
     }
 }
 
+std::string exec_spec_to_json(const ExecSpec& s) {
+    if (!s.process.seccomp.empty()) throw_invalid("exec spec: a seccomp program cannot be passed as text");
+    nlohmann::json dirs = nlohmann::json::object();
+    for (auto& [k, v] : s.cgroup.dirs) dirs[k] = v;
+    const ProcessSpec& p = s.process;
+    nlohmann::json j = {
+        {"pid", s.target}, {"pid_start_time", s.target_start},
+        {"cgroup", {{"version", s.cgroup.version}, {"dirs", dirs}}},
+        {"namespaces", s.namespaces}, {"detach", s.detach}, {"helper", s.helper},
+        {"monitor_pid", s.monitor}, {"monitor_start_time", s.monitor_start},
+        {"process", {{"args", p.args}, {"env", p.env}, {"cwd", p.cwd}, {"uid", p.uid},
+                     {"gid", p.gid}, {"groups", p.groups}, {"caps", p.caps},
+                     {"no_new_privs", p.no_new_privs}, {"tty", p.tty}, {"rows", p.rows},
+                     {"cols", p.cols}, {"create_cwd", p.create_cwd}, {"umask", p.umask}}},
+    };
+    return j.dump();
+}
+
 int exec_helper_main() {
     // Before anything else: no process of the container may open us through /proc/N/exe,
     // /proc/N/mem or /proc/N/fd (we are its root, with more capabilities), and nothing but our

@@ -35,6 +35,9 @@ struct ExecSpec {
 
 // The spec as exec_start gets it (JSON text); throws SysError(EINVAL) when malformed.
 ExecSpec exec_spec_from_json(const std::string& text);
+// The same as text, for a C++ caller (layerbox-runtime): what exec_spec_from_json reads back.
+// A process with a seccomp program cannot travel this way (the JSON names a cached file).
+std::string exec_spec_to_json(const ExecSpec& spec);
 
 struct ExecStarted {
     pid_t pid = -1;  // 0 when detached (not ours to wait for)

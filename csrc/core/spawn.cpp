@@ -84,8 +84,9 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
                                   StdioFds io) {
     try {
         // Only what the container needs stays open: no descriptor of the monitor's (its
-        // clients' sockets, its log, its listener) is there while the root is set up.
-        close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err});
+        // clients' sockets, its log, its listener) is there while the root is set up. The
+        // runtime's exec fifo (an O_PATH fd of a fifo, not a directory) stays until `start`.
+        close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err, p.start_wait_fd});
         // The monitor dies -> so does the container, and the next command reconciles it.
         if (!p.keep_on_parent_exit) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         char go;

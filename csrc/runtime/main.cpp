@@ -5,6 +5,7 @@
 //
 // Errors: one line on stderr, and with --log a line in the log file (JSON with --log-format
 // json, as containerd reads it); exit status 1, as runc.
+#include <string_view>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -549,7 +550,10 @@ int cmd_exec(const std::vector<std::string>& argv, size_t i) {
     // -d: the process is not waited for, but keeps our stdio (containerd passes its fifos) and
     // is reparented to the caller's subreaper when we exit.
     spec.detach = false;
-    ExecStarted e = exec_in_container(spec, StdioFds{0, 1, 2});
+    // The process that joins the container is a sealed copy of this binary (the exec helper
+    // mode below), never the file on the host's disk (the CVE-2019-5736 class).
+    spec.helper = "/proc/self/exe";
+    ExecStarted e = exec_in_container(spec, exec_spec_to_json(spec), StdioFds{0, 1, 2});
     if (e.pty) send_console(a.get("console-socket"), e.pty.get());
     e.pty.reset();
     write_pid_file(a.get("pid-file"), e.pid);
@@ -819,6 +823,10 @@ int dispatch(const std::vector<std::string>& argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Started by exec_in_container from our sealed copy as the exec helper (core/exec.hpp):
+    // argv is {"layerbox-shim", "exec", PID}, which no runtime command line is.
+    if (argc > 1 && std::string_view(argv[0]) == "layerbox-shim" && std::string_view(argv[1]) == "exec")
+        return lb::exec_helper_main();
     std::vector<std::string> args(argv, argv + argc);
     try {
         return dispatch(args);
