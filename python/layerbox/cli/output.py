@@ -253,3 +253,14 @@ def render(fmt: str, objects: list, headers: dict | None = None, out=None) -> No
     t = _Template(fmt)
     for o in objects:
         out.write(t.render(o) + "\n")
+
+
+def print_inspected(docs: list, fmt: str | None) -> None:
+    """What every `inspect` prints: the documents through `--format`, else docker's indented
+    JSON array."""
+    if fmt:
+        render(fmt, docs)
+        return
+    import json
+
+    sys.stdout.write(json.dumps(docs, indent=4) + "\n")

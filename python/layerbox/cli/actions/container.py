@@ -327,8 +327,6 @@ def top(ctx, container, ps_args=()) -> int:
 
 
 def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
-    import json
-
     from layerbox.container import views
 
     docs = []
@@ -352,12 +350,9 @@ def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
             failed += 1
             continue
         docs.append(doc)
-    if fmt:
-        from layerbox.cli import output
+    from layerbox.cli import output
 
-        output.render(fmt, docs)
-    else:
-        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    output.print_inspected(docs, fmt)
     return 1 if failed else 0
 
 

@@ -119,8 +119,6 @@ def rmi(ctx, images, force=False, no_prune=False) -> int:
 
 
 def inspect(ctx, names, fmt=None) -> int:
-    import json
-
     from layerbox.image import views
 
     docs, failed = [], 0
@@ -130,12 +128,9 @@ def inspect(ctx, names, fmt=None) -> int:
         except (NotFound, InvalidArgument):
             _err(f"No such image: {n}")
             failed += 1
-    if fmt:
-        from layerbox.cli import output
+    from layerbox.cli import output
 
-        output.render(fmt, docs)
-    else:
-        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    output.print_inspected(docs, fmt)
     return 1 if failed else 0
 
 

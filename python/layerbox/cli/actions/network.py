@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from layerbox.errors import InvalidArgument, LayerboxError, NotFound
@@ -81,12 +80,9 @@ def inspect(ctx, names, fmt=None) -> int:
         except NotFound as e:
             sys.stderr.write(f"Error: {e}\n")
             failed += 1
-    if fmt:
-        from layerbox.cli import output
+    from layerbox.cli import output
 
-        output.render(fmt, docs)
-    else:
-        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    output.print_inspected(docs, fmt)
     return 1 if failed else 0
 
 

@@ -198,8 +198,6 @@ def volume_ls(ctx, quiet=False, fmt=None) -> int:
 
 
 def volume_inspect(ctx, names, fmt=None) -> int:
-    import json
-
     from layerbox.errors import NotFound
     from layerbox.volumes import Volumes
 
@@ -211,12 +209,9 @@ def volume_inspect(ctx, names, fmt=None) -> int:
         except NotFound as e:
             sys.stderr.write(f"Error: {e}\n")
             failed += 1
-    if fmt:
-        from layerbox.cli import output
+    from layerbox.cli import output
 
-        output.render(fmt, docs)
-    else:
-        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    output.print_inspected(docs, fmt)
     return 1 if failed else 0
 
 
