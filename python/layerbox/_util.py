@@ -144,6 +144,25 @@ def human_duration(seconds: float) -> str:
     return f"{h // 24 // 365} years"
 
 
+def flock_held(path: str, *, by_writer_only: bool = False) -> bool:
+    """Whether someone holds the flock on `path` (a container directory's lock, for one):
+    probed without waiting and released at once. `by_writer_only`: only an exclusive holder
+    counts (a shared holder, such as a reader, does not). False when `path` cannot be opened."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if by_writer_only else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def short_id(full: str) -> str:
     if full.startswith("sha256:"):
         full = full[7:]

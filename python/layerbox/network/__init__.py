@@ -247,17 +247,7 @@ class Networks:
     @staticmethod
     def _starting(cdir: str) -> bool:
         """A container being started holds its lock (the claim comes before its state)."""
-        try:
-            fd = os.open(cdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
+        return _util.flock_held(cdir, by_writer_only=True)
 
     def allocate(self, net: dict, cid: str, want: str | None = None) -> str:
         """An address of `net` for container `cid` (`want` for --ip)."""

@@ -76,19 +76,9 @@ def _release_name(store: Store, cid: str, cdir: str) -> None:
 
 def _busy(store: Store, cid: str) -> bool:
     """Whether the container's lock is held (by anyone, this process included)."""
-    import fcntl
+    from layerbox import _util
 
-    try:
-        fd = os.open(os.path.join(store.containers, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    return _util.flock_held(os.path.join(store.containers, cid))
 
 
 def _remove_container(store: Store, cid: str) -> None:
