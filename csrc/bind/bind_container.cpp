@@ -73,8 +73,8 @@ struct PyExec {
     }
 };
 
-CgroupSpec cgroup_spec(const py::dict& d) {
-    CgroupSpec c;
+CgroupPlan cgroup_plan(const py::dict& d) {
+    CgroupPlan c;
     c.version = d.contains("version") ? d["version"].cast<int>() : 0;
     if (d.contains("dirs"))
         for (auto item : d["dirs"].cast<py::dict>())
@@ -211,7 +211,7 @@ void bind_container(py::module_& m) {
           py::arg("path"), "Flush the filesystem holding path to disk (syncfs(2)).");
 
     py::class_<Cgroup>(m, "Cgroup", "one container's cgroup (v1 directories or a v2 directory)")
-        .def(py::init([](const py::dict& spec) { return Cgroup(cgroup_spec(spec)); }), py::arg("spec"))
+        .def(py::init([](const py::dict& plan) { return Cgroup(cgroup_plan(plan)); }), py::arg("plan"))
         .def("create", [](Cgroup& c) { py::gil_scoped_release g; c.create(); })
         .def("add_pid", &Cgroup::add_pid)
         .def("freeze", [](Cgroup& c) { py::gil_scoped_release g; c.freeze(); })

@@ -75,9 +75,9 @@ void mkdir_p(const std::string& path, bool cpuset) {
 }  // namespace
 
 const std::string& Cgroup::dir_for(const std::string& controller) const {
-    for (auto& [c, d] : spec_.dirs)
+    for (auto& [c, d] : plan_.dirs)
         if (c == controller) return d;
-    if (spec_.version == 2 && !spec_.dirs.empty()) return spec_.dirs.front().second;
+    if (plan_.version == 2 && !plan_.dirs.empty()) return plan_.dirs.front().second;
     static const std::string none;
     return none;
 }
@@ -89,63 +89,63 @@ std::string Cgroup::file_of(const std::string& controller, const std::string& fi
 }
 
 void Cgroup::create() {
-    for (auto& [controller, dir] : spec_.dirs) mkdir_p(dir, spec_.version == 1 && controller == "cpuset");
-    for (auto& s : spec_.settings) {
+    for (auto& [controller, dir] : plan_.dirs) mkdir_p(dir, plan_.version == 1 && controller == "cpuset");
+    for (auto& s : plan_.settings) {
         std::string path = file_of(s.controller, s.file);
         if (path.empty()) throw_invalid("no cgroup directory for controller " + s.controller);
         write_value(path, s.value);
     }
-    if (spec_.version == 2 && spec_.device_filter) attach_device_filter(dir_for("unified"), spec_.device_rules);
+    if (plan_.version == 2 && plan_.device_filter) attach_device_filter(dir_for("unified"), plan_.device_rules);
 }
 
 void Cgroup::add_pid(pid_t pid) const {
     std::string p = std::to_string(pid);
-    for (auto& [controller, dir] : spec_.dirs) write_value(dir + "/cgroup.procs", p);
+    for (auto& [controller, dir] : plan_.dirs) write_value(dir + "/cgroup.procs", p);
 }
 
 void Cgroup::join_self() const {
-    for (auto& [controller, dir] : spec_.dirs)
-        write_value(dir + (spec_.version == 1 ? "/tasks" : "/cgroup.procs"), "0");
+    for (auto& [controller, dir] : plan_.dirs)
+        write_value(dir + (plan_.version == 1 ? "/tasks" : "/cgroup.procs"), "0");
 }
 
 UniqueFd Cgroup::clone_into() const {
-    if (spec_.version != 2 || spec_.dirs.empty()) return UniqueFd();
-    return open_path(spec_.dirs.front().second, O_RDONLY | O_DIRECTORY);
+    if (plan_.version != 2 || plan_.dirs.empty()) return UniqueFd();
+    return open_path(plan_.dirs.front().second, O_RDONLY | O_DIRECTORY);
 }
 
 void Cgroup::freeze() const {
-    std::string state = spec_.version == 2 ? file_of("unified", "cgroup.freeze")
+    std::string state = plan_.version == 2 ? file_of("unified", "cgroup.freeze")
                                            : file_of("freezer", "freezer.state");
     if (state.empty()) throw_invalid("the container has no freezer cgroup");
-    write_value(state, spec_.version == 2 ? "1" : "FROZEN");
+    write_value(state, plan_.version == 2 ? "1" : "FROZEN");
     for (int i = 0; i < 2000; ++i) {
         if (frozen()) return;
-        if (spec_.version == 1) write_value(state, "FROZEN");  // v1 may need a nudge
+        if (plan_.version == 1) write_value(state, "FROZEN");  // v1 may need a nudge
         sleep_ms(1);
     }
     throw SysError(EBUSY, "freeze", state, "freeze " + state + ": processes did not freeze in time");
 }
 
 void Cgroup::thaw() const {
-    std::string state = spec_.version == 2 ? file_of("unified", "cgroup.freeze")
+    std::string state = plan_.version == 2 ? file_of("unified", "cgroup.freeze")
                                            : file_of("freezer", "freezer.state");
     if (state.empty()) return;
-    write_value(state, spec_.version == 2 ? "0" : "THAWED");
+    write_value(state, plan_.version == 2 ? "0" : "THAWED");
 }
 
 bool Cgroup::frozen() const {
-    if (spec_.version == 2) return keyed_value(read_value(file_of("unified", "cgroup.events")), "frozen") == 1;
+    if (plan_.version == 2) return keyed_value(read_value(file_of("unified", "cgroup.events")), "frozen") == 1;
     std::string f = file_of("freezer", "freezer.state");
     return !f.empty() && read_value(f) == "FROZEN";
 }
 
 std::vector<pid_t> Cgroup::procs() const {
     std::vector<pid_t> out;
-    if (spec_.dirs.empty()) return out;
+    if (plan_.dirs.empty()) return out;
     // Any v1 controller lists the same tasks; prefer pids or freezer, which every plan has.
     std::string dir = dir_for("pids");
     if (dir.empty()) dir = dir_for("freezer");
-    if (dir.empty()) dir = spec_.dirs.front().second;
+    if (dir.empty()) dir = plan_.dirs.front().second;
     std::string text = read_value(dir + "/cgroup.procs");
     size_t pos = 0;
     while (pos < text.size()) {
@@ -158,7 +158,7 @@ std::vector<pid_t> Cgroup::procs() const {
 }
 
 void Cgroup::signal_all(int sig) const {
-    if (spec_.version == 2 && sig == SIGKILL) {
+    if (plan_.version == 2 && sig == SIGKILL) {
         std::string kill_file = file_of("unified", "cgroup.kill");
         if (::access(kill_file.c_str(), W_OK) == 0) {
             write_value(kill_file, "1");
@@ -166,7 +166,7 @@ void Cgroup::signal_all(int sig) const {
         }
     }
     // Freeze so nothing forks between listing and signalling, then thaw so the signal lands.
-    bool can_freeze = !(spec_.version == 1 ? file_of("freezer", "freezer.state") : file_of("unified", "cgroup.freeze")).empty();
+    bool can_freeze = !(plan_.version == 1 ? file_of("freezer", "freezer.state") : file_of("unified", "cgroup.freeze")).empty();
     bool was_frozen = can_freeze && frozen();
     if (can_freeze && !was_frozen) {
         try {
@@ -179,14 +179,14 @@ void Cgroup::signal_all(int sig) const {
 }
 
 bool Cgroup::oom_killed() const {
-    if (spec_.version == 2) return keyed_value(read_value(file_of("unified", "memory.events")), "oom_kill") > 0;
+    if (plan_.version == 2) return keyed_value(read_value(file_of("unified", "memory.events")), "oom_kill") > 0;
     std::string f = file_of("memory", "memory.oom_control");
     if (f.empty()) return false;
     return keyed_value(read_value(f), "oom_kill") > 0;
 }
 
 void Cgroup::destroy() const {
-    for (auto it = spec_.dirs.rbegin(); it != spec_.dirs.rend(); ++it) {
+    for (auto it = plan_.dirs.rbegin(); it != plan_.dirs.rend(); ++it) {
         const std::string& dir = it->second;
         for (int attempt = 0;; ++attempt) {
             if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) break;

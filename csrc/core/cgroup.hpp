@@ -17,10 +17,10 @@ namespace lb {
 class Cgroup {
 public:
     Cgroup() = default;
-    explicit Cgroup(const CgroupSpec& spec) : spec_(spec) {}
+    explicit Cgroup(const CgroupPlan& plan) : plan_(plan) {}
 
-    bool enabled() const { return spec_.version != 0 && !spec_.dirs.empty(); }
-    int version() const { return spec_.version; }
+    bool enabled() const { return plan_.version != 0 && !plan_.dirs.empty(); }
+    int version() const { return plan_.version; }
 
     // mkdir -p every directory (v1 cpuset levels get their cpus/mems from the parent), then
     // writes the settings. Throws naming the file on failure.
@@ -54,7 +54,7 @@ public:
 
 private:
     std::string file_of(const std::string& controller, const std::string& file) const;
-    CgroupSpec spec_;
+    CgroupPlan plan_;
 };
 
 }  // namespace lb

@@ -24,7 +24,7 @@ namespace lb {
 struct ExecSpec {
     pid_t target = -1;             // the container's init
     uint64_t target_start = 0;     // its start time: refuse if the pid now names someone else
-    CgroupSpec cgroup;                      // the container's cgroup, to join
+    CgroupPlan cgroup;                      // the container's cgroup, to join
     std::vector<std::string> namespaces;    // "mount", "pid", ... to join
     ProcessSpec process;
     bool detach = false;  // reparented away from us, stdio /dev/null

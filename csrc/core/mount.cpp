@@ -7,7 +7,9 @@
 #include <cerrno>
 
 #include "core/error.hpp"
+#include "core/plan.hpp"
 #include "core/rootpath.hpp"
+#include "core/syscalls.hpp"
 
 namespace lb {
 
@@ -269,6 +271,49 @@ void RecordingMountApi::set_attrs(int, const std::string& name, const FsOptions&
 
 void RecordingMountApi::set_propagation(int, const std::string& name, unsigned long flags) {
     calls.push_back("propagation " + name + " " + std::to_string(flags));
+}
+
+void RecordingMountApi::set_hostname(const std::string& name) { calls.push_back("hostname " + name); }
+
+void RecordingMountApi::pivot_into(int, const std::string& name) { calls.push_back("pivot_root " + name); }
+
+void RecordingMountApi::remount_root_ro() { calls.push_back("ro /"); }
+
+void MountApi::set_hostname(const std::string& name) {
+    if (::sethostname(name.data(), name.size()) != 0) throw_errno("sethostname", name);
+}
+
+void MountApi::pivot_into(int rootfd, const std::string& name) {
+    // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the
+    // container's tree (the trick runc and lxc use, no put_old directory needed).
+    if (::fchdir(rootfd) != 0) throw_errno("chdir", name);
+    if (sys::pivot_root(".", ".") != 0) throw_errno("pivot_root", name);
+    if (::umount2(".", MNT_DETACH) != 0) throw_errno("umount", "old root");
+    if (::chdir("/") != 0) throw_errno("chdir", "/");
+}
+
+void MountApi::remount_root_ro() {
+    if (::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+        throw_errno("remount read-only", "/");
+}
+
+UniqueFd prepare_root(MountApi& api, const LaunchPlan& p, const ProcessSpec& proc) {
+    api.make_private_root();
+    {
+        UniqueFd target = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
+        mount_rootfs(api, p.rootfs, target.get());
+    }
+    UniqueFd rootfd = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
+    run_mount_ops(api, rootfd.get(), p.mounts);
+    if (proc.create_cwd && !try_open_in_root(rootfd.get(), proc.cwd, O_PATH | O_DIRECTORY))
+        mkdir_p_in_root(rootfd.get(), proc.cwd, 0755, proc.uid, proc.gid);
+    return rootfd;
+}
+
+void enter_root(MountApi& api, const LaunchPlan& p, UniqueFd rootfd) {
+    api.pivot_into(rootfd.get(), p.rootfs.target);
+    rootfd.reset();
+    if (p.rootfs.readonly) api.remount_root_ro();
 }
 
 void MountApi::set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) {

@@ -45,6 +45,12 @@ public:
     // mount(NULL, target, NULL, `flags`) on the mount now on top of `target_fd`: MS_SHARED,
     // MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, with MS_REC.
     virtual void set_propagation(int target_fd, const std::string& name, unsigned long flags);
+    // The rest of a container root's set-up goes through here too, so one recording double
+    // sees every kernel call of it in order (youki's design): sethostname in the new UTS
+    // namespace, pivot_root into `rootfd` (old root detached), and the whole root read-only.
+    virtual void set_hostname(const std::string& name);
+    virtual void pivot_into(int rootfd, const std::string& name);
+    virtual void remount_root_ro();
 };
 
 // Records each call as one line ("bind /etc/hosts -> /etc/hosts ro") instead of mounting, so
@@ -62,6 +68,9 @@ public:
     void make_private_root() override;
     void set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) override;
     void set_propagation(int target_fd, const std::string& name, unsigned long flags) override;
+    void set_hostname(const std::string& name) override;
+    void pivot_into(int rootfd, const std::string& name) override;
+    void remount_root_ro() override;
 
     std::vector<std::string> calls;
 };
@@ -77,6 +86,16 @@ void mount_rootfs(MountApi& api, const RootfsSpec& r, int target_fd);
 
 // Runs the plan's mount operations, in order, inside `rootfd`.
 void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops);
+
+struct LaunchPlan;
+struct ProcessSpec;
+// A container's root, before pivot_root: / made private, the rootfs mounted on its target, the
+// plan's mount operations run, and the process's working directory made when the plan asks.
+// Returns an O_PATH fd of the new root. The caller may still work inside it (a pty) before
+// enter_root.
+UniqueFd prepare_root(MountApi& api, const LaunchPlan& p, const ProcessSpec& proc);
+// pivot_root into `rootfd`, the old root detached, cwd "/", then / read-only if the plan says.
+void enter_root(MountApi& api, const LaunchPlan& p, UniqueFd rootfd);
 
 // The mount(2) option string for an overlay (exposed for tests): lower dirs relative to
 // `chdir_to` when that is not empty. Throws E2BIG when it cannot fit in a page.

@@ -74,7 +74,7 @@ struct ProcessSpec {
     unsigned seccomp_flags = 0;    // SECCOMP_FILTER_FLAG_*
 };
 
-struct CgroupSpec {
+struct CgroupPlan {
     int version = 0;  // 0 = no cgroup, 1 = v1 (one dir per controller), 2 = unified
     std::vector<std::pair<std::string, std::string>> dirs;  // controller -> directory
     struct Setting {
@@ -96,7 +96,7 @@ struct LaunchPlan {
     bool loopback_up = true;  // bring lo up in a new network namespace
     bool init = false;        // run our small init as PID 1 (--init)
     ProcessSpec process;
-    CgroupSpec cgroup;
+    CgroupPlan cgroup;
 
     // What an OCI runtime's config.json asks for beyond `layerbox run` (layerbox-runtime sets
     // them; their defaults change nothing). Carried out by csrc/core/procsetup.cpp.

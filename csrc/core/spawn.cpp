@@ -100,39 +100,20 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         int ns = namespace_flags(p.namespaces);
         // Joined the cgroup before this, so the new cgroup namespace is rooted at it.
         if ((ns & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
-        if ((ns & CLONE_NEWUTS) && !p.hostname.empty() &&
-            ::sethostname(p.hostname.data(), p.hostname.size()) != 0)
-            throw_errno("sethostname", p.hostname);
+        // Every kernel call of the root's set-up goes through one MountApi (the recording
+        // double in csrc/tests sees the same sequence).
+        auto api = p.rootfs.legacy_mount ? make_legacy_mount_api() : make_best_mount_api();
+        if ((ns & CLONE_NEWUTS) && !p.hostname.empty()) api->set_hostname(p.hostname);
         if ((ns & CLONE_NEWNET) && p.loopback_up) loopback_up();
         apply_process_limits(p);
 
         ::umask(0);
-        auto api = p.rootfs.legacy_mount ? make_legacy_mount_api() : make_best_mount_api();
-        api->make_private_root();
-        {
-            UniqueFd target = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
-            mount_rootfs(*api, p.rootfs, target.get());
-        }
-        UniqueFd rootfd = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
-        run_mount_ops(*api, rootfd.get(), p.mounts);
-
         ProcessSpec proc = p.process;
         proc.die_with_parent = !p.init && !p.keep_on_parent_exit;  // with --init, the init dies with the monitor instead
-        if (proc.create_cwd && !try_open_in_root(rootfd.get(), proc.cwd, O_PATH | O_DIRECTORY))
-            mkdir_p_in_root(rootfd.get(), proc.cwd, 0755, proc.uid, proc.gid);
+        UniqueFd rootfd = prepare_root(*api, p, proc);
         if (proc.tty) setup_tty(rootfd.get(), proc, ptysock);
         if (ptysock >= 0) ::close(ptysock);
-
-        // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
-        // only the container's tree (the trick runc and lxc use, no put_old directory needed).
-        if (::fchdir(rootfd.get()) != 0) throw_errno("chdir", p.rootfs.target);
-        if (sys::pivot_root(".", ".") != 0) throw_errno("pivot_root", p.rootfs.target);
-        if (::umount2(".", MNT_DETACH) != 0) throw_errno("umount", "old root");
-        if (::chdir("/") != 0) throw_errno("chdir", "/");
-        rootfd.reset();
-        if (p.rootfs.readonly &&
-            ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
-            throw_errno("remount read-only", "/");
+        enter_root(*api, p, std::move(rootfd));
 
         if (!proc.tty) {
             place_fd(io.in, 0);

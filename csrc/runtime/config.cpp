@@ -377,7 +377,7 @@ ProcessSpec process_from_oci(const json& pr, const std::string& field) {
     return p;
 }
 
-CgroupSpec cgroup_dirs(const std::string& cgroups_path, const HostInfo& host) {
+CgroupPlan cgroup_dirs(const std::string& cgroups_path, const HostInfo& host) {
     std::string path = cgroups_path.empty() ? "/" + host.id : cgroups_path;
     if (path.find(':') != std::string::npos)
         refuse("linux.cgroupsPath", "systemd cgroup paths (slice:prefix:name) are not supported");
@@ -390,7 +390,7 @@ CgroupSpec cgroup_dirs(const std::string& cgroups_path, const HostInfo& host) {
         pos = next;
     }
     while (path.size() > 1 && path.back() == '/') path.pop_back();
-    CgroupSpec cg;
+    CgroupPlan cg;
     cg.version = host.cgroup_version;
     if (host.cgroup_version == 2) {
         cg.dirs.emplace_back("unified", host.cgroup_base + path);
@@ -403,8 +403,8 @@ CgroupSpec cgroup_dirs(const std::string& cgroups_path, const HostInfo& host) {
     return cg;
 }
 
-std::vector<CgroupSpec::Setting> resource_settings(const json& r, const HostInfo& host, const std::string& field) {
-    std::vector<CgroupSpec::Setting> out;
+std::vector<CgroupPlan::Setting> resource_settings(const json& r, const HostInfo& host, const std::string& field) {
+    std::vector<CgroupPlan::Setting> out;
     if (r.is_null()) return out;
     only(r, field, {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"});
     bool v2 = host.cgroup_version == 2;

@@ -58,11 +58,11 @@ ProcessSpec process_from_oci(const nlohmann::json& process, const std::string& f
 
 // linux.resources -> the cgroup files and their values, in the order they must be written
 // (also `update --resources`).
-std::vector<CgroupSpec::Setting> resource_settings(const nlohmann::json& resources, const HostInfo& host,
+std::vector<CgroupPlan::Setting> resource_settings(const nlohmann::json& resources, const HostInfo& host,
                                                    const std::string& field = "linux.resources");
 
 // The cgroup directories of `cgroups_path` ("" = /<id>) on this host.
-CgroupSpec cgroup_dirs(const std::string& cgroups_path, const HostInfo& host);
+CgroupPlan cgroup_dirs(const std::string& cgroups_path, const HostInfo& host);
 
 // "CAP_NET_ADMIN" -> 12; -1 when unknown.
 int capability_number(const std::string& name);

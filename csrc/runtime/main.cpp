@@ -685,13 +685,13 @@ int cmd_update(const std::vector<std::string>& argv, size_t i) {
     ContainerState s = sd.load(id);
     if (status_of(sd, s) == "stopped") throw UsageError("container not running");
     json r = a.get("resources") == "-" ? json::parse(read_all(0, "stdin")) : read_json_file(a.get("resources"));
-    std::vector<CgroupSpec::Setting> settings;
+    std::vector<CgroupPlan::Setting> settings;
     try {
         settings = resource_settings(r, host_info(s.bundle, id), "resources");
     } catch (const ConfigError& e) {
         throw UsageError(e.what());
     }
-    CgroupSpec spec = s.cgroup;
+    CgroupPlan spec = s.cgroup;
     spec.settings = settings;
     Cgroup(spec).create();
     return 0;

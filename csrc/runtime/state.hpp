@@ -16,7 +16,7 @@ struct ContainerState {
     std::string id, bundle, rootfs, created, owner = "root";
     pid_t pid = 0;
     uint64_t start_time = 0;  // of the init: a recycled pid is not our container
-    CgroupSpec cgroup;
+    CgroupPlan cgroup;
     std::vector<std::string> namespaces;  // new ones the init made (exec joins them)
     nlohmann::json annotations = nlohmann::json::object();
     nlohmann::json hooks = nlohmann::json::object();  // the config's poststart and poststop

@@ -87,6 +87,43 @@ static void test_plan_through_recording_api() {
     assert(std::system(cmd.c_str()) == 0);
 }
 
+// The whole root set-up of a container (what spawn.cpp's child runs between clone and exec),
+// through the recording double: every kernel call in order, nothing mounted for real.
+static void test_root_setup_sequence() {
+    char tmpl[] = "/tmp/lb-rootsetup-XXXXXX";
+    std::string root = ::mkdtemp(tmpl);
+    nlohmann::json j = {
+        {"id", "t"},
+        {"hostname", "box"},
+        {"rootfs", {{"lower", {"/l1"}}, {"upper", "/u"}, {"work", "/w"}, {"target", root}, {"readonly", true}}},
+        {"process", {{"args", {"/bin/true"}}, {"cwd", "/srv/app"}, {"uid", 1000}, {"gid", 1000}}},
+        {"mounts", nlohmann::json::array({{{"kind", "fs"}, {"fstype", "proc"}, {"target", "/proc"}}})},
+    };
+    LaunchPlan p = plan_from_json(j);
+    RecordingMountApi api;
+    api.set_hostname(p.hostname);
+    UniqueFd rootfd = prepare_root(api, p, p.process);
+    enter_root(api, p, std::move(rootfd));
+    const std::vector<std::string> want = {
+        "hostname box",
+        "private /",
+        "overlay on " + root + " lower=/l1 upper=/u work=/w ro",
+        "mount proc on /proc",
+        "pivot_root " + root,
+        "ro /",
+    };
+    if (api.calls != want) {
+        for (auto& c : api.calls) std::fprintf(stderr, "call: %s\n", c.c_str());
+        assert(false);
+    }
+    // The working directory the plan names was made inside the root, owned by the process.
+    struct stat st;
+    assert(::stat((root + "/srv/app").c_str(), &st) == 0 && S_ISDIR(st.st_mode));
+    assert(::geteuid() != 0 || st.st_uid == 1000);
+    std::string cmd = "rm -rf " + root;
+    assert(std::system(cmd.c_str()) == 0);
+}
+
 static void test_bad_plans_are_refused() {
     bool threw = false;
     try {
@@ -117,6 +154,7 @@ static void test_bad_plans_are_refused() {
 
 int main() {
     test_plan_through_recording_api();
+    test_root_setup_sequence();
     test_bad_plans_are_refused();
     std::puts("test_mount_plan: ok");
     return 0;

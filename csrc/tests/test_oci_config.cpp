@@ -159,7 +159,7 @@ static void test_resources() {
         assert(e.field == "linux.resources.hugepageLimits[0]");
     }
     // cgroupsPath
-    CgroupSpec cg = cgroup_dirs("/a/b", host_v1());
+    CgroupPlan cg = cgroup_dirs("/a/b", host_v1());
     assert(cg.dirs.at(0).second == "/sys/fs/cgroup/freezer/a/b");
     try {
         cgroup_dirs("/a/../b", host_v1());

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from layerbox.cli import fastparse, gen_spec
-from layerbox.cli._spec import SPEC
+from layerbox.cli import fastparse, gen_verb_table
+from layerbox.cli._verb_table import VERB_TABLE
 from layerbox.cli.commands import cli as click_cli
 
 # The layerbox modules the hot verbs may import. Adding one here is a decision: each costs
 # start-up time on every `run`, `exec`, `ps`, ...
 ALLOWED = {
     "layerbox", "layerbox._core", "layerbox._jsonfast", "layerbox._util", "layerbox._spec",
-    "layerbox.cli", "layerbox.cli._spec", "layerbox.cli.actions", "layerbox.cli.actions.container",
+    "layerbox.cli", "layerbox.cli._verb_table", "layerbox.cli.actions", "layerbox.cli.actions.container",
     "layerbox.cli.context", "layerbox.cli.fastparse", "layerbox.cli.main", "layerbox.cli.output",
     "layerbox.container", "layerbox.container.engine", "layerbox.container.execution",
     "layerbox.container.names", "layerbox.container.plan", "layerbox.container.security",
-    "layerbox.container.spec",
+    "layerbox.container.config",
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
     "layerbox.shape", "layerbox.signals", "layerbox.store", "layerbox.store.layerview",
@@ -24,9 +24,9 @@ ALLOWED = {
 }
 
 
-def test_spec_is_generated_from_the_click_definitions():
-    with open(gen_spec.path()) as f:
-        assert f.read() == gen_spec.render(), "run: python -m layerbox.cli.gen_spec"
+def test_verb_table_is_generated_from_the_click_definitions():
+    with open(gen_verb_table.path()) as f:
+        assert f.read() == gen_verb_table.render(), "run: python -m layerbox.cli.gen_verb_table"
 
 
 SAMPLES = {
@@ -63,7 +63,7 @@ SAMPLES = {
 
 @pytest.mark.parametrize("verb,args", [(v, a) for v, samples in SAMPLES.items() for a in samples])
 def test_fast_parse_matches_click(verb, args):
-    fast = fastparse.parse(SPEC[verb], args)
+    fast = fastparse.parse(VERB_TABLE[verb], args)
     assert fast is not None, "the fast path gave up on an ordinary command line"
     cmd = click_cli.commands[verb]
     ctx = cmd.make_context(verb, list(args), obj=None)
@@ -76,7 +76,7 @@ def test_fast_parse_matches_click(verb, args):
     ("run", ["--cpus"]), ("rm", ["--force=yes", "a"]),
 ])
 def test_fast_parse_hands_odd_command_lines_to_click(verb, args):
-    assert fastparse.parse(SPEC[verb], args) is None
+    assert fastparse.parse(VERB_TABLE[verb], args) is None
 
 
 # What the verbs that act on an existing container must not need: image lookup, name generation.
@@ -117,11 +117,11 @@ def test_optional_value_parses_as_click_does():
     for args in (["-p", "--author", "x", "c"], ["-p", "0", "c"], ["c", "-p"], ["-p", "--", "c"],
                  ["--pause", "-m", "msg", "c"], ["--pause=false", "c"], ["-p", "-", "c"]):
         ctx = click_cli.commands["commit"].make_context("commit", list(args), obj=None)
-        assert fastparse.parse(SPEC["commit"], args) == ctx.params, args
-    assert fastparse.parse(SPEC["commit"], ["-p", "--author", "x", "c"])["pause"] == "true"
+        assert fastparse.parse(VERB_TABLE["commit"], args) == ctx.params, args
+    assert fastparse.parse(VERB_TABLE["commit"], ["-p", "--author", "x", "c"])["pause"] == "true"
 
 
-def test_gen_spec_refuses_what_the_fast_path_cannot_reproduce():
+def test_gen_verb_table_refuses_what_the_fast_path_cannot_reproduce():
     import click
 
     def verb(*params):
@@ -138,9 +138,9 @@ def test_gen_spec_refuses_what_the_fast_path_cannot_reproduce():
         click.Argument(["a"], nargs=2),
     ]
     for p in shapes:
-        with pytest.raises(gen_spec.UnsupportedShape):
-            gen_spec.command_spec(verb(p))
-    gen_spec.command_spec(verb(click.Option(["--x"], is_flag=False, flag_value="on", default="off")))
+        with pytest.raises(gen_verb_table.UnsupportedShape):
+            gen_verb_table.verb_entry(verb(p))
+    gen_verb_table.verb_entry(verb(click.Option(["--x"], is_flag=False, flag_value="on", default="off")))
 
 
 def _generated_command_lines(cmd, rng, n):
@@ -212,7 +212,7 @@ def _optional(p) -> bool:
     return not p.is_flag and bool(getattr(p, "_flag_needs_value", False))
 
 
-@pytest.mark.parametrize("verb", sorted(SPEC))
+@pytest.mark.parametrize("verb", sorted(VERB_TABLE))
 def test_fast_parser_agrees_with_click_on_generated_command_lines(verb):
     # Seeded, so a failure names a command line that reproduces it.
     import random
@@ -223,7 +223,7 @@ def test_fast_parser_agrees_with_click_on_generated_command_lines(verb):
     rng = random.Random(f"fastparse-{verb}")
     parsed = 0
     for words in _generated_command_lines(cmd, rng, 400):
-        fast = fastparse.parse(SPEC[verb], list(words))
+        fast = fastparse.parse(VERB_TABLE[verb], list(words))
         try:
             ctx = cmd.make_context(verb, list(words), obj=None)
         except (click.exceptions.ClickException, click.exceptions.Exit):

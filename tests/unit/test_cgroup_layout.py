@@ -29,11 +29,11 @@ def v2_base(tmp_path):
 def test_v1_layout_puts_each_limit_in_its_controller(tmp_path):
     layout = CgroupLayout(base=v1_base(tmp_path), parent="lb-test")
     assert layout.version == 1
-    spec = layout.spec("c1", LIMITS)
-    assert spec["version"] == 1
-    assert spec["dirs"]["memory"] == f"{tmp_path}/memory/lb-test/c1"
-    assert set(spec["dirs"]) == {"freezer", "pids", "memory", "devices", "cpu", "cpuset"}
-    s = {(c, f): v for c, f, v in spec["settings"]}
+    cg_plan = layout.plan("c1", LIMITS)
+    assert cg_plan["version"] == 1
+    assert cg_plan["dirs"]["memory"] == f"{tmp_path}/memory/lb-test/c1"
+    assert set(cg_plan["dirs"]) == {"freezer", "pids", "memory", "devices", "cpu", "cpuset"}
+    s = {(c, f): v for c, f, v in cg_plan["settings"]}
     assert s[("memory", "memory.limit_in_bytes")] == str(GIB)
     assert s[("memory", "memory.memsw.limit_in_bytes")] == str(2 * GIB)
     assert s[("pids", "pids.max")] == "100"
@@ -45,51 +45,51 @@ def test_v1_layout_puts_each_limit_in_its_controller(tmp_path):
 
 
 def test_v1_layout_without_limits_joins_only_what_it_needs(tmp_path):
-    spec = CgroupLayout(base=v1_base(tmp_path), parent="p").spec("c2", {})
-    assert set(spec["dirs"]) == {"freezer", "pids", "memory", "devices"}
-    assert not [x for x in spec["settings"] if x[0] != "devices"]
+    cg_plan = CgroupLayout(base=v1_base(tmp_path), parent="p").plan("c2", {})
+    assert set(cg_plan["dirs"]) == {"freezer", "pids", "memory", "devices"}
+    assert not [x for x in cg_plan["settings"] if x[0] != "devices"]
 
 
 def test_v2_layout_translates_to_unified_files(tmp_path):
     layout = CgroupLayout(base=v2_base(tmp_path), parent="lb-test")
     assert layout.version == 2
-    spec = layout.spec("c3", {**LIMITS, "PidsLimit": -1})
-    assert spec["dirs"] == {"unified": f"{tmp_path}/lb-test/c3"}
-    s = {f: v for _, f, v in spec["settings"]}
+    cg_plan = layout.plan("c3", {**LIMITS, "PidsLimit": -1})
+    assert cg_plan["dirs"] == {"unified": f"{tmp_path}/lb-test/c3"}
+    s = {f: v for _, f, v in cg_plan["settings"]}
     assert s["memory.max"] == str(GIB)
     assert s["memory.swap.max"] == str(GIB)  # docker's MemorySwap counts memory too; v2's not
     assert s["pids.max"] == "max"
     assert s["cpu.max"] == "150000 100000"
     assert s["cpu.weight"] == str(1 + ((512 - 2) * 9999) // 262142)
     # v2 has no devices.allow: docker's rules travel to the core, which attaches an eBPF program
-    assert "c 1:3 rwm" in spec["devices"] and "a *:* rwm" not in spec["devices"]
+    assert "c 1:3 rwm" in cg_plan["devices"] and "a *:* rwm" not in cg_plan["devices"]
     # The parent was made and asked to delegate the controllers to its children.
     assert "+memory" in (tmp_path / "lb-test" / "cgroup.subtree_control").read_text()
 
 
-def test_cgroup_for_names_the_same_directories_as_spec(tmp_path):
+def test_cgroup_for_names_the_same_directories_as_plan(tmp_path):
     layout = CgroupLayout(base=v2_base(tmp_path), parent="q")
-    assert layout.cgroup_for("c4")["dirs"] == layout.spec("c4", {})["dirs"]
+    assert layout.cgroup_for("c4")["dirs"] == layout.plan("c4", {})["dirs"]
 
 
 def test_core_writes_the_limit_files_of_a_layout(tmp_path):
     _core = pytest.importorskip("layerbox._core")
     layout = CgroupLayout(base=v2_base(tmp_path), parent="lb")
-    spec = layout.spec("c5", {"Memory": GIB, "PidsLimit": 7})
-    spec.pop("devices")  # a BPF program attaches only to a real cgroup (tests/integration)
-    d = spec["dirs"]["unified"]
+    cg_plan = layout.plan("c5", {"Memory": GIB, "PidsLimit": 7})
+    cg_plan.pop("devices")  # a BPF program attaches only to a real cgroup (tests/integration)
+    d = cg_plan["dirs"]["unified"]
     os.makedirs(d)
     for f in ("memory.max", "pids.max"):  # the kernel makes these; here the test does
         open(os.path.join(d, f), "w").close()
-    _core.Cgroup(spec).create()
+    _core.Cgroup(cg_plan).create()
     with open(os.path.join(d, "memory.max")) as m, open(os.path.join(d, "pids.max")) as p:
         assert (m.read(), p.read()) == (str(GIB), "7")
 
 
 def test_core_names_the_file_it_cannot_write(tmp_path):
     _core = pytest.importorskip("layerbox._core")
-    spec = CgroupLayout(base=v2_base(tmp_path), parent="lb").spec("c6", {"PidsLimit": 7})
-    spec.pop("devices")
+    cg_plan = CgroupLayout(base=v2_base(tmp_path), parent="lb").plan("c6", {"PidsLimit": 7})
+    cg_plan.pop("devices")
     with pytest.raises(OSError) as e:
-        _core.Cgroup(spec).create()  # a plain directory has no pids.max: the kernel would
+        _core.Cgroup(cg_plan).create()  # a plain directory has no pids.max: the kernel would
     assert "pids.max" in str(e.value)

@@ -2,7 +2,7 @@
 the environment and namespaces that run and exec share."""
 
 from layerbox.container import plan
-from layerbox.container.spec import DEFAULT_PATH
+from layerbox.container.config import DEFAULT_PATH
 
 
 def _config(env=(), hostname="abc123", network="none"):
@@ -13,11 +13,11 @@ def _config(env=(), hostname="abc123", network="none"):
 def test_cgroup_v2_layout_on_a_temporary_directory(tmp_path):
     (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
     layout = plan.CgroupLayout(base=str(tmp_path), parent="lb")
-    spec = layout.spec("c1", {"Memory": 64 << 20, "MemorySwap": 96 << 20, "PidsLimit": 20,
+    cg_plan = layout.plan("c1", {"Memory": 64 << 20, "MemorySwap": 96 << 20, "PidsLimit": 20,
                               "NanoCpus": 1_500_000_000, "CpuShares": 512})
-    assert spec["version"] == 2
-    assert spec["dirs"] == {"unified": f"{tmp_path}/lb/c1"}
-    assert dict((f, v) for _, f, v in spec["settings"]) == {
+    assert cg_plan["version"] == 2
+    assert cg_plan["dirs"] == {"unified": f"{tmp_path}/lb/c1"}
+    assert dict((f, v) for _, f, v in cg_plan["settings"]) == {
         "memory.max": str(64 << 20), "memory.swap.max": str(32 << 20), "pids.max": "20",
         "cpu.max": "150000 100000", "cpu.weight": "20"}
     assert (tmp_path / "lb" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu +cpuset"
@@ -26,11 +26,11 @@ def test_cgroup_v2_layout_on_a_temporary_directory(tmp_path):
 
 def test_cgroup_v1_layout_on_a_temporary_directory(tmp_path):
     layout = plan.CgroupLayout(base=str(tmp_path), parent="lb")
-    spec = layout.spec("c1", {"Memory": 64 << 20, "PidsLimit": -1, "CpusetCpus": "0"})
-    assert spec["version"] == 1
-    assert set(spec["dirs"]) == {"freezer", "pids", "memory", "devices", "cpuset"}
-    assert spec["dirs"]["memory"] == f"{tmp_path}/memory/lb/c1"
-    settings = [(c, f, v) for c, f, v in spec["settings"]]
+    cg_plan = layout.plan("c1", {"Memory": 64 << 20, "PidsLimit": -1, "CpusetCpus": "0"})
+    assert cg_plan["version"] == 1
+    assert set(cg_plan["dirs"]) == {"freezer", "pids", "memory", "devices", "cpuset"}
+    assert cg_plan["dirs"]["memory"] == f"{tmp_path}/memory/lb/c1"
+    settings = [(c, f, v) for c, f, v in cg_plan["settings"]]
     assert ("memory", "memory.limit_in_bytes", str(64 << 20)) in settings
     assert ("pids", "pids.max", "max") in settings
     # a parent the kernel did not fill in (no devices.list here): the container's own rules

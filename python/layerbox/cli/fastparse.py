@@ -1,4 +1,4 @@
-"""Parsing the hot verbs without click, from the table click's definitions generate (_spec.py).
+"""Parsing the hot verbs without click, from the table click's definitions generate (_verb_table.py).
 
 It follows click's parser rules (long options with "=" or a separate value, clustered short
 flags, "-eK=V", "--", options stopping at the first argument where a command disallows

@@ -1,6 +1,6 @@
 """The `layerbox` entry point.
 
-Hot verbs are parsed from the generated table (_spec.py) and run without importing click; the
+Hot verbs are parsed from the generated table (_verb_table.py) and run without importing click; the
 rest, and anything the fast parser does not handle exactly like click (help, errors), go to the
 click definition in layerbox.cli.commands.
 """
@@ -100,9 +100,9 @@ def _fast(args: list):
     if verb == "container" and i < len(args):
         verb = args[i]
         i += 1
-    from layerbox.cli._spec import SPEC
+    from layerbox.cli._verb_table import VERB_TABLE
 
-    spec = SPEC.get(verb)
+    spec = VERB_TABLE.get(verb)
     if spec is None:
         return None
     from layerbox.cli import fastparse

@@ -14,7 +14,7 @@ import os
 from layerbox import _core, _jsonfast, _util
 from layerbox import signals as _signals
 from layerbox.container import plan as _plan
-from layerbox.container import spec as _spec
+from layerbox.container import config as _config
 from layerbox.errors import (Conflict, ContainerNotFound, ImageNotFound, InvalidArgument, NotFound,
                              StartError, Timeout)
 from layerbox.store import Store, fault
@@ -183,7 +183,7 @@ class ContainerEngine:
         """create(), returning the new container as loaded (without reading it back)."""
         from layerbox.container import names as _names
 
-        _spec.check_platform(opts.get("platform"))
+        _config.check_platform(opts.get("platform"))
         store = self.store.ensure()
         name = opts.get("name")
         if name:
@@ -196,8 +196,8 @@ class ContainerEngine:
         with store.lock(shared=True):  # the image cannot be removed under us
             image_id = self.images.resolve(image)
             layers = self.images.layers(image_id)
-            cfg = _spec.build_config(image_id, image, self.images.config_view(image_id), opts)
-            if cfg["HostConfig"]["NetworkMode"] not in _spec.NETWORK_MODES:
+            cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts)
+            if cfg["HostConfig"]["NetworkMode"] not in _config.NETWORK_MODES:
                 from layerbox.network import Networks
 
                 Networks(self.store).get(cfg["HostConfig"]["NetworkMode"])  # NotFound if not

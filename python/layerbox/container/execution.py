@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from layerbox import _core, _jsonfast
 from layerbox.container import plan as _plan
-from layerbox.container import spec as _spec
+from layerbox.container import config as _config
 from layerbox.container import users as _users
 from layerbox.errors import Conflict
 
@@ -25,7 +25,7 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
     # The container's own /etc/passwd, read inside its root: a symlink there cannot lead out.
     read = lambda rel: _core.read_in_root(root, rel)  # noqa: E731
     u = _users.resolve(user if user is not None else (cfg["Config"].get("User") or ""), read)
-    envs = _plan.process_env(cfg, u.home, tty, _spec.parse_env_list(list(env)))
+    envs = _plan.process_env(cfg, u.home, tty, _config.parse_env_list(list(env)))
     import os
 
     cgroup = engine.cgroups.cgroup_for(c.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from layerbox.container import security as _security
-from layerbox.container import spec as _spec
+from layerbox.container import config as _config
 from layerbox.container.security import CAP_MKNOD, DEFAULT_CAPS, DEVICE_RULES  # noqa: F401
 
 # What every container gets, in order (targets resolved inside the root by the core). The
@@ -69,7 +69,7 @@ class CgroupLayout:
             cls._cached[key] = cls(parent=key)
         return cls._cached[key]
 
-    def spec(self, cid: str, host: dict, device_rules=()) -> dict:
+    def plan(self, cid: str, host: dict, device_rules=()) -> dict:
         """The cgroup part of a plan: directories and the limit files with their values.
         `device_rules` are the container's own on top of docker's ("a *:* rwm": every device)."""
         settings = []
@@ -267,10 +267,10 @@ def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
     c = config["Config"]
     base = list(c.get("Env") or [])
     keys = {e.split("=", 1)[0] for e in base}
-    head = [] if "PATH" in keys else [_spec.DEFAULT_PATH]
+    head = [] if "PATH" in keys else [_config.DEFAULT_PATH]
     head.append("HOSTNAME=" + c["Hostname"])
     # docker's ReplaceOrAppendEnvValues: one entry per name, the later value winning
-    env = _spec.merge_env(head + base, list(overrides))
+    env = _config.merge_env(head + base, list(overrides))
     keys = {e.split("=", 1)[0] for e in env}
     if "HOME" not in keys:
         env.append(f"HOME={home}")
@@ -295,7 +295,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
     env = process_env(config, user.home, bool(c.get("Tty")))
     layout = cgroups or CgroupLayout.default()
     device_ops, device_rules = _security.device_nodes(host)
-    cg = layout.spec(cid, host, device_rules)
+    cg = layout.plan(cid, host, device_rules)
     return {
         "id": cid,
         "rootfs": {
