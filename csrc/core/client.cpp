@@ -65,16 +65,8 @@ MonitorStart start_monitor(const std::string& shim, const std::string& container
     plan_r.reset();
     sock_child.reset();
 
-    ::signal(SIGPIPE, SIG_IGN);  // a monitor that died early must not kill us on write
-    try {
-        write_all(plan_w.get(), plan_json, "launch plan");
-    } catch (const SysError&) {
-        // Reported below: the monitor says why it stopped reading, or the EOF says it died.
-    }
-    plan_w.reset();
-    int st;
-    while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
-    }
+    // Reported below: the monitor says why it stopped reading, or the EOF says it died.
+    feed_and_reap(child, std::move(plan_w), plan_json, "launch plan");
 
     std::string msg;
     std::vector<UniqueFd> fds = recv_fds(sock.get(), 2, &msg);

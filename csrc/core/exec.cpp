@@ -173,16 +173,9 @@ ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, S
     pid_w.reset();
     pty_child.reset();
     devnull.reset();
-    ::signal(SIGPIPE, SIG_IGN);  // a helper that died early must not kill us on write
-    try {
-        write_all(spec_w.get(), spec_json, "exec spec");
-    } catch (const SysError&) {
-        // Reported below: the helper says why it stopped reading, or its exit says it died.
-    }
-    spec_w.reset();
+    // Reported below: the helper says why it stopped reading, or its exit says it died.
+    feed_and_reap(helper, std::move(spec_w), spec_json, "exec spec");
     int st;
-    while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
-    }
     int32_t gpid = -1;
     ssize_t n = ::read(pid_r.get(), &gpid, sizeof gpid);
     ExecStarted out;

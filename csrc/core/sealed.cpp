@@ -173,4 +173,17 @@ pid_t spawn_sealed(int exefd, const std::vector<std::string>& argv, const std::v
     return pid;
 }
 
+void feed_and_reap(pid_t helper, UniqueFd pipe_w, const std::string& doc, const std::string& what) {
+    ::signal(SIGPIPE, SIG_IGN);  // a helper that died early must not kill us on write
+    try {
+        write_all(pipe_w.get(), doc, what);
+    } catch (const SysError&) {
+        // Reported by the caller: the helper says why it stopped reading, or its exit says it died.
+    }
+    pipe_w.reset();
+    int st;
+    while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
+    }
+}
+
 }  // namespace lb

@@ -287,12 +287,13 @@ class Container(Model):
                  demux: bool = False) -> ExecResult:
         """Runs cmd in the container: ExecResult(exit_code, output)."""
         from layerbox.container import config as _config
+        from layerbox.container import process as _process
         from layerbox.container.execution import run_captured
 
         if privileged:
             raise _errors.InvalidArgument("privileged exec is not supported")
         command = _config.split_command(cmd)
-        env = _config.parse_env_list(environment)
+        env = _process.parse_env_list(environment)
         if tty and not detach:
             code, out, err = self._exec_on_tty(command, env, workdir, user or None)
         else:

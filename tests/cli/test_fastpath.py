@@ -11,10 +11,11 @@ from layerbox.cli.commands import cli as click_cli
 # The layerbox modules the hot verbs may import. Adding one here is a decision: each costs
 # start-up time on every `run`, `exec`, `ps`, ...
 ALLOWED = {
-    "layerbox", "layerbox._core", "layerbox._jsonfast", "layerbox._util", "layerbox._spec",
+    "layerbox", "layerbox._core", "layerbox._jsonfast", "layerbox._util",
     "layerbox.cli", "layerbox.cli._verb_table", "layerbox.cli.actions", "layerbox.cli.actions.container",
     "layerbox.cli.context", "layerbox.cli.fastparse", "layerbox.cli.main", "layerbox.cli.output",
     "layerbox.container", "layerbox.container.engine", "layerbox.container.execution",
+    "layerbox.container.process", "layerbox.container.cgroups",
     "layerbox.container.names", "layerbox.container.plan", "layerbox.container.security",
     "layerbox.container.config",
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
@@ -81,6 +82,29 @@ def test_fast_parse_hands_odd_command_lines_to_click(verb, args):
 
 # What the verbs that act on an existing container must not need: image lookup, name generation.
 NOT_FOR_EXISTING = {"layerbox.image.store", "layerbox.image.reference", "layerbox.container.names"}
+
+
+# exec starts a process with what the container's init got (process.json, written at start):
+# none of the planning a start needs.
+NOT_FOR_EXEC = NOT_FOR_EXISTING | {"layerbox.container.plan", "layerbox.container.config",
+                                   "layerbox.container.security", "layerbox.store.layerview",
+                                   "layerbox.signals"}
+
+
+@pytest.mark.privileged
+def test_exec_imports_no_planning(cli, busybox_image, tmp_path):
+    r = cli("run", "-d", "--name", "exec-probe", "--network", "none", "busybox", "sleep", "60")
+    assert r.returncode == 0, r.err
+    try:
+        report = tmp_path / "modules"
+        r = cli("exec", "-e", "A=1", "exec-probe", "sh", "-c", "echo $A",
+                env={"LAYERBOX_IMPORT_REPORT": str(report)})
+        assert (r.returncode, r.out) == (0, "1\n"), r.err
+        modules = set(report.read_text().split())
+        assert not modules & NOT_FOR_EXEC, sorted(modules & NOT_FOR_EXEC)
+        assert not {m for m in modules if m.startswith("layerbox")} - ALLOWED
+    finally:
+        cli("rm", "-f", "exec-probe")
 
 
 @pytest.mark.privileged

@@ -276,7 +276,7 @@ def test_system_check_sees_a_dead_monitor_and_stray_cgroup(fstore):
     check_clean(c, "after the reconcile")
 
     # A cgroup of no container, and a mount under the store in the host's namespace.
-    from layerbox.container.plan import CgroupLayout
+    from layerbox.container.cgroups import CgroupLayout
 
     fake = "e" * 64
     dirs = [d for d in CgroupLayout.default().cgroup_for(fake)["dirs"].values()

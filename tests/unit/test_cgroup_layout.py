@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from layerbox.container.plan import CgroupLayout
+from layerbox.container.cgroups import CgroupLayout
 
 GIB = 1 << 30
 LIMITS = {"Memory": GIB, "MemorySwap": 2 * GIB, "NanoCpus": 1_500_000_000, "CpuShares": 512,

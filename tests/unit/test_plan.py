@@ -1,8 +1,8 @@
 """The launch plan's pure parts, without root: the cgroup layout on a temporary directory and
 the environment and namespaces that run and exec share."""
 
-from layerbox.container import plan
-from layerbox.container.config import DEFAULT_PATH
+from layerbox.container import cgroups, plan, process
+from layerbox.container.process import DEFAULT_PATH
 
 
 def _config(env=(), hostname="abc123", network="none"):
@@ -12,7 +12,7 @@ def _config(env=(), hostname="abc123", network="none"):
 
 def test_cgroup_v2_layout_on_a_temporary_directory(tmp_path):
     (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
-    layout = plan.CgroupLayout(base=str(tmp_path), parent="lb")
+    layout = cgroups.CgroupLayout(base=str(tmp_path), parent="lb")
     cg_plan = layout.plan("c1", {"Memory": 64 << 20, "MemorySwap": 96 << 20, "PidsLimit": 20,
                               "NanoCpus": 1_500_000_000, "CpuShares": 512})
     assert cg_plan["version"] == 2
@@ -25,7 +25,7 @@ def test_cgroup_v2_layout_on_a_temporary_directory(tmp_path):
 
 
 def test_cgroup_v1_layout_on_a_temporary_directory(tmp_path):
-    layout = plan.CgroupLayout(base=str(tmp_path), parent="lb")
+    layout = cgroups.CgroupLayout(base=str(tmp_path), parent="lb")
     cg_plan = layout.plan("c1", {"Memory": 64 << 20, "PidsLimit": -1, "CpusetCpus": "0"})
     assert cg_plan["version"] == 1
     assert set(cg_plan["dirs"]) == {"freezer", "pids", "memory", "devices", "cpuset"}
@@ -39,15 +39,15 @@ def test_cgroup_v1_layout_on_a_temporary_directory(tmp_path):
 
 def test_run_and_exec_share_one_environment():
     cfg = _config(["A=1", "HOSTNAME=mine"])
-    env = plan.process_env(cfg, "/root", tty=False)
+    env = process.process_env(cfg, "/root", tty=False)
     assert env == [DEFAULT_PATH, "HOSTNAME=mine", "A=1", "HOME=/root"]
-    assert plan.process_env(cfg, "/root", tty=True)[-1] == "TERM=xterm"
-    exec_env = plan.process_env(cfg, "/home/u", tty=True, overrides=["A=2", "HOME=/x", "TERM=dumb"])
+    assert process.process_env(cfg, "/root", tty=True)[-1] == "TERM=xterm"
+    exec_env = process.process_env(cfg, "/home/u", tty=True, overrides=["A=2", "HOME=/x", "TERM=dumb"])
     assert exec_env == [DEFAULT_PATH, "HOSTNAME=mine", "A=2", "HOME=/x", "TERM=dumb"]
-    own_path = plan.process_env(_config(["PATH=/bin"]), "/", tty=False)
+    own_path = process.process_env(_config(["PATH=/bin"]), "/", tty=False)
     assert own_path == ["HOSTNAME=abc123", "PATH=/bin", "HOME=/"]
 
 
 def test_namespaces_follow_the_network_mode():
-    assert plan.namespaces(_config()) == ["mount", "pid", "uts", "ipc", "cgroup", "net"]
-    assert "net" not in plan.namespaces(_config(network="host"))
+    assert process.namespaces(_config()) == ["mount", "pid", "uts", "ipc", "cgroup", "net"]
+    assert "net" not in process.namespaces(_config(network="host"))

@@ -28,7 +28,7 @@ import os
 import posixpath
 
 from layerbox import _util
-from layerbox.container.config import DEFAULT_PATH
+from layerbox.container.process import DEFAULT_PATH
 from layerbox.errors import (BuildError, ImageNotFound, InvalidArgument, LayerboxError, NotFound,
                              describe)
 

@@ -11,9 +11,9 @@ import os
 from layerbox import _util
 from layerbox import signals as _signals
 from layerbox.container import security as _security
+from layerbox.container.process import merge_env, parse_env_list
 from layerbox.errors import InvalidArgument
 
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_MODES = ("none", "host", "bridge")
 
 def check_platform(platform) -> None:
@@ -43,59 +43,6 @@ def parse_bytes(v) -> int:
     if n < 0:
         raise InvalidArgument(f"invalid size: '{v}'")
     return int(n * mult)
-
-
-def parse_env_list(env) -> list[str]:
-    """environment as a list of "K=V" or a dict, docker-py style."""
-    if env is None:
-        return []
-    if isinstance(env, dict):
-        return [f"{k}={v}" for k, v in env.items()]
-    out = []
-    for e in env:
-        if "=" not in e:
-            # docker: "-e K" passes K from the caller's environment, or drops it when unset.
-            if e in os.environ:
-                out.append(f"{e}={os.environ[e]}")
-            continue
-        if e.startswith("="):
-            raise InvalidArgument(f"invalid environment variable: {e}")
-        out.append(e)
-    return out
-
-
-def read_env_file(path: str) -> list[str]:
-    """docker's --env-file: K=V lines, # comments, blank lines; a bare K takes the caller's."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise InvalidArgument(f"open {path}: {e.strerror.lower()}") from None
-    out = []
-    for n, raw in enumerate(lines, 1):
-        line = raw.lstrip()
-        if not line or line.startswith("#"):
-            continue
-        k, eq, v = line.partition("=")
-        if not k or any(c.isspace() for c in k):
-            raise InvalidArgument(f"{path}:{n}: variable '{k}' contains whitespaces")
-        if eq:
-            out.append(f"{k}={v}")
-        elif k in os.environ:
-            out.append(f"{k}={os.environ[k]}")
-    return out
-
-
-def merge_env(base: list[str], override: list[str]) -> list[str]:
-    """Image env with the user's on top, keys keeping their first position (as docker does)."""
-    order: list[str] = []
-    values: dict[str, str] = {}
-    for e in list(base) + list(override):
-        k = e.split("=", 1)[0]
-        if k not in values:
-            order.append(k)
-        values[k] = e
-    return [values[k] for k in order]
 
 
 def parse_volume(spec: str) -> dict:

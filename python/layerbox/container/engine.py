@@ -12,16 +12,14 @@ from __future__ import annotations
 import os
 
 from layerbox import _core, _jsonfast, _util
-from layerbox import signals as _signals
-from layerbox.container import plan as _plan
-from layerbox.container import config as _config
+from layerbox.container import process as _process
 from layerbox.errors import (Conflict, ContainerNotFound, ImageNotFound, InvalidArgument, NotFound,
                              StartError, Timeout)
 from layerbox.store import Store, fault
 from layerbox.store import owner as _store_owner
 
-# Imported where needed (names, users, the image store): `exec`, `stop`, `ps` and friends
-# never load them (see tests/cli/test_fastpath.py).
+# Imported where needed (names, users, the image store; plan and config, which only create and
+# start use): `exec`, `stop`, `ps` and friends never load them (see tests/cli/test_fastpath.py).
 
 # The monitor binary installed beside the extension (LAYERBOX_SHIM overrides it for development).
 SHIM = os.environ.get("LAYERBOX_SHIM") or os.path.join(os.path.dirname(_core.__file__), "layerbox-shim")
@@ -81,7 +79,7 @@ class Container:
 
 
 class ContainerEngine:
-    def __init__(self, store: Store, images=None, cgroups: _plan.CgroupLayout | None = None):
+    def __init__(self, store: Store, images=None, cgroups=None):
         self.store = store
         self._images = images
         self._cgroups = cgroups
@@ -96,9 +94,12 @@ class ContainerEngine:
         return self._images
 
     @property
-    def cgroups(self) -> _plan.CgroupLayout:
+    def cgroups(self):
+        """Where this machine's container cgroups are (container.cgroups.CgroupLayout)."""
         if self._cgroups is None:
-            self._cgroups = _plan.CgroupLayout.default()
+            from layerbox.container.cgroups import CgroupLayout
+
+            self._cgroups = CgroupLayout.default()
         return self._cgroups
 
     @property
@@ -182,6 +183,8 @@ class ContainerEngine:
     def create_container(self, image: str, **opts) -> Container:
         """create(), returning the new container as loaded (without reading it back)."""
         from layerbox.container import names as _names
+
+        from layerbox.container import config as _config
 
         _config.check_platform(opts.get("platform"))
         store = self.store.ensure()
@@ -380,6 +383,8 @@ class ContainerEngine:
         return self.images.unpacked(layers)
 
     def _launch(self, c: Container, stdin: int, stdout: int, stderr: int, tty_size):
+        from layerbox.container import plan as _plan
+
         cfg = c.config
         lowers = [self.store.init_layer, *self.layer_dirs(c)]
         upper = os.path.join(c.dir, "upper")
@@ -398,6 +403,9 @@ class ContainerEngine:
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
                            tty_size=tty_size, cgroups=self.cgroups,
                            seccomp_cache=self.seccomp_cache)
+        # Before the monitor exists, so an exec of the running container always finds it.
+        base = _process.exec_base(plan, self.cgroups.cgroup_for(c.id))
+        _util.write_atomic(os.path.join(c.dir, _process.EXEC_BASE), _util.dump_json(base), mode=0o600)
         host = cfg["HostConfig"]
         state = c.state
         for k in ("ExitCode", "Error"):
@@ -570,6 +578,8 @@ class ContainerEngine:
         return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
 
     def kill(self, ref: str, signal="SIGKILL") -> Container:
+        from layerbox import signals as _signals
+
         sig = _signals.parse(signal)
         c = self.get(ref)
         if not c.running:
@@ -612,6 +622,8 @@ class ContainerEngine:
         self._mark_stopping(c)
         conn = self._connect(c)
         try:
+            from layerbox import signals as _signals
+
             sig = _signals.parse(signal or c.config["Config"].get("StopSignal") or "SIGTERM")
             self._signal(c, sig)
             if conn is not None:

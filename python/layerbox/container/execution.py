@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from layerbox import _core, _jsonfast
-from layerbox.container import plan as _plan
-from layerbox.container import config as _config
+from layerbox.container import process as _process
 from layerbox.container import users as _users
 from layerbox.errors import Conflict
 
@@ -25,16 +26,16 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
     # The container's own /etc/passwd, read inside its root: a symlink there cannot lead out.
     read = lambda rel: _core.read_in_root(root, rel)  # noqa: E731
     u = _users.resolve(user if user is not None else (cfg["Config"].get("User") or ""), read)
-    envs = _plan.process_env(cfg, u.home, tty, _config.parse_env_list(list(env)))
-    import os
-
-    cgroup = engine.cgroups.cgroup_for(c.id)
+    envs = _process.process_env(cfg, u.home, tty, _process.parse_env_list(list(env)))
+    base = _exec_base(engine, c)
+    cgroup = base["cgroup"]
     cgroup["dirs"] = {k: d for k, d in cgroup["dirs"].items() if os.path.isdir(d)}
+    security = {k: base[k] for k in ("caps", "no_new_privs", "seccomp") if k in base}
     return {
         "pid": st["Pid"],
         "pid_start_time": st.get("PidStartTime", 0),
         "cgroup": cgroup,
-        "namespaces": _plan.namespaces(cfg),
+        "namespaces": base["namespaces"],
         "detach": detach,
         # A sealed copy of the shim joins the container, never this (Python) process.
         "helper": _engine_shim(),
@@ -48,13 +49,28 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
             "uid": u.uid,
             "gid": u.gid,
             "groups": [u.gid] + [g for g in u.groups if g != u.gid],
-            **_plan.process_security(engine.cgroups, cfg["HostConfig"], engine.seccomp_cache),
+            **security,
             "tty": tty,
             "rows": tty_size[0],
             "cols": tty_size[1],
             "create_cwd": False,
         },
     }
+
+
+def _exec_base(engine, c) -> dict:
+    """What the container's init was started with (namespaces, cgroup, capabilities, seccomp):
+    written by the start that made it run. A container started by a layerbox that did not
+    write it gets the same facts derived again from its config."""
+    try:
+        with open(os.path.join(c.dir, _process.EXEC_BASE), "rb") as f:
+            return _jsonfast.loads(f.read())
+    except FileNotFoundError:
+        from layerbox.container import plan as _plan
+
+        cfg = c.config
+        sec = _plan.process_security(engine.cgroups, cfg["HostConfig"], engine.seccomp_cache)
+        return {"namespaces": _process.namespaces(cfg), "cgroup": engine.cgroups.cgroup_for(c.id), **sec}
 
 
 def _engine_shim() -> str:
@@ -81,7 +97,6 @@ def exec_cli(engine, ref: str, command: list, *, detach=False, interactive=False
 def run_captured(engine, ref: str, command: list, *, env=(), workdir=None, user=None,
                  detach=False, tty=False):
     """exec with the output captured: (exit_code, stdout_bytes, stderr_bytes)."""
-    import os
     import threading
 
     if detach:

@@ -8,11 +8,13 @@ never by following a symlink out of a layer.
 from __future__ import annotations
 
 from layerbox.errors import InvalidArgument
-from layerbox.store import layerview as _layerview
 
 
 def read_layered(layers_top_first: list[str], rel: str) -> bytes | None:
     """Contents of rel as the container would see it, or None."""
+    # Here, not at the top: exec reads a running container's files through its root instead.
+    from layerbox.store import layerview as _layerview
+
     return _layerview.read_file(layers_top_first, rel)
 
 

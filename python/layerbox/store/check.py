@@ -389,7 +389,7 @@ class Checker:
 
     def check_cgroups(self) -> None:
         from layerbox import _core
-        from layerbox.container.plan import CgroupLayout
+        from layerbox.container.cgroups import CgroupLayout
 
         layout = CgroupLayout.default()
         if layout.version == 2:

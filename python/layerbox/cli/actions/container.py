@@ -20,7 +20,7 @@ def _err(msg: str) -> None:
 def _create_options(kw: dict) -> dict:
     env = []
     for f in kw.get("env_file") or ():
-        from layerbox.container.config import read_env_file
+        from layerbox.container.process import read_env_file
 
         env.extend(read_env_file(f))
     env.extend(kw.get("env") or ())
@@ -360,7 +360,7 @@ def exec_(ctx, container, command, detach=False, interactive=False, tty=False, e
           env_file=(), workdir=None, user=None) -> int:
     envs = []
     for f in env_file or ():
-        from layerbox.container.config import read_env_file
+        from layerbox.container.process import read_env_file
 
         envs.extend(read_env_file(f))
     envs.extend(env or ())

@@ -33,7 +33,7 @@ def version(ctx, fmt=None) -> int:
 
 
 def info(ctx, fmt=None) -> int:
-    from layerbox.container.plan import CgroupLayout
+    from layerbox.container.cgroups import CgroupLayout
 
     engine = ctx.engine
     containers = engine.list(all=True)

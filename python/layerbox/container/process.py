@@ -1,0 +1,110 @@
+"""A process in a container, for its init (`run`) and for `exec` alike: its environment and the
+namespaces it lives in, and what `exec` needs of the container's init to start another one.
+
+`exec` is a hot verb: this module imports nothing but the standard library, so that an exec
+never loads the planning (plan, config, security) that a start needs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from layerbox.errors import InvalidArgument
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# What the container's init was started with that every exec'd process shares: namespaces,
+# cgroup, capabilities, no_new_privs, seccomp program. Written at start beside state.json, so
+# exec reads the facts the init got instead of re-deriving them (as runc's exec reads its state).
+EXEC_BASE = "process.json"
+
+
+def parse_env_list(env) -> list[str]:
+    """environment as a list of "K=V" or a dict, docker-py style."""
+    if env is None:
+        return []
+    if isinstance(env, dict):
+        return [f"{k}={v}" for k, v in env.items()]
+    out = []
+    for e in env:
+        if "=" not in e:
+            # docker: "-e K" passes K from the caller's environment, or drops it when unset.
+            if e in os.environ:
+                out.append(f"{e}={os.environ[e]}")
+            continue
+        if e.startswith("="):
+            raise InvalidArgument(f"invalid environment variable: {e}")
+        out.append(e)
+    return out
+
+
+def read_env_file(path: str) -> list[str]:
+    """docker's --env-file: K=V lines, # comments, blank lines; a bare K takes the caller's."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise InvalidArgument(f"open {path}: {e.strerror.lower()}") from None
+    out = []
+    for n, raw in enumerate(lines, 1):
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        k, eq, v = line.partition("=")
+        if not k or any(c.isspace() for c in k):
+            raise InvalidArgument(f"{path}:{n}: variable '{k}' contains whitespaces")
+        if eq:
+            out.append(f"{k}={v}")
+        elif k in os.environ:
+            out.append(f"{k}={os.environ[k]}")
+    return out
+
+
+def merge_env(base: list[str], override: list[str]) -> list[str]:
+    """Image env with the user's on top, keys keeping their first position (as docker does)."""
+    order: list[str] = []
+    values: dict[str, str] = {}
+    for e in list(base) + list(override):
+        k = e.split("=", 1)[0]
+        if k not in values:
+            order.append(k)
+        values[k] = e
+    return [values[k] for k in order]
+
+
+def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
+    """The environment of a process in the container, for its init (run) and for exec alike:
+    docker's default PATH when the config has none, HOSTNAME, the config's Env and
+    ``overrides`` ("K=V" entries, exec -e) on top, then HOME (the user's) and, with a tty,
+    TERM=xterm, unless already set."""
+    c = config["Config"]
+    base = list(c.get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in base}
+    head = [] if "PATH" in keys else [DEFAULT_PATH]
+    head.append("HOSTNAME=" + c["Hostname"])
+    # docker's ReplaceOrAppendEnvValues: one entry per name, the later value winning
+    env = merge_env(head + base, list(overrides))
+    keys = {e.split("=", 1)[0] for e in env}
+    if "HOME" not in keys:
+        env.append(f"HOME={home}")
+    if tty and "TERM" not in keys:
+        env.append("TERM=xterm")
+    return env
+
+
+def namespaces(config: dict) -> list:
+    """The namespaces a container's processes live in (exec joins the same ones)."""
+    ns = ["mount", "pid", "uts", "ipc", "cgroup"]
+    if config["HostConfig"].get("NetworkMode") != "host":
+        ns.append("net")
+    return ns
+
+
+def exec_base(plan: dict, cgroup: dict) -> dict:
+    """From a start's launch plan: the part every exec of that container reuses."""
+    proc = plan["process"]
+    base = {"namespaces": plan["namespaces"], "cgroup": cgroup,
+            "caps": proc["caps"], "no_new_privs": proc["no_new_privs"]}
+    if "seccomp" in proc:
+        base["seccomp"] = proc["seccomp"]
+    return base
