@@ -87,7 +87,11 @@ def typed(v, spec):
     if v is None:
         return NIL_PTR
     if isinstance(v, dict):
-        return {k: typed(x, spec.get(k)) for k, x in v.items()}
+        out = {k: typed(x, spec.get(k)) for k, x in v.items()}
+        for k, kind in spec.items():  # a field JSON leaves out when empty is still in the struct
+            if k not in out and isinstance(kind, str):
+                out[k] = Nil(kind)
+        return out
     return v
 
 
