@@ -156,6 +156,7 @@ def test_table_format_as_docker():
         "CONTAINER ID   NAMES"
     # json: one object per row, keys sorted, nothing private
     assert _render("json", rows[:1], **kw) == '{"ID":"abc","Names":"web","Ports":"","Status":"Up 1 second"}\n'
+    assert _render("{{json .}}", rows[:1], **kw) == _render("json", rows[:1], **kw)
     # a header for no rows; an unknown field is an error even then
     assert _render("table {{.ID}}\\t{{.Names}}", [], **kw) == "CONTAINER ID   NAMES\n"
     with pytest.raises(gt.TemplateError, match=r"template parsing error: template: :1:10: executing \"\" at "

@@ -642,8 +642,8 @@ def to_json(v) -> str:
 def _plain(v):
     if v is MISSING or isinstance(v, Nil):
         return None
-    if isinstance(v, Struct):
-        return {k: _plain(x) for k, x in v.fields.items()}
+    if isinstance(v, Struct):  # docker's contexts marshal themselves through a map: sorted
+        return {k: _plain(v.fields[k]) for k in sorted(v.fields)}
     if isinstance(v, GoMap):
         return {str(k): _plain(v[k]) for k in sorted(v, key=_sort_key)}
     if isinstance(v, dict):
