@@ -1034,8 +1034,8 @@ class _Exec:
                 out.append(n[1])
             elif kind == "action":
                 v = self.pipeline(n[1], dot)
-                if not n[1][0]:
-                    out.append(self.printable(v, n[1]))
+                if not n[1][0]:  # an action that declares a variable prints nothing
+                    out.append(go_str(v))
             elif kind == "if" or kind == "with":
                 mark = len(self.vars)
                 v = self.pipeline(n[1], dot)
@@ -1051,14 +1051,11 @@ class _Exec:
             elif kind == "continue":
                 raise _Continue()
 
-    def printable(self, v, pipe) -> str:
-        return go_str(v)
-
     def range_(self, n, dot, out):
         _, pipe, body, other, pos = n
         mark = len(self.vars)
         decl = pipe[0]
-        v = self.pipeline((), dot, pipe_override=pipe)
+        v = self.pipeline(pipe, dot, declare=False)  # range binds its variables per element
         if isinstance(v, Nil) or v is None or v is MISSING:
             items = []
         elif isinstance(v, dict):
@@ -1110,16 +1107,14 @@ class _Exec:
             return "(" + self.pipe_text(a[1]) + ")" + "".join("." + x for x in a[2])
         return "?"
 
-    def pipeline(self, pipe, dot, pipe_override=None):
-        if pipe_override is not None:
-            pipe = pipe_override
+    def pipeline(self, pipe, dot, declare: bool = True):
         decl, is_assign, cmds, _pos = pipe
         v = MISSING
         final = _NOFINAL
         for cmd in cmds:
             v = self.command(cmd, dot, final)
             final = v
-        if decl and not (len(decl) >= 1 and pipe_override is not None):
+        if decl and declare:
             if is_assign:
                 for i in range(len(self.vars) - 1, -1, -1):
                     if self.vars[i][0] == decl[0]:
