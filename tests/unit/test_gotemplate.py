@@ -74,7 +74,8 @@ CASES = [
     # whitespace trimming, comments, literals
     ("a  {{- .Name -}}  \n b", "awebb"),
     ("{{/* a comment */}}x{{- /* trimmed */ -}} y", "xy"),
-    ("{{\"q\\t\"}}{{`raw\\n`}}{{'a'}}{{1.5}}{{-3}}{{true}}{{nil | printf \"%v\"}}", "q\traw\\n971.5-3true<nil>"),
+    ("{{\"q\\t\"}}{{`raw\\n`}}{{'a'}}{{1.5}}{{-3}}{{true}}{{1e6}}{{printf \"%s|%v\" 3 nil}}",
+     "q\traw\\n971.5-3true1e+06%!s(int=3)|<nil>"),
 ]
 
 
@@ -108,6 +109,7 @@ ERRORS = [
     ("{{nosuch .A}}", {}, False, 'template: :1: function "nosuch" not defined'),
     ("{{$x}}", {}, False, 'template: :1: undefined variable "$x"'),
     ("{{}}", {}, False, "template: :1: missing value for command"),
+    ("{{nil}}", {}, False, 'template: :1:2: executing "" at <nil>: nil is not a command'),
 ]
 
 

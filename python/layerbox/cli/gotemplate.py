@@ -825,6 +825,8 @@ def sprintf(fmt: str, *args) -> str:
 def _fmt_one(verb, flags, width, prec, a) -> str:
     pyflags = "".join(f for f in flags if f in "+- 0#")
     pprec = f".{prec or 0}" if prec is not None else ""
+    if verb == "s" and (isinstance(a, (bool, int, float)) or a is None):
+        return f"%!s({go_type(a)}={go_str(a, False)})"
     if verb in "vs":
         s = go_str(a, top=False) if not isinstance(a, str) else a
         if verb == "v" and "+" in flags and isinstance(a, Struct):
@@ -1144,6 +1146,8 @@ class _Exec:
             return val
         if k == "ident":
             return self.call(first, args, dot, final)
+        if k == "lit" and first[1] is None:
+            self.fail(first[-1], "nil", "nil is not a command")
         self.not_function(first, args, final)
         if k == "dot":
             return dot
