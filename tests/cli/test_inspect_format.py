@@ -71,7 +71,8 @@ def test_ps_name_regex_command_quoting_json_and_size(cli, web):
         r = cli("ps", "-a", "--filter", "name=insp-ex", check=True)
         assert "\"sh -c 'exit 3'\"" in r.out
         row = json.loads(cli("ps", "-a", "--filter", "name=insp-web", "--format", "json", check=True).out)
-        assert row["Platform"] == "linux/amd64" and row["Names"] == "insp-web"
+        assert row["Platform"] == {"architecture": "amd64", "os": "linux"} and row["Names"] == "insp-web"
+        assert cli("ps", "--filter", "name=insp-web", "--format", "{{.Platform}}", check=True).out == "linux/amd64\n"
         assert row["Command"] == "\"sh -c 'sleep 60'\""
         r = cli("ps", "-a", "--filter", "name=insp-web", "--format",
                 'table {{.Names}}\t{{.Label "com.example.role"}}\t{{.Label "nope"}}', check=True)

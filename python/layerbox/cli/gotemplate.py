@@ -586,6 +586,8 @@ def go_str(v, top: bool = True) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, Struct):
+        if "String" in v.methods:  # a fmt.Stringer prints itself
+            return v.methods["String"]()
         return "{" + " ".join(go_str(x, False) for x in v.fields.values()) + "}"
     if isinstance(v, dict):
         return "map[" + " ".join(f"{go_str(k, False)}:{go_str(v[k], False)}"

@@ -77,7 +77,7 @@ def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
         "Networks": cfg["HostConfig"].get("NetworkMode", "none"),
         "Ports": ports_text(c),
         "RunningFor": _util.human_duration(now - created) + " ago",
-        "Platform": "linux/amd64",
+        "Platform": {"architecture": "amd64", "os": "linux"},  # the image's (ocispec.Platform)
         "Size": "",
         "State": c.state.get("Status", "created"),
         "Status": status_text(c.state, now),

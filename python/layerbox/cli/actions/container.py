@@ -290,6 +290,12 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
     from layerbox.cli import output
 
     if fmt:
+        from layerbox.cli import gotemplate as gt
+
+        for r in rows:  # docker's *formatter.Platform: JSON an object, printed "linux/amd64"
+            p = r["Platform"]
+            r["Platform"] = gt.Struct(p, "*formatter.Platform",
+                                      {"String": lambda p=p: f"{p['os']}/{p['architecture']}"})
         output.render(fmt, rows, headers=_PS_HEADERS, type_name="*formatter.ContainerContext",
                       default_table=_PS_TABLE + ("\t{{.Size}}" if size else ""),
                       methods=_ps_methods)
@@ -327,7 +333,7 @@ def _ps_methods(row) -> dict:
 _PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
                "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Status": "STATUS",
                "Ports": "PORTS", "Names": "NAMES", "State": "STATE", "Labels": "LABELS",
-               "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+               "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE", "Platform": "PLATFORM",
                "LocalVolumes": "LOCAL VOLUMES"}
 
 
