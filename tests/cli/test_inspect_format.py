@@ -32,6 +32,7 @@ def test_image_inspect_keeps_dockers_keys(cli, busybox_image):
         assert key in cfg and cfg[key] is None, key
     assert cfg["WorkingDir"] == "" and cfg["User"] == "" and cfg["Tty"] is False
     assert doc["VirtualSize"] == doc["Size"] > 0
+    assert "LowerDir" not in doc["GraphDriver"]["Data"]  # one layer: no lower ones, as docker
     r = cli("image", "inspect", "-f", "{{.Config.Cmd}}|{{.Config.Env}}|{{json .Config.Cmd}}|"
             "{{.Config.Labels}}|{{.Config.Healthcheck}}|{{len .RootFS.Layers}}", "busybox", check=True)
     assert r.out == "[]|[]|null|map[]|<nil>|1\n"
