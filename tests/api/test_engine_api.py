@@ -209,3 +209,164 @@ def test_socket_activation(cli, tmp_path):
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
     assert os.path.exists(path)  # systemd's socket: not ours to remove
+
+
+# -- the docker CLI ---------------------------------------------------------------------------
+
+def test_docker_cli_run_ps_logs_rm(docker, cli):
+    assert docker("run", "--rm", "busybox", "echo", "hello").out == "hello\n"
+    r = docker("run", "--name", "api-fail", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert r.returncode == 3 and r.out == "out\n" and r.err == "err\n"
+    assert docker("run", "-i", "--rm", "busybox", "cat", input=b"piped\n").out == "piped\n"
+    r = docker("run", "--rm", "busybox", "nosuchcommand", check=False)
+    assert r.returncode == 127 and "not found" in r.err
+    try:
+        cid = docker("run", "-d", "--name", "api-logs", "busybox", "sh", "-c",
+                     "for i in 1 2 3; do echo line $i; sleep 0.2; done").out.strip()
+        assert len(cid) == 64
+        assert docker("logs", "-f", "api-logs").out == "line 1\nline 2\nline 3\n"
+        ts = docker("logs", "--tail", "1", "-t", "api-logs").out
+        assert ts.endswith(" line 3\n") and ts.startswith("20")
+        # the CLI and the service see the same containers
+        assert "api-logs" in cli("ps", "-a", "--format", "{{.Names}}").out
+        ps = docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").out
+        assert "api-fail Exited (3)" in ps and "api-logs Exited (0)" in ps
+        assert docker("inspect", "-f", "{{.State.ExitCode}} {{.Name}}", "api-fail").out == "3 /api-fail\n"
+        assert docker("rm", "api-fail", "api-logs").out == "api-fail\napi-logs\n"
+        r = docker("inspect", "api-fail", check=False)
+        assert r.returncode == 1 and "No such" in r.err
+    finally:
+        _cleanup(cli, "api-fail", "api-logs")
+
+
+def _pty_run(argv, env, send: bytes = b"") -> tuple[int, bytes]:
+    """argv on a new terminal (as a user's shell would run it): (status, what it printed)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, env)
+    out = b""
+    if send:
+        os.write(fd, send)
+    while True:
+        try:
+            b = os.read(fd, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        out += b
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def test_docker_cli_tty_run_and_exec_it(docker, cli):
+    code, out = _pty_run([docker.exe, "run", "-it", "--rm", "busybox", "sh", "-c", "tty; echo hi; exit 4"], docker.env)
+    assert code == 4 and b"/dev/pts/0" in out and b"hi" in out
+    docker("run", "-d", "--name", "api-exec", "busybox", "sleep", "60")
+    try:
+        code, out = _pty_run([docker.exe, "exec", "-it", "api-exec", "sh", "-c", "tty; echo in-exec; exit 5"], docker.env)
+        assert code == 5 and b"/dev/pts/" in out and b"in-exec" in out
+        assert docker("exec", "api-exec", "sh", "-c", "echo o; echo e >&2").out == "o\n"
+        r = docker("exec", "-i", "api-exec", "cat", input=b"to exec\n")
+        assert r.out == "to exec\n"
+        assert docker("exec", "-d", "api-exec", "sleep", "1").returncode == 0
+        top = docker("top", "api-exec").out
+        assert "sleep 60" in top
+    finally:
+        _cleanup(cli, "api-exec")
+
+
+def test_docker_cli_cp_and_export(docker, cli, tmp_path):
+    docker("run", "-d", "--name", "api-cp", "busybox", "sleep", "60")
+    try:
+        src = tmp_path / "hello.txt"
+        src.write_text("from the host\n")
+        docker("cp", str(src), "api-cp:/tmp/")
+        assert docker("exec", "api-cp", "cat", "/tmp/hello.txt").out == "from the host\n"
+        docker("exec", "api-cp", "sh", "-c", "mkdir -p /d/e && echo deep > /d/e/f")
+        docker("cp", "api-cp:/d", str(tmp_path / "got"))
+        assert (tmp_path / "got" / "e" / "f").read_text() == "deep\n"
+        r = docker("cp", "api-cp:/nonexistent", str(tmp_path / "x"), check=False)
+        assert r.returncode == 1 and "nonexistent" in r.err
+        docker("export", "-o", str(tmp_path / "fs.tar"), "api-cp")
+        import tarfile
+
+        with tarfile.open(tmp_path / "fs.tar") as t:
+            assert "tmp/hello.txt" in t.getnames()
+        changes = docker("diff", "api-cp").out
+        assert "A /tmp/hello.txt" in changes
+    finally:
+        _cleanup(cli, "api-cp")
+
+
+def test_docker_cli_build_images_and_system_df(docker, cli, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY f /f\nRUN cat /f > /g\nLABEL api=yes\nCMD [\"cat\", \"/g\"]\n")
+    (ctx / "f").write_text("built\n")
+    try:
+        # the classic builder (DOCKER_BUILDKIT=0): the one layerbox serves
+        r = subprocess.run([docker.exe, "build", "-t", "api-built:1", str(ctx)], capture_output=True,
+                           env=dict(docker.env, DOCKER_BUILDKIT="0"), timeout=300)
+        assert r.returncode == 0, r.stderr.decode()
+        assert b"Successfully tagged api-built:1" in r.stdout
+        assert docker("run", "--rm", "api-built:1").out == "built\n"
+        assert "api-built" in docker("images", "--format", "{{.Repository}}:{{.Tag}}").out
+        assert docker("image", "inspect", "-f", "{{.Config.Labels.api}}", "api-built:1").out == "yes\n"
+        assert "cat /f > /g" in docker("history", "--no-trunc", "api-built:1").out
+        docker("tag", "api-built:1", "api-built:2")
+        assert "api-built:2" in cli("images", "--format", "{{.Repository}}:{{.Tag}}").out
+        df = docker("system", "df").out
+        assert df.startswith("TYPE") and "Images" in df and "Containers" in df
+        bad = ctx / "Dockerfile.bad"
+        bad.write_text("FROM busybox\nRUN exit 7\n")
+        r = subprocess.run([docker.exe, "build", "-f", str(bad), str(ctx)], capture_output=True,
+                           env=dict(docker.env, DOCKER_BUILDKIT="0"), timeout=300)
+        assert r.returncode != 0 and b"returned a non-zero code: 7" in r.stderr
+    finally:
+        cli("rmi", "-f", "api-built:1", "api-built:2")
+
+
+def _http_get(port: int, tries: int = 50) -> str:
+    """GET / from 127.0.0.1:port (bounded retries while the server starts)."""
+    for _ in range(tries):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+                out = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        return out.decode(errors="replace")
+                    out += b
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answers on 127.0.0.1:{port}")
+
+
+def test_docker_cli_networks_and_volumes(docker, cli):
+    try:
+        docker("network", "create", "api-net")
+        assert "api-net" in docker("network", "ls", "--format", "{{.Name}}").out
+        assert docker("network", "inspect", "-f", "{{.Name}} {{.Driver}}", "api-net").out == "api-net bridge\n"
+        docker("run", "-d", "--name", "api-srv", "--network", "api-net", "-p", "127.0.0.1::80", "busybox",
+               "sh", "-c", "mkdir /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www")
+        port = int(docker("port", "api-srv", "80").out.strip().rpartition(":")[2])
+        assert "hello" in _http_get(port)
+        # names on the user network (busybox's nslookup asks the network's resolver)
+        r = docker("run", "--rm", "--network", "api-net", "busybox", "nslookup", "api-srv")
+        ip = docker("inspect", "-f", "{{.NetworkSettings.Networks.api-net.IPAddress}}", "api-srv", check=False).out
+        assert "Address" in r.out and (not ip.strip() or ip.strip() in r.out)
+        docker("volume", "create", "api-vol")
+        docker("run", "--rm", "-v", "api-vol:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+        assert docker("run", "--rm", "-v", "api-vol:/data", "busybox", "cat", "/data/f").out == "kept\n"
+        assert "api-vol" in docker("volume", "ls", "-q").out
+        assert docker("volume", "inspect", "-f", "{{.Driver}}", "api-vol").out == "local\n"
+    finally:
+        _cleanup(cli, "api-srv")
+        docker("volume", "rm", "api-vol", check=False)
+        docker("network", "rm", "api-net", check=False)
+    assert "api-net" not in cli("network", "ls").out

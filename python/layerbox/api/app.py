@@ -66,8 +66,17 @@ def message_of(e: BaseException) -> str:
     return str(e)
 
 
+def json_response(data, status: int = 200) -> web.Response:
+    """JSON with Content-Type exactly application/json: the docker CLI reads an error's
+    message only then (no charset parameter)."""
+    import json
+
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        content_type="application/json")
+
+
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    return json_response({"message": message}, status=status)
 
 
 class Service:
@@ -130,9 +139,10 @@ async def _middleware(request: web.Request, handler):
             if text.startswith(f"{e.status}: "):
                 text = text[len(f"{e.status}: "):]
             return error_response(e.status, text)
+        except (ConnectionResetError, BrokenPipeError):
+            # The client went away mid-answer (a CLI that got what it needed): nothing to say.
+            return web.Response(status=204)
         except (_errors.LayerboxError, OSError, ApiError) as e:
-            if isinstance(e, (ConnectionResetError, BrokenPipeError)):
-                raise
             return error_response(status_of(e), message_of(e))
     finally:
         svc.active -= 1

@@ -13,7 +13,7 @@ from aiohttp import web
 from layerbox import _util
 from layerbox import events as _events
 from layerbox.api import shapes, streams
-from layerbox.api.app import ApiError, Service
+from layerbox.api.app import ApiError, Service, json_response
 from layerbox.api.streams import flag
 from layerbox.errors import NotFound
 
@@ -51,7 +51,7 @@ async def create(request):
     image, opts = shapes.create_options(await _body(request), request.query.get("name"),
                                         request.query.get("platform"))
     c = await svc.run(svc.engine.create_container, image, **opts)
-    return web.json_response({"Id": c.id, "Warnings": []}, status=201)
+    return json_response({"Id": c.id, "Warnings": []}, status=201)
 
 
 def _list(svc, all_, limit, size, filters):
@@ -82,7 +82,7 @@ async def list_(request):
     svc = _svc(request)
     out = await svc.run(_list, svc, flag(request, "all"), _int(request, "limit", -1) or -1,
                         flag(request, "size"), streams.filters_of(request))
-    return web.json_response(out)
+    return json_response(out)
 
 
 def _inspect(svc, ref, size):
@@ -119,7 +119,7 @@ def _user_network_aliases(c, doc: dict) -> None:
 
 async def inspect(request):
     svc = _svc(request)
-    return web.json_response(await svc.run(_inspect, svc, request.match_info["id"], flag(request, "size")))
+    return json_response(await svc.run(_inspect, svc, request.match_info["id"], flag(request, "size")))
 
 
 async def delete(request):
@@ -139,7 +139,7 @@ async def prune(request):
         if k not in ("label",):
             raise ApiError(400, f"invalid filter '{k}' (layerbox prunes by label)")
     out = await svc.run(svc.engine.prune, filters=flt)
-    return web.json_response(out)
+    return json_response(out)
 
 
 # -- start, stop, wait and friends ------------------------------------------------------------
@@ -337,7 +337,7 @@ async def top(request):
     ps_args = request.query.get("ps_args")
     if ps_args and ps_args != "-ef":
         raise ApiError(400, f"ps_args {ps_args} are not supported by layerbox (it lists as ps -ef)")
-    return web.json_response(await svc.run(svc.engine.top, request.match_info["id"]))
+    return json_response(await svc.run(svc.engine.top, request.match_info["id"]))
 
 
 async def changes(request):
@@ -345,7 +345,7 @@ async def changes(request):
 
     svc = _svc(request)
     out = await svc.run(_changes.diff, svc.engine, request.match_info["id"])
-    return web.json_response(out or None)
+    return json_response(out or None)
 
 
 async def _iterate(svc, gen, write):
@@ -781,7 +781,7 @@ async def update(request):
     if asked:
         raise ApiError(400, f"updating {', '.join(asked)} of a container is not supported by "
                             "layerbox yet")
-    return web.json_response({"Warnings": []})
+    return json_response({"Warnings": []})
 
 
 def register(r) -> None:

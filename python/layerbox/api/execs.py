@@ -15,7 +15,7 @@ import termios
 from aiohttp import web
 
 from layerbox.api import streams
-from layerbox.api.app import ApiError, Service
+from layerbox.api.app import ApiError, Service, json_response
 from layerbox.errors import NotFound
 
 
@@ -74,12 +74,12 @@ async def create(request):
         raise ApiError(400, "detachKeys are not supported by layerbox")
     eid = os.urandom(32).hex()
     svc.execs[eid] = Exec(eid, c.id, body)
-    return web.json_response({"Id": eid}, status=201)
+    return json_response({"Id": eid}, status=201)
 
 
 async def inspect(request):
     svc = _svc(request)
-    return web.json_response(_get(svc, request.match_info["id"]).doc())
+    return json_response(_get(svc, request.match_info["id"]).doc())
 
 
 def _set_size(fd: int, h: int, w: int) -> None:

@@ -12,7 +12,7 @@ from aiohttp import web
 from layerbox import _util
 from layerbox import events as _events
 from layerbox.api import shapes, streams
-from layerbox.api.app import ApiError, Service
+from layerbox.api.app import ApiError, Service, json_response
 from layerbox.api.streams import flag
 
 
@@ -77,7 +77,7 @@ def _list(svc, all_, flt, digests):
 
 async def list_(request):
     svc = _svc(request)
-    return web.json_response(await svc.run(_list, svc, flag(request, "all"), streams.filters_of(request),
+    return json_response(await svc.run(_list, svc, flag(request, "all"), streams.filters_of(request),
                                            flag(request, "digests")))
 
 
@@ -89,7 +89,7 @@ def _inspect(svc, name):
 
 async def inspect(request):
     svc = _svc(request)
-    return web.json_response(await svc.run(_inspect, svc, request.match_info["name"]))
+    return json_response(await svc.run(_inspect, svc, request.match_info["name"]))
 
 
 async def history(request):
@@ -97,7 +97,7 @@ async def history(request):
 
     svc = _svc(request)
     i = await svc.run(svc.images.resolve, request.match_info["name"])
-    return web.json_response(await svc.run(views.history, svc.images, i))
+    return json_response(await svc.run(views.history, svc.images, i))
 
 
 async def tag(request):
@@ -122,7 +122,7 @@ async def delete(request):
             _events.record(svc.store, "image", "untag", line["Untagged"], {"name": line["Untagged"]})
         else:
             _events.record(svc.store, "image", "delete", line["Deleted"], {"name": name})
-    return web.json_response(res.lines)
+    return json_response(res.lines)
 
 
 async def prune(request):
@@ -133,7 +133,7 @@ async def prune(request):
             raise ApiError(400, f"invalid filter '{k}' (layerbox prunes by dangling and label)")
     dangling = not any(v.lower() in ("false", "0") for v in flt.get("dangling", ()))
     out = await svc.run(svc.images.prune, all_=not dangling, labels=tuple(flt.get("label", ())))
-    return web.json_response(out)
+    return json_response(out)
 
 
 def _name(repo: str, tag: str) -> str:
@@ -341,7 +341,7 @@ async def build(request):
 
 
 async def prune_build(request):
-    return web.json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
 
 
 def register(r) -> None:

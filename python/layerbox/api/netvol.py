@@ -6,7 +6,7 @@ from aiohttp import web
 
 from layerbox import events as _events
 from layerbox.api import streams
-from layerbox.api.app import ApiError, Service
+from layerbox.api.app import ApiError, Service, json_response
 
 
 def _svc(request) -> Service:
@@ -65,12 +65,12 @@ def _net_list(svc, flt: dict) -> list:
 
 async def net_list(request):
     svc = _svc(request)
-    return web.json_response(await svc.run(_net_list, svc, streams.filters_of(request)))
+    return json_response(await svc.run(_net_list, svc, streams.filters_of(request)))
 
 
 async def net_inspect(request):
     svc = _svc(request)
-    return web.json_response(await svc.run(_net_doc, svc, request.match_info["id"]))
+    return json_response(await svc.run(_net_doc, svc, request.match_info["id"]))
 
 
 async def net_create(request):
@@ -105,7 +105,7 @@ async def net_create(request):
                         internal=bool(b.get("Internal")), labels=b.get("Labels") or {},
                         options=b.get("Options") or {})
     _events.record(svc.store, "network", "create", doc["Id"], {"name": name, "type": "bridge"})
-    return web.json_response({"Id": doc["Id"], "Warning": ""}, status=201)
+    return json_response({"Id": doc["Id"], "Warning": ""}, status=201)
 
 
 async def net_delete(request):
@@ -123,7 +123,7 @@ async def net_prune(request):
     if flt:
         raise ApiError(400, f"network prune filters are not supported by layerbox: {', '.join(flt)}")
     removed = await svc.run(_nets(svc).prune)
-    return web.json_response({"NetworksDeleted": removed or None})
+    return json_response({"NetworksDeleted": removed or None})
 
 
 async def net_connect(request):
@@ -166,12 +166,12 @@ def _vol_list(svc, flt: dict) -> dict:
 
 async def vol_list(request):
     svc = _svc(request)
-    return web.json_response(await svc.run(_vol_list, svc, streams.filters_of(request)))
+    return json_response(await svc.run(_vol_list, svc, streams.filters_of(request)))
 
 
 async def vol_inspect(request):
     svc = _svc(request)
-    return web.json_response(await svc.run(_vols(svc).inspect, request.match_info["name"]))
+    return json_response(await svc.run(_vols(svc).inspect, request.match_info["name"]))
 
 
 async def vol_create(request):
@@ -187,7 +187,7 @@ async def vol_create(request):
         raise ApiError(400, "cluster volumes are not supported by layerbox")
     doc = await svc.run(_vols(svc).create, b.get("Name") or None, b.get("Labels") or {})
     _events.record(svc.store, "volume", "create", doc["Name"], {"driver": "local"})
-    return web.json_response(doc, status=201)
+    return json_response(doc, status=201)
 
 
 async def vol_delete(request):
@@ -204,7 +204,7 @@ async def vol_prune(request):
     all_ = any(v.lower() in ("true", "1") for v in flt.pop("all", ()))
     if flt:
         raise ApiError(400, f"volume prune filters are not supported by layerbox: {', '.join(flt)}")
-    return web.json_response(await svc.run(_vols(svc).prune, all_))
+    return json_response(await svc.run(_vols(svc).prune, all_))
 
 
 def register(r) -> None:

@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from layerbox.api.app import MAX_API, MIN_API, ApiError, Service
+from layerbox.api.app import MAX_API, MIN_API, ApiError, Service, json_response
 
 NOT_SWARM = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
 
@@ -43,7 +43,7 @@ def version_doc() -> dict:
 
 
 async def version(request: web.Request) -> web.Response:
-    return web.json_response(version_doc())
+    return json_response(version_doc())
 
 
 def info_doc(svc: Service) -> dict:
@@ -93,14 +93,14 @@ def info_doc(svc: Service) -> dict:
 
 async def info(request: web.Request) -> web.Response:
     svc = _svc(request)
-    return web.json_response(await svc.run(info_doc, svc))
+    return json_response(await svc.run(info_doc, svc))
 
 
 async def df(request: web.Request) -> web.Response:
     from layerbox.api import shapes
 
     svc = _svc(request)
-    return web.json_response(await svc.run(shapes.system_df, svc))
+    return json_response(await svc.run(shapes.system_df, svc))
 
 
 def _check_login(body: dict) -> None:
@@ -129,7 +129,7 @@ async def auth(request: web.Request) -> web.Response:
         raise
     except Exception as e:  # noqa: BLE001 - a registry's refusal is the answer
         raise ApiError(401, str(e)) from None
-    return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -143,7 +143,7 @@ async def not_swarm(request: web.Request) -> web.Response:
 
 
 async def no_plugins(request: web.Request) -> web.Response:
-    return web.json_response([])
+    return json_response([])
 
 
 async def plugins_refused(request: web.Request) -> web.Response:
