@@ -370,3 +370,123 @@ def test_docker_cli_networks_and_volumes(docker, cli):
         docker("volume", "rm", "api-vol", check=False)
         docker("network", "rm", "api-net", check=False)
     assert "api-net" not in cli("network", "ls").out
+
+
+# -- docker-py ----------------------------------------------------------------------------------
+
+def test_docker_py_run_logs_exec_and_ports(dclient, cli):
+    import docker as docker_sdk
+
+    assert dclient.ping() is True
+    assert dclient.version()["ApiVersion"] == "1.44"
+    assert dclient.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+    with pytest.raises(docker_sdk.errors.ContainerError) as e:
+        dclient.containers.run("busybox", ["sh", "-c", "echo oops >&2; exit 3"], remove=True)
+    assert e.value.exit_status == 3 and b"oops" in e.value.stderr
+    with pytest.raises(docker_sdk.errors.ImageNotFound):
+        dclient.containers.run("nosuchimage:1", "true")
+    c = dclient.containers.run("busybox", ["sh", "-c", "mkdir /www; echo py > /www/index.html; "
+                                           "echo started; exec httpd -f -p 80 -h /www"],
+                               detach=True, name="api-py", ports={"80/tcp": ("127.0.0.1", None)},
+                               labels={"team": "api"})
+    try:
+        c.reload()
+        assert c.status == "running"
+        port = int(c.ports["80/tcp"][0]["HostPort"])
+        assert "py" in _http_get(port)
+        assert [x.name for x in dclient.containers.list(filters={"label": "team=api"})] == ["api-py"]
+        assert "api-py" in cli("ps", "--format", "{{.Names}}").out
+        stream = c.logs(stream=True, follow=False)
+        assert b"".join(stream) == b"started\n"
+        r = c.exec_run(["sh", "-c", "echo o; echo e >&2; exit 2"], demux=True)
+        assert r.exit_code == 2 and r.output == (b"o\n", b"e\n")
+        r = c.exec_run("sh -c 'echo one; echo two'", stream=True)
+        assert b"".join(r.output) == b"one\ntwo\n"
+        r = c.exec_run(["sh", "-c", "echo a; echo b >&2"], stream=True, demux=True)
+        got = list(r.output)
+        assert (b"a\n", None) in got and (None, b"b\n") in got
+        assert c.exec_run("tty", tty=True).output.strip().startswith(b"/dev/pts/")
+        st = c.stats(stream=False)
+        assert st["id"] == c.id and st["memory_stats"]["usage"] > 0
+        assert st["cpu_stats"]["cpu_usage"]["total_usage"] >= 0 and st["cpu_stats"]["system_cpu_usage"] > 0
+        assert st["pids_stats"]["current"] >= 1 and st["precpu_stats"]["cpu_usage"]["total_usage"] >= 0
+        assert c.top()["Processes"]
+        c.stop(timeout=1)
+        c.reload()
+        assert c.status == "exited"
+        assert c.wait()["StatusCode"] in (137, 143, 0)
+    finally:
+        c.remove(force=True)
+    assert not dclient.containers.list(all=True, filters={"name": "api-py"})
+
+
+def test_docker_py_archives(dclient, cli):
+    import io
+    import tarfile
+
+    c = dclient.containers.run("busybox", "sleep 60", detach=True, name="api-arch")
+    try:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = b"put through the API\n"
+            info = tarfile.TarInfo("put.txt")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        assert c.put_archive("/tmp", buf.getvalue()) is True
+        assert c.exec_run("cat /tmp/put.txt").output == b"put through the API\n"
+        chunks, stat = c.get_archive("/tmp/put.txt")
+        assert stat["name"] == "put.txt" and stat["size"] == 20
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+            assert t.extractfile("put.txt").read() == b"put through the API\n"
+        import docker as docker_sdk
+
+        with pytest.raises(docker_sdk.errors.NotFound):
+            c.get_archive("/no/such/file")
+    finally:
+        c.remove(force=True)
+
+
+def test_docker_py_build_and_images(dclient, cli):
+    import io
+
+    df = io.BytesIO(b"FROM busybox\nRUN echo built > /b\nCMD [\"cat\", \"/b\"]\n")
+    image, logs = dclient.images.build(fileobj=df, tag="api-pybuild:1", rm=True)
+    try:
+        assert any("Step 2/3" in (x.get("stream") or "") for x in logs)
+        assert image.tags == ["api-pybuild:1"] and image.short_id.startswith("sha256:")
+        assert dclient.containers.run("api-pybuild:1", remove=True) == b"built\n"
+        assert image.id in [i.id for i in dclient.images.list()]
+        assert image.history()[0]["Id"] == image.id
+        import docker as docker_sdk
+
+        with pytest.raises(docker_sdk.errors.BuildError):
+            dclient.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 9\n"))
+        saved = b"".join(image.save())
+        assert len(saved) > 1000
+    finally:
+        dclient.images.remove("api-pybuild:1", force=True)
+    assert "api-pybuild" not in cli("images").out
+
+
+def test_docker_py_events_in_a_thread(dclient, cli):
+    since = time.time() - 1
+    got = []
+
+    def watch():
+        for ev in dclient.events(decode=True, since=since, until=time.time() + 30,
+                                 filters={"type": "container", "container": "api-ev"}):
+            got.append(ev)
+            if ev["Action"] == "destroy":
+                return
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    # one from the API, one from the CLI: both are in the store's event log
+    dclient.containers.run("busybox", "true", name="api-ev")
+    cli("rm", "api-ev", check=True)
+    t.join(timeout=30)
+    assert not t.is_alive()
+    actions = [e["Action"] for e in got]
+    assert actions[0] == "create" and "start" in actions and actions[-1] == "destroy", actions
+    assert all(e["Actor"]["Attributes"].get("name") == "api-ev" for e in got)

@@ -93,6 +93,8 @@ def _inspect(svc, ref, size):
     doc = views.inspect(engine, c)
     doc["ExecIDs"] = [e.id for e in svc.execs.values() if e.cid == c.id and e.running] or None
     _user_network_aliases(c, doc)
+    # what clients read without checking (docker-py's run reads the log driver's name)
+    doc["HostConfig"].setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     if size:
         s = shapes.container_summary(engine, c, True)
         doc["SizeRw"], doc["SizeRootFs"] = s["SizeRw"], s["SizeRootFs"]
@@ -688,11 +690,23 @@ def stats_doc(svc, c) -> dict:
                     "throttled_time": cpu.get("throttled_usec", 0) * 1000}
         percpu = None
     else:
-        total = _num(_read(f"{d['cpu'].replace('/cpu/', '/cpuacct/')}/cpuacct.usage"))
-        acct = _kv(_read(f"{d['cpu'].replace('/cpu/', '/cpuacct/')}/cpuacct.stat"))
+        acct_dir = d["cpu"].replace("/cpu/", "/cpuacct/")
         tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-        kernel, user = acct.get("system", 0) * tick, acct.get("user", 0) * tick
-        percpu = [int(x) for x in _read(f"{d['cpu'].replace('/cpu/', '/cpuacct/')}/cpuacct.usage_percpu").split()] or None
+        if os.path.exists(f"{acct_dir}/cpuacct.usage"):
+            total = _num(_read(f"{acct_dir}/cpuacct.usage"))
+            acct = _kv(_read(f"{acct_dir}/cpuacct.stat"))
+            kernel, user = acct.get("system", 0) * tick, acct.get("user", 0) * tick
+            percpu = [int(x) for x in _read(f"{acct_dir}/cpuacct.usage_percpu").split()] or None
+        else:
+            # No cpuacct hierarchy of the container's (v1 hosts where it is mounted apart
+            # from cpu): the CPU time of the processes its freezer cgroup holds.
+            user = kernel = 0
+            for pid in _read(f"{d['freezer']}/cgroup.procs").split():
+                f = _read(f"/proc/{pid}/stat").rpartition(")")[2].split()
+                if len(f) > 14:
+                    user += (int(f[11]) + int(f[13])) * tick
+                    kernel += (int(f[12]) + int(f[14])) * tick
+            total, percpu = user + kernel, None
         mem_stat = _kv(_read(f"{d['memory']}/memory.stat"))
         usage = _num(_read(f"{d['memory']}/memory.usage_in_bytes"))
         limit = _num(_read(f"{d['memory']}/memory.limit_in_bytes"))

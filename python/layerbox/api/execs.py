@@ -124,6 +124,10 @@ async def start(request):
         _reap(svc, e, p)
         return web.Response(status=200, content_type="application/json", text="")
     want_in = bool(b.get("AttachStdin"))
+    want_out, want_err = b.get("AttachStdout", True), b.get("AttachStderr", True)
+    # The 101 first, then the process (as dockerd): its output must not travel with the
+    # answer's headers, which clients read through a buffer before taking the raw socket.
+    st = await streams.Stream.open(request, streams.RAW if tty else streams.MULTIPLEXED)
     fds = {}
     ours, theirs = [], []
     try:
@@ -140,16 +144,22 @@ async def start(request):
                 theirs.append(r)
         p = await svc.run(execution.start, svc.engine, e.cid, b["Cmd"], stdin=fds.get("stdin", -1),
                           stdout=fds.get("stdout", -1), stderr=fds.get("stderr", -1), **kw)
-    except BaseException:
-        e.started = False
+    except Exception as ex:  # noqa: BLE001 - told in the stream, as dockerd does
+        from layerbox.api.app import message_of
+
         for fd in ours + theirs:
             os.close(fd)
-        raise
+        e.exit_code = getattr(ex, "exit_code", None) or 126
+        msg = (message_of(ex) + "\r\n").encode()
+        try:
+            await st.write(msg if tty else streams.frame(streams.STDERR, msg))
+        except ConnectionResetError:
+            pass
+        await st.close()
+        return st.resp
     for fd in theirs:
         os.close(fd)
     e.running, e.pid = True, p.pid
-    st = await streams.Stream.open(request, streams.RAW if tty else streams.MULTIPLEXED)
-    want_out, want_err = b.get("AttachStdout", True), b.get("AttachStderr", True)
     tasks = []
     try:
         if tty:

@@ -104,6 +104,11 @@ class Stream:
             queue.put_nowait(tail)
         st = cls(request, resp, sock, queue)
         st._reader = asyncio.ensure_future(st._read())
+        # Clients read the 101's headers through a buffer and only then take the raw socket
+        # (docker-py through http.client): bytes that came with the headers would be lost in
+        # that buffer. dockerd's output comes later by the nature of its start; ours may be
+        # ready at once (a log's backlog), so it waits for the headers to be read.
+        await asyncio.sleep(0.01)
         return st
 
     async def _read(self) -> None:
