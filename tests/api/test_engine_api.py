@@ -490,3 +490,84 @@ def test_docker_py_events_in_a_thread(dclient, cli):
     actions = [e["Action"] for e in got]
     assert actions[0] == "create" and "start" in actions and actions[-1] == "destroy", actions
     assert all(e["Actor"]["Attributes"].get("name") == "api-ev" for e in got)
+
+
+# -- testcontainers, docker-compose -------------------------------------------------------------
+
+def test_testcontainers_generic_container(service, monkeypatch):
+    """A generic container with a published port and a log wait strategy (the reaper off:
+    this machine carries a /.dockerenv, so testcontainers believes it runs in a container and
+    would dial a gateway: the host is given as 127.0.0.1 and reached directly)."""
+    monkeypatch.setenv("DOCKER_HOST", "unix://" + service)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    monkeypatch.setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)
+    monkeypatch.setattr(testcontainers_config, "tc_host_override", "127.0.0.1")
+    from testcontainers.core.config import ConnectionMode
+
+    monkeypatch.setenv("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+    monkeypatch.setattr(testcontainers_config, "connection_mode_override", ConnectionMode.docker_host)
+    c = (DockerContainer("busybox")
+         .with_command(["sh", "-c", "mkdir /www; echo from-tc > /www/index.html; echo serving; "
+                                    "exec httpd -f -p 80 -h /www"])
+         .with_exposed_ports(80)
+         .waiting_for(LogMessageWaitStrategy("serving").with_startup_timeout(30)))
+    with c:
+        assert c.get_container_host_ip() == "127.0.0.1"
+        port = int(c.get_exposed_port(80))
+        assert "from-tc" in _http_get(port)
+        cid = c.get_wrapped_container().id
+    st, _, _ = call(service, "GET", f"/containers/{cid}/json")
+    assert st == 404  # stopped and removed with it
+
+
+COMPOSE = """\
+version: "2.4"
+services:
+  server:
+    image: busybox
+    command: ["sh", "-c", "mkdir /www && echo composed > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["127.0.0.1::80"]
+    networks: [back]
+  client:
+    image: busybox
+    command: ["sh", "-c", "nslookup server && sleep 60"]
+    depends_on: [server]
+    networks: [back]
+networks:
+  back: {}
+"""
+
+
+def test_docker_compose_two_services_on_a_user_network(docker, cli, tmp_path):
+    exe = tool("docker-compose")
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE)
+    env = dict(docker.env, COMPOSE_PROJECT_NAME="apiproj")
+
+    def compose(*args, check=True):
+        r = subprocess.run([exe, *args], cwd=tmp_path, capture_output=True, env=env, timeout=300)
+        if check and r.returncode != 0:
+            raise AssertionError(f"docker-compose {' '.join(args)}: {r.stdout.decode()}\n{r.stderr.decode()}")
+        return r
+
+    try:
+        compose("up", "-d")
+        ps = cli("ps", "--format", "{{.Names}}").out.split()
+        assert "apiproj_server_1" in ps and "apiproj_client_1" in ps
+        port = int(docker("port", "apiproj_server_1", "80").out.strip().rpartition(":")[2])
+        assert "composed" in _http_get(port)
+        for _ in range(50):
+            logs = compose("logs", "client").stdout.decode()
+            if "Address" in logs:
+                break
+            time.sleep(0.2)
+        assert "Address" in logs and "server" in logs
+        assert "apiproj_back" in cli("network", "ls").out
+    finally:
+        compose("down", "--timeout", "1", check=False)
+    assert "apiproj" not in cli("ps", "-a").out
+    assert "apiproj_back" not in cli("network", "ls").out

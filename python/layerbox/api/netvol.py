@@ -81,7 +81,9 @@ async def net_create(request):
     name = b.get("Name") or ""
     if not name:
         raise ApiError(400, "network name is required")
-    for k in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly"):
+    # Attachable concerns swarm-scoped networks only (docker records it and changes nothing
+    # for a local bridge); docker-compose asks for it on every network.
+    for k in ("EnableIPv6", "Ingress", "ConfigOnly"):
         if b.get(k):
             raise ApiError(400, f"network option {k} is not supported by layerbox")
     if (b.get("ConfigFrom") or {}).get("Network"):

@@ -732,7 +732,7 @@ class ContainerEngine:
 
     def filter(self, containers: list, filters: dict) -> list:
         """docker ps --filter: status, name, id, label, ancestor, exited (values of one key OR,
-        keys AND)."""
+        except label's, which all must match; keys AND)."""
         if not filters:
             return containers
         known = {"status", "name", "id", "label", "ancestor", "exited"}
@@ -761,7 +761,9 @@ class ContainerEngine:
                 "ancestor": lambda v: c.config.get("Image") in ancestors
                 or c.config["Config"].get("Image") in filters["ancestor"],
             }
-            return all(any(tests[k](v) for v in vals) for k, vals in filters.items())
+            # label filters all apply (docker ANDs them), the others' values are alternatives
+            return all((all if k == "label" else any)(tests[k](v) for v in vals)
+                       for k, vals in filters.items())
 
         return [c for c in containers if ok(c)]
 
