@@ -571,3 +571,59 @@ def test_docker_compose_two_services_on_a_user_network(docker, cli, tmp_path):
         compose("down", "--timeout", "1", check=False)
     assert "apiproj" not in cli("ps", "-a").out
     assert "apiproj_back" not in cli("network", "ls").out
+
+
+# -- many clients at once -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_fifty_clients_and_the_cli_on_one_store(service, cli):
+    """50 clients create, start, wait for and remove containers through the service while the
+    CLI creates and removes containers with the same names on the same store: every answer is
+    a success or a legitimate conflict, and nothing is left."""
+    errors, conflicts = [], []
+
+    def client(i: int) -> None:
+        name = f"api-cc-{i % 10}"  # ten names: clients and the CLI race for them
+        for _ in range(2):
+            st, _, doc = call(service, "POST", f"/containers/create?name={name}",
+                              {"Image": "busybox", "Cmd": ["sh", "-c", "echo $HOSTNAME"]})
+            if st == 409:
+                conflicts.append(doc["message"])
+                continue
+            if st != 201:
+                errors.append((st, doc))
+                continue
+            cid = doc["Id"]
+            st, _, doc = call(service, "POST", f"/containers/{cid}/start")
+            if st not in (204, 404):  # 404: the CLI's rm -f took it meanwhile
+                errors.append((st, doc))
+            st, _, doc = call(service, "POST", f"/containers/{cid}/wait")
+            if st not in (200, 404) or (st == 200 and doc["StatusCode"] not in (0, 137)):
+                errors.append((st, doc))
+            st, _, doc = call(service, "DELETE", f"/containers/{cid}?force=1")
+            if st not in (204, 404):
+                errors.append((st, doc))
+
+    def the_cli() -> None:
+        for k in range(10):
+            r = cli("run", "--rm", "busybox", "true")
+            if r.returncode != 0:
+                errors.append(("cli run", r.err))
+            r = cli("create", "--name", f"api-cc-{k}", "busybox", "true")
+            if r.returncode != 0 and "already in use" not in r.err:
+                errors.append(("cli create", r.err))
+            r = cli("rm", "-f", f"api-cc-{k}")
+            if r.returncode != 0 and "No such container" not in r.err:
+                errors.append(("cli rm", r.err))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+    threads.append(threading.Thread(target=the_cli))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors[:5]
+    assert all("is already in use" in m for m in conflicts)
+    left = cli("ps", "-a", "--format", "{{.Names}}").out.split()
+    assert not [n for n in left if n.startswith("api-cc-")]
