@@ -366,6 +366,64 @@ class Container(Model):
 
         return archive.put_archive(self._engine, self.id, path, data)
 
+    def stats(self, decode: bool | None = None, stream: bool = True, one_shot: bool | None = None):
+        """docker's stats JSON from the container's cgroup: one dict with ``stream=False``,
+        else a generator of samples a second apart (dicts with ``decode=True``, else JSON
+        bytes, as the SDK) until the container stops."""
+        from layerbox.container import stats as _stats
+
+        engine = self._engine
+        c = engine.get(self.id)
+        if not stream:
+            return _stats.stats_doc(engine, c)
+        if decode is False or decode is None:
+            import json
+
+            return (json.dumps(d).encode() for d in _stats.stream(engine, c))
+        return _stats.stream(engine, c)
+
+    def attach(self, stdout: bool = True, stderr: bool = True, stream: bool = False,
+               logs: bool = False, demux: bool = False):
+        """The container's output as it writes it (from its log): with ``stream=True`` a
+        generator of chunks until it stops, else everything until it stops, as bytes
+        (``logs=True``: what it wrote before, too). Its stdin is its monitor's: attach_socket
+        is refused."""
+        from layerbox.container.logs import container_logs
+
+        engine = self._engine
+        c = engine.get(self.id)
+        backlog, live = container_logs(engine, c.id, stdout=stdout, stderr=stderr,
+                                       tail=None if logs else 0, follow=True)
+
+        def pairs():
+            yield from backlog
+            yield from live or ()
+
+        def shaped(s, d):
+            if demux:
+                return (d, None) if s == "stdout" else (None, d)
+            return d
+
+        if stream:
+            return (shaped(s, d) for s, d in pairs())
+        got = list(pairs())
+        if demux:
+            return (b"".join(d for s, d in got if s == "stdout") or None,
+                    b"".join(d for s, d in got if s == "stderr") or None)
+        return b"".join(d for _s, d in got)
+
+    def attach_socket(self, params=None, ws: bool = False):
+        raise _errors.InvalidArgument("attach_socket is not supported by layerbox: a container's "
+                                      "stdin is its monitor's (use exec_run, or attach for output)")
+
+    def update(self, **kwargs) -> dict:
+        """Changing a running container's limits is not supported yet: refused, naming them."""
+        asked = sorted(k for k, v in kwargs.items() if _given(v))
+        if asked:
+            raise _errors.InvalidArgument(f"updating {', '.join(asked)} of a container is not "
+                                          "supported by layerbox yet")
+        return {"Warnings": []}
+
 
 class ContainerCollection:
     """client.containers"""
@@ -557,6 +615,13 @@ class ImageCollection:
 
         return _reg.push(self.client._images, repository, tag, **kwargs)
 
+    def search(self, term: str, **kwargs):
+        raise _errors.InvalidArgument("image search is not supported by layerbox (it has no index "
+                                      "to search)")
+
+    def get_registry_data(self, name: str, auth_config=None):
+        raise _errors.InvalidArgument("registry data (distribution) is not supported by layerbox")
+
 
 class Network(Model):
     @property
@@ -663,10 +728,65 @@ class Client:
             raise _errors.APIError(f"store {self._store.root}: {(e.strerror or str(e)).lower()}") from None
         return True
 
-    def version(self) -> dict:
-        from layerbox import _core
+    def version(self, api_version: bool = True) -> dict:
+        """docker's version document (as the Engine API's GET /version)."""
+        from layerbox import sysinfo
 
-        return {"Version": _core.__version__, "ApiVersion": "1.43", "Os": "linux", "Arch": "amd64"}
+        return sysinfo.version_doc()
+
+    def info(self) -> dict:
+        """docker's info document: containers, images, the store, the kernel, cgroups."""
+        from layerbox import sysinfo
+
+        return sysinfo.info_doc(self._engine)
+
+    def df(self) -> dict:
+        """docker's system df document: images, containers and volumes with their sizes."""
+        from layerbox import sysinfo
+
+        return sysinfo.df_doc(self._engine)
+
+    def events(self, since=None, until=None, filters: dict | None = None, decode: bool | None = None):
+        """The store's events (every client's: the CLI, this API, the Engine API service) as
+        docker's dicts (``decode=True``) or JSON bytes: those since ``since``, then those that
+        happen, until ``until`` (forever without it)."""
+        import json
+        import time
+
+        from layerbox import events as _events
+        from layerbox.container.logs import parse_time
+
+        def ns(t):
+            v = parse_time(t if not hasattr(t, "timestamp") else t.timestamp())
+            return None if v is None else int(v * 1_000_000_000)
+
+        since_ns, until_ns = ns(since), ns(until)
+        flt = {k: (v if isinstance(v, list) else [v]) for k, v in (filters or {}).items()}
+        root = self._store.root
+
+        def gen():
+            past, where = _events.read(root, since_ns or 0, until_ns)
+            for ev in past if since_ns is not None else ():
+                if _events.matches(ev, flt):
+                    yield ev
+            while until_ns is None or time.time_ns() <= until_ns:
+                time.sleep(0.1)
+                new, where = _events.read_from(root, where)
+                for ev in new:
+                    if (until_ns is None or ev.get("timeNano", 0) <= until_ns) and _events.matches(ev, flt):
+                        yield ev
+
+        if decode:
+            return gen()
+        return (json.dumps(ev).encode() for ev in gen())
+
+    def login(self, username: str, password: str | None = None, email=None,
+              registry: str | None = None, reauth: bool = False, dockercfg_path=None) -> dict:
+        """Checks the credentials against the registry and stores them (as `layerbox login`)."""
+        from layerbox.registry import api as _reg
+
+        _reg.login(registry, username, password or "")
+        return {"Status": "Login Succeeded"}
 
     def close(self) -> None:
         pass

@@ -135,3 +135,31 @@ def read_from(root: str, where: tuple) -> tuple[list, tuple]:
         except ValueError:
             continue
     return out, where
+
+
+def matches(ev: dict, flt: dict) -> bool:
+    """docker's event filters: type, event, container, image, network, volume (a name or an
+    id prefix), label (all must match), scope."""
+    actor = ev.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    typ = ev.get("Type")
+    for k, vals in flt.items():
+        if k == "type" and typ not in vals:
+            return False
+        if k == "event" and ev.get("Action") not in vals and ev.get("Action", "").split(":")[0] not in vals:
+            return False
+        if k == "scope" and "local" not in vals:
+            return False
+        if k in ("container", "image", "network", "volume"):
+            if typ != k:
+                return False
+            aid = actor.get("ID", "")
+            if not any(v == attrs.get("name") or (v and aid.startswith(v)) or v == attrs.get("image")
+                       for v in vals):
+                return False
+        if k == "label":
+            for v in vals:
+                key, eq, val = v.partition("=")
+                if key not in attrs or (eq and attrs[key] != val):
+                    return False
+    return True

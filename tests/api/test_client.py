@@ -383,3 +383,41 @@ def test_images_api(client, busybox_image):
         client.images.get("copy:v1")
     img.reload()
     assert img.attrs["RootFS"]["Type"] == "layers"
+
+
+def test_info_df_version_events_stats_attach(client, busybox_image):
+    import threading
+
+    v = client.version()
+    assert v["ApiVersion"] == "1.44" and v["Os"] == "linux"
+    info = client.info()
+    assert info["Images"] >= 1 and info["DockerRootDir"] == client.root
+    df = client.df()
+    assert any("busybox:latest" in i["RepoTags"] for i in df["Images"])
+    since = time.time() - 1
+    got = []
+
+    def watch():
+        for ev in client.events(since=since, until=time.time() + 30, decode=True,
+                                filters={"type": "container", "container": "sdk-ev"}):
+            got.append(ev["Action"])
+            if ev["Action"] == "destroy":
+                return
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    c = client.containers.run("busybox", ["sh", "-c", "echo one; sleep 0.3; echo two >&2; sleep 30"],
+                              detach=True, name="sdk-ev")
+    try:
+        st = c.stats(stream=False)
+        assert st["id"] == c.id and st["memory_stats"]["usage"] > 0
+        assert st["pids_stats"]["current"] >= 1
+        assert next(c.stats(decode=True))["id"] == c.id
+        out = c.attach(stdout=True, stderr=True, stream=True, logs=True)
+        assert next(out) == b"one\n" and next(out) == b"two\n"
+        with pytest.raises(errors.InvalidArgument, match="mem_limit"):
+            c.update(mem_limit="64m")
+    finally:
+        c.remove(force=True)
+    t.join(timeout=30)
+    assert got[0] == "create" and "start" in got and got[-1] == "destroy", got

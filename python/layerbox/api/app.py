@@ -21,8 +21,9 @@ from aiohttp import web
 
 from layerbox import errors as _errors
 
-MAX_API = "1.44"
-MIN_API = "1.24"  # dockerd 25's minimum; docker-compose 1.29 asks for versions from 1.25
+# The shapes are 1.44's; the minimum is dockerd 25's (docker-compose 1.29 asks for 1.25 on).
+from layerbox.sysinfo import API_VERSION as MAX_API  # noqa: E402
+from layerbox.sysinfo import MIN_API_VERSION as MIN_API  # noqa: E402
 DEFAULT_SOCKET = "/run/layerbox/layerbox.sock"
 SD_LISTEN_FDS_START = 3
 

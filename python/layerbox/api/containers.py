@@ -6,12 +6,12 @@ import asyncio
 import base64
 import json
 import os
-import time
 
 from aiohttp import web
 
 from layerbox import _util
 from layerbox import events as _events
+from layerbox.container import stats as _stats
 from layerbox.api import shapes, streams
 from layerbox.api.app import ApiError, Service, json_response
 from layerbox.api.streams import flag
@@ -404,6 +404,34 @@ async def follow(svc, c, path, offset, write_record, stdout=True, stderr=True, s
         await asyncio.sleep(0.05)
 
 
+def _backlog(path, stdout=True, stderr=True, timestamps=False, tail=None, since=None, until=None):
+    """(the log's records as (stream, bytes), selected as logs.read selects them; the offset
+    where they end): a follow goes on from exactly there, neither repeating nor losing a line
+    written meanwhile."""
+    from layerbox.container import logs as _logs
+
+    gen = _logs.records(path)
+    recs = []
+    while True:
+        try:
+            recs.append(next(gen))
+        except StopIteration as stop:
+            offset = stop.value or 0
+            break
+    out = []
+    for ts, stream, data in recs:
+        if (stream == "stdout" and not stdout) or (stream == "stderr" and not stderr):
+            continue
+        if since is not None or until is not None:
+            t = _util.parse_rfc3339(ts)
+            if (since is not None and t < since) or (until is not None and t > until):
+                continue
+        out.append((stream, (ts.encode() + b" " + data) if timestamps else data))
+    if tail is not None and tail >= 0:
+        out = out[-tail:] if tail else []
+    return out, offset
+
+
 async def logs(request):
     from layerbox.container import logs as _logs
 
@@ -420,9 +448,7 @@ async def logs(request):
     if since == 0:
         since = None
     path = engine.log_path(c)
-    size = os.path.getsize(path) if os.path.exists(path) else 0
-    backlog = await svc.run(_logs.read, path, stdout=out, stderr=err, timestamps=ts, tail=tail,
-                            since=since, until=until)
+    backlog, size = await svc.run(_backlog, path, out, err, ts, tail, since, until)
     tty = bool(c.config["Config"].get("Tty"))
     resp = web.StreamResponse(headers={"Content-Type": streams.RAW if tty else streams.MULTIPLEXED})
     await resp.prepare(request)
@@ -455,8 +481,6 @@ async def attach(request):
     """Hijacked: with a container not yet started, its stdio become pipes this service pumps
     (given to the start that comes next); with a running one, its output as the log gets it
     (the monitor holds its stdin: writing to it is refused)."""
-    from layerbox.container import logs as _logs
-
     svc = _svc(request)
     engine = svc.engine
     c = await svc.run(engine.get, request.match_info["id"])
@@ -478,14 +502,13 @@ async def attach(request):
 
     path = engine.log_path(c)
     try:
+        backlog, size = await svc.run(_backlog, path, want_out, want_err)
         if flag(request, "logs"):
-            backlog = await svc.run(_logs.read, path, stdout=want_out, stderr=want_err)
             await st.write(b"".join(enc(s, d) for s, d in backlog))
         if flag(request, "stream"):
             if pending is not None:
                 await _attached_start(svc, c, st, pending, enc, want_out, want_err)
             else:
-                size = os.path.getsize(path) if os.path.exists(path) else 0
 
                 async def rec(t, stream, data):
                     await st.write(enc(stream, data))
@@ -637,121 +660,7 @@ async def archive_put(request):
     return web.Response(status=200)
 
 
-# -- stats ---------------------------------------------------------------------------------
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def _kv(text: str) -> dict:
-    out = {}
-    for line in text.splitlines():
-        k, _, v = line.partition(" ")
-        if v.strip().lstrip("-").isdigit():
-            out[k] = int(v)
-    return out
-
-
-def _num(text: str, default=0) -> int:
-    t = text.strip()
-    return int(t) if t.lstrip("-").isdigit() else default
-
-
-def _system_cpu() -> int:
-    """Total CPU time of the host in ns (docker's system_cpu_usage, from /proc/stat)."""
-    for line in _read("/proc/stat").splitlines():
-        if line.startswith("cpu "):
-            ticks = sum(int(x) for x in line.split()[1:8])
-            return ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
-    return 0
-
-
-def stats_doc(svc, c) -> dict:
-    """docker's stats JSON from the container's cgroup (v1 or v2)."""
-    cg = svc.engine.cgroups.cgroup_for(c.id)
-    d = cg["dirs"]
-    ncpu = os.cpu_count() or 1
-    if cg["version"] == 2:
-        u = d["unified"]
-        cpu = _kv(_read(f"{u}/cpu.stat"))
-        total = cpu.get("usage_usec", 0) * 1000
-        kernel, user = cpu.get("system_usec", 0) * 1000, cpu.get("user_usec", 0) * 1000
-        mem_stat = _kv(_read(f"{u}/memory.stat"))
-        usage = _num(_read(f"{u}/memory.current"))
-        limit_t = _read(f"{u}/memory.max").strip()
-        limit = int(limit_t) if limit_t.isdigit() else 0
-        pids = _num(_read(f"{u}/pids.current"))
-        pmax = _read(f"{u}/pids.max").strip()
-        throttle = {"periods": cpu.get("nr_periods", 0), "throttled_periods": cpu.get("nr_throttled", 0),
-                    "throttled_time": cpu.get("throttled_usec", 0) * 1000}
-        percpu = None
-    else:
-        acct_dir = d["cpu"].replace("/cpu/", "/cpuacct/")
-        tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-        if os.path.exists(f"{acct_dir}/cpuacct.usage"):
-            total = _num(_read(f"{acct_dir}/cpuacct.usage"))
-            acct = _kv(_read(f"{acct_dir}/cpuacct.stat"))
-            kernel, user = acct.get("system", 0) * tick, acct.get("user", 0) * tick
-            percpu = [int(x) for x in _read(f"{acct_dir}/cpuacct.usage_percpu").split()] or None
-        else:
-            # No cpuacct hierarchy of the container's (v1 hosts where it is mounted apart
-            # from cpu): the CPU time of the processes its freezer cgroup holds.
-            user = kernel = 0
-            for pid in _read(f"{d['freezer']}/cgroup.procs").split():
-                f = _read(f"/proc/{pid}/stat").rpartition(")")[2].split()
-                if len(f) > 14:
-                    user += (int(f[11]) + int(f[13])) * tick
-                    kernel += (int(f[12]) + int(f[14])) * tick
-            total, percpu = user + kernel, None
-        mem_stat = _kv(_read(f"{d['memory']}/memory.stat"))
-        usage = _num(_read(f"{d['memory']}/memory.usage_in_bytes"))
-        limit = _num(_read(f"{d['memory']}/memory.limit_in_bytes"))
-        pids = _num(_read(f"{d['pids']}/pids.current"))
-        pmax = _read(f"{d['pids']}/pids.max").strip()
-        t = _kv(_read(f"{d['cpu']}/cpu.stat"))
-        throttle = {"periods": t.get("nr_periods", 0), "throttled_periods": t.get("nr_throttled", 0),
-                    "throttled_time": t.get("throttled_time", 0)}
-    host_mem = 0
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            host_mem = int(line.split()[1]) * 1024
-    if not limit or limit > host_mem > 0:
-        limit = host_mem
-    networks = {}
-    pid = c.state.get("Pid") or 0
-    if pid and c.config["HostConfig"].get("NetworkMode") not in ("host", "none"):
-        for line in _read(f"/proc/{pid}/net/dev").splitlines()[2:]:
-            name, _, rest = line.partition(":")
-            f = rest.split()
-            if name.strip() == "lo" or len(f) < 16:
-                continue
-            networks[name.strip()] = {
-                "rx_bytes": int(f[0]), "rx_packets": int(f[1]), "rx_errors": int(f[2]),
-                "rx_dropped": int(f[3]), "tx_bytes": int(f[8]), "tx_packets": int(f[9]),
-                "tx_errors": int(f[10]), "tx_dropped": int(f[11])}
-    cpu_stats = {"cpu_usage": {"total_usage": total, "usage_in_kernelmode": kernel,
-                               "usage_in_usermode": user, **({"percpu_usage": percpu} if percpu else {})},
-                 "system_cpu_usage": _system_cpu(), "online_cpus": ncpu, "throttling_data": throttle}
-    return {
-        "read": _util.now_rfc3339(), "preread": "0001-01-01T00:00:00Z",
-        "pids_stats": {"current": pids, **({"limit": int(pmax)} if pmax.isdigit() else {})},
-        "blkio_stats": {"io_service_bytes_recursive": None, "io_serviced_recursive": None,
-                        "io_queue_recursive": None, "io_service_time_recursive": None,
-                        "io_wait_time_recursive": None, "io_merged_recursive": None,
-                        "io_time_recursive": None, "sectors_recursive": None},
-        "num_procs": 0, "storage_stats": {},
-        "cpu_stats": cpu_stats,
-        "precpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                         "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
-        "memory_stats": {"usage": usage, "stats": mem_stat, "limit": limit} if c.running else {},
-        "name": "/" + c.name, "id": c.id,
-        **({"networks": networks} if networks else {}),
-    }
-
+# -- stats (layerbox.container.stats) -------------------------------------------------------
 
 async def stats(request):
     svc = _svc(request)
@@ -762,7 +671,7 @@ async def stats(request):
     prev = None
     try:
         while True:
-            doc = await svc.run(stats_doc, svc, c)
+            doc = await svc.run(_stats.stats_doc, svc.engine, c)
             if prev is not None:
                 doc["precpu_stats"] = prev["cpu_stats"]
                 doc["preread"] = prev["read"]
@@ -770,7 +679,7 @@ async def stats(request):
                 # docker's non-streamed stats carries a previous sample a second before
                 await asyncio.sleep(0.1)
                 prev = doc
-                doc = await svc.run(stats_doc, svc, c)
+                doc = await svc.run(_stats.stats_doc, svc.engine, c)
                 doc["precpu_stats"], doc["preread"] = prev["cpu_stats"], prev["read"]
             await resp.write(json.dumps(doc).encode() + b"\n")
             if not stream:

@@ -15,32 +15,6 @@ from layerbox.api.streams import filters_of
 _FILTERS = ("type", "event", "container", "image", "network", "volume", "label", "scope", "daemon")
 
 
-def _matches(ev: dict, flt: dict) -> bool:
-    actor = ev.get("Actor") or {}
-    attrs = actor.get("Attributes") or {}
-    typ = ev.get("Type")
-    for k, vals in flt.items():
-        if k == "type" and typ not in vals:
-            return False
-        if k == "event" and ev.get("Action") not in vals and ev.get("Action", "").split(":")[0] not in vals:
-            return False
-        if k == "scope" and "local" not in vals:
-            return False
-        if k in ("container", "image", "network", "volume"):
-            if typ != k:
-                return False
-            aid = actor.get("ID", "")
-            if not any(v == attrs.get("name") or (v and aid.startswith(v)) or v == attrs.get("image")
-                       for v in vals):
-                return False
-        if k == "label":
-            for v in vals:
-                key, eq, val = v.partition("=")
-                if key not in attrs or (eq and attrs[key] != val):
-                    return False
-    return True
-
-
 def _ns(text: str | None) -> int | None:
     from layerbox.container.logs import parse_time
 
@@ -65,7 +39,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         if since is None:
             past = []  # without since: only what happens from now on, as docker
         for ev in past:
-            if _matches(ev, flt):
+            if _events.matches(ev, flt):
                 await resp.write(json.dumps(ev).encode() + b"\n")
         while True:
             import time
@@ -80,7 +54,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             for ev in new:
                 if until is not None and ev.get("timeNano", 0) > until:
                     continue
-                if _matches(ev, flt):
+                if _events.matches(ev, flt):
                     await resp.write(json.dumps(ev).encode() + b"\n")
         await resp.write_eof()
     except ConnectionResetError:

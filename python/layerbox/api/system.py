@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import time
 
 from aiohttp import web
 
+from layerbox import sysinfo
 from layerbox.api.app import MAX_API, MIN_API, ApiError, Service, json_response
 
 NOT_SWARM = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
@@ -24,83 +23,18 @@ async def ping(request: web.Request) -> web.Response:
     return web.Response(text="OK", headers=headers, content_type="text/plain")
 
 
-def version_doc() -> dict:
-    from layerbox import _core
-
-    v = _core.__version__
-    u = os.uname()
-    return {
-        "Platform": {"Name": "layerbox"},
-        "Components": [{"Name": "Engine", "Version": v,
-                        "Details": {"ApiVersion": MAX_API, "MinAPIVersion": MIN_API, "Os": "linux",
-                                    "Arch": "amd64", "KernelVersion": u.release,
-                                    "Experimental": "false", "GitCommit": "", "GoVersion": "",
-                                    "BuildTime": ""}}],
-        "Version": v, "ApiVersion": MAX_API, "MinAPIVersion": MIN_API, "GitCommit": "",
-        "GoVersion": "", "Os": "linux", "Arch": "amd64", "KernelVersion": u.release,
-        "BuildTime": "",
-    }
-
-
 async def version(request: web.Request) -> web.Response:
-    return json_response(version_doc())
-
-
-def info_doc(svc: Service) -> dict:
-    from layerbox.container.cgroups import CgroupLayout
-
-    engine = svc.engine
-    containers = engine.list(all=True)
-    u = os.uname()
-    mem = 0
-    try:
-        with open("/proc/meminfo") as f:
-            mem = int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    cg = CgroupLayout.default()
-    from layerbox import _core
-
-    return {
-        "ID": "", "Containers": len(containers),
-        "ContainersRunning": sum(1 for c in containers if c.status == "running"),
-        "ContainersPaused": sum(1 for c in containers if c.status == "paused"),
-        "ContainersStopped": sum(1 for c in containers if c.status in ("exited", "created", "dead")),
-        "Images": len(svc.images.ids()), "Driver": "overlay", "DriverStatus": [],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
-                    "Authorization": None, "Log": ["json-file"]},
-        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
-        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
-        "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
-        "CgroupVersion": str(cg.version), "NEventsListener": 0, "KernelVersion": u.release,
-        "OperatingSystem": "linux", "OSVersion": "", "OSType": "linux", "Architecture": u.machine,
-        "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                           "Mirrors": []},
-        "NCPU": os.cpu_count(), "MemTotal": mem, "GenericResources": None,
-        "DockerRootDir": svc.store.root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-        "Name": u.nodename, "Labels": [], "ExperimentalBuild": False,
-        "ServerVersion": _core.__version__,
-        "Runtimes": {"layerbox": {"path": "layerbox-shim"}}, "DefaultRuntime": "layerbox",
-        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
-                  "ControlAvailable": False, "Error": "", "RemoteManagers": None},
-        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": [],
-    }
+    return json_response(sysinfo.version_doc(MAX_API, MIN_API))
 
 
 async def info(request: web.Request) -> web.Response:
     svc = _svc(request)
-    return json_response(await svc.run(info_doc, svc))
+    return json_response(await svc.run(sysinfo.info_doc, svc.engine))
 
 
 async def df(request: web.Request) -> web.Response:
-    from layerbox.api import shapes
-
     svc = _svc(request)
-    return json_response(await svc.run(shapes.system_df, svc))
+    return json_response(await svc.run(sysinfo.df_doc, svc.engine))
 
 
 def _check_login(body: dict) -> None:
