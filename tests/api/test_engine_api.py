@@ -99,7 +99,14 @@ def docker(service, cli):
 
     run.env = env
     run.exe = exe
+    run.sock = service
     return run
+
+
+def docker_api_create(docker, body: dict):
+    st, h, doc = call(docker.sock, "POST", "/containers/create", body)
+    assert st == 201, doc
+    return st, h, doc
 
 
 @pytest.fixture
@@ -276,6 +283,13 @@ def _pty_run(argv, env, send: bytes = b"") -> tuple[int, bytes]:
 def test_docker_cli_tty_run_and_exec_it(docker, cli):
     code, out = _pty_run([docker.exe, "run", "-it", "--rm", "busybox", "sh", "-c", "tty; echo hi; exit 4"], docker.env)
     assert code == 4 and b"/dev/pts/0" in out and b"hi" in out
+    # a terminal the service started can be resized (the CLI does so after the start)
+    st, _, doc = docker_api_create(docker, {"Image": "busybox", "Cmd": ["sleep", "30"], "Tty": True})
+    try:
+        assert call(docker.sock, "POST", f"/containers/{doc['Id']}/start")[0] == 204
+        assert call(docker.sock, "POST", f"/containers/{doc['Id']}/resize?h=30&w=100")[0] == 200
+    finally:
+        cli("rm", "-f", doc["Id"])
     docker("run", "-d", "--name", "api-exec", "busybox", "sleep", "60")
     try:
         code, out = _pty_run([docker.exe, "exec", "-it", "api-exec", "sh", "-c", "tty; echo in-exec; exit 5"], docker.env)

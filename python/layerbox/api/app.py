@@ -99,6 +99,7 @@ class Service:
         self.execs: dict = {}  # exec id -> layerbox.api.execs.Exec
         self.attaches: dict = {}  # container id -> [attach waiting for the start]
         self.waiters: dict = {}  # container id -> [future of a wait for its next exit]
+        self.ptys: dict = {}  # container id -> its terminal's master (started here, with a tty)
 
     async def run(self, fn, *args, **kw):
         """fn(*args, **kw) in the engine's thread pool."""

@@ -177,6 +177,10 @@ async def start(request):
         if not a.future.done():
             a.future.set_result(fds["given"] if i == 0 else None)
     waiters = svc.waiters.pop(c.id, [])
+    # With a tty the monitor hands its starter the terminal's master: kept for resize.
+    pty = os.dup(mon.pty) if mon.pty >= 0 else -1
+    if pty >= 0:
+        svc.ptys[c.id] = pty
     loop = asyncio.get_running_loop()
 
     def watch():
@@ -187,6 +191,10 @@ async def start(request):
             code = None
         finally:
             mon.close()
+            if pty >= 0:
+                if svc.ptys.get(c.id) == pty:
+                    del svc.ptys[c.id]
+                os.close(pty)
         _events.record(svc.store, "container", "die", c.id,
                        {"exitCode": code, "name": c.name, "image": c.config["Config"].get("Image")})
         for w in waiters:
@@ -581,8 +589,18 @@ async def resize(request):
         raise ApiError(409, f"Container {c.id} is not running")
     if not c.config["Config"].get("Tty"):
         return web.Response(status=200)  # docker: nothing to resize without a terminal
-    raise ApiError(501, "resizing a running container's terminal is not supported by layerbox yet "
-                        "(its size is set at the start)")
+    try:
+        h, w = int(request.query.get("h") or 0), int(request.query.get("w") or 0)
+    except ValueError:
+        raise ApiError(400, "h and w must be numbers") from None
+    pty = svc.ptys.get(c.id, -1)
+    if pty < 0:
+        raise ApiError(409, f"the terminal of container {c.id} is held by the client that "
+                            "started it (resize it there)")
+    from layerbox.api.execs import _set_size
+
+    _set_size(pty, h, w)
+    return web.Response(status=200)
 
 
 # -- archives ------------------------------------------------------------------------------
