@@ -14,7 +14,6 @@ import functools
 import os
 import signal
 import socket
-import stat
 import time
 
 from aiohttp import web
@@ -24,8 +23,6 @@ from layerbox import errors as _errors
 # The shapes are 1.44's; the minimum is dockerd 25's (docker-compose 1.29 asks for 1.25 on).
 from layerbox.sysinfo import API_VERSION as MAX_API  # noqa: E402
 from layerbox.sysinfo import MIN_API_VERSION as MIN_API  # noqa: E402
-DEFAULT_SOCKET = "/run/layerbox/layerbox.sock"
-SD_LISTEN_FDS_START = 3
 
 
 def _vtuple(v: str) -> tuple:
@@ -174,112 +171,17 @@ def make_app(svc: Service) -> web.Application:
     return app
 
 
-# -- sockets -----------------------------------------------------------------------------------
+def _preload() -> None:
+    import importlib
 
-def activation_socket() -> socket.socket | None:
-    """The listening socket systemd passed (LISTEN_FDS, LISTEN_PID: sd_listen_fds(3))."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()):
-        return None
-    n = int(os.environ.get("LISTEN_FDS") or 0)
-    for k in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(k, None)
-    if n < 1:
-        return None
-    if n > 1:
-        raise _errors.InvalidArgument(f"socket activation passed {n} sockets; one is served")
-    fd = SD_LISTEN_FDS_START
-    os.set_inheritable(fd, False)
-    st = os.fstat(fd)
-    if not stat.S_ISSOCK(st.st_mode):
-        raise _errors.InvalidArgument(f"socket activation: fd {fd} is not a socket")
-    return socket.socket(fileno=fd)
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def listen(uri: str, insecure_tcp: bool = False) -> tuple[socket.socket, str | None]:
-    """(the listening socket, the unix socket's path to remove at exit) for unix:///path or
-    tcp://host:port."""
-    if uri.startswith("unix://"):
-        path = uri[len("unix://"):]
-    elif uri.startswith("tcp://"):
-        hostport = uri[len("tcp://"):].rstrip("/")
-        host, sep, port = hostport.rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise _errors.InvalidArgument(f"invalid address {uri}: want tcp://HOST:PORT")
-        if not _is_loopback(host) and not insecure_tcp:
-            raise _errors.InvalidArgument(
-                f"refusing to serve on {uri}: it is not a loopback address, and the API has no "
-                "TLS and no authentication, so anyone who reaches it controls this machine as "
-                "root (pass --insecure-tcp to serve it anyway)")
-        import ipaddress
-
-        h = host.strip("[]")
+    for m in ("layerbox.container.config", "layerbox.container.plan", "layerbox.container.views",
+              "layerbox.container.names", "layerbox.container.users", "layerbox.container.logs",
+              "layerbox.container.execution", "layerbox.container.stats", "layerbox.image.views",
+              "layerbox.network", "layerbox.volumes", "layerbox.sysinfo", "layerbox.shape"):
         try:
-            family = socket.AF_INET6 if ipaddress.ip_address(h).version == 6 else socket.AF_INET
-        except ValueError:
-            family = socket.AF_INET  # localhost
-        s = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((h, int(port)))
-        except OSError as e:
-            s.close()
-            raise _errors.InvalidArgument(f"listen on {uri}: {(e.strerror or str(e)).lower()}") from None
-        s.listen(1024)
-        return s, None
-    elif "://" in uri:
-        raise _errors.InvalidArgument(f"unsupported address {uri}: want unix:///PATH or tcp://HOST:PORT")
-    else:
-        path = uri
-    if not path.startswith("/"):
-        raise _errors.InvalidArgument(f"invalid socket path {path}: it must be absolute")
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    if os.path.lexists(path):
-        if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            raise _errors.InvalidArgument(f"{path} exists and is not a socket")
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        try:
-            probe.connect(path)
-            raise _errors.Conflict(f"another service is listening on {path}")
-        except (ConnectionRefusedError, FileNotFoundError):
-            os.unlink(path)  # left by a service that ended without removing it
-        finally:
-            probe.close()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    # Made with no access for anyone else, then opened to the group: never a moment in which
-    # another user could connect.
-    old = os.umask(0o177)
-    try:
-        s.bind(path)
-    finally:
-        os.umask(old)
-    gid = _socket_group()
-    if gid is not None:
-        os.chown(path, -1, gid)
-    os.chmod(path, 0o660)
-    s.listen(1024)
-    return s, path
-
-
-def _socket_group() -> int | None:
-    """The `layerbox` group's id when it exists (its members may use the socket), else None
-    (root's group only)."""
-    import grp
-
-    try:
-        return grp.getgrnam("layerbox").gr_gid
-    except KeyError:
-        return None
+            importlib.import_module(m)
+        except ImportError:
+            pass  # a module another branch renamed: it is loaded on first use instead
 
 
 async def _serve(svc: Service, sock: socket.socket, idle: float) -> None:
@@ -289,6 +191,8 @@ async def _serve(svc: Service, sock: socket.socket, idle: float) -> None:
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
+    # What requests will need, loaded once in the background (not before the first answer).
+    asyncio.get_running_loop().run_in_executor(svc.pool, _preload)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -305,13 +209,9 @@ async def _serve(svc: Service, sock: socket.socket, idle: float) -> None:
         await runner.cleanup()
 
 
-def serve(uri: str | None = None, idle: float = 5, insecure_tcp: bool = False,
-          root: str | None = None) -> int:
-    """Serves until SIGTERM/SIGINT, or `idle` seconds without a request (0: never)."""
-    sock = activation_socket()
-    path = None
-    if sock is None:
-        sock, path = listen(uri or "unix://" + DEFAULT_SOCKET, insecure_tcp)
+def serve(sock: socket.socket, path: str | None, idle: float = 5, root: str | None = None) -> int:
+    """Serves on the listening socket until SIGTERM/SIGINT, or `idle` seconds without a
+    request (0: never); removes the unix socket at `path` (ours) at the end."""
     ino = os.stat(path).st_ino if path else None
     svc = Service(root)
     try:

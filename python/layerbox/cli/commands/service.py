@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from layerbox.cli.commands import CONTEXT_SETTINGS, register, system_group
@@ -20,11 +22,19 @@ def service(obj, idle, insecure_tcp, uri):
 
     if idle < 0:
         raise InvalidArgument(f"invalid --time {idle}: it cannot be negative")
+    from layerbox.api import sockets
+
+    sock, path = sockets.activation_socket(), None
+    if sock is None:
+        sock, path = sockets.listen(uri or "unix://" + sockets.DEFAULT_SOCKET, insecure_tcp)
     try:
         from layerbox.api.app import serve
     except ImportError as e:
+        sock.close()
+        if path:
+            os.unlink(path)
         raise InvalidArgument(f"the Engine API needs aiohttp ({e}): pip install aiohttp") from None
-    return serve(uri, idle=idle, insecure_tcp=insecure_tcp, root=obj.root)
+    return serve(sock, path, idle=idle, root=obj.root)
 
 
 register(system_group, service, "service")
