@@ -657,3 +657,50 @@ def test_fifty_clients_and_the_cli_on_one_store(service, cli):
     assert all("is already in use" in m for m in conflicts)
     left = cli("ps", "-a", "--format", "{{.Names}}").out.split()
     assert not [n for n in left if n.startswith("api-cc-")]
+
+
+# -- registries: push, pull, auth ---------------------------------------------------------------
+
+def _registry_module():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+    import test_registry
+
+    return test_registry
+
+
+def test_docker_cli_push_pull_and_login(docker, cli, tmp_path):
+    """Through the service to a docker-registry on 127.0.0.1: push, remove, pull (docker's
+    progress JSON under the CLI), run; /auth checks credentials against the registry."""
+    import shutil
+
+    tr = _registry_module()
+    base = tmp_path / "reg"
+    base.mkdir()
+    reg = tr.Registry(str(base))
+    htpasswd = tmp_path / "htpasswd"
+    r = subprocess.run([tool("htpasswd"), "-Bbn", tr.USER, tr.PASSWORD], capture_output=True, text=True, check=True)
+    htpasswd.write_text(r.stdout)
+    (tmp_path / "areg").mkdir()
+    areg = tr.Registry(str(tmp_path / "areg"), str(htpasswd))
+    name = f"{reg.host}/api/bb:1"
+    try:
+        docker("tag", "busybox", name)
+        out = docker("push", name).out
+        assert "digest: sha256:" in out
+        docker("rmi", name)
+        out = docker("pull", name).out
+        assert "Downloaded newer image" in out or "Image is up to date" in out
+        assert docker("run", "--rm", name, "echo", "pulled").out == "pulled\n"
+        r = docker("pull", f"{reg.host}/api/nosuch:1", check=False)
+        assert r.returncode == 1 and "nosuch" in r.err
+        st, _, doc = call(docker.sock, "POST", "/auth", {"username": tr.USER, "password": tr.PASSWORD,
+                                                          "serveraddress": areg.host})
+        assert st == 200 and doc["Status"] == "Login Succeeded"
+        st, _, doc = call(docker.sock, "POST", "/auth", {"username": tr.USER, "password": "wrong",
+                                                          "serveraddress": areg.host})
+        assert st == 401 and "401" in doc["message"]
+    finally:
+        cli("rmi", "-f", name)
+        reg.stop()
+        areg.stop()
+        shutil.rmtree(base, ignore_errors=True)
