@@ -704,3 +704,28 @@ def test_docker_cli_push_pull_and_login(docker, cli, tmp_path):
         reg.stop()
         areg.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_docker_cli_save_load_import_and_events(docker, cli, tmp_path):
+    since = str(int(time.time()) - 1)
+    try:
+        docker("tag", "busybox", "api-saved:1")
+        docker("save", "-o", str(tmp_path / "img.tar"), "api-saved:1")
+        docker("rmi", "api-saved:1")
+        assert "Loaded image: api-saved:1" in docker("load", "-i", str(tmp_path / "img.tar")).out
+        docker("create", "--name", "api-imp", "busybox", "true")
+        docker("export", "-o", str(tmp_path / "fs.tar"), "api-imp")
+        iid = docker("import", "-c", "CMD [\"echo\", \"imported\"]", str(tmp_path / "fs.tar"), "api-imported:1").out.strip()
+        assert iid.startswith("sha256:")
+        assert docker("run", "--rm", "api-imported:1").out == "imported\n"
+        docker("rm", "api-imp")
+        until = str(int(time.time()) + 1)
+        ev = docker("events", "--since", since, "--until", until, "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+                    "--filter", "container=api-imp").out.splitlines()
+        assert ev[0] == "container create api-imp" and ev[-1] == "container destroy api-imp", ev
+        ev = docker("events", "--since", since, "--until", until, "--filter", "type=image",
+                    "--format", "{{.Action}}").out.split()
+        assert "tag" in ev and "load" in ev and "import" in ev, ev
+    finally:
+        cli("rm", "-f", "api-imp")
+        cli("rmi", "-f", "api-saved:1", "api-imported:1")

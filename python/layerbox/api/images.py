@@ -251,7 +251,6 @@ async def load(request):
     from layerbox.image import archive
 
     svc = _svc(request)
-    quiet = flag(request, "quiet")
     r, w = os.pipe2(os.O_CLOEXEC)
 
     def work(emit):
@@ -261,8 +260,7 @@ async def load(request):
             os.close(r)
         for line in lines:
             _events.record(svc.store, "image", "load", line.rpartition(" ")[2], {"name": line.rpartition(" ")[2]})
-            if not quiet:
-                emit({"stream": line + "\n"})
+            emit({"stream": line + "\n"})  # quiet drops progress only, as dockerd's
 
     feeder = asyncio.ensure_future(_feed_body(request, w, svc))
     try:
