@@ -250,11 +250,19 @@ def test_docker_cli_run_ps_logs_rm(docker, cli):
         ps = docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").out
         assert "api-fail Exited (3)" in ps and "api-logs Exited (0)" in ps
         assert docker("inspect", "-f", "{{.State.ExitCode}} {{.Name}}", "api-fail").out == "3 /api-fail\n"
+        # attach to a running container: its output from then on, its exit status
+        docker("run", "-d", "--name", "api-att", "busybox", "sh", "-c", "sleep 1; echo late; exit 6")
+        r = docker("attach", "api-att", check=False)
+        assert r.returncode == 6 and r.out == "late\n"
+        # start -a: attached before the start
+        docker("create", "--name", "api-sa", "busybox", "echo", "started-attached")
+        assert docker("start", "-a", "api-sa").out == "started-attached\n"
+        docker("rm", "api-att", "api-sa")
         assert docker("rm", "api-fail", "api-logs").out == "api-fail\napi-logs\n"
         r = docker("inspect", "api-fail", check=False)
         assert r.returncode == 1 and "No such" in r.err
     finally:
-        _cleanup(cli, "api-fail", "api-logs")
+        _cleanup(cli, "api-fail", "api-logs", "api-att", "api-sa")
 
 
 def _pty_run(argv, env, send: bytes = b"") -> tuple[int, bytes]:

@@ -500,7 +500,8 @@ async def attach(request):
     if flag(request, "stream") and not c.running:
         pending = _Attach(want_in, asyncio.get_running_loop().create_future())
         svc.attaches.setdefault(c.id, []).append(pending)
-    elif want_in and flag(request, "stream") and c.running:
+    elif want_in and flag(request, "stream") and c.running and c.config["Config"].get("OpenStdin"):
+        # (without OpenStdin a container has no stdin to attach to, here as in dockerd)
         raise ApiError(409, "attaching the stdin of a running container is not supported by "
                             "layerbox (attach before the start, or use exec)")
     st = await streams.Stream.open(request, streams.RAW if tty else streams.MULTIPLEXED)
