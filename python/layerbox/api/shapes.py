@@ -116,7 +116,9 @@ def create_options(body: dict, name: str | None, platform: str | None) -> tuple[
     image = body.get("Image") or ""
     if not image:
         raise ApiError(400, "no image specified: Config.Image is empty")
-    opts: dict = {"name": name or None, "platform": platform or None, "detach": True}
+    # detach: what the container's Config.Attach* say (the client attaches, or not)
+    opts: dict = {"name": name or None, "platform": platform or None,
+                  "detach": not (body.get("AttachStdout") or body.get("AttachStderr"))}
     simple = {"Hostname": "hostname", "Domainname": "domainname", "User": "user", "Tty": "tty",
               "OpenStdin": "stdin_open", "Env": "environment", "WorkingDir": "working_dir",
               "Labels": "labels", "StopSignal": "stop_signal", "StopTimeout": "stop_timeout",
