@@ -160,20 +160,102 @@ class ContainerEngine:
         return c
 
     def list(self, all: bool = False) -> list[Container]:
-        try:
-            ids = os.listdir(self.store.containers)
-        except FileNotFoundError:
-            return []
+        """The containers, newest first: all of them, or (the default, `ps`) the running ones,
+        found through the running index so that stopped containers cost nothing."""
+        if all:
+            try:
+                ids = os.listdir(self.store.containers)
+            except FileNotFoundError:
+                return []
+        else:
+            ids = self._running_ids()
         out = []
         for cid in ids:
             try:
                 c = self.load(cid)
             except NotFound:
-                continue  # removed meanwhile
+                if not all:
+                    self._unmark_running(cid)  # removed meanwhile
+                continue
             if all or c.running:
                 out.append(c)
+            else:
+                self._unmark_running(cid)
         out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
         return out
+
+    # -- the running index (store.running) ------------------------------------------------------
+    # A marker per container that may be running: made before its monitor starts, dropped when
+    # a reader sees it stopped (or by rm, or with an --rm container's files). A stale marker
+    # costs one load; a missing one would hide a running container, so markers are made
+    # first and dropped only under the container's lock.
+    def _running_ids(self) -> list[str]:
+        try:
+            return os.listdir(self.store.running)
+        except FileNotFoundError:
+            return self._index_running()
+
+    def _index_running(self) -> list[str]:
+        """Builds the index of a store that has none (made before it existed): one scan,
+        published by rename. Two builders race harmlessly: a rename onto a non-empty index
+        fails and the loser's copy goes; onto an empty one, nothing is lost."""
+        store = self.store.ensure()
+        ids = []
+        for cid in _listdir(store.containers):
+            try:
+                if self.load(cid).running:
+                    ids.append(cid)
+            except NotFound:
+                continue
+        tmp = store.mkdtemp("running-index")
+        for cid in ids:
+            os.close(os.open(os.path.join(tmp, cid), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        try:
+            os.rename(tmp, store.running)
+        except OSError:
+            _core.remove_tree(tmp)  # another process published one first
+        return _listdir(store.running)
+
+    def _mark_running(self, cid: str) -> None:
+        marker = os.path.join(self.store.running, cid)
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            self._index_running()
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+
+    def _unmark_running(self, cid: str) -> None:
+        """Drops a container seen stopped (or gone) from the index: under its lock, taken
+        without waiting (a holder may be starting it: its marker stays, for the next reader),
+        and after reading its state again under that lock."""
+        import fcntl
+
+        try:
+            fd = os.open(os.path.join(self.store.containers, cid),
+                         os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = -1  # removed: nothing can start it again
+        except OSError:
+            return
+        try:
+            if fd >= 0:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return
+                try:
+                    if self.load(cid, reconcile=False).running:
+                        return
+                except NotFound:
+                    pass
+            try:
+                os.unlink(os.path.join(self.store.running, cid))
+            except FileNotFoundError:
+                pass  # dropped by another reader
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     # -- create ------------------------------------------------------------------------------
     def create(self, image: str, **opts) -> str:
@@ -424,8 +506,10 @@ class ContainerEngine:
             "restart": host["RestartPolicy"]["Name"],
             "restart_max": host["RestartPolicy"]["MaximumRetryCount"],
             "autoremove": bool(host.get("AutoRemove")),
-            "remove_paths": [c.dir, name_link] + self._anonymous_volume_paths(cfg),
+            "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
+            + self._anonymous_volume_paths(cfg),
         }
+        self._mark_running(c.id)
         shim = SHIM
         if host.get("NetworkMode") not in ("none", "host"):
             shim = self._attach_network(c, plan)
@@ -691,6 +775,10 @@ class ContainerEngine:
         os.rename(cdir, gone)
         fault("rm-moved")
         self._release_name(config.get("Name", "").lstrip("/"), cid)
+        try:
+            os.unlink(os.path.join(self.store.running, cid))
+        except FileNotFoundError:
+            pass  # never started, or seen stopped
         if volumes:
             for p in self._anonymous_volume_paths(config):
                 _core.remove_tree(p)
@@ -839,3 +927,10 @@ def _boot_id() -> str:
     if _BOOT_ID is None:
         _BOOT_ID = _core.boot_id()
     return _BOOT_ID
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []

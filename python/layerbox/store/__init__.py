@@ -8,6 +8,8 @@ Layout (root: ``--root``, ``LAYERBOX_ROOT`` or /var/lib/layerbox)::
     refs.json              repository:tag -> image id
     containers/<id>/       config.json, state.json, upper/, work/, merged/, container.log, ...
     names/<name>           symlink to a container id: creating it is how a name is claimed
+    running/<id>           an empty file per container that may be running (started, not yet
+                           seen stopped): `ps` reads these, not every container (the index)
     init/                  the shared "init layer": mount points every container needs
     tmp/                   staging: <kind>-<pid>-<start time>-<name>, owned by that process
     leases/<pid>-<start>   layers a live process publishes, and its new image until tagged
@@ -150,6 +152,7 @@ class Store:
         self.images = os.path.join(self.root, "images")
         self.containers = os.path.join(self.root, "containers")
         self.names = os.path.join(self.root, "names")
+        self.running = os.path.join(self.root, "running")
         self.tmp = os.path.join(self.root, "tmp")
         self.init_layer = os.path.join(self.root, "init")
         self.volumes = os.path.join(self.root, "volumes")
