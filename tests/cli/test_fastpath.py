@@ -21,7 +21,7 @@ ALLOWED = {
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
     "layerbox.shape", "layerbox.signals", "layerbox.store", "layerbox.store.layerview",
-    "layerbox.network",
+    "layerbox.network", "layerbox.events",
 }
 
 

@@ -323,6 +323,7 @@ class ContainerEngine:
                 if claimed:
                     self._release_name(claimed, cid)
                 raise
+        _event(store, "create", cid, name=claimed, image=image)
         return Container(cid, cdir, cfg, _initial_state())
 
     def _claim_name(self, cid: str, name: str | None) -> str:
@@ -436,7 +437,9 @@ class ContainerEngine:
             if c.running:
                 return None
             try:
-                return self._launch(c, stdin, stdout, stderr, tty_size)
+                mon = self._launch(c, stdin, stdout, stderr, tty_size)
+                _event(self.store, "start", cid, name=c.name, image=c.config["Config"].get("Image"))
+                return mon
             except StartError:
                 raise  # the monitor recorded it (and removed an --rm container)
             except BaseException:
@@ -672,6 +675,7 @@ class ContainerEngine:
         if sig in (_SIGKILL, stop_sig):
             self._mark_stopping(c)  # as docker: no restart after a user's kill
         self._signal(c, sig)
+        _event(self.store, "kill", c.id, name=c.name, signal=sig)
         return c
 
     def _mark_stopping(self, c: Container) -> None:
@@ -720,6 +724,7 @@ class ContainerEngine:
         finally:
             if conn is not None:
                 conn.close()
+            _event(self.store, "stop", c.id, name=c.name)
         return c
 
     def pause(self, ref: str) -> None:
@@ -729,12 +734,14 @@ class ContainerEngine:
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         _core.Cgroup(self.cgroups.cgroup_for(c.id)).freeze()
+        _event(self.store, "pause", c.id, name=c.name)
 
     def unpause(self, ref: str) -> None:
         c = self.get(ref)
         if c.status != "paused":
             raise Conflict(f"Container {c.id} is not paused")
         _core.Cgroup(self.cgroups.cgroup_for(c.id)).thaw()
+        _event(self.store, "unpause", c.id, name=c.name)
 
     def restart(self, ref: str, timeout: float | None = None) -> None:
         c = self.stop(ref, timeout)
@@ -750,6 +757,7 @@ class ContainerEngine:
                     c = self.load(cid)
                     if not c.running:
                         self._remove_files(c.id, c.config, volumes)
+                        _event(self.store, "destroy", c.id, name=c.name)
                         return
             except (FileNotFoundError, ContainerNotFound):
                 return  # removed by its monitor (--rm) meanwhile
@@ -808,10 +816,11 @@ class ContainerEngine:
             c.config["Name"] = "/" + new_name
             _util.write_atomic(os.path.join(c.dir, "config.json"), _util.dump_json(c.config), mode=0o600)
             self._release_name(old, cid)
+        _event(self.store, "rename", cid, name=new_name, oldName=old)
 
     def filter(self, containers: list, filters: dict) -> list:
         """docker ps --filter: status, name, id, label, ancestor, exited (values of one key OR,
-        keys AND)."""
+        except label's, which all must match; keys AND)."""
         if not filters:
             return containers
         known = {"status", "name", "id", "label", "ancestor", "exited"}
@@ -840,7 +849,9 @@ class ContainerEngine:
                 "ancestor": lambda v: c.config.get("Image") in ancestors
                 or c.config["Config"].get("Image") in filters["ancestor"],
             }
-            return all(any(tests[k](v) for v in vals) for k, vals in filters.items())
+            # label filters all apply (docker ANDs them), the others' values are alternatives
+            return all((all if k == "label" else any)(tests[k](v) for v in vals)
+                       for k, vals in filters.items())
 
         return [c for c in containers if ok(c)]
 
@@ -874,6 +885,13 @@ class ContainerEngine:
             if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
                 procs.append(fields)
         return {"Titles": titles, "Processes": procs}
+
+
+def _event(store, action: str, cid: str, **attributes) -> None:
+    """A container event in the store's event log (layerbox.events), for every client."""
+    from layerbox import events
+
+    events.record(store, "container", action, cid, attributes)
 
 
 def _network_ports(cfg: dict) -> list:
