@@ -580,3 +580,21 @@ def test_mac_address_host_gateway_and_ip_range(cli):
     r = cli("network", "create", "--ip-range", "10.95.1.0/25", "netr3")
     assert r.returncode != 0 and "without --subnet" in r.err
 
+
+def test_build_run_steps_on_the_default_bridge(cli, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN ip -o -4 addr > /addr; ip route > /route\n")
+    images = []
+    try:
+        images.append(cli("build", "-q", str(ctx), check=True).out.strip())
+        r = cli("run", "--rm", "--network", "none", images[-1], "cat", "/addr", "/route", check=True)
+        assert "eth0" in r.out and f"default via {_gateway(cli)}" in r.out
+        images.append(cli("build", "-q", "--network", "none", str(ctx), check=True).out.strip())
+        r = cli("run", "--rm", "--network", "none", images[-1], "cat", "/addr", "/route", check=True)
+        assert "eth0" not in r.out and "default" not in r.out
+        r = cli("build", "-q", "--network", "somenet", str(ctx))
+        assert r.returncode == 1 and 'network mode "somenet" is not supported for a build' in r.err
+    finally:
+        cli("rmi", "-f", *images)
+
