@@ -598,3 +598,41 @@ def test_build_run_steps_on_the_default_bridge(cli, tmp_path):
     finally:
         cli("rmi", "-f", *images)
 
+
+def test_system_check_reports_and_repairs_network_leftovers(cli):
+    keep = cli("run", "-d", "-p", "18112:80", "busybox", "sleep", "60", check=True).out.strip()
+    try:
+        # A container whose monitor was killed with it: the check's reconcile cleans it.
+        dead = cli("run", "-d", "-p", "18113:80", "busybox", "sleep", "60", check=True).out.strip()
+        with open(os.path.join(cli.root, "containers", dead, "state.json")) as f:
+            st = json.load(f)
+        os.kill(st["MonitorPid"], 9)
+        os.kill(st["Pid"], 9)
+        # What else a crash can leave (made here with ip/nft, as a killed process would have
+        # left them): a veth of no container, a published port to no container, a bridge and
+        # the table's elements of a network that is gone.
+        subprocess.run(["ip", "link", "add", "lbv00000000dead", "type", "veth", "peer", "name",
+                        "lbv00000000dea2"], check=True)
+        subprocess.run(["ip", "link", "add", "br-00000000dead", "type", "bridge"], check=True)
+        subprocess.run(["nft", "add element inet layerbox puball4 { tcp . 18114 : 10.254.0.9 . 80 }; "
+                        "add element inet layerbox bridges { \"br-00000000dead\" }; "
+                        "add element inet layerbox masq4 { 10.254.0.0/24 }"], check=True)
+        r = cli("system", "check")
+        assert r.returncode == 1, r.out
+        for what in ("link lbv00000000dead", "link lbv00000000dea2", "link br-00000000dead",
+                     "puball4 { tcp . 18114 }", "bridges { br-00000000dead }",
+                     "masq4 { 10.254.0.0/24 }"):
+            assert what in r.out, (what, r.out)
+        assert keep[:12] not in r.out and "18112" not in r.out
+        r = cli("system", "check", "--repair")
+        assert r.returncode == 0, r.out
+        assert cli("system", "check").out == "no problems found\n"
+        links = _links()
+        assert "dead" not in links and "dea2" not in links
+        rules = subprocess.run(["nft", "list", "table", "inet", "layerbox"], capture_output=True,
+                               text=True).stdout
+        assert "18114" not in rules and "10.254.0" not in rules and "18113" not in rules
+        assert "18112" in rules  # the running container's port stays
+        cli("rm", "-f", dead)
+    finally:
+        cli("rm", "-f", keep)
