@@ -636,3 +636,24 @@ def test_system_check_reports_and_repairs_network_leftovers(cli):
         cli("rm", "-f", dead)
     finally:
         cli("rm", "-f", keep)
+
+
+def test_connected_network_comes_back_after_a_restart_policy_restart(cli):
+    cli("network", "create", "--subnet", "10.96.4.0/24", "nete", check=True)
+    cid = cli("run", "-d", "--restart", "always", "busybox", "sh", "-c", "sleep 2; exit 3",
+              check=True).out.strip()
+    try:
+        cli("network", "connect", "--ip", "10.96.4.40", "nete", cid, check=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:  # bounded: the restart comes after 2 s and 100 ms
+            doc = _inspect(cli, cid)
+            if doc["RestartCount"] >= 1 and doc["State"]["Running"]:
+                break
+            time.sleep(0.2)
+        assert doc["RestartCount"] >= 1, doc["State"]
+        r = cli("exec", cid, "ip", "-o", "-4", "addr", check=True)
+        assert "10.96.4.40/24" in r.out and "eth0" in r.out
+        assert _inspect(cli, cid)["NetworkSettings"]["Networks"]["nete"]["IPAddress"] == "10.96.4.40"
+    finally:
+        cli("rm", "-f", cid)
+    cli("network", "rm", "nete", check=True)
