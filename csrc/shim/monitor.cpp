@@ -251,6 +251,21 @@ void Monitor::on_control(size_t i) {
         }
     } else if (msg == "wait") {
         conns_[i].waiting = true;
+    } else if (msg.rfind("net ", 0) == 0) {
+        // network connect/disconnect of the running container (see net.hpp)
+        json reply = {{"ok", false}, {"errno", EINVAL}, {"message", "the container has no network of its own"}};
+        json req = json::parse(msg.substr(4), nullptr, false);
+        if (net_ && req.is_object()) reply = net_->control(req, init_, cfg_.state);
+        if (reply.value("ok", false)) {
+            try {
+                write_state();
+            } catch (const SysError&) {
+            }
+        }
+        try {
+            send_fds(conns_[i].fd.get(), reply.dump(), {});
+        } catch (const SysError&) {
+        }
     } else if (msg == "ping") {
         try {
             send_fds(conns_[i].fd.get(), "pong", {});

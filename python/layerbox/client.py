@@ -100,7 +100,7 @@ SDK_RUN_ARGS = {
     "links": REFUSED,
     "log_config": REFUSED,
     "lxc_conf": REFUSED,
-    "mac_address": REFUSED,
+    "mac_address": HONOURED,
     "mem_reservation": REFUSED,
     "mem_swappiness": REFUSED,
     "mounts": REFUSED,
@@ -573,11 +573,25 @@ class Network(Model):
     def remove(self) -> None:
         self.collection._nets().remove(self.id)
 
-    def connect(self, container, **kwargs) -> None:
-        raise _errors.InvalidArgument("network connect is not supported by layerbox yet")
+    def connect(self, container, aliases=None, links=None, ipv4_address=None, ipv6_address=None,
+                link_local_ips=None, driver_opt=None, mac_address=None) -> None:
+        """docker-py's Network.connect: ipv4_address and aliases; the others are refused."""
+        for k, v in (("links", links), ("ipv6_address", ipv6_address),
+                     ("link_local_ips", link_local_ips), ("driver_opt", driver_opt),
+                     ("mac_address", mac_address)):
+            if v:
+                raise _errors.InvalidArgument(f"network connect: {k} is not supported by layerbox")
+        from layerbox.network import endpoints
 
-    def disconnect(self, container, **kwargs) -> None:
-        raise _errors.InvalidArgument("network disconnect is not supported by layerbox yet")
+        ref = container.id if hasattr(container, "id") else container
+        endpoints.connect(self.client._engine, self.id, ref, ip=ipv4_address,
+                          aliases=list(aliases or ()))
+
+    def disconnect(self, container, force: bool = False) -> None:
+        from layerbox.network import endpoints
+
+        ref = container.id if hasattr(container, "id") else container
+        endpoints.disconnect(self.client._engine, self.id, ref, force=force)
 
 
 class NetworkCollection:
@@ -608,14 +622,16 @@ class NetworkCollection:
         for k in ("enable_ipv6", "attachable", "ingress", "scope"):
             if kwargs.get(k):
                 raise _errors.InvalidArgument(f"network option {k} is not supported by layerbox")
-        subnet = gateway = None
+        subnet = gateway = ip_range = None
         pools = (ipam or {}).get("Config") or (ipam or {}).get("pool_configs") or []
         if pools:
             pool = pools[0]
             subnet = pool.get("Subnet") or pool.get("subnet")
             gateway = pool.get("Gateway") or pool.get("gateway")
+            ip_range = pool.get("IPRange") or pool.get("iprange")
         doc = self._nets().create(name, driver=driver or "bridge", subnet=subnet, gateway=gateway,
-                                  internal=internal, labels=labels, options=options)
+                                  ip_range=ip_range, internal=internal, labels=labels,
+                                  options=options)
         return self.get(doc["Id"])
 
     def get(self, network_id: str, **kwargs) -> Network:

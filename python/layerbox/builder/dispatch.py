@@ -8,8 +8,8 @@ Each step of a stage starts from the image of the step before:
   same layers and an ``empty_layer`` history entry (docker's ``/bin/sh -c #(nop)  ...``). No
   container is made for them (docker makes one and commits it unchanged), so their output has
   no "Running in" lines;
-- RUN runs the command in a container of the previous image (network none unless the build
-  says host), with the config's Env plus the build args in scope; a non-zero exit stops the
+- RUN runs the command in a container of the previous image (on the default bridge unless
+  the build says none or host, as docker's classic builder), with the config's Env plus the build args in scope; a non-zero exit stops the
   build; the container's read-write layer becomes the step's layer (none when it changed
   nothing: ``empty_layer``, as docker);
 - COPY, ADD and WORKDIR write through an overlay of the previous image's layers mounted in a
@@ -65,15 +65,17 @@ class BuildOptions:
         self.nocache = bool(nocache)
         self.pull = bool(pull)
         self.labels = dict(labels or {})
-        self.network_mode = network_mode or "none"
+        # docker's classic builder: RUN steps on the default bridge unless the build says
+        self.network_mode = network_mode or "bridge"
         self.rm = rm is not False
         self.forcerm = bool(forcerm)
         self.quiet = bool(quiet)
         if self.network_mode == "default":
-            self.network_mode = "none"
-        if self.network_mode not in ("none", "host"):
-            raise InvalidArgument(f'network mode "{self.network_mode}" is not supported: layerbox '
-                                  "has no bridge networking; use --network none or --network host")
+            self.network_mode = "bridge"
+        if self.network_mode not in ("bridge", "none", "host"):
+            raise InvalidArgument(f'network mode "{self.network_mode}" is not supported for a '
+                                  "build: layerbox builds with --network default (the bridge), "
+                                  "bridge, none or host")
 
 
 class Output:

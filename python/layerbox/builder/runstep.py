@@ -2,8 +2,8 @@
 
 The container is an ordinary one of the engine (it shows in ``ps -a`` while it runs): the
 step's config Env plus the build args in scope (docker's ``FilterAllowed``: args an ENV sets
-are the ENV's), the config's WorkingDir and User, the build's network (none unless ``--network
-host``) and no entrypoint. Its output goes where the build's output goes, as it comes. A
+are the ENV's), the config's WorkingDir and User, the build's network (the default bridge unless
+``--network none|host``) and no entrypoint. Its output goes where the build's output goes, as it comes. A
 non-zero exit stops the build with docker's message and that exit code; the container is
 removed whatever happens (docker keeps a failed step's container unless --force-rm).
 

@@ -134,9 +134,24 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     network = opts.get("network_mode") or opts.get("network") or "bridge"
     if network == "default":
         network = "bridge"
-    if network.startswith("container:"):
-        raise InvalidArgument("--network container:NAME is not supported by layerbox yet")
-    # A user network's name is checked by the engine against the store.
+    shared = network.startswith("container:")
+    if shared and not network[len("container:"):]:
+        raise InvalidArgument("invalid network mode: container: needs a container's name or id")
+    # A user network's name and a container: mode's container are checked by the engine.
+    mac = opts.get("mac_address") or ""
+    if mac:
+        _check_mac(mac)
+        if shared or network in ("host", "none"):
+            raise InvalidArgument("conflicting options: mac-address and the network mode")
+    if shared:  # docker's runconfig checks: the namespace's owner decides all of these
+        for key, err in (("hostname", "hostname and the network mode"),
+                         ("dns", "dns and the network mode"),
+                         ("extra_hosts", "custom host-to-IP mapping and the network mode"),
+                         ("ports", "port publishing and the container type network mode"),
+                         ("publish_all_ports", "port publishing and the container type network mode"),
+                         ("expose", "port exposing and the container type network mode")):
+            if opts.get(key):
+                raise InvalidArgument("conflicting options: " + err)
     exposed = dict(ic.get("ExposedPorts") or {})
     for e in opts.get("expose") or ():
         for port, proto in _port_range(str(e)):
@@ -145,13 +160,13 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     for key in bindings:
         exposed.setdefault(key, {})
     publish_all = bool(opts.get("publish_all_ports"))
-    if network in ("none", "host") and (bindings or publish_all):
+    if (network in ("none", "host") or shared) and (bindings or publish_all):
         bindings, publish_all = {}, False  # docker: published ports are discarded there
     ip = opts.get("ip") or opts.get("ipv4_address")
-    if ip and network in NETWORK_MODES:
+    if ip and (network in NETWORK_MODES or shared):
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
     aliases = list(opts.get("network_aliases") or opts.get("aliases") or ())
-    if aliases and network in NETWORK_MODES:
+    if aliases and (network in NETWORK_MODES or shared):
         raise InvalidArgument("network-scoped alias is supported only for containers in user "
                               "defined networks")
     extra_hosts = opts.get("extra_hosts") or []
@@ -162,9 +177,8 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
         if not sep or not name or not addr:
             raise InvalidArgument(f"invalid argument \"{h}\" for \"--add-host\" flag: bad format "
                                   f"for add-host: \"{h}\"")
-        if addr == "host-gateway":
-            raise InvalidArgument("--add-host host-gateway is not supported by layerbox yet")
-        _check_ip(addr, "--add-host")
+        if addr != "host-gateway":  # the default bridge's gateway, resolved at each start
+            _check_ip(addr, "--add-host")
     for d in opts.get("dns") or ():
         _check_ip(d, "--dns")
     user = opts.get("user")
@@ -228,6 +242,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "StopSignal": stop_signal,
             "ExposedPorts": exposed or None,
             "Healthcheck": ic.get("Healthcheck"),
+            **({"MacAddress": mac.lower()} if mac else {}),
             **({"StopTimeout": int(opts["stop_timeout"])} if opts.get("stop_timeout") is not None else {}),
         },
         "HostConfig": {
@@ -256,6 +271,18 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
                                  **({"Aliases": aliases} if aliases else {})}}
            if ip or aliases else {}),
     }
+
+
+def _check_mac(mac: str) -> None:
+    """--mac-address: six hex bytes; a unicast address (the kernel refuses the others)."""
+    parts = mac.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
+                                  for p in parts):
+        raise InvalidArgument(f"invalid argument \"{mac}\" for \"--mac-address\" flag: "
+                              f"{mac} is not a valid mac address")
+    if int(parts[0], 16) & 1:
+        raise InvalidArgument(f"invalid argument \"{mac}\" for \"--mac-address\" flag: "
+                              f"{mac} is a multicast address, not a container's")
 
 
 def _check_ip(addr: str, flag: str) -> None:

@@ -282,10 +282,13 @@ class ContainerEngine:
             image_id = self.images.resolve(image)
             layers = self.images.layers(image_id)
             cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts)
-            if cfg["HostConfig"]["NetworkMode"] not in _config.NETWORK_MODES:
+            mode = cfg["HostConfig"]["NetworkMode"]
+            if mode.startswith("container:"):  # docker: "No such container" when missing
+                cfg["HostConfig"]["NetworkMode"] = "container:" + self.resolve(mode[10:])
+            elif mode not in _config.NETWORK_MODES:
                 from layerbox.network import Networks
 
-                Networks(self.store).get(cfg["HostConfig"]["NetworkMode"])  # NotFound if not
+                Networks(self.store).get(mode)  # NotFound if not
             # Made in tmp/ (named after this process, so a crash leaves only garbage the next
             # command reclaims, name included), published complete by one rename. The staging
             # dir exists before the name points at it: a name whose container is neither
@@ -300,7 +303,8 @@ class ContainerEngine:
                 cfg["Id"] = cid
                 cfg["Name"] = "/" + claimed
                 host_net = cfg["HostConfig"]["NetworkMode"] == "host"
-                if not cfg["Config"]["Hostname"]:
+                shared_net = cfg["HostConfig"]["NetworkMode"].startswith("container:")
+                if not cfg["Config"]["Hostname"] and not shared_net:  # shared: the other's
                     cfg["Config"]["Hostname"] = os.uname().nodename if host_net else cid[:12]
                 cfg["Layers"] = layers
                 cfg["LogPath"] = store.container_log(cid)
@@ -488,6 +492,17 @@ class ContainerEngine:
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
                            tty_size=tty_size, cgroups=self.cgroups,
                            seccomp_cache=self.seccomp_cache)
+        mode = cfg["HostConfig"].get("NetworkMode") or ""
+        if mode.startswith("container:"):
+            from layerbox.network import shared
+
+            shared.join(self, c, plan)
+        elif cfg["HostConfig"].get("ExtraHosts") and mode in ("none", "host"):
+            from layerbox.network import extra_hosts_lines
+
+            for op in plan["mounts"]:
+                if op.get("kind") == "file" and op["target"] == "/etc/hosts":
+                    op["source"] += extra_hosts_lines(cfg, self.store)
         # Before the monitor exists, so an exec of the running container always finds it.
         base = _process.exec_base(plan, self.cgroups.cgroup_for(c.id))
         _util.write_atomic(os.path.join(c.dir, _process.EXEC_BASE), _util.dump_json(base), mode=0o600)
@@ -514,13 +529,13 @@ class ContainerEngine:
         }
         self._mark_running(c.id)
         shim = SHIM
-        if host.get("NetworkMode") not in ("none", "host"):
+        if mode not in ("none", "host") and not mode.startswith("container:"):
             shim = self._attach_network(c, plan)
         return _core.start_monitor(shim, c.dir, _jsonfast.dumps(plan).encode(), stdin, stdout,
                                    stderr)
 
     def _attach_network(self, c: Container, plan: dict) -> str:
-        """A bridge network: the address (claimed here, under the container's lock), the
+        """Bridge networks: the addresses (claimed here, under the container's lock), the
         monitor's network part, the hosts and resolv.conf files, and NetworkSettings in the
         state. The monitor builds the links and rules; see layerbox.network."""
         from layerbox import network as _network
@@ -528,18 +543,16 @@ class ContainerEngine:
         cfg = c.config
         ports = _network_ports(cfg)
         cfg["_ports"] = ports
-        monitor, settings, ip = _network.attach(self.store, cfg, c.id)
+        monitor, settings, ips = _network.attach(self.store, cfg, c.id)
         cfg.pop("_ports")
         plan["monitor"]["network"] = monitor
         c.state["NetworkSettings"] = settings
         c.state["NetworkPorts"] = ports
         for op in plan["mounts"]:
             if op.get("kind") == "file" and op["target"] == "/etc/hosts":
-                op["source"] = _network.hosts_file(cfg, ip, op["source"])
+                op["source"] = _network.hosts_file(cfg, ips, op["source"], self.store)
             elif op.get("kind") == "file" and op["target"] == "/etc/resolv.conf":
-                user_net = next((n for n in settings["Networks"] if n != _network.DEFAULT_NAME), "")
-                op["source"] = _network.resolv_conf(
-                    cfg, settings["Networks"][user_net]["Gateway"] if user_net else "")
+                op["source"] = _network.resolv_conf(cfg, _network.resolvers(settings))
         return SHIM_NET
 
     def _volume_source(self, m: dict) -> str:

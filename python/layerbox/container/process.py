@@ -95,7 +95,8 @@ def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
 def namespaces(config: dict) -> list:
     """The namespaces a container's processes live in (exec joins the same ones)."""
     ns = ["mount", "pid", "uts", "ipc", "cgroup"]
-    if config["HostConfig"].get("NetworkMode") != "host":
+    mode = config["HostConfig"].get("NetworkMode") or ""
+    if mode != "host" and not mode.startswith("container:"):  # container: joins the other's
         ns.append("net")
     return ns
 
@@ -103,7 +104,9 @@ def namespaces(config: dict) -> list:
 def exec_base(plan: dict, cgroup: dict) -> dict:
     """From a start's launch plan: the part every exec of that container reuses."""
     proc = plan["process"]
-    base = {"namespaces": plan["namespaces"], "cgroup": cgroup,
+    # exec enters the init's namespaces: a joined one (--network container:) as well
+    joined = [t for t, _ in plan.get("join_namespaces") or () if t not in plan["namespaces"]]
+    base = {"namespaces": plan["namespaces"] + joined, "cgroup": cgroup,
             "caps": proc["caps"], "no_new_privs": proc["no_new_privs"]}
     if "seccomp" in proc:
         base["seccomp"] = proc["seccomp"]

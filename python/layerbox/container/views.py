@@ -155,7 +155,21 @@ def network_settings(c, state: dict) -> dict:
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
             "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
             "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": {mode: empty}}
+            "Networks": _stopped_networks(c.config, mode, empty)}
+
+
+def _stopped_networks(config: dict, mode: str, empty: dict) -> dict:
+    """A stopped container's networks (those it joins at its next start), without addresses;
+    none for a network namespace shared with another container, as docker's."""
+    if mode.startswith("container:"):
+        return {}
+    if mode in ("none", "host"):
+        return {mode: empty}
+    from layerbox.network import endpoints_config
+
+    return {name: dict(empty, NetworkID=ep.get("NetworkID") or "", Aliases=ep.get("Aliases") or None,
+                       IPAMConfig=ep.get("IPAMConfig"))
+            for name, ep in endpoints_config(config).items()}
 
 
 def ports_text(c) -> str:

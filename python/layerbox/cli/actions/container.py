@@ -38,6 +38,7 @@ def _create_options(kw: dict) -> dict:
         "publish_all_ports": bool(kw.get("publish_all")),
         "expose": list(kw.get("expose") or ()),
         "ip": kw.get("ip"),
+        "mac_address": kw.get("mac_address"),
         "network_aliases": list(kw.get("network_alias") or ()),
         "extra_hosts": list(kw.get("add_host") or ()),
         "dns": list(kw.get("dns") or ()),

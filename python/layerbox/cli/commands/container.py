@@ -33,6 +33,7 @@ def container_options(f):
         click.option("--network-alias", multiple=True, metavar="NAME",
                      help="Add network-scoped alias for the container."),
         click.option("--ip", metavar="IPV4", help="IPv4 address (e.g., 172.30.100.104)."),
+        click.option("--mac-address", metavar="MAC", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)."),
         click.option("--add-host", multiple=True, metavar="HOST:IP",
                      help="Add a custom host-to-IP mapping (host:ip)."),
         click.option("--dns", multiple=True, metavar="IP", help="Set custom DNS servers."),
