@@ -56,7 +56,9 @@ SDK_RUN_ARGS = {
     "stop_signal": HONOURED,
     "tty": HONOURED,
     "user": HONOURED,
-    "volumes": HONOURED,
+    "volumes": HONOURED,  # {host_or_name: {"bind": path, "mode": "ro"}} or ["src:dst[:mode]", "/anon"]
+    "mounts": HONOURED,  # docker.types.Mount dicts (bind, volume, tmpfs)
+    "volumes_from": HONOURED,  # ["container[:ro|:rw]"]
     "working_dir": HONOURED,
     "cap_add": HONOURED,
     "cap_drop": HONOURED,
@@ -103,7 +105,6 @@ SDK_RUN_ARGS = {
     "mac_address": HONOURED,
     "mem_reservation": REFUSED,
     "mem_swappiness": REFUSED,
-    "mounts": REFUSED,
     "network_disabled": REFUSED,
     "networking_config": REFUSED,
     "oom_kill_disable": REFUSED,
@@ -117,7 +118,6 @@ SDK_RUN_ARGS = {
     "userns_mode": REFUSED,
     "uts_mode": REFUSED,
     "volume_driver": REFUSED,
-    "volumes_from": REFUSED,
 }
 
 

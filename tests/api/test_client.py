@@ -226,6 +226,10 @@ HONOURED = {
     "volumes": ({"volumes": ["/srv/sdk-vol:/data:ro"]}, ("HostConfig", "Binds", 0),
                 "/srv/sdk-vol:/data:ro"),
     "working_dir": ({"working_dir": "/tmp"}, ("Config", "WorkingDir"), "/tmp"),
+    "mounts": ({"mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20}}]},
+               ("Mounts", 0, "Destination"), "/t"),
+    # the container the test makes first (see below)
+    "volumes_from": ({"volumes_from": ["sdk-arg-volumes-from:ro"]}, ("Mounts", 0, "RW"), False),
     # normalized as docker 20.10+ stores them (NormalizeLegacyCapabilities)
     "cap_add": ({"cap_add": ["NET_ADMIN"]}, ("HostConfig", "CapAdd"), ["CAP_NET_ADMIN"]),
     "cap_drop": ({"cap_drop": ["CHOWN"]}, ("HostConfig", "CapDrop"), ["CAP_CHOWN"]),
@@ -267,6 +271,8 @@ def test_every_sdk_run_argument_is_honoured_or_refused(client, busybox_image, ma
     honoured = {k for k, v in SDK_RUN_ARGS.items() if v}
     assert honoured == set(HONOURED), sorted(honoured ^ set(HONOURED))
     before = {c.id for c in client.containers.list(all=True)}
+    source = client.containers.create("busybox", "true", name="sdk-arg-volumes-from",
+                                      volumes=["/from"])
     for name in sorted(documented):
         if SDK_RUN_ARGS[name]:
             kwargs, where, want = HONOURED[name]
@@ -286,6 +292,7 @@ def test_every_sdk_run_argument_is_honoured_or_refused(client, busybox_image, ma
             c = client.containers.create("busybox", "true", **{name: None})
             made.append(c)
             c.remove()
+    source.remove(v=True)
     assert {c.id for c in client.containers.list(all=True)} == before
 
 

@@ -17,7 +17,7 @@ ALLOWED = {
     "layerbox.container", "layerbox.container.engine", "layerbox.container.execution",
     "layerbox.container.process", "layerbox.container.cgroups",
     "layerbox.container.names", "layerbox.container.plan", "layerbox.container.security",
-    "layerbox.container.config",
+    "layerbox.container.config", "layerbox.container.mounts",
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
     "layerbox.shape", "layerbox.signals", "layerbox.store", "layerbox.store.layerview",

@@ -61,7 +61,9 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
     engine = b.engine
     c = engine.create_container(st.image_id, command=cmd, entrypoint="", environment=env,
                                 working_dir=st.run.get("WorkingDir") or None,
-                                user=st.run.get("User") or "", network_mode=network, detach=True)
+                                user=st.run.get("User") or "", network_mode=network, detach=True,
+                                # a step's VOLUMEs are handled below, not as anonymous volumes
+                                image_volumes=False)
     # While the step runs, a staging dir named after the container and this process: if the
     # build is killed, the next command reclaims it and the container with it (store.heal).
     held = engine.store.mkdtemp("run", c.id)

@@ -46,40 +46,10 @@ def parse_bytes(v) -> int:
 
 
 def parse_volume(spec: str) -> dict:
-    """-v HOST:CTR[:ro|rw], NAME:CTR[:opts] or CTR (anonymous)."""
-    parts = spec.split(":")
-    mode = ""
-    if len(parts) >= 2 and parts[-1] and all(o in ("ro", "rw", "z", "Z", "nocopy", "rprivate",
-                                                    "private", "rslave", "slave", "rshared",
-                                                    "shared") for o in parts[-1].split(",")):
-        if len(parts) == 3 or (len(parts) == 2 and not parts[0].startswith("/")
-                               and not parts[1].startswith("/")):
-            mode = parts[-1]
-            parts = parts[:-1]
-    if len(parts) == 1:
-        source, dest = "", parts[0]
-    elif len(parts) == 2:
-        source, dest = parts
-    else:
-        raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    if not dest.startswith("/"):
-        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for "
-                              f"type \"bind\": invalid mount path: '{dest}' mount path must be absolute")
-    if dest == "/":
-        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config: "
-                              "destination can't be '/'")
-    ro = "ro" in mode.split(",")
-    if source.startswith("/"):
-        kind = "bind"
-    elif source:
-        if not all(c.isalnum() or c in "_.-" for c in source) or not source[0].isalnum():
-            raise InvalidArgument(f"invalid volume specification: '{spec}': \"{source}\" includes "
-                                  "invalid characters for a local volume name")
-        kind = "volume"
-    else:
-        kind = "volume"
-    return {"Type": kind, "Source": source, "Destination": os.path.normpath(dest),
-            "Mode": mode, "RW": not ro}
+    """-v HOST:CTR[:opts], NAME:CTR[:opts] or CTR (anonymous): see container.mounts."""
+    from layerbox.container.mounts import parse_bind
+
+    return parse_bind(spec)
 
 
 def parse_restart(policy) -> dict:
@@ -110,8 +80,10 @@ def split_command(command) -> list[str] | None:
     return [str(c) for c in command]
 
 
-def build_config(image_id: str, image_name: str, image_config: dict, opts: dict) -> dict:
-    """The container's config.json from the image's config and docker-py style options."""
+def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
+                 volumes_from=None) -> dict:
+    """The container's config.json from the image's config and docker-py style options.
+    `volumes_from(ref)` gives another container's mount points (--volumes-from)."""
     ic = image_config.get("config") or {}
     command = split_command(opts.get("command"))
     ep_opt = opts.get("entrypoint")
@@ -191,11 +163,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     labels.update(lab)
     stop_signal = opts.get("stop_signal") or ic.get("StopSignal") or "SIGTERM"
     _signals.parse(stop_signal)
-    volumes = opts.get("volumes") or []
-    if isinstance(volumes, dict):  # docker-py: {host: {"bind": ctr, "mode": "ro"}}
-        volumes = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" if isinstance(v, dict) else f"{h}:{v}"
-                   for h, v in volumes.items()]
-    mounts = [parse_volume(v) for v in volumes]
+    volumes, mounts, volumes_from_specs, image_volumes = _mount_points(ic, opts, volumes_from)
     memory = parse_bytes(opts.get("mem_limit"))
     memswap = opts.get("memswap_limit")
     memswap = -1 if memswap in (-1, "-1") else parse_bytes(memswap)
@@ -236,7 +204,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "Cmd": list(cmd) if cmd is not None else None,
             "Entrypoint": list(entrypoint) if entrypoint else None,
             "Image": image_name,
-            "Volumes": ic.get("Volumes"),
+            "Volumes": image_volumes,
             "WorkingDir": workdir,
             "Labels": labels,
             "StopSignal": stop_signal,
@@ -246,7 +214,9 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             **({"StopTimeout": int(opts["stop_timeout"])} if opts.get("stop_timeout") is not None else {}),
         },
         "HostConfig": {
-            "Binds": list(volumes),
+            "Binds": [v for v in volumes if ":" in v] or None,
+            **({"Mounts": list(opts["mounts"])} if opts.get("mounts") else {}),
+            "VolumesFrom": volumes_from_specs or None,
             "NetworkMode": network,
             "PortBindings": bindings,
             "PublishAllPorts": publish_all,
@@ -283,6 +253,39 @@ def _check_mac(mac: str) -> None:
     if int(parts[0], 16) & 1:
         raise InvalidArgument(f"invalid argument \"{mac}\" for \"--mac-address\" flag: "
                               f"{mac} is a multicast address, not a container's")
+
+
+def _mount_points(ic: dict, opts: dict, volumes_from) -> tuple:
+    """-v, --mount, --volumes-from and the image's VOLUMEs to the container's mount points
+    (container.mounts); also Binds, VolumesFrom and Config.Volumes as docker records them."""
+    from layerbox.container import mounts as _mounts
+
+    volumes = opts.get("volumes") or []
+    if isinstance(volumes, dict):  # docker-py: {host: {"bind": ctr, "mode": "ro"}}
+        volumes = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" if isinstance(v, dict) else f"{h}:{v}"
+                   for h, v in volumes.items()]
+    elif isinstance(volumes, str):
+        volumes = [volumes]
+    volumes = [str(v) for v in volumes]
+    specs = opts.get("volumes_from") or []
+    if isinstance(specs, str):
+        specs = [specs]
+    inherited = []
+    for spec in specs:
+        ref, mode = _mounts.parse_volumes_from(spec)
+        if volumes_from is None:
+            raise InvalidArgument("--volumes-from needs the container engine")
+        inherited.extend(_mounts.copied_from(volumes_from(ref), mode))
+    api_mounts = opts.get("mounts") or []
+    image_volumes = dict(ic.get("Volumes") or {})
+    for p in _mounts.anonymous_paths(volumes):
+        image_volumes.setdefault(p, {})
+    tmpfs = opts.get("tmpfs") or []
+    tmpfs_paths = list(tmpfs) if isinstance(tmpfs, dict) else [t.partition(":")[0] for t in tmpfs]
+    points = _mounts.register(volumes, api_mounts, inherited,
+                              list(image_volumes) if opts.get("image_volumes", True) else [],
+                              tmpfs_paths)
+    return volumes, points, list(specs), image_volumes or None
 
 
 def _check_ip(addr: str, flag: str) -> None:

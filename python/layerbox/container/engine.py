@@ -267,6 +267,7 @@ class ContainerEngine:
         from layerbox.container import names as _names
 
         from layerbox.container import config as _config
+        from layerbox.container import mounts as _mounts
 
         _config.check_platform(opts.get("platform"))
         store = self.store.ensure()
@@ -281,7 +282,8 @@ class ContainerEngine:
         with store.lock(shared=True):  # the image cannot be removed under us
             image_id = self.images.resolve(image)
             layers = self.images.layers(image_id)
-            cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts)
+            cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts,
+                                       volumes_from=self._mount_points_of)
             mode = cfg["HostConfig"]["NetworkMode"]
             if mode.startswith("container:"):  # docker: "No such container" when missing
                 cfg["HostConfig"]["NetworkMode"] = "container:" + self.resolve(mode[10:])
@@ -309,12 +311,7 @@ class ContainerEngine:
                 cfg["Layers"] = layers
                 cfg["LogPath"] = store.container_log(cid)
                 cfg["Driver"] = "overlay"
-                for m in cfg["Mounts"]:
-                    if m["Type"] == "volume" and not m["Source"]:
-                        m["Name"] = os.urandom(32).hex()  # anonymous volume
-                        m["Anonymous"] = True
-                    elif m["Type"] == "volume":
-                        m["Name"] = m["Source"]
+                _mounts.name_volumes(self.store, cfg["Mounts"])
                 # No state.json yet: a container that never started is "created" (one file
                 # fewer to write and remove for every container).
                 # 0600: the environment in it may hold secrets.
@@ -491,7 +488,8 @@ class ContainerEngine:
                 self._users[key] = user
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
                            tty_size=tty_size, cgroups=self.cgroups,
-                           seccomp_cache=self.seccomp_cache)
+                           seccomp_cache=self.seccomp_cache,
+                           first_start=c.state.get("StartedAt", _ZERO_TIME) == _ZERO_TIME)
         mode = cfg["HostConfig"].get("NetworkMode") or ""
         if mode.startswith("container:"):
             from layerbox.network import shared
@@ -525,7 +523,7 @@ class ContainerEngine:
             "restart_max": host["RestartPolicy"]["MaximumRetryCount"],
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
-            + self._anonymous_volume_paths(cfg),
+            + self._anonymous_volume_paths(cfg, c.id),
         }
         self._mark_running(c.id)
         shim = SHIM
@@ -555,10 +553,17 @@ class ContainerEngine:
                 op["source"] = _network.resolv_conf(cfg, _network.resolvers(settings))
         return SHIM_NET
 
+    def _mount_points_of(self, ref: str) -> list:
+        """--volumes-from: the mount points of container `ref`."""
+        return list(self.get(ref, reconcile=False).config.get("Mounts") or ())
+
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":
             src = m["Source"]
             if not os.path.exists(src):
+                if not m.get("CreateSource", True):
+                    raise InvalidArgument(f'invalid mount config for type "bind": bind source '
+                                          f"path does not exist: {src}")
                 os.makedirs(src, exist_ok=True)  # docker -v creates a missing host directory
             return src
         data = os.path.join(self.store.volumes, m["Name"], "_data")
@@ -568,9 +573,16 @@ class ContainerEngine:
             Volumes(self.store).create(m["Name"])
         return data
 
-    def _anonymous_volume_paths(self, cfg: dict) -> list[str]:
-        return [os.path.join(self.store.volumes, m["Name"]) for m in cfg.get("Mounts") or ()
-                if m.get("Anonymous")]
+    def _anonymous_volume_paths(self, cfg: dict, cid: str = "") -> list[str]:
+        """The container's own anonymous volumes that no other container mounts (one that
+        --volumes-from shares stays, as docker keeps a volume in use)."""
+        names = [m["Name"] for m in cfg.get("Mounts") or () if m.get("Anonymous")]
+        if names:
+            from layerbox.volumes import Volumes
+
+            users = Volumes(self.store).users()
+            names = [n for n in names if not set(users.get(n, ())) - {cid}]
+        return [os.path.join(self.store.volumes, n) for n in names]
 
     # -- monitor liveness and reconciliation --------------------------------------------------
     def _monitor_alive(self, state: dict) -> bool:

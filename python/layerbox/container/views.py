@@ -81,18 +81,9 @@ def inspect(engine, c) -> dict:
         "StartedAt": st.get("StartedAt", "0001-01-01T00:00:00Z"),
         "FinishedAt": st.get("FinishedAt", "0001-01-01T00:00:00Z"),
     }
-    mounts = []
-    for m in cfg.get("Mounts") or ():
-        entry = {"Type": m["Type"]}
-        if m["Type"] == "volume":
-            entry["Name"] = m.get("Name", "")
-            entry["Source"] = os.path.join(store.volumes, m.get("Name", ""), "_data")
-            entry["Driver"] = "local"
-        else:
-            entry["Source"] = m["Source"]
-        entry.update(Destination=m["Destination"], Mode=m.get("Mode", ""), RW=m.get("RW", True),
-                     Propagation="rprivate" if m["Type"] == "bind" else "")
-        mounts.append(entry)
+    from layerbox.container.mounts import inspect_entry
+
+    mounts = [inspect_entry(m, store.volumes) for m in cfg.get("Mounts") or ()]
     return {
         "Id": c.id,
         "Created": cfg.get("Created"),

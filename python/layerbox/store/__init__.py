@@ -174,6 +174,8 @@ class Store:
             fd = os.open(os.path.join(self.root, PRIVATE_MARK), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
                          0o600)
             os.close(fd)
+        elif not os.path.lexists(os.path.join(self.init_layer, _INIT_MTAB)):
+            _add_mtab(self.init_layer)  # an init layer made before it had the link
         self._ready = True
         return self
 
@@ -274,6 +276,7 @@ class Store:
 # show them, and an image's /etc/hosts symlink cannot redirect our bind mount.
 _INIT_DIRS = ("dev", "proc", "sys", "etc")
 _INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv")
+_INIT_MTAB = "etc/mtab"
 
 
 def _make_private(store: Store) -> None:
@@ -305,6 +308,15 @@ def _chmod(path: str, mode: int) -> None:
         pass
 
 
+def _add_mtab(init: str) -> None:
+    """/etc/mtab -> /proc/mounts, the link docker's init layer has (so `mount`, `df` and
+    friends work in every container, a --read-only one included)."""
+    try:
+        os.symlink("/proc/mounts", os.path.join(init, _INIT_MTAB))
+    except (FileExistsError, FileNotFoundError):
+        pass  # made by another process meanwhile, or no init layer to add it to
+
+
 def _make_init_layer(store: Store) -> None:
     if os.path.isdir(store.init_layer):
         return
@@ -313,6 +325,7 @@ def _make_init_layer(store: Store) -> None:
         os.mkdir(os.path.join(tmp, d), 0o755)
     for f in _INIT_FILES:
         os.close(os.open(os.path.join(tmp, f), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    _add_mtab(tmp)
     os.chmod(tmp, 0o755)
     try:
         os.rename(tmp, store.init_layer)

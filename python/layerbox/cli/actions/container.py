@@ -44,7 +44,7 @@ def _create_options(kw: dict) -> dict:
         "dns": list(kw.get("dns") or ()),
         "dns_search": list(kw.get("dns_search") or ()),
         "dns_opt": list(kw.get("dns_option") or ()),
-        "volumes": list(kw.get("volume") or ()),
+        **_mount_options(kw),
         "stdin_open": bool(kw.get("interactive")),
         "tty": bool(kw.get("tty")),
         "init": bool(kw.get("init")),
@@ -69,6 +69,23 @@ def _create_options(kw: dict) -> dict:
         "tmpfs": list(kw.get("tmpfs") or ()),
         "platform": kw.get("platform"),
     }
+
+
+def _mount_options(kw: dict) -> dict:
+    """-v, --mount and --volumes-from; relative bind sources ("./dir") are the CLI's to resolve
+    (docker 23+), against its working directory."""
+    out = {"volumes": list(kw.get("volume") or ())}
+    if kw.get("volume") and any(v == "." or v.startswith("./") for v in kw["volume"]):
+        from layerbox.container.mounts import absolute_bind_sources
+
+        out["volumes"] = absolute_bind_sources(out["volumes"])
+    if kw.get("mount"):
+        from layerbox.container.mounts import parse_mount_flag
+
+        out["mounts"] = [parse_mount_flag(m) for m in kw["mount"]]
+    if kw.get("volumes_from"):
+        out["volumes_from"] = list(kw["volumes_from"])
+    return out
 
 
 def _lsm_notice(opts: dict) -> None:
