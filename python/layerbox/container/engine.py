@@ -41,6 +41,9 @@ STATE_SCHEMA = {
     "PidStartTime": int, "MonitorPid": int, "MonitorStartTime": int, "BootId": str,
     # a bridge network's part (layerbox.network): empty on none and host
     "NetworkSettings": dict, "NetworkPorts": list,
+    # the healthcheck's (container/health.py; the monitor's Health in csrc/shim/health.hpp):
+    # {} without one
+    "Health": dict,
 }
 
 
@@ -50,7 +53,7 @@ def _initial_state() -> dict:
         "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
         "StartedAt": _ZERO_TIME, "FinishedAt": _ZERO_TIME, "RestartCount": 0,
         "PidStartTime": 0, "MonitorPid": 0, "MonitorStartTime": 0, "BootId": "",
-        "NetworkSettings": {}, "NetworkPorts": [],
+        "NetworkSettings": {}, "NetworkPorts": [], "Health": {},
     }
 
 
@@ -217,11 +220,14 @@ class ContainerEngine:
                     os.mkdir(os.path.join(staging, d), 0o755)
                 cfg["Id"] = cid
                 cfg["Name"] = "/" + claimed
-                host_net = cfg["HostConfig"]["NetworkMode"] == "host"
+                host_net = (cfg["HostConfig"]["NetworkMode"] == "host"
+                            or cfg["HostConfig"].get("UTSMode") == "host")
                 if not cfg["Config"]["Hostname"]:
                     cfg["Config"]["Hostname"] = os.uname().nodename if host_net else cid[:12]
                 cfg["Layers"] = layers
-                cfg["LogPath"] = store.container_log(cid)
+                # docker's: none keeps no log, so names no file
+                cfg["LogPath"] = (store.container_log(cid)
+                                  if cfg["HostConfig"]["LogConfig"]["Type"] != "none" else "")
                 cfg["Driver"] = "overlay"
                 for m in cfg["Mounts"]:
                     if m["Type"] == "volume" and not m["Source"]:
@@ -325,12 +331,15 @@ class ContainerEngine:
         return self.create(image, **opts)
 
     def run(self, image: str, *, on_missing_image=None, remove_on_failure: bool = False,
-            stdin: int = -1, stdout: int = -1, stderr: int = -1, tty_size=(0, 0), **opts):
+            stdin: int = -1, stdout: int = -1, stderr: int = -1, tty_size=(0, 0),
+            on_created=None, **opts):
         """`run` for the CLI and the API alike: create (see create_fetching), then start with
         the given fds as the container's attached stdio. A container that fails to start is
         removed when it is --rm or ``remove_on_failure``. Returns (id, the monitor handle)."""
         cid = self.create_fetching(image, on_missing_image, **opts)
         try:
+            if on_created is not None:
+                on_created(cid)  # --cidfile: written before the start, as docker does
             mon = self.start(cid, stdin=stdin, stdout=stdout, stderr=stderr, tty_size=tty_size)
         except BaseException:
             if remove_on_failure or opts.get("auto_remove"):
@@ -370,7 +379,10 @@ class ContainerEngine:
 
     def log_path(self, c: Container) -> str:
         """The container's log file (its LogPath; containers made before LogPath was
-        recorded have it in the same place)."""
+        recorded have it in the same place); "" with the none log driver."""
+        lc = c.config["HostConfig"].get("LogConfig") or {}
+        if lc.get("Type") == "none":
+            return ""
         return c.config.get("LogPath") or self.store.container_log(c.id)
 
     def layer_dirs(self, c: Container) -> list[str]:
@@ -400,9 +412,14 @@ class ContainerEngine:
             user = _users.resolve(spec, read)
             if key:
                 self._users[key] = user
+        if cfg["HostConfig"].get("GroupAdd"):
+            from layerbox.container import users as _users
+
+            user = _users.with_groups(user, cfg["HostConfig"]["GroupAdd"], lambda rel: _users.read_layered(
+                [upper, *lowers[1:]], rel))
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
                            tty_size=tty_size, cgroups=self.cgroups,
-                           seccomp_cache=self.seccomp_cache)
+                           seccomp_cache=self.seccomp_cache, namespace_of=self._namespace_of)
         # Before the monitor exists, so an exec of the running container always finds it.
         base = _process.exec_base(plan, self.cgroups.cgroup_for(c.id))
         _util.write_atomic(os.path.join(c.dir, _process.EXEC_BASE), _util.dump_json(base), mode=0o600)
@@ -410,6 +427,7 @@ class ContainerEngine:
         state = c.state
         for k in ("ExitCode", "Error"):
             state.pop(k, None)
+        state.setdefault("Health", {})  # a state written before health was recorded
         conf = cfg["Config"]
         attach = stdout >= 0
         name_link = os.path.join(self.store.names, c.name)
@@ -426,6 +444,14 @@ class ContainerEngine:
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link] + self._anonymous_volume_paths(cfg),
         }
+        from layerbox.container import logdriver as _logdriver
+
+        plan["monitor"].update(_logdriver.monitor_part(cfg))
+        if conf.get("Healthcheck"):
+            from layerbox.container import health as _health
+
+            cg = {"version": plan["cgroup"]["version"], "dirs": plan["cgroup"]["dirs"]}
+            plan["monitor"]["health"] = _health.monitor_part(cfg, plan, cg, SHIM)
         shim = SHIM
         if host.get("NetworkMode") not in ("none", "host"):
             shim = self._attach_network(c, plan)
@@ -454,6 +480,21 @@ class ContainerEngine:
                 op["source"] = _network.resolv_conf(
                     cfg, settings["Networks"][user_net]["Gateway"] if user_net else "")
         return SHIM_NET
+
+    def _namespace_of(self, ref: str, kind: str) -> str:
+        """--ipc container:NAME (and --pid): the namespace file of a running container's init,
+        and, for IPC, its /dev/shm (what docker shares with it)."""
+        try:
+            other = self.get(ref)
+        except NotFound:
+            raise InvalidArgument(f"cannot join {kind.upper()} of a non running container: No such "
+                                  f"container: {ref}") from None
+        if other.status != "running":
+            raise Conflict(f"cannot join {kind.upper()} of a non running container: {other.id}")
+        if kind == "ipc" and (other.config["HostConfig"].get("IpcMode") or "private") not in (
+                "shareable", "host"):
+            raise InvalidArgument(f"cannot join IPC of a non-shareable container: {other.id}")
+        return f"/proc/{other.state['Pid']}/ns/{kind}"
 
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":
@@ -726,13 +767,16 @@ class ContainerEngine:
         keys AND)."""
         if not filters:
             return containers
-        known = {"status", "name", "id", "label", "ancestor", "exited"}
+        known = {"status", "name", "id", "label", "ancestor", "exited", "health"}
         for k in filters:
             if k not in known:
                 raise InvalidArgument(f"invalid filter '{k}'")
         for s in filters.get("status", ()):
             if s not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
                 raise InvalidArgument(f"invalid filter 'status={s}'")
+        for h in filters.get("health", ()):
+            if h not in ("starting", "healthy", "unhealthy", "none"):
+                raise InvalidArgument(f"Unrecognised filter value for health: {h}")
         ancestors = set()
         for a in filters.get("ancestor", ()):
             try:
@@ -749,6 +793,7 @@ class ContainerEngine:
                 "label": lambda v: (labels.get(v.partition("=")[0]) == v.partition("=")[2])
                 if "=" in v else v in labels,
                 "exited": lambda v: c.status == "exited" and str(c.state.get("ExitCode")) == v,
+                "health": lambda v: _health_word(c) == v,
                 "ancestor": lambda v: c.config.get("Image") in ancestors
                 or c.config["Config"].get("Image") in filters["ancestor"],
             }
@@ -786,6 +831,12 @@ class ContainerEngine:
             if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
                 procs.append(fields)
         return {"Titles": titles, "Processes": procs}
+
+
+def _health_word(c) -> str:
+    from layerbox.container import health as _health
+
+    return _health.status_word(c)
 
 
 def _network_ports(cfg: dict) -> list:

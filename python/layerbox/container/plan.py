@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from layerbox.container import hostopts as _hostopts
 from layerbox.container import security as _security
 from layerbox.container.cgroups import CgroupLayout
 from layerbox.container.process import namespaces, process_env
@@ -111,9 +112,12 @@ def process_security(layout: CgroupLayout, host: dict, seccomp_cache: str) -> di
     return out
 
 
-def mount_ops(cdir: str, config: dict, volume_source, device_ops=()) -> list:
+def mount_ops(cdir: str, config: dict, volume_source, device_ops=(), shm_source="") -> list:
     host = config["HostConfig"]
     ops = list(BASE_MOUNTS)
+    if shm_source or host.get("ShmSize"):
+        ops = [_hostopts.shm_mount(op, host, shm_source) if op["target"] == "/dev/shm" else op
+               for op in ops]
     if host.get("Privileged"):  # docker: /sys read-write, nothing masked or read-only
         ops = [dict(op, ro=False) if op.get("fstype") == "sysfs" else op for op in ops]
     ops.extend(device_ops)
@@ -129,7 +133,8 @@ def mount_ops(cdir: str, config: dict, volume_source, device_ops=()) -> list:
 
 
 def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
-          tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "") -> dict:
+          tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "",
+          namespace_of=None) -> dict:
     """The plan for starting container `cid` (config.json contents in `config`)."""
     c = config["Config"]
     host = config["HostConfig"]
@@ -137,7 +142,11 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
     layout = cgroups or CgroupLayout.default()
     device_ops, device_rules = _security.device_nodes(host)
     cg = layout.plan(cid, host, device_rules)
+    extra = _hostopts.plan_part(config, namespace_of) if namespace_of else {}
+    shared = _hostopts.namespaces_shared(host)
+    shm_source = _hostopts.shm_source(host, extra)
     return {
+        **extra,
         "id": cid,
         "rootfs": {
             "lower": lower_dirs,
@@ -148,8 +157,10 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "readonly": bool(host.get("ReadonlyRootfs")),
             "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
         },
-        "mounts": mount_ops(cdir, config, volume_source, device_ops),
-        "namespaces": namespaces(config),
+        "mounts": mount_ops(cdir, config, volume_source, device_ops, shm_source),
+        # the namespaces made for it; exec joins all of its init's (process.exec_base)
+        "namespaces": [n for n in namespaces(config) if n not in shared],
+        "exec_namespaces": namespaces(config),
         "hostname": c["Hostname"],
         "init": bool(host.get("Init")),
         "process": {
