@@ -213,6 +213,12 @@ class Container(Model):
         return self.attrs["State"]["Status"]
 
     @property
+    def health(self) -> str:
+        """The SDK's: State.Health's Status, or "unknown" without a healthcheck."""
+        h = self.attrs["State"].get("Health")
+        return h["Status"] if h else "unknown"
+
+    @property
     def labels(self) -> dict:
         return self.attrs["Config"].get("Labels") or {}
 

@@ -173,8 +173,9 @@ def test_sdk_healthcheck(client, busybox_image):
             if (c.attrs["State"].get("Health") or {}).get("Status") == "healthy":
                 break
             time.sleep(0.1)
-        assert c.attrs["State"]["Health"]["Status"] == "healthy"
+        assert c.attrs["State"]["Health"]["Status"] == "healthy" and c.health == "healthy"
         assert c.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "true"]
+        assert client.containers.list(filters={"health": "healthy", "id": c.id})[0].id == c.id
     finally:
         c.remove(force=True)
 
