@@ -76,6 +76,16 @@ SDK_RUN_ARGS = {
     "use_config_proxy": HONOURED,
     # The Engine API version a HostConfig is made for: there is no Engine API in between.
     "version": HONOURED,
+    "ulimits": HONOURED,  # ["nofile=1024:2048"] or docker.types.Ulimit
+    "shm_size": HONOURED,
+    "sysctls": HONOURED,  # namespaced ones only, as runc checks
+    "oom_score_adj": HONOURED,
+    "group_add": HONOURED,
+    "pid_mode": HONOURED,  # host; container:NAME refused
+    "ipc_mode": HONOURED,  # private, shareable, host, container:NAME
+    "uts_mode": HONOURED,  # host
+    "healthcheck": HONOURED,  # {"test", "interval", "timeout", "retries", "start_period"}
+    "log_config": HONOURED,  # {"Type": json-file|local|none, "Config": {"max-size", "max-file"}}
     "blkio_weight": REFUSED,
     "blkio_weight_device": REFUSED,
     "cgroup_parent": REFUSED,
@@ -93,14 +103,10 @@ SDK_RUN_ARGS = {
     "device_requests": REFUSED,
     "device_write_bps": REFUSED,
     "device_write_iops": REFUSED,
-    "group_add": REFUSED,
-    "healthcheck": REFUSED,
     "init_path": REFUSED,
-    "ipc_mode": REFUSED,
     "isolation": REFUSED,
     "kernel_memory": REFUSED,
     "links": REFUSED,
-    "log_config": REFUSED,
     "lxc_conf": REFUSED,
     "mac_address": HONOURED,
     "mem_reservation": REFUSED,
@@ -108,15 +114,9 @@ SDK_RUN_ARGS = {
     "network_disabled": REFUSED,
     "networking_config": REFUSED,
     "oom_kill_disable": REFUSED,
-    "oom_score_adj": REFUSED,
-    "pid_mode": REFUSED,
     "runtime": REFUSED,
-    "shm_size": REFUSED,
     "storage_opt": REFUSED,
-    "sysctls": REFUSED,
-    "ulimits": REFUSED,
     "userns_mode": REFUSED,
-    "uts_mode": REFUSED,
     "volume_driver": REFUSED,
 }
 
@@ -211,6 +211,12 @@ class Container(Model):
     @property
     def status(self) -> str:
         return self.attrs["State"]["Status"]
+
+    @property
+    def health(self) -> str:
+        """The SDK's: State.Health's Status, or "unknown" without a healthcheck."""
+        h = self.attrs["State"].get("Health")
+        return h["Status"] if h else "unknown"
 
     @property
     def labels(self) -> dict:

@@ -249,6 +249,20 @@ HONOURED = {
     # nothing to see: no proxy configuration to apply, no Engine API version to speak
     "use_config_proxy": ({"use_config_proxy": True}, ("Config", "Hostname", 0), None),
     "version": ({"version": "1.43"}, ("Config", "Hostname", 0), None),
+    "healthcheck": ({"healthcheck": {"test": "true", "retries": 2}}, ("Config", "Healthcheck"),
+                    {"Test": ["CMD-SHELL", "true"], "Retries": 2}),
+    "log_config": ({"log_config": {"Type": "json-file", "Config": {"max-size": "1m"}}},
+                   ("HostConfig", "LogConfig"), {"Type": "json-file", "Config": {"max-size": "1m"}}),
+    "ulimits": ({"ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}]}, ("HostConfig", "Ulimits"),
+                [{"Name": "nofile", "Hard": 20, "Soft": 10}]),
+    "shm_size": ({"shm_size": "8m"}, ("HostConfig", "ShmSize"), 8 << 20),
+    "sysctls": ({"sysctls": {"net.ipv4.ip_forward": "1"}}, ("HostConfig", "Sysctls"),
+                {"net.ipv4.ip_forward": "1"}),
+    "oom_score_adj": ({"oom_score_adj": 10}, ("HostConfig", "OomScoreAdj"), 10),
+    "group_add": ({"group_add": ["staff"]}, ("HostConfig", "GroupAdd"), ["staff"]),
+    "pid_mode": ({"pid_mode": "host"}, ("HostConfig", "PidMode"), "host"),
+    "ipc_mode": ({"ipc_mode": "host"}, ("HostConfig", "IpcMode"), "host"),
+    "uts_mode": ({"uts_mode": "host"}, ("HostConfig", "UTSMode"), "host"),
 }
 
 
@@ -321,8 +335,8 @@ def test_unknown_arguments_raise_as_the_sdk_does(client, busybox_image):
         client.containers.run("busybox", "true", totally_bogus_kwarg=1)
     with pytest.raises(TypeError, match=r"^run\(\) got unexpected keyword arguments 'a', 'b'$"):
         client.containers.create("busybox", "true", b=1, a=2)
-    with pytest.raises(errors.InvalidArgument, match="'healthcheck', 'ulimits'"):
-        client.containers.run("busybox", "true", ulimits=["x"], healthcheck={"test": ["x"]})
+    with pytest.raises(errors.InvalidArgument, match="'links', 'lxc_conf'"):
+        client.containers.run("busybox", "true", lxc_conf={"x": "y"}, links=["x"])
     with pytest.raises(errors.InvalidArgument, match="linux/arm64"):
         client.containers.run("busybox", "true", platform="linux/arm64")
     with pytest.raises(RuntimeError, match="can not be used together"):

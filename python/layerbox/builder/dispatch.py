@@ -34,6 +34,7 @@ from layerbox.errors import (BuildError, ImageNotFound, InvalidArgument, Layerbo
 
 from . import dockerfile as D
 from .cache import BuildCache, step_key
+from .dockerfile.gocompat import go_duration
 from .shellwords import go_quote, lexer
 
 __all__ = ["BuildOptions", "Builder", "Output", "RunFailed", "BUILTIN_ARGS"]
@@ -634,28 +635,3 @@ def parse_port_spec(spec: str) -> list:
     if start > 65535 or end > 65535 or end < start:
         raise BuildError(f"invalid containerPort: {port}")
     return [f"{p}/{proto}" for p in range(start, end + 1)]
-
-
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String(): 0s, 1.5s, 5m0s, 1h2m3s, 300ms."""
-    if ns == 0:
-        return "0s"
-    neg = ns < 0
-    ns = abs(ns)
-    if ns < 10**9:
-        for unit, div in (("ms", 10**6), ("\u00b5s", 10**3), ("ns", 1)):
-            if ns >= div:
-                return ("-" if neg else "") + _frac(ns, div) + unit
-    h, rem = divmod(ns, 3600 * 10**9)
-    m, rem = divmod(rem, 60 * 10**9)
-    s = _frac(rem, 10**9) + "s"
-    out = (f"{h}h{m}m" if h else f"{m}m" if m else "") + s
-    return ("-" if neg else "") + out
-
-
-def _frac(v: int, div: int) -> str:
-    whole, rem = divmod(v, div)
-    if not rem:
-        return str(whole)
-    digits = str(rem).rjust(len(str(div)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"

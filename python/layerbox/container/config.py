@@ -10,6 +10,9 @@ import os
 
 from layerbox import _util
 from layerbox import signals as _signals
+from layerbox.container import health as _health
+from layerbox.container import hostopts as _hostopts
+from layerbox.container import logdriver as _logdriver
 from layerbox.container import security as _security
 from layerbox.container.process import merge_env, parse_env_list
 from layerbox.errors import InvalidArgument
@@ -194,9 +197,9 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
             "Hostname": hostname,
             "Domainname": opts.get("domainname") or "",
             "User": user,
-            "AttachStdin": bool(opts.get("stdin_open")) and not opts.get("detach"),
-            "AttachStdout": not opts.get("detach"),
-            "AttachStderr": not opts.get("detach"),
+            "AttachStdin": _attached("stdin", opts) and bool(opts.get("stdin_open")),
+            "AttachStdout": _attached("stdout", opts),
+            "AttachStderr": _attached("stderr", opts),
             "Tty": bool(opts.get("tty")),
             "OpenStdin": bool(opts.get("stdin_open")),
             "StdinOnce": bool(opts.get("stdin_open")) and not opts.get("detach"),
@@ -209,7 +212,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
             "Labels": labels,
             "StopSignal": stop_signal,
             "ExposedPorts": exposed or None,
-            "Healthcheck": ic.get("Healthcheck"),
+            "Healthcheck": _health.merge(ic.get("Healthcheck"), _health.from_options(opts)),
             **({"MacAddress": mac.lower()} if mac else {}),
             **({"StopTimeout": int(opts["stop_timeout"])} if opts.get("stop_timeout") is not None else {}),
         },
@@ -234,6 +237,8 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
             "PidsLimit": int(pids) if pids not in (None, "", 0) else None,
             "Init": bool(opts.get("init")),
             "ReadonlyRootfs": bool(opts.get("read_only")),
+            "LogConfig": _log_config(opts),
+            **_hostopts.host_config(opts, network),
             **_security.host_config(opts),
         },
         "Mounts": mounts,
@@ -286,6 +291,23 @@ def _mount_points(ic: dict, opts: dict, volumes_from) -> tuple:
                               list(image_volumes) if opts.get("image_volumes", True) else [],
                               tmpfs_paths)
     return volumes, points, list(specs), image_volumes or None
+
+
+def _attached(stream: str, opts: dict) -> bool:
+    """Config.Attach*: every stream unless detached, or those -a names."""
+    if opts.get("detach"):
+        return False
+    return not opts.get("attach") or stream in opts["attach"]
+
+
+def _log_config(opts: dict) -> dict:
+    """--log-driver/--log-opt, or the SDK's log_config ({"Type", "Config"}, docker.types.LogConfig)."""
+    sdk = opts.get("log_config")
+    if sdk:
+        get = (lambda k: sdk.get(k) or sdk.get(k.lower())) if isinstance(sdk, dict) else (
+            lambda k: getattr(sdk, k.lower(), None))
+        return _logdriver.log_config(get("Type"), get("Config") or {})
+    return _logdriver.log_config(opts.get("log_driver"), opts.get("log_opt") or ())
 
 
 def _check_ip(addr: str, flag: str) -> None:

@@ -41,6 +41,9 @@ STATE_SCHEMA = {
     "PidStartTime": int, "MonitorPid": int, "MonitorStartTime": int, "BootId": str,
     # a bridge network's part (layerbox.network): empty on none and host
     "NetworkSettings": dict, "NetworkPorts": list,
+    # the healthcheck's (container/health.py; the monitor's Health in csrc/shim/health.hpp):
+    # {} without one
+    "Health": dict,
 }
 
 
@@ -50,7 +53,7 @@ def _initial_state() -> dict:
         "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
         "StartedAt": _ZERO_TIME, "FinishedAt": _ZERO_TIME, "RestartCount": 0,
         "PidStartTime": 0, "MonitorPid": 0, "MonitorStartTime": 0, "BootId": "",
-        "NetworkSettings": {}, "NetworkPorts": [],
+        "NetworkSettings": {}, "NetworkPorts": [], "Health": {},
     }
 
 
@@ -304,12 +307,15 @@ class ContainerEngine:
                     os.mkdir(os.path.join(staging, d), 0o755)
                 cfg["Id"] = cid
                 cfg["Name"] = "/" + claimed
-                host_net = cfg["HostConfig"]["NetworkMode"] == "host"
+                host_net = (cfg["HostConfig"]["NetworkMode"] == "host"
+                            or cfg["HostConfig"].get("UTSMode") == "host")
                 shared_net = cfg["HostConfig"]["NetworkMode"].startswith("container:")
                 if not cfg["Config"]["Hostname"] and not shared_net:  # shared: the other's
                     cfg["Config"]["Hostname"] = os.uname().nodename if host_net else cid[:12]
                 cfg["Layers"] = layers
-                cfg["LogPath"] = store.container_log(cid)
+                # docker's: none keeps no log, so names no file
+                cfg["LogPath"] = (store.container_log(cid)
+                                  if cfg["HostConfig"]["LogConfig"]["Type"] != "none" else "")
                 cfg["Driver"] = "overlay"
                 _mounts.name_volumes(self.store, cfg["Mounts"])
                 # No state.json yet: a container that never started is "created" (one file
@@ -409,12 +415,15 @@ class ContainerEngine:
         return self.create(image, **opts)
 
     def run(self, image: str, *, on_missing_image=None, remove_on_failure: bool = False,
-            stdin: int = -1, stdout: int = -1, stderr: int = -1, tty_size=(0, 0), **opts):
+            stdin: int = -1, stdout: int = -1, stderr: int = -1, tty_size=(0, 0),
+            on_created=None, **opts):
         """`run` for the CLI and the API alike: create (see create_fetching), then start with
         the given fds as the container's attached stdio. A container that fails to start is
         removed when it is --rm or ``remove_on_failure``. Returns (id, the monitor handle)."""
         cid = self.create_fetching(image, on_missing_image, **opts)
         try:
+            if on_created is not None:
+                on_created(cid)  # --cidfile: written before the start, as docker does
             mon = self.start(cid, stdin=stdin, stdout=stdout, stderr=stderr, tty_size=tty_size)
         except BaseException:
             if remove_on_failure or opts.get("auto_remove"):
@@ -456,7 +465,10 @@ class ContainerEngine:
 
     def log_path(self, c: Container) -> str:
         """The container's log file (its LogPath; containers made before LogPath was
-        recorded have it in the same place)."""
+        recorded have it in the same place); "" with the none log driver."""
+        lc = c.config["HostConfig"].get("LogConfig") or {}
+        if lc.get("Type") == "none":
+            return ""
         return c.config.get("LogPath") or self.store.container_log(c.id)
 
     def layer_dirs(self, c: Container) -> list[str]:
@@ -486,10 +498,16 @@ class ContainerEngine:
             user = _users.resolve(spec, read)
             if key:
                 self._users[key] = user
+        if cfg["HostConfig"].get("GroupAdd"):
+            from layerbox.container import users as _users
+
+            user = _users.with_groups(user, cfg["HostConfig"]["GroupAdd"], lambda rel: _users.read_layered(
+                [upper, *lowers[1:]], rel))
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
                            tty_size=tty_size, cgroups=self.cgroups,
                            seccomp_cache=self.seccomp_cache,
-                           first_start=c.state.get("StartedAt", _ZERO_TIME) == _ZERO_TIME)
+                           first_start=c.state.get("StartedAt", _ZERO_TIME) == _ZERO_TIME,
+                           namespace_of=self._namespace_of)
         mode = cfg["HostConfig"].get("NetworkMode") or ""
         if mode.startswith("container:"):
             from layerbox.network import shared
@@ -508,6 +526,7 @@ class ContainerEngine:
         state = c.state
         for k in ("ExitCode", "Error"):
             state.pop(k, None)
+        state.setdefault("Health", {})  # a state written before health was recorded
         conf = cfg["Config"]
         attach = stdout >= 0
         name_link = os.path.join(self.store.names, c.name)
@@ -526,6 +545,14 @@ class ContainerEngine:
             + self._anonymous_volume_paths(cfg, c.id),
         }
         self._mark_running(c.id)
+        from layerbox.container import logdriver as _logdriver
+
+        plan["monitor"].update(_logdriver.monitor_part(cfg))
+        if conf.get("Healthcheck"):
+            from layerbox.container import health as _health
+
+            cg = {"version": plan["cgroup"]["version"], "dirs": plan["cgroup"]["dirs"]}
+            plan["monitor"]["health"] = _health.monitor_part(cfg, plan, cg, SHIM)
         shim = SHIM
         if mode not in ("none", "host") and not mode.startswith("container:"):
             shim = self._attach_network(c, plan)
@@ -556,6 +583,21 @@ class ContainerEngine:
     def _mount_points_of(self, ref: str) -> list:
         """--volumes-from: the mount points of container `ref`."""
         return list(self.get(ref, reconcile=False).config.get("Mounts") or ())
+
+    def _namespace_of(self, ref: str, kind: str) -> str:
+        """--ipc container:NAME (and --pid): the namespace file of a running container's init,
+        and, for IPC, its /dev/shm (what docker shares with it)."""
+        try:
+            other = self.get(ref)
+        except NotFound:
+            raise InvalidArgument(f"cannot join {kind.upper()} of a non running container: No such "
+                                  f"container: {ref}") from None
+        if other.status != "running":
+            raise Conflict(f"cannot join {kind.upper()} of a non running container: {other.id}")
+        if kind == "ipc" and (other.config["HostConfig"].get("IpcMode") or "private") not in (
+                "shareable", "host"):
+            raise InvalidArgument(f"cannot join IPC of a non-shareable container: {other.id}")
+        return f"/proc/{other.state['Pid']}/ns/{kind}"
 
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":
@@ -848,13 +890,16 @@ class ContainerEngine:
         except label's, which all must match; keys AND)."""
         if not filters:
             return containers
-        known = {"status", "name", "id", "label", "ancestor", "exited"}
+        known = {"status", "name", "id", "label", "ancestor", "exited", "health"}
         for k in filters:
             if k not in known:
                 raise InvalidArgument(f"invalid filter '{k}'")
         for s in filters.get("status", ()):
             if s not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
                 raise InvalidArgument(f"invalid filter 'status={s}'")
+        for h in filters.get("health", ()):
+            if h not in ("starting", "healthy", "unhealthy", "none"):
+                raise InvalidArgument(f"Unrecognised filter value for health: {h}")
         ancestors = set()
         for a in filters.get("ancestor", ()):
             try:
@@ -871,6 +916,7 @@ class ContainerEngine:
                 "label": lambda v: (labels.get(v.partition("=")[0]) == v.partition("=")[2])
                 if "=" in v else v in labels,
                 "exited": lambda v: c.status == "exited" and str(c.state.get("ExitCode")) == v,
+                "health": lambda v: _health_word(c) == v,
                 "ancestor": lambda v: c.config.get("Image") in ancestors
                 or c.config["Config"].get("Image") in filters["ancestor"],
             }
@@ -917,6 +963,12 @@ def _event(store, action: str, cid: str, **attributes) -> None:
     from layerbox import events
 
     events.record(store, "container", action, cid, attributes)
+
+
+def _health_word(c) -> str:
+    from layerbox.container import health as _health
+
+    return _health.status_word(c)
 
 
 def _network_ports(cfg: dict) -> list:

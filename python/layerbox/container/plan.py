@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from layerbox.container import hostopts as _hostopts
 from layerbox.container import security as _security
 from layerbox.container.cgroups import CgroupLayout
 from layerbox.container.process import namespaces, process_env
@@ -138,12 +139,15 @@ def process_security(layout: CgroupLayout, host: dict, seccomp_cache: str) -> di
     return out
 
 
-def mount_ops(cdir: str, config: dict, volume_source, device_ops=(), *, cgroup=None,
+def mount_ops(cdir: str, config: dict, volume_source, device_ops=(), *, shm_source="", cgroup=None,
               first_start: bool = False) -> list:
     from layerbox.container import mounts as _mounts
 
     host = config["HostConfig"]
     ops = list(BASE_MOUNTS)
+    if shm_source or host.get("ShmSize"):
+        ops = [_hostopts.shm_mount(op, host, shm_source) if op["target"] == "/dev/shm" else op
+               for op in ops]
     if host.get("Privileged"):  # docker: /sys read-write, nothing masked or read-only
         ops = [dict(op, ro=False) if op.get("fstype") == "sysfs" else op for op in ops]
     if cgroup:
@@ -160,7 +164,7 @@ def mount_ops(cdir: str, config: dict, volume_source, device_ops=(), *, cgroup=N
 
 def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
           tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "",
-          first_start: bool = False) -> dict:
+          first_start: bool = False, namespace_of=None) -> dict:
     """The plan for starting container `cid` (config.json contents in `config`)."""
     c = config["Config"]
     host = config["HostConfig"]
@@ -168,7 +172,11 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
     layout = cgroups or CgroupLayout.default()
     device_ops, device_rules = _security.device_nodes(host)
     cg = layout.plan(cid, host, device_rules)
+    extra = _hostopts.plan_part(config, namespace_of) if namespace_of else {}
+    shared = _hostopts.namespaces_shared(host)
+    shm_source = _hostopts.shm_source(host, extra)
     return {
+        **extra,
         "id": cid,
         "rootfs": {
             "lower": lower_dirs,
@@ -179,9 +187,11 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "readonly": bool(host.get("ReadonlyRootfs")),
             "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
         },
-        "mounts": mount_ops(cdir, config, volume_source, device_ops, cgroup=cg,
+        "mounts": mount_ops(cdir, config, volume_source, device_ops, shm_source=shm_source, cgroup=cg,
                             first_start=first_start),
-        "namespaces": namespaces(config),
+        # the namespaces made for it; exec joins all of its init's (process.exec_base)
+        "namespaces": [n for n in namespaces(config) if n not in shared],
+        "exec_namespaces": namespaces(config),
         "hostname": c["Hostname"],
         "init": bool(host.get("Init")),
         "process": {

@@ -57,8 +57,16 @@ def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
         "RunningFor": _util.human_duration(now - created) + " ago",
         "Size": "",
         "State": c.state.get("Status", "created"),
-        "Status": status_text(c.state, now),
+        "Status": status_text(c.state, now) + _health_suffix(c),
     }
+
+
+def _health_suffix(c) -> str:
+    if not (c.config["Config"].get("Healthcheck") or {}).get("Test"):
+        return ""  # no healthcheck: ps of many containers imports nothing more
+    from layerbox.container import health as _health
+
+    return _health.ps_suffix(c)
 
 
 def inspect(engine, c) -> dict:
@@ -81,6 +89,11 @@ def inspect(engine, c) -> dict:
         "StartedAt": st.get("StartedAt", "0001-01-01T00:00:00Z"),
         "FinishedAt": st.get("FinishedAt", "0001-01-01T00:00:00Z"),
     }
+    from layerbox.container import health as _health
+
+    health = _health.state_health(c)
+    if health is not None:
+        state["Health"] = health
     from layerbox.container.mounts import inspect_entry
 
     mounts = [inspect_entry(m, store.volumes) for m in cfg.get("Mounts") or ()]

@@ -28,7 +28,7 @@ def join(engine, c, plan: dict) -> None:
         raise Conflict(f"cannot join network of a non running container: {other.id}")
     # The init's namespace by its /proc entry, checked just above against its start time; the
     # child opens it before it runs anything of the container.
-    plan["join_namespaces"] = [["net", f"/proc/{pid}/ns/net"]]
+    plan.setdefault("join_namespaces", []).append(["net", f"/proc/{pid}/ns/net"])
     ocfg = other.config
     hostname = ocfg["Config"].get("Hostname") or other.id[:12]
     plan["hostname"] = hostname

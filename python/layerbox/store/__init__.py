@@ -227,7 +227,8 @@ class Store:
         return os.path.join(self.layers, diff_id.split(":", 1)[-1], "diff")
 
     def container_log(self, cid: str) -> str:
-        """Where a container's monitor writes its output (CRI format: container/logs.py)."""
+        """Where a container's monitor writes its output (docker's json-file records, or CRI for
+        containers made before LogConfig: container/logs.py, container/logdriver.py)."""
         return os.path.join(self.containers, cid, "container.log")
 
     def min_free(self) -> int:

@@ -69,6 +69,40 @@ def container_options(f):
         click.option("--tmpfs", multiple=True, metavar="PATH[:OPTS]", help="Mount a tmpfs directory."),
         click.option("--platform", metavar="PLATFORM", help="Set platform (only linux/amd64 here)."),
         click.option("--rm", "remove", is_flag=True, help="Automatically remove the container when it exits."),
+        click.option("--health-cmd", metavar="CMD", help="Command to run to check health."),
+        click.option("--health-interval", metavar="DURATION",
+                     help="Time between running the check (ms|s|m|h) (default 0s)."),
+        click.option("--health-timeout", metavar="DURATION",
+                     help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)."),
+        click.option("--health-retries", type=int, metavar="N",
+                     help="Consecutive failures needed to report unhealthy."),
+        click.option("--health-start-period", metavar="DURATION",
+                     help="Start period for the container to initialize before starting "
+                          "health-retries countdown (ms|s|m|h) (default 0s)."),
+        click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."),
+        click.option("--log-driver", metavar="DRIVER",
+                     help="Logging driver for the container: json-file (default), local or none."),
+        click.option("--log-opt", multiple=True, metavar="KEY=VALUE",
+                     help="Log driver options (max-size, max-file)."),
+        click.option("--label-file", multiple=True, metavar="FILE",
+                     help="Read in a line delimited file of labels."),
+        click.option("--pull", metavar="POLICY",
+                     help='Pull image before running ("always"|"missing"|"never") (default "missing").'),
+        click.option("--cidfile", metavar="FILE", help="Write the container ID to the file."),
+        click.option("--ulimit", multiple=True, metavar="NAME=SOFT[:HARD]", help="Ulimit options."),
+        click.option("--shm-size", metavar="BYTES", help="Size of /dev/shm."),
+        click.option("--sysctl", multiple=True, metavar="KEY=VALUE",
+                     help="Sysctl options (namespaced ones only)."),
+        click.option("--oom-score-adj", type=int, metavar="N",
+                     help="Tune host's OOM preferences (-1000 to 1000)."),
+        click.option("--group-add", multiple=True, metavar="GROUP",
+                     help="Add additional groups to join."),
+        click.option("--pid", metavar="MODE", help="PID namespace to use (host)."),
+        click.option("--ipc", metavar="MODE",
+                     help="IPC mode to use: private, shareable, host or container:NAME."),
+        click.option("--uts", metavar="MODE", help="UTS namespace to use (host)."),
+        click.option("-a", "--attach", multiple=True, metavar="STREAM",
+                     help="Attach to STDIN, STDOUT or STDERR."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -113,7 +147,7 @@ def start(obj, **kw):
 @click.option("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states).")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states).")
 @click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="Filter output: status, name, id, label, ancestor, exited.")
+              help="Filter output: status, name, id, label, ancestor, exited, health.")
 @click.option("--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template, or 'json'.")
 @click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
 @click.pass_obj
