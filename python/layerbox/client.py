@@ -339,7 +339,7 @@ class Container(Model):
         return p.wait(), b"".join(chunks), b""
 
     def top(self, ps_args: str | None = None) -> dict:
-        return self._engine.top(self.id)
+        return self._engine.top(self.id, ps_args or "")
 
     def diff(self) -> list:
         from layerbox.container import changes
@@ -551,8 +551,15 @@ class ImageCollection:
         return self.get(image_id), logs
 
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs):
+        """The images pulled; with stream=True (docker's APIClient.pull) a generator of
+        docker's progress messages instead (dicts with decode=True)."""
         from layerbox.registry import api as _reg
 
+        if kwargs.get("stream"):
+            return _reg.pull_stream(self.client._images, repository, tag, all_tags=all_tags,
+                                    platform=kwargs.get("platform"),
+                                    auth_config=kwargs.get("auth_config"),
+                                    decode=bool(kwargs.get("decode")))
         ids = _reg.pull(self.client._images, repository, tag, all_tags=all_tags,
                         platform=kwargs.get("platform"), auth_config=kwargs.get("auth_config"))
         got = [self.get(i) for i in ids]

@@ -74,7 +74,8 @@ CASES = [
     # whitespace trimming, comments, literals
     ("a  {{- .Name -}}  \n b", "awebb"),
     ("{{/* a comment */}}x{{- /* trimmed */ -}} y", "xy"),
-    ("{{\"q\\t\"}}{{`raw\\n`}}{{'a'}}{{1.5}}{{-3}}{{true}}{{nil | printf \"%v\"}}", "q\traw\\n971.5-3true<nil>"),
+    ("{{\"q\\t\"}}{{`raw\\n`}}{{'a'}}{{1.5}}{{-3}}{{true}}{{1e6}}{{printf \"%s|%v\" 3 nil}}",
+     "q\traw\\n971.5-3true1e+06%!s(int=3)|<nil>"),
 ]
 
 
@@ -108,6 +109,7 @@ ERRORS = [
     ("{{nosuch .A}}", {}, False, 'template: :1: function "nosuch" not defined'),
     ("{{$x}}", {}, False, 'template: :1: undefined variable "$x"'),
     ("{{}}", {}, False, "template: :1: missing value for command"),
+    ("{{nil}}", {}, False, 'template: :1:2: executing "" at <nil>: nil is not a command'),
 ]
 
 
@@ -156,6 +158,7 @@ def test_table_format_as_docker():
         "CONTAINER ID   NAMES"
     # json: one object per row, keys sorted, nothing private
     assert _render("json", rows[:1], **kw) == '{"ID":"abc","Names":"web","Ports":"","Status":"Up 1 second"}\n'
+    assert _render("{{json .}}", rows[:1], **kw) == _render("json", rows[:1], **kw)
     # a header for no rows; an unknown field is an error even then
     assert _render("table {{.ID}}\\t{{.Names}}", [], **kw) == "CONTAINER ID   NAMES\n"
     with pytest.raises(gt.TemplateError, match=r"template parsing error: template: :1:10: executing \"\" at "

@@ -87,7 +87,11 @@ def typed(v, spec):
     if v is None:
         return NIL_PTR
     if isinstance(v, dict):
-        return {k: typed(x, spec.get(k)) for k, x in v.items()}
+        out = {k: typed(x, spec.get(k)) for k, x in v.items()}
+        for k, kind in spec.items():  # a field JSON leaves out when empty is still in the struct
+            if k not in out and isinstance(kind, str):
+                out[k] = Nil(kind)
+        return out
     return v
 
 
@@ -582,6 +586,8 @@ def go_str(v, top: bool = True) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, Struct):
+        if "String" in v.methods:  # a fmt.Stringer prints itself
+            return v.methods["String"]()
         return "{" + " ".join(go_str(x, False) for x in v.fields.values()) + "}"
     if isinstance(v, dict):
         return "map[" + " ".join(f"{go_str(k, False)}:{go_str(v[k], False)}"
@@ -638,8 +644,8 @@ def to_json(v) -> str:
 def _plain(v):
     if v is MISSING or isinstance(v, Nil):
         return None
-    if isinstance(v, Struct):
-        return {k: _plain(x) for k, x in v.fields.items()}
+    if isinstance(v, Struct):  # docker's contexts marshal themselves through a map: sorted
+        return {k: _plain(v.fields[k]) for k in sorted(v.fields)}
     if isinstance(v, GoMap):
         return {str(k): _plain(v[k]) for k in sorted(v, key=_sort_key)}
     if isinstance(v, dict):
@@ -821,6 +827,8 @@ def sprintf(fmt: str, *args) -> str:
 def _fmt_one(verb, flags, width, prec, a) -> str:
     pyflags = "".join(f for f in flags if f in "+- 0#")
     pprec = f".{prec or 0}" if prec is not None else ""
+    if verb == "s" and (isinstance(a, (bool, int, float)) or a is None):
+        return f"%!s({go_type(a)}={go_str(a, False)})"
     if verb in "vs":
         s = go_str(a, top=False) if not isinstance(a, str) else a
         if verb == "v" and "+" in flags and isinstance(a, Struct):
@@ -1030,8 +1038,8 @@ class _Exec:
                 out.append(n[1])
             elif kind == "action":
                 v = self.pipeline(n[1], dot)
-                if not n[1][0]:
-                    out.append(self.printable(v, n[1]))
+                if not n[1][0]:  # an action that declares a variable prints nothing
+                    out.append(go_str(v))
             elif kind == "if" or kind == "with":
                 mark = len(self.vars)
                 v = self.pipeline(n[1], dot)
@@ -1047,14 +1055,11 @@ class _Exec:
             elif kind == "continue":
                 raise _Continue()
 
-    def printable(self, v, pipe) -> str:
-        return go_str(v)
-
     def range_(self, n, dot, out):
         _, pipe, body, other, pos = n
         mark = len(self.vars)
         decl = pipe[0]
-        v = self.pipeline((), dot, pipe_override=pipe)
+        v = self.pipeline(pipe, dot, declare=False)  # range binds its variables per element
         if isinstance(v, Nil) or v is None or v is MISSING:
             items = []
         elif isinstance(v, dict):
@@ -1106,16 +1111,14 @@ class _Exec:
             return "(" + self.pipe_text(a[1]) + ")" + "".join("." + x for x in a[2])
         return "?"
 
-    def pipeline(self, pipe, dot, pipe_override=None):
-        if pipe_override is not None:
-            pipe = pipe_override
+    def pipeline(self, pipe, dot, declare: bool = True):
         decl, is_assign, cmds, _pos = pipe
         v = MISSING
         final = _NOFINAL
         for cmd in cmds:
             v = self.command(cmd, dot, final)
             final = v
-        if decl and not (len(decl) >= 1 and pipe_override is not None):
+        if decl and declare:
             if is_assign:
                 for i in range(len(self.vars) - 1, -1, -1):
                     if self.vars[i][0] == decl[0]:
@@ -1145,6 +1148,8 @@ class _Exec:
             return val
         if k == "ident":
             return self.call(first, args, dot, final)
+        if k == "lit" and first[1] is None:
+            self.fail(first[-1], "nil", "nil is not a command")
         self.not_function(first, args, final)
         if k == "dot":
             return dot

@@ -911,7 +911,7 @@ class ContainerEngine:
             labels = c.config["Config"].get("Labels") or {}
             tests = {
                 "status": lambda v: c.status == v,
-                "name": lambda v: v.lstrip("/") in c.name,
+                "name": lambda v: _name_matches(v, c.name),
                 "id": lambda v: c.id.startswith(v),
                 "label": lambda v: (labels.get(v.partition("=")[0]) == v.partition("=")[2])
                 if "=" in v else v in labels,
@@ -939,23 +939,17 @@ class ContainerEngine:
                     pass
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
 
-    def top(self, ref: str) -> dict:
+    def top(self, ref: str, ps_args: str = "") -> dict:
+        """docker top: the host's ps with `ps_args` (default -ef) over the container's
+        processes (container/top.py)."""
+        from layerbox.container import top as _top
+
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        pids = _core.Cgroup(self.cgroups.cgroup_for(c.id)).procs()
-        import subprocess
-
-        out = subprocess.run(["ps", "-ef"], capture_output=True, text=True, check=True).stdout
-        lines = out.splitlines()
-        titles = lines[0].split()
-        pid_col = titles.index("PID")
-        procs = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
-                procs.append(fields)
-        return {"Titles": titles, "Processes": procs}
+        _top.validate_ps_args(ps_args)
+        pids = list(_core.Cgroup(self.cgroups.cgroup_for(c.id)).procs())
+        return _top.top(pids, ps_args)
 
 
 def _event(store, action: str, cid: str, **attributes) -> None:
@@ -1029,3 +1023,21 @@ def _listdir(path: str) -> list[str]:
         return os.listdir(path)
     except FileNotFoundError:
         return []
+
+
+_REGEX_CHARS = frozenset(".^$*+?()[]{}|\\")
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    """docker's name filter: a regular expression searched in "/NAME" and in "NAME" (`^web$`,
+    `^/web`). A pattern with no special character is a substring test, so the common case
+    does not load `re`; a pattern that does not compile matches nothing, as docker's."""
+    if not _REGEX_CHARS.intersection(pattern):
+        return pattern in "/" + name
+    import re
+
+    try:
+        rx = re.compile(pattern)
+    except re.error:
+        return False
+    return bool(rx.search("/" + name) or rx.search(name))

@@ -30,10 +30,32 @@ def status_text(state: dict, now: float | None = None) -> str:
 
 
 def command_text(config: dict, trunc: bool = True) -> str:
-    cmd = " ".join([config.get("Path", "")] + list(config.get("Args") or []))
+    """docker ps's COMMAND: the daemon's Command (an argument with a space in single quotes:
+    `sh -c 'exit 3'`), cut to 20 characters with an ellipsis, then Go's strconv.Quote."""
+    args = [f"'{a}'" if " " in a else a for a in config.get("Args") or ()]
+    cmd = " ".join([config.get("Path", "")] + args)
     if trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
-    return f'"{cmd}"'
+    return go_quote(cmd)
+
+
+def go_quote(s: str) -> str:
+    """Go's strconv.Quote for what a command line holds."""
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
@@ -55,9 +77,11 @@ def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
         "Networks": cfg["HostConfig"].get("NetworkMode", "none"),
         "Ports": ports_text(c),
         "RunningFor": _util.human_duration(now - created) + " ago",
+        "Platform": {"architecture": "amd64", "os": "linux"},  # the image's (ocispec.Platform)
         "Size": "",
         "State": c.state.get("Status", "created"),
         "Status": status_text(c.state, now) + _health_suffix(c),
+        "_labels": labels,
     }
 
 
@@ -71,9 +95,11 @@ def _health_suffix(c) -> str:
 
 def inspect(engine, c) -> dict:
     """docker inspect's container document."""
+    from layerbox import dockershape
+
     cfg = c.config
     st = c.state
-    host = dict(cfg["HostConfig"])
+    host = dockershape.host_config(cfg["HostConfig"], _cgroup_version())
     store = engine.store
     lowers = engine.lower_dirs(c)
     state = {
@@ -128,9 +154,18 @@ def inspect(engine, c) -> dict:
             },
         },
         "Mounts": mounts,
-        "Config": cfg["Config"],
+        "Config": dockershape.config(cfg["Config"]),
         "NetworkSettings": network_settings(c, state),
     }
+
+
+def _cgroup_version() -> int:
+    from layerbox.container.cgroups import CgroupLayout
+
+    try:
+        return CgroupLayout.default().version
+    except OSError:
+        return 1
 
 
 def _live_network(c) -> dict:

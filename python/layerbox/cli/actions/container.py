@@ -383,21 +383,56 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
         sys.stdout.write("".join((c.id if no_trunc else c.id[:12]) + "\n" for c in containers))
         return 0
     rows = [views.ps_row(c, trunc=not no_trunc) for c in containers]
+    if size:
+        for c, r in zip(containers, rows):
+            r["Size"] = _ps_size(ctx, c)
     from layerbox.cli import output
 
     if fmt:
-        output.render(fmt, rows, headers=_PS_HEADERS)
+        from layerbox.cli import gotemplate as gt
+
+        for r in rows:  # docker's *formatter.Platform: JSON an object, printed "linux/amd64"
+            p = r["Platform"]
+            r["Platform"] = gt.Struct(p, "*formatter.Platform",
+                                      {"String": lambda p=p: f"{p['os']}/{p['architecture']}"})
+        output.render(fmt, rows, headers=_PS_HEADERS, type_name="*formatter.ContainerContext",
+                      default_table=_PS_TABLE + ("\t{{.Size}}" if size else ""),
+                      methods=_ps_methods)
         return 0
-    output.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+    output.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+                 + (["SIZE"] if size else []),
                  [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"],
-                   r["Names"]] for r in rows])
+                   r["Names"]] + ([r["Size"]] if size else []) for r in rows])
     return 0
+
+
+def _ps_size(ctx, c) -> str:
+    """docker ps -s: the container's own layer ("SizeRw") and, with the image under it, the
+    whole of what it sees ("virtual")."""
+    from layerbox._util import human_size
+    from layerbox.volumes import _du
+
+    rw = _du(os.path.join(c.dir, "upper"))
+    try:
+        image = ctx.images.record(c.config.get("Image", "")).get("Size", 0)
+    except (LayerboxError, OSError):
+        image = 0
+    return f"{human_size(rw)} (virtual {human_size(rw + image)})"
+
+
+_PS_TABLE = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+
+
+def _ps_methods(row) -> dict:
+    """`{{.Label "key"}}` in ps --format."""
+    labels = row.get("_labels") or {}
+    return {"Label": lambda key: labels.get(key, "")}
 
 
 _PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
                "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Status": "STATUS",
                "Ports": "PORTS", "Names": "NAMES", "State": "STATE", "Labels": "LABELS",
-               "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+               "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE", "Platform": "PLATFORM",
                "LocalVolumes": "LOCAL VOLUMES"}
 
 
@@ -418,7 +453,7 @@ def logs(ctx, container, follow=False, tail="all", timestamps=False, since=None,
 
 
 def top(ctx, container, ps_args=()) -> int:
-    res = ctx.engine.top(container)
+    res = ctx.engine.top(container, " ".join(ps_args))
     from layerbox.cli import output
 
     output.table(res["Titles"], res["Processes"])
@@ -428,10 +463,11 @@ def top(ctx, container, ps_args=()) -> int:
 def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
     from layerbox.container import views
 
-    docs = []
+    docs, kinds = [], []
     failed = 0
     for n in names:
         doc = None
+        kind = "container"
         if type_ in (None, "container"):
             try:
                 doc = views.inspect(ctx.engine, ctx.engine.get(n))
@@ -442,6 +478,7 @@ def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
                 from layerbox.image import views as iviews
 
                 doc = iviews.inspect(ctx.images, ctx.images.resolve(n))
+                kind = "image"
             except (NotFound, InvalidArgument):
                 doc = None
         if doc is None:
@@ -449,9 +486,10 @@ def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
             failed += 1
             continue
         docs.append(doc)
+        kinds.append(kind)
     from layerbox.cli import output
 
-    output.print_inspected(docs, fmt)
+    output.print_inspected(docs, fmt, kinds)
     return 1 if failed else 0
 
 

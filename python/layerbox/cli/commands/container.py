@@ -250,7 +250,8 @@ def logs(obj, **kw):
     return act.logs(obj, **kw)
 
 
-@click.command("top", context_settings=CONTEXT_SETTINGS)
+@click.command("top", context_settings=dict(CONTEXT_SETTINGS, ignore_unknown_options=True,
+                                            allow_interspersed_args=False))  # ps's own options
 @click.argument("container")
 @click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
