@@ -56,7 +56,9 @@ SDK_RUN_ARGS = {
     "stop_signal": HONOURED,
     "tty": HONOURED,
     "user": HONOURED,
-    "volumes": HONOURED,
+    "volumes": HONOURED,  # {host_or_name: {"bind": path, "mode": "ro"}} or ["src:dst[:mode]", "/anon"]
+    "mounts": HONOURED,  # docker.types.Mount dicts (bind, volume, tmpfs)
+    "volumes_from": HONOURED,  # ["container[:ro|:rw]"]
     "working_dir": HONOURED,
     "cap_add": HONOURED,
     "cap_drop": HONOURED,
@@ -74,6 +76,16 @@ SDK_RUN_ARGS = {
     "use_config_proxy": HONOURED,
     # The Engine API version a HostConfig is made for: there is no Engine API in between.
     "version": HONOURED,
+    "ulimits": HONOURED,  # ["nofile=1024:2048"] or docker.types.Ulimit
+    "shm_size": HONOURED,
+    "sysctls": HONOURED,  # namespaced ones only, as runc checks
+    "oom_score_adj": HONOURED,
+    "group_add": HONOURED,
+    "pid_mode": HONOURED,  # host; container:NAME refused
+    "ipc_mode": HONOURED,  # private, shareable, host, container:NAME
+    "uts_mode": HONOURED,  # host
+    "healthcheck": HONOURED,  # {"test", "interval", "timeout", "retries", "start_period"}
+    "log_config": HONOURED,  # {"Type": json-file|local|none, "Config": {"max-size", "max-file"}}
     "blkio_weight": REFUSED,
     "blkio_weight_device": REFUSED,
     "cgroup_parent": REFUSED,
@@ -91,33 +103,21 @@ SDK_RUN_ARGS = {
     "device_requests": REFUSED,
     "device_write_bps": REFUSED,
     "device_write_iops": REFUSED,
-    "group_add": REFUSED,
-    "healthcheck": REFUSED,
     "init_path": REFUSED,
-    "ipc_mode": REFUSED,
     "isolation": REFUSED,
     "kernel_memory": REFUSED,
     "links": REFUSED,
-    "log_config": REFUSED,
     "lxc_conf": REFUSED,
-    "mac_address": REFUSED,
+    "mac_address": HONOURED,
     "mem_reservation": REFUSED,
     "mem_swappiness": REFUSED,
-    "mounts": REFUSED,
     "network_disabled": REFUSED,
     "networking_config": REFUSED,
     "oom_kill_disable": REFUSED,
-    "oom_score_adj": REFUSED,
-    "pid_mode": REFUSED,
     "runtime": REFUSED,
-    "shm_size": REFUSED,
     "storage_opt": REFUSED,
-    "sysctls": REFUSED,
-    "ulimits": REFUSED,
     "userns_mode": REFUSED,
-    "uts_mode": REFUSED,
     "volume_driver": REFUSED,
-    "volumes_from": REFUSED,
 }
 
 
@@ -211,6 +211,12 @@ class Container(Model):
     @property
     def status(self) -> str:
         return self.attrs["State"]["Status"]
+
+    @property
+    def health(self) -> str:
+        """The SDK's: State.Health's Status, or "unknown" without a healthcheck."""
+        h = self.attrs["State"].get("Health")
+        return h["Status"] if h else "unknown"
 
     @property
     def labels(self) -> dict:
@@ -333,7 +339,7 @@ class Container(Model):
         return p.wait(), b"".join(chunks), b""
 
     def top(self, ps_args: str | None = None) -> dict:
-        return self._engine.top(self.id)
+        return self._engine.top(self.id, ps_args or "")
 
     def diff(self) -> list:
         from layerbox.container import changes
@@ -603,8 +609,15 @@ class ImageCollection:
         return self.get(image_id), logs
 
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs):
+        """The images pulled; with stream=True (docker's APIClient.pull) a generator of
+        docker's progress messages instead (dicts with decode=True)."""
         from layerbox.registry import api as _reg
 
+        if kwargs.get("stream"):
+            return _reg.pull_stream(self.client._images, repository, tag, all_tags=all_tags,
+                                    platform=kwargs.get("platform"),
+                                    auth_config=kwargs.get("auth_config"),
+                                    decode=bool(kwargs.get("decode")))
         ids = _reg.pull(self.client._images, repository, tag, all_tags=all_tags,
                         platform=kwargs.get("platform"), auth_config=kwargs.get("auth_config"))
         got = [self.get(i) for i in ids]
@@ -638,11 +651,25 @@ class Network(Model):
     def remove(self) -> None:
         self.collection._nets().remove(self.id)
 
-    def connect(self, container, **kwargs) -> None:
-        raise _errors.InvalidArgument("network connect is not supported by layerbox yet")
+    def connect(self, container, aliases=None, links=None, ipv4_address=None, ipv6_address=None,
+                link_local_ips=None, driver_opt=None, mac_address=None) -> None:
+        """docker-py's Network.connect: ipv4_address and aliases; the others are refused."""
+        for k, v in (("links", links), ("ipv6_address", ipv6_address),
+                     ("link_local_ips", link_local_ips), ("driver_opt", driver_opt),
+                     ("mac_address", mac_address)):
+            if v:
+                raise _errors.InvalidArgument(f"network connect: {k} is not supported by layerbox")
+        from layerbox.network import endpoints
 
-    def disconnect(self, container, **kwargs) -> None:
-        raise _errors.InvalidArgument("network disconnect is not supported by layerbox yet")
+        ref = container.id if hasattr(container, "id") else container
+        endpoints.connect(self.client._engine, self.id, ref, ip=ipv4_address,
+                          aliases=list(aliases or ()))
+
+    def disconnect(self, container, force: bool = False) -> None:
+        from layerbox.network import endpoints
+
+        ref = container.id if hasattr(container, "id") else container
+        endpoints.disconnect(self.client._engine, self.id, ref, force=force)
 
 
 class NetworkCollection:
@@ -673,14 +700,16 @@ class NetworkCollection:
         for k in ("enable_ipv6", "attachable", "ingress", "scope"):
             if kwargs.get(k):
                 raise _errors.InvalidArgument(f"network option {k} is not supported by layerbox")
-        subnet = gateway = None
+        subnet = gateway = ip_range = None
         pools = (ipam or {}).get("Config") or (ipam or {}).get("pool_configs") or []
         if pools:
             pool = pools[0]
             subnet = pool.get("Subnet") or pool.get("subnet")
             gateway = pool.get("Gateway") or pool.get("gateway")
+            ip_range = pool.get("IPRange") or pool.get("iprange")
         doc = self._nets().create(name, driver=driver or "bridge", subnet=subnet, gateway=gateway,
-                                  internal=internal, labels=labels, options=options)
+                                  ip_range=ip_range, internal=internal, labels=labels,
+                                  options=options)
         return self.get(doc["Id"])
 
     def get(self, network_id: str, **kwargs) -> Network:
@@ -730,15 +759,15 @@ class Client:
 
     def version(self, api_version: bool = True) -> dict:
         """docker's version document (as the Engine API's GET /version)."""
-        from layerbox import sysinfo
+        from layerbox.sysinfo import version_doc
 
-        return sysinfo.version_doc()
+        return version_doc()["Server"]
 
     def info(self) -> dict:
         """docker's info document: containers, images, the store, the kernel, cgroups."""
         from layerbox import sysinfo
 
-        return sysinfo.info_doc(self._engine)
+        return sysinfo.info_doc(self._engine, self._images, self._store)
 
     def df(self) -> dict:
         """docker's system df document: images, containers and volumes with their sizes."""

@@ -1,82 +1,220 @@
-"""What the engine says about itself and its store, in docker's shapes: version, info,
-system df and the list entries they are made of. For the Engine API service and the Python
-API alike (the CLI prints its own tables)."""
+"""docker's `version` and `info` documents for this machine and store (types.Version,
+types.Info of API 1.41), and the Engine API's list entries and system df (for the service
+and the Python API's df()). Shared by the CLI and the Engine API (GET /version, GET /info):
+no printing here."""
 
 from __future__ import annotations
 
 import os
-import time
+import platform
 
-from layerbox import _util
-
-# The Engine API version whose shapes these are, and the oldest one the service answers.
-API_VERSION = "1.44"
-MIN_API_VERSION = "1.24"
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.12"
 
 
-def version_doc(api_version: str = API_VERSION, min_api: str = MIN_API_VERSION) -> dict:
+def _version() -> str:
     from layerbox import _core
 
-    v = _core.__version__
-    u = os.uname()
+    return _core.__version__
+
+
+def _go_arch() -> str:
+    m = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
+
+
+def version_doc() -> dict:
+    """`docker version`'s data: Client and Server (the same program here: no daemon)."""
+    v = _version()
+    kernel = os.uname().release
+    py = f"python{platform.python_version()}"
     return {
-        "Platform": {"Name": "layerbox"},
-        "Components": [{"Name": "Engine", "Version": v,
-                        "Details": {"ApiVersion": api_version, "MinAPIVersion": min_api, "Os": "linux",
-                                    "Arch": "amd64", "KernelVersion": u.release,
-                                    "Experimental": "false", "GitCommit": "", "GoVersion": "",
-                                    "BuildTime": ""}}],
-        "Version": v, "ApiVersion": api_version, "MinAPIVersion": min_api, "GitCommit": "",
-        "GoVersion": "", "Os": "linux", "Arch": "amd64", "KernelVersion": u.release,
-        "BuildTime": "",
+        "Client": {"Platform": {"Name": "layerbox"}, "Version": v, "ApiVersion": API_VERSION,
+                   "DefaultAPIVersion": API_VERSION, "GitCommit": "", "GoVersion": py,
+                   "Os": "linux", "Arch": _go_arch(), "BuildTime": "", "Context": "default",
+                   "Experimental": True},
+        "Server": {
+            "Platform": {"Name": "layerbox (daemonless)"},
+            "Components": [
+                {"Name": "Engine", "Version": v,
+                 "Details": {"ApiVersion": API_VERSION, "Arch": _go_arch(), "BuildTime": "",
+                             "Experimental": "false", "GitCommit": "", "GoVersion": py,
+                             "KernelVersion": kernel, "MinAPIVersion": MIN_API_VERSION,
+                             "Os": "linux"}},
+                {"Name": "layerbox-runtime", "Version": v, "Details": {"GitCommit": ""}},
+            ],
+            "Version": v, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "", "GoVersion": py, "Os": "linux", "Arch": _go_arch(),
+            "KernelVersion": kernel, "BuildTime": "",
+        },
     }
 
 
-def info_doc(engine) -> dict:
+def _os_release() -> dict:
+    out = {}
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    k, eq, v = line.strip().partition("=")
+                    if eq:
+                        out[k] = v.strip().strip('"')
+            return out
+        except OSError:
+            continue
+    return out
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def info_doc(engine, images, store) -> dict:
+    """`docker info`'s data (types.Info), for this store."""
     from layerbox.container.cgroups import CgroupLayout
 
     containers = engine.list(all=True)
-    u = os.uname()
-    mem = 0
+    layout = CgroupLayout.default()
+    osr = _os_release()
+    v = _version()
+    cg1 = layout.version == 1
+    ctl = "/sys/fs/cgroup/memory" if cg1 else "/sys/fs/cgroup"
+    store_id = ""
     try:
-        with open("/proc/meminfo") as f:
-            mem = int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        st = os.stat(store.root)
+        store_id = f"{st.st_dev:x}:{st.st_ino:x}"
+    except OSError:
         pass
-    cg = CgroupLayout.default()
-    from layerbox import _core
-
     return {
-        "ID": "", "Containers": len(containers),
+        "ID": store_id,
+        "Containers": len(containers),
         "ContainersRunning": sum(1 for c in containers if c.status == "running"),
         "ContainersPaused": sum(1 for c in containers if c.status == "paused"),
-        "ContainersStopped": sum(1 for c in containers if c.status in ("exited", "created", "dead")),
-        "Images": len(engine.images.ids()), "Driver": "overlay", "DriverStatus": [],
+        "ContainersStopped": sum(1 for c in containers if c.status not in ("running", "paused")),
+        "Images": len(images.ids()),
+        "Driver": "overlay",
+        "DriverStatus": [["Backing Filesystem", _fs_type(store.root)],
+                         ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                     "Authorization": None, "Log": ["json-file"]},
-        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
-        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
-        "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
-        "CgroupVersion": str(cg.version), "NEventsListener": 0, "KernelVersion": u.release,
-        "OperatingSystem": "linux", "OSVersion": "", "OSType": "linux", "Architecture": u.machine,
+        "MemoryLimit": True,
+        "SwapLimit": os.path.exists(os.path.join(ctl, "memory.memsw.limit_in_bytes")) if cg1 else True,
+        "KernelMemory": False, "KernelMemoryTCP": False,
+        "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": _read("/proc/sys/net/ipv4/ip_forward") == "1",
+        "BridgeNfIptables": _read("/proc/sys/net/bridge/bridge-nf-call-iptables") == "1",
+        "BridgeNfIp6tables": _read("/proc/sys/net/bridge/bridge-nf-call-ip6tables") == "1",
+        "Debug": False,
+        "NFd": len(os.listdir("/proc/self/fd")),
+        "OomKillDisable": cg1,
+        "NGoroutines": 1,
+        "SystemTime": _now(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": str(layout.version),
+        "NEventsListener": 0,
+        "KernelVersion": os.uname().release,
+        "OperatingSystem": osr.get("PRETTY_NAME", "Linux"),
+        "OSVersion": osr.get("VERSION_ID", ""),
+        "OSType": "linux",
+        "Architecture": os.uname().machine,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                           "Mirrors": []},
-        "NCPU": os.cpu_count(), "MemTotal": mem, "GenericResources": None,
-        "DockerRootDir": engine.store.root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-        "Name": u.nodename, "Labels": [], "ExperimentalBuild": False,
-        "ServerVersion": _core.__version__,
-        "Runtimes": {"layerbox": {"path": "layerbox-shim"}}, "DefaultRuntime": "layerbox",
+        "RegistryConfig": _registry_config(),
+        "NCPU": len(os.sched_getaffinity(0)),
+        "MemTotal": _mem_total(),
+        "GenericResources": None,
+        "DockerRootDir": store.root,
+        "HttpProxy": os.environ.get("HTTP_PROXY", os.environ.get("http_proxy", "")),
+        "HttpsProxy": os.environ.get("HTTPS_PROXY", os.environ.get("https_proxy", "")),
+        "NoProxy": os.environ.get("NO_PROXY", os.environ.get("no_proxy", "")),
+        "Name": os.uname().nodename,
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": v,
+        "Runtimes": {"runc": {"path": "layerbox-runtime"}},
+        "DefaultRuntime": "runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                   "ControlAvailable": False, "Error": "", "RemoteManagers": None},
-        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": [],
+        "LiveRestoreEnabled": True,  # no daemon: containers never depend on one
+        "Isolation": "",
+        "InitBinary": "layerbox-shim",
+        "ContainerdCommit": {"ID": "", "Expected": ""},
+        "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
+        "SecurityOptions": ["name=seccomp,profile=default"] + ([] if cg1 else ["name=cgroupns"]),
+        "Warnings": None,
     }
 
 
+def _now() -> str:
+    from layerbox import _util
+
+    return _util.now_rfc3339()
+
+
+def _fs_type(path: str) -> str:
+    """The file system the store is on, as docker names it (extfs, xfs, btrfs, tmpfs, ...)."""
+    best, fstype = "", ""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 2 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")):
+                    if len(parts[1]) >= len(best):
+                        best, fstype = parts[1], parts[2]
+    except OSError:
+        pass
+    return {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs"}.get(fstype, fstype or "unknown")
+
+
+def _registry_config() -> dict:
+    """Where images come from: docker's RegistryConfig, from LAYERBOX_REGISTRY_MIRROR and
+    LAYERBOX_INSECURE_REGISTRIES (see README "Registries")."""
+    mirror = os.environ.get("LAYERBOX_REGISTRY_MIRROR")
+    mirrors = [mirror] if mirror else []
+    indexes = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True,
+                             "Official": True}}
+    for h in os.environ.get("LAYERBOX_INSECURE_REGISTRIES", "").split(","):
+        if h.strip():
+            indexes[h.strip()] = {"Name": h.strip(), "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "IndexConfigs": indexes,
+            "Mirrors": mirrors}
+
+
+def bytes_size(n: float) -> str:
+    """docker's units.BytesSize: binary units, 4 significant digits ("7.772GiB")."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    n = float(n)
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024.0
+        i += 1
+    s = f"{n:.4g}"
+    return s + units[i]
+
+
+# -- the Engine API's list entries and system df ----------------------------------------------
+
 def _created(cfg: dict) -> int:
+    from layerbox import _util
+
     return int(_util.parse_rfc3339(cfg.get("Created", "")) or 0)
 
 
@@ -133,7 +271,7 @@ def image_summary(images, image_id: str, containers: int = -1) -> dict:
     return {
         "Id": doc["Id"], "ParentId": doc.get("Parent") or "",
         "RepoTags": tags, "RepoDigests": doc.get("RepoDigests") or [],
-        "Created": int(_util.parse_rfc3339(doc.get("Created") or "") or 0),
+        "Created": _created(doc),
         "Size": doc.get("Size", 0), "SharedSize": -1, "VirtualSize": doc.get("Size", 0),
         "Labels": (doc.get("Config") or {}).get("Labels") or {}, "Containers": containers,
     }

@@ -176,9 +176,9 @@ def test_search_is_refused_clearly(service):
 
 def test_create_refuses_what_layerbox_does_not_implement(service):
     st, _, err = call(service, "POST", "/containers/create",
-                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"ShmSize": 1 << 20, "Sysctls": {"a": "b"}}})
+                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuQuota": 50000, "BlkioWeight": 300}})
     assert st == 400
-    assert "HostConfig.ShmSize" in err["message"] and "HostConfig.Sysctls" in err["message"]
+    assert "HostConfig.CpuQuota" in err["message"] and "HostConfig.BlkioWeight" in err["message"]
     # defaults that clients send are not refusals
     st, _, doc = call(service, "POST", "/containers/create?name=api-defaults",
                       {"Image": "busybox", "Cmd": ["true"],

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -635,3 +636,81 @@ def test_skopeo_reads_what_we_push_and_we_pull_what_it_pushes(cli, store2, regis
     assert r.returncode == 0, r.err
     _d, m = registry.manifest("lb/from-skopeo", "1")
     assert m["layers"][0]["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+def _on_a_terminal(cli_obj, *args, cols=160):
+    """Runs the CLI with its stdout on a pty of `cols` columns; returns (exit code, output)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
+    p = cli_obj.popen(*args, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:  # EIO: the last writer is gone
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    p.wait(timeout=120)
+    p.stderr.close()
+    return p.returncode, b"".join(chunks).decode(errors="replace")
+
+
+def test_pull_and_push_draw_progress_on_a_terminal(cli, store2, registry, tags, busybox_image, tmp_path):
+    import io
+    import tarfile
+
+    # a layer no registry has seen, big enough to take a few progress steps
+    data = os.urandom(6 << 20)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("noise")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    ref = f"{registry.host}/lb/progress:1"
+    cli("import", "-", ref, input=buf.getvalue(), check=True)
+    code, out = _on_a_terminal(cli, "push", ref)
+    assert code == 0, out
+    # one line per layer, rewritten in place (cursor up, clear line) as the bytes go out
+    assert "\x1b[2K\r" in out and "Pushing [" in out and re.search(r"\x1b\[\dA", out), out
+    code, out = _on_a_terminal(store2, "pull", ref)
+    assert code == 0, out
+    assert re.search(r": Downloading \[=*>\s*\]\s+[\d.]+[kM]?B/[\d.]+[kM]?B", out), out
+    assert "Extracting [" in out and "Pull complete" in out and out.rstrip().endswith(ref)
+    # not a terminal: status lines only; -q: only the name
+    r = store2("pull", ref)
+    assert "Downloading" not in r.out and "\x1b" not in r.out
+    assert store2("pull", "-q", ref).out == ref + "\n"
+    cli("rmi", ref)
+    store2("rmi", ref)
+
+
+def test_sdk_pull_streams_dockers_progress_messages(cli, registry, tags, busybox_image, tmp_path):
+    import layerbox
+
+    ref = tags(f"{registry.host}/lb/sdkstream:1")
+    assert cli("push", ref).returncode == 0
+    other = layerbox.Client(root=str(tmp_path / "stream-store"))
+    try:
+        msgs = list(other.images.pull(f"{registry.host}/lb/sdkstream", tag="1", stream=True, decode=True))
+        assert msgs[0] == {"status": "Pulling from lb/sdkstream", "id": "1"}
+        downloading = [m for m in msgs if m.get("status") == "Downloading"]
+        assert downloading, msgs
+        last = downloading[-1]
+        assert set(last["progressDetail"]) >= {"current", "total"} and last["progress"].startswith("[")
+        assert len(last["id"]) == 12
+        assert msgs[-1]["status"] == f"Status: Downloaded newer image for {ref}"
+        raw = list(other.images.pull(f"{registry.host}/lb/sdkstream", tag="1", stream=True))
+        assert json.loads(raw[-1].decode())["status"] == f"Status: Image is up to date for {ref}"
+    finally:
+        other.images.remove(ref, force=True)

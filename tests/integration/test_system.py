@@ -54,7 +54,7 @@ def test_system_df_and_prune(cli, busybox_image):
     assert any(l.startswith("Images") for l in lines)
     assert any(l.startswith("Containers") for l in lines)
     rows = [json.loads(l) for l in cli("system", "df", "--format", "json").out.splitlines()]
-    assert {r["Type"] for r in rows} == {"Images", "Containers", "Local Volumes"}
+    assert {r["Type"] for r in rows} == {"Images", "Containers", "Local Volumes", "Build Cache"}
     r = cli("system", "prune", "-f")
     assert r.returncode == 0 and cid in r.out and "Total reclaimed space" in r.out
     assert cli("inspect", cid).returncode != 0

@@ -20,9 +20,10 @@ from aiohttp import web
 
 from layerbox import errors as _errors
 
-# The shapes are 1.44's; the minimum is dockerd 25's (docker-compose 1.29 asks for 1.25 on).
-from layerbox.sysinfo import API_VERSION as MAX_API  # noqa: E402
-from layerbox.sysinfo import MIN_API_VERSION as MIN_API  # noqa: E402
+# The versions the service answers: up to 1.44 (docker-py 7 and the docker 28 CLI negotiate
+# it), down to dockerd 25's minimum (docker-compose 1.29 asks for versions from 1.25 on).
+MAX_API = "1.44"
+MIN_API = "1.24"
 
 
 def _vtuple(v: str) -> tuple:

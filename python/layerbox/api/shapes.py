@@ -168,7 +168,23 @@ def create_options(body: dict, name: str | None, platform: str | None) -> tuple[
                                                   (b or {}).get("HostPort") or None))
         opts["ports"] = ports
     _networking(body.get("NetworkingConfig") or {}, opts)
+    # Every other field the engine honours goes to it as sent (the SDK's option takes the
+    # Engine API's JSON shape: Mounts, Healthcheck, LogConfig, Ulimits, Sysctls, ...): none
+    # is accepted and dropped.
+    for fields, src in ((CONFIG_FIELDS, body), (HOST_FIELDS, host)):
+        for k, opt in fields.items():
+            v = src.get(k)
+            if opt is None or opt in opts or _is_default(k, v) or not _honoured(opt):
+                continue
+            if k in _MAPPED:
+                continue
+            opts[opt] = v
     return image, opts
+
+
+# The fields create_options maps itself (above): their values change shape on the way.
+_MAPPED = {"Cmd", "Entrypoint", "ExposedPorts", "Volumes", "Binds", "PortBindings", "Devices",
+           "MemorySwap", "PidsLimit", "RestartPolicy"}
 
 
 def _networking(nc: dict, opts: dict) -> None:

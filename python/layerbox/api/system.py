@@ -23,13 +23,24 @@ async def ping(request: web.Request) -> web.Response:
     return web.Response(text="OK", headers=headers, content_type="text/plain")
 
 
+def version_doc() -> dict:
+    """GET /version: the engine's part of `version` (sysinfo), with the API versions this
+    service answers."""
+    doc = sysinfo.version_doc()["Server"]
+    doc.update(ApiVersion=MAX_API, MinAPIVersion=MIN_API)
+    for comp in doc.get("Components") or ():
+        if comp.get("Name") == "Engine":
+            comp["Details"].update(ApiVersion=MAX_API, MinAPIVersion=MIN_API)
+    return doc
+
+
 async def version(request: web.Request) -> web.Response:
-    return json_response(sysinfo.version_doc(MAX_API, MIN_API))
+    return json_response(version_doc())
 
 
 async def info(request: web.Request) -> web.Response:
     svc = _svc(request)
-    return json_response(await svc.run(sysinfo.info_doc, svc.engine))
+    return json_response(await svc.run(sysinfo.info_doc, svc.engine, svc.images, svc.store))
 
 
 async def df(request: web.Request) -> web.Response:

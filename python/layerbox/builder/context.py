@@ -234,6 +234,18 @@ class BuildContext:
             self._walk_cache = self._items_below(self.root, "")
         return self._walk_cache
 
+    def tar_size(self) -> int:
+        """How many bytes docker's CLI would send of this context: the tar of what
+        .dockerignore leaves (a 512-byte header per entry, more for a name beyond ustar's
+        255, contents padded to 512, two zero blocks at the end)."""
+        total = 1024
+        for it in self.walk():
+            name = it.rel + ("/" if S.S_ISDIR(it.st.st_mode) else "")
+            total += 512 if len(name.encode()) <= 255 else 1536 + _pad512(len(name.encode()))
+            if S.S_ISREG(it.st.st_mode):
+                total += _pad512(it.st.st_size)
+        return total
+
     def _items_below(self, top: str, top_rel: str) -> List[Item]:
         """Items below the directory ``top`` (context path ``top_rel``); their ``rel`` is
         relative to ``top``. Excluded entries are left out; an excluded directory is entered
@@ -260,6 +272,10 @@ class BuildContext:
 
         walk(top, "", top_rel)
         return out
+
+
+def _pad512(n: int) -> int:
+    return (n + 511) // 512 * 512
 
 
 def _never(_rel: str) -> bool:

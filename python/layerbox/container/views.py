@@ -30,10 +30,32 @@ def status_text(state: dict, now: float | None = None) -> str:
 
 
 def command_text(config: dict, trunc: bool = True) -> str:
-    cmd = " ".join([config.get("Path", "")] + list(config.get("Args") or []))
+    """docker ps's COMMAND: the daemon's Command (an argument with a space in single quotes:
+    `sh -c 'exit 3'`), cut to 20 characters with an ellipsis, then Go's strconv.Quote."""
+    args = [f"'{a}'" if " " in a else a for a in config.get("Args") or ()]
+    cmd = " ".join([config.get("Path", "")] + args)
     if trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
-    return f'"{cmd}"'
+    return go_quote(cmd)
+
+
+def go_quote(s: str) -> str:
+    """Go's strconv.Quote for what a command line holds."""
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
@@ -55,17 +77,29 @@ def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
         "Networks": cfg["HostConfig"].get("NetworkMode", "none"),
         "Ports": ports_text(c),
         "RunningFor": _util.human_duration(now - created) + " ago",
+        "Platform": {"architecture": "amd64", "os": "linux"},  # the image's (ocispec.Platform)
         "Size": "",
         "State": c.state.get("Status", "created"),
-        "Status": status_text(c.state, now),
+        "Status": status_text(c.state, now) + _health_suffix(c),
+        "_labels": labels,
     }
+
+
+def _health_suffix(c) -> str:
+    if not (c.config["Config"].get("Healthcheck") or {}).get("Test"):
+        return ""  # no healthcheck: ps of many containers imports nothing more
+    from layerbox.container import health as _health
+
+    return _health.ps_suffix(c)
 
 
 def inspect(engine, c) -> dict:
     """docker inspect's container document."""
+    from layerbox import dockershape
+
     cfg = c.config
     st = c.state
-    host = dict(cfg["HostConfig"])
+    host = dockershape.host_config(cfg["HostConfig"], _cgroup_version())
     store = engine.store
     lowers = engine.lower_dirs(c)
     state = {
@@ -81,18 +115,14 @@ def inspect(engine, c) -> dict:
         "StartedAt": st.get("StartedAt", "0001-01-01T00:00:00Z"),
         "FinishedAt": st.get("FinishedAt", "0001-01-01T00:00:00Z"),
     }
-    mounts = []
-    for m in cfg.get("Mounts") or ():
-        entry = {"Type": m["Type"]}
-        if m["Type"] == "volume":
-            entry["Name"] = m.get("Name", "")
-            entry["Source"] = os.path.join(store.volumes, m.get("Name", ""), "_data")
-            entry["Driver"] = "local"
-        else:
-            entry["Source"] = m["Source"]
-        entry.update(Destination=m["Destination"], Mode=m.get("Mode", ""), RW=m.get("RW", True),
-                     Propagation="rprivate" if m["Type"] == "bind" else "")
-        mounts.append(entry)
+    from layerbox.container import health as _health
+
+    health = _health.state_health(c)
+    if health is not None:
+        state["Health"] = health
+    from layerbox.container.mounts import inspect_entry
+
+    mounts = [inspect_entry(m, store.volumes) for m in cfg.get("Mounts") or ()]
     return {
         "Id": c.id,
         "Created": cfg.get("Created"),
@@ -124,9 +154,18 @@ def inspect(engine, c) -> dict:
             },
         },
         "Mounts": mounts,
-        "Config": cfg["Config"],
+        "Config": dockershape.config(cfg["Config"]),
         "NetworkSettings": network_settings(c, state),
     }
+
+
+def _cgroup_version() -> int:
+    from layerbox.container.cgroups import CgroupLayout
+
+    try:
+        return CgroupLayout.default().version
+    except OSError:
+        return 1
 
 
 def _live_network(c) -> dict:
@@ -155,7 +194,21 @@ def network_settings(c, state: dict) -> dict:
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
             "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
             "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": {mode: empty}}
+            "Networks": _stopped_networks(c.config, mode, empty)}
+
+
+def _stopped_networks(config: dict, mode: str, empty: dict) -> dict:
+    """A stopped container's networks (those it joins at its next start), without addresses;
+    none for a network namespace shared with another container, as docker's."""
+    if mode.startswith("container:"):
+        return {}
+    if mode in ("none", "host"):
+        return {mode: empty}
+    from layerbox.network import endpoints_config
+
+    return {name: dict(empty, NetworkID=ep.get("NetworkID") or "", Aliases=ep.get("Aliases") or None,
+                       IPAMConfig=ep.get("IPAMConfig"))
+            for name, ep in endpoints_config(config).items()}
 
 
 def ports_text(c) -> str:

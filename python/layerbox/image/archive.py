@@ -536,8 +536,10 @@ def _stage_layer(images, arc: _Archive, path: str, blob_digest: str | None, diff
         os.close(fd)
 
 
-def load_fd(images, fd: int) -> list[str]:
-    """Loads the archive read from fd. Returns docker's output lines ("Loaded image: ...")."""
+def load_fd(images, fd: int, emit=None) -> list[str]:
+    """Loads the archive read from fd. Returns docker's output lines ("Loaded image: ...").
+    `emit` gets docker's "Loading layer" progress messages, one layer's line each (named by
+    its chain ID, as docker's), before and after the layer is unpacked and checked."""
     from layerbox import _core
 
     store = images.store.ensure()
@@ -567,11 +569,17 @@ def load_fd(images, fd: int) -> list[str]:
         seen = set()
         existing = []
         for img in loaded:
+            chain = ""
             for path, blob_digest, diff_id in img.layers:
+                chain = diff_id if not chain else "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest()
                 if diff_id in seen:
                     continue
                 seen.add(diff_id)
+                meter = _load_meter(emit, arc, path, chain)
                 s = _stage_layer(images, arc, path, blob_digest, diff_id)
+                if meter is not None:
+                    meter.current = meter.total
+                    meter.done()
                 if s:
                     layer_stagings.append(s)
                 else:
@@ -612,15 +620,61 @@ def load_fd(images, fd: int) -> list[str]:
         _core.remove_tree(staging)
 
 
-def load_file(images, path: str) -> list[str]:
+def _load_meter(emit, arc, path: str, chain_id: str):
+    if emit is None:
+        return None
+    from layerbox.progress import Meter
+
+    try:
+        size = _member_size(arc, path)
+    except (OSError, ImageLoadError):
+        size = 0  # _stage_layer says what is wrong with it
+    meter = Meter(emit, "Loading layer", chain_id[7:19], size)
+    meter.done()  # 0 of the layer's bytes: its line appears
+    return meter
+
+
+def _member_size(arc, path: str) -> int:
+    fd = arc.open(path)
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def load_file(images, path: str, emit=None) -> list[str]:
+    if os.path.isdir(path):
+        return load_dir(images, path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
         raise ImageLoadError(f"open {path}: {(e.strerror or '').lower()}") from None
     try:
-        return load_fd(images, fd)
+        return load_fd(images, fd, emit)
     finally:
         os.close(fd)
+
+
+def load_dir(images, path: str) -> list[str]:
+    """`load -i DIR`: an OCI image layout directory (what `save --format oci-dir` writes), or
+    an unpacked docker archive. The directory is streamed as a tar (the `cp` helper's C++
+    archiver, resolving nothing outside it) into the same checked load as an archive: so a
+    symlink in it is a symlink in the archive, never followed out, and every digest is checked
+    as for a tar."""
+    from layerbox import _core
+
+    def produce(w):
+        _core.archive_path(path, "/", w, contents_only=True)
+
+    r, t, err = start_producer(produce)
+    try:
+        lines = load_fd(images, r)
+    finally:
+        os.close(r)
+        t.join()
+    if err and not isinstance(err[0], BrokenPipeError):
+        raise err[0]
+    return lines
 
 
 def feed(data):

@@ -15,28 +15,24 @@ def inspect(images, image_id: str) -> dict:
     refs = images.refs()
     store = images.store
     dirs = [store.layer_diff(d) for d in reversed(rec["Layers"])]
-    return {
-        "Id": image_id,
-        "RepoTags": images.tags_of(image_id, refs),
-        "RepoDigests": rec.get("RepoDigests", []),
-        "Parent": rec.get("Parent", ""),
-        "Comment": _last_comment(cfg),
-        "Created": cfg.get("created", rec.get("Created", "")),
-        "DockerVersion": cfg.get("docker_version", ""),
-        "Author": cfg.get("author", ""),
-        "Config": cfg.get("config") or {},
-        "Architecture": cfg.get("architecture", "amd64"),
-        "Variant": cfg.get("variant", ""),
-        "Os": cfg.get("os", "linux"),
-        "Size": rec.get("Size", 0),
-        "GraphDriver": {
+    from layerbox import dockershape
+
+    return dockershape.image_inspect(
+        rec, cfg,
+        Id=image_id,
+        RepoTags=images.tags_of(image_id, refs),
+        RepoDigests=rec.get("RepoDigests", []),
+        Parent=rec.get("Parent", ""),
+        Comment=_last_comment(cfg),
+        Size=rec.get("Size", 0),
+        GraphDriver={
             "Name": "overlay",
             "Data": {"LowerDir": ":".join(dirs[1:]), "UpperDir": dirs[0] if dirs else "",
                      "MergedDir": "", "WorkDir": ""},
         },
-        "RootFS": {"Type": "layers", "Layers": list(rec["Layers"])},
-        "Metadata": {"LastTagTime": rec.get("LastTagTime", "0001-01-01T00:00:00Z")},
-    }
+        RootFS={"Type": "layers", "Layers": list(rec["Layers"])},
+        Metadata={"LastTagTime": rec.get("LastTagTime", "0001-01-01T00:00:00Z")},
+    )
 
 
 def _last_comment(cfg: dict) -> str:

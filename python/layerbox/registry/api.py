@@ -91,6 +91,21 @@ def pull(images, repository: str, tag: str | None = None, all_tags: bool = False
     return got
 
 
+def pull_stream(images, repository: str, tag: str | None = None, all_tags: bool = False,
+                platform: str | None = None, auth_config: dict | None = None, decode: bool = False):
+    """The API client's pull(stream=True): docker's progress messages as they come (JSON
+    lines, or dicts with decode=True), per-layer "Downloading" progress included; a failure
+    is the last message, as docker's."""
+    from layerbox import _jsonfast
+
+    name = repository
+    if tag:
+        name = f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
+    gen = events(lambda emit: pull_image(images, name, all_tags=all_tags, platform=platform,
+                                         auth_config=auth_config, emit=emit))
+    return gen if decode else ((_jsonfast.dumps(e) + "\r\n").encode() for e in gen)
+
+
 # -- push ----------------------------------------------------------------------------------
 
 def push_image(images, name: str, *, all_tags: bool = False, auth_config: dict | None = None,

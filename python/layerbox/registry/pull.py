@@ -24,7 +24,7 @@ import hashlib
 import os
 import threading
 
-from layerbox import shape
+from layerbox import progress, shape
 from layerbox.errors import ImageNotFound, KernelError, NotFound
 from layerbox.image import reference
 from layerbox.registry import manifest as mf
@@ -91,9 +91,10 @@ def _blob_bytes(reg, repo: str, desc: dict, scopes: tuple, what: str, limit: int
     return data
 
 
-def _pump(resp, w: int, limit: int) -> None:
+def _pump(resp, w: int, limit: int, meter=None) -> None:
     """The response body into the pipe w, 1 MiB at a time through one reused buffer (the
-    reads and writes release the GIL); more than `limit` bytes is an error."""
+    reads and writes release the GIL); more than `limit` bytes is an error. `meter`
+    (progress.Meter) counts the bytes for the "Downloading" messages."""
     buf = bytearray(1 << 20)
     view = memoryview(buf)
     total = 0
@@ -109,15 +110,17 @@ def _pump(resp, w: int, limit: int) -> None:
         while chunk:
             k = os.write(w, chunk)
             chunk = chunk[k:]
+        if meter is not None:
+            meter.add(n)
 
 
-def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume):
+def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume, meter=None):
     """consume(read fd) over the blob's bytes as they arrive; returns what consume returns.
     A network failure is raised as itself, not as the consumer's view of a short stream."""
     from layerbox.image.archive import start_producer
 
     resp = reg.request("GET", f"/v2/{repo}/blobs/{desc['digest']}", scopes=scopes, follow=True)
-    r, t, err = start_producer(lambda w: _pump(resp, w, desc["size"]))
+    r, t, err = start_producer(lambda w: _pump(resp, w, desc["size"], meter))
     result, failure = None, None
     try:
         result = consume(r)
@@ -136,9 +139,10 @@ def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume):
     return result
 
 
-def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tuple) -> tuple[str, dict]:
+def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tuple,
+                    emit=None) -> tuple[str, dict]:
     """Extracts one layer blob into a staging dir with both digests checked. Returns
-    (staging, its meta)."""
+    (staging, its meta). `emit` gets docker's "Downloading" progress messages."""
     from layerbox import _core
     from layerbox.image.archive import extract_to_staging, write_layer_meta
 
@@ -151,7 +155,12 @@ def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tu
 
     bad = RegistryError(f"filesystem layer verification failed for digest {desc['digest']}", 400, "DIGEST_INVALID")
     try:
-        res = _stream_blob(reg, repo, desc, scopes, consume)
+        meter = None
+        if emit is not None:
+            from layerbox.progress import Meter
+
+            meter = Meter(emit, "Downloading", short(desc["digest"]), desc["size"])
+        res = _stream_blob(reg, repo, desc, scopes, consume, meter)
     except KernelError as e:
         if e.errno == 28:  # ENOSPC: the store's reserve (a bomb) or a full disk; says which
             raise
@@ -289,10 +298,13 @@ class Puller:
 
         def one(item):
             desc, diff_id = item
-            staged = _download_layer(images, self.reg, self.repo, desc, diff_id, self.scopes)
+            staged = _download_layer(images, self.reg, self.repo, desc, diff_id, self.scopes, self.emit)
             with self._lock:
                 stagings.append(staged[0])
             self.emit({"status": "Download complete", "progressDetail": {}, "id": short(desc["digest"])})
+            # The layer was unpacked while it came in (one pass): its extraction is done too.
+            size = staged[1].get("Size", 0)
+            self.emit(progress.message("Extracting", short(desc["digest"]), size, size))
             return staged
 
         from layerbox import _core

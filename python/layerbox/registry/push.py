@@ -114,7 +114,11 @@ class Pusher:
                 gz = _core.gzip_fd(fd, out, expected_diff_id=diff_id)
                 if self._exists(gz["digest"]):
                     return self._done(diff_id, gz["digest"], gz["size"], "Layer already exists")
-                self._upload((out, gz["size"]), gz["size"], gz["digest"])
+                from layerbox.progress import Meter
+
+                meter = Meter(self.emit, "Pushing", sid, gz["size"])
+                self._upload((out, gz["size"], meter), gz["size"], gz["digest"])
+                meter.done()
                 return self._done(diff_id, gz["digest"], gz["size"], "Pushed")
             finally:
                 os.close(out)

@@ -25,7 +25,7 @@ def _parse_kv(items, what: str, env_fallback: bool = False) -> dict:
 
 
 def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache=False,
-          pull=False, quiet=False, labels=(), network="none", rm=True, force_rm=False,
+          pull=False, quiet=False, labels=(), network="default", rm=True, force_rm=False,
           iidfile=None, platform=None) -> int:
     from layerbox.builder import api
     from layerbox.builder.dispatch import BuildOptions, RunFailed
@@ -61,6 +61,8 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
             prepared = api.prepare(store, path=context, dockerfile=None if file == "-" else file,
                                    dockerfile_text=df_text)
         with prepared:
+            if not quiet:
+                _sending_context(prepared)
             image_id = api.run_build(ctx, prepared, options, out)
     except BuildError as e:
         sys.stdout.flush()
@@ -74,6 +76,28 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
     if quiet:
         sys.stdout.write(image_id + "\n")
     return 0
+
+
+def _sending_context(prepared) -> None:
+    """docker's classic build's first line: the size of the context tar its CLI sends (a lone
+    Dockerfile on stdin is sent as a one-file tar). Nothing is sent here (no daemon), but the
+    line is what scripts and people read to see what .dockerignore left in."""
+    ctx = prepared.context
+    size = ctx.tar_size()
+    if size == 1024 and not ctx.walk():
+        size += 512 + (len(prepared.text) + 511) // 512 * 512
+    sys.stdout.write(f"Sending build context to Docker daemon  {_human_size4(size):>7}\n")
+    sys.stdout.flush()
+
+
+def _human_size4(n: float) -> str:
+    """docker's units.HumanSize: 4 significant digits, decimal units ("2.048kB")."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{n:.4g}{units[i]}"
 
 
 def _interrupted(signum, frame):

@@ -79,7 +79,12 @@ def images(ctx, all_=False, quiet=False, digests=False, no_trunc=False, filters=
                             for r in rows],
                       headers={"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID",
                                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
-                               "Size": "SIZE", "Digest": "DIGEST"})
+                               "Size": "SIZE", "Digest": "DIGEST", "Containers": "CONTAINERS",
+                               "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+                               "VirtualSize": "VIRTUAL SIZE"},
+                      default_table="{{.Repository}}\t{{.Tag}}\t" + ("{{.Digest}}\t" if digests else "")
+                      + "{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+                      type_name="*formatter.imageContext")
         return 0
     head = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     output.table(head, [[r["Repository"], r["Tag"]] + ([r["Digest"]] if digests else []) +
@@ -130,7 +135,7 @@ def inspect(ctx, names, fmt=None) -> int:
             failed += 1
     from layerbox.cli import output
 
-    output.print_inspected(docs, fmt)
+    output.print_inspected(docs, fmt, "image")
     return 1 if failed else 0
 
 
@@ -175,7 +180,9 @@ def history(ctx, image=None, no_trunc=False, quiet=False, fmt=None, human="true"
         return 0
     if fmt:
         output.render(fmt, rows, headers={"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
-                                          "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"})
+                                          "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"},
+                      default_table="{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+                      type_name="*image.historyContext")
         return 0
     output.table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
                  [[r["ID"], r["CreatedSince"], r["CreatedBy"], r["Size"], r["Comment"]] for r in rows])
@@ -204,12 +211,18 @@ def save(ctx, images, output=None, fmt="docker-archive") -> int:
 def load(ctx, input_=None, quiet=False) -> int:
     from layerbox.image import archive
 
+    # docker's load draws its "Loading layer" lines only on a terminal, and never with -q
+    emit = None
+    if not quiet and sys.stdout.isatty():
+        from layerbox.cli.actions.registry import Display
+
+        emit = Display(sys.stdout)
     if input_:
-        lines = archive.load_file(ctx.images, input_)
+        lines = archive.load_file(ctx.images, input_, emit=emit)
     else:
         if os.isatty(0):
             raise InvalidArgument("requested load from stdin, but stdin is empty")
-        lines = archive.load_fd(ctx.images, 0)
+        lines = archive.load_fd(ctx.images, 0, emit=emit)
     sys.stdout.write("".join(line + "\n" for line in lines))
     return 0
 

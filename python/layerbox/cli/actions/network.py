@@ -32,12 +32,26 @@ def create(ctx, name, driver="bridge", subnet=None, gateway=None, ip_range=None,
     return 0
 
 
+def connect(ctx, network, container, ip=None, alias=()) -> int:
+    from layerbox.network import endpoints
+
+    endpoints.connect(ctx.engine, network, container, ip=ip, aliases=list(alias))
+    return 0
+
+
+def disconnect(ctx, network, container, force=False) -> int:
+    from layerbox.network import endpoints
+
+    endpoints.disconnect(ctx.engine, network, container, force=force)
+    return 0
+
+
 def ls(ctx, quiet=False, no_trunc=False, fmt=None) -> int:
     recs = _nets(ctx).list()
     rows = [{"ID": r["Id"] if no_trunc else r["Id"][:12], "Name": r["Name"], "Driver": r["Driver"],
              "Scope": r["Scope"], "IPv6": "false", "Internal": str(r["Internal"]).lower(),
              "Labels": ",".join(f"{k}={v}" for k, v in r["Labels"].items()),
-             "CreatedAt": r["Created"]} for r in recs]
+             "CreatedAt": r["Created"], "_labels": r["Labels"]} for r in recs]
     rows.sort(key=lambda r: r["Name"])
     if quiet:
         sys.stdout.write("".join(r["ID"] + "\n" for r in rows))
@@ -46,11 +60,18 @@ def ls(ctx, quiet=False, no_trunc=False, fmt=None) -> int:
 
     if fmt:
         output.render(fmt, rows, headers={"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER",
-                                          "Scope": "SCOPE"})
+                                          "Scope": "SCOPE", "IPv6": "IPV6", "Internal": "INTERNAL",
+                                          "Labels": "LABELS", "CreatedAt": "CREATED"},
+                      default_table="{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+                      type_name="*network.networkContext", methods=_label_method)
     else:
         output.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
                      [[r["ID"], r["Name"], r["Driver"], r["Scope"]] for r in rows])
     return 0
+
+
+def _label_method(row):
+    return {"Label": lambda k: row["_labels"].get(k, "")}
 
 
 def inspect_doc(ctx, ref: str) -> dict:
@@ -82,7 +103,7 @@ def inspect(ctx, names, fmt=None) -> int:
             failed += 1
     from layerbox.cli import output
 
-    output.print_inspected(docs, fmt)
+    output.print_inspected(docs, fmt, "network")
     return 1 if failed else 0
 
 

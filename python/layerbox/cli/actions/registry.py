@@ -1,5 +1,6 @@
-"""What pull, push, login and logout do (no click here). Output as docker's CLI prints it when
-stdout is not a terminal: one line per progress message."""
+"""What pull, push, login and logout do (no click here). Progress as docker's CLI draws it
+(pkg/jsonmessage): on a terminal one line per layer, rewritten in place as its bytes move;
+otherwise one line per status, without the bars."""
 
 from __future__ import annotations
 
@@ -8,17 +9,63 @@ import sys
 from layerbox.errors import InvalidArgument
 
 
-def printer(out):
-    """An emit callback printing docker's progress messages ("<id>: <status>" or "<status>")."""
+class Display:
+    """docker's DisplayJSONMessagesStream: an emit callback drawing progress messages."""
 
-    def emit(event: dict) -> None:
-        status = event.get("status")
+    def __init__(self, out, tty: bool | None = None):
+        self.out = out
+        try:
+            self.tty = out.isatty() if tty is None else tty
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.width = 200
+        if self.tty:
+            import os
+
+            try:
+                self.width = os.get_terminal_size(out.fileno()).columns
+            except (OSError, AttributeError, ValueError):
+                pass
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, msg: dict) -> None:
+        status = msg.get("status")
         if status is None:
             return  # aux (push's digest record) and other machine-only messages
-        out.write(f"{event['id']}: {status}\n" if event.get("id") else f"{status}\n")
+        from layerbox.progress import bar
+
+        out, id_ = self.out, msg.get("id") or ""
+        has_progress = "progressDetail" in msg
+        detail = msg.get("progressDetail") or {}
+        text = bar(detail.get("current", 0), detail.get("total", 0), self.width, detail.get("start", 0))
+        diff = 0
+        if id_ and has_progress:
+            line = self.ids.get(id_)
+            if line is None:
+                line = self.ids[id_] = len(self.ids)
+                if self.tty:
+                    out.write("\n")
+            diff = len(self.ids) - line
+            if self.tty and diff:
+                out.write(f"\x1b[{diff}A")
+        else:
+            # Something that is not a layer's line: the lines above are history now.
+            self.ids = {}
+        if self.tty and has_progress:
+            out.write("\x1b[2K\r")
+            out.write((f"{id_}: " if id_ else "") + f"{status} {text}\r")
+        elif has_progress and text:
+            pass  # no bars when not drawing on a terminal
+        else:
+            out.write((f"{id_}: " if id_ else "") + f"{status}\n")
+        if id_ and self.tty and diff:
+            out.write(f"\x1b[{diff}B")
         out.flush()
 
-    return emit
+
+def printer(out):
+    """The emit callback of a command that shows progress on `out`."""
+    return Display(out)
 
 
 def _default_tag(name: str, all_tags: bool, out) -> None:

@@ -6,57 +6,107 @@ import os
 import sys
 
 
-def _version_doc() -> dict:
-    from layerbox import _core
-
-    return {"Client": {"Version": _core.__version__, "Os": "linux", "Arch": "amd64",
-                       "Engine": "layerbox (daemonless)"}}
-
-
 def print_version() -> None:
     from layerbox import _core
 
     sys.stdout.write(f"layerbox version {_core.__version__}\n")
 
 
+def _typed(doc: dict, type_name: str):
+    """docker runs version's and info's templates on Go structs: a field they lack is an
+    error naming the type."""
+    from layerbox.cli import gotemplate as gt
+
+    return gt.Struct({k: _typed(v, "*types." + k) if isinstance(v, dict) and k[:1].isupper()
+                      and k not in ("Labels", "Runtimes", "IndexConfigs", "Plugins", "Details")
+                      else v for k, v in doc.items()}, type_name)
+
+
 def version(ctx, fmt=None) -> int:
-    doc = _version_doc()
+    from layerbox.sysinfo import version_doc
+
+    doc = version_doc()
     if fmt:
         from layerbox.cli import output
 
-        output.render(fmt, [doc])
+        output.render_one(fmt, _typed(doc, "system.versionInfo") if fmt != "json" else doc)
         return 0
-    c = doc["Client"]
-    sys.stdout.write(f"Client:\n Version:  {c['Version']}\n OS/Arch:  {c['Os']}/{c['Arch']}\n"
-                     f" Engine:   {c['Engine']}\n")
+    c, s = doc["Client"], doc["Server"]
+    eng = s["Components"][0]["Details"]
+    lines = ["Client:",
+             f" Version:           {c['Version']}",
+             f" API version:       {c['ApiVersion']}",
+             f" Go version:        {c['GoVersion']}",
+             f" OS/Arch:           {c['Os']}/{c['Arch']}",
+             f" Context:           {c['Context']}",
+             f" Experimental:      {str(c['Experimental']).lower()}",
+             "",
+             f"Server: {s['Platform']['Name']}",
+             " Engine:",
+             f"  Version:          {s['Version']}",
+             f"  API version:      {s['ApiVersion']} (minimum version {s['MinAPIVersion']})",
+             f"  Go version:       {s['GoVersion']}",
+             f"  OS/Arch:          {s['Os']}/{s['Arch']}",
+             f"  Experimental:     {eng['Experimental']}"]
+    for comp in s["Components"][1:]:
+        lines += [f" {comp['Name']}:", f"  Version:          {comp['Version']}"]
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
 def info(ctx, fmt=None) -> int:
-    from layerbox.container.cgroups import CgroupLayout
+    from layerbox.sysinfo import bytes_size, info_doc
 
-    engine = ctx.engine
-    containers = engine.list(all=True)
-    doc = {
-        "Containers": len(containers),
-        "ContainersRunning": sum(1 for c in containers if c.status == "running"),
-        "ContainersPaused": sum(1 for c in containers if c.status == "paused"),
-        "ContainersStopped": sum(1 for c in containers if c.status in ("exited", "created")),
-        "Images": len(ctx.images.ids()),
-        "Driver": "overlay",
-        "DockerRootDir": ctx.store.root,
-        "CgroupVersion": str(CgroupLayout.default().version),
-        "KernelVersion": os.uname().release,
-        "OperatingSystem": "linux",
-        "NCPU": os.cpu_count(),
-        "ServerVersion": _version_doc()["Client"]["Version"],
-    }
+    doc = info_doc(ctx.engine, ctx.images, ctx.store)
     if fmt:
         from layerbox.cli import output
 
-        output.render(fmt, [doc])
-    else:
-        sys.stdout.write("".join(f" {k}: {v}\n" for k, v in doc.items()))
+        output.render_one(fmt, _typed(doc, "system.info") if fmt != "json" else doc)
+        return 0
+    d = doc
+    lines = ["Client:", " Context:    default", " Debug Mode: false", "",
+             "Server:",
+             f" Containers: {d['Containers']}",
+             f"  Running: {d['ContainersRunning']}",
+             f"  Paused: {d['ContainersPaused']}",
+             f"  Stopped: {d['ContainersStopped']}",
+             f" Images: {d['Images']}",
+             f" Server Version: {d['ServerVersion']}",
+             f" Storage Driver: {d['Driver']}"]
+    lines += [f"  {k}: {v}" for k, v in d["DriverStatus"]]
+    lines += [f" Logging Driver: {d['LoggingDriver']}",
+              f" Cgroup Driver: {d['CgroupDriver']}",
+              f" Cgroup Version: {d['CgroupVersion']}",
+              " Plugins:",
+              f"  Volume: {' '.join(d['Plugins']['Volume'])}",
+              f"  Network: {' '.join(d['Plugins']['Network'])}",
+              f"  Log: {' '.join(d['Plugins']['Log'])}",
+              f" Runtimes: {' '.join(d['Runtimes'])}",
+              f" Default Runtime: {d['DefaultRuntime']}",
+              f" Init Binary: {d['InitBinary']}",
+              " Security Options:"]
+    for opt in d["SecurityOptions"]:
+        kv = dict(p.split("=", 1) for p in opt.split(","))
+        lines.append(f"  {kv.get('name', opt)}")
+        lines += [f"   {k.capitalize()}: {v}" for k, v in kv.items() if k != "name"]
+    lines += [f" Kernel Version: {d['KernelVersion']}",
+              f" Operating System: {d['OperatingSystem']}",
+              f" OSType: {d['OSType']}",
+              f" Architecture: {d['Architecture']}",
+              f" CPUs: {d['NCPU']}",
+              f" Total Memory: {bytes_size(d['MemTotal'])}",
+              f" Name: {d['Name']}",
+              f" ID: {d['ID']}",
+              f" Docker Root Dir: {d['DockerRootDir']}",
+              " Debug Mode: false",
+              f" Registry: {d['IndexServerAddress']}",
+              " Labels:",
+              " Experimental: false",
+              " Insecure Registries:"]
+    lines += [f"  {r}" for r in d["RegistryConfig"]["InsecureRegistryCIDRs"]]
+    lines += [f"  {n}" for n, i in d["RegistryConfig"]["IndexConfigs"].items() if not i["Secure"]]
+    lines.append(f" Live Restore Enabled: {str(d['LiveRestoreEnabled']).lower()}")
+    sys.stdout.write("\n".join(lines) + "\n\n")
     return 0
 
 
@@ -106,21 +156,34 @@ def df(ctx, verbose=False, fmt=None) -> int:
     vols = Volumes(ctx.store)
     users = vols.users()
     v_sizes = {n: _dir_size(os.path.join(ctx.store.volumes, n, "_data")) for n in vols.names()}
+    v_total = sum(v_sizes.values())
+    v_reclaim = sum(v for n, v in v_sizes.items() if n not in users)
+    bc_count, bc_size = _build_cache_usage(ctx.store)
+
+    def reclaimable(part: int, total: int) -> str:
+        # docker: the share only when there is a total to take it of
+        return f"{human_size(part)} ({100 * part // total}%)" if total > 0 else human_size(part)
+
     rows = [
         {"Type": "Images", "TotalCount": str(len(images.ids())),
          "Active": str(len([i for i in images.ids() if i in used_images])),
-         "Size": human_size(img_total),
-         "Reclaimable": f"{human_size(img_reclaim)} ({int(100 * img_reclaim / img_total) if img_total else 0}%)"},
+         "Size": human_size(img_total), "Reclaimable": reclaimable(img_reclaim, img_total)},
         {"Type": "Containers", "TotalCount": str(len(containers)),
          "Active": str(sum(1 for c in containers if c.running)), "Size": human_size(c_total),
-         "Reclaimable": f"{human_size(c_reclaim)} ({int(100 * c_reclaim / c_total) if c_total else 0}%)"},
+         "Reclaimable": reclaimable(c_reclaim, c_total)},
         {"Type": "Local Volumes", "TotalCount": str(len(v_sizes)),
-         "Active": str(sum(1 for n in v_sizes if n in users)), "Size": human_size(sum(v_sizes.values())),
-         "Reclaimable": human_size(sum(v for n, v in v_sizes.items() if n not in users))},
+         "Active": str(sum(1 for n in v_sizes if n in users)), "Size": human_size(v_total),
+         "Reclaimable": reclaimable(v_reclaim, v_total)},
+        # The classic builder's cache: entries naming the images earlier steps made (their
+        # layers count under Images); its own size is the index's.
+        {"Type": "Build Cache", "TotalCount": str(bc_count), "Active": "0",
+         "Size": human_size(bc_size), "Reclaimable": human_size(bc_size)},
     ]
     if fmt:
         output.render(fmt, rows, headers={"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
-                                          "Size": "SIZE", "Reclaimable": "RECLAIMABLE"})
+                                          "Size": "SIZE", "Reclaimable": "RECLAIMABLE"},
+                      default_table="{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+                      type_name="*formatter.diskUsageImagesContext")
         return 0
     output.table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
                  [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows])
@@ -129,6 +192,24 @@ def df(ctx, verbose=False, fmt=None) -> int:
         output.table(["VOLUME NAME", "LINKS", "SIZE"],
                      [[n, str(len(users.get(n, []))), human_size(s)] for n, s in v_sizes.items()])
     return 0
+
+
+def _build_cache_usage(store) -> tuple[int, int]:
+    d = os.path.join(store.root, "buildcache")
+    count = size = 0
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return 0, 0
+    for n in names:
+        try:
+            st = os.lstat(os.path.join(d, n))
+        except OSError:
+            continue
+        size += st.st_size
+        if len(n) == 64 and not n.startswith("files-"):
+            count += 1
+    return count, size
 
 
 def system_prune(ctx, all_=False, force=False, volumes=False) -> int:
@@ -179,19 +260,28 @@ def volume_create(ctx, name=None, label=(), driver="local") -> int:
     return 0
 
 
-def volume_ls(ctx, quiet=False, fmt=None) -> int:
+def volume_ls(ctx, quiet=False, fmt=None, filters=()) -> int:
     from layerbox.cli import output
+    from layerbox.errors import InvalidArgument
     from layerbox.volumes import Volumes
 
-    vols = Volumes(ctx.store)
-    names = vols.names()
+    wanted: dict = {}
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if not eq:
+            raise InvalidArgument(f'bad format of filter (expected name=value): "{f}"')
+        wanted.setdefault(k, []).append(v)
+    docs = Volumes(ctx.store).list(wanted)
     if quiet:
-        sys.stdout.write("".join(n + "\n" for n in names))
+        sys.stdout.write("".join(d["Name"] + "\n" for d in docs))
         return 0
-    rows = [{"Driver": "local", "Name": n, "Mountpoint": os.path.join(ctx.store.volumes, n, "_data"),
-             "Scope": "local"} for n in names]
+    rows = [{"Driver": d["Driver"], "Name": d["Name"], "Mountpoint": d["Mountpoint"],
+             "Scope": d["Scope"], "Labels": ",".join(f"{k}={v}" for k, v in d["Labels"].items())}
+            for d in docs]
     if fmt:
-        output.render(fmt, rows, headers={"Driver": "DRIVER", "Name": "VOLUME NAME"})
+        output.render(fmt, rows, headers={"Driver": "DRIVER", "Name": "VOLUME NAME",
+                                          "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE"},
+                      default_table="{{.Driver}}\t{{.Name}}", type_name="*formatter.volumeContext")
     else:
         output.table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in rows])
     return 0
@@ -211,7 +301,7 @@ def volume_inspect(ctx, names, fmt=None) -> int:
             failed += 1
     from layerbox.cli import output
 
-    output.print_inspected(docs, fmt)
+    output.print_inspected(docs, fmt, "volume")
     return 1 if failed else 0
 
 
