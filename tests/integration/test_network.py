@@ -575,6 +575,9 @@ def test_mac_address_host_gateway_and_ip_range(cli):
         assert "10.95.0.9/24" in r.out
     finally:
         cli("network", "rm", "netr", check=True)
+    # The resolver went with the network (it once outlived a quick reload and removal).
+    assert subprocess.run(["pgrep", "-f", f"aardvark-dns --config {cli.root}/"],
+                          capture_output=True).returncode == 1
     r = cli("network", "create", "--subnet", "10.95.0.0/24", "--ip-range", "10.95.1.0/25", "netr2")
     assert r.returncode != 0 and "no matching subnet for range 10.95.1.0/25" in r.err
     r = cli("network", "create", "--ip-range", "10.95.1.0/25", "netr3")
