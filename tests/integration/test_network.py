@@ -469,6 +469,8 @@ def test_connect_a_stopped_container_applies_at_its_start(cli):
         r = cli("network", "connect", "netd", nid)
         assert r.returncode == 1 and "private (none) mode" in r.err
         cli("rm", nid)
+        r = cli("network", "connect", "--ip", "10.1.0.5", "netd", "later")
+        assert r.returncode == 1 and "does not belong to any of network netd's subnets" in r.err
         r = cli("network", "connect", "nosuchnet", "later")
         assert r.returncode == 1 and "network nosuchnet not found" in r.err
     finally:
