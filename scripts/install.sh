@@ -8,7 +8,10 @@
 #     and iproute2 (the network tests check links and rules with nft and ip)
 #   - containerd (a private instance drives layerbox-runtime in tests/runtime/test_containerd.py);
 #     runc and crun (benchmarks/bench_runtime.py runs layerbox-runtime beside them)
-#   - the package itself with its test extras (pytest, pytest-benchmark)
+#   - docker-compose (tests/api/test_engine_api.py brings a project up through `system service`)
+#     and Debian's docker.io for its docker CLI (the tests use the client only; dockerd is
+#     never started: see below)
+#   - the package itself with its test extras (pytest, pytest-benchmark, docker, testcontainers)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -19,7 +22,19 @@ apt-get install -y -qq --no-install-recommends \
     libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
     libmnl-dev libnftables-dev aardvark-dns \
     busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables \
-    containerd runc crun >/dev/null
+    containerd runc crun docker-compose >/dev/null
+# The docker CLI for tests/api (a machine that has one already keeps it). docker.io's
+# maintainer scripts would start dockerd: a policy-rc.d that refuses every service start keeps
+# them from it while it installs (Debian's own way for images and chroots).
+if ! command -v docker >/dev/null 2>&1; then
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+    [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
 
 PY=${PYTHON:-python3}
 # Debian's own python3 refuses system-wide pip installs (PEP 668); installing is what this

@@ -60,6 +60,15 @@ void bind_net(py::module_& m) {
         net::Nft nft;
         nft.delete_table();
     }, "Deletes layerbox's nftables table.");
+    m.def("nft_list_json", [](const std::string& what) {
+        std::string out;
+        {
+            py::gil_scoped_release nogil;
+            net::Nft nft;
+            out = nft.list_json(what);
+        }
+        return out;
+    }, py::arg("what"), "nft's JSON listing of `what` (\"map inet layerbox pub4\"); ENOENT when absent.");
     m.def("nft", [](const std::string& commands) {
         py::gil_scoped_release nogil;
         net::Nft nft;

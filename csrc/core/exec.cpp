@@ -144,10 +144,13 @@ int exec_helper_main() {
 }
 
 ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, StdioFds io) {
-    if (s.helper.empty()) throw_invalid("bad exec spec: no helper");
+    if (s.helper.empty() && s.helper_fd < 0) throw_invalid("bad exec spec: no helper");
     // The monitor's own sealed copy when it is of the shim installed now: no copy to make.
-    UniqueFd monitor_copy = running_sealed_copy(s.monitor, s.monitor_start, s.helper);
-    int exe = monitor_copy ? monitor_copy.get() : sealed_executable(s.helper);
+    UniqueFd monitor_copy;
+    if (s.helper_fd < 0) monitor_copy = running_sealed_copy(s.monitor, s.monitor_start, s.helper);
+    int exe = s.helper_fd >= 0 ? s.helper_fd
+              : monitor_copy   ? monitor_copy.get()
+                               : sealed_executable(s.helper);
 
     UniqueFd devnull;
     if (s.detach || io.in < 0 || io.out < 0 || io.err < 0) devnull = open_path("/dev/null", O_RDWR);

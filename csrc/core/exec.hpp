@@ -29,6 +29,7 @@ struct ExecSpec {
     ProcessSpec process;
     bool detach = false;  // reparented away from us, stdio /dev/null
     std::string helper;   // the shim binary, whose sealed copy joins the container
+    int helper_fd = -1;   // or that sealed copy itself, already open (the monitor's own exe)
     pid_t monitor = 0;    // the container's monitor, which runs such a copy (0: none known)
     uint64_t monitor_start = 0;
 };

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include "core/copyup.hpp"
 #include "core/error.hpp"
 #include "core/plan.hpp"
 #include "core/rootpath.hpp"
@@ -239,6 +240,20 @@ std::string flags_text(const FsOptions& o) {
     return s;
 }
 
+// A new volume (`source`, a host directory the engine chose) gets what the root holds at
+// `target` when it is still empty; a target that is missing or not a directory gives nothing.
+void copy_up(int rootfd, const std::string& source, const std::string& target, const std::string& name) {
+    UniqueFd dst(::open(source.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dst) throw_errno("open", source);
+    if (!dir_is_empty(dst.get())) return;
+    UniqueFd from = try_open_in_root(rootfd, target, O_RDONLY | O_DIRECTORY);
+    if (!from) {
+        if (errno == ENOENT || errno == ENOTDIR) return;
+        throw_errno("open", name);
+    }
+    copy_tree(from.get(), dst.get(), name);
+}
+
 }  // namespace
 
 void RecordingMountApi::mount_fs(const std::string& fstype, const std::string& source,
@@ -400,6 +415,7 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                 if (!src) throw_errno("open", op.source);
                 struct stat st;
                 if (::fstat(src.get(), &st) != 0) throw_errno("stat", op.source);
+                if (op.copy_up && S_ISDIR(st.st_mode)) copy_up(rootfd, op.source, op.target, name);
                 UniqueFd t = ensure_mountpoint(rootfd, op.target, S_ISDIR(st.st_mode));
                 api.bind(src.get(), op.source, t.get(), name, op.recursive, op.ro);
                 if (op.nosuid || op.nodev || op.noexec || op.attrs) {

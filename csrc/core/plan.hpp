@@ -54,6 +54,9 @@ struct MountOp {
     unsigned attrs = 0;
     unsigned long propagation = 0;
     int uid = -1, gid = -1;  // Mknod: owner of the node when >= 0
+    // Bind of a directory (a new volume): when it is empty, first fill it with what the root
+    // holds at the target (docker's copy-up; see copyup.hpp).
+    bool copy_up = false;
 };
 
 struct ProcessSpec {

@@ -158,6 +158,19 @@ void Nft::remove_ports(const std::vector<PortRule>& ports) {
     }
 }
 
+std::string Nft::list_json(const std::string& what) {
+    unsigned flags = nft_ctx_output_get_flags(ctx_);
+    nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON);
+    try {
+        run("list " + what, what);
+    } catch (...) {
+        nft_ctx_output_set_flags(ctx_, flags);
+        throw;
+    }
+    nft_ctx_output_set_flags(ctx_, flags);
+    return nft_ctx_get_output_buffer(ctx_);
+}
+
 void Nft::delete_table() {
     try {
         run(std::string("delete table inet ") + kNftTable, "table inet layerbox");

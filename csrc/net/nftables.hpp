@@ -41,6 +41,9 @@ public:
     void add_ports(const std::vector<PortRule>& ports);
     // Removes what add_ports added; elements already gone are no error.
     void remove_ports(const std::vector<PortRule>& ports);
+    // nft's JSON listing of `what` ("map inet layerbox pub4", ...): for `system check`, which
+    // compares what the kernel holds with what the store says should be there.
+    std::string list_json(const std::string& what);
     // Deletes the whole table (nothing of layerbox is left in the ruleset).
     void delete_table();
 

@@ -63,6 +63,9 @@ MonitorConfig config_from_json(const json& j) {
     c.state_file = j.value("state_file", c.state_file);
     c.socket = j.value("socket", c.socket);
     c.log = j.value("log", "");
+    c.log_options.format = j.value("log_format", "cri");
+    c.log_options.max_size = j.value("log_max_size", 0LL);
+    c.log_options.max_file = j.value("log_max_file", 1);
     c.state = j.value("state", json::object());
     c.attach_stdin = j.value("attach_stdin", false);
     c.attach_stdout = j.value("attach_stdout", false);
@@ -73,13 +76,14 @@ MonitorConfig config_from_json(const json& j) {
     c.autoremove = j.value("autoremove", false);
     c.remove_paths = j.value("remove_paths", std::vector<std::string>{});
     c.network = j.value("network", json());
+    c.health = j.value("health", json());
     return c;
 }
 
 Monitor::Monitor(LaunchPlan plan, MonitorConfig cfg, int report_fd)
     : plan_(std::move(plan)), cfg_(std::move(cfg)), cg_(plan_.cgroup) {
     conns_.push_back(Conn{UniqueFd(report_fd), true});
-    if (!cfg_.log.empty()) log_ = LogWriter(cfg_.log);
+    if (!cfg_.log.empty()) log_ = LogWriter(cfg_.log, cfg_.log_options);
     restart_count_ = cfg_.state.value("RestartCount", 0);
 }
 
@@ -197,6 +201,7 @@ bool Monitor::launch(bool first) {
     cfg_.state["MonitorStartTime"] = process_start_time(::getpid());
     cfg_.state["BootId"] = boot_id();
     cfg_.state["RestartCount"] = restart_count_;
+    health_.on_start(cfg_.state);
     write_state();
     if (first) {
         json msg = {{"ok", true}, {"pid", init_}, {"monitor_pid", ::getpid()}};
@@ -251,6 +256,21 @@ void Monitor::on_control(size_t i) {
         }
     } else if (msg == "wait") {
         conns_[i].waiting = true;
+    } else if (msg.rfind("net ", 0) == 0) {
+        // network connect/disconnect of the running container (see net.hpp)
+        json reply = {{"ok", false}, {"errno", EINVAL}, {"message", "the container has no network of its own"}};
+        json req = json::parse(msg.substr(4), nullptr, false);
+        if (net_ && req.is_object()) reply = net_->control(req, init_, cfg_.state);
+        if (reply.value("ok", false)) {
+            try {
+                write_state();
+            } catch (const SysError&) {
+            }
+        }
+        try {
+            send_fds(conns_[i].fd.get(), reply.dump(), {});
+        } catch (const SysError&) {
+        }
     } else if (msg == "ping") {
         try {
             send_fds(conns_[i].fd.get(), "pong", {});
@@ -295,6 +315,7 @@ void Monitor::on_exit(int status) {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     init_ = -1;
     init_pidfd_.reset();
+    health_.on_stop(cfg_.state);
     drain_streams(2000);
     if (net_) net_->down();  // before the exit is reported: nothing of it is left by then
     if (should_restart(code)) mount_ns_.reset();  // a restart makes a new one
@@ -399,14 +420,21 @@ void Monitor::on_signals() {
     int status;
     pid_t w;
     while (!done_ && (w = ::waitpid(-1, &status, WNOHANG)) > 0) {
-        if (w == init_) on_exit(status);
+        bool changed = false;
+        if (w == init_) {
+            on_exit(status);
+        } else if (health_.on_reaped(w, status, cfg_.state, &changed) && changed) {
+            write_state();
+        }
     }
 }
 
 void Monitor::loop() {
     while (!done_) {
+        // A probe due (or past its timeout) is started (or killed) whatever else is busy.
+        health_tick();
         std::vector<struct pollfd> p;
-        enum Kind { SIG, LISTEN, OUT, ERR, PTY, IN, CONN };
+        enum Kind { SIG, LISTEN, OUT, ERR, PTY, IN, HEALTH, CONN };
         std::vector<std::pair<Kind, size_t>> who;
         auto add = [&](int fd, Kind k, size_t i = 0) {
             p.push_back({fd, POLLIN, 0});
@@ -418,8 +446,9 @@ void Monitor::loop() {
         if (err_.fd) add(err_.fd.get(), ERR);
         if (pty_) add(pty_.get(), PTY);
         if (pty_ && attach_in_ >= 0) add(attach_in_, IN);
+        if (health_.output_fd() >= 0) add(health_.output_fd(), HEALTH);
         for (size_t i = 0; i < conns_.size(); ++i) add(conns_[i].fd.get(), CONN, i);
-        int r = ::poll(p.data(), p.size(), -1);
+        int r = ::poll(p.data(), p.size(), health_.next_timeout_ms());
         if (r < 0) {
             if (errno == EINTR) continue;
             throw_errno("poll", "monitor");
@@ -431,6 +460,7 @@ void Monitor::loop() {
             on_signals();
             continue;
         }
+
         bool accepted = false;
         for (size_t k = 1; k < p.size() && !done_; ++k) {
             if (!p[k].revents) continue;
@@ -463,6 +493,7 @@ void Monitor::loop() {
                     }
                     break;
                 }
+                case HEALTH: health_.on_output(); break;
                 case CONN:
                     if (!accepted) on_control(who[k].second);
                     break;
@@ -470,6 +501,21 @@ void Monitor::loop() {
         }
         conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.fd; }),
                      conns_.end());
+    }
+}
+
+void Monitor::health_tick() {
+    if (init_ <= 0 || !health_.due()) return;
+    bool frozen = false;
+    try {
+        frozen = cg_.frozen();
+    } catch (const SysError&) {
+    }
+    if (health_.tick(cfg_.state, init_, cfg_.state.value("PidStartTime", uint64_t{0}), frozen)) {
+        try {
+            write_state();
+        } catch (const SysError&) {
+        }
     }
 }
 
@@ -499,6 +545,7 @@ int Monitor::run() {
         listener_ = listen_unix(cfg_.dir, cfg_.socket);
         cg_.create();
         net_ = make_net_hook(cfg_.network);
+        health_ = Health(cfg_.health);
     } catch (const SysError& e) {
         fail_start(e, e.err, e.syscall, e.path, 125);
         return 1;

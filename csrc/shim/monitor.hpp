@@ -14,6 +14,7 @@
 #include "core/fd.hpp"
 #include "core/logfile.hpp"
 #include "core/plan.hpp"
+#include "shim/health.hpp"
 #include "shim/net.hpp"
 
 namespace lb::shim {
@@ -23,6 +24,7 @@ struct MonitorConfig {
     std::string state_file = "state.json";
     std::string socket = "monitor.sock";
     std::string log;          // log path, "" for none
+    LogOptions log_options;   // its format and rotation (core/logfile.hpp)
     nlohmann::json state;     // the state document to keep up to date (fields we do not own kept)
     bool attach_stdin = false, attach_stdout = false, attach_stderr = false;
     bool open_stdin = false;  // -i: the container's stdin stays open (a pipe or the client's)
@@ -31,6 +33,7 @@ struct MonitorConfig {
     bool autoremove = false;
     std::vector<std::string> remove_paths;  // removed, in order, when autoremove
     nlohmann::json network;                 // the container's bridge network (net.hpp), or null
+    nlohmann::json health;                  // the healthcheck (health.hpp), or null
 };
 
 MonitorConfig config_from_json(const nlohmann::json& j);
@@ -64,6 +67,7 @@ private:
                     const std::string& path, int exit_code);
     void drain_streams(int timeout_ms);
     bool should_restart(int exit_code) const;
+    void health_tick();
 
     LaunchPlan plan_;
     MonitorConfig cfg_;
@@ -77,6 +81,7 @@ private:
     int attach_in_ = -1;
     pid_t init_ = -1;
     UniqueFd init_pidfd_;
+    Health health_;
     std::unique_ptr<NetHook> net_;  // set up before each start, torn down at each exit
     UniqueFd mount_ns_;  // keeps the container's mounts until after the exit is reported
     bool manual_stop_ = false;

@@ -1,5 +1,7 @@
 // The container's network, as the monitor sees it: `up` between the clone and the container's
-// start (its network namespace exists and is empty), `down` when the container ends.
+// start (its network namespace exists and is empty), `down` when the container ends, and
+// `control` for `network connect/disconnect` of the running container (the monitor owns the
+// container's links and its state.json, so the change goes through it).
 //
 // The static monitor (layerbox-shim) has none: Debian ships libmnl and libnftables as shared
 // libraries only, and the static monitor saves the dynamic loader (~1 ms) on every start. So
@@ -19,6 +21,10 @@ public:
     virtual ~NetHook() = default;
     virtual void up(pid_t pid) = 0;  // throws SysError
     virtual void down() noexcept = 0;
+    // A request {"op": "connect"|"disconnect", ...} while the container runs (`pid`; -1 between
+    // two runs of a restart policy: recorded for the next up). On success the state's
+    // NetworkSettings become the request's "settings". Returns the reply ({"ok": bool, ...}).
+    virtual nlohmann::json control(const nlohmann::json& req, pid_t pid, nlohmann::json& state) = 0;
 };
 
 // nullptr for a null/absent config; throws when the config asks for what this monitor lacks.

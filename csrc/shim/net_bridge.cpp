@@ -1,16 +1,22 @@
-// A container on a bridge network (linked into layerbox-shim-net only, see net.hpp):
-//   up:   the bridge if missing (address = gateway, up, forwarding, route_localnet, the
-//         network's nftables elements), a veth pair whose peer is created as eth0 directly
-//         in the container's namespace, the host end on the bridge; inside, the address, the
-//         link up and the default route; then the published ports (host ports reserved by a
-//         bound socket, as docker-proxy does, and nftables map elements).
-//   down: the ports' elements and the veth (deleting the host end takes the peer along), so
-//         nothing of the container is left when its exit is reported.
+// A container on bridge networks (linked into layerbox-shim-net only, see net.hpp): one
+// endpoint per network, the first made at the start, more by `network connect`.
+//   up:   per endpoint, the bridge if missing (address = gateway, up, forwarding,
+//         route_localnet, the network's nftables elements), a veth pair whose peer is created
+//         as ethN directly in the container's namespace, the host end on the bridge; inside,
+//         the address, the link up and (first network only) the default route; then the
+//         published ports (host ports reserved by a bound socket, as docker-proxy does, and
+//         nftables map elements).
+//   down: the ports' elements and the veths (deleting the host end takes the peer along), so
+//         nothing of the container is left when its exit is reported. The endpoints stay
+//         known: a restart policy's next run gets them again.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,14 +31,17 @@ namespace lb::shim {
 
 namespace {
 
-class BridgeNet : public NetHook {
+class Endpoint {
 public:
-    explicit BridgeNet(const nlohmann::json& j) {
+    explicit Endpoint(const nlohmann::json& j) {
+        name_ = j.value("name", "");
         bridge_ = j.at("bridge").get<std::string>();
         subnet_ = j.at("subnet").get<std::string>();
         gateway_ = net::parse_inet4(j.at("gateway").get<std::string>());
         address_ = net::parse_inet4(j.at("address").get<std::string>());
         host_if_ = j.at("host_if").get<std::string>();
+        ifname_ = j.value("ifname", "eth0");
+        default_route_ = j.value("default_route", true);
         masquerade_ = j.value("masquerade", true);
         std::string mac = j.value("mac", "");
         for (size_t i = 0; i + 1 < mac.size() && mac_.size() < 6; i += 3)
@@ -48,22 +57,26 @@ public:
         }
     }
 
-    void up(pid_t pid) override {
+    const std::string& name() const { return name_; }
+    const std::string& ifname() const { return ifname_; }
+    void set_ifname(const std::string& n) { ifname_ = n; }
+
+    void up(pid_t pid) {
         net::Inet4 gw = gateway_;
         gw.prefix = address_.prefix;
         net::ensure_bridge({bridge_, subnet_, net::format_inet4(gw.addr) + "/" + std::to_string(gw.prefix),
                             masquerade_});
         net::Rtnl host;
-        host.delete_link(host_if_);  // a leftover of a crash (names are per container)
-        host.create_veth(host_if_, "eth0", pid, mac_);
+        host.delete_link(host_if_);  // a leftover of a crash (names are per container and network)
+        host.create_veth(host_if_, ifname_, pid, mac_);
         veth_made_ = true;
         host.set_master(host_if_, bridge_);
         host.set_up(host_if_);
         net::in_netns_of(pid, [&] {
             net::Rtnl c;
-            c.add_address("eth0", address_);
-            c.set_up("eth0");
-            c.add_default_route(gateway_.addr);
+            c.add_address(ifname_, address_);
+            c.set_up(ifname_);
+            if (default_route_) c.add_default_route(gateway_.addr);
         });
         if (!ports_.empty()) {
             if (reserved_.empty()) reserve_ports();
@@ -74,7 +87,7 @@ public:
         }
     }
 
-    void down() noexcept override {
+    void down() noexcept {
         if (ports_added_) {
             try {
                 net::Nft nft;
@@ -93,7 +106,13 @@ public:
         }
     }
 
-    ~BridgeNet() override { down(); }
+    // What it holds goes: the reserved host ports too (a disconnect, not a restart).
+    void release() noexcept {
+        down();
+        reserved_.clear();
+    }
+
+    ~Endpoint() { down(); }
 
 private:
     // A bound socket per host port keeps host programs off a port the container publishes
@@ -117,13 +136,74 @@ private:
         }
     }
 
-    std::string bridge_, subnet_, host_if_;
+    std::string name_, bridge_, subnet_, host_if_, ifname_;
     net::Inet4 gateway_, address_;
     std::string mac_;
-    bool masquerade_ = true;
+    bool default_route_ = true, masquerade_ = true;
     std::vector<net::PortRule> ports_;
     std::vector<UniqueFd> reserved_;
     bool veth_made_ = false, ports_added_ = false;
+};
+
+class BridgeNet : public NetHook {
+public:
+    explicit BridgeNet(const nlohmann::json& j) {
+        for (auto& e : j.at("endpoints")) eps_.push_back(std::make_unique<Endpoint>(e));
+    }
+
+    void up(pid_t pid) override {
+        for (auto& e : eps_) e->up(pid);
+    }
+
+    void down() noexcept override {
+        for (auto& e : eps_) e->down();
+    }
+
+    nlohmann::json control(const nlohmann::json& req, pid_t pid, nlohmann::json& state) override {
+        try {
+            std::string op = req.at("op").get<std::string>();
+            if (op == "connect") {
+                auto e = std::make_unique<Endpoint>(req.at("endpoint"));
+                if (find(e->name()) != eps_.end())
+                    return fail(EEXIST, "endpoint with name already exists in network " + e->name());
+                e->set_ifname(free_ifname());
+                if (pid > 0) e->up(pid);  // between two runs: the next run's up makes it
+                eps_.push_back(std::move(e));
+            } else if (op == "disconnect") {
+                auto it = find(req.at("name").get<std::string>());
+                if (it == eps_.end()) return fail(ENOENT, "not connected to network " + req.at("name").get<std::string>());
+                (*it)->release();
+                eps_.erase(it);
+            } else {
+                return fail(EINVAL, "unknown network request " + op);
+            }
+        } catch (const SysError& e) {
+            return fail(e.err, e.what());
+        } catch (const std::exception& e) {
+            return fail(EINVAL, e.what());
+        }
+        state["NetworkSettings"] = req.value("settings", nlohmann::json::object());
+        return {{"ok", true}};
+    }
+
+private:
+    static nlohmann::json fail(int err, const std::string& msg) {
+        return {{"ok", false}, {"errno", err}, {"message", msg}};
+    }
+
+    std::vector<std::unique_ptr<Endpoint>>::iterator find(const std::string& name) {
+        return std::find_if(eps_.begin(), eps_.end(), [&](auto& e) { return e->name() == name; });
+    }
+
+    // docker's naming: eth0 for the first network, then the lowest free ethN.
+    std::string free_ifname() const {
+        std::set<std::string> used;
+        for (auto& e : eps_) used.insert(e->ifname());
+        for (int i = 0;; ++i)
+            if (!used.count("eth" + std::to_string(i))) return "eth" + std::to_string(i);
+    }
+
+    std::vector<std::unique_ptr<Endpoint>> eps_;
 };
 
 }  // namespace

@@ -56,7 +56,9 @@ SDK_RUN_ARGS = {
     "stop_signal": HONOURED,
     "tty": HONOURED,
     "user": HONOURED,
-    "volumes": HONOURED,
+    "volumes": HONOURED,  # {host_or_name: {"bind": path, "mode": "ro"}} or ["src:dst[:mode]", "/anon"]
+    "mounts": HONOURED,  # docker.types.Mount dicts (bind, volume, tmpfs)
+    "volumes_from": HONOURED,  # ["container[:ro|:rw]"]
     "working_dir": HONOURED,
     "cap_add": HONOURED,
     "cap_drop": HONOURED,
@@ -74,6 +76,16 @@ SDK_RUN_ARGS = {
     "use_config_proxy": HONOURED,
     # The Engine API version a HostConfig is made for: there is no Engine API in between.
     "version": HONOURED,
+    "ulimits": HONOURED,  # ["nofile=1024:2048"] or docker.types.Ulimit
+    "shm_size": HONOURED,
+    "sysctls": HONOURED,  # namespaced ones only, as runc checks
+    "oom_score_adj": HONOURED,
+    "group_add": HONOURED,
+    "pid_mode": HONOURED,  # host; container:NAME refused
+    "ipc_mode": HONOURED,  # private, shareable, host, container:NAME
+    "uts_mode": HONOURED,  # host
+    "healthcheck": HONOURED,  # {"test", "interval", "timeout", "retries", "start_period"}
+    "log_config": HONOURED,  # {"Type": json-file|local|none, "Config": {"max-size", "max-file"}}
     "blkio_weight": REFUSED,
     "blkio_weight_device": REFUSED,
     "cgroup_parent": REFUSED,
@@ -91,33 +103,21 @@ SDK_RUN_ARGS = {
     "device_requests": REFUSED,
     "device_write_bps": REFUSED,
     "device_write_iops": REFUSED,
-    "group_add": REFUSED,
-    "healthcheck": REFUSED,
     "init_path": REFUSED,
-    "ipc_mode": REFUSED,
     "isolation": REFUSED,
     "kernel_memory": REFUSED,
     "links": REFUSED,
-    "log_config": REFUSED,
     "lxc_conf": REFUSED,
-    "mac_address": REFUSED,
+    "mac_address": HONOURED,
     "mem_reservation": REFUSED,
     "mem_swappiness": REFUSED,
-    "mounts": REFUSED,
     "network_disabled": REFUSED,
     "networking_config": REFUSED,
     "oom_kill_disable": REFUSED,
-    "oom_score_adj": REFUSED,
-    "pid_mode": REFUSED,
     "runtime": REFUSED,
-    "shm_size": REFUSED,
     "storage_opt": REFUSED,
-    "sysctls": REFUSED,
-    "ulimits": REFUSED,
     "userns_mode": REFUSED,
-    "uts_mode": REFUSED,
     "volume_driver": REFUSED,
-    "volumes_from": REFUSED,
 }
 
 
@@ -211,6 +211,12 @@ class Container(Model):
     @property
     def status(self) -> str:
         return self.attrs["State"]["Status"]
+
+    @property
+    def health(self) -> str:
+        """The SDK's: State.Health's Status, or "unknown" without a healthcheck."""
+        h = self.attrs["State"].get("Health")
+        return h["Status"] if h else "unknown"
 
     @property
     def labels(self) -> dict:
@@ -365,6 +371,64 @@ class Container(Model):
         from layerbox.container import archive
 
         return archive.put_archive(self._engine, self.id, path, data)
+
+    def stats(self, decode: bool | None = None, stream: bool = True, one_shot: bool | None = None):
+        """docker's stats JSON from the container's cgroup: one dict with ``stream=False``,
+        else a generator of samples a second apart (dicts with ``decode=True``, else JSON
+        bytes, as the SDK) until the container stops."""
+        from layerbox.container import stats as _stats
+
+        engine = self._engine
+        c = engine.get(self.id)
+        if not stream:
+            return _stats.stats_doc(engine, c)
+        if decode is False or decode is None:
+            import json
+
+            return (json.dumps(d).encode() for d in _stats.stream(engine, c))
+        return _stats.stream(engine, c)
+
+    def attach(self, stdout: bool = True, stderr: bool = True, stream: bool = False,
+               logs: bool = False, demux: bool = False):
+        """The container's output as it writes it (from its log): with ``stream=True`` a
+        generator of chunks until it stops, else everything until it stops, as bytes
+        (``logs=True``: what it wrote before, too). Its stdin is its monitor's: attach_socket
+        is refused."""
+        from layerbox.container.logs import container_logs
+
+        engine = self._engine
+        c = engine.get(self.id)
+        backlog, live = container_logs(engine, c.id, stdout=stdout, stderr=stderr,
+                                       tail=None if logs else 0, follow=True)
+
+        def pairs():
+            yield from backlog
+            yield from live or ()
+
+        def shaped(s, d):
+            if demux:
+                return (d, None) if s == "stdout" else (None, d)
+            return d
+
+        if stream:
+            return (shaped(s, d) for s, d in pairs())
+        got = list(pairs())
+        if demux:
+            return (b"".join(d for s, d in got if s == "stdout") or None,
+                    b"".join(d for s, d in got if s == "stderr") or None)
+        return b"".join(d for _s, d in got)
+
+    def attach_socket(self, params=None, ws: bool = False):
+        raise _errors.InvalidArgument("attach_socket is not supported by layerbox: a container's "
+                                      "stdin is its monitor's (use exec_run, or attach for output)")
+
+    def update(self, **kwargs) -> dict:
+        """Changing a running container's limits is not supported yet: refused, naming them."""
+        asked = sorted(k for k, v in kwargs.items() if _given(v))
+        if asked:
+            raise _errors.InvalidArgument(f"updating {', '.join(asked)} of a container is not "
+                                          "supported by layerbox yet")
+        return {"Warnings": []}
 
 
 class ContainerCollection:
@@ -564,6 +628,13 @@ class ImageCollection:
 
         return _reg.push(self.client._images, repository, tag, **kwargs)
 
+    def search(self, term: str, **kwargs):
+        raise _errors.InvalidArgument("image search is not supported by layerbox (it has no index "
+                                      "to search)")
+
+    def get_registry_data(self, name: str, auth_config=None):
+        raise _errors.InvalidArgument("registry data (distribution) is not supported by layerbox")
+
 
 class Network(Model):
     @property
@@ -580,11 +651,25 @@ class Network(Model):
     def remove(self) -> None:
         self.collection._nets().remove(self.id)
 
-    def connect(self, container, **kwargs) -> None:
-        raise _errors.InvalidArgument("network connect is not supported by layerbox yet")
+    def connect(self, container, aliases=None, links=None, ipv4_address=None, ipv6_address=None,
+                link_local_ips=None, driver_opt=None, mac_address=None) -> None:
+        """docker-py's Network.connect: ipv4_address and aliases; the others are refused."""
+        for k, v in (("links", links), ("ipv6_address", ipv6_address),
+                     ("link_local_ips", link_local_ips), ("driver_opt", driver_opt),
+                     ("mac_address", mac_address)):
+            if v:
+                raise _errors.InvalidArgument(f"network connect: {k} is not supported by layerbox")
+        from layerbox.network import endpoints
 
-    def disconnect(self, container, **kwargs) -> None:
-        raise _errors.InvalidArgument("network disconnect is not supported by layerbox yet")
+        ref = container.id if hasattr(container, "id") else container
+        endpoints.connect(self.client._engine, self.id, ref, ip=ipv4_address,
+                          aliases=list(aliases or ()))
+
+    def disconnect(self, container, force: bool = False) -> None:
+        from layerbox.network import endpoints
+
+        ref = container.id if hasattr(container, "id") else container
+        endpoints.disconnect(self.client._engine, self.id, ref, force=force)
 
 
 class NetworkCollection:
@@ -615,14 +700,16 @@ class NetworkCollection:
         for k in ("enable_ipv6", "attachable", "ingress", "scope"):
             if kwargs.get(k):
                 raise _errors.InvalidArgument(f"network option {k} is not supported by layerbox")
-        subnet = gateway = None
+        subnet = gateway = ip_range = None
         pools = (ipam or {}).get("Config") or (ipam or {}).get("pool_configs") or []
         if pools:
             pool = pools[0]
             subnet = pool.get("Subnet") or pool.get("subnet")
             gateway = pool.get("Gateway") or pool.get("gateway")
+            ip_range = pool.get("IPRange") or pool.get("iprange")
         doc = self._nets().create(name, driver=driver or "bridge", subnet=subnet, gateway=gateway,
-                                  internal=internal, labels=labels, options=options)
+                                  ip_range=ip_range, internal=internal, labels=labels,
+                                  options=options)
         return self.get(doc["Id"])
 
     def get(self, network_id: str, **kwargs) -> Network:
@@ -670,10 +757,65 @@ class Client:
             raise _errors.APIError(f"store {self._store.root}: {(e.strerror or str(e)).lower()}") from None
         return True
 
-    def version(self) -> dict:
-        from layerbox import _core
+    def version(self, api_version: bool = True) -> dict:
+        """docker's version document (as the Engine API's GET /version)."""
+        from layerbox.sysinfo import version_doc
 
-        return {"Version": _core.__version__, "ApiVersion": "1.43", "Os": "linux", "Arch": "amd64"}
+        return version_doc()["Server"]
+
+    def info(self) -> dict:
+        """docker's info document: containers, images, the store, the kernel, cgroups."""
+        from layerbox import sysinfo
+
+        return sysinfo.info_doc(self._engine, self._images, self._store)
+
+    def df(self) -> dict:
+        """docker's system df document: images, containers and volumes with their sizes."""
+        from layerbox import sysinfo
+
+        return sysinfo.df_doc(self._engine)
+
+    def events(self, since=None, until=None, filters: dict | None = None, decode: bool | None = None):
+        """The store's events (every client's: the CLI, this API, the Engine API service) as
+        docker's dicts (``decode=True``) or JSON bytes: those since ``since``, then those that
+        happen, until ``until`` (forever without it)."""
+        import json
+        import time
+
+        from layerbox import events as _events
+        from layerbox.container.logs import parse_time
+
+        def ns(t):
+            v = parse_time(t if not hasattr(t, "timestamp") else t.timestamp())
+            return None if v is None else int(v * 1_000_000_000)
+
+        since_ns, until_ns = ns(since), ns(until)
+        flt = {k: (v if isinstance(v, list) else [v]) for k, v in (filters or {}).items()}
+        root = self._store.root
+
+        def gen():
+            past, where = _events.read(root, since_ns or 0, until_ns)
+            for ev in past if since_ns is not None else ():
+                if _events.matches(ev, flt):
+                    yield ev
+            while until_ns is None or time.time_ns() <= until_ns:
+                time.sleep(0.1)
+                new, where = _events.read_from(root, where)
+                for ev in new:
+                    if (until_ns is None or ev.get("timeNano", 0) <= until_ns) and _events.matches(ev, flt):
+                        yield ev
+
+        if decode:
+            return gen()
+        return (json.dumps(ev).encode() for ev in gen())
+
+    def login(self, username: str, password: str | None = None, email=None,
+              registry: str | None = None, reauth: bool = False, dockercfg_path=None) -> dict:
+        """Checks the credentials against the registry and stores them (as `layerbox login`)."""
+        from layerbox.registry import api as _reg
+
+        _reg.login(registry, username, password or "")
+        return {"Status": "Login Succeeded"}
 
     def close(self) -> None:
         pass

@@ -1,6 +1,7 @@
 """docker's `version` and `info` documents for this machine and store (types.Version,
-types.Info of API 1.41). Shared by the CLI and the Engine API (GET /version, GET /info): no
-printing here."""
+types.Info of API 1.41), and the Engine API's list entries and system df (for the service
+and the Python API's df()). Shared by the CLI and the Engine API (GET /version, GET /info):
+no printing here."""
 
 from __future__ import annotations
 
@@ -207,3 +208,94 @@ def bytes_size(n: float) -> str:
         i += 1
     s = f"{n:.4g}"
     return s + units[i]
+
+
+# -- the Engine API's list entries and system df ----------------------------------------------
+
+def _created(cfg: dict) -> int:
+    from layerbox import _util
+
+    return int(_util.parse_rfc3339(cfg.get("Created", "")) or 0)
+
+
+def container_summary(engine, c, size: bool = False) -> dict:
+    """One entry of GET /containers/json."""
+    from layerbox.container import views
+
+    cfg = c.config
+    live = views._live_network(c)
+    ports = []
+    for key, binds in (live.get("Ports") or {}).items():
+        p, _, proto = key.partition("/")
+        if not binds:
+            ports.append({"PrivatePort": int(p), "Type": proto or "tcp"})
+        for b in binds or ():
+            ports.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(p),
+                          "PublicPort": int(b["HostPort"]), "Type": proto or "tcp"})
+    mode = cfg["HostConfig"].get("NetworkMode", "none")
+    networks = live.get("Networks") or {mode: {}}
+    mounts = []
+    for m in cfg.get("Mounts") or ():
+        mounts.append({"Type": m["Type"], "Name": m.get("Name", ""),
+                       "Source": m["Source"] if m["Type"] == "bind" else
+                       os.path.join(engine.store.volumes, m.get("Name", ""), "_data"),
+                       "Destination": m["Destination"], "Driver": "local" if m["Type"] == "volume" else "",
+                       "Mode": m.get("Mode", ""), "RW": m.get("RW", True),
+                       "Propagation": "rprivate" if m["Type"] == "bind" else ""})
+    doc = {
+        "Id": c.id, "Names": ["/" + c.name],
+        "Image": cfg["Config"].get("Image") or cfg.get("Image", ""),
+        "ImageID": cfg.get("Image", ""),
+        "Command": " ".join([cfg.get("Path", "")] + list(cfg.get("Args") or [])),
+        "Created": _created(cfg), "Ports": ports,
+        "Labels": cfg["Config"].get("Labels") or {},
+        "State": c.status, "Status": views.status_text(c.state),
+        "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": networks}, "Mounts": mounts,
+    }
+    if size:
+        from layerbox.volumes import _du
+
+        doc["SizeRw"] = _du(os.path.join(c.dir, "upper"))
+        doc["SizeRootFs"] = doc["SizeRw"] + sum(
+            (engine.images.layer_meta(d).get("Size", 0) for d in cfg.get("Layers") or ()), 0)
+    return doc
+
+
+def image_summary(images, image_id: str, containers: int = -1) -> dict:
+    """One entry of GET /images/json."""
+    from layerbox.image import views
+
+    doc = views.inspect(images, image_id)
+    tags = [t for t in doc.get("RepoTags") or [] if t != "<none>:<none>"]
+    return {
+        "Id": doc["Id"], "ParentId": doc.get("Parent") or "",
+        "RepoTags": tags, "RepoDigests": doc.get("RepoDigests") or [],
+        "Created": _created(doc),
+        "Size": doc.get("Size", 0), "SharedSize": -1, "VirtualSize": doc.get("Size", 0),
+        "Labels": (doc.get("Config") or {}).get("Labels") or {}, "Containers": containers,
+    }
+
+
+def df_doc(engine) -> dict:
+    from layerbox.volumes import Volumes, _du
+
+    images = engine.images
+    containers = engine.list(all=True)
+    used = {}
+    for c in containers:
+        used[c.config.get("Image")] = used.get(c.config.get("Image"), 0) + 1
+    layer_sizes = images._layer_sizes()
+    imgs = [image_summary(images, i, used.get(i, 0)) for i in images.ids()]
+    ctrs = [container_summary(engine, c, size=True) for c in containers]
+    vols = Volumes(engine.store)
+    users = vols.users()
+    vdocs = []
+    for n in vols.names():
+        d = vols.inspect(n) if hasattr(vols, "inspect") else {"Name": n}
+        d = dict(d)
+        d["UsageData"] = {"Size": _du(os.path.join(engine.store.volumes, n, "_data")),
+                          "RefCount": len(users.get(n, ())) if isinstance(users, dict) else int(n in users)}
+        vdocs.append(d)
+    return {"LayersSize": sum(layer_sizes.values()), "Images": imgs, "Containers": ctrs,
+            "Volumes": vdocs, "BuildCache": []}

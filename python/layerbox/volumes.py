@@ -44,6 +44,41 @@ class Volumes:
         except FileNotFoundError:
             return []
 
+    def list(self, filters: dict | None = None) -> list[dict]:
+        """`volume ls`: docker's filters, values of one key OR'd, keys AND'd: dangling
+        (true/false: used by no container), name (a regular expression searched in the name,
+        as docker's), label (KEY or KEY=VALUE), driver (exact)."""
+        import re
+
+        filters = filters or {}
+        for k, vals in filters.items():
+            if k not in ("dangling", "name", "label", "driver"):
+                raise InvalidArgument(f"invalid filter '{k}'")
+            if k == "dangling":
+                for v in vals:
+                    if v.lower() not in ("true", "false", "1", "0"):
+                        raise InvalidArgument(f"invalid filter 'dangling={v}'")
+        names = [re.compile(v) for v in filters.get("name", ())] if "name" in filters else None
+        used = self.users() if "dangling" in filters else {}
+        out = []
+        for n in self.names():
+            try:
+                doc = self.inspect(n)
+            except NotFound:
+                continue  # removed meanwhile
+            if names is not None and not any(r.search(n) for r in names):
+                continue
+            if "driver" in filters and doc["Driver"] not in filters["driver"]:
+                continue
+            if "label" in filters and not all(_label_match(doc["Labels"], v) for v in filters["label"]):
+                continue
+            if "dangling" in filters:
+                want = {v.lower() in ("true", "1") for v in filters["dangling"]}
+                if (n not in used) not in want:
+                    continue
+            out.append(doc)
+        return out
+
     def inspect(self, name: str) -> dict:
         d = self._dir(name)
         if not os.path.isdir(d):
@@ -106,6 +141,11 @@ class Volumes:
             _core.remove_tree(self._dir(n))
             deleted.append(n)
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": space}
+
+
+def _label_match(labels: dict, spec: str) -> bool:
+    k, eq, v = spec.partition("=")
+    return k in labels and (not eq or labels[k] == v)
 
 
 def _du(path: str) -> int:

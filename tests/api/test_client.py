@@ -206,6 +206,7 @@ HONOURED = {
     "environment": ({"environment": {"SDK": "1"}}, ("Config", "Env", -1), "SDK=1"),
     "hostname": ({"hostname": "sdk-host"}, ("Config", "Hostname"), "sdk-host"),
     "init": ({"init": True}, ("HostConfig", "Init"), True),
+    "mac_address": ({"mac_address": "92:d0:c6:0a:29:33"}, ("Config", "MacAddress"), "92:d0:c6:0a:29:33"),
     "labels": ({"labels": {"k": "v"}}, ("Config", "Labels", "k"), "v"),
     "mem_limit": ({"mem_limit": "64m"}, ("HostConfig", "Memory"), 64 << 20),
     "memswap_limit": ({"mem_limit": "64m", "memswap_limit": "96m"}, ("HostConfig", "MemorySwap"),
@@ -226,6 +227,10 @@ HONOURED = {
     "volumes": ({"volumes": ["/srv/sdk-vol:/data:ro"]}, ("HostConfig", "Binds", 0),
                 "/srv/sdk-vol:/data:ro"),
     "working_dir": ({"working_dir": "/tmp"}, ("Config", "WorkingDir"), "/tmp"),
+    "mounts": ({"mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20}}]},
+               ("Mounts", 0, "Destination"), "/t"),
+    # the container the test makes first (see below)
+    "volumes_from": ({"volumes_from": ["sdk-arg-volumes-from:ro"]}, ("Mounts", 0, "RW"), False),
     # normalized as docker 20.10+ stores them (NormalizeLegacyCapabilities)
     "cap_add": ({"cap_add": ["NET_ADMIN"]}, ("HostConfig", "CapAdd"), ["CAP_NET_ADMIN"]),
     "cap_drop": ({"cap_drop": ["CHOWN"]}, ("HostConfig", "CapDrop"), ["CAP_CHOWN"]),
@@ -245,6 +250,20 @@ HONOURED = {
     # nothing to see: no proxy configuration to apply, no Engine API version to speak
     "use_config_proxy": ({"use_config_proxy": True}, ("Config", "Hostname", 0), None),
     "version": ({"version": "1.43"}, ("Config", "Hostname", 0), None),
+    "healthcheck": ({"healthcheck": {"test": "true", "retries": 2}}, ("Config", "Healthcheck"),
+                    {"Test": ["CMD-SHELL", "true"], "Retries": 2}),
+    "log_config": ({"log_config": {"Type": "json-file", "Config": {"max-size": "1m"}}},
+                   ("HostConfig", "LogConfig"), {"Type": "json-file", "Config": {"max-size": "1m"}}),
+    "ulimits": ({"ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}]}, ("HostConfig", "Ulimits"),
+                [{"Name": "nofile", "Hard": 20, "Soft": 10}]),
+    "shm_size": ({"shm_size": "8m"}, ("HostConfig", "ShmSize"), 8 << 20),
+    "sysctls": ({"sysctls": {"net.ipv4.ip_forward": "1"}}, ("HostConfig", "Sysctls"),
+                {"net.ipv4.ip_forward": "1"}),
+    "oom_score_adj": ({"oom_score_adj": 10}, ("HostConfig", "OomScoreAdj"), 10),
+    "group_add": ({"group_add": ["staff"]}, ("HostConfig", "GroupAdd"), ["staff"]),
+    "pid_mode": ({"pid_mode": "host"}, ("HostConfig", "PidMode"), "host"),
+    "ipc_mode": ({"ipc_mode": "host"}, ("HostConfig", "IpcMode"), "host"),
+    "uts_mode": ({"uts_mode": "host"}, ("HostConfig", "UTSMode"), "host"),
 }
 
 
@@ -267,6 +286,8 @@ def test_every_sdk_run_argument_is_honoured_or_refused(client, busybox_image, ma
     honoured = {k for k, v in SDK_RUN_ARGS.items() if v}
     assert honoured == set(HONOURED), sorted(honoured ^ set(HONOURED))
     before = {c.id for c in client.containers.list(all=True)}
+    source = client.containers.create("busybox", "true", name="sdk-arg-volumes-from",
+                                      volumes=["/from"])
     for name in sorted(documented):
         if SDK_RUN_ARGS[name]:
             kwargs, where, want = HONOURED[name]
@@ -286,6 +307,7 @@ def test_every_sdk_run_argument_is_honoured_or_refused(client, busybox_image, ma
             c = client.containers.create("busybox", "true", **{name: None})
             made.append(c)
             c.remove()
+    source.remove(v=True)
     assert {c.id for c in client.containers.list(all=True)} == before
 
 
@@ -314,8 +336,8 @@ def test_unknown_arguments_raise_as_the_sdk_does(client, busybox_image):
         client.containers.run("busybox", "true", totally_bogus_kwarg=1)
     with pytest.raises(TypeError, match=r"^run\(\) got unexpected keyword arguments 'a', 'b'$"):
         client.containers.create("busybox", "true", b=1, a=2)
-    with pytest.raises(errors.InvalidArgument, match="'healthcheck', 'ulimits'"):
-        client.containers.run("busybox", "true", ulimits=["x"], healthcheck={"test": ["x"]})
+    with pytest.raises(errors.InvalidArgument, match="'links', 'lxc_conf'"):
+        client.containers.run("busybox", "true", lxc_conf={"x": "y"}, links=["x"])
     with pytest.raises(errors.InvalidArgument, match="linux/arm64"):
         client.containers.run("busybox", "true", platform="linux/arm64")
     with pytest.raises(RuntimeError, match="can not be used together"):
@@ -383,3 +405,41 @@ def test_images_api(client, busybox_image):
         client.images.get("copy:v1")
     img.reload()
     assert img.attrs["RootFS"]["Type"] == "layers"
+
+
+def test_info_df_version_events_stats_attach(client, busybox_image):
+    import threading
+
+    v = client.version()
+    assert v["ApiVersion"] and v["Os"] == "linux"
+    info = client.info()
+    assert info["Images"] >= 1 and info["DockerRootDir"] == client.root
+    df = client.df()
+    assert any("busybox:latest" in i["RepoTags"] for i in df["Images"])
+    since = time.time() - 1
+    got = []
+
+    def watch():
+        for ev in client.events(since=since, until=time.time() + 30, decode=True,
+                                filters={"type": "container", "container": "sdk-ev"}):
+            got.append(ev["Action"])
+            if ev["Action"] == "destroy":
+                return
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    c = client.containers.run("busybox", ["sh", "-c", "echo one; sleep 0.3; echo two >&2; sleep 30"],
+                              detach=True, name="sdk-ev")
+    try:
+        st = c.stats(stream=False)
+        assert st["id"] == c.id and st["memory_stats"]["usage"] > 0
+        assert st["pids_stats"]["current"] >= 1
+        assert next(c.stats(decode=True))["id"] == c.id
+        out = c.attach(stdout=True, stderr=True, stream=True, logs=True)
+        assert next(out) == b"one\n" and next(out) == b"two\n"
+        with pytest.raises(errors.InvalidArgument, match="mem_limit"):
+            c.update(mem_limit="64m")
+    finally:
+        c.remove(force=True)
+    t.join(timeout=30)
+    assert got[0] == "create" and "start" in got and got[-1] == "destroy", got

@@ -17,11 +17,12 @@ ALLOWED = {
     "layerbox.container", "layerbox.container.engine", "layerbox.container.execution",
     "layerbox.container.process", "layerbox.container.cgroups",
     "layerbox.container.names", "layerbox.container.plan", "layerbox.container.security",
-    "layerbox.container.config",
+    "layerbox.container.config", "layerbox.container.mounts", "layerbox.container.health",
+    "layerbox.container.hostopts", "layerbox.container.logdriver",
     "layerbox.container.users", "layerbox.container.views", "layerbox.container.logs",
     "layerbox.errors", "layerbox.image", "layerbox.image.reference", "layerbox.image.store",
     "layerbox.shape", "layerbox.signals", "layerbox.store", "layerbox.store.layerview",
-    "layerbox.network",
+    "layerbox.network", "layerbox.events",
 }
 
 
@@ -40,6 +41,8 @@ SAMPLES = {
         ["--entrypoint", "", "busybox", "--rm"],  # --rm after the image belongs to the command
         ["--network", "host", "--init", "-l", "a=b", "-l", "c", "busybox", "--", "-x"],
         ["-h", "myhost", "--restart", "on-failure:3", "busybox"],
+        ["--health-cmd", "true", "--health-interval", "1s", "--no-healthcheck", "-a", "stdout",
+         "-a", "STDERR", "--ulimit", "nofile=1:2", "--log-opt", "max-size=1m", "busybox"],
     ],
     "create": [["busybox"], ["--name", "n", "-t", "busybox", "sh"]],
     "exec": [["c1", "ls"], ["-it", "-u", "root", "c1", "sh", "-c", "x"], ["-d", "-e", "A=1", "c1", "x", "-y"]],

@@ -663,17 +663,19 @@ def test_interrupted_build_leaves_no_container(cli, builds, tmp_path, store_root
     assert os.listdir(os.path.join(store_root, "tmp")) == []
 
 
-def test_network_none_by_default_host_on_request(cli, builds, tmp_path):
+def test_network_bridge_by_default_none_and_host_on_request(cli, builds, tmp_path):
     ctx = context(tmp_path / "ctx", {}, "FROM busybox\nRUN cat /proc/net/dev | tail -n +3 | "
                                         "cut -d: -f1 | tr -d ' ' | sort > /ifaces\n")
-    r = build(cli, ctx, "-q")
+    r = build(cli, ctx, "-q")  # docker's classic builder: RUN on the default bridge
+    assert run(cli, r.out.strip(), "cat", "/ifaces") == "eth0\nlo\n"
+    r = build(cli, ctx, "-q", "--network", "none")
     assert run(cli, r.out.strip(), "cat", "/ifaces") == "lo\n"
     r = build(cli, ctx, "-q", "--network", "host")
     with open("/proc/net/dev") as f:
         host = sorted(line.split(":")[0].strip() for line in f.read().splitlines()[2:])
     assert run(cli, r.out.strip(), "cat", "/ifaces").split() == host
-    r = build(cli, ctx, "--network", "bridge", ok=False)
-    assert r.returncode != 0 and "bridge" in r.err
+    r = build(cli, ctx, "--network", "mynet", ok=False)
+    assert r.returncode != 0 and '"mynet" is not supported for a build' in r.err
 
 
 def test_add_from_a_url(cli, builds, tmp_path):

@@ -490,3 +490,32 @@ def test_container_prune(cli, busybox_image):
         assert inspect(cli, b)["State"]["Running"]
     finally:
         cli("rm", "-f", b)
+
+
+def test_ps_reads_the_running_index_and_heals_it(cli, ctr, store_root):
+    """`ps` lists running containers from store/running (one marker each), not by reading
+    every container: a stopped one's marker is dropped by the next reader, a store made
+    before the index gets one built on first use, and a marker of a removed container goes."""
+    index = os.path.join(store_root, "running")
+    up = ctr("--name", "idx-up", "busybox", "sleep", "30")
+    done = ctr("--name", "idx-done", "busybox", "true")
+    assert cli("wait", done).out.strip() == "0"
+    assert up in os.listdir(index)
+    assert cli("ps", "-q", "--no-trunc").out.split() .count(up) == 1
+    assert done not in cli("ps", "-q", "--no-trunc").out.split()
+    assert done not in os.listdir(index)  # seen stopped: dropped
+    # A store from before the index: rebuilt from the containers on the next `ps`.
+    subprocess.run(["rm", "-rf", index], check=True)
+    assert up in cli("ps", "-q", "--no-trunc").out.split()
+    assert up in os.listdir(index) and done not in os.listdir(index)
+    # A marker whose container is gone (a crash between the two): dropped, not listed.
+    ghost = "f" * 64
+    open(os.path.join(index, ghost), "w").close()
+    assert ghost not in cli("ps", "-a", "-q", "--no-trunc").out.split()
+    cli("ps")
+    assert ghost not in os.listdir(index)
+    # A stopped container started again is listed again; rm drops its marker.
+    assert cli("start", done).returncode == 0
+    cli("wait", done)
+    assert cli("rm", "-f", up).returncode == 0
+    assert up not in os.listdir(index)

@@ -215,6 +215,33 @@ def test_load_oci_layout_archive_with_gzip_layers(store2, busybox_tar, tmp_path)
     assert os.path.exists(os.path.join(store2.root, "blobs", "sha256", sha(extra)[7:]))
 
 
+def test_load_oci_dir_that_save_wrote(cli, store2, busybox_image, tmp_path):
+    """`load -i DIR` of what `save --format oci-dir` writes: the image, its tag, its ID."""
+    layout = tmp_path / "layout"
+    r = cli("save", "--format", "oci-dir", "-o", layout, "busybox:latest")
+    assert r.returncode == 0, r.err
+    r = store2("load", "-i", layout)
+    assert r.returncode == 0, r.err
+    assert r.out == "Loaded image: busybox:latest\n"
+    assert store2("images", "-q", "--no-trunc", "busybox:latest").out.strip() == busybox_image
+    assert store2("run", "--rm", "busybox", "echo", "from a directory").out == "from a directory\n"
+    # a blob that does not match its digest is refused, nothing loaded
+    blobs = layout / "blobs" / "sha256"
+    biggest = max(blobs.iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[-1] ^= 1
+    biggest.write_bytes(bytes(data))
+    store2("rmi", "busybox:latest", check=True)
+    r = store2("load", "-i", layout)
+    assert r.returncode != 0 and "Traceback" not in r.err
+    assert store2("images", "-q").out == ""
+    # a link in the directory is a link in the archive: never followed out of it
+    (layout / "index.json").unlink()
+    (layout / "index.json").symlink_to("/etc/hostname")
+    r = store2("load", "-i", layout)
+    assert r.returncode != 0 and "Traceback" not in r.err
+
+
 def _rewrite(archive: bytes, change, extra=()) -> bytes:
     """The archive with change(name, data) -> data applied to each regular file, and `extra`
     (name, data) files added."""

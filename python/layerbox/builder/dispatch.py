@@ -8,8 +8,8 @@ Each step of a stage starts from the image of the step before:
   same layers and an ``empty_layer`` history entry (docker's ``/bin/sh -c #(nop)  ...``). No
   container is made for them (docker makes one and commits it unchanged), so their output has
   no "Running in" lines;
-- RUN runs the command in a container of the previous image (network none unless the build
-  says host), with the config's Env plus the build args in scope; a non-zero exit stops the
+- RUN runs the command in a container of the previous image (on the default bridge unless
+  the build says none or host, as docker's classic builder), with the config's Env plus the build args in scope; a non-zero exit stops the
   build; the container's read-write layer becomes the step's layer (none when it changed
   nothing: ``empty_layer``, as docker);
 - COPY, ADD and WORKDIR write through an overlay of the previous image's layers mounted in a
@@ -34,6 +34,7 @@ from layerbox.errors import (BuildError, ImageNotFound, InvalidArgument, Layerbo
 
 from . import dockerfile as D
 from .cache import BuildCache, step_key
+from .dockerfile.gocompat import go_duration
 from .shellwords import go_quote, lexer
 
 __all__ = ["BuildOptions", "Builder", "Output", "RunFailed", "BUILTIN_ARGS"]
@@ -65,15 +66,17 @@ class BuildOptions:
         self.nocache = bool(nocache)
         self.pull = bool(pull)
         self.labels = dict(labels or {})
-        self.network_mode = network_mode or "none"
+        # docker's classic builder: RUN steps on the default bridge unless the build says
+        self.network_mode = network_mode or "bridge"
         self.rm = rm is not False
         self.forcerm = bool(forcerm)
         self.quiet = bool(quiet)
         if self.network_mode == "default":
-            self.network_mode = "none"
-        if self.network_mode not in ("none", "host"):
-            raise InvalidArgument(f'network mode "{self.network_mode}" is not supported: layerbox '
-                                  "has no bridge networking; use --network none or --network host")
+            self.network_mode = "bridge"
+        if self.network_mode not in ("bridge", "none", "host"):
+            raise InvalidArgument(f'network mode "{self.network_mode}" is not supported for a '
+                                  "build: layerbox builds with --network default (the bridge), "
+                                  "bridge, none or host")
 
 
 class Output:
@@ -632,28 +635,3 @@ def parse_port_spec(spec: str) -> list:
     if start > 65535 or end > 65535 or end < start:
         raise BuildError(f"invalid containerPort: {port}")
     return [f"{p}/{proto}" for p in range(start, end + 1)]
-
-
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String(): 0s, 1.5s, 5m0s, 1h2m3s, 300ms."""
-    if ns == 0:
-        return "0s"
-    neg = ns < 0
-    ns = abs(ns)
-    if ns < 10**9:
-        for unit, div in (("ms", 10**6), ("\u00b5s", 10**3), ("ns", 1)):
-            if ns >= div:
-                return ("-" if neg else "") + _frac(ns, div) + unit
-    h, rem = divmod(ns, 3600 * 10**9)
-    m, rem = divmod(rem, 60 * 10**9)
-    s = _frac(rem, 10**9) + "s"
-    out = (f"{h}h{m}m" if h else f"{m}m" if m else "") + s
-    return ("-" if neg else "") + out
-
-
-def _frac(v: int, div: int) -> str:
-    whole, rem = divmod(v, div)
-    if not rem:
-        return str(whole)
-    digits = str(rem).rjust(len(str(div)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"

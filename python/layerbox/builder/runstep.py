@@ -2,8 +2,8 @@
 
 The container is an ordinary one of the engine (it shows in ``ps -a`` while it runs): the
 step's config Env plus the build args in scope (docker's ``FilterAllowed``: args an ENV sets
-are the ENV's), the config's WorkingDir and User, the build's network (none unless ``--network
-host``) and no entrypoint. Its output goes where the build's output goes, as it comes. A
+are the ENV's), the config's WorkingDir and User, the build's network (the default bridge unless
+``--network none|host``) and no entrypoint. Its output goes where the build's output goes, as it comes. A
 non-zero exit stops the build with docker's message and that exit code; the container is
 removed whatever happens (docker keeps a failed step's container unless --force-rm).
 
@@ -61,7 +61,9 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
     engine = b.engine
     c = engine.create_container(st.image_id, command=cmd, entrypoint="", environment=env,
                                 working_dir=st.run.get("WorkingDir") or None,
-                                user=st.run.get("User") or "", network_mode=network, detach=True)
+                                user=st.run.get("User") or "", network_mode=network, detach=True,
+                                # a step's VOLUMEs are handled below, not as anonymous volumes
+                                image_volumes=False)
     # While the step runs, a staging dir named after the container and this process: if the
     # build is killed, the next command reclaims it and the container with it (store.heal).
     held = engine.store.mkdtemp("run", c.id)

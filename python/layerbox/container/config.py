@@ -10,6 +10,9 @@ import os
 
 from layerbox import _util
 from layerbox import signals as _signals
+from layerbox.container import health as _health
+from layerbox.container import hostopts as _hostopts
+from layerbox.container import logdriver as _logdriver
 from layerbox.container import security as _security
 from layerbox.container.process import merge_env, parse_env_list
 from layerbox.errors import InvalidArgument
@@ -46,40 +49,10 @@ def parse_bytes(v) -> int:
 
 
 def parse_volume(spec: str) -> dict:
-    """-v HOST:CTR[:ro|rw], NAME:CTR[:opts] or CTR (anonymous)."""
-    parts = spec.split(":")
-    mode = ""
-    if len(parts) >= 2 and parts[-1] and all(o in ("ro", "rw", "z", "Z", "nocopy", "rprivate",
-                                                    "private", "rslave", "slave", "rshared",
-                                                    "shared") for o in parts[-1].split(",")):
-        if len(parts) == 3 or (len(parts) == 2 and not parts[0].startswith("/")
-                               and not parts[1].startswith("/")):
-            mode = parts[-1]
-            parts = parts[:-1]
-    if len(parts) == 1:
-        source, dest = "", parts[0]
-    elif len(parts) == 2:
-        source, dest = parts
-    else:
-        raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    if not dest.startswith("/"):
-        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for "
-                              f"type \"bind\": invalid mount path: '{dest}' mount path must be absolute")
-    if dest == "/":
-        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config: "
-                              "destination can't be '/'")
-    ro = "ro" in mode.split(",")
-    if source.startswith("/"):
-        kind = "bind"
-    elif source:
-        if not all(c.isalnum() or c in "_.-" for c in source) or not source[0].isalnum():
-            raise InvalidArgument(f"invalid volume specification: '{spec}': \"{source}\" includes "
-                                  "invalid characters for a local volume name")
-        kind = "volume"
-    else:
-        kind = "volume"
-    return {"Type": kind, "Source": source, "Destination": os.path.normpath(dest),
-            "Mode": mode, "RW": not ro}
+    """-v HOST:CTR[:opts], NAME:CTR[:opts] or CTR (anonymous): see container.mounts."""
+    from layerbox.container.mounts import parse_bind
+
+    return parse_bind(spec)
 
 
 def parse_restart(policy) -> dict:
@@ -110,8 +83,10 @@ def split_command(command) -> list[str] | None:
     return [str(c) for c in command]
 
 
-def build_config(image_id: str, image_name: str, image_config: dict, opts: dict) -> dict:
-    """The container's config.json from the image's config and docker-py style options."""
+def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
+                 volumes_from=None) -> dict:
+    """The container's config.json from the image's config and docker-py style options.
+    `volumes_from(ref)` gives another container's mount points (--volumes-from)."""
     ic = image_config.get("config") or {}
     command = split_command(opts.get("command"))
     ep_opt = opts.get("entrypoint")
@@ -134,9 +109,24 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     network = opts.get("network_mode") or opts.get("network") or "bridge"
     if network == "default":
         network = "bridge"
-    if network.startswith("container:"):
-        raise InvalidArgument("--network container:NAME is not supported by layerbox yet")
-    # A user network's name is checked by the engine against the store.
+    shared = network.startswith("container:")
+    if shared and not network[len("container:"):]:
+        raise InvalidArgument("invalid network mode: container: needs a container's name or id")
+    # A user network's name and a container: mode's container are checked by the engine.
+    mac = opts.get("mac_address") or ""
+    if mac:
+        _check_mac(mac)
+        if shared or network in ("host", "none"):
+            raise InvalidArgument("conflicting options: mac-address and the network mode")
+    if shared:  # docker's runconfig checks: the namespace's owner decides all of these
+        for key, err in (("hostname", "hostname and the network mode"),
+                         ("dns", "dns and the network mode"),
+                         ("extra_hosts", "custom host-to-IP mapping and the network mode"),
+                         ("ports", "port publishing and the container type network mode"),
+                         ("publish_all_ports", "port publishing and the container type network mode"),
+                         ("expose", "port exposing and the container type network mode")):
+            if opts.get(key):
+                raise InvalidArgument("conflicting options: " + err)
     exposed = dict(ic.get("ExposedPorts") or {})
     for e in opts.get("expose") or ():
         for port, proto in _port_range(str(e)):
@@ -145,13 +135,13 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     for key in bindings:
         exposed.setdefault(key, {})
     publish_all = bool(opts.get("publish_all_ports"))
-    if network in ("none", "host") and (bindings or publish_all):
+    if (network in ("none", "host") or shared) and (bindings or publish_all):
         bindings, publish_all = {}, False  # docker: published ports are discarded there
     ip = opts.get("ip") or opts.get("ipv4_address")
-    if ip and network in NETWORK_MODES:
+    if ip and (network in NETWORK_MODES or shared):
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
     aliases = list(opts.get("network_aliases") or opts.get("aliases") or ())
-    if aliases and network in NETWORK_MODES:
+    if aliases and (network in NETWORK_MODES or shared):
         raise InvalidArgument("network-scoped alias is supported only for containers in user "
                               "defined networks")
     extra_hosts = opts.get("extra_hosts") or []
@@ -162,9 +152,8 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
         if not sep or not name or not addr:
             raise InvalidArgument(f"invalid argument \"{h}\" for \"--add-host\" flag: bad format "
                                   f"for add-host: \"{h}\"")
-        if addr == "host-gateway":
-            raise InvalidArgument("--add-host host-gateway is not supported by layerbox yet")
-        _check_ip(addr, "--add-host")
+        if addr != "host-gateway":  # the default bridge's gateway, resolved at each start
+            _check_ip(addr, "--add-host")
     for d in opts.get("dns") or ():
         _check_ip(d, "--dns")
     user = opts.get("user")
@@ -177,11 +166,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
     labels.update(lab)
     stop_signal = opts.get("stop_signal") or ic.get("StopSignal") or "SIGTERM"
     _signals.parse(stop_signal)
-    volumes = opts.get("volumes") or []
-    if isinstance(volumes, dict):  # docker-py: {host: {"bind": ctr, "mode": "ro"}}
-        volumes = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" if isinstance(v, dict) else f"{h}:{v}"
-                   for h, v in volumes.items()]
-    mounts = [parse_volume(v) for v in volumes]
+    volumes, mounts, volumes_from_specs, image_volumes = _mount_points(ic, opts, volumes_from)
     memory = parse_bytes(opts.get("mem_limit"))
     memswap = opts.get("memswap_limit")
     memswap = -1 if memswap in (-1, "-1") else parse_bytes(memswap)
@@ -212,9 +197,9 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "Hostname": hostname,
             "Domainname": opts.get("domainname") or "",
             "User": user,
-            "AttachStdin": bool(opts.get("stdin_open")) and not opts.get("detach"),
-            "AttachStdout": not opts.get("detach"),
-            "AttachStderr": not opts.get("detach"),
+            "AttachStdin": _attached("stdin", opts) and bool(opts.get("stdin_open")),
+            "AttachStdout": _attached("stdout", opts),
+            "AttachStderr": _attached("stderr", opts),
             "Tty": bool(opts.get("tty")),
             "OpenStdin": bool(opts.get("stdin_open")),
             "StdinOnce": bool(opts.get("stdin_open")) and not opts.get("detach"),
@@ -222,16 +207,19 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "Cmd": list(cmd) if cmd is not None else None,
             "Entrypoint": list(entrypoint) if entrypoint else None,
             "Image": image_name,
-            "Volumes": ic.get("Volumes"),
+            "Volumes": image_volumes,
             "WorkingDir": workdir,
             "Labels": labels,
             "StopSignal": stop_signal,
             "ExposedPorts": exposed or None,
-            "Healthcheck": ic.get("Healthcheck"),
+            "Healthcheck": _health.merge(ic.get("Healthcheck"), _health.from_options(opts)),
+            **({"MacAddress": mac.lower()} if mac else {}),
             **({"StopTimeout": int(opts["stop_timeout"])} if opts.get("stop_timeout") is not None else {}),
         },
         "HostConfig": {
-            "Binds": list(volumes),
+            "Binds": [v for v in volumes if ":" in v] or None,
+            **({"Mounts": list(opts["mounts"])} if opts.get("mounts") else {}),
+            "VolumesFrom": volumes_from_specs or None,
             "NetworkMode": network,
             "PortBindings": bindings,
             "PublishAllPorts": publish_all,
@@ -249,6 +237,8 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
             "PidsLimit": int(pids) if pids not in (None, "", 0) else None,
             "Init": bool(opts.get("init")),
             "ReadonlyRootfs": bool(opts.get("read_only")),
+            "LogConfig": _log_config(opts),
+            **_hostopts.host_config(opts, network),
             **_security.host_config(opts),
         },
         "Mounts": mounts,
@@ -256,6 +246,68 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict)
                                  **({"Aliases": aliases} if aliases else {})}}
            if ip or aliases else {}),
     }
+
+
+def _check_mac(mac: str) -> None:
+    """--mac-address: six hex bytes; a unicast address (the kernel refuses the others)."""
+    parts = mac.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
+                                  for p in parts):
+        raise InvalidArgument(f"invalid argument \"{mac}\" for \"--mac-address\" flag: "
+                              f"{mac} is not a valid mac address")
+    if int(parts[0], 16) & 1:
+        raise InvalidArgument(f"invalid argument \"{mac}\" for \"--mac-address\" flag: "
+                              f"{mac} is a multicast address, not a container's")
+
+
+def _mount_points(ic: dict, opts: dict, volumes_from) -> tuple:
+    """-v, --mount, --volumes-from and the image's VOLUMEs to the container's mount points
+    (container.mounts); also Binds, VolumesFrom and Config.Volumes as docker records them."""
+    from layerbox.container import mounts as _mounts
+
+    volumes = opts.get("volumes") or []
+    if isinstance(volumes, dict):  # docker-py: {host: {"bind": ctr, "mode": "ro"}}
+        volumes = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" if isinstance(v, dict) else f"{h}:{v}"
+                   for h, v in volumes.items()]
+    elif isinstance(volumes, str):
+        volumes = [volumes]
+    volumes = [str(v) for v in volumes]
+    specs = opts.get("volumes_from") or []
+    if isinstance(specs, str):
+        specs = [specs]
+    inherited = []
+    for spec in specs:
+        ref, mode = _mounts.parse_volumes_from(spec)
+        if volumes_from is None:
+            raise InvalidArgument("--volumes-from needs the container engine")
+        inherited.extend(_mounts.copied_from(volumes_from(ref), mode))
+    api_mounts = opts.get("mounts") or []
+    image_volumes = dict(ic.get("Volumes") or {})
+    for p in _mounts.anonymous_paths(volumes):
+        image_volumes.setdefault(p, {})
+    tmpfs = opts.get("tmpfs") or []
+    tmpfs_paths = list(tmpfs) if isinstance(tmpfs, dict) else [t.partition(":")[0] for t in tmpfs]
+    points = _mounts.register(volumes, api_mounts, inherited,
+                              list(image_volumes) if opts.get("image_volumes", True) else [],
+                              tmpfs_paths)
+    return volumes, points, list(specs), image_volumes or None
+
+
+def _attached(stream: str, opts: dict) -> bool:
+    """Config.Attach*: every stream unless detached, or those -a names."""
+    if opts.get("detach"):
+        return False
+    return not opts.get("attach") or stream in opts["attach"]
+
+
+def _log_config(opts: dict) -> dict:
+    """--log-driver/--log-opt, or the SDK's log_config ({"Type", "Config"}, docker.types.LogConfig)."""
+    sdk = opts.get("log_config")
+    if sdk:
+        get = (lambda k: sdk.get(k) or sdk.get(k.lower())) if isinstance(sdk, dict) else (
+            lambda k: getattr(sdk, k.lower(), None))
+        return _logdriver.log_config(get("Type"), get("Config") or {})
+    return _logdriver.log_config(opts.get("log_driver"), opts.get("log_opt") or ())
 
 
 def _check_ip(addr: str, flag: str) -> None:

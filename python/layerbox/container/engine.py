@@ -41,6 +41,9 @@ STATE_SCHEMA = {
     "PidStartTime": int, "MonitorPid": int, "MonitorStartTime": int, "BootId": str,
     # a bridge network's part (layerbox.network): empty on none and host
     "NetworkSettings": dict, "NetworkPorts": list,
+    # the healthcheck's (container/health.py; the monitor's Health in csrc/shim/health.hpp):
+    # {} without one
+    "Health": dict,
 }
 
 
@@ -50,7 +53,7 @@ def _initial_state() -> dict:
         "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
         "StartedAt": _ZERO_TIME, "FinishedAt": _ZERO_TIME, "RestartCount": 0,
         "PidStartTime": 0, "MonitorPid": 0, "MonitorStartTime": 0, "BootId": "",
-        "NetworkSettings": {}, "NetworkPorts": [],
+        "NetworkSettings": {}, "NetworkPorts": [], "Health": {},
     }
 
 
@@ -160,20 +163,102 @@ class ContainerEngine:
         return c
 
     def list(self, all: bool = False) -> list[Container]:
-        try:
-            ids = os.listdir(self.store.containers)
-        except FileNotFoundError:
-            return []
+        """The containers, newest first: all of them, or (the default, `ps`) the running ones,
+        found through the running index so that stopped containers cost nothing."""
+        if all:
+            try:
+                ids = os.listdir(self.store.containers)
+            except FileNotFoundError:
+                return []
+        else:
+            ids = self._running_ids()
         out = []
         for cid in ids:
             try:
                 c = self.load(cid)
             except NotFound:
-                continue  # removed meanwhile
+                if not all:
+                    self._unmark_running(cid)  # removed meanwhile
+                continue
             if all or c.running:
                 out.append(c)
+            else:
+                self._unmark_running(cid)
         out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
         return out
+
+    # -- the running index (store.running) ------------------------------------------------------
+    # A marker per container that may be running: made before its monitor starts, dropped when
+    # a reader sees it stopped (or by rm, or with an --rm container's files). A stale marker
+    # costs one load; a missing one would hide a running container, so markers are made
+    # first and dropped only under the container's lock.
+    def _running_ids(self) -> list[str]:
+        try:
+            return os.listdir(self.store.running)
+        except FileNotFoundError:
+            return self._index_running()
+
+    def _index_running(self) -> list[str]:
+        """Builds the index of a store that has none (made before it existed): one scan,
+        published by rename. Two builders race harmlessly: a rename onto a non-empty index
+        fails and the loser's copy goes; onto an empty one, nothing is lost."""
+        store = self.store.ensure()
+        ids = []
+        for cid in _listdir(store.containers):
+            try:
+                if self.load(cid).running:
+                    ids.append(cid)
+            except NotFound:
+                continue
+        tmp = store.mkdtemp("running-index")
+        for cid in ids:
+            os.close(os.open(os.path.join(tmp, cid), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        try:
+            os.rename(tmp, store.running)
+        except OSError:
+            _core.remove_tree(tmp)  # another process published one first
+        return _listdir(store.running)
+
+    def _mark_running(self, cid: str) -> None:
+        marker = os.path.join(self.store.running, cid)
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            self._index_running()
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+
+    def _unmark_running(self, cid: str) -> None:
+        """Drops a container seen stopped (or gone) from the index: under its lock, taken
+        without waiting (a holder may be starting it: its marker stays, for the next reader),
+        and after reading its state again under that lock."""
+        import fcntl
+
+        try:
+            fd = os.open(os.path.join(self.store.containers, cid),
+                         os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = -1  # removed: nothing can start it again
+        except OSError:
+            return
+        try:
+            if fd >= 0:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return
+                try:
+                    if self.load(cid, reconcile=False).running:
+                        return
+                except NotFound:
+                    pass
+            try:
+                os.unlink(os.path.join(self.store.running, cid))
+            except FileNotFoundError:
+                pass  # dropped by another reader
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     # -- create ------------------------------------------------------------------------------
     def create(self, image: str, **opts) -> str:
@@ -185,6 +270,7 @@ class ContainerEngine:
         from layerbox.container import names as _names
 
         from layerbox.container import config as _config
+        from layerbox.container import mounts as _mounts
 
         _config.check_platform(opts.get("platform"))
         store = self.store.ensure()
@@ -199,11 +285,15 @@ class ContainerEngine:
         with store.lock(shared=True):  # the image cannot be removed under us
             image_id = self.images.resolve(image)
             layers = self.images.layers(image_id)
-            cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts)
-            if cfg["HostConfig"]["NetworkMode"] not in _config.NETWORK_MODES:
+            cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts,
+                                       volumes_from=self._mount_points_of)
+            mode = cfg["HostConfig"]["NetworkMode"]
+            if mode.startswith("container:"):  # docker: "No such container" when missing
+                cfg["HostConfig"]["NetworkMode"] = "container:" + self.resolve(mode[10:])
+            elif mode not in _config.NETWORK_MODES:
                 from layerbox.network import Networks
 
-                Networks(self.store).get(cfg["HostConfig"]["NetworkMode"])  # NotFound if not
+                Networks(self.store).get(mode)  # NotFound if not
             # Made in tmp/ (named after this process, so a crash leaves only garbage the next
             # command reclaims, name included), published complete by one rename. The staging
             # dir exists before the name points at it: a name whose container is neither
@@ -217,18 +307,17 @@ class ContainerEngine:
                     os.mkdir(os.path.join(staging, d), 0o755)
                 cfg["Id"] = cid
                 cfg["Name"] = "/" + claimed
-                host_net = cfg["HostConfig"]["NetworkMode"] == "host"
-                if not cfg["Config"]["Hostname"]:
+                host_net = (cfg["HostConfig"]["NetworkMode"] == "host"
+                            or cfg["HostConfig"].get("UTSMode") == "host")
+                shared_net = cfg["HostConfig"]["NetworkMode"].startswith("container:")
+                if not cfg["Config"]["Hostname"] and not shared_net:  # shared: the other's
                     cfg["Config"]["Hostname"] = os.uname().nodename if host_net else cid[:12]
                 cfg["Layers"] = layers
-                cfg["LogPath"] = store.container_log(cid)
+                # docker's: none keeps no log, so names no file
+                cfg["LogPath"] = (store.container_log(cid)
+                                  if cfg["HostConfig"]["LogConfig"]["Type"] != "none" else "")
                 cfg["Driver"] = "overlay"
-                for m in cfg["Mounts"]:
-                    if m["Type"] == "volume" and not m["Source"]:
-                        m["Name"] = os.urandom(32).hex()  # anonymous volume
-                        m["Anonymous"] = True
-                    elif m["Type"] == "volume":
-                        m["Name"] = m["Source"]
+                _mounts.name_volumes(self.store, cfg["Mounts"])
                 # No state.json yet: a container that never started is "created" (one file
                 # fewer to write and remove for every container).
                 # 0600: the environment in it may hold secrets.
@@ -241,6 +330,7 @@ class ContainerEngine:
                 if claimed:
                     self._release_name(claimed, cid)
                 raise
+        _event(store, "create", cid, name=claimed, image=image)
         return Container(cid, cdir, cfg, _initial_state())
 
     def _claim_name(self, cid: str, name: str | None) -> str:
@@ -325,12 +415,15 @@ class ContainerEngine:
         return self.create(image, **opts)
 
     def run(self, image: str, *, on_missing_image=None, remove_on_failure: bool = False,
-            stdin: int = -1, stdout: int = -1, stderr: int = -1, tty_size=(0, 0), **opts):
+            stdin: int = -1, stdout: int = -1, stderr: int = -1, tty_size=(0, 0),
+            on_created=None, **opts):
         """`run` for the CLI and the API alike: create (see create_fetching), then start with
         the given fds as the container's attached stdio. A container that fails to start is
         removed when it is --rm or ``remove_on_failure``. Returns (id, the monitor handle)."""
         cid = self.create_fetching(image, on_missing_image, **opts)
         try:
+            if on_created is not None:
+                on_created(cid)  # --cidfile: written before the start, as docker does
             mon = self.start(cid, stdin=stdin, stdout=stdout, stderr=stderr, tty_size=tty_size)
         except BaseException:
             if remove_on_failure or opts.get("auto_remove"):
@@ -354,7 +447,9 @@ class ContainerEngine:
             if c.running:
                 return None
             try:
-                return self._launch(c, stdin, stdout, stderr, tty_size)
+                mon = self._launch(c, stdin, stdout, stderr, tty_size)
+                _event(self.store, "start", cid, name=c.name, image=c.config["Config"].get("Image"))
+                return mon
             except StartError:
                 raise  # the monitor recorded it (and removed an --rm container)
             except BaseException:
@@ -370,7 +465,10 @@ class ContainerEngine:
 
     def log_path(self, c: Container) -> str:
         """The container's log file (its LogPath; containers made before LogPath was
-        recorded have it in the same place)."""
+        recorded have it in the same place); "" with the none log driver."""
+        lc = c.config["HostConfig"].get("LogConfig") or {}
+        if lc.get("Type") == "none":
+            return ""
         return c.config.get("LogPath") or self.store.container_log(c.id)
 
     def layer_dirs(self, c: Container) -> list[str]:
@@ -400,9 +498,27 @@ class ContainerEngine:
             user = _users.resolve(spec, read)
             if key:
                 self._users[key] = user
+        if cfg["HostConfig"].get("GroupAdd"):
+            from layerbox.container import users as _users
+
+            user = _users.with_groups(user, cfg["HostConfig"]["GroupAdd"], lambda rel: _users.read_layered(
+                [upper, *lowers[1:]], rel))
         plan = _plan.build(c.id, c.dir, cfg, lowers, user, volume_source=self._volume_source,
                            tty_size=tty_size, cgroups=self.cgroups,
-                           seccomp_cache=self.seccomp_cache)
+                           seccomp_cache=self.seccomp_cache,
+                           first_start=c.state.get("StartedAt", _ZERO_TIME) == _ZERO_TIME,
+                           namespace_of=self._namespace_of)
+        mode = cfg["HostConfig"].get("NetworkMode") or ""
+        if mode.startswith("container:"):
+            from layerbox.network import shared
+
+            shared.join(self, c, plan)
+        elif cfg["HostConfig"].get("ExtraHosts") and mode in ("none", "host"):
+            from layerbox.network import extra_hosts_lines
+
+            for op in plan["mounts"]:
+                if op.get("kind") == "file" and op["target"] == "/etc/hosts":
+                    op["source"] += extra_hosts_lines(cfg, self.store)
         # Before the monitor exists, so an exec of the running container always finds it.
         base = _process.exec_base(plan, self.cgroups.cgroup_for(c.id))
         _util.write_atomic(os.path.join(c.dir, _process.EXEC_BASE), _util.dump_json(base), mode=0o600)
@@ -410,6 +526,7 @@ class ContainerEngine:
         state = c.state
         for k in ("ExitCode", "Error"):
             state.pop(k, None)
+        state.setdefault("Health", {})  # a state written before health was recorded
         conf = cfg["Config"]
         attach = stdout >= 0
         name_link = os.path.join(self.store.names, c.name)
@@ -424,16 +541,26 @@ class ContainerEngine:
             "restart": host["RestartPolicy"]["Name"],
             "restart_max": host["RestartPolicy"]["MaximumRetryCount"],
             "autoremove": bool(host.get("AutoRemove")),
-            "remove_paths": [c.dir, name_link] + self._anonymous_volume_paths(cfg),
+            "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
+            + self._anonymous_volume_paths(cfg, c.id),
         }
+        self._mark_running(c.id)
+        from layerbox.container import logdriver as _logdriver
+
+        plan["monitor"].update(_logdriver.monitor_part(cfg))
+        if conf.get("Healthcheck"):
+            from layerbox.container import health as _health
+
+            cg = {"version": plan["cgroup"]["version"], "dirs": plan["cgroup"]["dirs"]}
+            plan["monitor"]["health"] = _health.monitor_part(cfg, plan, cg, SHIM)
         shim = SHIM
-        if host.get("NetworkMode") not in ("none", "host"):
+        if mode not in ("none", "host") and not mode.startswith("container:"):
             shim = self._attach_network(c, plan)
         return _core.start_monitor(shim, c.dir, _jsonfast.dumps(plan).encode(), stdin, stdout,
                                    stderr)
 
     def _attach_network(self, c: Container, plan: dict) -> str:
-        """A bridge network: the address (claimed here, under the container's lock), the
+        """Bridge networks: the addresses (claimed here, under the container's lock), the
         monitor's network part, the hosts and resolv.conf files, and NetworkSettings in the
         state. The monitor builds the links and rules; see layerbox.network."""
         from layerbox import network as _network
@@ -441,24 +568,44 @@ class ContainerEngine:
         cfg = c.config
         ports = _network_ports(cfg)
         cfg["_ports"] = ports
-        monitor, settings, ip = _network.attach(self.store, cfg, c.id)
+        monitor, settings, ips = _network.attach(self.store, cfg, c.id)
         cfg.pop("_ports")
         plan["monitor"]["network"] = monitor
         c.state["NetworkSettings"] = settings
         c.state["NetworkPorts"] = ports
         for op in plan["mounts"]:
             if op.get("kind") == "file" and op["target"] == "/etc/hosts":
-                op["source"] = _network.hosts_file(cfg, ip, op["source"])
+                op["source"] = _network.hosts_file(cfg, ips, op["source"], self.store)
             elif op.get("kind") == "file" and op["target"] == "/etc/resolv.conf":
-                user_net = next((n for n in settings["Networks"] if n != _network.DEFAULT_NAME), "")
-                op["source"] = _network.resolv_conf(
-                    cfg, settings["Networks"][user_net]["Gateway"] if user_net else "")
+                op["source"] = _network.resolv_conf(cfg, _network.resolvers(settings))
         return SHIM_NET
+
+    def _mount_points_of(self, ref: str) -> list:
+        """--volumes-from: the mount points of container `ref`."""
+        return list(self.get(ref, reconcile=False).config.get("Mounts") or ())
+
+    def _namespace_of(self, ref: str, kind: str) -> str:
+        """--ipc container:NAME (and --pid): the namespace file of a running container's init,
+        and, for IPC, its /dev/shm (what docker shares with it)."""
+        try:
+            other = self.get(ref)
+        except NotFound:
+            raise InvalidArgument(f"cannot join {kind.upper()} of a non running container: No such "
+                                  f"container: {ref}") from None
+        if other.status != "running":
+            raise Conflict(f"cannot join {kind.upper()} of a non running container: {other.id}")
+        if kind == "ipc" and (other.config["HostConfig"].get("IpcMode") or "private") not in (
+                "shareable", "host"):
+            raise InvalidArgument(f"cannot join IPC of a non-shareable container: {other.id}")
+        return f"/proc/{other.state['Pid']}/ns/{kind}"
 
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":
             src = m["Source"]
             if not os.path.exists(src):
+                if not m.get("CreateSource", True):
+                    raise InvalidArgument(f'invalid mount config for type "bind": bind source '
+                                          f"path does not exist: {src}")
                 os.makedirs(src, exist_ok=True)  # docker -v creates a missing host directory
             return src
         data = os.path.join(self.store.volumes, m["Name"], "_data")
@@ -468,9 +615,16 @@ class ContainerEngine:
             Volumes(self.store).create(m["Name"])
         return data
 
-    def _anonymous_volume_paths(self, cfg: dict) -> list[str]:
-        return [os.path.join(self.store.volumes, m["Name"]) for m in cfg.get("Mounts") or ()
-                if m.get("Anonymous")]
+    def _anonymous_volume_paths(self, cfg: dict, cid: str = "") -> list[str]:
+        """The container's own anonymous volumes that no other container mounts (one that
+        --volumes-from shares stays, as docker keeps a volume in use)."""
+        names = [m["Name"] for m in cfg.get("Mounts") or () if m.get("Anonymous")]
+        if names:
+            from layerbox.volumes import Volumes
+
+            users = Volumes(self.store).users()
+            names = [n for n in names if not set(users.get(n, ())) - {cid}]
+        return [os.path.join(self.store.volumes, n) for n in names]
 
     # -- monitor liveness and reconciliation --------------------------------------------------
     def _monitor_alive(self, state: dict) -> bool:
@@ -588,6 +742,7 @@ class ContainerEngine:
         if sig in (_SIGKILL, stop_sig):
             self._mark_stopping(c)  # as docker: no restart after a user's kill
         self._signal(c, sig)
+        _event(self.store, "kill", c.id, name=c.name, signal=sig)
         return c
 
     def _mark_stopping(self, c: Container) -> None:
@@ -636,6 +791,7 @@ class ContainerEngine:
         finally:
             if conn is not None:
                 conn.close()
+            _event(self.store, "stop", c.id, name=c.name)
         return c
 
     def pause(self, ref: str) -> None:
@@ -645,12 +801,14 @@ class ContainerEngine:
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         _core.Cgroup(self.cgroups.cgroup_for(c.id)).freeze()
+        _event(self.store, "pause", c.id, name=c.name)
 
     def unpause(self, ref: str) -> None:
         c = self.get(ref)
         if c.status != "paused":
             raise Conflict(f"Container {c.id} is not paused")
         _core.Cgroup(self.cgroups.cgroup_for(c.id)).thaw()
+        _event(self.store, "unpause", c.id, name=c.name)
 
     def restart(self, ref: str, timeout: float | None = None) -> None:
         c = self.stop(ref, timeout)
@@ -666,6 +824,7 @@ class ContainerEngine:
                     c = self.load(cid)
                     if not c.running:
                         self._remove_files(c.id, c.config, volumes)
+                        _event(self.store, "destroy", c.id, name=c.name)
                         return
             except (FileNotFoundError, ContainerNotFound):
                 return  # removed by its monitor (--rm) meanwhile
@@ -691,6 +850,10 @@ class ContainerEngine:
         os.rename(cdir, gone)
         fault("rm-moved")
         self._release_name(config.get("Name", "").lstrip("/"), cid)
+        try:
+            os.unlink(os.path.join(self.store.running, cid))
+        except FileNotFoundError:
+            pass  # never started, or seen stopped
         if volumes:
             for p in self._anonymous_volume_paths(config):
                 _core.remove_tree(p)
@@ -720,19 +883,23 @@ class ContainerEngine:
             c.config["Name"] = "/" + new_name
             _util.write_atomic(os.path.join(c.dir, "config.json"), _util.dump_json(c.config), mode=0o600)
             self._release_name(old, cid)
+        _event(self.store, "rename", cid, name=new_name, oldName=old)
 
     def filter(self, containers: list, filters: dict) -> list:
         """docker ps --filter: status, name, id, label, ancestor, exited (values of one key OR,
-        keys AND)."""
+        except label's, which all must match; keys AND)."""
         if not filters:
             return containers
-        known = {"status", "name", "id", "label", "ancestor", "exited"}
+        known = {"status", "name", "id", "label", "ancestor", "exited", "health"}
         for k in filters:
             if k not in known:
                 raise InvalidArgument(f"invalid filter '{k}'")
         for s in filters.get("status", ()):
             if s not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
                 raise InvalidArgument(f"invalid filter 'status={s}'")
+        for h in filters.get("health", ()):
+            if h not in ("starting", "healthy", "unhealthy", "none"):
+                raise InvalidArgument(f"Unrecognised filter value for health: {h}")
         ancestors = set()
         for a in filters.get("ancestor", ()):
             try:
@@ -749,10 +916,13 @@ class ContainerEngine:
                 "label": lambda v: (labels.get(v.partition("=")[0]) == v.partition("=")[2])
                 if "=" in v else v in labels,
                 "exited": lambda v: c.status == "exited" and str(c.state.get("ExitCode")) == v,
+                "health": lambda v: _health_word(c) == v,
                 "ancestor": lambda v: c.config.get("Image") in ancestors
                 or c.config["Config"].get("Image") in filters["ancestor"],
             }
-            return all(any(tests[k](v) for v in vals) for k, vals in filters.items())
+            # label filters all apply (docker ANDs them), the others' values are alternatives
+            return all((all if k == "label" else any)(tests[k](v) for v in vals)
+                       for k, vals in filters.items())
 
         return [c for c in containers if ok(c)]
 
@@ -780,6 +950,19 @@ class ContainerEngine:
         _top.validate_ps_args(ps_args)
         pids = list(_core.Cgroup(self.cgroups.cgroup_for(c.id)).procs())
         return _top.top(pids, ps_args)
+
+
+def _event(store, action: str, cid: str, **attributes) -> None:
+    """A container event in the store's event log (layerbox.events), for every client."""
+    from layerbox import events
+
+    events.record(store, "container", action, cid, attributes)
+
+
+def _health_word(c) -> str:
+    from layerbox.container import health as _health
+
+    return _health.status_word(c)
 
 
 def _network_ports(cfg: dict) -> list:
@@ -833,6 +1016,13 @@ def _boot_id() -> str:
     if _BOOT_ID is None:
         _BOOT_ID = _core.boot_id()
     return _BOOT_ID
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
 
 
 _REGEX_CHARS = frozenset(".^$*+?()[]{}|\\")

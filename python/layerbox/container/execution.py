@@ -26,6 +26,8 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
     # The container's own /etc/passwd, read inside its root: a symlink there cannot lead out.
     read = lambda rel: _core.read_in_root(root, rel)  # noqa: E731
     u = _users.resolve(user if user is not None else (cfg["Config"].get("User") or ""), read)
+    if cfg["HostConfig"].get("GroupAdd"):  # docker's exec gets the container's --group-add too
+        u = _users.with_groups(u, cfg["HostConfig"]["GroupAdd"], read)
     envs = _process.process_env(cfg, u.home, tty, _process.parse_env_list(list(env)))
     base = _exec_base(engine, c)
     cgroup = base["cgroup"]

@@ -1,11 +1,12 @@
-"""Reading a container's log (CRI format, written by the monitor; see csrc/core/logfile.hpp)."""
+"""Reading a container's log, written by the monitor in docker's json-file format (or, for
+containers made before it, the CRI format): see csrc/core/logfile.hpp and logdriver.py."""
 
 from __future__ import annotations
 
 import os
 import time
 
-from layerbox import _util
+from layerbox import _jsonfast, _util
 
 
 def parse_time(s: str | int | float | None, now: float | None = None) -> float | None:
@@ -49,88 +50,218 @@ def parse_time(s: str | int | float | None, now: float | None = None) -> float |
         raise InvalidArgument(f"invalid time value: {s!r}") from None
 
 
+def _parse(line: bytes, fmt: str):
+    """One record of either format (see csrc/core/logfile.hpp) -> (time, stream, bytes,
+    partial), or None for a line that is not a record. json-file keeps the newline in "log";
+    CRI marks a line's fragments P and its last part F."""
+    if fmt == "json":
+        try:
+            d = _jsonfast.loads(line)
+            return d["time"], d["stream"], d["log"].encode(), not d["log"].endswith("\n")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+    try:
+        ts, stream, tag, content = line.split(b" ", 3)
+    except ValueError:
+        if line.count(b" ") != 2:  # empty content
+            return None
+        ts, stream, tag = line.split(b" ")
+        content = b""
+    if tag == b"P":
+        return ts.decode(), stream.decode(), content, True
+    return ts.decode(), stream.decode(), content + b"\n", False
+
+
+def _format(f) -> str:
+    """A log file's format, from its first byte: docker's json-file or the older CRI text."""
+    pos = f.tell()
+    f.seek(0)
+    first = f.read(1)
+    f.seek(pos)
+    return "json" if first == b"{" else "cri"
+
+
+def files(path: str) -> list[str]:
+    """The log and what rotation left of it, oldest first: FILE.N ... FILE.1, FILE."""
+    d, base = os.path.split(path)
+    try:
+        names = os.listdir(d or ".")
+    except FileNotFoundError:
+        return []
+    rotated = sorted((int(n[len(base) + 1:]), n) for n in names
+                     if n.startswith(base + ".") and n[len(base) + 1:].isdigit())
+    out = [os.path.join(d, n) for _, n in reversed(rotated)]
+    if base in names:
+        out.append(path)
+    return out
+
+
 def records(path: str, start: int = 0, join_partial: bool = True):
-    """Yields (timestamp_str, stream, bytes): whole lines with P fragments joined (or, with
-    ``join_partial`` False, each fragment as it was written, for following). The generator's
-    return value is the offset after the last complete record."""
+    """Yields (timestamp_str, stream, bytes): whole lines with partial fragments joined (or,
+    with ``join_partial`` False, each fragment as it was written, for following). The
+    generator's return value is the offset after the last complete record."""
     try:
         f = open(path, "rb")
     except FileNotFoundError:
         return start
     with f:
+        fmt = _format(f)
         f.seek(start)
-        pending: dict[bytes, list] = {}
+        pending: dict[str, list] = {}
         offset = start
         for raw in f:
             if not raw.endswith(b"\n"):
                 break  # a record being written; picked up next time
             offset += len(raw)
-            line = raw[:-1]
-            try:
-                ts, stream, tag, content = line.split(b" ", 3)
-            except ValueError:
-                if line.count(b" ") == 2:  # empty content
-                    ts, stream, tag = line.split(b" ")
-                    content = b""
-                else:
-                    continue
-            if tag == b"P" and not join_partial:
-                yield ts.decode(), stream.decode(), content
+            rec = _parse(raw[:-1], fmt)
+            if rec is None:
                 continue
-            if tag == b"P":
+            ts, stream, content, partial = rec
+            if partial and not join_partial:
+                yield ts, stream, content
+                continue
+            if partial:
                 pending.setdefault(stream, [ts, b""])[1] += content
                 continue
             if stream in pending:
                 first_ts, acc = pending.pop(stream)
-                yield first_ts.decode(), stream.decode(), acc + content + b"\n"
+                yield first_ts, stream, acc + content
             else:
-                yield ts.decode(), stream.decode(), content + b"\n"
+                yield ts, stream, content
         for stream, (ts, acc) in pending.items():
             if acc:
-                yield ts.decode(), stream.decode(), acc
+                yield ts, stream, acc
         return offset
+
+
+def fixed_time(ts: str) -> str:
+    """docker's `logs -t` stamp: RFC 3339 with exactly nine digits of fraction (json-file
+    stores Go's RFC3339Nano, which drops trailing zeros)."""
+    if not ts.endswith("Z"):
+        return ts
+    head, dot, frac = ts[:-1].partition(".")
+    return f"{head}.{frac.ljust(9, '0')[:9]}Z"
 
 
 def read(path: str, *, stdout: bool = True, stderr: bool = True, timestamps: bool = False,
          tail: int | None = None, since: float | None = None, until: float | None = None):
-    """The selected lines as (stream, bytes) pairs."""
+    """The selected lines as (stream, bytes) pairs, rotated files included."""
     out = []
-    for ts, stream, data in records(path):
-        if (stream == "stdout" and not stdout) or (stream == "stderr" and not stderr):
-            continue
-        if since is not None or until is not None:
-            t = _util.parse_rfc3339(ts)
-            if since is not None and t < since:
+    for name in files(path):
+        for ts, stream, data in records(name):
+            if (stream == "stdout" and not stdout) or (stream == "stderr" and not stderr):
                 continue
-            if until is not None and t > until:
-                continue
-        out.append((stream, (ts.encode() + b" " + data) if timestamps else data))
+            if since is not None or until is not None:
+                t = _util.parse_rfc3339(ts)
+                if since is not None and t < since:
+                    continue
+                if until is not None and t > until:
+                    continue
+            out.append((stream, (fixed_time(ts).encode() + b" " + data) if timestamps else data))
     if tail is not None and tail >= 0:
         out = out[-tail:] if tail else []
     return out
 
 
-def follow_log(path: str, is_running, *, stdout=True, stderr=True, timestamps=False, since=None,
-           start_offset: int | None = None, poll: float = 0.1):
-    """Yields (stream, bytes) as they are written until the container stops."""
-    offset = os.path.getsize(path) if start_offset is None and os.path.exists(path) else (start_offset or 0)
+def _read_lines(f, fmt: str):
+    """Complete records from f's position on (a record being written is left for later)."""
     while True:
-        running = is_running()
-        gen = records(path, offset, join_partial=False)
-        while True:
-            try:
-                ts, stream, data = next(gen)
-            except StopIteration as stop:
-                offset = stop.value if stop.value is not None else offset
-                break
-            if (stream == "stdout" and not stdout) or (stream == "stderr" and not stderr):
-                continue
-            if since is not None and _util.parse_rfc3339(ts) < since:
-                continue
-            yield stream, (ts.encode() + b" " + data) if timestamps else data
-        if not running:
+        pos = f.tell()
+        raw = f.readline()
+        if not raw.endswith(b"\n"):
+            f.seek(pos)
             return
-        time.sleep(poll)
+        rec = _parse(raw[:-1], fmt)
+        if rec is not None:
+            yield rec
+
+
+def _newer_files(path: str, after_ino) -> list:
+    """The log's files written after the one with inode `after_ino` (all of them when it is
+    None or rotated away), oldest first, as (name, inode)."""
+    out = []
+    for name in files(path):
+        try:
+            out.append((name, os.stat(name).st_ino))
+        except FileNotFoundError:
+            continue  # rotated meanwhile: the next look finds it under its new name
+    inos = [i for _, i in out]
+    if after_ino in inos:
+        out = out[inos.index(after_ino) + 1:]
+    return out
+
+
+def follow_log(path: str, is_running, *, stdout=True, stderr=True, timestamps=False, since=None,
+               start_offset: int | None = None, poll: float = 0.1):
+    """Yields (stream, bytes) as they are written until the container stops. The current file
+    is kept open: when the monitor rotates it (renames it away, or truncates it with max-file
+    1), what is left in it is read to its end, then every file written since, in order."""
+    def wanted(rec):
+        ts, stream, data, _partial = rec
+        if (stream == "stdout" and not stdout) or (stream == "stderr" and not stderr):
+            return None
+        if since is not None and _util.parse_rfc3339(ts) < since:
+            return None
+        return stream, (fixed_time(ts).encode() + b" " + data) if timestamps else data
+
+    f = None
+    fmt = "cri"
+    last_ino = None  # the file finished last; None: everything there is is new
+    try:
+        f = open(path, "rb")
+        fmt = _format(f)
+        # what the file holds now was shown already
+        f.seek(start_offset if start_offset is not None else os.fstat(f.fileno()).st_size)
+    except FileNotFoundError:
+        f = None  # no output yet: every file made from now on is read from its start
+    try:
+        while True:
+            running = is_running()
+            if f is None:
+                newer = _newer_files(path, last_ino)
+                for name, ino in newer[:-1]:  # rotated already: read whole
+                    with open(name, "rb") as old:
+                        ofmt = _format(old)
+                        for rec in _read_lines(old, ofmt):
+                            item = wanted(rec)
+                            if item:
+                                yield item
+                    last_ino = ino
+                if newer:
+                    try:
+                        f = open(newer[-1][0], "rb")
+                        fmt = _format(f)
+                    except FileNotFoundError:
+                        f = None  # rotated between the look and the open: look again
+                        continue
+            if f is not None:
+                if os.fstat(f.fileno()).st_size < f.tell():
+                    f.seek(0)  # truncated in place (max-file 1)
+                for rec in _read_lines(f, fmt):
+                    item = wanted(rec)
+                    if item:
+                        yield item
+                ino = os.fstat(f.fileno()).st_ino
+                try:
+                    rotated = os.stat(path).st_ino != ino
+                except FileNotFoundError:
+                    rotated = True
+                if rotated:
+                    # renamed away after its last write: what came before the rename is there
+                    for rec in _read_lines(f, fmt):
+                        item = wanted(rec)
+                        if item:
+                            yield item
+                    f.close()
+                    f = None
+                    last_ino = ino
+                    continue  # the files written since, at once
+            if not running:
+                return
+            time.sleep(poll)
+    finally:
+        if f is not None:
+            f.close()
 
 
 def parse_tail(tail) -> int | None:
@@ -157,6 +288,11 @@ def container_logs(engine, ref: str, *, stdout: bool = True, stderr: bool = True
     bytes), and, when following a running container, an iterator of what it writes next, else
     None). Bad arguments and a missing container raise here, before anything is read."""
     c = engine.get(ref)
+    lc = c.config["HostConfig"].get("LogConfig") or {}
+    if lc.get("Type") == "none":
+        from layerbox.errors import InvalidArgument
+
+        raise InvalidArgument("configured logging driver does not support reading")
     n = parse_tail(tail)
     since_t, until_t = parse_time(since), parse_time(until)
     path = engine.log_path(c)

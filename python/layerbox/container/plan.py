@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from layerbox.container import hostopts as _hostopts
 from layerbox.container import security as _security
 from layerbox.container.cgroups import CgroupLayout
 from layerbox.container.process import namespaces, process_env
@@ -32,7 +33,6 @@ BASE_MOUNTS = [
     {"kind": "symlink", "target": "/dev/stdin", "source": "/proc/self/fd/0"},
     {"kind": "symlink", "target": "/dev/stdout", "source": "/proc/self/fd/1"},
     {"kind": "symlink", "target": "/dev/stderr", "source": "/proc/self/fd/2"},
-    {"kind": "symlink", "target": "/dev/core", "source": "/proc/kcore"},
     {"kind": "fs", "fstype": "sysfs", "target": "/sys", "ro": True, "nosuid": True,
      "noexec": True, "nodev": True},
 ]
@@ -84,14 +84,42 @@ def _host_file(path: str, default: str) -> str:
 def etc_files(config: dict) -> list:
     """/etc/hostname, /etc/hosts and /etc/resolv.conf as the container sees them. The core
     writes them into the container's own /dev tmpfs and binds them into place, so they live
-    and die with the container (docker regenerates them at each start too)."""
-    host_net = config["HostConfig"].get("NetworkMode") == "host"
+    and die with the container (docker regenerates them at each start too). Read-only with
+    --read-only, as docker's; none where the user binds a file of their own."""
+    host = config["HostConfig"]
+    host_net = host.get("NetworkMode") == "host"
     hosts = _host_file("/etc/hosts", HOSTS_NONE) if host_net else HOSTS_NONE
-    return [
-        {"kind": "file", "target": "/etc/hostname", "source": config["Config"]["Hostname"] + "\n"},
-        {"kind": "file", "target": "/etc/hosts", "source": hosts},
-        {"kind": "file", "target": "/etc/resolv.conf", "source": _host_file("/etc/resolv.conf", "")},
+    ro = bool(host.get("ReadonlyRootfs"))
+    taken = {m["Destination"] for m in config.get("Mounts") or ()}
+    files = [
+        {"kind": "file", "target": "/etc/hostname", "source": config["Config"]["Hostname"] + "\n", "ro": ro},
+        {"kind": "file", "target": "/etc/hosts", "source": hosts, "ro": ro},
+        {"kind": "file", "target": "/etc/resolv.conf", "source": _host_file("/etc/resolv.conf", ""), "ro": ro},
     ]
+    return [f for f in files if f["target"] not in taken]
+
+
+def cgroup_mounts(cg: dict, privileged: bool) -> list:
+    """The container's own cgroup at /sys/fs/cgroup, read-only (as docker's): the init runs in a
+    cgroup namespace rooted at its cgroup, so a cgroup2 mount shows that cgroup as the root; on
+    v1 each hierarchy the container is in is its cgroup's directory bound on a tmpfs, as runc
+    binds them. So a process reads its own limits (memory.max, memory.limit_in_bytes,
+    cpu.max, cpu.cfs_quota_us) where JVMs, Go and Node look for them."""
+    ro = not privileged
+    flags = {"nosuid": True, "nodev": True, "noexec": True}
+    if cg.get("version") == 2:
+        return [{"kind": "fs", "fstype": "cgroup2", "source": "cgroup", "target": "/sys/fs/cgroup",
+                 "ro": ro, **flags}]
+    if cg.get("version") != 1:
+        return []
+    ops = [{"kind": "fs", "fstype": "tmpfs", "source": "tmpfs", "target": "/sys/fs/cgroup",
+            "data": [["mode", "755"]], **flags}]
+    for ctl, d in sorted((cg.get("dirs") or {}).items()):
+        ops.append({"kind": "bind", "target": f"/sys/fs/cgroup/{ctl}", "source": d,
+                    "recursive": False, "ro": ro, **flags})
+    if ro:
+        ops.append({"kind": "readonly", "target": "/sys/fs/cgroup"})
+    return ops
 
 
 def container_caps(layout: CgroupLayout, host: dict | None = None) -> int:
@@ -111,17 +139,23 @@ def process_security(layout: CgroupLayout, host: dict, seccomp_cache: str) -> di
     return out
 
 
-def mount_ops(cdir: str, config: dict, volume_source, device_ops=()) -> list:
+def mount_ops(cdir: str, config: dict, volume_source, device_ops=(), *, shm_source="", cgroup=None,
+              first_start: bool = False) -> list:
+    from layerbox.container import mounts as _mounts
+
     host = config["HostConfig"]
     ops = list(BASE_MOUNTS)
+    if shm_source or host.get("ShmSize"):
+        ops = [_hostopts.shm_mount(op, host, shm_source) if op["target"] == "/dev/shm" else op
+               for op in ops]
     if host.get("Privileged"):  # docker: /sys read-write, nothing masked or read-only
         ops = [dict(op, ro=False) if op.get("fstype") == "sysfs" else op for op in ops]
+    if cgroup:
+        ops.extend(cgroup_mounts(cgroup, bool(host.get("Privileged"))))
     ops.extend(device_ops)
     ops.extend(etc_files(config))
-    for m in config.get("Mounts") or ():
-        src = volume_source(m)
-        ops.append({"kind": "bind", "target": m["Destination"], "source": src,
-                    "recursive": True, "ro": not m.get("RW", True)})
+    ops.extend(_mounts.plan_ops(config.get("Mounts") or (), volume_source, first_start,
+                                lambda path, opts: _security.tmpfs_mounts({"Tmpfs": {path: opts}})))
     ops.extend(_security.tmpfs_mounts(host))
     if not host.get("Privileged"):
         ops.extend(MASKS)
@@ -129,7 +163,8 @@ def mount_ops(cdir: str, config: dict, volume_source, device_ops=()) -> list:
 
 
 def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
-          tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "") -> dict:
+          tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "",
+          first_start: bool = False, namespace_of=None) -> dict:
     """The plan for starting container `cid` (config.json contents in `config`)."""
     c = config["Config"]
     host = config["HostConfig"]
@@ -137,7 +172,11 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
     layout = cgroups or CgroupLayout.default()
     device_ops, device_rules = _security.device_nodes(host)
     cg = layout.plan(cid, host, device_rules)
+    extra = _hostopts.plan_part(config, namespace_of) if namespace_of else {}
+    shared = _hostopts.namespaces_shared(host)
+    shm_source = _hostopts.shm_source(host, extra)
     return {
+        **extra,
         "id": cid,
         "rootfs": {
             "lower": lower_dirs,
@@ -148,8 +187,11 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "readonly": bool(host.get("ReadonlyRootfs")),
             "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
         },
-        "mounts": mount_ops(cdir, config, volume_source, device_ops),
-        "namespaces": namespaces(config),
+        "mounts": mount_ops(cdir, config, volume_source, device_ops, shm_source=shm_source, cgroup=cg,
+                            first_start=first_start),
+        # the namespaces made for it; exec joins all of its init's (process.exec_base)
+        "namespaces": [n for n in namespaces(config) if n not in shared],
+        "exec_namespaces": namespaces(config),
         "hostname": c["Hostname"],
         "init": bool(host.get("Init")),
         "process": {

@@ -38,26 +38,50 @@ def parse_env_list(env) -> list[str]:
     return out
 
 
-def read_env_file(path: str) -> list[str]:
-    """docker's --env-file: K=V lines, # comments, blank lines; a bare K takes the caller's."""
+def _kv_file(path: str, lookup) -> list[str]:
+    """docker's parseKeyValueFile (opts/file.go): a UTF-8 BOM dropped, each line's leading
+    whitespace trimmed, blank and # lines skipped; KEY=VALUE passed as is (no trimming of the
+    value); a bare KEY takes ``lookup(KEY)`` when it gives a value, else is dropped."""
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
-        raise InvalidArgument(f"open {path}: {e.strerror.lower()}") from None
+        raise InvalidArgument(f"open {path}: {(e.strerror or str(e)).lower()}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     out = []
-    for n, raw in enumerate(lines, 1):
-        line = raw.lstrip()
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        raw = raw.rstrip(b"\r")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidArgument(f"env file {path} contains invalid utf8 bytes at line {n}: "
+                                  f"{e.reason}") from None
+        line = text.lstrip()
         if not line or line.startswith("#"):
             continue
         k, eq, v = line.partition("=")
-        if not k or any(c.isspace() for c in k):
-            raise InvalidArgument(f"{path}:{n}: variable '{k}' contains whitespaces")
+        if any(c.isspace() for c in k):
+            raise InvalidArgument(f"poorly formatted environment: variable '{k}' contains whitespaces")
+        if not k:
+            raise InvalidArgument(f"poorly formatted environment: no variable name on line '{line}'")
         if eq:
             out.append(f"{k}={v}")
-        elif k in os.environ:
-            out.append(f"{k}={os.environ[k]}")
+        elif lookup is not None:
+            value = lookup(line.strip())
+            if value is not None:
+                out.append(f"{line.strip()}={value}")
     return out
+
+
+def read_env_file(path: str) -> list[str]:
+    """docker's --env-file: K=V lines, # comments, blank lines; a bare K takes the caller's."""
+    return _kv_file(path, os.environ.get)
+
+
+def read_label_file(path: str) -> list[str]:
+    """docker's --label-file: the same lines; a bare KEY is dropped (no lookup for labels)."""
+    return _kv_file(path, None)
 
 
 def merge_env(base: list[str], override: list[str]) -> list[str]:
@@ -95,7 +119,8 @@ def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
 def namespaces(config: dict) -> list:
     """The namespaces a container's processes live in (exec joins the same ones)."""
     ns = ["mount", "pid", "uts", "ipc", "cgroup"]
-    if config["HostConfig"].get("NetworkMode") != "host":
+    mode = config["HostConfig"].get("NetworkMode") or ""
+    if mode != "host" and not mode.startswith("container:"):  # container: joins the other's
         ns.append("net")
     return ns
 
@@ -103,7 +128,11 @@ def namespaces(config: dict) -> list:
 def exec_base(plan: dict, cgroup: dict) -> dict:
     """From a start's launch plan: the part every exec of that container reuses."""
     proc = plan["process"]
-    base = {"namespaces": plan["namespaces"], "cgroup": cgroup,
+    # exec enters all of the init's namespaces: those joined (--network container:, --ipc
+    # container:) as well
+    own = plan.get("exec_namespaces") or plan["namespaces"]
+    joined = [t for t, _ in plan.get("join_namespaces") or () if t not in own]
+    base = {"namespaces": own + joined, "cgroup": cgroup,
             "caps": proc["caps"], "no_new_privs": proc["no_new_privs"]}
     if "seccomp" in proc:
         base["seccomp"] = proc["seccomp"]

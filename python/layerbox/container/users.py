@@ -37,6 +37,27 @@ class ResolvedUser:
         self.home = home
 
 
+def with_groups(user: ResolvedUser, names, read) -> ResolvedUser:
+    """--group-add: numbers as they are, names from the container's /etc/group (docker's
+    GetAdditionalGroups); the user's own groups first."""
+    groups_db = list(_entries(read("etc/group")))
+    extra = list(user.groups)
+    for n in names:
+        n = str(n)
+        if n.isdigit():
+            g = int(n)
+        else:
+            for e in groups_db:
+                if len(e) >= 3 and e[0] == n and e[2].isdigit():
+                    g = int(e[2])
+                    break
+            else:
+                raise InvalidArgument(f"Unable to find group {n}: no matching entries in group file")
+        if g not in extra and g != user.gid:
+            extra.append(g)
+    return ResolvedUser(user.uid, user.gid, extra, user.home)
+
+
 def resolve(spec: str, read) -> ResolvedUser:
     """docker's rules: "" is root; a name must exist in passwd; a number need not; ":group"
     names or numbers a group; supplementary groups are those of /etc/group listing the user.

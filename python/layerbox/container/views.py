@@ -80,9 +80,17 @@ def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
         "Platform": {"architecture": "amd64", "os": "linux"},  # the image's (ocispec.Platform)
         "Size": "",
         "State": c.state.get("Status", "created"),
-        "Status": status_text(c.state, now),
+        "Status": status_text(c.state, now) + _health_suffix(c),
         "_labels": labels,
     }
+
+
+def _health_suffix(c) -> str:
+    if not (c.config["Config"].get("Healthcheck") or {}).get("Test"):
+        return ""  # no healthcheck: ps of many containers imports nothing more
+    from layerbox.container import health as _health
+
+    return _health.ps_suffix(c)
 
 
 def inspect(engine, c) -> dict:
@@ -107,18 +115,14 @@ def inspect(engine, c) -> dict:
         "StartedAt": st.get("StartedAt", "0001-01-01T00:00:00Z"),
         "FinishedAt": st.get("FinishedAt", "0001-01-01T00:00:00Z"),
     }
-    mounts = []
-    for m in cfg.get("Mounts") or ():
-        entry = {"Type": m["Type"]}
-        if m["Type"] == "volume":
-            entry["Name"] = m.get("Name", "")
-            entry["Source"] = os.path.join(store.volumes, m.get("Name", ""), "_data")
-            entry["Driver"] = "local"
-        else:
-            entry["Source"] = m["Source"]
-        entry.update(Destination=m["Destination"], Mode=m.get("Mode", ""), RW=m.get("RW", True),
-                     Propagation="rprivate" if m["Type"] == "bind" else "")
-        mounts.append(entry)
+    from layerbox.container import health as _health
+
+    health = _health.state_health(c)
+    if health is not None:
+        state["Health"] = health
+    from layerbox.container.mounts import inspect_entry
+
+    mounts = [inspect_entry(m, store.volumes) for m in cfg.get("Mounts") or ()]
     return {
         "Id": c.id,
         "Created": cfg.get("Created"),
@@ -190,7 +194,21 @@ def network_settings(c, state: dict) -> dict:
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
             "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
             "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": {mode: empty}}
+            "Networks": _stopped_networks(c.config, mode, empty)}
+
+
+def _stopped_networks(config: dict, mode: str, empty: dict) -> dict:
+    """A stopped container's networks (those it joins at its next start), without addresses;
+    none for a network namespace shared with another container, as docker's."""
+    if mode.startswith("container:"):
+        return {}
+    if mode in ("none", "host"):
+        return {mode: empty}
+    from layerbox.network import endpoints_config
+
+    return {name: dict(empty, NetworkID=ep.get("NetworkID") or "", Aliases=ep.get("Aliases") or None,
+                       IPAMConfig=ep.get("IPAMConfig"))
+            for name, ep in endpoints_config(config).items()}
 
 
 def ports_text(c) -> str:

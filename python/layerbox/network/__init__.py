@@ -174,8 +174,6 @@ class Networks:
                _exist_ok: bool = False) -> dict:
         if driver not in ("bridge", None, ""):
             raise InvalidArgument(f"plugin \"{driver}\" not found: layerbox has the bridge driver only")
-        if ip_range:
-            raise InvalidArgument("--ip-range is not supported by layerbox yet")
         if name in ("host", "none") or (name == DEFAULT_NAME and not _bridge):
             raise Conflict(f"network with name {name} already exists" if name != DEFAULT_NAME else
                            f"network with name {name} already exists")
@@ -207,13 +205,21 @@ class Networks:
             gw = _ip2int(gateway) if gateway else net[0] + 1
             if not net[0] < gw < net[0] + size - 1:
                 raise InvalidArgument(f"no matching subnet for gateway {gateway}")
+            pool = {}
+            if ip_range:  # containers' addresses come from this part of the subnet only
+                if not subnet:
+                    raise InvalidArgument("cannot specify --ip-range without --subnet")
+                rng = parse_cidr(ip_range)
+                if rng[1] < net[1] or not _overlap(rng, net):
+                    raise InvalidArgument(f"no matching subnet for range {ip_range}")
+                pool = {"IPRange": f"{_int2ip(rng[0])}/{rng[1]}"}
             nid = os.urandom(32).hex()
             bridge = _bridge or "br-" + nid[:12]
             doc = {
                 "Name": name, "Id": nid, "Created": _util.now_rfc3339(), "Scope": "local",
                 "Driver": "bridge", "EnableIPv6": False,
                 "IPAM": {"Driver": "default", "Options": {},
-                         "Config": [{"Subnet": f"{_int2ip(net[0])}/{net[1]}",
+                         "Config": [{"Subnet": f"{_int2ip(net[0])}/{net[1]}", **pool,
                                      "Gateway": _int2ip(gw)}]},
                 "Internal": bool(internal), "Attachable": False, "Ingress": False,
                 "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
@@ -242,7 +248,9 @@ class Networks:
         if not pid or _core.process_start_time(pid) != st.get("MonitorStartTime"):
             return False
         nets = (st.get("NetworkSettings") or {}).get("Networks") or {}
-        return any(n.get("NetworkID") == nid and n.get("IPAddress") == ip for n in nets.values())
+        if any(n.get("NetworkID") == nid and n.get("IPAddress") == ip for n in nets.values()):
+            return True
+        return self._starting(cdir)  # being connected: the claim comes before the state
 
     @staticmethod
     def _starting(cdir: str) -> bool:
@@ -271,9 +279,15 @@ class Networks:
                     cur = int(f.read() or 0)
             except (FileNotFoundError, ValueError):
                 cur = 0
-            for i in range(1, size):
-                off = (cur + i) % size
-                n = base + off
+            first, count = base, size  # --ip-range: the search stays inside it
+            if net["IPAM"]["Config"][0].get("IPRange"):
+                first, p = parse_cidr(net["IPAM"]["Config"][0]["IPRange"])
+                count = 1 << (32 - p)
+            last = base + cur
+            start = (last - first + 1) % count if first <= last < first + count else 0
+            for k in range(count):
+                n = first + (start + k) % count
+                off = n - base
                 if off == 0 or off == size - 1 or n == gw:
                     continue
                 if self._claim(ips, nid, n, cid):
@@ -368,7 +382,7 @@ def bridge_name(net: dict) -> str:
 
 
 # -- what a container start needs --------------------------------------------------------------
-def resolv_conf(cfg: dict, embedded: str = "") -> str:
+def resolv_conf(cfg: dict, embedded=()) -> str:
     """docker's: the host's resolv.conf without loopback nameservers (they do not answer in the
     container's namespace; Google's public ones when none is left, as docker), or --dns."""
     host = cfg["HostConfig"]
@@ -393,8 +407,8 @@ def resolv_conf(cfg: dict, embedded: str = "") -> str:
         elif f[0] == "options":
             hopts += f[1:]
     servers = dns or servers or ["8.8.8.8", "8.8.4.4"]
-    if embedded:  # a user network: its resolver (aardvark-dns on the gateway) first, as docker's
-        servers = [embedded] + list(dns)
+    if embedded:  # user networks: their resolvers (aardvark-dns on the gateways) first
+        servers = list(embedded) + list(dns)
         opts = opts or ["ndots:0"]
     search = search or hsearch
     opts = opts or hopts
@@ -406,18 +420,32 @@ def resolv_conf(cfg: dict, embedded: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def hosts_file(cfg: dict, ip: str, base: str) -> str:
+def hosts_file(cfg: dict, ips, base: str, store=None) -> str:
+    """/etc/hosts: the base, --add-host entries, then the container's name on each address."""
     c = cfg["Config"]
     names = [c["Hostname"]]
     if c.get("Domainname"):
         names.insert(0, f"{c['Hostname']}.{c['Domainname']}")
-    out = base
-    for h in cfg["HostConfig"].get("ExtraHosts") or []:
-        name, _, addr = h.partition(":")
-        out += f"{addr}\t{name}\n"
-    if ip:
+    out = base + extra_hosts_lines(cfg, store)
+    for ip in ([ips] if isinstance(ips, str) else ips or ()):
         out += f"{ip}\t{' '.join(names)}\n"
     return out
+
+
+def extra_hosts_lines(cfg: dict, store=None) -> str:
+    """--add-host NAME:ADDR lines; `host-gateway` is the default bridge's gateway, the host's
+    address that every bridge network's containers reach (docker's --host-gateway-ip)."""
+    out = ""
+    for h in cfg["HostConfig"].get("ExtraHosts") or []:
+        name, _, addr = h.partition(":")
+        if addr == "host-gateway":
+            addr = host_gateway(store)
+        out += f"{addr}\t{name}\n"
+    return out
+
+
+def host_gateway(store) -> str:
+    return Networks(store).default()["IPAM"]["Config"][0]["Gateway"]
 
 
 # -- name resolution on user networks -----------------------------------------------------------
@@ -455,12 +483,13 @@ def _aardvark_pid(d: str) -> int:
         return 0
 
 
-def _dns_names(cfg: dict, cid: str, netname: str, settings: dict | None = None) -> list:
+def _dns_names(cfg: dict, cid: str, netname: str, aliases=None, settings: dict | None = None) -> list:
+    """The names a container answers to on a user network: its name, then the endpoint's
+    aliases (with its short id, as docker's)."""
     names = [cfg.get("Name", "").lstrip("/")]
-    if settings is not None:
-        n = (settings.get("Networks") or {}).get(netname) or {}
-        names += [a for a in n.get("Aliases") or () if a not in names]
-    names += [a for a in ((cfg.get("NetworkingConfig") or {}).get("Aliases") or ()) if a not in names]
+    if aliases is None and settings is not None:
+        aliases = ((settings.get("Networks") or {}).get(netname) or {}).get("Aliases")
+    names += [a for a in aliases or () if a not in names]
     if cid[:12] not in names:
         names.append(cid[:12])
     return [n for n in names if n]
@@ -482,19 +511,47 @@ def _dns_update(store, net: dict, cid: str, ip: str, names: list, drop: bool = F
             ost = _util.read_json(os.path.join(cdir, "state.json"))
         except (OSError, ValueError):
             continue
-        lines.append(f"{other} {oip}  {','.join(_dns_names(ocfg, other, net['Name'], ost.get('NetworkSettings')))}")
+        lines.append(f"{other} {oip}  {','.join(_dns_names(ocfg, other, net['Name'], settings=ost.get('NetworkSettings')))}")
     if not drop:
         lines.append(f"{cid} {ip}  {','.join(names)}")
     _util.write_atomic(os.path.join(d, net["Name"]), ("\n".join(lines) + "\n").encode())
     _aardvark_reload(d)
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not reaped yet, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _aardvark_stop(pid: int) -> None:
+    """SIGTERM, waited for (bounded): aardvark-dns drops a SIGTERM that comes while it is
+    still reloading after a SIGHUP (seen when a network's last container and the network go
+    in quick succession), so it is sent again, and SIGKILL after 2 s."""
+    import time
+
+    for i in range(40):
+        if not _alive(pid):
+            return
+        if i % 10 == 0:
+            os.kill(pid, 15)
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, 9)
+
+
 def _aardvark_reload(d: str) -> None:
     with _DirLock(d):
         pid = _aardvark_pid(d)
         configs = [n for n in os.listdir(d) if n != "aardvark.pid" and not n.startswith(".")]
+        if pid and configs:
+            os.kill(pid, 1)  # SIGHUP: it reads the networks' files again
+            return
         if pid:
-            os.kill(pid, 15 if not configs else 1)  # SIGTERM with no network left, else SIGHUP
+            _aardvark_stop(pid)
             return
         if not configs:
             return
@@ -524,53 +581,119 @@ def dns_forget(store, net: dict) -> None:
     _aardvark_reload(d)
 
 
-def attach(store, cfg: dict, cid: str) -> tuple[dict, dict, str]:
-    """For a container start on a bridge network: the monitor's network config, the
-    NetworkSettings to record, and the container's address. Claims the address."""
-    nets = Networks(store)
-    mode = cfg["HostConfig"]["NetworkMode"]
-    net = nets.default() if mode in ("bridge", "default") else nets.get(mode)
-    ipam = net["IPAM"]["Config"][0]
-    want = ((cfg.get("NetworkingConfig") or {}).get("IPAMConfig") or {}).get("IPv4Address")
-    if want and mode in ("bridge", "default"):
-        raise InvalidArgument("user specified IP address is supported on user defined networks only")
-    ip = nets.allocate(net, cid, want)
-    prefix = int(ipam["Subnet"].split("/")[1])
-    mac = _mac(_ip2int(ip))
-    ports = cfg.get("_ports") or []
-    monitor = {
-        "bridge": bridge_name(net), "subnet": ipam["Subnet"], "gateway": ipam["Gateway"],
-        "address": f"{ip}/{prefix}", "mac": mac, "host_if": "lbv" + cid[:12],
-        "masquerade": not net.get("Internal"), "ports": ports,
-    }
-    aliases = list((cfg.get("NetworkingConfig") or {}).get("Aliases") or [])
-    if net["Name"] != DEFAULT_NAME:
-        # Name resolution: the bridge must exist for aardvark-dns to listen on the gateway
-        # before the container can ask (the monitor would make it a moment later).
-        from layerbox import _net
+def endpoints_config(cfg: dict) -> dict:
+    """{network name: {"NetworkID", "IPAMConfig", "Aliases"}}: the networks a container joins
+    at its start, its first network first. `network connect/disconnect` record the whole list
+    in NetworkingConfig.EndpointsConfig (docker's create API field); before that, the list is
+    the one network of HostConfig.NetworkMode with --ip and --network-alias."""
+    nc = cfg.get("NetworkingConfig") or {}
+    if "EndpointsConfig" in nc:
+        return dict(nc["EndpointsConfig"] or {})
+    mode = cfg["HostConfig"].get("NetworkMode") or "bridge"
+    if mode in ("none", "host") or mode.startswith("container:"):
+        return {}
+    want = (nc.get("IPAMConfig") or {}).get("IPv4Address")
+    return {DEFAULT_NAME if mode == "default" else mode: {
+        "NetworkID": "", "IPAMConfig": {"IPv4Address": want} if want else None,
+        "Aliases": list(nc.get("Aliases") or ())}}
 
-        _net.ensure_bridge(bridge_name(net), ipam["Subnet"], f"{ipam['Gateway']}/{prefix}",
-                           not net.get("Internal"))
-        _dns_update(store, net, cid, ip, _dns_names(cfg, cid, net["Name"]))
-    settings = {
+
+def host_if(cid: str, nid: str, first: bool) -> str:
+    """The host end of a container's veth on a network (IFNAMSIZ: 15 characters at most)."""
+    return "lbv" + cid[:12] if first else "lbv" + cid[:6] + nid[:6]
+
+
+def endpoint(store, net: dict, cfg: dict, cid: str, *, want: str | None = None,
+             aliases=(), first: bool = True, ports=(), ifname: str = "") -> tuple[dict, dict]:
+    """A container's endpoint on `net`: the monitor's part and the NetworkSettings.Networks
+    entry. Claims the address (released by the caller if what follows fails); on a user
+    network the resolver learns the container's names."""
+    nets = Networks(store)
+    ipam = net["IPAM"]["Config"][0]
+    if want and net["Name"] == DEFAULT_NAME:
+        raise InvalidArgument("user specified IP address is supported on user defined networks only")
+    if aliases and net["Name"] == DEFAULT_NAME:
+        raise InvalidArgument("network-scoped alias is supported only for containers in user "
+                              "defined networks")
+    ip = nets.allocate(net, cid, want)
+    try:
+        prefix = int(ipam["Subnet"].split("/")[1])
+        mac = cfg["Config"].get("MacAddress") if first else ""
+        mac = mac or _mac(_ip2int(ip))
+        monitor = {
+            "name": net["Name"], "bridge": bridge_name(net), "subnet": ipam["Subnet"],
+            "gateway": ipam["Gateway"], "address": f"{ip}/{prefix}", "mac": mac,
+            "host_if": host_if(cid, net["Id"], first), "default_route": first,
+            "masquerade": not net.get("Internal"), "ports": list(ports),
+        }
+        if ifname:
+            monitor["ifname"] = ifname
+        names = [] if net["Name"] == DEFAULT_NAME else list(aliases) + [cid[:12]]
+        entry = {"IPAMConfig": {"IPv4Address": want} if want else None, "Links": None,
+                 "Aliases": names or None, "NetworkID": net["Id"],
+                 "EndpointID": cid[:32] + net["Id"][:32], "Gateway": ipam["Gateway"],
+                 "IPAddress": ip, "IPPrefixLen": prefix, "IPv6Gateway": "",
+                 "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": mac,
+                 "DriverOpts": None}
+        if net["Name"] != DEFAULT_NAME:
+            # Name resolution: the bridge must exist for aardvark-dns to listen on the gateway
+            # before the container can ask (the monitor would make it a moment later).
+            from layerbox import _net
+
+            _net.ensure_bridge(bridge_name(net), ipam["Subnet"], f"{ipam['Gateway']}/{prefix}",
+                               not net.get("Internal"))
+            _dns_update(store, net, cid, ip, _dns_names(cfg, cid, net["Name"], names))
+    except BaseException:
+        nets.release(net["Id"], ip, cid)
+        raise
+    return monitor, entry
+
+
+def settings_doc(networks: dict, ports: dict, bridge: str = "") -> dict:
+    """docker's NetworkSettings from the entries of the networks: the top-level fields are
+    those of the default bridge's endpoint, as docker fills them."""
+    doc = {
         "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": port_map(cfg, ports), "SandboxKey": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": ports, "SandboxKey": "",
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
         "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": {net["Name"]: {
-            "IPAMConfig": {"IPv4Address": want} if want else None, "Links": None,
-            "Aliases": (aliases + [cid[:12]]) if net["Name"] != DEFAULT_NAME else None,
-            "NetworkID": net["Id"], "EndpointID": cid[:32] + net["Id"][:32],
-            "Gateway": ipam["Gateway"], "IPAddress": ip, "IPPrefixLen": prefix,
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": mac, "DriverOpts": None}},
+        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": networks,
     }
-    if net["Name"] == DEFAULT_NAME:  # docker fills the top-level fields for the default bridge
-        settings.update(Bridge=bridge_name(net), Gateway=ipam["Gateway"], IPAddress=ip,
-                        IPPrefixLen=prefix, MacAddress=mac,
-                        EndpointID=settings["Networks"][net["Name"]]["EndpointID"])
-    return monitor, settings, ip
+    d = networks.get(DEFAULT_NAME)
+    if d:
+        doc.update(Bridge=bridge or DEFAULT_BRIDGE, Gateway=d["Gateway"], IPAddress=d["IPAddress"],
+                   IPPrefixLen=d["IPPrefixLen"], MacAddress=d["MacAddress"],
+                   EndpointID=d["EndpointID"])
+    return doc
+
+
+def attach(store, cfg: dict, cid: str) -> tuple[dict, dict, list]:
+    """For a container start on bridge networks: the monitor's network config, the
+    NetworkSettings to record, and the container's addresses. Claims the addresses."""
+    nets = Networks(store)
+    ports = cfg.get("_ports") or []
+    endpoints, entries, ips = [], {}, []
+    try:
+        for i, (name, epc) in enumerate(endpoints_config(cfg).items()):
+            net = nets.default() if name in (DEFAULT_NAME, "default") else nets.get(
+                epc.get("NetworkID") or name)
+            want = (epc.get("IPAMConfig") or {}).get("IPv4Address")
+            mon, entry = endpoint(store, net, cfg, cid, want=want, aliases=epc.get("Aliases") or (),
+                                  first=i == 0, ports=ports if i == 0 else (), ifname=f"eth{i}")
+            endpoints.append(mon)
+            entries[net["Name"]] = entry
+            ips.append(entry["IPAddress"])
+    except BaseException:
+        for e in entries.values():
+            nets.release(e["NetworkID"], e["IPAddress"], cid)
+        raise
+    return {"endpoints": endpoints}, settings_doc(entries, port_map(cfg, ports)), ips
+
+
+def resolvers(settings: dict) -> list:
+    """The name servers of a container's user networks (aardvark-dns on their gateways)."""
+    return [n["Gateway"] for k, n in (settings.get("Networks") or {}).items()
+            if k != DEFAULT_NAME and n.get("Gateway")][:3]
 
 
 def port_map(cfg: dict, ports: list) -> dict:
@@ -594,17 +717,21 @@ def release(store, cid: str, settings: dict) -> None:
 
 
 def cleanup_after_crash(store, cid: str, state: dict) -> None:
-    """What a container's monitor would have removed at its end: the veth, the published
-    ports' nftables elements, the address claim."""
+    """What a container's monitor would have removed at its end: the veths, the published
+    ports' nftables elements, the address claims."""
     settings = state.get("NetworkSettings") or {}
     if not settings:
         return
     from layerbox import _net
 
-    try:
-        _net.delete_link("lbv" + cid[:12])
-    except OSError:
-        pass
+    names = {host_if(cid, "", True)}
+    names.update(host_if(cid, n.get("NetworkID") or "", False)
+                 for n in (settings.get("Networks") or {}).values() if n.get("NetworkID"))
+    for name in names:
+        try:
+            _net.delete_link(name)
+        except OSError:
+            pass
     ports = state.get("NetworkPorts") or []
     ip = next((n.get("IPAddress") for n in (settings.get("Networks") or {}).values()), "")
     if ports and ip:

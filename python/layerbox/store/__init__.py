@@ -8,6 +8,8 @@ Layout (root: ``--root``, ``LAYERBOX_ROOT`` or /var/lib/layerbox)::
     refs.json              repository:tag -> image id
     containers/<id>/       config.json, state.json, upper/, work/, merged/, container.log, ...
     names/<name>           symlink to a container id: creating it is how a name is claimed
+    running/<id>           an empty file per container that may be running (started, not yet
+                           seen stopped): `ps` reads these, not every container (the index)
     init/                  the shared "init layer": mount points every container needs
     tmp/                   staging: <kind>-<pid>-<start time>-<name>, owned by that process
     leases/<pid>-<start>   layers a live process publishes, and its new image until tagged
@@ -150,6 +152,7 @@ class Store:
         self.images = os.path.join(self.root, "images")
         self.containers = os.path.join(self.root, "containers")
         self.names = os.path.join(self.root, "names")
+        self.running = os.path.join(self.root, "running")
         self.tmp = os.path.join(self.root, "tmp")
         self.init_layer = os.path.join(self.root, "init")
         self.volumes = os.path.join(self.root, "volumes")
@@ -171,6 +174,8 @@ class Store:
             fd = os.open(os.path.join(self.root, PRIVATE_MARK), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
                          0o600)
             os.close(fd)
+        elif not os.path.lexists(os.path.join(self.init_layer, _INIT_MTAB)):
+            _add_mtab(self.init_layer)  # an init layer made before it had the link
         self._ready = True
         return self
 
@@ -222,7 +227,8 @@ class Store:
         return os.path.join(self.layers, diff_id.split(":", 1)[-1], "diff")
 
     def container_log(self, cid: str) -> str:
-        """Where a container's monitor writes its output (CRI format: container/logs.py)."""
+        """Where a container's monitor writes its output (docker's json-file records, or CRI for
+        containers made before LogConfig: container/logs.py, container/logdriver.py)."""
         return os.path.join(self.containers, cid, "container.log")
 
     def min_free(self) -> int:
@@ -271,6 +277,7 @@ class Store:
 # show them, and an image's /etc/hosts symlink cannot redirect our bind mount.
 _INIT_DIRS = ("dev", "proc", "sys", "etc")
 _INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv")
+_INIT_MTAB = "etc/mtab"
 
 
 def _make_private(store: Store) -> None:
@@ -302,6 +309,15 @@ def _chmod(path: str, mode: int) -> None:
         pass
 
 
+def _add_mtab(init: str) -> None:
+    """/etc/mtab -> /proc/mounts, the link docker's init layer has (so `mount`, `df` and
+    friends work in every container, a --read-only one included)."""
+    try:
+        os.symlink("/proc/mounts", os.path.join(init, _INIT_MTAB))
+    except (FileExistsError, FileNotFoundError):
+        pass  # made by another process meanwhile, or no init layer to add it to
+
+
 def _make_init_layer(store: Store) -> None:
     if os.path.isdir(store.init_layer):
         return
@@ -310,6 +326,7 @@ def _make_init_layer(store: Store) -> None:
         os.mkdir(os.path.join(tmp, d), 0o755)
     for f in _INIT_FILES:
         os.close(os.open(os.path.join(tmp, f), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    _add_mtab(tmp)
     os.chmod(tmp, 0o755)
     try:
         os.rename(tmp, store.init_layer)

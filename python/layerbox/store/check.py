@@ -80,6 +80,7 @@ class Checker:
             self.check_layers(containers)
             self.check_blobs()
         self.check_cgroups()
+        self.check_network()
         if self.found == 0:
             self.out.write("no problems found\n")
             return 0
@@ -428,6 +429,14 @@ class Checker:
 
             # Processes in a cgroup of no container here may be another store's: reported only.
             self.problem(f"cgroup {cid[:12]}", why, fix if exists or not procs else None)
+
+
+    def check_network(self) -> None:
+        if not os.path.isdir(os.path.join(self.store.root, "networks")):
+            return  # no bridge network was ever used: nothing of ours in the kernel
+        from layerbox.network import check as _netcheck
+
+        _netcheck.check(self)
 
 
 def _listdir(d: str) -> list[str]:

@@ -126,3 +126,28 @@ def _parse_int32(s: str) -> int:
     if not -(1 << 31) <= v < (1 << 31):
         raise ValueError(f"strconv.ParseInt: parsing {go_quote(s)}: value out of range")
     return v
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String(): 0s, 1.5s, 5m0s, 1h2m3s, 300ms."""
+    if ns == 0:
+        return "0s"
+    neg = ns < 0
+    ns = abs(ns)
+    if ns < 10**9:
+        for unit, div in (("ms", 10**6), ("\u00b5s", 10**3), ("ns", 1)):
+            if ns >= div:
+                return ("-" if neg else "") + _frac(ns, div) + unit
+    h, rem = divmod(ns, 3600 * 10**9)
+    m, rem = divmod(rem, 60 * 10**9)
+    s = _frac(rem, 10**9) + "s"
+    out = (f"{h}h{m}m" if h else f"{m}m" if m else "") + s
+    return ("-" if neg else "") + out
+
+
+def _frac(v: int, div: int) -> str:
+    whole, rem = divmod(v, div)
+    if not rem:
+        return str(whole)
+    digits = str(rem).rjust(len(str(div)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}"

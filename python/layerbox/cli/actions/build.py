@@ -25,7 +25,7 @@ def _parse_kv(items, what: str, env_fallback: bool = False) -> dict:
 
 
 def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache=False,
-          pull=False, quiet=False, labels=(), network="none", rm=True, force_rm=False,
+          pull=False, quiet=False, labels=(), network="default", rm=True, force_rm=False,
           iidfile=None, platform=None) -> int:
     from layerbox.builder import api
     from layerbox.builder.dispatch import BuildOptions, RunFailed

@@ -38,12 +38,13 @@ def _create_options(kw: dict) -> dict:
         "publish_all_ports": bool(kw.get("publish_all")),
         "expose": list(kw.get("expose") or ()),
         "ip": kw.get("ip"),
+        "mac_address": kw.get("mac_address"),
         "network_aliases": list(kw.get("network_alias") or ()),
         "extra_hosts": list(kw.get("add_host") or ()),
         "dns": list(kw.get("dns") or ()),
         "dns_search": list(kw.get("dns_search") or ()),
         "dns_opt": list(kw.get("dns_option") or ()),
-        "volumes": list(kw.get("volume") or ()),
+        **_mount_options(kw),
         "stdin_open": bool(kw.get("interactive")),
         "tty": bool(kw.get("tty")),
         "init": bool(kw.get("init")),
@@ -54,7 +55,7 @@ def _create_options(kw: dict) -> dict:
         "cpuset_cpus": kw.get("cpuset_cpus"),
         "pids_limit": kw.get("pids_limit"),
         "restart_policy": kw.get("restart"),
-        "labels": list(kw.get("label") or ()),
+        "labels": _labels(kw),
         "stop_signal": kw.get("stop_signal"),
         "read_only": bool(kw.get("read_only")),
         "auto_remove": bool(kw.get("remove")),
@@ -67,7 +68,52 @@ def _create_options(kw: dict) -> dict:
         "devices": list(kw.get("device") or ()),
         "tmpfs": list(kw.get("tmpfs") or ()),
         "platform": kw.get("platform"),
+        "attach": sorted(_attach(kw)),
+        "cidfile": kw.get("cidfile"),
+        "health_cmd": kw.get("health_cmd"),
+        "health_interval": kw.get("health_interval"),
+        "health_timeout": kw.get("health_timeout"),
+        "health_retries": kw.get("health_retries"),
+        "health_start_period": kw.get("health_start_period"),
+        "no_healthcheck": bool(kw.get("no_healthcheck")),
+        "log_driver": kw.get("log_driver"),
+        "log_opt": list(kw.get("log_opt") or ()),
+        "ulimits": list(kw.get("ulimit") or ()),
+        "shm_size": kw.get("shm_size"),
+        "sysctls": list(kw.get("sysctl") or ()),
+        "oom_score_adj": kw.get("oom_score_adj"),
+        "group_add": list(kw.get("group_add") or ()),
+        "pid_mode": kw.get("pid"),
+        "ipc_mode": kw.get("ipc"),
+        "uts_mode": kw.get("uts"),
     }
+
+
+def _mount_options(kw: dict) -> dict:
+    """-v, --mount and --volumes-from; relative bind sources ("./dir") are the CLI's to resolve
+    (docker 23+), against its working directory."""
+    out = {"volumes": list(kw.get("volume") or ())}
+    if kw.get("volume") and any(v == "." or v.startswith("./") for v in kw["volume"]):
+        from layerbox.container.mounts import absolute_bind_sources
+
+        out["volumes"] = absolute_bind_sources(out["volumes"])
+    if kw.get("mount"):
+        from layerbox.container.mounts import parse_mount_flag
+
+        out["mounts"] = [parse_mount_flag(m) for m in kw["mount"]]
+    if kw.get("volumes_from"):
+        out["volumes_from"] = list(kw["volumes_from"])
+    return out
+
+
+def _labels(kw: dict) -> list:
+    """--label-file (docker's key=value file parsing) then --label, the later winning."""
+    out = []
+    for f in kw.get("label_file") or ():
+        from layerbox.container.process import read_label_file
+
+        out.extend(read_label_file(f))
+    return out + list(kw.get("label") or ())
 
 
 def _lsm_notice(opts: dict) -> None:
@@ -112,22 +158,69 @@ def _tty_size() -> tuple:
         return (0, 0)  # stdout is not a terminal: the pty keeps the kernel's default size
 
 
+def _attach(kw: dict) -> set:
+    """-a/--attach: docker's stream names, any case; not with -d."""
+    streams = set()
+    for a in kw.get("attach") or ():
+        s = a.lower()
+        if s not in ("stdin", "stdout", "stderr"):
+            raise InvalidArgument(f"invalid argument \"{a}\" for \"-a, --attach\" flag: valid "
+                                  "streams are STDIN, STDOUT and STDERR")
+        streams.add(s)
+    if streams and kw.get("detach"):
+        raise InvalidArgument("Conflicting options: -a and -d")
+    return streams
+
+
+def _image_source(ctx, kw: dict):
+    """--pull: what run and create do about the image (docker's missing, always, never).
+    Returns the on-missing callback for the engine."""
+    policy = kw.get("pull") or "missing"
+    if policy not in ("always", "missing", "never"):
+        raise InvalidArgument(f"invalid pull option: '{policy}': must be one of \"always\", "
+                              "\"missing\" or \"never\"")
+    if policy == "never":
+        return None
+    if policy == "always":
+        from layerbox.cli.actions.registry import pull_for_run
+
+        pull_for_run(ctx, kw["image"])
+    return _pull_missing(ctx)
+
+
+def _write_cidfile(kw: dict, cid: str) -> None:
+    if kw.get("cidfile"):
+        from layerbox import _util
+
+        _util.write_atomic(kw["cidfile"], cid.encode() if isinstance(cid, str) else cid, mode=0o644)
+
+
 def run(ctx, **kw) -> int:
     if not kw.get("detach"):
         from layerbox import _core
 
         _core.block_forwarded_signals()  # a Ctrl-C during start goes to the container
     engine = ctx.engine
+    streams = _attach(kw)
     opts = _create_options(kw)
     _lsm_notice(opts)
+    if kw.get("cidfile"):
+        from layerbox.container.hostopts import read_cidfile_check
+
+        read_cidfile_check(kw["cidfile"])
+    on_missing = _image_source(ctx, kw)
     if kw.get("detach"):
-        cid, _ = engine.run(kw["image"], on_missing_image=_pull_missing(ctx), **opts)
+        cid, _ = engine.run(kw["image"], on_missing_image=on_missing,
+                            on_created=lambda c: _write_cidfile(kw, c), **opts)
         sys.stdout.write(cid + "\n")
         return 0
     tty = bool(kw.get("tty"))
     sys.stdout.flush()
-    cid, mon = engine.run(kw["image"], on_missing_image=_pull_missing(ctx),
-                          stdin=0 if kw.get("interactive") else -1, stdout=1, stderr=2,
+    want = lambda s: not streams or s in streams  # noqa: E731
+    cid, mon = engine.run(kw["image"], on_missing_image=on_missing,
+                          on_created=lambda c: _write_cidfile(kw, c),
+                          stdin=0 if kw.get("interactive") and want("stdin") else -1,
+                          stdout=1 if want("stdout") else -1, stderr=2 if want("stderr") else -1,
                           tty_size=_tty_size() if tty else (0, 0), **opts)
     r = mon.wait(forward_signals=True, raw_tty=tty and bool(kw.get("interactive")))
     mon.close()
@@ -137,9 +230,15 @@ def run(ctx, **kw) -> int:
 
 
 def create(ctx, **kw) -> int:
+    _attach(kw)
     opts = _create_options(kw)
     _lsm_notice(opts)
-    cid = ctx.engine.create_fetching(kw["image"], _pull_missing(ctx), **opts)
+    if kw.get("cidfile"):
+        from layerbox.container.hostopts import read_cidfile_check
+
+        read_cidfile_check(kw["cidfile"])
+    cid = ctx.engine.create_fetching(kw["image"], _image_source(ctx, kw), **opts)
+    _write_cidfile(kw, cid)
     sys.stdout.write(cid + "\n")
     return 0
 

@@ -32,6 +32,20 @@ def create(ctx, name, driver="bridge", subnet=None, gateway=None, ip_range=None,
     return 0
 
 
+def connect(ctx, network, container, ip=None, alias=()) -> int:
+    from layerbox.network import endpoints
+
+    endpoints.connect(ctx.engine, network, container, ip=ip, aliases=list(alias))
+    return 0
+
+
+def disconnect(ctx, network, container, force=False) -> int:
+    from layerbox.network import endpoints
+
+    endpoints.disconnect(ctx.engine, network, container, force=force)
+    return 0
+
+
 def ls(ctx, quiet=False, no_trunc=False, fmt=None) -> int:
     recs = _nets(ctx).list()
     rows = [{"ID": r["Id"] if no_trunc else r["Id"][:12], "Name": r["Name"], "Driver": r["Driver"],

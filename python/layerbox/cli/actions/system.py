@@ -260,17 +260,24 @@ def volume_create(ctx, name=None, label=(), driver="local") -> int:
     return 0
 
 
-def volume_ls(ctx, quiet=False, fmt=None) -> int:
+def volume_ls(ctx, quiet=False, fmt=None, filters=()) -> int:
     from layerbox.cli import output
+    from layerbox.errors import InvalidArgument
     from layerbox.volumes import Volumes
 
-    vols = Volumes(ctx.store)
-    names = vols.names()
+    wanted: dict = {}
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if not eq:
+            raise InvalidArgument(f'bad format of filter (expected name=value): "{f}"')
+        wanted.setdefault(k, []).append(v)
+    docs = Volumes(ctx.store).list(wanted)
     if quiet:
-        sys.stdout.write("".join(n + "\n" for n in names))
+        sys.stdout.write("".join(d["Name"] + "\n" for d in docs))
         return 0
-    rows = [{"Driver": "local", "Name": n, "Mountpoint": os.path.join(ctx.store.volumes, n, "_data"),
-             "Scope": "local"} for n in names]
+    rows = [{"Driver": d["Driver"], "Name": d["Name"], "Mountpoint": d["Mountpoint"],
+             "Scope": d["Scope"], "Labels": ",".join(f"{k}={v}" for k, v in d["Labels"].items())}
+            for d in docs]
     if fmt:
         output.render(fmt, rows, headers={"Driver": "DRIVER", "Name": "VOLUME NAME",
                                           "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE"},

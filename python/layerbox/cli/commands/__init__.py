@@ -86,3 +86,4 @@ from layerbox.cli.commands import container_files as _container_files  # noqa: E
 from layerbox.cli.commands import registry as _registry  # noqa: E402,F401
 from layerbox.cli.commands import build as _build  # noqa: E402,F401
 from layerbox.cli.commands import network as _network  # noqa: E402,F401
+from layerbox.cli.commands import service as _service  # noqa: E402,F401

@@ -22,8 +22,9 @@ from layerbox.cli.commands import CONTEXT_SETTINGS, cli, image_group, register
               help="Suppress the build output and print image ID on success.")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Set metadata for an image (repeatable).")
-@click.option("--network", metavar="MODE", default="none", show_default=True,
-              help="Networking mode for the RUN instructions: none or host.")
+@click.option("--network", metavar="MODE", default="default", show_default=True,
+              help="Networking mode for the RUN instructions: default (the bridge), bridge, "
+                   "none or host.")
 @click.option("--rm", "rm", is_flag=True, default=True,
               help="Remove intermediate containers after a successful build (always on).")
 @click.option("--force-rm", is_flag=True, help="Always remove intermediate containers.")

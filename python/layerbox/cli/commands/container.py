@@ -33,6 +33,7 @@ def container_options(f):
         click.option("--network-alias", multiple=True, metavar="NAME",
                      help="Add network-scoped alias for the container."),
         click.option("--ip", metavar="IPV4", help="IPv4 address (e.g., 172.30.100.104)."),
+        click.option("--mac-address", metavar="MAC", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)."),
         click.option("--add-host", multiple=True, metavar="HOST:IP",
                      help="Add a custom host-to-IP mapping (host:ip)."),
         click.option("--dns", multiple=True, metavar="IP", help="Set custom DNS servers."),
@@ -40,6 +41,10 @@ def container_options(f):
         click.option("--dns-option", multiple=True, metavar="OPTION", help="Set DNS options."),
         click.option("-v", "--volume", multiple=True, metavar="SRC:DST[:ro]",
                      help="Bind mount a host path or a named volume."),
+        click.option("--mount", multiple=True, metavar="type=bind|volume|tmpfs,...",
+                     help="Attach a filesystem mount to the container."),
+        click.option("--volumes-from", multiple=True, metavar="CONTAINER[:ro|:rw]",
+                     help="Mount volumes from the specified container(s)."),
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached."),
         click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
         click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes."),
@@ -64,6 +69,40 @@ def container_options(f):
         click.option("--tmpfs", multiple=True, metavar="PATH[:OPTS]", help="Mount a tmpfs directory."),
         click.option("--platform", metavar="PLATFORM", help="Set platform (only linux/amd64 here)."),
         click.option("--rm", "remove", is_flag=True, help="Automatically remove the container when it exits."),
+        click.option("--health-cmd", metavar="CMD", help="Command to run to check health."),
+        click.option("--health-interval", metavar="DURATION",
+                     help="Time between running the check (ms|s|m|h) (default 0s)."),
+        click.option("--health-timeout", metavar="DURATION",
+                     help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)."),
+        click.option("--health-retries", type=int, metavar="N",
+                     help="Consecutive failures needed to report unhealthy."),
+        click.option("--health-start-period", metavar="DURATION",
+                     help="Start period for the container to initialize before starting "
+                          "health-retries countdown (ms|s|m|h) (default 0s)."),
+        click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."),
+        click.option("--log-driver", metavar="DRIVER",
+                     help="Logging driver for the container: json-file (default), local or none."),
+        click.option("--log-opt", multiple=True, metavar="KEY=VALUE",
+                     help="Log driver options (max-size, max-file)."),
+        click.option("--label-file", multiple=True, metavar="FILE",
+                     help="Read in a line delimited file of labels."),
+        click.option("--pull", metavar="POLICY",
+                     help='Pull image before running ("always"|"missing"|"never") (default "missing").'),
+        click.option("--cidfile", metavar="FILE", help="Write the container ID to the file."),
+        click.option("--ulimit", multiple=True, metavar="NAME=SOFT[:HARD]", help="Ulimit options."),
+        click.option("--shm-size", metavar="BYTES", help="Size of /dev/shm."),
+        click.option("--sysctl", multiple=True, metavar="KEY=VALUE",
+                     help="Sysctl options (namespaced ones only)."),
+        click.option("--oom-score-adj", type=int, metavar="N",
+                     help="Tune host's OOM preferences (-1000 to 1000)."),
+        click.option("--group-add", multiple=True, metavar="GROUP",
+                     help="Add additional groups to join."),
+        click.option("--pid", metavar="MODE", help="PID namespace to use (host)."),
+        click.option("--ipc", metavar="MODE",
+                     help="IPC mode to use: private, shareable, host or container:NAME."),
+        click.option("--uts", metavar="MODE", help="UTS namespace to use (host)."),
+        click.option("-a", "--attach", multiple=True, metavar="STREAM",
+                     help="Attach to STDIN, STDOUT or STDERR."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -108,7 +147,7 @@ def start(obj, **kw):
 @click.option("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states).")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states).")
 @click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="Filter output: status, name, id, label, ancestor, exited.")
+              help="Filter output: status, name, id, label, ancestor, exited, health.")
 @click.option("--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template, or 'json'.")
 @click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
 @click.pass_obj

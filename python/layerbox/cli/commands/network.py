@@ -64,7 +64,30 @@ def network_prune(obj, **kw):
     return act.prune(obj, **kw)
 
 
+@click.command("connect", context_settings=CONTEXT_SETTINGS)
+@click.option("--ip", metavar="IP", help="IPv4 address (e.g., \"172.30.100.104\").")
+@click.option("--alias", multiple=True, metavar="NAME", help="Add network-scoped alias for the container.")
+@click.argument("network")
+@click.argument("container")
+@click.pass_obj
+def network_connect(obj, **kw):
+    """Connect a container to a network."""
+    return act.connect(obj, **kw)
+
+
+@click.command("disconnect", context_settings=CONTEXT_SETTINGS)
+@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect from a network.")
+@click.argument("network")
+@click.argument("container")
+@click.pass_obj
+def network_disconnect(obj, **kw):
+    """Disconnect a container from a network."""
+    return act.disconnect(obj, **kw)
+
+
 register(network_group, network_create, "create")
+register(network_group, network_connect, "connect")
+register(network_group, network_disconnect, "disconnect")
 register(network_group, network_ls, "ls", "list")
 register(network_group, network_inspect, "inspect")
 register(network_group, network_rm, "rm", "remove")

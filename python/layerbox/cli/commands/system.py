@@ -73,6 +73,8 @@ def volume_create(obj, **kw):
 
 @click.command("ls", context_settings=CONTEXT_SETTINGS)
 @click.option("-q", "--quiet", is_flag=True, help="Only display volume names.")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="Provide filter values (dangling=true, name=, label=, driver=).")
 @click.option("--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template, or 'json'.")
 @click.pass_obj
 def volume_ls(obj, **kw):

@@ -1,0 +1,124 @@
+"""The Engine API service through docker-py, on this machine, in one run.
+
+    python3 benchmarks/bench_api.py [-n 30]
+
+Starts `layerbox system service` on a private store (the busybox image imported from the
+host's busybox-static) and a unix socket in a temporary directory, then measures (medians
+over n):
+  - the service's first answer: from its start to the first `GET /_ping` answered;
+  - docker-py's `client.containers.run("busybox", "true", remove=True)` through the socket;
+  - `GET /containers/json?all=1` and `POST /containers/create` as the service answers them
+    (wall time of the request on a kept-alive connection, client included).
+With dockerd's socket given by --docker-socket, the same docker-py run is measured beside it.
+All traffic stays on the unix sockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+
+CGROUP_PARENT = "layerbox-bench-api"
+
+
+def layerbox() -> list[str]:
+    exe = os.path.join(sysconfig.get_path("scripts"), "layerbox")
+    return [exe] if os.access(exe, os.X_OK) else [sys.executable, "-m", "layerbox"]
+
+
+def _ms(xs) -> str:
+    return f"{statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, n={len(xs)})"
+
+
+def run_sdk(sock: str, n: int) -> list[float]:
+    import docker
+
+    c = docker.DockerClient(base_url="unix://" + sock)
+    c.containers.run("busybox", "true", remove=True)  # warm
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        c.containers.run("busybox", "true", remove=True)
+        out.append(time.perf_counter() - t)
+    c.close()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=30)
+    ap.add_argument("--docker-socket", help="dockerd's socket, to measure the same beside it")
+    args = ap.parse_args()
+    from layerbox.testing import make_rootfs, tar_of
+
+    tmp = tempfile.mkdtemp(prefix="bench-api-")
+    env = dict(os.environ, LAYERBOX_ROOT=os.path.join(tmp, "store"),
+               LAYERBOX_CGROUP_PARENT=CGROUP_PARENT)
+    rootfs = os.path.join(tmp, "rootfs")
+    make_rootfs(rootfs)
+    subprocess.run([*layerbox(), "import", "-", "busybox"], input=tar_of(rootfs), env=env,
+                   check=True, capture_output=True)
+    sock = os.path.join(tmp, "api.sock")
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(sock)
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*layerbox(), "system", "service", "--time", "0", "unix://" + sock], env=env)
+    try:
+        while True:
+            try:
+                c = Conn("localhost")
+                c.request("GET", "/_ping")
+                c.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.002)
+        first = time.perf_counter() - t0
+        print(f"first answer after start:          {first * 1000:.1f} ms")
+        c = Conn("localhost")
+        lst, mk = [], []
+        for i in range(args.n):
+            t = time.perf_counter()
+            c.request("GET", "/containers/json?all=1")
+            c.getresponse().read()
+            lst.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            c.request("POST", f"/containers/create?name=bench-{i}", body=b'{"Image":"busybox","Cmd":["true"]}',
+                      headers={"Content-Type": "application/json"})
+            c.getresponse().read()
+            mk.append(time.perf_counter() - t)
+        for i in range(args.n):
+            c.request("DELETE", f"/containers/bench-{i}")
+            c.getresponse().read()
+        print(f"GET /containers/json:              {_ms(lst)}")
+        print(f"POST /containers/create:           {_ms(mk)}")
+        ours = run_sdk(sock, args.n)
+        print(f"docker-py run true (layerbox):     {_ms(ours)}")
+        if args.docker_socket:
+            theirs = run_sdk(args.docker_socket, args.n)
+            print(f"docker-py run true (dockerd):      {_ms(theirs)}")
+            print(f"ratio:                             {statistics.median(ours) / statistics.median(theirs):.2f}")
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""`--network container:NAME`: a container that joins another running container's network
+namespace, as docker's: no interface of its own; the other's hostname, /etc/hosts and
+/etc/resolv.conf (made the same way as for the other, so they say the same); no connect or
+disconnect of its own (network.endpoints refuses them)."""
+
+from __future__ import annotations
+
+from layerbox import _core
+from layerbox.errors import Conflict, InvalidArgument
+
+from . import hosts_file, resolv_conf, resolvers
+
+_LIVE = ("running", "paused")
+
+
+def join(engine, c, plan: dict) -> None:
+    """Makes `plan` join the network namespace of the container its NetworkMode names."""
+    from layerbox.container import plan as _plan
+
+    ref = c.config["HostConfig"]["NetworkMode"][len("container:"):]
+    other = engine.load(engine.resolve(ref))  # NotFound: "No such container: ..."
+    if other.id == c.id:
+        raise InvalidArgument("cannot join own network namespace")
+    st = other.state
+    pid = st.get("Pid") or 0
+    if (st.get("Status") not in _LIVE or not pid
+            or _core.process_start_time(pid) != st.get("PidStartTime")):
+        raise Conflict(f"cannot join network of a non running container: {other.id}")
+    # The init's namespace by its /proc entry, checked just above against its start time; the
+    # child opens it before it runs anything of the container.
+    plan.setdefault("join_namespaces", []).append(["net", f"/proc/{pid}/ns/net"])
+    ocfg = other.config
+    hostname = ocfg["Config"].get("Hostname") or other.id[:12]
+    plan["hostname"] = hostname
+    env = plan["process"]["env"]
+    plan["process"]["env"] = [e for e in env if not e.startswith("HOSTNAME=")] + ["HOSTNAME=" + hostname]
+    files = {op["target"]: op["source"] for op in _plan.etc_files(ocfg)}
+    settings = st.get("NetworkSettings") or {}
+    if settings:  # the other is on bridge networks: its files name it on its addresses
+        ips = [n["IPAddress"] for n in (settings.get("Networks") or {}).values() if n.get("IPAddress")]
+        files["/etc/hosts"] = hosts_file(ocfg, ips, files["/etc/hosts"], engine.store)
+        files["/etc/resolv.conf"] = resolv_conf(ocfg, resolvers(settings))
+    elif ocfg["HostConfig"].get("ExtraHosts"):
+        files["/etc/hosts"] = hosts_file(ocfg, [], files["/etc/hosts"], engine.store)
+    for op in plan["mounts"]:
+        if op.get("kind") == "file" and op["target"] in files:
+            op["source"] = files[op["target"]]

@@ -1,0 +1,739 @@
+"""The Docker Engine API (`layerbox system service`) through the real clients: the docker CLI
+(its client only: no dockerd is ever started), docker-py, testcontainers and docker-compose, on
+the same store as the CLI and the Python API."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import Cli, layerbox_command, tool
+
+pytestmark = pytest.mark.privileged
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=60)
+        self.path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        try:
+            s.connect(self.path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
+def call(sock: str, method: str, path: str, body=None, headers=None):
+    """(status, headers, parsed JSON or bytes)."""
+    conn = UnixHTTP(sock)
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    h = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        h["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        raw = r.read()
+    finally:
+        conn.close()
+    try:
+        doc = json.loads(raw) if raw and r.getheader("Content-Type", "").startswith("application/json") else raw
+    except ValueError:
+        doc = raw
+    return r.status, dict(r.getheaders()), doc
+
+
+def _wait_socket(path: str, proc, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the service exited {proc.returncode}: {proc.stderr.read().decode()}")
+        if os.path.exists(path):
+            try:
+                if call(path, "GET", "/_ping")[0] == 200:
+                    return
+            except OSError:
+                pass
+        time.sleep(0.02)
+    raise AssertionError("the service did not answer")
+
+
+@pytest.fixture(scope="module")
+def service(cli, busybox_image, tmp_path_factory):
+    """`layerbox system service --time 0 unix://...` on the test store."""
+    sock = str(tmp_path_factory.mktemp("api") / "layerbox.sock")
+    proc = cli.popen("system", "service", "--time", "0", "unix://" + sock, stderr=subprocess.PIPE)
+    try:
+        _wait_socket(sock, proc)
+        yield sock
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert not os.path.exists(sock), "the service leaves its socket behind"
+
+
+@pytest.fixture
+def docker(service, cli):
+    """The docker CLI (its client) pointed at the service."""
+    exe = tool("docker")
+    env = dict(os.environ, DOCKER_HOST="unix://" + service, DOCKER_CONFIG=os.path.join(cli.root, "..", "dockercfg"))
+
+    def run(*args, input=None, timeout=120, check=True):
+        r = subprocess.run([exe, *map(str, args)], input=input, capture_output=True, timeout=timeout, env=env)
+        r.out, r.err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        if check and r.returncode != 0:
+            raise AssertionError(f"docker {' '.join(map(str, args))} exited {r.returncode}\n{r.out}\n{r.err}")
+        return r
+
+    run.env = env
+    run.exe = exe
+    run.sock = service
+    return run
+
+
+def docker_api_create(docker, body: dict):
+    st, h, doc = call(docker.sock, "POST", "/containers/create", body)
+    assert st == 201, doc
+    return st, h, doc
+
+
+@pytest.fixture
+def dclient(service):
+    import gc
+
+    import docker as docker_sdk
+
+    c = docker_sdk.DockerClient(base_url="unix://" + service)
+    yield c
+    c.close()
+    gc.collect()  # see DOCKER_PY_LEAKS
+
+
+# docker-py leaves the sockets of streamed and hijacked answers (exec_run(stream=True),
+# logs(stream=True), attach) to the garbage collector: its ResourceWarnings are its own.
+DOCKER_PY_LEAKS = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning",
+                                             "ignore::ResourceWarning")
+
+
+def _cleanup(cli: Cli, *names):
+    for n in names:
+        cli("rm", "-f", n)
+
+
+# -- the service --------------------------------------------------------------------------------
+
+def test_ping_version_info_and_versions(service):
+    st, h, body = call(service, "GET", "/_ping")
+    assert st == 200 and body == b"OK"
+    assert h["Api-Version"] == "1.44"
+    st, h, _ = call(service, "HEAD", "/_ping")
+    assert st == 200 and h["Api-Version"] == "1.44"
+    for prefix in ("", "/v1.41", "/v1.44"):
+        st, _, v = call(service, "GET", prefix + "/version")
+        assert st == 200 and v["ApiVersion"] == "1.44" and v["Os"] == "linux"
+    st, _, err = call(service, "GET", "/v1.99/version")
+    assert st == 400 and "too new" in err["message"]
+    st, _, info = call(service, "GET", "/v1.43/info")
+    assert st == 200 and info["Swarm"]["LocalNodeState"] == "inactive" and info["Images"] >= 1
+
+
+def test_errors_are_docker_shaped(service):
+    st, _, err = call(service, "GET", "/containers/nosuchthing/json")
+    assert st == 404 and err == {"message": "No such container: nosuchthing"}
+    st, _, err = call(service, "GET", "/no/such/endpoint")
+    assert st == 404 and err == {"message": "page not found"}
+    st, _, err = call(service, "POST", "/containers/create", {"Image": "nosuchimage:1"})
+    assert st == 404 and "nosuchimage" in err["message"]
+    st, _, err = call(service, "GET", "/containers/json?filters=notjson")
+    assert st == 400 and "invalid filter" in err["message"]
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/swarm"), ("POST", "/swarm/leave?force=1"), ("GET", "/services"), ("GET", "/nodes"),
+    ("GET", "/secrets"), ("GET", "/configs"), ("POST", "/services/create"),
+])
+def test_swarm_endpoints_answer_as_a_daemon_outside_a_swarm(service, method, path):
+    st, _, err = call(service, method, path)
+    assert st == 503 and "not a swarm manager" in err["message"]
+
+
+def test_search_is_refused_clearly(service):
+    st, _, err = call(service, "GET", "/images/search?term=busybox")
+    assert st == 501 and "search" in err["message"]
+
+
+def test_create_refuses_what_layerbox_does_not_implement(service):
+    st, _, err = call(service, "POST", "/containers/create",
+                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuQuota": 50000, "BlkioWeight": 300}})
+    assert st == 400
+    assert "HostConfig.CpuQuota" in err["message"] and "HostConfig.BlkioWeight" in err["message"]
+    # defaults that clients send are not refusals
+    st, _, doc = call(service, "POST", "/containers/create?name=api-defaults",
+                      {"Image": "busybox", "Cmd": ["true"],
+                       "HostConfig": {"ShmSize": 0, "MemorySwappiness": -1, "LogConfig": {"Type": "", "Config": {}},
+                                      "IpcMode": "", "Runtime": "", "ConsoleSize": [0, 0]}})
+    assert st == 201, doc
+    st, _, _ = call(service, "DELETE", "/containers/api-defaults")
+    assert st == 204
+
+
+def test_tcp_off_loopback_needs_insecure_tcp(cli):
+    r = cli("system", "service", "--time", "1", "tcp://0.0.0.0:23750")
+    assert r.returncode != 0 and "--insecure-tcp" in r.err and "Traceback" not in r.err
+
+
+def test_idle_exit_and_socket_mode(cli, tmp_path):
+    sock = str(tmp_path / "idle.sock")
+    t0 = time.monotonic()
+    proc = cli.popen("system", "service", "--time", "1", "unix://" + sock, stderr=subprocess.PIPE)
+    _wait_socket(sock, proc)
+    assert os.stat(sock).st_mode & 0o777 == 0o660
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - t0 >= 1
+    assert not os.path.exists(sock)
+
+
+def test_socket_activation(cli, tmp_path):
+    """systemd's protocol: the listening socket as fd 3, LISTEN_FDS=1, LISTEN_PID."""
+    path = str(tmp_path / "act.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(16)
+    # as systemd: the socket as fd 3, LISTEN_PID the pid that execs the service
+    starter = ("import os, sys; fd = int(sys.argv[1]); os.dup2(fd, 3); os.close(fd); "
+               "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
+               "os.execv(sys.argv[2], sys.argv[2:])")
+    proc = subprocess.Popen([sys.executable, "-c", starter, str(lsock.fileno()), *layerbox_command(),
+                             "system", "service", "--time", "1"],
+                            pass_fds=(lsock.fileno(),), env=cli.env(), stderr=subprocess.PIPE)
+    lsock.close()
+    try:
+        st, _, v = call(path, "GET", "/version")
+        assert st == 200 and v["ApiVersion"] == "1.44"
+    finally:
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    assert os.path.exists(path)  # systemd's socket: not ours to remove
+
+
+# -- the docker CLI ---------------------------------------------------------------------------
+
+def test_docker_cli_run_ps_logs_rm(docker, cli):
+    assert docker("run", "--rm", "busybox", "echo", "hello").out == "hello\n"
+    r = docker("run", "--name", "api-fail", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert r.returncode == 3 and r.out == "out\n" and r.err == "err\n"
+    assert docker("run", "-i", "--rm", "busybox", "cat", input=b"piped\n").out == "piped\n"
+    r = docker("run", "--rm", "busybox", "nosuchcommand", check=False)
+    assert r.returncode == 127 and "not found" in r.err
+    try:
+        cid = docker("run", "-d", "--name", "api-logs", "busybox", "sh", "-c",
+                     "for i in 1 2 3; do echo line $i; sleep 0.2; done").out.strip()
+        assert len(cid) == 64
+        assert docker("logs", "-f", "api-logs").out == "line 1\nline 2\nline 3\n"
+        ts = docker("logs", "--tail", "1", "-t", "api-logs").out
+        assert ts.endswith(" line 3\n") and ts.startswith("20")
+        # the CLI and the service see the same containers
+        assert "api-logs" in cli("ps", "-a", "--format", "{{.Names}}").out
+        ps = docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").out
+        assert "api-fail Exited (3)" in ps and "api-logs Exited (0)" in ps
+        assert docker("inspect", "-f", "{{.State.ExitCode}} {{.Name}}", "api-fail").out == "3 /api-fail\n"
+        # attach to a running container: its output from then on, its exit status
+        docker("run", "-d", "--name", "api-att", "busybox", "sh", "-c", "sleep 1; echo late; exit 6")
+        r = docker("attach", "api-att", check=False)
+        assert r.returncode == 6 and r.out == "late\n"
+        # start -a: attached before the start
+        docker("create", "--name", "api-sa", "busybox", "echo", "started-attached")
+        assert docker("start", "-a", "api-sa").out == "started-attached\n"
+        docker("rm", "api-att", "api-sa")
+        assert docker("rm", "api-fail", "api-logs").out == "api-fail\napi-logs\n"
+        r = docker("inspect", "api-fail", check=False)
+        assert r.returncode == 1 and "No such" in r.err
+    finally:
+        _cleanup(cli, "api-fail", "api-logs", "api-att", "api-sa")
+
+
+def _pty_run(argv, env, send: bytes = b"") -> tuple[int, bytes]:
+    """argv on a new terminal (as a user's shell would run it): (status, what it printed)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, env)
+    out = b""
+    if send:
+        os.write(fd, send)
+    while True:
+        try:
+            b = os.read(fd, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        out += b
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def test_docker_cli_tty_run_and_exec_it(docker, cli):
+    code, out = _pty_run([docker.exe, "run", "-it", "--rm", "busybox", "sh", "-c", "tty; echo hi; exit 4"], docker.env)
+    assert code == 4 and b"/dev/pts/0" in out and b"hi" in out
+    # a terminal the service started can be resized (the CLI does so after the start)
+    st, _, doc = docker_api_create(docker, {"Image": "busybox", "Cmd": ["sleep", "30"], "Tty": True})
+    try:
+        assert call(docker.sock, "POST", f"/containers/{doc['Id']}/start")[0] == 204
+        assert call(docker.sock, "POST", f"/containers/{doc['Id']}/resize?h=30&w=100")[0] == 200
+    finally:
+        cli("rm", "-f", doc["Id"])
+    docker("run", "-d", "--name", "api-exec", "busybox", "sleep", "60")
+    try:
+        code, out = _pty_run([docker.exe, "exec", "-it", "api-exec", "sh", "-c", "tty; echo in-exec; exit 5"], docker.env)
+        assert code == 5 and b"/dev/pts/" in out and b"in-exec" in out
+        assert docker("exec", "api-exec", "sh", "-c", "echo o; echo e >&2").out == "o\n"
+        r = docker("exec", "-i", "api-exec", "cat", input=b"to exec\n")
+        assert r.out == "to exec\n"
+        assert docker("exec", "-d", "api-exec", "sleep", "1").returncode == 0
+        top = docker("top", "api-exec").out
+        assert "sleep 60" in top
+    finally:
+        _cleanup(cli, "api-exec")
+
+
+def test_docker_cli_cp_and_export(docker, cli, tmp_path):
+    docker("run", "-d", "--name", "api-cp", "busybox", "sleep", "60")
+    try:
+        src = tmp_path / "hello.txt"
+        src.write_text("from the host\n")
+        docker("cp", str(src), "api-cp:/tmp/")
+        assert docker("exec", "api-cp", "cat", "/tmp/hello.txt").out == "from the host\n"
+        docker("exec", "api-cp", "sh", "-c", "mkdir -p /d/e && echo deep > /d/e/f")
+        docker("cp", "api-cp:/d", str(tmp_path / "got"))
+        assert (tmp_path / "got" / "e" / "f").read_text() == "deep\n"
+        r = docker("cp", "api-cp:/nonexistent", str(tmp_path / "x"), check=False)
+        assert r.returncode == 1 and "nonexistent" in r.err
+        docker("export", "-o", str(tmp_path / "fs.tar"), "api-cp")
+        import tarfile
+
+        with tarfile.open(tmp_path / "fs.tar") as t:
+            assert "tmp/hello.txt" in t.getnames()
+        changes = docker("diff", "api-cp").out
+        assert "A /tmp/hello.txt" in changes
+    finally:
+        _cleanup(cli, "api-cp")
+
+
+def test_docker_cli_build_images_and_system_df(docker, cli, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY f /f\nRUN cat /f > /g\nLABEL api=yes\nCMD [\"cat\", \"/g\"]\n")
+    (ctx / "f").write_text("built\n")
+    try:
+        # the classic builder (DOCKER_BUILDKIT=0): the one layerbox serves
+        r = subprocess.run([docker.exe, "build", "-t", "api-built:1", str(ctx)], capture_output=True,
+                           env=dict(docker.env, DOCKER_BUILDKIT="0"), timeout=300)
+        assert r.returncode == 0, r.stderr.decode()
+        assert b"Successfully tagged api-built:1" in r.stdout
+        assert docker("run", "--rm", "api-built:1").out == "built\n"
+        assert "api-built" in docker("images", "--format", "{{.Repository}}:{{.Tag}}").out
+        assert docker("image", "inspect", "-f", "{{.Config.Labels.api}}", "api-built:1").out == "yes\n"
+        assert "cat /f > /g" in docker("history", "--no-trunc", "api-built:1").out
+        docker("tag", "api-built:1", "api-built:2")
+        assert "api-built:2" in cli("images", "--format", "{{.Repository}}:{{.Tag}}").out
+        df = docker("system", "df").out
+        assert df.startswith("TYPE") and "Images" in df and "Containers" in df
+        bad = ctx / "Dockerfile.bad"
+        bad.write_text("FROM busybox\nRUN exit 7\n")
+        r = subprocess.run([docker.exe, "build", "-f", str(bad), str(ctx)], capture_output=True,
+                           env=dict(docker.env, DOCKER_BUILDKIT="0"), timeout=300)
+        assert r.returncode != 0 and b"returned a non-zero code: 7" in r.stderr
+    finally:
+        cli("rmi", "-f", "api-built:1", "api-built:2")
+
+
+def _http_get(port: int, tries: int = 50) -> str:
+    """GET / from 127.0.0.1:port (bounded retries while the server starts)."""
+    for _ in range(tries):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+                out = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        return out.decode(errors="replace")
+                    out += b
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answers on 127.0.0.1:{port}")
+
+
+def test_docker_cli_networks_and_volumes(docker, cli):
+    try:
+        docker("network", "create", "api-net")
+        assert "api-net" in docker("network", "ls", "--format", "{{.Name}}").out
+        assert docker("network", "inspect", "-f", "{{.Name}} {{.Driver}}", "api-net").out == "api-net bridge\n"
+        docker("run", "-d", "--name", "api-srv", "--network", "api-net", "-p", "127.0.0.1::80", "busybox",
+               "sh", "-c", "mkdir /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www")
+        port = int(docker("port", "api-srv", "80").out.strip().rpartition(":")[2])
+        assert "hello" in _http_get(port)
+        # names on the user network (busybox's nslookup asks the network's resolver)
+        r = docker("run", "--rm", "--network", "api-net", "busybox", "nslookup", "api-srv")
+        ip = docker("inspect", "-f", "{{.NetworkSettings.Networks.api-net.IPAddress}}", "api-srv", check=False).out
+        assert "Address" in r.out and (not ip.strip() or ip.strip() in r.out)
+        docker("volume", "create", "api-vol")
+        docker("run", "--rm", "-v", "api-vol:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+        assert docker("run", "--rm", "-v", "api-vol:/data", "busybox", "cat", "/data/f").out == "kept\n"
+        assert "api-vol" in docker("volume", "ls", "-q").out
+        assert docker("volume", "inspect", "-f", "{{.Driver}}", "api-vol").out == "local\n"
+    finally:
+        _cleanup(cli, "api-srv")
+        docker("volume", "rm", "api-vol", check=False)
+        docker("network", "rm", "api-net", check=False)
+    assert "api-net" not in cli("network", "ls").out
+
+
+# -- docker-py ----------------------------------------------------------------------------------
+
+@DOCKER_PY_LEAKS
+def test_docker_py_run_logs_exec_and_ports(dclient, cli):
+    import docker as docker_sdk
+
+    assert dclient.ping() is True
+    assert dclient.version()["ApiVersion"] == "1.44"
+    assert dclient.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+    with pytest.raises(docker_sdk.errors.ContainerError) as e:
+        dclient.containers.run("busybox", ["sh", "-c", "echo oops >&2; exit 3"], remove=True)
+    assert e.value.exit_status == 3 and b"oops" in e.value.stderr
+    with pytest.raises(docker_sdk.errors.ImageNotFound):
+        dclient.containers.run("nosuchimage:1", "true")
+    c = dclient.containers.run("busybox", ["sh", "-c", "mkdir /www; echo py > /www/index.html; "
+                                           "echo started; exec httpd -f -p 80 -h /www"],
+                               detach=True, name="api-py", ports={"80/tcp": ("127.0.0.1", None)},
+                               labels={"team": "api"})
+    try:
+        c.reload()
+        assert c.status == "running"
+        port = int(c.ports["80/tcp"][0]["HostPort"])
+        assert "py" in _http_get(port)
+        assert [x.name for x in dclient.containers.list(filters={"label": "team=api"})] == ["api-py"]
+        assert "api-py" in cli("ps", "--format", "{{.Names}}").out
+        stream = c.logs(stream=True, follow=False)
+        assert b"".join(stream) == b"started\n"
+        r = c.exec_run(["sh", "-c", "echo o; echo e >&2; exit 2"], demux=True)
+        assert r.exit_code == 2 and r.output == (b"o\n", b"e\n")
+        r = c.exec_run("sh -c 'echo one; echo two'", stream=True)
+        assert b"".join(r.output) == b"one\ntwo\n"
+        r = c.exec_run(["sh", "-c", "echo a; echo b >&2"], stream=True, demux=True)
+        got = list(r.output)
+        assert (b"a\n", None) in got and (None, b"b\n") in got
+        assert c.exec_run("tty", tty=True).output.strip().startswith(b"/dev/pts/")
+        st = c.stats(stream=False)
+        assert st["id"] == c.id and st["memory_stats"]["usage"] > 0
+        assert st["cpu_stats"]["cpu_usage"]["total_usage"] >= 0 and st["cpu_stats"]["system_cpu_usage"] > 0
+        assert st["pids_stats"]["current"] >= 1 and st["precpu_stats"]["cpu_usage"]["total_usage"] >= 0
+        assert c.top()["Processes"]
+        c.stop(timeout=1)
+        c.reload()
+        assert c.status == "exited"
+        assert c.wait()["StatusCode"] in (137, 143, 0)
+    finally:
+        c.remove(force=True)
+    assert not dclient.containers.list(all=True, filters={"name": "api-py"})
+
+
+@DOCKER_PY_LEAKS
+def test_docker_py_archives(dclient, cli):
+    import io
+    import tarfile
+
+    c = dclient.containers.run("busybox", "sleep 60", detach=True, name="api-arch")
+    try:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = b"put through the API\n"
+            info = tarfile.TarInfo("put.txt")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        assert c.put_archive("/tmp", buf.getvalue()) is True
+        assert c.exec_run("cat /tmp/put.txt").output == b"put through the API\n"
+        chunks, stat = c.get_archive("/tmp/put.txt")
+        assert stat["name"] == "put.txt" and stat["size"] == 20
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+            assert t.extractfile("put.txt").read() == b"put through the API\n"
+        import docker as docker_sdk
+
+        with pytest.raises(docker_sdk.errors.NotFound):
+            c.get_archive("/no/such/file")
+    finally:
+        c.remove(force=True)
+
+
+@DOCKER_PY_LEAKS
+def test_docker_py_build_and_images(dclient, cli):
+    import io
+
+    df = io.BytesIO(b"FROM busybox\nRUN echo built > /b\nCMD [\"cat\", \"/b\"]\n")
+    image, logs = dclient.images.build(fileobj=df, tag="api-pybuild:1", rm=True)
+    try:
+        assert any("Step 2/3" in (x.get("stream") or "") for x in logs)
+        assert image.tags == ["api-pybuild:1"] and image.short_id.startswith("sha256:")
+        assert dclient.containers.run("api-pybuild:1", remove=True) == b"built\n"
+        assert image.id in [i.id for i in dclient.images.list()]
+        assert image.history()[0]["Id"] == image.id
+        import docker as docker_sdk
+
+        with pytest.raises(docker_sdk.errors.BuildError):
+            dclient.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 9\n"))
+        saved = b"".join(image.save())
+        assert len(saved) > 1000
+    finally:
+        dclient.images.remove("api-pybuild:1", force=True)
+    assert "api-pybuild" not in cli("images").out
+
+
+@DOCKER_PY_LEAKS
+def test_docker_py_events_in_a_thread(dclient, cli):
+    since = time.time() - 1
+    got = []
+
+    def watch():
+        for ev in dclient.events(decode=True, since=since, until=time.time() + 30,
+                                 filters={"type": "container", "container": "api-ev"}):
+            got.append(ev)
+            if ev["Action"] == "destroy":
+                return
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    # one from the API, one from the CLI: both are in the store's event log
+    dclient.containers.run("busybox", "true", name="api-ev")
+    cli("rm", "api-ev", check=True)
+    t.join(timeout=30)
+    assert not t.is_alive()
+    actions = [e["Action"] for e in got]
+    assert actions[0] == "create" and "start" in actions and actions[-1] == "destroy", actions
+    assert all(e["Actor"]["Attributes"].get("name") == "api-ev" for e in got)
+
+
+# -- testcontainers, docker-compose -------------------------------------------------------------
+
+@DOCKER_PY_LEAKS
+def test_testcontainers_generic_container(service, monkeypatch):
+    """A generic container with a published port and a log wait strategy (the reaper off:
+    this machine carries a /.dockerenv, so testcontainers believes it runs in a container and
+    would dial a gateway: the host is given as 127.0.0.1 and reached directly)."""
+    monkeypatch.setenv("DOCKER_HOST", "unix://" + service)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    monkeypatch.setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)
+    monkeypatch.setattr(testcontainers_config, "tc_host_override", "127.0.0.1")
+    from testcontainers.core.config import ConnectionMode
+
+    monkeypatch.setenv("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+    monkeypatch.setattr(testcontainers_config, "connection_mode_override", ConnectionMode.docker_host)
+    c = (DockerContainer("busybox")
+         .with_command(["sh", "-c", "mkdir /www; echo from-tc > /www/index.html; echo serving; "
+                                    "exec httpd -f -p 80 -h /www"])
+         .with_exposed_ports(80)
+         .waiting_for(LogMessageWaitStrategy("serving").with_startup_timeout(30)))
+    with c:
+        assert c.get_container_host_ip() == "127.0.0.1"
+        port = int(c.get_exposed_port(80))
+        assert "from-tc" in _http_get(port)
+        cid = c.get_wrapped_container().id
+    st, _, _ = call(service, "GET", f"/containers/{cid}/json")
+    assert st == 404  # stopped and removed with it
+
+
+COMPOSE = """\
+version: "2.4"
+services:
+  server:
+    image: busybox
+    command: ["sh", "-c", "mkdir /www && echo composed > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["127.0.0.1::80"]
+    networks: [back]
+  client:
+    image: busybox
+    command: ["sh", "-c", "nslookup server && sleep 60"]
+    depends_on: [server]
+    networks: [back]
+networks:
+  back: {}
+"""
+
+
+def test_docker_compose_two_services_on_a_user_network(docker, cli, tmp_path):
+    exe = tool("docker-compose")
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE)
+    env = dict(docker.env, COMPOSE_PROJECT_NAME="apiproj")
+
+    def compose(*args, check=True):
+        r = subprocess.run([exe, *args], cwd=tmp_path, capture_output=True, env=env, timeout=300)
+        if check and r.returncode != 0:
+            raise AssertionError(f"docker-compose {' '.join(args)}: {r.stdout.decode()}\n{r.stderr.decode()}")
+        return r
+
+    try:
+        compose("up", "-d")
+        ps = cli("ps", "--format", "{{.Names}}").out.split()
+        assert "apiproj_server_1" in ps and "apiproj_client_1" in ps
+        port = int(docker("port", "apiproj_server_1", "80").out.strip().rpartition(":")[2])
+        assert "composed" in _http_get(port)
+        for _ in range(50):
+            logs = compose("logs", "client").stdout.decode()
+            if "Address" in logs:
+                break
+            time.sleep(0.2)
+        assert "Address" in logs and "server" in logs
+        assert "apiproj_back" in cli("network", "ls").out
+    finally:
+        compose("down", "--timeout", "1", check=False)
+    assert "apiproj" not in cli("ps", "-a").out
+    assert "apiproj_back" not in cli("network", "ls").out
+
+
+# -- many clients at once -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_fifty_clients_and_the_cli_on_one_store(service, cli):
+    """50 clients create, start, wait for and remove containers through the service while the
+    CLI creates and removes containers with the same names on the same store: every answer is
+    a success or a legitimate conflict, and nothing is left."""
+    errors, conflicts = [], []
+
+    def client(i: int) -> None:
+        name = f"api-cc-{i % 10}"  # ten names: clients and the CLI race for them
+        for _ in range(2):
+            st, _, doc = call(service, "POST", f"/containers/create?name={name}",
+                              {"Image": "busybox", "Cmd": ["sh", "-c", "echo $HOSTNAME"]})
+            if st == 409:
+                conflicts.append(doc["message"])
+                continue
+            if st != 201:
+                errors.append((st, doc))
+                continue
+            cid = doc["Id"]
+            st, _, doc = call(service, "POST", f"/containers/{cid}/start")
+            if st not in (204, 404):  # 404: the CLI's rm -f took it meanwhile
+                errors.append((st, doc))
+            st, _, doc = call(service, "POST", f"/containers/{cid}/wait")
+            if st not in (200, 404) or (st == 200 and doc["StatusCode"] not in (0, 137)):
+                errors.append((st, doc))
+            st, _, doc = call(service, "DELETE", f"/containers/{cid}?force=1")
+            if st not in (204, 404):
+                errors.append((st, doc))
+
+    def the_cli() -> None:
+        for k in range(10):
+            r = cli("run", "--rm", "busybox", "true")
+            if r.returncode != 0:
+                errors.append(("cli run", r.err))
+            r = cli("create", "--name", f"api-cc-{k}", "busybox", "true")
+            if r.returncode != 0 and "already in use" not in r.err:
+                errors.append(("cli create", r.err))
+            r = cli("rm", "-f", f"api-cc-{k}")
+            if r.returncode != 0 and "No such container" not in r.err:
+                errors.append(("cli rm", r.err))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+    threads.append(threading.Thread(target=the_cli))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors[:5]
+    assert all("is already in use" in m for m in conflicts)
+    left = cli("ps", "-a", "--format", "{{.Names}}").out.split()
+    assert not [n for n in left if n.startswith("api-cc-")]
+
+
+# -- registries: push, pull, auth ---------------------------------------------------------------
+
+def _registry_module():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+    import test_registry
+
+    return test_registry
+
+
+def test_docker_cli_push_pull_and_login(docker, cli, tmp_path):
+    """Through the service to a docker-registry on 127.0.0.1: push, remove, pull (docker's
+    progress JSON under the CLI), run; /auth checks credentials against the registry."""
+    import shutil
+
+    tr = _registry_module()
+    base = tmp_path / "reg"
+    base.mkdir()
+    reg = tr.Registry(str(base))
+    htpasswd = tmp_path / "htpasswd"
+    r = subprocess.run([tool("htpasswd"), "-Bbn", tr.USER, tr.PASSWORD], capture_output=True, text=True, check=True)
+    htpasswd.write_text(r.stdout)
+    (tmp_path / "areg").mkdir()
+    areg = tr.Registry(str(tmp_path / "areg"), str(htpasswd))
+    name = f"{reg.host}/api/bb:1"
+    try:
+        docker("tag", "busybox", name)
+        out = docker("push", name).out
+        assert "digest: sha256:" in out
+        docker("rmi", name)
+        out = docker("pull", name).out
+        assert "Downloaded newer image" in out or "Image is up to date" in out
+        assert docker("run", "--rm", name, "echo", "pulled").out == "pulled\n"
+        r = docker("pull", f"{reg.host}/api/nosuch:1", check=False)
+        assert r.returncode == 1 and "nosuch" in r.err
+        st, _, doc = call(docker.sock, "POST", "/auth", {"username": tr.USER, "password": tr.PASSWORD,
+                                                          "serveraddress": areg.host})
+        assert st == 200 and doc["Status"] == "Login Succeeded"
+        st, _, doc = call(docker.sock, "POST", "/auth", {"username": tr.USER, "password": "wrong",
+                                                          "serveraddress": areg.host})
+        assert st == 401 and "401" in doc["message"]
+    finally:
+        cli("rmi", "-f", name)
+        reg.stop()
+        areg.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_docker_cli_save_load_import_and_events(docker, cli, tmp_path):
+    since = str(int(time.time()) - 1)
+    try:
+        docker("tag", "busybox", "api-saved:1")
+        docker("save", "-o", str(tmp_path / "img.tar"), "api-saved:1")
+        docker("rmi", "api-saved:1")
+        assert "Loaded image: api-saved:1" in docker("load", "-i", str(tmp_path / "img.tar")).out
+        docker("create", "--name", "api-imp", "busybox", "true")
+        docker("export", "-o", str(tmp_path / "fs.tar"), "api-imp")
+        iid = docker("import", "-c", "CMD [\"echo\", \"imported\"]", str(tmp_path / "fs.tar"), "api-imported:1").out.strip()
+        assert iid.startswith("sha256:")
+        assert docker("run", "--rm", "api-imported:1").out == "imported\n"
+        docker("rm", "api-imp")
+        until = str(int(time.time()) + 1)
+        ev = docker("events", "--since", since, "--until", until, "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+                    "--filter", "container=api-imp").out.splitlines()
+        assert ev[0] == "container create api-imp" and ev[-1] == "container destroy api-imp", ev
+        ev = docker("events", "--since", since, "--until", until, "--filter", "type=image",
+                    "--format", "{{.Action}}").out.split()
+        assert "tag" in ev and "load" in ev and "import" in ev, ev
+    finally:
+        cli("rm", "-f", "api-imp")
+        cli("rmi", "-f", "api-saved:1", "api-imported:1")
