@@ -49,6 +49,13 @@ class Nil:
 NIL_SLICE, NIL_MAP, NIL_PTR = Nil("slice"), Nil("map"), Nil("ptr")
 
 
+class OmittedNil(Nil):
+    """A struct field the document left out (Go's `omitempty`): nil to the template, and left
+    out again by `json`, as encoding/json does (State.Health of a container without one)."""
+
+    __slots__ = ()
+
+
 class Struct:
     """A typed value: fields (a dict), methods (name -> callable taking the template's
     arguments) and the Go type name its errors show (``*formatter.ContainerContext``)."""
@@ -90,7 +97,7 @@ def typed(v, spec):
         out = {k: typed(x, spec.get(k)) for k, x in v.items()}
         for k, kind in spec.items():  # a field JSON leaves out when empty is still in the struct
             if k not in out and isinstance(kind, str):
-                out[k] = Nil(kind)
+                out[k] = OmittedNil(kind)
         return out
     return v
 
@@ -649,7 +656,7 @@ def _plain(v):
     if isinstance(v, GoMap):
         return {str(k): _plain(v[k]) for k in sorted(v, key=_sort_key)}
     if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {str(k): _plain(x) for k, x in v.items() if not isinstance(x, OmittedNil)}
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     return v
