@@ -2,6 +2,7 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
 #include <cerrno>
@@ -480,7 +481,17 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                 }
                 struct stat st;
                 if (::fstat(t.get(), &st) != 0) throw_errno("stat", name);
-                if (op.kind == MountOp::Kind::ReadOnly) {
+                if (op.kind == MountOp::Kind::ReadOnly && op.in_place) {
+                    // Its flags kept (a mount(2) remount would drop the ones not given).
+                    struct statvfs sv;
+                    if (::fstatvfs(t.get(), &sv) != 0) throw_errno("statvfs", name);
+                    FsOptions o;
+                    o.ro = true;
+                    o.nosuid = sv.f_flag & ST_NOSUID;
+                    o.nodev = sv.f_flag & ST_NODEV;
+                    o.noexec = sv.f_flag & ST_NOEXEC;
+                    api.set_attrs(t.get(), name, o, true);
+                } else if (op.kind == MountOp::Kind::ReadOnly) {
                     api.remount_ro(t.get(), name);
                 } else if (S_ISDIR(st.st_mode)) {
                     FsOptions o;

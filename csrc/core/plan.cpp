@@ -123,6 +123,7 @@ LaunchPlan plan_from_json(const json& j) {
             op.uid = m.value("uid", -1);
             op.gid = m.value("gid", -1);
             op.copy_up = m.value("copy_up", false);
+            op.in_place = m.value("in_place", false);
             p.mounts.push_back(std::move(op));
         }
         p.namespaces = j.value("namespaces", std::vector<std::string>{});

@@ -57,6 +57,10 @@ struct MountOp {
     // Bind of a directory (a new volume): when it is empty, first fill it with what the root
     // holds at the target (docker's copy-up; see copyup.hpp).
     bool copy_up = false;
+    // ReadOnly: the target is a mount of its own (a tmpfs the plan just made): made read-only
+    // in place, with what is mounted below it, instead of by a read-only bind on itself (which
+    // would show it twice in /proc/self/mountinfo).
+    bool in_place = false;
 };
 
 struct ProcessSpec {

@@ -227,12 +227,13 @@ def test_own_cgroup_at_sys_fs_cgroup(cli, busybox_image):
             "cat /sys/fs/cgroup/memory.max 2>/dev/null || "
             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
             "(echo 1 > /sys/fs/cgroup/x) 2>/dev/null || echo ro; "
-            "cut -d: -f3 /proc/self/cgroup | sort -u")
+            "cut -d: -f3 /proc/self/cgroup | sort -u; "
+            "grep -c ' /sys/fs/cgroup ' /proc/self/mountinfo")
     assert r.returncode == 0, r.err
     lines = r.out.splitlines()
     assert lines[0] == str(64 << 20)
     assert lines[1] == "ro"
-    assert lines[2:] == ["/"]  # its own cgroup is the root it sees
+    assert lines[2:] == ["/", "1"]  # its own cgroup is the root it sees; mounted once
     r = cli("run", "--rm", "--privileged", "busybox", "sh", "-c", "ls /sys/fs/cgroup | head -1")
     assert r.returncode == 0 and r.out.strip(), r.err
 

@@ -149,6 +149,7 @@ def test_cgroup_at_sys_fs_cgroup_read_only():
     v1 = plan.cgroup_mounts({"version": 1, "dirs": {"memory": "/cg/memory/lb/c1"}}, False)
     assert [op["kind"] for op in v1] == ["fs", "bind", "readonly"]
     assert v1[1]["target"] == "/sys/fs/cgroup/memory" and v1[1]["ro"]
+    assert v1[2] == {"kind": "readonly", "target": "/sys/fs/cgroup", "in_place": True}
     v2 = plan.cgroup_mounts({"version": 2, "dirs": {"unified": "/cg/lb/c1"}}, True)
     assert v2 == [{"kind": "fs", "fstype": "cgroup2", "source": "cgroup", "target": "/sys/fs/cgroup",
                    "ro": False, "nosuid": True, "nodev": True, "noexec": True}]

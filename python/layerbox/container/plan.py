@@ -118,7 +118,7 @@ def cgroup_mounts(cg: dict, privileged: bool) -> list:
         ops.append({"kind": "bind", "target": f"/sys/fs/cgroup/{ctl}", "source": d,
                     "recursive": False, "ro": ro, **flags})
     if ro:
-        ops.append({"kind": "readonly", "target": "/sys/fs/cgroup"})
+        ops.append({"kind": "readonly", "target": "/sys/fs/cgroup", "in_place": True})
     return ops
 
 
