@@ -1,5 +1,6 @@
 #include "shim/monitor.hpp"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -315,6 +316,14 @@ void Monitor::on_exit(int status) {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     init_ = -1;
     init_pidfd_.reset();
+    // Without a PID namespace of its own (--pid host, --pid container:), the init's end does
+    // not end the rest of the container: as runc does, whatever is left in its cgroup goes too.
+    if (!(namespace_flags(plan_.namespaces) & CLONE_NEWPID)) {
+        try {
+            cg_.signal_all(SIGKILL);
+        } catch (const SysError&) {
+        }
+    }
     health_.on_stop(cfg_.state);
     drain_streams(2000);
     if (net_) net_->down();  // before the exit is reported: nothing of it is left by then
@@ -543,6 +552,13 @@ int Monitor::run() {
     }
     try {
         listener_ = listen_unix(cfg_.dir, cfg_.socket);
+        // --pid container:NAME: a PID namespace applies to children, so the monitor enters it
+        // before it clones the init (join_namespace_paths does the others in the child).
+        for (auto& [type, path] : plan_.join_namespaces) {
+            if (type != "pid") continue;
+            UniqueFd ns = open_path(path, O_RDONLY);
+            if (::setns(ns.get(), CLONE_NEWPID) != 0) throw_errno("setns pid", path);
+        }
         cg_.create();
         net_ = make_net_hook(cfg_.network);
         health_ = Health(cfg_.health);

@@ -104,6 +104,34 @@ def test_uts_pid_ipc_host(cli, busybox_image):
     assert r.returncode == 125 and "invalid IPC mode: bogus" in r.err
 
 
+def test_pid_host_leaves_nothing_behind(cli, busybox_image):
+    """Without its own PID namespace, the init's end must still end the whole container."""
+    r = run(cli, "--pid", "host", "busybox", "sh", "-c", "sleep 300 & echo $!")
+    assert r.returncode == 0, r.err
+    pid = int(r.out.strip())
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            alive = f.read().startswith(b"sleep")
+    except FileNotFoundError:
+        alive = False
+    assert not alive
+
+
+def test_pid_container(cli, busybox_image):
+    cli("run", "-d", "--name", "pid-owner", "busybox", "sleep", "300", check=True)
+    try:
+        r = cli("run", "--rm", "--pid", "container:pid-owner", "busybox", "ps", "-o", "pid,comm")
+        assert r.returncode == 0, r.err
+        rows = [line.split() for line in r.out.splitlines()[1:]]
+        assert ["1", "sleep"] in rows  # the other container's init, as PID 1
+        r = cli("run", "--rm", "--pid", "container:nosuch", "busybox", "true")
+        assert r.returncode != 0 and "No such container: nosuch" in r.err
+    finally:
+        cli("rm", "-f", "pid-owner")
+    r = cli("run", "--rm", "--pid", "container:pid-owner", "busybox", "true")
+    assert r.returncode != 0
+
+
 def test_ipc_container_refused_clearly(cli, busybox_image):
     r = cli("create", "--ipc", "container:other", "busybox", "true")
     assert r.returncode == 125 and "--ipc container:NAME is not supported" in r.err

@@ -97,8 +97,9 @@ def test_ulimits_sysctls_and_namespace_modes():
     hc = hostopts.host_config({"ipc_mode": "host", "uts_mode": "host", "pid_mode": "host"}, "bridge")
     assert hostopts.namespaces_shared(hc) == {"pid", "ipc", "uts"}
     assert hostopts.host_config({}, "bridge")["IpcMode"] == "private"
-    with pytest.raises(InvalidArgument, match="--pid container:NAME is not supported"):
-        hostopts.host_config({"pid_mode": "container:x"}, "bridge")
+    with pytest.raises(InvalidArgument, match="--ipc container:NAME is not supported"):
+        hostopts.host_config({"ipc_mode": "container:x"}, "bridge")
+    assert hostopts.namespaces_shared(hostopts.host_config({"pid_mode": "container:x"}, "bridge")) == {"pid"}
     shm = hostopts.shm_mount({"kind": "fs", "target": "/dev/shm", "data": [["mode", "1777"],
                                                                           ["size", "65536k"]]},
                              {"ShmSize": 8 << 20}, "")

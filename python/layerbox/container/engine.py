@@ -585,8 +585,8 @@ class ContainerEngine:
         return list(self.get(ref, reconcile=False).config.get("Mounts") or ())
 
     def _namespace_of(self, ref: str, kind: str) -> str:
-        """--ipc container:NAME (and --pid): the namespace file of a running container's init,
-        and, for IPC, its /dev/shm (what docker shares with it)."""
+        """--pid container:NAME (--ipc container:NAME is refused for now): the namespace file of
+        a running container's init."""
         try:
             other = self.get(ref)
         except NotFound:

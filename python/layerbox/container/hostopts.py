@@ -103,8 +103,6 @@ def host_config(opts: dict, network: str) -> dict:
     ipc = _ns_mode(opts.get("ipc_mode"), "--ipc", ("", "none", "private", "shareable", "host",
                                                     "container:"))
     uts = _ns_mode(opts.get("uts_mode"), "--uts", ("", "host"))
-    if pid.startswith("container:"):
-        raise InvalidArgument("--pid container:NAME is not supported by layerbox yet (host is)")
     if ipc.startswith("container:"):
         raise InvalidArgument("--ipc container:NAME is not supported by layerbox yet (private, "
                               "shareable and host are)")
@@ -160,9 +158,9 @@ def plan_part(config: dict, namespace_of) -> dict:
     if host.get("OomScoreAdj"):
         out["oom_score_adj"] = int(host["OomScoreAdj"])
     joins = []
-    mode = host.get("IpcMode") or ""
-    if mode.startswith("container:"):
-        joins.append(["ipc", namespace_of(mode[10:], "ipc")])
+    for kind, mode in (("ipc", host.get("IpcMode") or ""), ("pid", host.get("PidMode") or "")):
+        if mode.startswith("container:"):
+            joins.append([kind, namespace_of(mode[10:], kind)])
     if joins:
         out["join_namespaces"] = joins
     return out

@@ -219,21 +219,31 @@ def follow_log(path: str, is_running, *, stdout=True, stderr=True, timestamps=Fa
             running = is_running()
             if f is None:
                 newer = _newer_files(path, last_ino)
-                for name, ino in newer[:-1]:  # rotated already: read whole
-                    with open(name, "rb") as old:
-                        ofmt = _format(old)
-                        for rec in _read_lines(old, ofmt):
+                moved = False
+                for i, (name, ino) in enumerate(newer):
+                    # Opened by name, so checked to be the file listed: a rotation between
+                    # the look and the open shifts every name; then look again.
+                    try:
+                        g = open(name, "rb")
+                    except FileNotFoundError:
+                        moved = True
+                        break
+                    if os.fstat(g.fileno()).st_ino != ino:
+                        g.close()
+                        moved = True
+                        break
+                    if i == len(newer) - 1:
+                        f, fmt = g, _format(g)  # the newest: followed
+                        break
+                    with g:  # rotated already: read whole
+                        gfmt = _format(g)
+                        for rec in _read_lines(g, gfmt):
                             item = wanted(rec)
                             if item:
                                 yield item
                     last_ino = ino
-                if newer:
-                    try:
-                        f = open(newer[-1][0], "rb")
-                        fmt = _format(f)
-                    except FileNotFoundError:
-                        f = None  # rotated between the look and the open: look again
-                        continue
+                if moved:
+                    continue
             if f is not None:
                 if os.fstat(f.fileno()).st_size < f.tell():
                     f.seek(0)  # truncated in place (max-file 1)
