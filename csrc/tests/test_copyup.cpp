@@ -13,9 +13,13 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/copyup.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "core/mount.hpp"
+#include "core/plan.hpp"
 
 using namespace lb;
 
@@ -94,8 +98,42 @@ static void test_copy_tree() {
     assert(std::system(cmd.c_str()) == 0);
 }
 
+// The plan's "copy_up" on a bind: an empty volume is filled from the root's directory at the
+// target (resolved inside the root, through the image's own absolute link), then bound; a
+// volume that is not empty is left as it is.
+static void test_copy_up_in_the_mount_plan() {
+    char tmpl[] = "/tmp/lb-copyup-plan-XXXXXX";
+    std::string base = ::mkdtemp(tmpl);
+    std::string root = base + "/root", vol = base + "/vol", full = base + "/full";
+    for (auto& d : {root, vol, full, root + "/srv", root + "/srv/app"}) assert(::mkdir(d.c_str(), 0755) == 0);
+    write_file(root + "/srv/app/conf", "conf\n", 0644);
+    assert(::symlink("/srv/app", (root + "/app").c_str()) == 0);  // absolute: inside the root
+    write_file(full + "/mine", "mine\n", 0644);
+    nlohmann::json j = {
+        {"id", "t"},
+        {"rootfs", {{"lower", {"/l"}}, {"target", root}}},
+        {"process", {{"args", {"/bin/true"}}}},
+        {"mounts", nlohmann::json::array({
+            {{"kind", "bind"}, {"target", "/app"}, {"source", vol}, {"recursive", true}, {"copy_up", true}},
+            {{"kind", "bind"}, {"target", "/srv/app"}, {"source", full}, {"copy_up", true}},
+        })},
+    };
+    LaunchPlan p = plan_from_json(j);
+    assert(p.mounts[0].copy_up && p.mounts[1].copy_up);
+    RecordingMountApi api;
+    UniqueFd rootfd = open_path(root, O_PATH | O_DIRECTORY);
+    run_mount_ops(api, rootfd.get(), p.mounts);
+    assert(api.calls.size() == 2 && api.calls[0] == "rbind " + vol + " -> /app");
+    assert(slurp(vol + "/conf") == "conf\n");
+    struct stat st;
+    assert(::lstat((full + "/conf").c_str(), &st) != 0);  // not empty: nothing copied
+    std::string cmd = "rm -rf " + base;
+    assert(std::system(cmd.c_str()) == 0);
+}
+
 int main() {
     test_copy_tree();
+    test_copy_up_in_the_mount_plan();
     std::puts("test_copyup: ok");
     return 0;
 }

@@ -206,6 +206,7 @@ HONOURED = {
     "environment": ({"environment": {"SDK": "1"}}, ("Config", "Env", -1), "SDK=1"),
     "hostname": ({"hostname": "sdk-host"}, ("Config", "Hostname"), "sdk-host"),
     "init": ({"init": True}, ("HostConfig", "Init"), True),
+    "mac_address": ({"mac_address": "92:d0:c6:0a:29:33"}, ("Config", "MacAddress"), "92:d0:c6:0a:29:33"),
     "labels": ({"labels": {"k": "v"}}, ("Config", "Labels", "k"), "v"),
     "mem_limit": ({"mem_limit": "64m"}, ("HostConfig", "Memory"), 64 << 20),
     "memswap_limit": ({"mem_limit": "64m", "memswap_limit": "96m"}, ("HostConfig", "MemorySwap"),

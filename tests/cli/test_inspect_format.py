@@ -32,6 +32,7 @@ def test_image_inspect_keeps_dockers_keys(cli, busybox_image):
         assert key in cfg and cfg[key] is None, key
     assert cfg["WorkingDir"] == "" and cfg["User"] == "" and cfg["Tty"] is False
     assert doc["VirtualSize"] == doc["Size"] > 0
+    assert "LowerDir" not in doc["GraphDriver"]["Data"]  # one layer: no lower ones, as docker
     r = cli("image", "inspect", "-f", "{{.Config.Cmd}}|{{.Config.Env}}|{{json .Config.Cmd}}|"
             "{{.Config.Labels}}|{{.Config.Healthcheck}}|{{len .RootFS.Layers}}", "busybox", check=True)
     assert r.out == "[]|[]|null|map[]|<nil>|1\n"
@@ -54,6 +55,9 @@ def test_container_inspect_host_config_and_templates(cli, web):
             '{{join .Config.Cmd " "}} {{upper .State.Status | printf "%.3s"}} {{.HostConfig.ShmSize}}', web,
             check=True)
     assert r.out == "running back <no value> com.example.role=db,tier=back, <nil> sh -c sleep 60 RUN 67108864\n"
+    r = cli("inspect", "-s", "-f", "{{.SizeRw}} {{gt .SizeRootFs .SizeRw}}", web, check=True)
+    assert re.fullmatch(r"\d+ true\n", r.out), r.out
+    assert "SizeRw" not in cli("inspect", web, check=True).out
     r = cli("inspect", "-f", "{{.Nope}}", web)
     assert r.returncode == 1 and 'map has no entry for key "Nope"' in r.err and not r.out
 

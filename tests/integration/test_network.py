@@ -31,6 +31,11 @@ def _nothing_left(cli, busybox_image):
     deadline = time.time() + 5
     while True:
         left = {k: v for k, v in network_leftovers().items() if v}
+        # Every test removes its user networks: their resolver goes with the last one.
+        r = subprocess.run(["pgrep", "-f", f"aardvark-dns --config {cli.root}/"],
+                           capture_output=True, text=True)
+        if r.stdout.split():
+            left["aardvark-dns"] = r.stdout.split()
         if not left or time.time() > deadline:
             break
         time.sleep(0.1)
@@ -464,6 +469,8 @@ def test_connect_a_stopped_container_applies_at_its_start(cli):
         r = cli("network", "connect", "netd", nid)
         assert r.returncode == 1 and "private (none) mode" in r.err
         cli("rm", nid)
+        r = cli("network", "connect", "--ip", "10.1.0.5", "netd", "later")
+        assert r.returncode == 1 and "does not belong to any of network netd's subnets" in r.err
         r = cli("network", "connect", "nosuchnet", "later")
         assert r.returncode == 1 and "network nosuchnet not found" in r.err
     finally:
@@ -575,6 +582,9 @@ def test_mac_address_host_gateway_and_ip_range(cli):
         assert "10.95.0.9/24" in r.out
     finally:
         cli("network", "rm", "netr", check=True)
+    # The resolver went with the network (it once outlived a quick reload and removal).
+    assert subprocess.run(["pgrep", "-f", f"aardvark-dns --config {cli.root}/"],
+                          capture_output=True).returncode == 1
     r = cli("network", "create", "--subnet", "10.95.0.0/24", "--ip-range", "10.95.1.0/25", "netr2")
     assert r.returncode != 0 and "no matching subnet for range 10.95.1.0/25" in r.err
     r = cli("network", "create", "--ip-range", "10.95.1.0/25", "netr3")

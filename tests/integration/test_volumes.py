@@ -189,6 +189,7 @@ def test_volumes_from(cli, busybox_image, tmp_path):
     cli("rm", "-v", src, check=True)
     assert os.path.isdir(anon)  # still used by the other container: kept
     cli("rm", "-v", user, check=True)
+    assert not os.path.exists(anon)  # the last one using it is gone with -v
     r = cli("run", "--rm", "--volumes-from", "no-such-container", "busybox", "true")
     assert r.returncode == 125 and "no-such-container" in r.err
     r = cli("run", "--rm", "--volumes-from", "x:shared", "busybox", "true")

@@ -115,7 +115,7 @@ def test_volumes_from_and_the_order_of_mount_points(tmp_path):
                                            "Anonymous": True, "CopyData": True}]
     copied = mounts.copied_from(theirs, "ro")
     assert [(m["Destination"], m["RW"], m.get("Anonymous"), m.get("CopyData")) for m in copied] == \
-        [("/a", False, None, None), ("/anon", False, None, None)]
+        [("/a", False, None, None), ("/anon", False, True, None)]
     points = mounts.register(["v2:/a", "/x"], [{"Type": "tmpfs", "Target": "/t"}], copied,
                              ["/img", "/t", "/a"], [])
     assert [(m["Destination"], m["Type"], m.get("Name")) for m in points] == [

@@ -361,11 +361,12 @@ def parse_volumes_from(spec: str) -> tuple[str, str]:
 def copied_from(points: list, mode: str) -> list:
     """Another container's mount points as --volumes-from gives them: the same volumes and
     binds, read-only with ":ro" (":rw" never makes a read-only one writable), never filled
-    again, never owned (its `rm -v` does not remove them)."""
+    again. An anonymous volume stays anonymous: `rm -v` of the last container using it
+    removes it (not before: see ContainerEngine._anonymous_volume_paths)."""
     ro = "ro" in mode.split(",")
     out = []
     for p in points:
-        q = {k: v for k, v in p.items() if k not in ("Anonymous", "CopyData", "Labels", "CreateSource")}
+        q = {k: v for k, v in p.items() if k not in ("CopyData", "Labels", "CreateSource")}
         q["RW"] = bool(p.get("RW", True)) and not ro
         if p.get("Type") == "volume":
             q["Source"] = q["Name"] = p.get("Name") or p.get("Source")

@@ -27,8 +27,9 @@ def inspect(images, image_id: str) -> dict:
         Size=rec.get("Size", 0),
         GraphDriver={
             "Name": "overlay",
-            "Data": {"LowerDir": ":".join(dirs[1:]), "UpperDir": dirs[0] if dirs else "",
-                     "MergedDir": "", "WorkDir": ""},
+            # docker's overlay2 names the lower layers only when there are some
+            "Data": {**({"LowerDir": ":".join(dirs[1:])} if len(dirs) > 1 else {}),
+                     "MergedDir": "", "UpperDir": dirs[0] if dirs else "", "WorkDir": ""},
         },
         RootFS={"Type": "layers", "Layers": list(rec["Layers"])},
         Metadata={"LastTagTime": rec.get("LastTagTime", "0001-01-01T00:00:00Z")},

@@ -518,12 +518,40 @@ def _dns_update(store, net: dict, cid: str, ip: str, names: list, drop: bool = F
     _aardvark_reload(d)
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not reaped yet, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _aardvark_stop(pid: int) -> None:
+    """SIGTERM, waited for (bounded): aardvark-dns drops a SIGTERM that comes while it is
+    still reloading after a SIGHUP (seen when a network's last container and the network go
+    in quick succession), so it is sent again, and SIGKILL after 2 s."""
+    import time
+
+    for i in range(40):
+        if not _alive(pid):
+            return
+        if i % 10 == 0:
+            os.kill(pid, 15)
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, 9)
+
+
 def _aardvark_reload(d: str) -> None:
     with _DirLock(d):
         pid = _aardvark_pid(d)
         configs = [n for n in os.listdir(d) if n != "aardvark.pid" and not n.startswith(".")]
+        if pid and configs:
+            os.kill(pid, 1)  # SIGHUP: it reads the networks' files again
+            return
         if pid:
-            os.kill(pid, 15 if not configs else 1)  # SIGTERM with no network left, else SIGHUP
+            _aardvark_stop(pid)
             return
         if not configs:
             return

@@ -10,6 +10,10 @@ rm` can leave a bridge or the table's elements of a network that no longer exist
 - address claims of a running container that its state does not record (a `network connect`
   that died half way).
 
+Like the bridge `layerbox0` and the `layerbox` table, the check takes the network namespace
+to be this store's: a second store whose containers run in the same namespace would see the
+other's veths and published ports reported here.
+
 Claims of containers that stopped or were removed are not problems: an address is claimed
 by a symlink that allocation takes over when its holder no longer runs (network/__init__.py),
 so they cost nothing and need no repair.

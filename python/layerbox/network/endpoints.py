@@ -16,8 +16,8 @@ import os
 from layerbox import _util
 from layerbox.errors import Conflict, InvalidArgument, LayerboxError
 
-from . import (DEFAULT_NAME, Networks, _dns_update, endpoint, endpoints_config, port_map,
-               settings_doc)
+from . import (DEFAULT_NAME, Networks, _dns_update, _ip2int, endpoint, endpoints_config,
+               parse_cidr, port_map, settings_doc)
 
 # docker's runconfig errors
 ERR_HOST = "container cannot be disconnected from host network or connected to host network"
@@ -76,6 +76,10 @@ def connect(engine, netref: str, cref: str, *, ip: str | None = None, aliases=()
             from layerbox.container.config import _check_ip
 
             _check_ip(ip, "--ip")
+            base, prefix = parse_cidr(net["IPAM"]["Config"][0]["Subnet"])
+            if ":" in ip or (_ip2int(ip) >> (32 - prefix)) != (base >> (32 - prefix)):
+                raise InvalidArgument(f"invalid address {ip}: it does not belong to any of "
+                                      f"network {net['Name']}'s subnets")
         eps = endpoints_config(cfg)
         if net["Name"] in eps:
             raise Conflict(f"endpoint with name {c.name} already exists in network {net['Name']}")

@@ -406,10 +406,9 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
     return 0
 
 
-def _ps_size(ctx, c) -> str:
-    """docker ps -s: the container's own layer ("SizeRw") and, with the image under it, the
-    whole of what it sees ("virtual")."""
-    from layerbox._util import human_size
+def _sizes(ctx, c) -> tuple[int, int]:
+    """docker's SizeRw (the container's own layer) and SizeRootFs (that and its image: all
+    the container sees)."""
     from layerbox.volumes import _du
 
     rw = _du(os.path.join(c.dir, "upper"))
@@ -417,7 +416,15 @@ def _ps_size(ctx, c) -> str:
         image = ctx.images.record(c.config.get("Image", "")).get("Size", 0)
     except (LayerboxError, OSError):
         image = 0
-    return f"{human_size(rw)} (virtual {human_size(rw + image)})"
+    return rw, rw + image
+
+
+def _ps_size(ctx, c) -> str:
+    """docker ps -s: "2B (virtual 1.98MB)"."""
+    from layerbox._util import human_size
+
+    rw, root = _sizes(ctx, c)
+    return f"{human_size(rw)} (virtual {human_size(root)})"
 
 
 _PS_TABLE = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -470,7 +477,10 @@ def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
         kind = "container"
         if type_ in (None, "container"):
             try:
-                doc = views.inspect(ctx.engine, ctx.engine.get(n))
+                c = ctx.engine.get(n)
+                doc = views.inspect(ctx.engine, c)
+                if size:  # docker inspect -s: the sizes, right after GraphDriver's place
+                    doc["SizeRw"], doc["SizeRootFs"] = _sizes(ctx, c)
             except NotFound:
                 doc = None
         if doc is None and type_ in (None, "image"):
