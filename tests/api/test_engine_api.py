@@ -571,10 +571,16 @@ services:
     command: ["sh", "-c", "mkdir /www && echo composed > /www/index.html && exec httpd -f -p 80 -h /www"]
     ports: ["127.0.0.1::80"]
     networks: [back]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/www/index.html"]
+      interval: 1s
+      retries: 30
   client:
     image: busybox
     command: ["sh", "-c", "nslookup server && sleep 60"]
-    depends_on: [server]
+    depends_on:
+      server:
+        condition: service_healthy
     networks: [back]
 networks:
   back: {}
@@ -605,6 +611,7 @@ def test_docker_compose_two_services_on_a_user_network(docker, cli, tmp_path):
             time.sleep(0.2)
         assert "Address" in logs and "server" in logs
         assert "apiproj_back" in cli("network", "ls").out
+        assert docker("inspect", "-f", "{{.State.Health.Status}}", "apiproj_server_1").out == "healthy\n"
     finally:
         compose("down", "--timeout", "1", check=False)
     assert "apiproj" not in cli("ps", "-a").out

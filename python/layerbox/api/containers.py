@@ -62,7 +62,7 @@ def _list(svc, all_, limit, size, filters):
             raise ApiError(400, f"invalid filter '{k}'")
     net = filters.pop("network", None)
     vol = filters.pop("volume", None)
-    for k in ("health", "is-task", "publish", "expose", "before", "since"):
+    for k in ("is-task", "publish", "expose", "before", "since"):
         if filters.get(k):
             raise ApiError(400, f"the filter '{k}' is not supported by layerbox")
         filters.pop(k, None)

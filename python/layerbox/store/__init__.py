@@ -14,6 +14,7 @@ Layout (root: ``--root``, ``LAYERBOX_ROOT`` or /var/lib/layerbox)::
     tmp/                   staging: <kind>-<pid>-<start time>-<name>, owned by that process
     leases/<pid>-<start>   layers a live process publishes, and its new image until tagged
     lock                   fcntl lock for metadata changes
+    events.log[.1]         docker's events, appended by every client (layerbox/events.py)
     private-v1             marker: the store has its private modes (see ensure())
 
 Publishing is by rename: work happens in tmp/, then one rename() makes it visible. A tag is
