@@ -8,6 +8,9 @@
 #     and iproute2 (the network tests check links and rules with nft and ip)
 #   - containerd (a private instance drives layerbox-runtime in tests/runtime/test_containerd.py);
 #     runc and crun (benchmarks/bench_runtime.py runs layerbox-runtime beside them)
+#   - golang-go, golang-github-opencontainers-runtime-tools-dev and golang-github-google-uuid-dev:
+#     tests/runtime/test_validation.py builds the OCI runtime-tools validation programs (source in
+#     ../shared/oci-runtime-tools) against them, with no network
 #   - the package itself with its test extras (pytest, pytest-benchmark)
 set -eu
 cd "$(dirname "$0")/.."
@@ -19,7 +22,8 @@ apt-get install -y -qq --no-install-recommends \
     libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
     libmnl-dev libnftables-dev aardvark-dns \
     busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables \
-    containerd runc crun >/dev/null
+    containerd runc crun \
+    golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev >/dev/null
 
 PY=${PYTHON:-python3}
 # Debian's own python3 refuses system-wide pip installs (PEP 668); installing is what this
