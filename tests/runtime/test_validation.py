@@ -74,11 +74,12 @@ RUNC_ONLY = {
     "linux_uid_mappings": "user namespaces (linux.uidMappings)",
 }
 # What layerbox-runtime passes beyond runc's list: the device cgroup checks, seccomp, hooks'
-# state on stdin, and the *_fail programs (refusals at create).
+# state on stdin, a shared rootfs propagation (kept inside the container's namespace), and the
+# *_fail programs (refusals at create).
 MORE_PASSING = [
     "hooks_stdin", "linux_cgroups_devices", "linux_cgroups_relative_devices", "linux_seccomp",
-    "poststart_fail", "poststop_fail", "prestart_fail", "process_capabilities_fail",
-    "process_rlimits_fail",
+    "linux_rootfs_propagation", "poststart_fail", "poststop_fail", "prestart_fail",
+    "process_capabilities_fail", "process_rlimits_fail",
 ]
 PASSING = sorted((set(RUNC_PASSING) - set(RUNC_ONLY)) | set(MORE_PASSING))
 
