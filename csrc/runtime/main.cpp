@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,7 +29,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/caps.hpp"
 #include "core/cgroup.hpp"
 #include "core/error.hpp"
 #include "core/exec.hpp"
@@ -356,6 +356,14 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
     return out;
 }
 
+uint64_t own_permitted_caps() {
+    struct __user_cap_header_struct hdr {};
+    hdr.version = _LINUX_CAPABILITY_VERSION_3;
+    struct __user_cap_data_struct data[2] {};
+    if (::syscall(SYS_capget, &hdr, data) != 0) throw_errno("capget");
+    return data[0].permitted | (static_cast<uint64_t>(data[1].permitted) << 32);
+}
+
 // startContainer hooks: each runs inside the container (its namespaces and cgroup, joined as
 // `exec` joins them, from the sealed helper), as root with every capability, the state on
 // stdin and our stderr as its stdout and stderr; the path resolves in the container's root.
@@ -376,7 +384,7 @@ void run_start_container_hooks(const ContainerState& s, const std::vector<Hook>&
         p.cwd = "/";
         p.no_new_privs = false;
         p.create_cwd = false;
-        for (int c = 0; c <= cap_last_cap(); ++c) p.caps |= 1ULL << c;
+        p.caps = own_permitted_caps();  // every capability we hold (not always all: no CAP_SYS_RESOURCE here)
         auto [in_r, in_w] = make_pipe();
         // The state fits in the pipe's buffer: written before the hook starts, then closed.
         write_all(in_w.get(), state, "startContainer hook stdin");

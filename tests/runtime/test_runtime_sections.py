@@ -188,3 +188,26 @@ def test_features_and_version(rt):
     assert f["linux"]["seccomp"]["enabled"] is True
     assert "SCMP_ACT_ERRNO" in f["linux"]["seccomp"]["actions"]
     assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
+
+
+def test_start_container_hook_runs_inside_with_the_state(rt, bundle):
+    c = bundle.config
+    c["root"]["readonly"] = False
+    # the path resolves in the container's root, the hook's output lands in it
+    c["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/hook-state; hostname >> /tmp/hook-state"]}]}
+    rt("create", "--bundle", bundle.args("sleep", "100").write("sch"), "sch", check=True)
+    assert not os.path.exists(os.path.join(bundle.path, "rootfs", "tmp", "hook-state"))
+    rt("start", "sch", check=True)
+    with open(os.path.join(bundle.path, "rootfs", "tmp", "hook-state")) as f:
+        state_text, host = f.read().rsplit("}", 1)
+    state = json.loads(state_text + "}")
+    assert state["id"] == "sch" and state["pid"] == rt.state("sch")["pid"]
+    assert host.strip() == "layerbox"  # the container's uts namespace
+    rt("delete", "--force", "sch", check=True)
+    c["hooks"] = {"startContainer": [{"path": "/bin/false"}]}
+    rt("create", "--bundle", bundle.write("sch2"), "sch2", check=True)
+    r = rt("start", "sch2")
+    assert r.returncode == 1 and "startContainer hook /bin/false" in r.err
+    c["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
+    r = rt("create", "--bundle", bundle.write("sch3"), "sch3")
+    assert r.returncode == 1 and "hooks.createContainer" in r.err
