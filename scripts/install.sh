@@ -8,6 +8,9 @@
 #     and iproute2 (the network tests check links and rules with nft and ip)
 #   - containerd (a private instance drives layerbox-runtime in tests/runtime/test_containerd.py);
 #     runc and crun (benchmarks/bench_runtime.py runs layerbox-runtime beside them)
+#   - golang-go, golang-github-opencontainers-runtime-tools-dev and golang-github-google-uuid-dev:
+#     tests/runtime/test_validation.py builds the OCI runtime-tools validation programs (source in
+#     ../shared/oci-runtime-tools) against them, with no network
 #   - docker-compose (tests/api/test_engine_api.py brings a project up through `system service`)
 #     and Debian's docker.io for its docker CLI (the tests use the client only; dockerd is
 #     never started: see below)
@@ -22,7 +25,8 @@ apt-get install -y -qq --no-install-recommends \
     libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
     libmnl-dev libnftables-dev aardvark-dns \
     busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables \
-    containerd runc crun docker-compose >/dev/null
+    containerd runc crun docker-compose \
+    golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev >/dev/null
 # The docker CLI for tests/api (a machine that has one already keeps it). docker.io's
 # maintainer scripts would start dockerd: a policy-rc.d that refuses every service start keeps
 # them from it while it installs (Debian's own way for images and chroots).

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/plan.hpp"
+
 namespace lb {
 
 // Docker's 14 default capabilities: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID
@@ -17,6 +19,11 @@ constexpr uint64_t kDockerDefaultCaps = 0x00000000a80425fbULL;
 // ends with none, as with docker) with inheritable and ambient empty. Call in the container's
 // process, last thing before exec (and before no_new_privs).
 void apply_credentials(uint64_t mask, uid_t uid, gid_t gid, const std::vector<gid_t>& groups);
+
+// The credentials of `p`: apply_credentials(p.caps, ...) or, when the process names its
+// capability sets one by one (an OCI config), each set as given: bounding, then the user with
+// the capabilities kept (PR_SET_KEEPCAPS), then effective, permitted, inheritable, ambient.
+void apply_credentials(const ProcessSpec& p);
 
 // The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap).
 int cap_last_cap();

@@ -90,6 +90,10 @@ std::string exec_spec_to_json(const ExecSpec& s) {
                      {"no_new_privs", p.no_new_privs}, {"tty", p.tty}, {"rows", p.rows},
                      {"cols", p.cols}, {"create_cwd", p.create_cwd}, {"umask", p.umask}}},
     };
+    if (p.cap_sets_given)
+        j["process"]["cap_sets"] = {{"bounding", p.cap_sets.bounding}, {"effective", p.cap_sets.effective},
+                                    {"permitted", p.cap_sets.permitted}, {"inheritable", p.cap_sets.inheritable},
+                                    {"ambient", p.cap_sets.ambient}};
     return j.dump();
 }
 

@@ -68,6 +68,13 @@ ProcessSpec process_from_json(const json& pr) {
         p.gid = pr.value("gid", 0u);
         p.groups = pr.value("groups", std::vector<gid_t>{});
         p.caps = pr.value("caps", uint64_t{0});
+        if (pr.contains("cap_sets") && pr["cap_sets"].is_object()) {
+            const json& c = pr["cap_sets"];
+            p.cap_sets_given = true;
+            p.cap_sets = {c.value("bounding", uint64_t{0}), c.value("effective", uint64_t{0}),
+                          c.value("permitted", uint64_t{0}), c.value("inheritable", uint64_t{0}),
+                          c.value("ambient", uint64_t{0})};
+        }
         p.no_new_privs = pr.value("no_new_privs", true);
         p.tty = pr.value("tty", false);
         p.rows = pr.value("rows", 0);

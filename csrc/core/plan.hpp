@@ -71,11 +71,21 @@ struct ProcessSpec {
     gid_t gid = 0;
     std::vector<gid_t> groups;
     uint64_t caps = 0;  // capability mask for bounding, effective and permitted
+    // An OCI config's capabilities set by set (layerbox-runtime): used instead of `caps` when
+    // cap_sets_given, and kept across a change of user, as runc does.
+    struct CapSets {
+        uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0;
+    };
+    bool cap_sets_given = false;
+    CapSets cap_sets;
     bool no_new_privs = true;
     bool tty = false;
     unsigned short rows = 0, cols = 0;  // initial terminal size when tty
     bool create_cwd = true;
     mode_t umask = 022;
+    // fds 3 .. 3+preserve_fds-1 of the launcher pass to the command at the same numbers (an
+    // OCI runtime's --preserve-fds); every other descriptor is closed.
+    int preserve_fds = 0;
     bool die_with_parent = false;  // SIGKILL when the parent (the container's monitor) dies
     std::string seccomp;           // a compiled BPF program (see seccomp.hpp); empty: none
     unsigned seccomp_flags = 0;    // SECCOMP_FILTER_FLAG_*
@@ -117,6 +127,10 @@ struct LaunchPlan {
     std::vector<std::pair<std::string, std::string>> join_namespaces;
     std::string domainname;
     std::vector<std::pair<std::string, std::string>> sysctl;  // "net.ipv4.ip_forward" -> "1"
+    // The propagation of the container's / once it is set up (MS_SHARED, MS_SLAVE, ... | MS_REC;
+    // 0 = leave it private). Inside the container's own mount namespace, whose mounts were
+    // made private first: a shared / peers only with mounts made inside it, never the host's.
+    unsigned long rootfs_propagation = 0;
     std::vector<Rlimit> rlimits;
     bool set_oom_score_adj = false;
     int oom_score_adj = 0;

@@ -86,7 +86,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         // Only what the container needs stays open: no descriptor of the monitor's (its
         // clients' sockets, its log, its listener) is there while the root is set up. The
         // runtime's exec fifo (an O_PATH fd of a fifo, not a directory) stays until `start`.
-        close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err, p.start_wait_fd});
+        close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err, p.start_wait_fd}, p.process.preserve_fds);
         // The monitor dies -> so does the container, and the next command reconciles it.
         if (!p.keep_on_parent_exit) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         char go;
@@ -103,7 +103,10 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         // Every kernel call of the root's set-up goes through one MountApi (the recording
         // double in csrc/tests sees the same sequence).
         auto api = p.rootfs.legacy_mount ? make_legacy_mount_api() : make_best_mount_api();
-        if ((ns & CLONE_NEWUTS) && !p.hostname.empty()) api->set_hostname(p.hostname);
+        // (a uts namespace joined by path is the container's too: an OCI config may name it)
+        bool own_uts = (ns & CLONE_NEWUTS) || std::any_of(p.join_namespaces.begin(), p.join_namespaces.end(),
+                                                          [](const auto& j) { return j.first == "uts"; });
+        if (own_uts && !p.hostname.empty()) api->set_hostname(p.hostname);
         if ((ns & CLONE_NEWNET) && p.loopback_up) loopback_up();
         apply_process_limits(p);
 
@@ -114,6 +117,8 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         if (proc.tty) setup_tty(rootfd.get(), proc, ptysock);
         if (ptysock >= 0) ::close(ptysock);
         enter_root(*api, p, std::move(rootfd));
+        if (p.rootfs_propagation && ::mount("", "/", nullptr, p.rootfs_propagation, nullptr) != 0)
+            throw_errno("mount propagation", "/");
 
         if (!proc.tty) {
             place_fd(io.in, 0);
@@ -139,7 +144,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
             ::close(errfd);  // the command's exec closes its copy: EOF tells the monitor
             // The init is in the container too (ptrace-able by its root): same filter.
             if (!proc.no_new_privs) seccomp_install(proc.seccomp, proc.seccomp_flags);
-            apply_credentials(proc.caps, proc.uid, proc.gid, proc.groups);
+            apply_credentials(proc);
             if (proc.no_new_privs) {
                 ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
                 seccomp_install(proc.seccomp, proc.seccomp_flags);
@@ -178,10 +183,11 @@ void enter_workdir(const ProcessSpec& p) {
 
 }  // namespace
 
-void close_fds_except(std::initializer_list<int> keep) {
+void close_fds_except(std::initializer_list<int> keep, int preserve) {
     std::vector<int> k;
     for (int fd : keep)
         if (fd > 2) k.push_back(fd);
+    for (int fd = 3; fd < 3 + preserve; ++fd) k.push_back(fd);
     std::sort(k.begin(), k.end());
     unsigned from = 3;
     for (int fd : k) {
@@ -308,11 +314,15 @@ void exec_process(const ProcessSpec& p, int errfd) {
         // Really closed, not just close-on-exec: until execve no path below may reach a
         // descriptor of whoever started us (the CVE-2024-21626 class). The sync pipe is
         // O_CLOEXEC and goes at execve.
-        close_fds_except({errfd});
+        close_fds_except({errfd}, p.preserve_fds);
+        for (int fd = 3; fd < 3 + p.preserve_fds; ++fd) {
+            int fl = ::fcntl(fd, F_GETFD);
+            if (fl >= 0 && ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) != 0) throw_errno("fcntl", "preserved fd " + std::to_string(fd));
+        }
         // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it before the
         // capabilities go (runc's order; the filter must then allow what follows).
         if (!p.no_new_privs) seccomp_install(p.seccomp, p.seccomp_flags);
-        apply_credentials(p.caps, p.uid, p.gid, p.groups);
+        apply_credentials(p);
         // Changing uid clears the parent-death signal; set it again.
         if (p.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (p.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)

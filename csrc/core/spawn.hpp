@@ -59,8 +59,9 @@ void exec_command(const std::vector<std::string>& args, const std::vector<std::s
 // Reads the sync pipe: returns normally on EOF (exec happened), throws StartError otherwise.
 void read_child_result(int fd);
 
-// Closes (really, not close-on-exec) every descriptor above 2 but those in `keep` (-1s ignored).
-void close_fds_except(std::initializer_list<int> keep);
+// Closes (really, not close-on-exec) every descriptor above 2 but those in `keep` (-1s ignored)
+// and 3 .. 3+preserve-1.
+void close_fds_except(std::initializer_list<int> keep, int preserve = 0);
 
 // Puts `fd` at `target` (0, 1 or 2) with close-on-exec cleared.
 void place_fd(int fd, int target);

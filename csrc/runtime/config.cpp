@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+
+#include "core/seccomp.hpp"
 
 namespace lb::oci {
 
@@ -150,8 +153,10 @@ void add_mount(LaunchPlan& plan, const json& m, const std::string& field, const 
         }
     }
     if (bind) {
-        if (!op.data.empty())
-            refuse(field + ".options", "option '" + op.data[0].first + "' does not apply to a bind mount");
+        // Filesystem data ("mode=755", "size=1k") has no meaning for a bind mount: mount(2)
+        // ignores it with MS_BIND, and runc passes such configs (the validation suite's
+        // `mounts` has them), so it is dropped here rather than refused.
+        op.data.clear();
         if (source.empty()) refuse(field + ".source", "a bind mount needs a source");
         op.kind = MountOp::Kind::Bind;
         op.source = join_path(host.bundle, source);
@@ -363,18 +368,89 @@ ProcessSpec process_from_oci(const json& pr, const std::string& field) {
         const json& c = pr["capabilities"];
         std::string cf = field + ".capabilities";
         only(c, cf, {"bounding", "effective", "permitted", "inheritable", "ambient"});
-        uint64_t bounding = present(c, "bounding") ? capability_set(c["bounding"], cf + ".bounding") : 0;
-        // The core gives a process one set: bounding, permitted and effective alike, with
-        // inheritable and ambient empty (what docker and containerd ask for).
-        for (const char* s : {"effective", "permitted"})
-            if (present(c, s) && capability_set(c[s], cf + "." + s) != bounding)
-                refuse(cf + "." + s, "must list the same capabilities as bounding (layerbox-runtime gives one set)");
-        for (const char* s : {"inheritable", "ambient"})
-            if (present(c, s) && capability_set(c[s], cf + "." + s) != 0)
-                refuse(cf + "." + s, "not supported by layerbox-runtime (must be empty)");
-        p.caps = bounding;
+        // Each set as given (runc's way), kept across a change of user.
+        auto set = [&](const char* k) { return present(c, k) ? capability_set(c[k], cf + "." + k) : 0; };
+        p.cap_sets_given = true;
+        p.cap_sets = {set("bounding"), set("effective"), set("permitted"), set("inheritable"), set("ambient")};
+        p.caps = p.cap_sets.bounding;
     }
     return p;
+}
+
+std::string seccomp_profile(const json& sc, unsigned& flags, const std::string& field) {
+    // The OCI format is Docker's profile format less its conditions (includes/excludes, which
+    // the engine resolves before a profile gets here): the same compiler reads both.
+    only(sc, field, {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls", "listenerPath",
+                     "listenerMetadata"});
+    if (present(sc, "listenerPath") || present(sc, "listenerMetadata"))
+        refuse(field + ".listenerPath", "seccomp notify listeners are not supported by layerbox-runtime");
+    static const char* const kActions[] = {"SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP",
+                                           "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG"};
+    auto action = [&](const json& j, const std::string& f) {
+        std::string a = get<std::string>(j, "action", f, "");
+        if (a == "SCMP_ACT_NOTIFY") refuse(f + ".action", "SCMP_ACT_NOTIFY needs a listener, which layerbox-runtime does not support");
+        if (std::none_of(std::begin(kActions), std::end(kActions), [&](const char* n) { return a == n; }))
+            refuse(f + ".action", "unknown seccomp action '" + a + "'");
+        return a;
+    };
+    json out = json::object();
+    std::string def = get<std::string>(sc, "defaultAction", field, "");
+    if (def.empty()) refuse(field + ".defaultAction", "needed");
+    out["defaultAction"] = action(json{{"action", def}}, field + ".default");
+    if (present(sc, "defaultErrnoRet")) out["defaultErrnoRet"] = get<unsigned>(sc, "defaultErrnoRet", field, 0);
+    out["architectures"] = get<std::vector<std::string>>(sc, "architectures", field, {});
+    flags = 0;
+    for (auto& f : get<std::vector<std::string>>(sc, "flags", field, {})) {
+        try {
+            flags |= seccomp_flags_from_names(f);
+        } catch (const std::exception&) {
+            refuse(field + ".flags", "unknown or unsupported seccomp flag '" + f + "'");
+        }
+    }
+    out["syscalls"] = json::array();
+    for (size_t i = 0; present(sc, "syscalls") && i < sc["syscalls"].size(); ++i) {
+        const json& r = sc["syscalls"][i];
+        std::string f = field + ".syscalls[" + std::to_string(i) + "]";
+        only(r, f, {"names", "action", "errnoRet", "args"});
+        json rule = {{"names", get<std::vector<std::string>>(r, "names", f, {})}, {"action", action(r, f)}};
+        if (rule["names"].empty()) refuse(f + ".names", "needed");
+        if (present(r, "errnoRet")) rule["errnoRet"] = get<unsigned>(r, "errnoRet", f, 0);
+        rule["args"] = json::array();
+        for (size_t k = 0; present(r, "args") && k < r["args"].size(); ++k) {
+            const json& a = r["args"][k];
+            std::string af = f + ".args[" + std::to_string(k) + "]";
+            only(a, af, {"index", "value", "valueTwo", "op"});
+            unsigned idx = get<unsigned>(a, "index", af, 0);
+            if (idx > 5) refuse(af + ".index", "must be 0-5");
+            std::string op = get<std::string>(a, "op", af, "");
+            if (op.rfind("SCMP_CMP_", 0) != 0) refuse(af + ".op", "unknown operator '" + op + "'");
+            rule["args"].push_back({{"index", idx}, {"value", get<uint64_t>(a, "value", af, 0)},
+                                    {"valueTwo", get<uint64_t>(a, "valueTwo", af, 0)}, {"op", op}});
+        }
+        out["syscalls"].push_back(std::move(rule));
+    }
+    // A profile older than a syscall does not name it, and its default (an errno, a kill)
+    // would hit programs that would fall back from ENOSYS: glibc's clone3 and close_range,
+    // openat2 (our own working-directory check), faccessat2. runc makes such syscalls return
+    // ENOSYS (its patched filter); the same here for the syscalls of kernels 5.3 and later
+    // that the profile does not name.
+    if (out["defaultAction"] != "SCMP_ACT_ALLOW") {
+        static const char* const kNewer[] = {
+            "clone3", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "close_range", "openat2", "faccessat2",
+            "process_madvise", "epoll_pwait2", "mount_setattr", "quotactl_fd", "landlock_create_ruleset",
+            "landlock_add_rule", "landlock_restrict_self", "memfd_secret", "process_mrelease", "futex_waitv",
+            "set_mempolicy_home_node", "cachestat", "fchmodat2", "map_shadow_stack"};
+        std::vector<std::string> missing;
+        for (const char* n : kNewer) {
+            bool named = false;
+            for (auto& r : out["syscalls"])
+                for (auto& x : r["names"]) named |= x == n;
+            if (!named) missing.push_back(n);
+        }
+        if (!missing.empty())
+            out["syscalls"].push_back({{"names", missing}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", ENOSYS}, {"args", json::array()}});
+    }
+    return out.dump();
 }
 
 CgroupPlan cgroup_dirs(const std::string& cgroups_path, const HostInfo& host) {
@@ -564,6 +640,9 @@ Translated translate(const json& c, const HostInfo& host) {
     std::string rootpath = get<std::string>(c["root"], "path", "root", "");
     if (rootpath.empty()) refuse("root.path", "needed");
     t.rootfs = join_path(host.bundle, rootpath);
+    // "." (the bundle itself) or "rootfs/": the state shows a clean path, as runc's does
+    while (t.rootfs.size() > 1 && (t.rootfs.back() == '/' || (t.rootfs.size() > 2 && t.rootfs.compare(t.rootfs.size() - 2, 2, "/.") == 0)))
+        t.rootfs.pop_back();
     plan.rootfs.bind_dir = true;
     plan.rootfs.target = t.rootfs;
     plan.rootfs.readonly = get<bool>(c["root"], "readonly", "root", false);
@@ -592,15 +671,21 @@ Translated translate(const json& c, const HostInfo& host) {
                       "personality", "intelRdt", "timeOffsets"});
     for (const char* k : {"uidMappings", "gidMappings"})
         if (present(l, k)) refuse(std::string("linux.") + k, "user namespaces are not supported by layerbox-runtime");
-    if (present(l, "seccomp"))
-        refuse("linux.seccomp", "not supported by layerbox-runtime yet (remove it to run without a filter)");
+    if (present(l, "seccomp")) t.seccomp_profile = seccomp_profile(l["seccomp"], plan.process.seccomp_flags);
     if (present(l, "mountLabel")) refuse("linux.mountLabel", "no SELinux on this host");
     if (present(l, "intelRdt")) refuse("linux.intelRdt", "not supported by layerbox-runtime");
     if (present(l, "timeOffsets")) refuse("linux.timeOffsets", "time namespaces are not supported by layerbox-runtime");
     if (present(l, "personality")) refuse("linux.personality", "not supported by layerbox-runtime");
     std::string prop = get<std::string>(l, "rootfsPropagation", "linux", "");
-    if (!prop.empty() && prop != "private" && prop != "rprivate")
-        refuse("linux.rootfsPropagation", "'" + prop + "' is not supported by layerbox-runtime (only private)");
+    if (!prop.empty()) {
+        static const std::pair<const char*, unsigned long> kProp[] = {
+            {"private", MS_PRIVATE}, {"rprivate", MS_PRIVATE | MS_REC}, {"slave", MS_SLAVE},
+            {"rslave", MS_SLAVE | MS_REC}, {"shared", MS_SHARED}, {"rshared", MS_SHARED | MS_REC},
+            {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
+        auto it = std::find_if(std::begin(kProp), std::end(kProp), [&](const auto& k) { return prop == k.first; });
+        if (it == std::end(kProp)) refuse("linux.rootfsPropagation", "unknown propagation '" + prop + "'");
+        plan.rootfs_propagation = it->second;
+    }
 
     bool new_mount = false;
     for (size_t i = 0; present(l, "namespaces") && i < l["namespaces"].size(); ++i) {
@@ -630,7 +715,10 @@ Translated translate(const json& c, const HostInfo& host) {
     if (!new_mount) refuse("linux.namespaces", "a new mount namespace is needed (the root is set up in it)");
 
     std::string hostname = get<std::string>(c, "hostname", "hostname", "");
-    bool uts = std::find(plan.namespaces.begin(), plan.namespaces.end(), "uts") != plan.namespaces.end();
+    // A new uts namespace or one joined by path (runc sets the names in that one too).
+    bool uts = std::find(plan.namespaces.begin(), plan.namespaces.end(), "uts") != plan.namespaces.end() ||
+               std::any_of(plan.join_namespaces.begin(), plan.join_namespaces.end(),
+                           [](const auto& j) { return j.first == "uts"; });
     if (!hostname.empty() && !uts) refuse("hostname", "setting it needs a new uts namespace");
     plan.hostname = hostname;
     plan.domainname = get<std::string>(c, "domainname", "domainname", "");
@@ -668,9 +756,10 @@ Translated translate(const json& c, const HostInfo& host) {
     if (present(c, "hooks")) {
         const json& h = c["hooks"];
         only(h, "hooks", {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"});
-        for (const char* k : {"createContainer", "startContainer"})
-            if (present(h, k))
-                refuse(std::string("hooks.") + k, "hooks run in the container's namespaces are not supported by layerbox-runtime");
+        // createContainer runs in the init's mount namespace before pivot_root, with the path
+        // resolved on the host: the core's init does not stop there for a hook.
+        if (present(h, "createContainer"))
+            refuse("hooks.createContainer", "not supported by layerbox-runtime (startContainer and createRuntime are)");
         auto hooks = [&](const char* key, std::vector<Hook>& out) {
             for (size_t i = 0; present(h, key) && i < h[key].size(); ++i) {
                 const json& e = h[key][i];
@@ -688,6 +777,7 @@ Translated translate(const json& c, const HostInfo& host) {
         };
         hooks("prestart", t.hooks.create_runtime);
         hooks("createRuntime", t.hooks.create_runtime);
+        hooks("startContainer", t.hooks.start_container);
         hooks("poststart", t.hooks.poststart);
         hooks("poststop", t.hooks.poststop);
     }

@@ -40,11 +40,15 @@ struct Hook {
 
 struct Hooks {
     std::vector<Hook> create_runtime;  // prestart (legacy) hooks first, then createRuntime
+    std::vector<Hook> start_container;  // run inside the container at `start`, before the process
     std::vector<Hook> poststart, poststop;
 };
 
 struct Translated {
     LaunchPlan plan;
+    // linux.seccomp as the resolved profile seccomp_compile reads ("" = no filter); the caller
+    // compiles it into plan.process.seccomp (only the runtime's main links libseccomp).
+    std::string seccomp_profile;
     Hooks hooks;
     std::string rootfs;        // absolute
     std::string pid_ns_path;   // a pid namespace to join (before clone), "" for a new or the host's
@@ -55,6 +59,11 @@ Translated translate(const nlohmann::json& config, const HostInfo& host);
 
 // The process part (also `exec --process`): `field` prefixes error names ("process").
 ProcessSpec process_from_oci(const nlohmann::json& process, const std::string& field = "process");
+
+// linux.seccomp -> the resolved profile text that seccomp_compile (core/seccomp.hpp) reads and
+// the SECCOMP_FILTER_FLAG_* bits; refuses what the core cannot install (a listener, NOTIFY).
+std::string seccomp_profile(const nlohmann::json& seccomp, unsigned& flags,
+                            const std::string& field = "linux.seccomp");
 
 // linux.resources -> the cgroup files and their values, in the order they must be written
 // (also `update --resources`).

@@ -13,6 +13,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,16 +34,21 @@
 #include "core/exec.hpp"
 #include "core/fd.hpp"
 #include "core/proc.hpp"
+#include "core/sealed.hpp"
+#include "core/seccomp.hpp"
 #include "core/spawn.hpp"
 #include "core/syscalls.hpp"
 #include "core/unix.hpp"
 #include "runtime/config.hpp"
+#include "runtime/events.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/state.hpp"
 
 #ifndef LAYERBOX_VERSION
 #define LAYERBOX_VERSION "0.0.0"
 #endif
+
+extern char** environ;
 
 using nlohmann::json;
 using namespace lb;
@@ -78,6 +85,22 @@ void log_line(const char* level, const std::string& msg) {
     ssize_t n = ::write(fd, line.data(), line.size());
     (void)n;
     ::close(fd);
+}
+
+// As runc's fatal(): the error goes to the log; without --log the log is stderr (logrus's text
+// line), with one the plain message goes to stderr as well.
+void report_error(const std::string& msg) {
+    if (!g.log.empty()) {
+        log_line("error", msg);
+        std::fprintf(stderr, "%s\n", msg.c_str());
+        return;
+    }
+    // logrus quotes a value only when it has a character outside [A-Za-z0-9-._/@^+].
+    bool quote = msg.empty() || std::any_of(msg.begin(), msg.end(), [](char c) {
+                     return !(std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-._/@^+", c));
+                 });
+    std::string text = quote ? json(msg).dump() : msg;
+    std::fprintf(stderr, "time=\"%s\" level=error msg=%s\n", now_rfc3339(false).c_str(), text.c_str());
 }
 
 void debug(const std::string& msg) {
@@ -223,6 +246,20 @@ void write_pid_file(const std::string& path, pid_t pid) {
     write_file_atomic(absolute(path), std::to_string(pid), 0644);
 }
 
+// --preserve-fds N: the caller's fds 3 .. 3+N-1 go to the container's process as they are.
+int preserve_fds(const Args& a) {
+    if (!a.has("preserve-fds")) return 0;
+    std::string v = a.get("preserve-fds");
+    char* end = nullptr;
+    long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end || n < 0 || n > 65536) throw UsageError("invalid value \"" + v + "\" for flag -preserve-fds");
+    for (int fd = 3; fd < 3 + n; ++fd)
+        if (::fcntl(fd, F_GETFD) < 0) throw UsageError("--preserve-fds " + v + ": fd " + std::to_string(fd) + " is not open");
+    return static_cast<int>(n);
+}
+
+int wait_status(pid_t pid);
+
 // -- create / start -----------------------------------------------------------------------------
 
 struct Created {
@@ -251,8 +288,7 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
     if (a.has("no-pivot")) throw UsageError("--no-pivot is not supported by layerbox-runtime (it always uses pivot_root)");
     if (a.has("no-new-keyring")) {
     }  // layerbox-runtime never creates a session keyring: the flag asks for what it does
-    if (a.has("preserve-fds") && a.get("preserve-fds") != "0")
-        throw UsageError("--preserve-fds is not supported by layerbox-runtime");
+    int preserve = preserve_fds(a);
     std::string bundle = absolute(a.get("bundle", "."));
     json config = read_json_file(bundle + "/config.json");
     Translated t;
@@ -261,11 +297,19 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
     } catch (const ConfigError& e) {
         throw UsageError(std::string("config.json: ") + e.what());
     }
+    if (!t.seccomp_profile.empty()) {
+        try {
+            t.plan.process.seccomp = seccomp_compile(t.seccomp_profile);
+        } catch (const SysError& e) {
+            throw UsageError(std::string("config.json: linux.seccomp: ") + e.what());
+        }
+    }
     if (t.plan.process.tty && !a.has("console-socket"))
         throw UsageError("cannot allocate tty if runc will detach without setting console socket");
     if (!t.plan.process.tty && a.has("console-socket"))
         throw UsageError("cannot use console socket if runc will not detach or allocate tty");
     t.plan.keep_on_parent_exit = keep_on_exit;
+    t.plan.process.preserve_fds = preserve;
 
     sd.claim(id);
     ContainerState st;
@@ -276,9 +320,13 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
     st.cgroup = t.plan.cgroup;
     st.namespaces = t.plan.namespaces;
     st.annotations = t.annotations;
-    st.hooks = {{"poststart", hooks_to_json(t.hooks.poststart)}, {"poststop", hooks_to_json(t.hooks.poststop)}};
+    st.hooks = {{"startContainer", hooks_to_json(t.hooks.start_container)},
+                {"poststart", hooks_to_json(t.hooks.poststart)}, {"poststop", hooks_to_json(t.hooks.poststop)}};
+    st.seccomp = !t.plan.process.seccomp.empty();
+    st.seccomp_flags = t.plan.process.seccomp_flags;
     Created out;
     try {
+        if (st.seccomp) write_file_atomic(sd.seccomp(id), t.plan.process.seccomp, 0600);
         std::string fifo = sd.fifo(id);
         if (::mkfifo(fifo.c_str(), 0622) != 0) throw_errno("mkfifo", fifo);
         UniqueFd fifo_fd = open_path(fifo, O_PATH);
@@ -308,6 +356,61 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
     return out;
 }
 
+uint64_t own_permitted_caps() {
+    struct __user_cap_header_struct hdr {};
+    hdr.version = _LINUX_CAPABILITY_VERSION_3;
+    struct __user_cap_data_struct data[2] {};
+    if (::syscall(SYS_capget, &hdr, data) != 0) throw_errno("capget");
+    return data[0].permitted | (static_cast<uint64_t>(data[1].permitted) << 32);
+}
+
+// startContainer hooks: each runs inside the container (its namespaces and cgroup, joined as
+// `exec` joins them, from the sealed helper), as root with every capability, the state on
+// stdin and our stderr as its stdout and stderr; the path resolves in the container's root.
+void run_start_container_hooks(const ContainerState& s, const std::vector<Hook>& hooks) {
+    if (hooks.empty()) return;
+    std::string state = state_json(s, "created").dump();
+    for (auto& h : hooks) {
+        ExecSpec spec;
+        spec.target = s.pid;
+        spec.target_start = s.start_time;
+        spec.cgroup = s.cgroup;
+        spec.namespaces = s.namespaces;
+        spec.helper = "/proc/self/exe";
+        ProcessSpec& p = spec.process;
+        p.args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
+        p.args[0] = h.path;  // the core execs args[0]; the hook's own argv[0] is its path here
+        p.env = h.env;
+        p.cwd = "/";
+        p.no_new_privs = false;
+        p.create_cwd = false;
+        p.caps = own_permitted_caps();  // every capability we hold (not always all: no CAP_SYS_RESOURCE here)
+        auto [in_r, in_w] = make_pipe();
+        // The state fits in the pipe's buffer: written before the hook starts, then closed.
+        write_all(in_w.get(), state, "startContainer hook stdin");
+        in_w.reset();
+        ExecStarted e;
+        try {
+            e = exec_in_container(spec, exec_spec_to_json(spec), StdioFds{in_r.get(), 2, 2});
+        } catch (const std::exception& ex) {
+            throw UsageError("startContainer hook " + h.path + ": " + ex.what());
+        }
+        in_r.reset();
+        struct pollfd pf {e.pidfd.get(), POLLIN, 0};
+        int r;
+        do {
+            r = ::poll(&pf, 1, h.timeout > 0 ? h.timeout * 1000 : -1);
+        } while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            sys::pidfd_send_signal(e.pidfd.get(), SIGKILL);
+            wait_status(e.pid);
+            throw UsageError("startContainer hook " + h.path + ": timed out after " + std::to_string(h.timeout) + "s");
+        }
+        int code = wait_status(e.pid);
+        if (code != 0) throw UsageError("startContainer hook " + h.path + ": exit status " + std::to_string(code));
+    }
+}
+
 // Releases the init (it opens the fifo for writing and waits for a reader), then removes the
 // fifo: from then on the container is running.
 void start_container(const StateDir& sd, const ContainerState& s) {
@@ -316,6 +419,7 @@ void start_container(const StateDir& sd, const ContainerState& s) {
     if (status != "created") throw UsageError("cannot start an already running container");
     UniqueFd pidfd(sys::pidfd_open(s.pid));
     if (!pidfd) throw_errno("pidfd_open", std::to_string(s.pid));
+    run_start_container_hooks(s, hooks_from_json(s.hooks.value("startContainer", json::array())));
     UniqueFd fifo = open_path(sd.fifo(s.id), O_RDONLY | O_NONBLOCK);
     for (;;) {
         struct pollfd p[2] = {{fifo.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
@@ -553,7 +657,15 @@ int cmd_exec(const std::vector<std::string>& argv, size_t i) {
     // The process that joins the container is a sealed copy of this binary (the exec helper
     // mode below), never the file on the host's disk (the CVE-2019-5736 class).
     spec.helper = "/proc/self/exe";
-    ExecStarted e = exec_in_container(spec, exec_spec_to_json(spec), StdioFds{0, 1, 2});
+    std::string spec_text = exec_spec_to_json(spec);
+    if (s.seccomp) {
+        // The container's program, compiled at create: the helper reads the file before it
+        // joins the container.
+        json j = json::parse(spec_text);
+        j["process"]["seccomp"] = {{"file", sd.seccomp(id)}, {"flags", s.seccomp_flags}};
+        spec_text = j.dump();
+    }
+    ExecStarted e = exec_in_container(spec, spec_text, StdioFds{0, 1, 2});
     if (e.pty) send_console(a.get("console-socket"), e.pty.get());
     e.pty.reset();
     write_pid_file(a.get("pid-file"), e.pid);
@@ -697,6 +809,53 @@ int cmd_update(const std::vector<std::string>& argv, size_t i) {
     return 0;
 }
 
+// runc's `events`: with --stats one stats event; otherwise a stats event every --interval and
+// an "oom" event at each OOM kill, until the container stops.
+int cmd_events(const std::vector<std::string>& argv, size_t i) {
+    Args a = parse(argv, i, {"interval"}, {"stats"}, {}, false);
+    std::string id = one_id(a, "events");
+    StateDir sd(g.root);
+    ContainerState s = sd.load(id);
+    if (status_of(sd, s) == "stopped") throw UsageError("container with id " + id + " is not running");
+    auto emit = [&](const char* type, const nlohmann::ordered_json& data) {
+        nlohmann::ordered_json e = {{"type", type}, {"id", id}};
+        if (!data.is_null()) e["data"] = data;
+        std::printf("%s\n", e.dump().c_str());
+        std::fflush(stdout);
+    };
+    if (a.has("stats")) {
+        emit("stats", cgroup_stats(s.cgroup));
+        return 0;
+    }
+    // Go's duration syntax for the common cases: "5s", "500ms", "1m".
+    std::string iv = a.get("interval", "5s");
+    char* end = nullptr;
+    double n = std::strtod(iv.c_str(), &end);
+    std::string unit = end ? end : "";
+    double ms = unit == "ms" ? n : unit == "s" ? n * 1000 : unit == "m" ? n * 60000 : -1;
+    if (ms <= 0) throw UsageError("invalid value \"" + iv + "\" for flag -interval: want a duration such as 5s");
+    uint64_t ooms = oom_kills(s.cgroup);
+    UniqueFd pidfd(sys::pidfd_open(s.pid));
+    if (!pidfd) throw UsageError("container with id " + id + " is not running");
+    long long next = 0;
+    for (;;) {
+        struct timespec ts;
+        ::clock_gettime(CLOCK_MONOTONIC, &ts);
+        long long now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+        if (now >= next) {
+            emit("stats", cgroup_stats(s.cgroup));
+            next = now + static_cast<long long>(ms);
+        }
+        uint64_t o = oom_kills(s.cgroup);
+        if (o > ooms) emit("oom", nullptr);
+        ooms = o;
+        // OOM kills are polled at most every 100 ms; the init's exit ends the stream at once.
+        struct pollfd p {pidfd.get(), POLLIN, 0};
+        int wait = static_cast<int>(std::min<long long>(100, std::max(0LL, next - now)));
+        if (::poll(&p, 1, wait) > 0) return 0;
+    }
+}
+
 int cmd_spec(const std::vector<std::string>& argv, size_t i) {
     Args a = parse(argv, i, {"bundle"}, {"rootless"}, {{"b", "bundle"}}, false);
     if (a.has("rootless")) throw UsageError("--rootless is not supported by layerbox-runtime");
@@ -723,7 +882,7 @@ int cmd_features() {
     json f = {
         {"ociVersionMin", "1.0.0"},
         {"ociVersionMax", "1.1.0"},
-        {"hooks", {"prestart", "createRuntime", "poststart", "poststop"}},
+        {"hooks", {"prestart", "createRuntime", "startContainer", "poststart", "poststop"}},
         {"mountOptions",
          {"async", "bind", "dev", "exec", "noatime", "nodev", "nodiratime", "noexec", "nosuid", "nosymfollow", "private",
           "rbind", "relatime", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave",
@@ -732,7 +891,15 @@ int cmd_features() {
          {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "uts"}},
           {"capabilities", caps},
           {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
-          {"seccomp", {{"enabled", false}}},
+          {"seccomp",
+           {{"enabled", true},
+            {"actions", {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                         "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}},
+            {"operators", {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ",
+                           "SCMP_CMP_NE"}},
+            {"archs", {"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"}},
+            {"knownFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}},
+            {"supportedFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}}}},
           {"apparmor", {{"enabled", false}}},
           {"selinux", {{"enabled", false}}}}},
         {"annotations", {{"org.opencontainers.runtime-spec.features", "layerbox-runtime " LAYERBOX_VERSION}}}};
@@ -740,11 +907,31 @@ int cmd_features() {
     return 0;
 }
 
+// The container's init is a clone of this process and stays one until `start` (it waits on
+// exec.fifo): were this the file on the host's disk, a container process could reach it through
+// /proc/1/exe and overwrite the runtime (CVE-2019-5736). So `create` and `run` first re-exec
+// themselves from a sealed memfd copy (csrc/core/sealed.cpp, as `layerbox run`'s monitor and
+// runc do): the init's /proc/N/exe is then that copy, readable and never writable.
+char** g_argv = nullptr;
+
+void reexec_sealed() {
+    UniqueFd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+    if (!self) throw_errno("open", "/proc/self/exe");
+    if (::fcntl(self.get(), F_GET_SEALS) >= 0) return;  // running from the sealed copy already
+    char target[4096];
+    ssize_t n = ::readlink("/proc/self/exe", target, sizeof target - 1);
+    if (n <= 0) throw_errno("readlink", "/proc/self/exe");
+    target[n] = 0;
+    int exe = sealed_executable(target);
+    ::syscall(SYS_execveat, exe, "", g_argv, environ, AT_EMPTY_PATH);
+    throw_errno("execveat", std::string("sealed copy of ") + target);
+}
+
 void usage() {
     std::printf(
         "usage: layerbox-runtime [global options] command [options] [arguments...]\n\n"
         "An OCI runtime with runc's command line, over layerbox's launch core.\n\n"
-        "commands: create, start, state, kill, delete, run, exec, pause, resume, ps, list, update, features, spec\n\n"
+        "commands: create, start, state, kill, delete, run, exec, pause, resume, ps, list, events, update, features, spec\n\n"
         "global options:\n"
         "  --root DIR         state directory (default /run/layerbox-runtime)\n"
         "  --log FILE         log file (default: none)\n"
@@ -799,6 +986,7 @@ int dispatch(const std::vector<std::string>& argv) {
     std::string cmd = argv[i++];
     if (!g.root.empty() && g.root[0] != '/') g.root = absolute(g.root);
     debug("command " + cmd);
+    if (cmd == "create" || cmd == "run") reexec_sealed();
     if (cmd == "create") return cmd_create(argv, i);
     if (cmd == "start") return cmd_start(argv, i);
     if (cmd == "state") return cmd_state(argv, i);
@@ -811,6 +999,7 @@ int dispatch(const std::vector<std::string>& argv) {
     if (cmd == "ps") return cmd_ps(argv, i);
     if (cmd == "list") return cmd_list(argv, i);
     if (cmd == "update") return cmd_update(argv, i);
+    if (cmd == "events") return cmd_events(argv, i);
     if (cmd == "spec") return cmd_spec(argv, i);
     if (cmd == "features") return cmd_features();
     if (cmd == "help") {
@@ -827,13 +1016,12 @@ int main(int argc, char** argv) {
     // argv is {"layerbox-shim", "exec", PID}, which no runtime command line is.
     if (argc > 1 && std::string_view(argv[0]) == "layerbox-shim" && std::string_view(argv[1]) == "exec")
         return lb::exec_helper_main();
+    g_argv = argv;
     std::vector<std::string> args(argv, argv + argc);
     try {
         return dispatch(args);
     } catch (const std::exception& e) {
-        std::string msg = e.what();
-        log_line("error", msg);
-        std::fprintf(stderr, "%s\n", msg.c_str());
+        report_error(e.what());
         return 1;
     }
 }

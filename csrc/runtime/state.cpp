@@ -59,7 +59,8 @@ void StateDir::save(const ContainerState& s) const {
     json j = {{"id", s.id},           {"pid", s.pid},         {"start_time", s.start_time},
               {"bundle", s.bundle},   {"rootfs", s.rootfs},   {"created", s.created},
               {"owner", s.owner},     {"cgroup", cg},         {"namespaces", s.namespaces},
-              {"annotations", s.annotations}, {"hooks", s.hooks}};
+              {"annotations", s.annotations}, {"hooks", s.hooks},
+              {"seccomp", s.seccomp},   {"seccomp_flags", s.seccomp_flags}};
     write_file_atomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 
@@ -90,12 +91,14 @@ ContainerState StateDir::load(const std::string& id) const {
     s.namespaces = j.at("namespaces").get<std::vector<std::string>>();
     s.annotations = j.value("annotations", json::object());
     s.hooks = j.value("hooks", json::object());
+    s.seccomp = j.value("seccomp", false);
+    s.seccomp_flags = j.value("seccomp_flags", 0u);
     return s;
 }
 
 void StateDir::remove(const std::string& id) const {
     std::string d = dir(id);
-    for (const char* f : {"/state.json", "/exec.fifo", "/state.json.tmp"}) ::unlink((d + f).c_str());
+    for (const char* f : {"/state.json", "/exec.fifo", "/state.json.tmp", "/seccomp.bpf", "/seccomp.bpf.tmp"}) ::unlink((d + f).c_str());
     if (::rmdir(d.c_str()) != 0 && errno != ENOENT) throw_errno("rmdir", d);
 }
 

@@ -20,6 +20,10 @@ struct ContainerState {
     std::vector<std::string> namespaces;  // new ones the init made (exec joins them)
     nlohmann::json annotations = nlohmann::json::object();
     nlohmann::json hooks = nlohmann::json::object();  // the config's poststart and poststop
+    // linux.seccomp compiled at create, kept as seccomp.bpf beside the state: `exec` installs
+    // the same program in the processes it starts, as runc does.
+    bool seccomp = false;
+    unsigned seccomp_flags = 0;
 };
 
 class StateDir {
@@ -27,6 +31,7 @@ public:
     explicit StateDir(std::string root) : root_(std::move(root)) {}
     std::string dir(const std::string& id) const { return root_ + "/" + id; }
     std::string fifo(const std::string& id) const { return dir(id) + "/exec.fifo"; }
+    std::string seccomp(const std::string& id) const { return dir(id) + "/seccomp.bpf"; }
     // mkdir of the container's directory: fails with "container with id exists" when taken.
     void claim(const std::string& id) const;
     void save(const ContainerState& s) const;

@@ -171,8 +171,12 @@ static void test_resources() {
 
 static void test_refusals() {
     json c = default_spec();
-    c["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"}};
-    assert(refused(c) == "linux.seccomp");
+    c["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"}, {"listenerPath", "/run/x.sock"}};
+    assert(refused(c) == "linux.seccomp.listenerPath");
+    c = default_spec();
+    c["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                             {"syscalls", {{{"names", {"mkdir"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+    assert(refused(c) == "linux.seccomp.syscalls[0].action");
     c = default_spec();
     c["linux"]["namespaces"].push_back({{"type", "user"}});
     assert(refused(c) == "linux.namespaces[6]");
@@ -180,8 +184,8 @@ static void test_refusals() {
     c["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}};
     assert(refused(c) == "linux.uidMappings");
     c = default_spec();
-    c["process"]["capabilities"]["ambient"] = {"CAP_KILL"};
-    assert(refused(c) == "process.capabilities.ambient");
+    c["process"]["capabilities"]["ambient"] = {"CAP_NOPE"};
+    assert(refused(c) == "process.capabilities.ambient[0]");
     c = default_spec();
     c["process"]["capabilities"]["bounding"].push_back("CAP_NOPE");
     assert(refused(c) == "process.capabilities.bounding[3]");
@@ -198,8 +202,8 @@ static void test_refusals() {
     c["process"]["rlimits"][0]["type"] = "RLIMIT_NOPE";
     assert(refused(c) == "process.rlimits[0].type");
     c = default_spec();
-    c["hooks"] = {{"startContainer", {{{"path", "/bin/x"}}}}};
-    assert(refused(c) == "hooks.startContainer");
+    c["hooks"] = {{"createContainer", {{{"path", "/bin/x"}}}}};
+    assert(refused(c) == "hooks.createContainer");
     c = default_spec();
     c["mounts"][0]["options"] = {"tmpcopyup"};
     assert(refused(c) == "mounts[0].options");
@@ -207,8 +211,31 @@ static void test_refusals() {
     c["ociVersion"] = "0.5.0";
     assert(refused(c) == "ociVersion");
     c = default_spec();
-    c["linux"]["rootfsPropagation"] = "shared";
+    c["linux"]["rootfsPropagation"] = "sideways";
     assert(refused(c) == "linux.rootfsPropagation");
+}
+
+// linux.seccomp becomes the profile text seccomp_compile reads, flags as bits; capabilities
+// set by set.
+static void test_seccomp_and_capability_sets() {
+    json c = default_spec();
+    c["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ERRNO"}, {"defaultErrnoRet", 38},
+                             {"architectures", {"SCMP_ARCH_X86_64"}}, {"flags", {"SECCOMP_FILTER_FLAG_LOG"}},
+                             {"syscalls", {{{"names", {"read", "write"}}, {"action", "SCMP_ACT_ALLOW"},
+                                            {"args", {{{"index", 0}, {"value", 1}, {"op", "SCMP_CMP_EQ"}}}}}}}};
+    Translated t = translate(c, host_v1());
+    json p = json::parse(t.seccomp_profile);
+    assert(p["defaultAction"] == "SCMP_ACT_ERRNO" && p["defaultErrnoRet"] == 38);
+    assert(p["syscalls"][0]["names"][1] == "write" && p["syscalls"][0]["args"][0]["op"] == "SCMP_CMP_EQ");
+    assert(t.plan.process.seccomp_flags == 2);  // SECCOMP_FILTER_FLAG_LOG
+    c = default_spec();
+    c["process"]["capabilities"] = {{"bounding", {"CAP_KILL", "CAP_CHOWN"}}, {"effective", {"CAP_KILL"}},
+                                    {"ambient", {"CAP_CHOWN"}}};
+    t = translate(c, host_v1());
+    assert(t.plan.process.cap_sets_given);
+    assert(t.plan.process.cap_sets.bounding == ((1ULL << 5) | 1ULL));
+    assert(t.plan.process.cap_sets.effective == (1ULL << 5) && t.plan.process.cap_sets.permitted == 0);
+    assert(t.plan.process.cap_sets.ambient == 1ULL);
 }
 
 static void test_signals_and_caps() {
@@ -223,6 +250,7 @@ int main() {
     test_binds_and_options();
     test_resources();
     test_refusals();
+    test_seccomp_and_capability_sets();
     test_signals_and_caps();
     std::puts("test_oci_config: ok");
     return 0;

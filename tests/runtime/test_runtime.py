@@ -277,14 +277,18 @@ def test_kill_all_pause_resume_ps_exec_update(rt, bundle):
 # -- refusals and errors -----------------------------------------------------------------------
 
 def test_unsupported_config_fails_at_create_naming_the_field(rt, bundle, tmp_path):
-    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/l.sock"}
     log = str(tmp_path / "log.json")
     r = rt("create", "--bundle", bundle.write("bad"), "bad", log=log)
     assert r.returncode == 1
-    assert "linux.seccomp" in r.err
+    assert "linux.seccomp.listenerPath" in r.err
     with open(log) as f:
         entry = json.loads(f.read().splitlines()[-1])
-    assert entry["level"] == "error" and "linux.seccomp" in entry["msg"] and entry["time"]
+    assert entry["level"] == "error" and "linux.seccomp.listenerPath" in entry["msg"] and entry["time"]
+    # Without --log, runc's (logrus's) line on stderr
+    r = rt("create", "--bundle", bundle.path, "bad")
+    assert r.returncode == 1
+    assert r.err.startswith('time="') and ' level=error msg="config.json: linux.seccomp.listenerPath' in r.err
     assert not os.path.exists(os.path.join(rt.root, "bad")) and cgroup_dirs("bad") == []
 
 
