@@ -238,6 +238,9 @@ class Container(Model):
         return self.client._engine
 
     def start(self, **kwargs) -> None:
+        if kwargs:  # the SDK refuses them too (DeprecatedMethod): configuration belongs to create
+            raise TypeError("Providing configuration in the start() method is no longer supported; "
+                            f"give {', '.join(sorted(kwargs))} to create() or run()")
         self._engine.start(self.id)
 
     def stop(self, timeout: float | None = None) -> None:
@@ -532,7 +535,8 @@ class Image(Model):
 
         return views.history(self.client._images, self.id)
 
-    def tag(self, repository: str, tag: str | None = None, **kwargs) -> bool:
+    def tag(self, repository: str, tag: str | None = None, force: bool = False) -> bool:
+        # force: accepted as the SDK accepts it (docker dropped it in API 1.24: tags always move)
         self.client._images.tag(self.id, f"{repository}:{tag}" if tag else repository)
         return True
 
@@ -697,6 +701,9 @@ class NetworkCollection:
     def create(self, name: str, driver: str | None = None, options: dict | None = None,
                ipam: dict | None = None, internal: bool = False, labels: dict | None = None,
                **kwargs) -> Network:
+        unknown = set(kwargs) - {"enable_ipv6", "attachable", "ingress", "scope", "check_duplicate"}
+        if unknown:
+            raise TypeError(f"create() got an unexpected keyword argument '{sorted(unknown)[0]}'")
         for k in ("enable_ipv6", "attachable", "ingress", "scope"):
             if kwargs.get(k):
                 raise _errors.InvalidArgument(f"network option {k} is not supported by layerbox")
@@ -712,7 +719,10 @@ class NetworkCollection:
                                   options=options)
         return self.get(doc["Id"])
 
-    def get(self, network_id: str, **kwargs) -> Network:
+    def get(self, network_id: str, verbose: bool | None = None, scope: str | None = None) -> Network:
+        if verbose or scope not in (None, "local"):
+            raise _errors.InvalidArgument("networks.get: verbose and a scope other than local are "
+                                          "swarm options, not supported by layerbox")
         return Network(self._doc(network_id), self.client, self)
 
     def list(self, names=None, ids=None, filters: dict | None = None, greedy: bool = False) -> list:

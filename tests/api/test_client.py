@@ -344,6 +344,23 @@ def test_unknown_arguments_raise_as_the_sdk_does(client, busybox_image):
         client.containers.run("busybox", "true", network="host", network_mode="none")
 
 
+def test_models_refuse_what_they_do_not_do(client, busybox_image, made):
+    """Beyond run/create: start() with configuration (the SDK's DeprecatedMethod), networks
+    with arguments the SDK does not have or swarm ones, an image tag with a bogus argument."""
+    c = client.containers.create("busybox", "true")
+    made.append(c)
+    with pytest.raises(TypeError, match="no longer supported; give binds to create"):
+        c.start(binds=["/:/host"])
+    assert c.reload() or c.status == "created"
+    with pytest.raises(TypeError, match="unexpected keyword argument 'totally_bogus'"):
+        client.networks.create("never-made", totally_bogus=1)
+    assert not client.networks.list(names=["never-made"])
+    with pytest.raises(errors.InvalidArgument, match="swarm options"):
+        client.networks.get("bridge", scope="swarm")
+    with pytest.raises(TypeError):
+        client.images.get("busybox").tag("x", "y", bogus=1)
+
+
 def test_network_alias_runs_on_the_host_network(client, busybox_image):
     import socket
 
