@@ -144,11 +144,26 @@ def fixed_time(ts: str) -> str:
 
 
 def read(path: str, *, stdout: bool = True, stderr: bool = True, timestamps: bool = False,
-         tail: int | None = None, since: float | None = None, until: float | None = None):
-    """The selected lines as (stream, bytes) pairs, rotated files included."""
+         tail: int | None = None, since: float | None = None, until: float | None = None,
+         position: list | None = None):
+    """The selected lines as (stream, bytes) pairs, rotated files included. ``position``, when
+    given, gets where reading stopped: (inode of the current file, offset), for follow_log."""
     out = []
     for name in files(path):
-        for ts, stream, data in records(name):
+        gen = records(name)
+        ino = None
+        if position is not None and name == path:
+            try:
+                ino = os.stat(name).st_ino
+            except FileNotFoundError:
+                ino = None  # rotated meanwhile: the follower then reads every file it finds
+        while True:
+            try:
+                ts, stream, data = next(gen)
+            except StopIteration as stop:
+                if ino is not None:
+                    position[:] = [ino, stop.value or 0]
+                break
             if (stream == "stdout" and not stdout) or (stream == "stderr" and not stderr):
                 continue
             if since is not None or until is not None:
@@ -163,8 +178,11 @@ def read(path: str, *, stdout: bool = True, stderr: bool = True, timestamps: boo
     return out
 
 
-def _read_lines(f, fmt: str):
-    """Complete records from f's position on (a record being written is left for later)."""
+def _read_lines(f, fmt: str = ""):
+    """Complete records from f's position on (a record being written is left for later). The
+    format is read from the file at each call: a file opened while still empty (just rotated
+    in) has no first byte to tell it yet."""
+    fmt = _format(f)
     while True:
         pos = f.tell()
         raw = f.readline()
@@ -192,7 +210,7 @@ def _newer_files(path: str, after_ino) -> list:
 
 
 def follow_log(path: str, is_running, *, stdout=True, stderr=True, timestamps=False, since=None,
-               start_offset: int | None = None, poll: float = 0.1):
+               start_offset: int | None = None, poll: float = 0.1, start=None):
     """Yields (stream, bytes) as they are written until the container stops. The current file
     is kept open: when the monitor rotates it (renames it away, or truncates it with max-file
     1), what is left in it is read to its end, then every file written since, in order."""
@@ -207,13 +225,26 @@ def follow_log(path: str, is_running, *, stdout=True, stderr=True, timestamps=Fa
     f = None
     fmt = "cri"
     last_ino = None  # the file finished last; None: everything there is is new
-    try:
-        f = open(path, "rb")
-        fmt = _format(f)
-        # what the file holds now was shown already
-        f.seek(start_offset if start_offset is not None else os.fstat(f.fileno()).st_size)
-    except FileNotFoundError:
-        f = None  # no output yet: every file made from now on is read from its start
+    if start is not None:
+        # where the backlog stopped (inode, offset): that file, even if rotated since
+        for name in files(path):
+            try:
+                g = open(name, "rb")
+            except FileNotFoundError:
+                continue
+            if os.fstat(g.fileno()).st_ino == start[0]:
+                f, fmt = g, _format(g)
+                f.seek(start[1])
+                break
+            g.close()
+    else:
+        try:
+            f = open(path, "rb")
+            fmt = _format(f)
+            # what the file holds now was shown already
+            f.seek(start_offset if start_offset is not None else os.fstat(f.fileno()).st_size)
+        except FileNotFoundError:
+            f = None  # no output yet: every file made from now on is read from its start
     try:
         while True:
             running = is_running()
@@ -306,8 +337,9 @@ def container_logs(engine, ref: str, *, stdout: bool = True, stderr: bool = True
     n = parse_tail(tail)
     since_t, until_t = parse_time(since), parse_time(until)
     path = engine.log_path(c)
+    position: list = []
     backlog = read(path, stdout=stdout, stderr=stderr, timestamps=timestamps, tail=n,
-                   since=since_t, until=until_t)
+                   since=since_t, until=until_t, position=position)
     if not (follow and c.running):
         return backlog, None
 
@@ -319,4 +351,5 @@ def container_logs(engine, ref: str, *, stdout: bool = True, stderr: bool = True
         except NotFound:
             return False
 
-    return backlog, follow_log(path, running, stdout=stdout, stderr=stderr, timestamps=timestamps)
+    return backlog, follow_log(path, running, stdout=stdout, stderr=stderr, timestamps=timestamps,
+                               start=tuple(position) if position else None)
