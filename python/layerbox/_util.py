@@ -102,15 +102,16 @@ def dump_json(obj) -> bytes:
     return _jsonfast.dumps(obj).encode()
 
 
-def human_size(n: float) -> str:
-    """docker's units.HumanSize: decimal units, 3 significant digits ("2.13MB", "0B")."""
+def human_size(n: float, precision: int = 3) -> str:
+    """docker's units.HumanSizeWithPrecision: decimal units; 3 significant digits as its
+    tables print sizes ("2.13MB", "0B"), 4 as HumanSize does in progress lines ("2.048kB")."""
     units = ["B", "kB", "MB", "GB", "TB", "PB"]
     i = 0
     n = float(n)
     while n >= 1000 and i < len(units) - 1:
         n /= 1000.0
         i += 1
-    s = f"{n:.3g}"
+    s = f"{n:.{precision}g}"
     if "e" in s:
         s = str(int(round(n)))
     return s + units[i]
@@ -167,3 +168,23 @@ def short_id(full: str) -> str:
     if full.startswith("sha256:"):
         full = full[7:]
     return full[:12]
+
+
+def go_quote(s: str) -> str:
+    """Go's strconv.Quote (%q) for what docker quotes: messages, ps's COMMAND, templates."""
+    out = ['"']
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)

@@ -15,15 +15,10 @@ UPDATE_EVERY = 0.1  # seconds between two progress messages of one layer
 
 
 def human_size(n: float) -> str:
-    """docker's units.HumanSize: decimal units, 4 significant digits ("2.048kB", "1.05MB")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    n = float(n)
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{n:.4g}{units[i]}"
+    """docker's units.HumanSize (4 significant digits: "2.048kB", "1.05MB")."""
+    from layerbox._util import human_size as _human_size
 
+    return _human_size(n, 4)
 
 def bar(current: int, total: int, width: int = 200, start: float = 0.0, now: float | None = None) -> str:
     """JSONProgress.String: "[=====>      ] 1.05MB/2.81MB 3s" (the bar only on a line wider

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 
 from layerbox.errors import InvalidArgument
+from layerbox._util import go_quote  # noqa: F401 (builder modules import it from here)
 
 TYPE_CHECKING = False  # typing costs 3 ms to import; annotations here are never evaluated
 if TYPE_CHECKING:
@@ -49,27 +50,6 @@ def _is_space(ch: str) -> bool:
     """Go's unicode.IsSpace."""
     return ch in _GO_SPACE or (ch > "\xff" and ch.isspace())
 
-
-def go_quote(s: str) -> str:
-    """Quote ``s`` roughly as Go's ``%q`` does (docker error messages use it)."""
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch < " " or ch == "\x7f":
-            out.append("\\x%02x" % ord(ch))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 class SubstitutionError(InvalidArgument):

@@ -28,6 +28,7 @@ nil pointer ``<nil>``), which `layerbox.dockershape` puts where docker's types s
 from __future__ import annotations
 
 from layerbox.errors import InvalidArgument
+from layerbox._util import go_quote as _quote
 
 
 class TemplateError(InvalidArgument):
@@ -765,24 +766,6 @@ def _sprint(args, spaces_always=False) -> str:
         out.append(go_str(a, top=False) if not isinstance(a, str) else a)
     return "".join(out)
 
-
-def _quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def sprintf(fmt: str, *args) -> str:

@@ -7,6 +7,7 @@ import os
 import time
 
 from layerbox import _util
+from layerbox._util import go_quote
 
 
 def status_text(state: dict, now: float | None = None) -> str:
@@ -38,24 +39,6 @@ def command_text(config: dict, trunc: bool = True) -> str:
         cmd = cmd[:19] + "…"
     return go_quote(cmd)
 
-
-def go_quote(s: str) -> str:
-    """Go's strconv.Quote for what a command line holds."""
-    out = []
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 def ps_row(c, trunc: bool = True, now: float | None = None) -> dict:
