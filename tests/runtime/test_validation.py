@@ -2,7 +2,7 @@
 
 The validation programs' source (opencontainers/runtime-tools at 0105384, the snapshot Debian 12
 packages as golang-github-opencontainers-runtime-tools-dev, which ships only the library half) is
-in ../shared/oci-runtime-tools/. The test builds them once, GOPATH-style against Debian's Go
+in ../shared/oci-runtime-tools/ (a copy in tests/runtime/data/). The test builds them once, GOPATH-style against Debian's Go
 packages (no network), into a cache directory keyed by the source archive and the Go version,
 then runs each program as the upstream Makefile's `localvalidation` does: RUNTIME in the
 environment, the working directory holding `runtimetest` and `rootfs-amd64.tar.gz` (upstream's
@@ -40,7 +40,7 @@ ARCHIVE = os.path.join("oci-runtime-tools", "runtime-tools-0105384-validation.ta
 
 def _source() -> str:
     """The archive in ../shared of the project's root (of the main checkout, for a worktree),
-    or where LAYERBOX_RUNTIME_TOOLS_SOURCE says."""
+    where LAYERBOX_RUNTIME_TOOLS_SOURCE says, or the copy in tests/runtime/data."""
     if os.environ.get("LAYERBOX_RUNTIME_TOOLS_SOURCE"):
         return os.environ["LAYERBOX_RUNTIME_TOOLS_SOURCE"]
     project = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -48,7 +48,8 @@ def _source() -> str:
         candidate = os.path.normpath(os.path.join(project, *up, "shared", ARCHIVE))
         if os.path.exists(candidate):
             return candidate
-    return os.path.normpath(os.path.join(project, "..", "shared", ARCHIVE))
+    # The copy in tests/runtime/data (a checkout with no ../shared beside it, as CI's may be).
+    return os.path.join(HERE, "data", os.path.basename(ARCHIVE))
 
 
 SOURCE = _source()
