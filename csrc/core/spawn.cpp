@@ -128,12 +128,22 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         ::umask(proc.umask);
 
         if (p.init) {
+            // The command waits at this gate until the init has its filter and credentials too:
+            // before that, it could read or ptrace an unfiltered pid 1 (under load a
+            // `grep Seccomp /proc/1/status` in the command saw 0).
+            int gate[2];
+            if (::pipe2(gate, O_CLOEXEC) != 0) throw_errno("pipe2", "init gate");
             sigset_t all, old;
             sigfillset(&all);
             ::sigprocmask(SIG_BLOCK, &all, &old);
             pid_t child = ::fork();
             if (child < 0) throw_errno("fork", "init");
             if (child == 0) {
+                ::close(gate[1]);
+                char c;
+                while (::read(gate[0], &c, 1) < 0 && errno == EINTR) {
+                }
+                ::close(gate[0]);  // end of file: the init is filtered (or gone, and we with it)
                 ::sigprocmask(SIG_SETMASK, &old, nullptr);
                 if (proc.tty) {
                     ::setpgid(0, 0);
@@ -141,6 +151,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
                 }
                 exec_process(proc, errfd);
             }
+            ::close(gate[0]);
             ::close(errfd);  // the command's exec closes its copy: EOF tells the monitor
             // The init is in the container too (ptrace-able by its root): same filter.
             if (!proc.no_new_privs) seccomp_install(proc.seccomp, proc.seccomp_flags);
@@ -149,6 +160,7 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
                 ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
                 seccomp_install(proc.seccomp, proc.seccomp_flags);
             }
+            ::close(gate[1]);  // the command may go on
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by a uid change; the init needs it
             init_loop(child);
         }
