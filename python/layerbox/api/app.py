@@ -227,3 +227,18 @@ def serve(sock: socket.socket, path: str | None, idle: float = 5, root: str | No
             except FileNotFoundError:
                 pass
     return 0
+
+
+async def json_body(request) -> dict:
+    """A request's JSON body ({} when there is none); bad JSON is a 400."""
+    import json
+
+    if not request.can_read_body:
+        return {}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise ApiError(400, f"invalid JSON: {e}") from None

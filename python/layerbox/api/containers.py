@@ -13,7 +13,7 @@ from layerbox import _util
 from layerbox import events as _events
 from layerbox.container import stats as _stats
 from layerbox.api import shapes, streams
-from layerbox.api.app import ApiError, Service, json_response
+from layerbox.api.app import ApiError, Service, json_body, json_response
 from layerbox.api.streams import flag
 from layerbox.errors import NotFound
 
@@ -32,23 +32,11 @@ def _int(request, name: str, default=None):
         raise ApiError(400, f"invalid value for {name}: {v}") from None
 
 
-async def _body(request) -> dict:
-    if not request.can_read_body:
-        return {}
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError as e:
-        raise ApiError(400, f"invalid JSON: {e}") from None
-
-
 # -- create, list, inspect, remove ------------------------------------------------------------
 
 async def create(request):
     svc = _svc(request)
-    image, opts = shapes.create_options(await _body(request), request.query.get("name"),
+    image, opts = shapes.create_options(await json_body(request), request.query.get("name"),
                                         request.query.get("platform"))
     c = await svc.run(svc.engine.create_container, image, **opts)
     return json_response({"Id": c.id, "Warnings": []}, status=201)
@@ -358,29 +346,12 @@ async def changes(request):
     return json_response(out or None)
 
 
-async def _iterate(svc, gen, write):
-    """Sends each item of a blocking generator (read in the pool) through write."""
-    end = object()
-    while True:
-        item = await svc.run(next, gen, end)
-        if item is end:
-            return
-        await write(item)
-
-
 async def export(request):
     from layerbox.container import archive
 
     svc = _svc(request)
     gen = await svc.run(archive.export_chunks, svc.engine, request.match_info["id"])
-    resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
-    await resp.prepare(request)
-    try:
-        await _iterate(svc, gen, resp.write)
-    finally:
-        await svc.run(gen.close)
-    await resp.write_eof()
-    return resp
+    return await streams.tar_response(request, svc, gen)
 
 
 # -- logs and attach -----------------------------------------------------------------------
@@ -598,9 +569,9 @@ async def resize(request):
     if pty < 0:
         raise ApiError(409, f"the terminal of container {c.id} is held by the client that "
                             "started it (resize it there)")
-    from layerbox.api.execs import _set_size
+    from layerbox.api.execs import set_size
 
-    _set_size(pty, h, w)
+    set_size(pty, h, w)
     return web.Response(status=200)
 
 
@@ -639,15 +610,8 @@ async def archive_get(request):
     if not path:
         raise ApiError(400, "path is required")
     gen, stat = await svc.run(archive.get_archive, svc.engine, request.match_info["id"], path)
-    resp = web.StreamResponse(headers={"Content-Type": "application/x-tar",
-                                       "X-Docker-Container-Path-Stat": _stat_header(stat)})
-    await resp.prepare(request)
-    try:
-        await _iterate(svc, gen, resp.write)
-    finally:
-        await svc.run(gen.close)
-    await resp.write_eof()
-    return resp
+    return await streams.tar_response(request, svc, gen,
+                                      {"X-Docker-Container-Path-Stat": _stat_header(stat)})
 
 
 async def archive_put(request):
@@ -718,7 +682,7 @@ async def stats(request):
 
 
 async def update(request):
-    body = await _body(request)
+    body = await json_body(request)
     asked = sorted(k for k, v in body.items() if not shapes._is_default(k, v))
     if asked:
         raise ApiError(400, f"updating {', '.join(asked)} of a container is not supported by "

@@ -56,10 +56,10 @@ def _get(svc: Service, eid: str) -> Exec:
 
 
 async def create(request):
-    from layerbox.api.containers import _body
+    from layerbox.api.app import json_body
 
     svc = _svc(request)
-    body = await _body(request)
+    body = await json_body(request)
     c = await svc.run(svc.engine.get, request.match_info["id"])
     if not c.running:
         raise ApiError(409, f"Container {c.id} is not running")
@@ -82,7 +82,7 @@ async def inspect(request):
     return json_response(_get(svc, request.match_info["id"]).doc())
 
 
-def _set_size(fd: int, h: int, w: int) -> None:
+def set_size(fd: int, h: int, w: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
 
 
@@ -96,18 +96,18 @@ async def resize(request):
     if not e.running:
         raise ApiError(409, f"exec {e.id} is not running")
     if e.pty >= 0:
-        _set_size(e.pty, h, w)
+        set_size(e.pty, h, w)
     return web.Response(status=200)
 
 
 async def start(request):
-    from layerbox.api.containers import _body
+    from layerbox.api.app import json_body
     from layerbox.container import execution
     from layerbox.container import process as _process
 
     svc = _svc(request)
     e = _get(svc, request.match_info["id"])
-    body = await _body(request)
+    body = await json_body(request)
     if e.started:
         raise ApiError(409, f"exec {e.id} has already been started")
     b = e.body

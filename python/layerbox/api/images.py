@@ -232,19 +232,7 @@ async def get(request):
     if not names:
         raise ApiError(400, "names is required")
     gen = await svc.run(archive.save_chunks, svc.images, names)
-    resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
-    await resp.prepare(request)
-    end = object()
-    try:
-        while True:
-            chunk = await svc.run(next, gen, end)
-            if chunk is end:
-                break
-            await resp.write(chunk)
-    finally:
-        await svc.run(gen.close)
-    await resp.write_eof()
-    return resp
+    return await streams.tar_response(request, svc, gen)
 
 
 async def load(request):

@@ -74,10 +74,10 @@ async def net_inspect(request):
 
 
 async def net_create(request):
-    from layerbox.api.containers import _body
+    from layerbox.api.app import json_body
 
     svc = _svc(request)
-    b = await _body(request)
+    b = await json_body(request)
     name = b.get("Name") or ""
     if not name:
         raise ApiError(400, "network name is required")
@@ -177,10 +177,10 @@ async def vol_inspect(request):
 
 
 async def vol_create(request):
-    from layerbox.api.containers import _body
+    from layerbox.api.app import json_body
 
     svc = _svc(request)
-    b = await _body(request)
+    b = await json_body(request)
     if b.get("Driver") not in (None, "", "local"):
         raise ApiError(400, f"volume driver {b['Driver']} is not supported by layerbox (local only)")
     if b.get("DriverOpts"):

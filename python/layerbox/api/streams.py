@@ -264,3 +264,26 @@ async def json_lines(request: web.Request, gen_thread, svc) -> web.StreamRespons
     if not gone:
         await resp.write_eof()
     return resp
+
+
+async def iterate(svc, gen, write) -> None:
+    """Sends each item of a blocking generator (read in the pool) through write."""
+    end = object()
+    while True:
+        item = await svc.run(next, gen, end)
+        if item is end:
+            return
+        await write(item)
+
+
+async def tar_response(request: web.Request, svc, gen, headers: dict | None = None):
+    """A tar made by a blocking generator (export, archive GET, image save) as the response,
+    the generator closed however the client goes."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/x-tar", **(headers or {})})
+    await resp.prepare(request)
+    try:
+        await iterate(svc, gen, resp.write)
+    finally:
+        await svc.run(gen.close)
+    await resp.write_eof()
+    return resp

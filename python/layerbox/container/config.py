@@ -153,9 +153,9 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
             raise InvalidArgument(f"invalid argument \"{h}\" for \"--add-host\" flag: bad format "
                                   f"for add-host: \"{h}\"")
         if addr != "host-gateway":  # the default bridge's gateway, resolved at each start
-            _check_ip(addr, "--add-host")
+            check_ip(addr, "--add-host")
     for d in opts.get("dns") or ():
-        _check_ip(d, "--dns")
+        check_ip(d, "--dns")
     user = opts.get("user")
     if user is None:
         user = ic.get("User") or ""
@@ -310,7 +310,7 @@ def _log_config(opts: dict) -> dict:
     return _logdriver.log_config(opts.get("log_driver"), opts.get("log_opt") or ())
 
 
-def _check_ip(addr: str, flag: str) -> None:
+def check_ip(addr: str, flag: str) -> None:
     import ipaddress
 
     try:
@@ -367,7 +367,7 @@ def parse_ports(ports) -> dict:
             ip, hp, cp = "", "", parts[0]
         ip = ip.strip("[]")
         if ip:
-            _check_ip(ip, "--publish")
+            check_ip(ip, "--publish")
             if ":" in ip:
                 raise InvalidArgument(f"IPv6 published ports are not supported by layerbox yet: {spec}")
         ctr = _port_range(f"{cp}/{proto}")

@@ -73,9 +73,9 @@ def connect(engine, netref: str, cref: str, *, ip: str | None = None, aliases=()
         cfg = c.config
         _check_mode(cfg, net)
         if ip:
-            from layerbox.container.config import _check_ip
+            from layerbox.container.config import check_ip
 
-            _check_ip(ip, "--ip")
+            check_ip(ip, "--ip")
             base, prefix = parse_cidr(net["IPAM"]["Config"][0]["Subnet"])
             if ":" in ip or (_ip2int(ip) >> (32 - prefix)) != (base >> (32 - prefix)):
                 raise InvalidArgument(f"invalid address {ip}: it does not belong to any of "
