@@ -1,5 +1,7 @@
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "bind/bind.hpp"
 #include "layers/changes.hpp"
 #include "layers/digest.hpp"
@@ -47,6 +49,15 @@ std::optional<PrivateOverlay> overlay_arg(const py::object& ov) {
     if (d.contains("upper")) o.upper = d["upper"].cast<std::string>();
     if (d.contains("work")) o.work = d["work"].cast<std::string>();
     o.target = d["target"].cast<std::string>();
+    if (d.contains("mounts")) {
+        // The plan's mount operations (a bind each), as the launch plan carries them.
+        std::string text = py::module_::import("json").attr("dumps")(d["mounts"]).cast<std::string>();
+        try {
+            for (auto& m : nlohmann::json::parse(text)) o.mounts.push_back(mount_op_from_json(m));
+        } catch (const nlohmann::json::exception& e) {
+            throw_invalid(std::string("bad mount operation: ") + e.what());
+        }
+    }
     return o;
 }
 

@@ -1,5 +1,7 @@
 #include "core/mount.hpp"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -102,6 +104,28 @@ public:
         if (::move_mount(tree.get(), "", target_fd, "",
                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
             throw_errno("mount " + source_name + " on", name);
+    }
+
+    void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
+                             const std::string& name, bool recursive, bool ro) override {
+        // Only this (single-threaded) process switches: setns(CLONE_NEWNS) also sets its root
+        // and cwd to the other namespace's root, so `path` resolves inside that container (its
+        // symlinks included) and never on the host. Back in our namespace, root and cwd are our
+        // namespace's root again, which is what they were: the container's root is an fd here.
+        UniqueFd own(::open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC));
+        if (!own) throw_errno("open", "/proc/thread-self/ns/mnt");
+        UniqueFd other(::open(mntns.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!other) throw_errno("open", mntns);
+        if (::setns(other.get(), CLONE_NEWNS) != 0) throw_errno("setns", mntns);
+        unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+        int t = ::open_tree(AT_FDCWD, path.c_str(), flags);
+        int err = errno;
+        if (::setns(own.get(), CLONE_NEWNS) != 0) throw_errno("setns", "/proc/thread-self/ns/mnt");
+        if (t < 0) throw_err(err, "open_tree", mntns + ":" + path);
+        UniqueFd tree(t);
+        if (ro) set_ro(tree.get(), recursive, name);
+        if (::move_mount(tree.get(), "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throw_errno("mount " + mntns + ":" + path + " on", name);
     }
 
     void remount_ro(int target_fd, const std::string& name) override {
@@ -277,6 +301,19 @@ void RecordingMountApi::bind(int, const std::string& source_name, int, const std
                     (ro ? " ro" : ""));
 }
 
+void RecordingMountApi::bind_from_namespace(const std::string& mntns, const std::string& path, int,
+                                            const std::string& name, bool recursive, bool ro) {
+    calls.push_back(std::string(recursive ? "rbind " : "bind ") + mntns + ":" + path + " -> " + name +
+                    (ro ? " ro" : ""));
+}
+
+void MountApi::bind_from_namespace(const std::string& mntns, const std::string& path, int,
+                                   const std::string& name, bool, bool) {
+    throw SysError(ENOTSUP, "mount", name,
+                   "bind " + mntns + ":" + path + " on " + name + ": needs the new mount API (open_tree, "
+                   "move_mount), which this kernel lacks");
+}
+
 void RecordingMountApi::remount_ro(int, const std::string& name) { calls.push_back("ro " + name); }
 
 void RecordingMountApi::make_private_root() { calls.push_back("private /"); }
@@ -411,6 +448,13 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                 break;
             }
             case MountOp::Kind::Bind: {
+                if (!op.source_mntns.empty()) {  // another container's (its /dev/shm)
+                    UniqueFd t = ensure_mountpoint(rootfd, op.target, true);
+                    api.bind_from_namespace(op.source_mntns, op.source, t.get(), name, op.recursive, op.ro);
+                    if (op.nosuid || op.nodev || op.noexec || op.attrs)
+                        api.set_attrs(t.get(), name, fs_options(op), op.recursive);
+                    break;
+                }
                 // The source is a host path the engine chose (a volume, /etc/hosts it wrote).
                 UniqueFd src(::open(op.source.c_str(), O_PATH | O_CLOEXEC));
                 if (!src) throw_errno("open", op.source);

@@ -35,6 +35,13 @@ public:
     // Bind `source_fd` (an O_PATH fd of a file or directory) on `target_fd`.
     virtual void bind(int source_fd, const std::string& source_name, int target_fd,
                       const std::string& name, bool recursive, bool ro) = 0;
+    // Bind what `path` names inside the mount namespace `mntns` (a /proc/PID/ns/mnt file) on
+    // `target_fd` in ours: `--ipc container:NAME` shares the other container's /dev/shm. The
+    // kernel refuses to bind a mount of another namespace by path (open_tree and mount(2) both
+    // say EINVAL), so the tree is cloned from inside that namespace and moved here, which only
+    // the new mount API can do (mount(2): ENOTSUP).
+    virtual void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
+                                     const std::string& name, bool recursive, bool ro);
     // Make the mount on `target_fd` read-only (bind it on itself first).
     virtual void remount_ro(int target_fd, const std::string& name) = 0;
     // mount(NULL, "/", NULL, MS_REC|MS_PRIVATE): nothing we do propagates back to the host.
@@ -64,6 +71,8 @@ public:
     void mount_overlay(const RootfsSpec& r, int target_fd, const std::string& name) override;
     void bind(int source_fd, const std::string& source_name, int target_fd,
               const std::string& name, bool recursive, bool ro) override;
+    void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
+                             const std::string& name, bool recursive, bool ro) override;
     void remount_ro(int target_fd, const std::string& name) override;
     void make_private_root() override;
     void set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) override;

@@ -95,6 +95,33 @@ ProcessSpec process_from_json(const json& pr) {
     }
 }
 
+MountOp mount_op_from_json(const json& m) {
+    MountOp op;
+    op.kind = kind_from(m.at("kind").get<std::string>());
+    op.target = m.at("target").get<std::string>();
+    op.fstype = m.value("fstype", "");
+    op.source = m.value("source", "");
+    op.data = kv_list(m.value("data", json::array()));
+    op.ro = m.value("ro", false);
+    op.nosuid = m.value("nosuid", false);
+    op.nodev = m.value("nodev", false);
+    op.noexec = m.value("noexec", false);
+    op.recursive = m.value("recursive", false);
+    op.optional = m.value("optional", false);
+    op.file = m.value("file", false);
+    op.mode = m.value("mode", 0u);
+    op.major = m.value("major", 0u);
+    op.minor = m.value("minor", 0u);
+    op.attrs = m.value("attrs", 0u);
+    op.propagation = m.value("propagation", 0ul);
+    op.uid = m.value("uid", -1);
+    op.gid = m.value("gid", -1);
+    op.copy_up = m.value("copy_up", false);
+    op.source_mntns = m.value("source_mntns", "");
+    op.in_place = m.value("in_place", false);
+    return op;
+}
+
 LaunchPlan plan_from_json(const json& j) {
     try {
         LaunchPlan p;
@@ -108,31 +135,7 @@ LaunchPlan plan_from_json(const json& j) {
         p.rootfs.readonly = r.value("readonly", false);
         p.rootfs.legacy_mount = r.value("legacy_mount", false);
         p.rootfs.bind_dir = r.value("bind_dir", false);
-        for (auto& m : j.value("mounts", json::array())) {
-            MountOp op;
-            op.kind = kind_from(m.at("kind").get<std::string>());
-            op.target = m.at("target").get<std::string>();
-            op.fstype = m.value("fstype", "");
-            op.source = m.value("source", "");
-            op.data = kv_list(m.value("data", json::array()));
-            op.ro = m.value("ro", false);
-            op.nosuid = m.value("nosuid", false);
-            op.nodev = m.value("nodev", false);
-            op.noexec = m.value("noexec", false);
-            op.recursive = m.value("recursive", false);
-            op.optional = m.value("optional", false);
-            op.file = m.value("file", false);
-            op.mode = m.value("mode", 0u);
-            op.major = m.value("major", 0u);
-            op.minor = m.value("minor", 0u);
-            op.attrs = m.value("attrs", 0u);
-            op.propagation = m.value("propagation", 0ul);
-            op.uid = m.value("uid", -1);
-            op.gid = m.value("gid", -1);
-            op.copy_up = m.value("copy_up", false);
-            op.in_place = m.value("in_place", false);
-            p.mounts.push_back(std::move(op));
-        }
+        for (auto& m : j.value("mounts", json::array())) p.mounts.push_back(mount_op_from_json(m));
         p.namespaces = j.value("namespaces", std::vector<std::string>{});
         namespace_flags(p.namespaces);  // validate early
         p.hostname = j.value("hostname", "");

@@ -57,6 +57,9 @@ struct MountOp {
     // Bind of a directory (a new volume): when it is empty, first fill it with what the root
     // holds at the target (docker's copy-up; see copyup.hpp).
     bool copy_up = false;
+    // Bind: `source` is a path inside this mount namespace (a /proc/PID/ns/mnt file), not the
+    // host's: another container's /dev/shm for --ipc container:NAME.
+    std::string source_mntns;
     // ReadOnly: the target is a mount of its own (a tmpfs the plan just made): made read-only
     // in place, with what is mounted below it, instead of by a read-only bind on itself (which
     // would show it twice in /proc/self/mountinfo).
@@ -144,6 +147,8 @@ struct LaunchPlan {
 };
 
 LaunchPlan plan_from_json(const nlohmann::json& j);
+// One entry of a plan's "mounts" (also the binds of a stopped container's volumes for cp).
+MountOp mount_op_from_json(const nlohmann::json& j);
 ProcessSpec process_from_json(const nlohmann::json& j);
 // Namespaces by name -> CLONE_* flags; throws on an unknown name.
 int namespace_flags(const std::vector<std::string>& names);

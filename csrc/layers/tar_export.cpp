@@ -220,6 +220,16 @@ std::string run_in_private_overlay(const PrivateOverlay& o,
             r.readonly = o.upper.empty();
             UniqueFd target = open_path(o.target, O_PATH | O_DIRECTORY);
             api->mount_overlay(r, target.get(), o.target);
+            if (!o.mounts.empty()) {
+                UniqueFd root = open_path(o.target, O_PATH | O_DIRECTORY);  // the overlay now
+                for (const MountOp& op : o.mounts) {
+                    if (r.readonly && !try_open_in_root(root.get(), op.target, O_PATH)) {
+                        if (errno == ENOENT || errno == ENOTDIR) continue;
+                        throw_errno("open", "/" + clean_relative(op.target));
+                    }
+                    run_mount_ops(*api, root.get(), {op});
+                }
+            }
             result = fn(o.target);
         } catch (...) {
             error = std::current_exception();
@@ -278,8 +288,10 @@ WriteResult archive_in_root(const std::string& root, const std::string& path, bo
     if (::fstatat(parent.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("stat", path);
     if (is_mount_root(parent.get(), comps.back(), path)) {
         if (S_ISREG(st.st_mode)) return archive_one_file(parent.get(), comps.back(), out_fd, path);
-        // A mounted directory (a volume): its contents; the caller names the directory.
+        // A mounted directory (a volume): walked from itself, under its own name, as docker
+        // sends it ("vol/", "vol/a").
         UniqueFd dir = open_in_root(rootfd.get(), join_components(comps, comps.size()), O_PATH | O_DIRECTORY);
+        opts.top_name = comps.back();
         return write_layer(fd_path(dir.get()), out_fd, opts);
     }
     for (auto& [name, _t] : list_dir(parent.get(), path))

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/plan.hpp"
 #include "layers/tar_read.hpp"
 #include "layers/tar_write.hpp"
 
@@ -26,6 +27,11 @@ struct PrivateOverlay {
     std::vector<std::string> lower;  // top first; at least one
     std::string upper, work;         // both empty: the overlay is mounted read-only
     std::string target;              // an existing directory; the mount exists only in the helper
+    // The container's volumes and binds, mounted over the overlay in order (dockerd's
+    // mountVolumes for an archive of a stopped container): `cp` into a volume path writes the
+    // volume, not the container's layer. On a read-only overlay a bind whose mount point is
+    // missing is skipped (nothing below it can be read anyway).
+    std::vector<MountOp> mounts;
 };
 
 // Mounts `o` in a private mount namespace of a helper thread and runs fn(o.target) there; the

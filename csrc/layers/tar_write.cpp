@@ -613,7 +613,13 @@ WriteResult Writer::run() {
         if (mroot_ >= 0 && ::fsetxattr(mroot_, kOverlayOpaqueXattr, "y", 1, 0) != 0)
             mfail(std::string("setxattr ") + kOverlayOpaqueXattr, "");
     }
-    walk(root.get(), "", mroot_);
+    if (opts_.top_name.empty()) {
+        walk(root.get(), "", mroot_);
+    } else {
+        Stat st{rs.st_mode, rs.st_uid, rs.st_gid, rs.st_dev, rs.st_ino, 0, 0, 1, rs.st_mtim.tv_sec};
+        header(opts_.top_name + "/", AE_IFDIR, rs.st_mode, st, 0, nullptr, nullptr, &top);
+        walk(root.get(), opts_.top_name + "/", mroot_);
+    }
     check(archive_write_close(a));
     sink_.finish();
 

@@ -27,6 +27,10 @@ struct WriteOptions {
     std::vector<std::string> exclude;  // relative paths skipped with their subtrees
     bool durable = false;  // the caller will fdatasync out_fd: start writeback as bytes land
     bool hash = true;      // false: no digests (save/export output nobody checks: ~85 ms per 136 MB)
+    // Not empty: the top directory is an entry of its own under this name, and everything
+    // else is named below it ("vol/", "vol/a"): `cp CONTAINER:/vol` of a mounted volume,
+    // which cannot be walked from its parent (the walk skips other filesystems).
+    std::string top_name;
 };
 
 struct WriteResult {

@@ -63,6 +63,13 @@ class Conflict(APIError):
     status_code = 409
 
 
+class Forbidden(APIError):
+    """The operation is not allowed on what it targets (a read-only volume or root filesystem:
+    the Engine API's 403)."""
+
+    status_code = 403
+
+
 class Timeout(APIError, TimeoutError):
     """Waiting for a container took longer than the timeout given."""
 

@@ -238,3 +238,72 @@ def test_api_get_and_put_archive_and_export(client, ctr):
         c.put_archive("/nope", buf.getvalue())
     exported = members(b"".join(c.export()))
     assert exported["data/put"] == b"api"
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_cp_goes_through_volumes_and_binds(cli, client, busybox_image, tmp_path, store_root, running):
+    """As dockerd: a path in a volume or a bind is the volume's, running or stopped (cp in and
+    out, the API's archives); a read-only volume and a --read-only container's root are refused
+    with docker's words."""
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    (bind / "h").write_text("host")
+    src = tmp_path / "one"
+    src.write_text("one")
+    vol, name, ro_name = f"cpvol-{running}", f"cpvols-{running}", f"cpro-{running}"
+    tail = " && sleep 60" if running else ""
+    r = cli("run", "-d", "--name", name, "-v", f"{vol}:/vol", "-v", f"{bind}:/b", "-v", f"{vol}-ro:/ro:ro",
+            "busybox", "sh", "-c", "echo v > /vol/v" + tail)
+    assert r.returncode == 0, r.err
+    r = cli("run", "-d", "--name", ro_name, "--read-only", "busybox", "sh", "-c", "true" + tail)
+    assert r.returncode == 0, r.err
+    try:
+        if running:
+            for _ in range(200):
+                if cli("exec", name, "test", "-f", "/vol/v").returncode == 0:
+                    break
+        else:
+            assert cli("wait", name).out.strip() == "0"
+            assert cli("wait", ro_name).out.strip() == "0"
+        for dest in ("/vol/", "/b/"):
+            r = cli("cp", src, f"{name}:{dest}")
+            assert r.returncode == 0, r.err
+        assert (bind / "one").read_text() == "one"  # the host's directory, not the layer
+        r = cli("run", "--rm", "-v", f"{vol}:/vol", "busybox", "cat", "/vol/one", "/vol/v")
+        assert r.out == "onev\n", r.err  # the volume has it: another container sees it
+        assert "/vol/one" not in cli("diff", name).out and "/b/one" not in cli("diff", name).out
+        # out of a volume and a bind
+        data = subprocess.run([*cli.cmd, "cp", f"{name}:/vol", "-"], capture_output=True, env=cli.env()).stdout
+        got = members(data)
+        assert got["vol/one"] == b"one" and got["vol/v"] == b"v\n" and got["vol"].isdir()
+        data = subprocess.run([*cli.cmd, "cp", f"{name}:/b/h", "-"], capture_output=True, env=cli.env()).stdout
+        assert members(data) == {"h": b"host"}
+        r = cli("cp", f"{name}:/vol", tmp_path / "out")
+        assert r.returncode == 0, r.err
+        assert sorted(os.listdir(tmp_path / "out")) == ["one", "v"]
+        # the API's archives too
+        c = client.containers.get(name)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            ti = tarfile.TarInfo("put")
+            ti.size = 3
+            t.addfile(ti, io.BytesIO(b"api"))
+        assert c.put_archive("/b", buf.getvalue()) is True
+        assert (bind / "put").read_bytes() == b"api"
+        bits, stat = c.get_archive("/b/put")
+        assert members(b"".join(bits)) == {"put": b"api"}
+        # read-only: refused before anything is written, as dockerd
+        r = cli("cp", src, f"{name}:/ro/one")
+        assert r.returncode == 1 and "mounted volume is marked read-only" in r.err
+        with pytest.raises(layerbox.errors.Forbidden) as e:
+            c.put_archive("/ro", buf.getvalue())
+        assert e.value.status_code == 403
+        r = cli("cp", src, f"{ro_name}:/one")
+        assert r.returncode == 1 and "container rootfs is marked read-only" in r.err
+        r = cli("cp", src, f"{ro_name}:/tmp/")
+        assert r.returncode == 1 and "container rootfs is marked read-only" in r.err
+        assert "/one" not in cli("diff", ro_name).out
+    finally:
+        cli("rm", "-f", name, ro_name)
+        cli("volume", "rm", vol, f"{vol}-ro")
+    assert host_mounts(store_root) == []

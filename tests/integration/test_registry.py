@@ -543,6 +543,48 @@ def test_run_pulls_a_missing_image_from_its_registry(cli, store2, registry, tags
     assert err[1] == "1: Pulling from lb/runpull" and err[-1] == f"Status: Downloaded newer image for {ref}"
 
 
+def test_run_pull_always_and_never_against_the_registry(cli, store2, registry, tags):
+    """--pull always pulls before every run/create (docker's CLI: the pull's lines, then
+    "Image is up to date" or "Downloaded newer image"), so a tag moved in the registry runs
+    its new image; --pull missing keeps the local one; --pull never never asks."""
+    ref = tags(f"{registry.host}/lb/always:1")
+    assert cli("push", ref).returncode == 0
+    assert store2("pull", ref).returncode == 0
+    r = store2("run", "--rm", "--pull", "always", ref, "echo", "ran")
+    assert r.returncode == 0 and r.out == "ran\n", r.err
+    err = r.err.splitlines()
+    assert err[0] == "1: Pulling from lb/always" and err[-1] == f"Status: Image is up to date for {ref}"
+    assert "Unable to find image" not in r.err
+    # the tag moves to a new image in the registry
+    assert cli("run", "--name", "always-v2", "busybox", "sh", "-c", "echo v2 > /version").returncode == 0
+    try:
+        v2 = cli("commit", "always-v2", ref).out.strip()
+    finally:
+        cli("rm", "-f", "always-v2")
+    try:
+        assert cli("push", ref).returncode == 0
+        r = store2("run", "--rm", "--pull", "missing", ref, "cat", "/version")
+        assert r.returncode == 1 and "Pulling" not in r.err  # the local, older image: no file
+        r = store2("run", "--rm", "--pull", "always", ref, "cat", "/version")
+        assert r.returncode == 0 and r.out == "v2\n", r.err
+        assert r.err.splitlines()[-1] == f"Status: Downloaded newer image for {ref}"
+        assert inspect(store2, ref)["Id"] == v2
+        r = store2("create", "--pull", "always", ref, "true")
+        assert r.returncode == 0, r.err
+        assert r.err.splitlines()[-1] == f"Status: Image is up to date for {ref}"
+        store2("rm", r.out.strip())
+        # a registry that does not answer: the pull's error, no container made
+        before = store2("ps", "-a", "-q").out
+        r = store2("run", "--rm", "--pull", "always", f"127.0.0.1:{free_port()}/lb/none:1", "true")
+        assert r.returncode == 125 and "Error" in r.err and "Traceback" not in r.err
+        r = store2("run", "--rm", "--pull", "never", f"{registry.host}/lb/never:1", "true")
+        assert r.returncode == 125
+        assert r.err == f"Error: No such image: {registry.host}/lb/never:1\n"
+        assert store2("ps", "-a", "-q").out == before
+    finally:
+        cli("rmi", "-f", v2)
+
+
 def test_run_of_a_docker_hub_name_pulls_only_through_a_mirror(cli, store2, registry, tags):
     tags(f"{registry.host}/library/mirrored:1")
     assert cli("push", f"{registry.host}/library/mirrored:1").returncode == 0

@@ -132,9 +132,47 @@ def test_pid_container(cli, busybox_image):
     assert r.returncode != 0
 
 
-def test_ipc_container_refused_clearly(cli, busybox_image):
-    r = cli("create", "--ipc", "container:other", "busybox", "true")
-    assert r.returncode == 125 and "--ipc container:NAME is not supported" in r.err
+def test_ipc_container(cli, busybox_image):
+    """--ipc container:NAME as dockerd: the joiner is in the donor's IPC namespace and sees its
+    /dev/shm; the donor must be shareable (docker's default, private, is refused) and running;
+    create keeps the donor's full id."""
+    r = cli("run", "-d", "--name", "ipc-donor", "--ipc", "shareable", "busybox", "sh", "-c",
+            "echo from-donor > /dev/shm/note && sleep 300")
+    assert r.returncode == 0, r.err
+    donor = r.out.strip()
+    private = cli("run", "-d", "--name", "ipc-private", "busybox", "sleep", "300", check=True).out.strip()
+    joiner = late = ""
+    try:
+        for _ in range(200):
+            if cli("exec", "ipc-donor", "test", "-f", "/dev/shm/note").returncode == 0:
+                break
+        r = run(cli, "--ipc", "container:ipc-donor", "busybox", "sh", "-c",
+                "cat /dev/shm/note && readlink /proc/self/ns/ipc && echo back > /dev/shm/back")
+        assert r.returncode == 0, r.err
+        note, ns = r.out.split()
+        assert note == "from-donor"
+        assert ns == cli("exec", "ipc-donor", "readlink", "/proc/self/ns/ipc").out.strip()
+        assert cli("exec", "ipc-donor", "cat", "/dev/shm/back").out == "back\n"
+        joiner = cli("create", "--ipc", "container:ipc-donor", "busybox", "sleep", "300").out.strip()
+        late = cli("create", "--ipc", "container:ipc-donor", "busybox", "true").out.strip()
+        assert _inspect(cli, joiner, ".HostConfig.IpcMode") == f"container:{donor}"
+        assert cli("start", joiner).returncode == 0
+        # a joiner of a joiner shares the donor's namespace and /dev/shm (docker: its shm path)
+        r = run(cli, "--ipc", f"container:{joiner}", "busybox", "cat", "/dev/shm/note")
+        assert r.out == "from-donor\n", r.err
+        r = run(cli, "--ipc", "container:ipc-private", "busybox", "true")
+        assert r.returncode == 125
+        assert (f"can't join IPC of container {private}: non-shareable IPC (hint: use "
+                "IpcMode:shareable for the donor container)") in r.err
+        r = cli("create", "--ipc", "container:nosuch", "busybox", "true")
+        assert r.returncode == 125 and "No such container: nosuch" in r.err
+        assert cli("kill", "ipc-donor").returncode == 0
+        cli("wait", "ipc-donor")
+        r = cli("start", late)
+        assert r.returncode == 1
+        assert f"can't join IPC of container {donor}: container {donor} is not running" in r.err
+    finally:
+        cli("rm", "-f", "ipc-donor", "ipc-private", *(c for c in (joiner, late) if c))
 
 
 def test_attach_streams(cli, busybox_image):

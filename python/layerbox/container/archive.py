@@ -5,7 +5,8 @@ Where the container's tree comes from:
   (volumes, /etc/hosts) count and writes go through its overlay;
 - stopped or created: its overlay mounted by a C++ helper thread in a private mount namespace
   (never on the host), read-only for reading, with upper and work dirs for writing, so copy-up
-  and whiteouts are the kernel's.
+  and whiteouts are the kernel's; its volumes and binds are mounted over it there, as dockerd's
+  mountVolumes does, so a path in a volume is the volume's in both cases.
 Every path inside the container is resolved inside that root by the C++ core (openat2
 RESOLVE_IN_ROOT): a symlink in the container never leads out of it.
 
@@ -16,8 +17,9 @@ dir of a read-only overlay, then the image's layers; the store's init layer is n
 from __future__ import annotations
 
 import os
+import posixpath
 
-from layerbox.errors import Conflict, InvalidArgument, NotFound
+from layerbox.errors import Conflict, Forbidden, InvalidArgument, NotFound
 
 
 # -- the container's root --------------------------------------------------------------------
@@ -30,6 +32,8 @@ class _Root:
         self.write = write
         self.cid = engine.resolve(ref)
         self.name = ref
+        self.mounts: list = []
+        self.readonly_rootfs = False
         self.root = ""
         self.overlay = None
         self._fd = -1
@@ -45,6 +49,8 @@ class _Root:
             self._lock = engine.store.container_lock(self.cid)
             self._lock.__enter__()
             c = engine.load(self.cid, reconcile=False)
+        self.mounts = list(c.config.get("Mounts") or ())
+        self.readonly_rootfs = bool(c.config["HostConfig"].get("ReadonlyRootfs"))
         if c.running:
             pid = c.state.get("Pid") or 0
             try:
@@ -65,6 +71,7 @@ class _Root:
         else:
             self.overlay = {"lower": [upper, engine.store.init_layer, *lowers],
                             "target": os.path.join(c.dir, "merged")}
+        self.overlay["mounts"] = engine.volume_binds(c)
         return self
 
     def __exit__(self, *exc):
@@ -74,6 +81,20 @@ class _Root:
         if self._lock is not None:
             self._lock.__exit__(*exc)
             self._lock = None
+
+    def check_writable(self, path: str) -> None:
+        """dockerd's checks before extracting into a container (containerExtractToDir): a path
+        in a read-only volume or bind is refused, and a path outside every mount of a
+        --read-only container. (The kernel refuses such writes anyway; this gives docker's
+        words, and keeps a stopped --read-only container's layer unchanged.)"""
+        p = posixpath.normpath("/" + path.lstrip("/"))
+        inside = [m for m in self.mounts
+                  if p == m["Destination"] or p.startswith(m["Destination"].rstrip("/") + "/")]
+        if inside:
+            if not max(inside, key=lambda m: len(m["Destination"])).get("RW", True):
+                raise Forbidden("mounted volume is marked read-only")
+        elif self.readonly_rootfs:
+            raise Forbidden("container rootfs is marked read-only")
 
     def stat(self, path: str, follow: bool = False) -> dict:
         from layerbox import _core
@@ -237,9 +258,6 @@ def copy_from_container(engine, ref: str, src: str, dest: str, *, follow: bool =
         if not dstat["exists"] and not os.path.isdir(_split(dest_path)[0]):
             raise InvalidArgument(f"destination directory does not exist: {_split(dest_path)[0]}")
         into, rename, contents = _plan(st, _base(src), contents, dstat, dest_path, dest)
-        if st["type"] == "dir" and st["mount_root"] and not contents:
-            # A mounted directory (a volume) comes as its contents: name it here.
-            into, rename = os.path.join(into, rename or st["name"]), ""
         chown = None if archive else (os.getuid(), os.getgid())
         pump(lambda w: root.archive(src, w, follow=follow, contents=contents),
              lambda r: _core.extract_path(r, "/", into, rename_to=rename, chown=chown))
@@ -260,6 +278,7 @@ def copy_to_container(engine, ref: str, src: str, dest: str, *, follow: bool = F
                 raise NotFound(f"Could not find the file {dest} in container {ref}")
             if dstat["type"] != "dir":
                 raise InvalidArgument(f"destination \"{ref}:{dest}\" must be a directory")
+            root.check_writable(dest)
             root.extract(stdin_fd, dest, chown=chown)
             return
         contents = _contents_only(src)
@@ -271,6 +290,7 @@ def copy_to_container(engine, ref: str, src: str, dest: str, *, follow: bool = F
             if not pstat["exists"] or pstat["type"] != "dir":
                 raise InvalidArgument(f"destination directory does not exist: {ref}:{_split(dest)[0]}")
         into, rename, contents = _plan(st, _base(src), contents, dstat, dest, f"{ref}:{dest}")
+        root.check_writable(posixpath.join(into, rename) if rename else into)
         local = os.path.abspath(src)
         pump(lambda w: _core.archive_path("/", local, w, follow=follow, contents_only=contents),
              lambda r: root.extract(r, into, rename_to=rename, chown=chown))
@@ -334,6 +354,7 @@ def put_archive(engine, ref: str, path: str, data) -> bool:
             raise NotFound(f"Could not find the file {path} in container {ref}")
         if st["type"] != "dir":
             raise InvalidArgument(f"extraction point is not a directory: {path}")
+        root.check_writable(path)
         r, t = feed(data)
         try:
             root.extract(r, path)

@@ -287,6 +287,10 @@ class ContainerEngine:
             layers = self.images.layers(image_id)
             cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts,
                                        volumes_from=self._mount_points_of)
+            for key in ("IpcMode", "PidMode"):  # dockerd keeps the other container's full id
+                joined = cfg["HostConfig"].get(key) or ""
+                if joined.startswith("container:"):
+                    cfg["HostConfig"][key] = "container:" + self.resolve(joined[10:])
             mode = cfg["HostConfig"]["NetworkMode"]
             if mode.startswith("container:"):  # docker: "No such container" when missing
                 cfg["HostConfig"]["NetworkMode"] = "container:" + self.resolve(mode[10:])
@@ -585,19 +589,32 @@ class ContainerEngine:
         return list(self.get(ref, reconcile=False).config.get("Mounts") or ())
 
     def _namespace_of(self, ref: str, kind: str) -> str:
-        """--pid container:NAME (--ipc container:NAME is refused for now): the namespace file of
-        a running container's init."""
+        """--pid container:ID and --ipc container:ID (the id create resolved): the namespace
+        file of a running container's init, with dockerd's rules and words (getPidContainer,
+        getIpcContainer). An IPC donor must share its IPC: shareable, host, or itself joined to
+        a shareable one; docker's default, private, is refused."""
+        what = f"can't join IPC of container {ref}: " if kind == "ipc" else ""
         try:
             other = self.get(ref)
-        except NotFound:
-            raise InvalidArgument(f"cannot join {kind.upper()} of a non running container: No such "
-                                  f"container: {ref}") from None
+        except NotFound as e:  # removed since create
+            raise NotFound(f"{what}{e}") from None
         if other.status != "running":
-            raise Conflict(f"cannot join {kind.upper()} of a non running container: {other.id}")
-        if kind == "ipc" and (other.config["HostConfig"].get("IpcMode") or "private") not in (
-                "shareable", "host"):
-            raise InvalidArgument(f"cannot join IPC of a non-shareable container: {other.id}")
+            raise Conflict(f"{what}container {other.id} is not running")
+        mode = other.config["HostConfig"].get("IpcMode") or "private"
+        if kind == "ipc" and mode not in ("shareable", "host") and not mode.startswith("container:"):
+            raise InvalidArgument(f"{what}non-shareable IPC (hint: use IpcMode:shareable for the "
+                                  "donor container)")
         return f"/proc/{other.state['Pid']}/ns/{kind}"
+
+    def volume_binds(self, c: Container) -> list:
+        """The container's volumes and binds as the plan's bind operations, without copy-up or
+        tmpfs (dockerd's mountVolumes): what `cp` and the archive API reach at those paths in a
+        stopped container, as they do through a running one's root."""
+        from layerbox.container import mounts as _mounts
+
+        ops = _mounts.plan_ops(c.config.get("Mounts") or (), self._volume_source, False,
+                               lambda path, opts: [])
+        return [{k: v for k, v in op.items() if k != "propagation"} for op in ops]
 
     def _volume_source(self, m: dict) -> str:
         if m["Type"] == "bind":

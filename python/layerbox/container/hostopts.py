@@ -103,9 +103,6 @@ def host_config(opts: dict, network: str) -> dict:
     ipc = _ns_mode(opts.get("ipc_mode"), "--ipc", ("", "none", "private", "shareable", "host",
                                                     "container:"))
     uts = _ns_mode(opts.get("uts_mode"), "--uts", ("", "host"))
-    if ipc.startswith("container:"):
-        raise InvalidArgument("--ipc container:NAME is not supported by layerbox yet (private, "
-                              "shareable and host are)")
     if ipc == "none":
         raise InvalidArgument("--ipc none is not supported by layerbox (private, shareable, host "
                               "and container:NAME are)")
@@ -167,21 +164,25 @@ def plan_part(config: dict, namespace_of) -> dict:
 
 
 def shm_source(host: dict, plan_part_: dict) -> str:
-    """Where the container's /dev/shm comes from when it shares IPC: the host's (--ipc host) or
-    the other container's, through its init's root (--ipc container:NAME); "" for its own."""
+    """Where the container's /dev/shm comes from when it shares IPC: the host's (--ipc host),
+    or "/proc/PID/ns/mnt" of the other container's init (--ipc container:NAME: its /dev/shm,
+    which the core clones from inside that mount namespace); "" for its own."""
     if (host.get("IpcMode") or "") == "host":
         return "/dev/shm"
     for kind, path in plan_part_.get("join_namespaces") or ():
         if kind == "ipc":
-            return path.rsplit("/ns/", 1)[0] + "/root/dev/shm"
+            return path.rsplit("/", 1)[0] + "/mnt"
     return ""
 
 
 def shm_mount(op: dict, host: dict, source: str) -> dict:
     """The plan's /dev/shm: its own tmpfs of --shm-size, or a bind of the shared one."""
     if source:
-        return {"kind": "bind", "target": "/dev/shm", "source": source, "recursive": False,
-                "nosuid": True, "nodev": True, "noexec": True}
+        shared = {"kind": "bind", "target": "/dev/shm", "source": source, "recursive": False,
+                  "nosuid": True, "nodev": True, "noexec": True}
+        if source.endswith("/ns/mnt"):
+            shared.update(source="/dev/shm", source_mntns=source)
+        return shared
     size = int(host.get("ShmSize") or DEFAULT_SHM)
     data = [d for d in op.get("data") or () if d[0] != "size"] + [["size", f"{size // 1024}k"]]
     return dict(op, data=data)
