@@ -237,8 +237,10 @@ class Puller:
         the store changed: a new image, or the tag/digest now names it)."""
         images, ref = self.images, self.ref
         shown = f"{ref.name}@{want}" if want.startswith("sha256:") else f"{ref.name}:{want}"
-        self.emit({"status": f"Pulling from {self.repo}", "id": want})
         _data, doc, mt, digest = _manifest(self.reg, self.repo, want, self.scopes, shown)
+        # after the manifest, as dockerd: a registry that does not answer or lacks the tag
+        # gives only the error
+        self.emit({"status": f"Pulling from {self.repo}", "id": want})
         top_digest = digest
         if mt in mf.INDEXES:
             desc = mf.choose(doc, self.platform)
