@@ -10,10 +10,6 @@ from layerbox.errors import Conflict, InvalidArgument, NotFound
 from layerbox.store import Store
 
 
-def _valid(name: str) -> bool:
-    return bool(name) and name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)
-
-
 class Volumes:
     def __init__(self, store: Store):
         self.store = store
@@ -98,12 +94,19 @@ class Volumes:
             "Scope": "local",
         }
 
-    def create(self, name: str | None = None, labels: dict | None = None) -> dict:
+    def create(self, name: str | None = None, labels: dict | None = None,
+               options: dict | None = None) -> dict:
+        if options:
+            # docker's local driver mounts what these name (tmpfs, a bind, nfs) at first use and
+            # unmounts it after the last user, which needs a daemon's reference count: refused
+            # rather than made as a plain directory that would ignore them.
+            raise InvalidArgument("volume driver options are not supported by layerbox (local "
+                                  f"volumes are directories in its store): {', '.join(sorted(options))}")
         self.store.ensure()
         name = name or os.urandom(32).hex()
-        if not _valid(name):
-            raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local '
-                                  "volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed")
+        from layerbox.container.mounts import check_volume_name
+
+        check_volume_name(name)  # the local driver's rule and words, as for -v NAME:/path
         d = self._dir(name)
         if not os.path.isdir(d):
             tmp = self.store.mkdtemp("volume")

@@ -183,11 +183,10 @@ async def vol_create(request):
     b = await json_body(request)
     if b.get("Driver") not in (None, "", "local"):
         raise ApiError(400, f"volume driver {b['Driver']} is not supported by layerbox (local only)")
-    if b.get("DriverOpts"):
-        raise ApiError(400, "volume driver options are not supported by layerbox")
     if b.get("ClusterVolumeSpec"):
         raise ApiError(400, "cluster volumes are not supported by layerbox")
-    doc = await svc.run(_vols(svc).create, b.get("Name") or None, b.get("Labels") or {})
+    doc = await svc.run(_vols(svc).create, b.get("Name") or None, b.get("Labels") or {},
+                        b.get("DriverOpts") or None)
     _events.record(svc.store, "volume", "create", doc["Name"], {"driver": "local"})
     return json_response(doc, status=201)
 

@@ -100,6 +100,8 @@ def _fast(args: list):
     if verb == "container" and i < len(args):
         verb = args[i]
         i += 1
+        if verb == "inspect":  # containers only, unlike `inspect`: click's container_inspect
+            return None
     from layerbox.cli._verb_table import VERB_TABLE
 
     spec = VERB_TABLE.get(verb)
@@ -136,6 +138,8 @@ def _verb(args: list) -> str:
         if a not in _GROUPS:
             break
         i += 1
+    if len(words) == 2 and words[0] in ("volume", "image", "system"):
+        return " ".join(words)  # `volume create` is not `create`: it exits 1, as docker's
     return words[-1] if words else ""
 
 

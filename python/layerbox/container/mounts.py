@@ -42,7 +42,7 @@ def valid_volume_name(name: str) -> bool:
     return bool(name) and name[0].isascii() and name[0].isalnum() and set(name) <= _NAME_CHARS
 
 
-def _check_volume_name(name: str) -> None:
+def check_volume_name(name: str) -> None:
     if not valid_volume_name(name):
         raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local '
                               'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you '
@@ -115,7 +115,7 @@ def parse_bind(raw: str) -> dict:
     if any(o in _PROPAGATION for o in opts):
         raise InvalidArgument(f"{bad}: {_mount_config_error('volume', 'field BindOptions must not be specified')}")
     if source:
-        _check_volume_name(source)
+        check_volume_name(source)
         m.update(Source=source, Name=source, Mode=mode or "z")
     m["CopyData"] = "nocopy" not in opts
     return m
@@ -294,7 +294,7 @@ def from_api(spec: dict) -> dict:
             raise InvalidArgument("volume-opt (the local driver's mount options) is not supported "
                                   "by layerbox yet")
         if source:
-            _check_volume_name(source)
+            check_volume_name(source)
             m.update(Source=source, Name=source)
         else:
             m["Anonymous"] = True

@@ -277,7 +277,19 @@ def start(ctx, containers, attach=False, interactive=False) -> int:
         r = mon.wait(forward_signals=True, raw_tty=tty and interactive)
         mon.close()
         return r["exit_code"] if r["exited"] else engine.wait(c.id)["StatusCode"]
-    return _each(containers, lambda n: engine.start(n))
+    failed = []
+
+    def one(n):
+        try:
+            engine.start(n)
+        except (LayerboxError, OSError):
+            failed.append(n)
+            raise
+
+    if _each(containers, one):  # docker's CLI ends with the list of those that failed
+        _err(f"failed to start containers: {', '.join(failed)}")
+        return 1
+    return 0
 
 
 def stop(ctx, containers, timeout=None, signal=None) -> int:
@@ -336,7 +348,16 @@ def port(ctx, container, port=None) -> int:
 
 
 def rename(ctx, container, new_name) -> int:
-    ctx.engine.rename(container, new_name)
+    try:
+        ctx.engine.rename(container, new_name)
+    except (LayerboxError, OSError) as e:
+        if isinstance(e, OSError) and e.errno == 32:
+            raise
+        from layerbox.cli.main import message
+
+        _err(message(e))  # then docker's CLI names what it failed to do
+        _err(f"failed to rename container named {container}")
+        return 1
     return 0
 
 
@@ -491,8 +512,8 @@ def inspect(ctx, names, fmt=None, size=False, type_=None) -> int:
                 kind = "image"
             except (NotFound, InvalidArgument):
                 doc = None
-        if doc is None:
-            _err(f"No such object: {n}")
+        if doc is None:  # docker: `container inspect` names what it looked for
+            _err(f"No such container: {n}" if type_ == "container" else f"No such object: {n}")
             failed += 1
             continue
         docs.append(doc)

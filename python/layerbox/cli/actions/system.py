@@ -249,14 +249,15 @@ def system_check(ctx, repair=False) -> int:
     return check(ctx.store, repair=repair)
 
 
-def volume_create(ctx, name=None, label=(), driver="local") -> int:
+def volume_create(ctx, name=None, label=(), driver="local", opt=()) -> int:
     from layerbox.errors import InvalidArgument
     from layerbox.volumes import Volumes
 
     if driver != "local":
         raise InvalidArgument(f"volume driver {driver!r} is not supported (only local)")
     labels = {l.partition("=")[0]: l.partition("=")[2] for l in label}
-    sys.stdout.write(Volumes(ctx.store).create(name, labels)["Name"] + "\n")
+    options = {o.partition("=")[0]: o.partition("=")[2] for o in opt}
+    sys.stdout.write(Volumes(ctx.store).create(name, labels, options)["Name"] + "\n")
     return 0
 
 

@@ -289,6 +289,16 @@ def inspect(obj, **kw):
     return act.inspect(obj, **kw)
 
 
+@click.command("inspect", context_settings=CONTEXT_SETTINGS)
+@click.option("-f", "--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template.")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def container_inspect(obj, **kw):
+    """Display detailed information on one or more containers."""
+    return act.inspect(obj, type_="container", **kw)
+
+
 @click.command("prune", context_settings=CONTEXT_SETTINGS)
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Provide filter values (label=...).")
@@ -304,5 +314,5 @@ for _cmd in (run, create, start, ps, stop, restart, kill, pause, unpause, rm, wa
     register(container_group, _cmd)
 register(container_group, ps, "ls", "list")
 register(container_group, container_prune, "prune")
-register(container_group, inspect, "inspect")
+register(container_group, container_inspect, "inspect")
 register(cli, inspect)

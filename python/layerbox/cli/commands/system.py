@@ -64,6 +64,8 @@ register(system_group, system_check, "check")
 @click.command("create", context_settings=CONTEXT_SETTINGS)
 @click.option("-l", "--label", multiple=True, metavar="K=V", help="Set metadata for a volume.")
 @click.option("-d", "--driver", default="local", help="Volume driver name (only local).")
+@click.option("-o", "--opt", multiple=True, metavar="K=V",
+              help="Set driver specific options (refused: local volumes are directories).")
 @click.argument("name", required=False)
 @click.pass_obj
 def volume_create(obj, **kw):
