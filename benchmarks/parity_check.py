@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -152,16 +153,22 @@ CASES: list[tuple[str, list[list[str]]]] = [
     ("save and load", [
         ["!", "save", "-o", "/nonexistent-dir/x.tar", "{img}"],
         ["!", "load", "-i", "/nonexistent-file.tar"]]),
+    # on a terminal (run under script(1)): save refuses one, `save -o` draws nothing (docker's
+    # save has no progress), load draws its "Loading layer" lines
+    ("save and load on a terminal", [
+        ["!", "{tty}", "save", "{img}"],
+        ["!", "{tty}", "save", "-o", "{tmp}/tty.tar", "{img}"],
+        ["!", "{tty}", "load", "-i", "{tmp}/tty.tar"]]),
 ]
 
 
-def expand(argv: list[str]) -> list[str]:
+def expand(argv: list[str], tmp: str) -> list[str]:
     out: list[str] = []
     for a in argv:
         if a == "{net}":
             out.extend(NET)
         else:
-            out.append(a.replace("{img}", IMG))
+            out.append(a.replace("{img}", IMG).replace("{tmp}", tmp))
     return out
 
 
@@ -185,15 +192,15 @@ def normalize(text: str) -> list[str]:
 
 
 def normalize_err(text: str) -> list[str]:
+    """Error lines without the prefixes that differ by design (docker's "Error response from
+    daemon: ", "docker: ", a client-side error's missing "Error: "), usage hints, or docker's
+    client log lines."""
     out = []
-    for line in normalize(text):
-        line = line.replace("docker: Error response from daemon: ", "Error: ")
-        line = line.replace("Error response from daemon: ", "Error: ")
-        line = re.sub(r"^docker: ", "Error: ", line)
-        line = re.sub(r"^Error: Error: ", "Error: ", line)
-        if line.strip() in ("", "Run 'docker run --help' for more information",
-                            "Run 'docker create --help' for more information") or line.startswith("See 'docker"):
-            continue  # docker's usage hints after an error
+    for line in normalize(text.replace("\r", "")):
+        line = line.replace("Error response from daemon: ", "")
+        line = re.sub(r"^(docker: )?(Error: )*", "", line)
+        if not line.strip() or re.match(r"(Run|See|Try|Usage:) ", line) or line.startswith('time="'):
+            continue
         out.append(line.replace("docker", "<CLI>").replace("layerbox", "<CLI>"))
     return out
 
@@ -227,7 +234,11 @@ class Engines:
         self.env = dict(os.environ, LAYERBOX_ROOT=root)
 
     def run(self, which: str, argv: list[str]) -> subprocess.CompletedProcess:
+        tty = argv[:1] == ["{tty}"]
+        argv = argv[1:] if tty else argv
         cmd = [self.docker, *argv] if which == "docker" else [*self.lb, *argv]
+        if tty:  # on a terminal of its own: script(1) gives it a pty, its output is the pty's
+            cmd = ["script", "-qefc", shlex.join(cmd), "/dev/null"]
         return subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=120,
                               stdin=subprocess.DEVNULL)
 
@@ -264,19 +275,19 @@ def cleanup(eng: Engines) -> None:
         subprocess.run([d, "rmi", "-f", *sorted(set(imgs))], capture_output=True)
 
 
-def compare(eng: Engines, name: str, steps: list[list[str]], verbose: bool) -> list[str]:
+def compare(eng: Engines, name: str, steps: list[list[str]], verbose: bool, tmp: str) -> list[str]:
     marked = any(s[:1] == ["!"] for s in steps)
     problems = []
     for i, step in enumerate(steps):
         compared = step[:1] == ["!"] or (not marked and i == len(steps) - 1)
-        argv = expand(step[1:] if step[:1] == ["!"] else step)
+        argv = expand(step[1:] if step[:1] == ["!"] else step, tmp)
         d, lb = eng.run("docker", argv), eng.run("layerbox", argv)
         if not compared:
             continue
         what = " ".join(argv)
         if d.returncode != lb.returncode:
             problems.append(f"{what}: exit {lb.returncode}, docker {d.returncode}")
-        a, b = shape(normalize(d.stdout)), shape(normalize(lb.stdout))
+        a, b = shape(normalize(d.stdout.replace("\r", ""))), shape(normalize(lb.stdout.replace("\r", "")))
         if a != b:
             problems.append(f"{what}: stdout differs\n    docker:   {a}\n    layerbox: {b}")
         ea, eb = normalize_err(d.stderr), normalize_err(lb.stderr)
@@ -306,7 +317,7 @@ def main() -> int:
         for name, steps in CASES:
             if args.k not in name:
                 continue
-            problems = compare(eng, name, steps, args.v)
+            problems = compare(eng, name, steps, args.v, tmp)
             print(f"{'ok  ' if not problems else 'DIFF'} {name}")
             for p in problems:
                 print("    " + p)

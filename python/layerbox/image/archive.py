@@ -575,7 +575,8 @@ def load_fd(images, fd: int, emit=None) -> list[str]:
                 if diff_id in seen:
                     continue
                 seen.add(diff_id)
-                meter = _load_meter(emit, arc, path, chain)
+                # docker draws a line only for a layer it loads, not for one it has
+                meter = None if images.has_layer(diff_id) else _load_meter(emit, arc, path, chain)
                 s = _stage_layer(images, arc, path, blob_digest, diff_id)
                 if meter is not None:
                     meter.current = meter.total
