@@ -87,7 +87,9 @@ def test_failing_commands_exit_1_and_run_create_125(cli, busybox_image, tmp_path
         clean(cli("container", "create", "nosuch-image-here:1"), 125, "No such image")
         clean(cli("run", "--rm", "busybox", "/nonexistent"), 127)
         clean(cli("tag", "busybox"), 1)  # a missing argument: 1, as docker
-        clean(cli("ps", "--no-such-flag"), 125, "No such option")  # a bad flag: 125
+        # a bad flag: 125, in docker's (cobra's) words
+        assert cli("ps", "--no-such-flag").err == "unknown flag: --no-such-flag\nSee 'layerbox ps --help'.\n"
+        clean(cli("ps", "-Z"), 125, "unknown shorthand flag: 'Z' in -Z")
         assert not (tmp_path / "x.tar").exists()
     finally:
         cli("rm", "-f", cid)
@@ -105,6 +107,12 @@ def test_error_lines_as_docker_s_cli(cli, busybox_image):
     r = cli("rename", "nosuch-a", "newname")
     assert r.returncode == 1 and r.err.splitlines() == [
         "Error: No such container: nosuch-a", "Error: failed to rename container named nosuch-a"]
+    r = cli("rename", "one")  # a wrong number of arguments: cobra's words, exit 1
+    assert r.returncode == 1 and r.err.startswith('"layerbox rename" requires exactly 2 arguments.\n'
+                                                  "See 'layerbox rename --help'.\n\nUsage:  layerbox rename ")
+    assert cli("start").err.startswith('"layerbox start" requires at least 1 argument.\n')
+    assert cli("volume", "create", "a", "b").err.startswith(
+        '"layerbox volume create" requires at most 1 argument.\n')
     r = cli("container", "inspect", "nosuch-a")
     assert r.returncode == 1 and r.err == "Error: No such container: nosuch-a\n"
     r = cli("inspect", "nosuch-a")

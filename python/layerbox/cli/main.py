@@ -172,12 +172,18 @@ def _click(args: list) -> int:
             name = e.message.split("'")[1] if e.message.count("'") >= 2 else e.message
             sys.stderr.write(f"layerbox: '{name}' is not a layerbox command.\nSee 'layerbox --help'\n")
             return EXIT_FAILED
-        e.show()
         # docker: a wrong number of arguments exits 1; a bad flag or flag value 125.
-        if isinstance(e, click.MissingParameter) and isinstance(e.param, click.Argument):
+        if (isinstance(e, click.MissingParameter) and isinstance(e.param, click.Argument)) or \
+                "unexpected extra argument" in e.message:
+            sys.stderr.write(_arity_message(e.ctx))
             return EXIT_FAILED
-        if "unexpected extra argument" in e.message:
-            return EXIT_FAILED
+        if isinstance(e, click.NoSuchOption) and e.ctx is not None:
+            name = e.option_name
+            what = f"unknown shorthand flag: '{name[1]}' in {name}" if name[:2] != "--" and len(name) > 1 \
+                else f"unknown flag: {name}"
+            sys.stderr.write(f"{what}\nSee '{e.ctx.command_path} --help'.\n")
+            return EXIT_USAGE
+        e.show()
         return EXIT_USAGE
     except click.exceptions.Abort:
         return 1
@@ -189,6 +195,30 @@ def _click(args: list) -> int:
         if _is_epipe(e):
             return _broken_pipe()
         return _report(e, _verb(args))
+
+
+def _arity_message(ctx) -> str:
+    """docker's (cobra's) words for a wrong number of arguments: '"docker rename" requires
+    exactly 2 arguments.', the help hint, the usage line and the command's one-line help."""
+    import click
+
+    if ctx is None:
+        return "Error: wrong number of arguments\n"
+    args = [p for p in ctx.command.params if isinstance(p, click.Argument)]
+    least = sum(max(p.nargs, 1) for p in args if p.required)
+    most = None if any(p.nargs < 0 for p in args) else sum(p.nargs for p in args)
+    if most is None:
+        how = f"at least {least} argument{'s' if least != 1 else ''}"
+    elif least == most:
+        how = f"exactly {least} argument{'s' if least != 1 else ''}"
+    elif least == 0:
+        how = f"at most {most} argument{'s' if most != 1 else ''}"
+    else:
+        how = f"at least {least} and at most {most} arguments"
+    usage = " ".join(ctx.command.collect_usage_pieces(ctx))
+    short = ctx.command.get_short_help_str(limit=120)
+    return (f'"{ctx.command_path}" requires {how}.\nSee \'{ctx.command_path} --help\'.\n\n'
+            f"Usage:  {ctx.command_path} {usage}\n\n{short}\n")
 
 
 def main(argv: list | None = None) -> int:
