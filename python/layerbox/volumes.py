@@ -10,6 +10,62 @@ from layerbox.errors import Conflict, InvalidArgument, NotFound
 from layerbox.store import Store
 
 
+# docker's local driver (volume/local): the option keys it knows, and which need which.
+_OPT_KEYS = ("type", "device", "o", "size")
+_OPT_NEEDS = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
+
+
+def check_options(options: dict | None, name: str = "") -> dict:
+    """A local volume's driver options, checked as docker's local driver checks them, then
+    limited to what layerbox mounts: a tmpfs (type=tmpfs, o=size=...,mode=...,uid=...) shared
+    by the containers using it and gone after the last one stops, or a bind of a host
+    directory (type=none, o=bind[,ro], device=/path)."""
+    opts = {str(k): str(v) for k, v in (options or {}).items()}
+    if not opts:
+        return {}
+    what = f"create {name}: " if name else ""
+    for k in opts:
+        if k not in _OPT_KEYS:
+            raise InvalidArgument(f'{what}invalid option: "{k}"')
+    for k, needs in _OPT_NEEDS.items():
+        for need in needs:
+            if k in opts and need not in opts:
+                raise InvalidArgument(f'{what}missing required option: "{need}"')
+    if "size" in opts:
+        raise InvalidArgument(f"{what}quota size requested but no quota support")  # docker's, off xfs
+    words = [w for w in opts.get("o", "").split(",") if w]
+    if opts["type"] == "tmpfs":
+        for w in words:
+            if "=" not in w and w not in ("ro", "rw"):
+                raise InvalidArgument(f"volume option o={opts['o']}: layerbox's tmpfs volumes take "
+                                      "key=value options (size, mode, uid, gid, nr_inodes) and ro")
+        return opts
+    if opts["type"] == "none" and ({"bind", "rbind"} & set(words)):
+        if not set(words) <= {"bind", "rbind", "ro", "rw"}:
+            raise InvalidArgument(f"volume option o={opts['o']}: a bind volume takes bind, rbind and ro")
+        if not opts["device"].startswith("/"):
+            raise InvalidArgument(f"volume option device={opts['device']}: a bind volume needs an "
+                                  "absolute host path")
+        return opts
+    raise InvalidArgument(f"volume type {opts['type']!r} (o={opts.get('o', '')}) is not supported by "
+                          "layerbox: its local volumes are directories, tmpfs (type=tmpfs) or binds "
+                          "(type=none, o=bind, device=/path)")
+
+
+def mount_of(options: dict, data_dir: str) -> dict:
+    """What a volume with these options mounts: {"kind": "dir", "source": data_dir} (no
+    options), {"kind": "bind", "source": device, "ro": ...} or {"kind": "tmpfs", "data":
+    [[k, v]...], "ro": ...}."""
+    if not options:
+        return {"kind": "dir", "source": data_dir}
+    words = [w for w in options.get("o", "").split(",") if w]
+    ro = "ro" in words
+    if options["type"] == "tmpfs":
+        data = [list(w.split("=", 1)) for w in words if "=" in w]
+        return {"kind": "tmpfs", "data": data, "ro": ro}
+    return {"kind": "bind", "source": options["device"], "ro": ro, "recursive": "rbind" in words}
+
+
 class Volumes:
     def __init__(self, store: Store):
         self.store = store
@@ -90,20 +146,15 @@ class Volumes:
             "Labels": meta.get("Labels") or {},
             "Mountpoint": os.path.join(d, "_data"),
             "Name": name,
-            "Options": {},
+            "Options": meta.get("Options") or {},
             "Scope": "local",
         }
 
     def create(self, name: str | None = None, labels: dict | None = None,
                options: dict | None = None) -> dict:
-        if options:
-            # docker's local driver mounts what these name (tmpfs, a bind, nfs) at first use and
-            # unmounts it after the last user, which needs a daemon's reference count: refused
-            # rather than made as a plain directory that would ignore them.
-            raise InvalidArgument("volume driver options are not supported by layerbox (local "
-                                  f"volumes are directories in its store): {', '.join(sorted(options))}")
         self.store.ensure()
         name = name or os.urandom(32).hex()
+        options = check_options(options, name)
         from layerbox.container.mounts import check_volume_name
 
         check_volume_name(name)  # the local driver's rule and words, as for -v NAME:/path
@@ -112,13 +163,20 @@ class Volumes:
             tmp = self.store.mkdtemp("volume")
             os.mkdir(os.path.join(tmp, "_data"), 0o755)
             _util.write_atomic(os.path.join(tmp, "meta.json"), _util.dump_json(
-                {"CreatedAt": _util.now_rfc3339(), "Labels": labels or {}}))
+                {"CreatedAt": _util.now_rfc3339(), "Labels": labels or {}, "Options": options}))
             os.chmod(tmp, 0o755)
             try:
                 os.rename(tmp, d)
             except OSError:
                 _core.remove_tree(tmp)  # created meanwhile by another process: docker's "exists" is fine
         return self.inspect(name)
+
+    def options(self, name: str) -> dict:
+        """The driver options the volume was made with ({} for a plain one)."""
+        try:
+            return _util.read_json(os.path.join(self._dir(name), "meta.json")).get("Options") or {}
+        except (OSError, ValueError):
+            return {}
 
     def remove(self, name: str, force: bool = False) -> None:
         if not os.path.isdir(self._dir(name)):

@@ -94,7 +94,7 @@ def test_api_mounts_checked_as_dockerd_checks_them(tmp_path):
         ({"Type": "nfs", "Target": "/t"}, 'invalid mount config for type "nfs": mount type unknown'),
         ({"Type": "volume", "Source": "v", "Target": "/d",
           "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}},
-         "volume-opt (the local driver's mount options) is not supported by layerbox yet"),
+         'create v: missing required option: "device"'),
         ({"Type": "volume", "Source": "v", "Target": "/d", "VolumeOptions": {"DriverConfig": {"Name": "nfs"}}},
          "volume driver 'nfs' is not supported (only local)"),
         ({"Type": "bind", "Source": "/", "Target": "/"},

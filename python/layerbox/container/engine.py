@@ -626,11 +626,45 @@ class ContainerEngine:
                 os.makedirs(src, exist_ok=True)  # docker -v creates a missing host directory
             return src
         data = os.path.join(self.store.volumes, m["Name"], "_data")
-        if not os.path.isdir(data):
-            from layerbox.volumes import Volumes  # a named volume is made on first use
+        from layerbox.volumes import Volumes, mount_of
 
-            Volumes(self.store).create(m["Name"])
-        return data
+        vols = Volumes(self.store)
+        if not os.path.isdir(data):
+            vols.create(m["Name"], options=m.get("DriverOpts"))  # a named volume: on first use
+        how = mount_of(vols.options(m["Name"]), data)
+        if how["kind"] == "dir":
+            return data
+        if how["kind"] == "bind":  # type=none,o=bind: the host directory, as the local driver binds it
+            if not os.path.isdir(how["source"]):
+                raise InvalidArgument(f"error while mounting volume '{data}': failed to mount local "
+                                      f"volume: mount {how['source']}:{data}, flags: 0x1000: no such "
+                                      "file or directory")
+            return {"kind": "bind", "source": how["source"], "recursive": how["recursive"], "ro": how["ro"]}
+        # tmpfs: one per set of containers running with it, as the local driver's mount from the
+        # first user to the last: a sharer's, cloned from inside its mount namespace, or a new one
+        sharer = self._running_user(m["Name"])
+        if sharer:
+            pid, dest = sharer
+            return {"kind": "bind", "source": dest, "source_mntns": f"/proc/{pid}/ns/mnt",
+                    "recursive": False, "ro": how["ro"]}
+        return {"kind": "fs", "fstype": "tmpfs", "source": "tmpfs", "data": how["data"], "ro": how["ro"]}
+
+    def _running_user(self, volume: str):
+        """(pid, mount path) of a running container that has `volume` mounted, or None."""
+        from layerbox.volumes import Volumes
+
+        for cid in Volumes(self.store).users().get(volume, ()):
+            try:
+                c = self.load(cid)
+            except NotFound:
+                continue  # removed meanwhile
+            pid = c.state.get("Pid") or 0
+            if not c.running or not pid or _core.process_start_time(pid) != c.state.get("PidStartTime"):
+                continue
+            for p in c.config.get("Mounts") or ():
+                if p.get("Type") == "volume" and p.get("Name") == volume:
+                    return pid, p["Destination"]
+        return None
 
     def _anonymous_volume_paths(self, cfg: dict, cid: str = "") -> list[str]:
         """The container's own anonymous volumes that no other container mounts (one that

@@ -290,9 +290,10 @@ def from_api(spec: dict) -> dict:
         driver = vol_opts.get("DriverConfig") or {}
         if driver.get("Name") not in (None, "", "local"):
             raise InvalidArgument(f"volume driver {driver['Name']!r} is not supported (only local)")
-        if driver.get("Options"):
-            raise InvalidArgument("volume-opt (the local driver's mount options) is not supported "
-                                  "by layerbox yet")
+        if driver.get("Options"):  # the options a volume made for this mount gets
+            from layerbox.volumes import check_options
+
+            m["DriverOpts"] = check_options(driver["Options"], source)
         if source:
             check_volume_name(source)
             m.update(Source=source, Name=source)
@@ -420,7 +421,7 @@ def name_volumes(store, points: list) -> None:
         elif not os.path.isdir(os.path.join(store.volumes, m["Name"])):
             from layerbox.volumes import Volumes
 
-            Volumes(store).create(m["Name"], m.get("Labels"))
+            Volumes(store).create(m["Name"], m.get("Labels"), m.get("DriverOpts"))
 
 
 def anonymous_paths(binds) -> list:
@@ -451,15 +452,23 @@ def inspect_entry(m: dict, volumes_root: str) -> dict:
 
 def plan_ops(points: list, volume_source, first_start: bool, tmpfs_ops) -> list:
     """The launch plan's operations for the mount points, in order. `volume_source(m)` gives a
-    bind's or volume's host path (making what is missing); `tmpfs_ops(path, options)` a
-    tmpfs's operations, with --tmpfs's defaults."""
+    bind's or volume's host path (making what is missing), or for a volume with driver options
+    the whole operation (its tmpfs, or a bind of it from a running sharer); `tmpfs_ops(path,
+    options)` a tmpfs's operations, with --tmpfs's defaults."""
     ops = []
     for m in points:
         if m["Type"] == "tmpfs":
             opts = ",".join(filter(None, [m.get("TmpfsOptions", ""), "" if m.get("RW", True) else "ro"]))
             ops.extend(tmpfs_ops(m["Destination"], opts))
             continue
-        op = {"kind": "bind", "target": m["Destination"], "source": volume_source(m),
+        source = volume_source(m)
+        if isinstance(source, dict):
+            op = dict(source, target=m["Destination"], ro=source.get("ro") or not m.get("RW", True))
+            if op["kind"] == "bind" and "source_mntns" not in op and m.get("CopyData") and first_start:
+                op["copy_up"] = True  # a bind volume is filled as a plain one is
+            ops.append(op)
+            continue
+        op = {"kind": "bind", "target": m["Destination"], "source": source,
               "recursive": not m.get("NonRecursive"), "ro": not m.get("RW", True)}
         prop = m.get("Propagation") if m["Type"] == "bind" else ""
         if prop and prop != "rprivate":  # rprivate is what the private root gives every mount
