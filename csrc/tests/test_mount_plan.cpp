@@ -49,6 +49,9 @@ static void test_plan_through_recording_api() {
              {"data", {{"mode", "1777"}, {"size", "65536k"}}}},
             {{"kind", "symlink"}, {"target", "/dev/fd"}, {"source", "/proc/self/fd"}},
             {{"kind", "bind"}, {"target", "/etc/hosts"}, {"source", hostfile}, {"ro", true}},
+            // another container's /dev/shm (--ipc container:), cloned from its mount namespace
+            {{"kind", "bind"}, {"target", "/mnt/shared"}, {"source", "/dev/shm"},
+             {"source_mntns", "/proc/1/ns/mnt"}},
             {{"kind", "mkdir"}, {"target", "/work/a/b"}, {"mode", 0700}},
             {{"kind", "mask-dir"}, {"target", "/proc/acpi"}, {"optional", true}},
             {{"kind", "file"}, {"target", "/etc/hostname"}, {"source", "box\n"}},
@@ -56,7 +59,8 @@ static void test_plan_through_recording_api() {
         })},
     };
     LaunchPlan p = plan_from_json(j);
-    assert(p.mounts.size() == 8);
+    assert(p.mounts.size() == 9);
+    assert(p.mounts[4].source_mntns == "/proc/1/ns/mnt");
     assert(p.rootfs.lower.size() == 2 && p.rootfs.lower[0] == "/l2");
 
     UniqueFd rootfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -68,6 +72,7 @@ static void test_plan_through_recording_api() {
         "mount proc on /proc nosuid noexec",
         "mount tmpfs on /dev/shm nodev mode=1777,size=65536k",
         "bind " + hostfile + " -> /etc/hosts ro",
+        "bind /proc/1/ns/mnt:/dev/shm -> /mnt/shared",
         "bind /dev/.layerbox-hostname -> /etc/hostname",
         "ro /work",
     };
@@ -79,7 +84,7 @@ static void test_plan_through_recording_api() {
     assert(exists(root + "/proc") && exists(root + "/dev/shm") && exists(root + "/dev/fd"));
     assert(exists(root + outside + "/hosts"));
     assert(!exists(outside + "/hosts") && !exists(outside + "/hostname"));
-    assert(exists(root + "/work/a/b"));
+    assert(exists(root + "/work/a/b") && exists(root + "/mnt/shared"));
     // The generated file lives in the container's /dev only until it is bound: then unlinked.
     assert(!exists(root + "/dev/.layerbox-hostname"));
     // An optional mask whose target is missing is skipped quietly (no /proc/acpi here).

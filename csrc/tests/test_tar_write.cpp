@@ -49,11 +49,13 @@ static void make_tree() {
     assert(::utimensat(AT_FDCWD, (g_tmp + "/tree/a/z").c_str(), ts, 0) == 0);
 }
 
-static std::string tar_of(const std::string& dir, WriteResult* r, bool gzip = false) {
+static std::string tar_of(const std::string& dir, WriteResult* r, bool gzip = false,
+                          const std::string& top_name = "") {
     int fd = ::memfd_create("tar", MFD_CLOEXEC);
     assert(fd >= 0);
     WriteOptions o;
     o.gzip = gzip;
+    o.top_name = top_name;
     *r = write_layer(dir, fd, o);
     assert(::lseek(fd, 0, SEEK_SET) == 0);
     std::string s = read_all(fd, "memfd");
@@ -130,10 +132,34 @@ static void test_headers() {
     assert(n == 8 && r.files == 8);
 }
 
+// top_name (cp of a mounted volume): the top directory is an entry, everything named below it,
+// hard links too.
+static void test_top_name() {
+    WriteResult r;
+    std::string t = tar_of(g_tmp + "/tree", &r, false, "vol");
+    archive* a = archive_read_new();
+    archive_read_support_format_tar(a);
+    assert(archive_read_open_memory(a, t.data(), t.size()) == ARCHIVE_OK);
+    archive_entry* e;
+    std::string order;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+        order += archive_entry_pathname(e);
+        order += "|";
+        if (std::string(archive_entry_pathname(e)) == "vol/b/hard")
+            assert(std::string(archive_entry_hardlink(e)) == "vol/a/z");
+    }
+    archive_read_free(a);
+    std::string want = "vol/|vol/a/|vol/a/y|vol/a/z|vol/a-b|vol/b/|vol/b/hard|vol/b/" + std::string(150, 'n') +
+                       "|vol/link|";
+    if (order != want) std::fprintf(stderr, "order: %s\nwant:  %s\n", order.c_str(), want.c_str());
+    assert(order == want && r.files == 9);
+}
+
 int main() {
     make_tree();
     test_determinism();
     test_headers();
+    test_top_name();
     remove_tree(g_tmp);
     std::puts("test_tar_write: ok");
     return 0;
