@@ -50,6 +50,15 @@ def host_mounts(store_root):
         return [ln.split()[4] for ln in f if store_root in ln.split()[4]]
 
 
+def one_file_tar(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def members(data: bytes) -> dict:
     with tarfile.open(fileobj=io.BytesIO(data)) as t:
         return {m.name.rstrip("/"): (t.extractfile(m).read() if m.isfile() else m) for m in t}
@@ -224,18 +233,14 @@ def test_api_get_and_put_archive_and_export(client, ctr):
     bits, stat = c.get_archive("/data")
     assert stat["name"] == "data" and stat["mode"] & (1 << 31)
     assert sorted(members(b"".join(bits))) == ["data", "data/a", "data/sub", "data/sub/s"]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        ti = tarfile.TarInfo("put")
-        ti.size = 3
-        t.addfile(ti, io.BytesIO(b"api"))
-    assert c.put_archive("/data", buf.getvalue()) is True
+    put = one_file_tar("put", b"api")
+    assert c.put_archive("/data", put) is True
     bits, stat = c.get_archive("/data/put")
     assert stat["size"] == 3 and members(b"".join(bits)) == {"put": b"api"}
     with pytest.raises(layerbox.errors.NotFound):
         c.get_archive("/nope")
     with pytest.raises(layerbox.errors.NotFound):
-        c.put_archive("/nope", buf.getvalue())
+        c.put_archive("/nope", put)
     exported = members(b"".join(c.export()))
     assert exported["data/put"] == b"api"
 
@@ -283,12 +288,8 @@ def test_cp_goes_through_volumes_and_binds(cli, client, busybox_image, tmp_path,
         assert sorted(os.listdir(tmp_path / "out")) == ["one", "v"]
         # the API's archives too
         c = client.containers.get(name)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as t:
-            ti = tarfile.TarInfo("put")
-            ti.size = 3
-            t.addfile(ti, io.BytesIO(b"api"))
-        assert c.put_archive("/b", buf.getvalue()) is True
+        put = one_file_tar("put", b"api")
+        assert c.put_archive("/b", put) is True
         assert (bind / "put").read_bytes() == b"api"
         bits, stat = c.get_archive("/b/put")
         assert members(b"".join(bits)) == {"put": b"api"}
@@ -296,7 +297,7 @@ def test_cp_goes_through_volumes_and_binds(cli, client, busybox_image, tmp_path,
         r = cli("cp", src, f"{name}:/ro/one")
         assert r.returncode == 1 and "mounted volume is marked read-only" in r.err
         with pytest.raises(layerbox.errors.Forbidden) as e:
-            c.put_archive("/ro", buf.getvalue())
+            c.put_archive("/ro", put)
         assert e.value.status_code == 403
         r = cli("cp", src, f"{ro_name}:/one")
         assert r.returncode == 1 and "container rootfs is marked read-only" in r.err
