@@ -11,8 +11,8 @@ lbparity/busybox:1 (removed from docker afterwards, with every container and vol
 made; each name starts with "lbparity").
 
 What is compared, after normalizing what differs by nature (ids, digests, times, sizes, the
-store's paths): the exit code; stdout line by line (a table's header exactly, its rows with
-runs of blanks as one; a JSON document by its key paths); stderr without the prefixes that
+store's paths): the exit code; stdout line by line (a table's lines with runs of blanks as one,
+as widths follow the contents; a JSON document by its key paths); stderr without the prefixes that
 differ by design (docker's "Error response from daemon: " and "docker: ", layerbox's
 "Error: " on every error, as it has no daemon), usage hints and docker's client log lines.
 The docker CLI here may be newer than its daemon (28 and 20.10 on the machine this was
@@ -209,14 +209,15 @@ def normalize_err(text: str) -> list[str]:
 
 
 def shape(lines: list[str]) -> list[str]:
-    """A table's header kept, every row with runs of blanks as one; JSON as its key paths."""
+    """Lines with runs of blanks as one (a table's columns, not their widths); JSON as its key
+    paths."""
     joined = "\n".join(lines).strip()
     if joined[:1] in "[{":
         try:
             return sorted(_keys(json.loads(joined)))
         except ValueError:
             pass  # not one JSON document (json lines, text): compared as lines
-    return [re.sub(r"\s{2,}", "  ", ln.rstrip()) if i else ln.rstrip() for i, ln in enumerate(lines)]
+    return [re.sub(r"\s{2,}", "  ", ln.rstrip()) for ln in lines]  # widths follow the contents
 
 
 def _keys(v, prefix="") -> set:
@@ -290,7 +291,10 @@ def compare(eng: Engines, name: str, steps: list[list[str]], verbose: bool, tmp:
         what = " ".join(argv)
         if d.returncode != lb.returncode:
             problems.append(f"{what}: exit {lb.returncode}, docker {d.returncode}")
-        a, b = shape(normalize(d.stdout.replace("\r", ""))), shape(normalize(lb.stdout.replace("\r", "")))
+        if argv[:1] == ["{tty}"]:  # one terminal for both streams: read as error lines
+            a, b = normalize_err(d.stdout), normalize_err(lb.stdout)
+        else:
+            a, b = shape(normalize(d.stdout.replace("\r", ""))), shape(normalize(lb.stdout.replace("\r", "")))
         if a != b and a and b and all(k.startswith(".") for k in a + b):  # JSON: its keys
             problems.append(f"{what}: JSON keys differ\n    only docker's:   {sorted(set(a) - set(b))}\n"
                             f"    only layerbox's: {sorted(set(b) - set(a))}")
