@@ -164,8 +164,11 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
     if isinstance(lab, (list, tuple)):
         lab = {x.partition("=")[0]: x.partition("=")[2] for x in lab}
     labels.update(lab)
-    stop_signal = opts.get("stop_signal") or ic.get("StopSignal") or "SIGTERM"
-    _signals.parse(stop_signal)
+    # docker keeps StopSignal only when the image or --stop-signal gives one (stop sends
+    # SIGTERM otherwise): inspect shows none for the default
+    stop_signal = opts.get("stop_signal") or ic.get("StopSignal") or ""
+    if stop_signal:
+        _signals.parse(stop_signal)
     volumes, mounts, volumes_from_specs, image_volumes = _mount_points(ic, opts, volumes_from)
     memory = parse_bytes(opts.get("mem_limit"))
     memswap = opts.get("memswap_limit")
@@ -210,7 +213,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
             "Volumes": image_volumes,
             "WorkingDir": workdir,
             "Labels": labels,
-            "StopSignal": stop_signal,
+            **({"StopSignal": stop_signal} if stop_signal else {}),
             "ExposedPorts": exposed or None,
             "Healthcheck": _health.merge(ic.get("Healthcheck"), _health.from_options(opts)),
             **({"MacAddress": mac.lower()} if mac else {}),
