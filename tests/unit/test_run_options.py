@@ -97,8 +97,14 @@ def test_ulimits_sysctls_and_namespace_modes():
     hc = hostopts.host_config({"ipc_mode": "host", "uts_mode": "host", "pid_mode": "host"}, "bridge")
     assert hostopts.namespaces_shared(hc) == {"pid", "ipc", "uts"}
     assert hostopts.host_config({}, "bridge")["IpcMode"] == "private"
-    with pytest.raises(InvalidArgument, match="--ipc container:NAME is not supported"):
-        hostopts.host_config({"ipc_mode": "container:x"}, "bridge")
+    hc = hostopts.host_config({"ipc_mode": "container:x"}, "bridge")
+    assert hc["IpcMode"] == "container:x" and hostopts.namespaces_shared(hc) == {"ipc"}
+    # the joiner's /dev/shm: the donor's, cloned from inside its mount namespace
+    part = {"join_namespaces": [["ipc", "/proc/42/ns/ipc"]]}
+    assert hostopts.shm_source(hc, part) == "/proc/42/ns/mnt"
+    assert hostopts.shm_mount({"kind": "fs", "target": "/dev/shm"}, hc, "/proc/42/ns/mnt") == {
+        "kind": "bind", "target": "/dev/shm", "source": "/dev/shm", "source_mntns": "/proc/42/ns/mnt",
+        "recursive": False, "nosuid": True, "nodev": True, "noexec": True}
     assert hostopts.namespaces_shared(hostopts.host_config({"pid_mode": "container:x"}, "bridge")) == {"pid"}
     shm = hostopts.shm_mount({"kind": "fs", "target": "/dev/shm", "data": [["mode", "1777"],
                                                                           ["size", "65536k"]]},
