@@ -156,6 +156,13 @@ CASES: list[tuple[str, list[list[str]]]] = [
     ("save and load", [
         ["!", "save", "-o", "/nonexistent-dir/x.tar", "{img}"],
         ["!", "load", "-i", "/nonexistent-file.tar"]]),
+    ("build (the classic builder)", [
+        ["!", "build", "--network", "none", "-t", f"{P}/built:1", "{tmp}/ctx"],
+        ["!", "build", "--network", "none", "-q", "{tmp}/ctx"],
+        ["!", "history", "--format", "{{.CreatedBy}}", f"{P}/built:1"],
+        ["!", "run", "--rm", "{net}", f"{P}/built:1"],
+        ["!", "build", "--network", "none", "{tmp}/nosuchdir"],
+        ["rmi", f"{P}/built:1"]]),
     # on a terminal (run under script(1)): save refuses one, `save -o` draws nothing (docker's
     # save has no progress), load draws its "Loading layer" lines
     ("save and load on a terminal", [
@@ -202,7 +209,9 @@ def normalize_err(text: str) -> list[str]:
     for line in normalize(text.replace("\r", "")):
         line = line.replace("Error response from daemon: ", "")
         line = re.sub(r"^(docker: )?(Error: )*", "", line)
-        if not line.strip() or re.match(r"(Run|See|Try|Usage:) ", line) or line.startswith('time="'):
+        if not line.strip() or re.match(r"(Run|See|Try|Usage:) ", line) or line.startswith('time="') \
+                or "legacy builder is deprecated" in line or "BuildKit is currently disabled" in line \
+                or line.strip() == "environment-variable.":  # the 28 CLI's warning with DOCKER_BUILDKIT=0
             continue
         out.append(line.replace("docker", "<CLI>").replace("layerbox", "<CLI>"))
     return out
@@ -235,7 +244,8 @@ class Engines:
     def __init__(self, docker: str, root: str):
         self.docker = docker
         self.lb = layerbox_cmd()
-        self.env = dict(os.environ, LAYERBOX_ROOT=root)
+        # docker's classic builder, whose output layerbox's build writes (BuildKit's differs)
+        self.env = dict(os.environ, LAYERBOX_ROOT=root, DOCKER_BUILDKIT="0")
 
     def run(self, which: str, argv: list[str]) -> subprocess.CompletedProcess:
         tty = argv[:1] == ["{tty}"]
@@ -243,8 +253,10 @@ class Engines:
         cmd = [self.docker, *argv] if which == "docker" else [*self.lb, *argv]
         if tty:  # on a terminal of its own: script(1) gives it a pty, its output is the pty's
             cmd = ["script", "-qefc", shlex.join(cmd), "/dev/null"]
-        return subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        r = subprocess.run(cmd, capture_output=True, env=self.env, timeout=120, stdin=subprocess.DEVNULL)
+        # a carriage return only redraws a line ("...2.048kB\r\r\n" is one line): not a line
+        r.stdout, r.stderr = (re.sub(r"\r+\n", "\n", b.decode(errors="replace")) for b in (r.stdout, r.stderr))
+        return r
 
 
 def setup(eng: Engines, tmp: str) -> None:
@@ -259,6 +271,9 @@ def setup(eng: Engines, tmp: str) -> None:
     subprocess.run([*eng.lb, "import", "-c", 'CMD ["sh"]', "-", IMG], stdin=tar.stdout, env=eng.env,
                    check=True, capture_output=True)
     tar.wait()
+    os.makedirs(os.path.join(tmp, "ctx"))
+    with open(os.path.join(tmp, "ctx", "Dockerfile"), "w") as f:
+        f.write(f'FROM {IMG}\nRUN echo built > /x\nCMD ["cat", "/x"]\n')
     archive = os.path.join(tmp, "img.tar")
     subprocess.run([*eng.lb, "save", "-o", archive, IMG], env=eng.env, check=True)
     subprocess.run([eng.docker, "load", "-q", "-i", archive], check=True, capture_output=True)
