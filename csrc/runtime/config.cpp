@@ -592,8 +592,10 @@ std::vector<CgroupPlan::Setting> resource_settings(const json& r, const HostInfo
                 if (!limit || *limit < 0 || *swap < 0) set("memory", "memory.swap.max", "max", f + ".swap");
                 else set("memory", "memory.swap.max", std::to_string(std::max(0LL, *swap - *limit)), f + ".swap");
             }
-            if (present(m, "swappiness")) refuse(f + ".swappiness", "not available on cgroup v2");
-            if (present(m, "disableOOMKiller")) refuse(f + ".disableOOMKiller", "not available on cgroup v2");
+            // dockerd sends both always (swappiness -1 as an unsigned, disableOOMKiller false):
+            // only a value that asks for something is refused.
+            if (auto s = num(m, "swappiness", f); s && *s >= 0) refuse(f + ".swappiness", "not available on cgroup v2");
+            if (get<bool>(m, "disableOOMKiller", f, false)) refuse(f + ".disableOOMKiller", "not available on cgroup v2");
         } else {
             auto v1 = [](long long v) { return std::to_string(v < 0 ? -1 : v); };
             if (limit) set("memory", "memory.limit_in_bytes", v1(*limit), f + ".limit");
@@ -645,9 +647,16 @@ std::vector<CgroupPlan::Setting> resource_settings(const json& r, const HostInfo
         std::string f = field + ".blockIO";
         only(b, f, {"weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
                     "throttleReadIOPSDevice", "throttleWriteIOPSDevice"});
-        if (v2) refuse(f, "not supported by layerbox-runtime on cgroup v2");
-        if (auto w = num(b, "weight", f)) set("blkio", "blkio.weight", std::to_string(*w), f + ".weight");
-        if (auto w = num(b, "leafWeight", f)) set("blkio", "blkio.leaf_weight", std::to_string(*w), f + ".leafWeight");
+        // A weight of 0 is no weight (the kernel's range is 10-1000), as runc reads it: dockerd
+        // sends blockIO.weight 0 for every container without --blkio-weight.
+        auto weight = num(b, "weight", f), leaf = num(b, "leafWeight", f);
+        if (weight == 0LL) weight.reset();
+        if (leaf == 0LL) leaf.reset();
+        bool devices = present(b, "weightDevice") || present(b, "throttleReadBpsDevice") || present(b, "throttleWriteBpsDevice") ||
+                       present(b, "throttleReadIOPSDevice") || present(b, "throttleWriteIOPSDevice");
+        if (v2 && (weight || leaf || devices)) refuse(f, "not supported by layerbox-runtime on cgroup v2");
+        if (weight) set("blkio", "blkio.weight", std::to_string(*weight), f + ".weight");
+        if (leaf) set("blkio", "blkio.leaf_weight", std::to_string(*leaf), f + ".leafWeight");
         auto devs = [&](const char* key, const char* file, const char* value_key) {
             if (!present(b, key)) return;
             for (size_t i = 0; i < b[key].size(); ++i) {

@@ -263,3 +263,14 @@ def test_delete_removes_a_temporary_state_file_left_behind(rt, bundle):
         f.write("{}")
     rt("delete", "--force", "tmpf", check=True)
     assert not os.path.exists(os.path.join(rt.root, "tmpf"))
+
+
+def test_the_resources_dockerd_sends_for_every_container(rt, bundle):
+    # blockIO.weight 0 (no weight: the kernel's range is 10-1000; this kernel has no
+    # blkio.weight file at all), swappiness -1 as an unsigned, disableOOMKiller false
+    bundle.config["linux"]["resources"].update({
+        "blockIO": {"weight": 0},
+        "memory": {"swappiness": 18446744073709551615, "disableOOMKiller": False},
+    })
+    r = rt("run", "--bundle", bundle.args("true").write("dk"), "dk")
+    assert r.returncode == 0, r.err
