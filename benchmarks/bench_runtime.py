@@ -3,8 +3,9 @@ config.json from `layerbox-runtime spec` running /bin/true), in one run on one m
 
     python3 benchmarks/bench_runtime.py [-n 50] [--write]
 
-Measures the wall time of `RUNTIME run` (create + start + wait + delete) and of each of
-create, start, state, kill, delete alone (a `sleep` container), medians over n repetitions.
+Measures the wall time of `RUNTIME run` (create + start + wait + delete), the same in a new user
+namespace (ids mapped to 100000+), and of each of create, start, state, kill, delete alone (a
+`sleep` container), medians over n repetitions.
 crun 1.8 refuses this machine's hybrid cgroups, so it runs in a private mount namespace with
 /sys/fs/cgroup/unified unmounted there (this script re-executes itself under unshare for it).
 --write replaces the "OCI runtimes" section of benchmarks/RESULTS.md.
@@ -34,15 +35,23 @@ def layerbox_runtime() -> str:
     return exe if os.access(exe, os.X_OK) else shutil.which("layerbox-runtime")
 
 
-def make_bundle(d: str, args: list[str]) -> str:
+def make_bundle(d: str, args: list[str], userns: bool = False) -> str:
     from layerbox.testing import make_rootfs
 
     os.makedirs(d)
     make_rootfs(os.path.join(d, "rootfs"))
+    # mount points the root of a user namespace may not create in a rootfs owned by the host's root
+    for sub in ("proc", "sys", "dev"):
+        os.makedirs(os.path.join(d, "rootfs", sub), exist_ok=True)
+    os.chmod(os.path.join(d, "rootfs"), 0o755)
     subprocess.run([layerbox_runtime(), "spec", "--bundle", d], check=True)
     with open(os.path.join(d, "config.json")) as f:
         c = json.load(f)
     c["process"]["args"] = args
+    if userns:
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(c, f)
     return d
@@ -72,9 +81,10 @@ def timed(cmd: list[str]) -> float:
 def measure(name: str, exe: str, n: int, work: str) -> dict:
     root = os.path.join(work, f"state-{name}")
     true_b = make_bundle(os.path.join(work, f"true-{name}"), ["/bin/true"])
+    userns_b = make_bundle(os.path.join(work, f"userns-{name}"), ["/bin/true"], userns=True)
     sleep_b = make_bundle(os.path.join(work, f"sleep-{name}"), ["sleep", "1000"])
     base = [exe, "--root", root]
-    out = {k: [] for k in ("run", "create", "start", "state", "kill", "delete")}
+    out = {k: [] for k in ("run", "run_userns", "create", "start", "state", "kill", "delete")}
     for i in range(3):  # warm up page cache and cgroup parents
         set_cgroup(true_b, f"{name}-w{i}")
         timed(base + ["run", "--bundle", true_b, f"{name}-w{i}"])
@@ -82,6 +92,9 @@ def measure(name: str, exe: str, n: int, work: str) -> dict:
         cid = f"{name}-r{i}"
         set_cgroup(true_b, cid)
         out["run"].append(timed(base + ["run", "--bundle", true_b, cid]))
+        cid = f"{name}-u{i}"
+        set_cgroup(userns_b, cid)
+        out["run_userns"].append(timed(base + ["run", "--bundle", userns_b, cid]))
     for i in range(n):
         cid = f"{name}-s{i}"
         set_cgroup(sleep_b, cid)
@@ -132,6 +145,7 @@ def main() -> None:
         print(json.dumps(measure("crun", shutil.which("crun"), a.n, a.work)))
         return
     work = tempfile.mkdtemp(prefix="lb-bench-rt-")
+    os.chmod(work, 0o755)  # the user namespace's root (host id 100000) must reach the bundles
     try:
         res = {"layerbox-runtime": measure("layerbox", layerbox_runtime(), a.n, work)}
         if shutil.which("runc"):
@@ -148,7 +162,8 @@ def main() -> None:
              "one bundle (busybox root, `layerbox-runtime spec` config running /bin/true or sleep).", "",
              "| command | " + " | ".join(names) + " | layerbox-runtime / runc | layerbox-runtime / crun |",
              "|---|" + "---|" * (len(names) + 2)]
-    labels = {"run": "run (create + start + wait + delete) of /bin/true", "create": "create", "start": "start",
+    labels = {"run": "run (create + start + wait + delete) of /bin/true",
+              "run_userns": "the same in a new user namespace", "create": "create", "start": "start",
               "state": "state", "kill": "kill", "delete": "delete (stopped)"}
     for k, label in labels.items():
         row = [f"{res[nm][k]:.1f}" for nm in names]

@@ -53,29 +53,11 @@ class Runtime:
         return json.loads(self("state", cid, check=True).out)
 
 
-@pytest.fixture
-def rt(tmp_path):
-    root = tmp_path / "state"
-    root.mkdir()
-    r = Runtime(str(root))
-    yield r
-    for cid in os.listdir(root):
-        if not cid.startswith("."):
-            r("delete", "--force", cid)
-
-
 CGROUP_PARENT = None
 
 
 def cgroups_path(cid: str) -> str:
     return f"/{os.environ['LAYERBOX_CGROUP_PARENT']}/rt-{cid}"
-
-
-@pytest.fixture
-def bundle(tmp_path, busybox_rootfs, rt):
-    """A bundle: rootfs copied from the busybox root, config.json from `spec`; edit(cfg) then
-    write() to change it."""
-    return make_bundle(tmp_path / "bundle", busybox_rootfs, rt)
 
 
 class Bundle:

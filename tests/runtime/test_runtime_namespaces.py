@@ -13,22 +13,11 @@ import time
 
 import pytest
 
-from test_runtime import Runtime, cgroup_dirs, make_bundle, wait_status  # noqa: F401
+from test_runtime import cgroup_dirs, make_bundle, wait_status
 
 pytestmark = pytest.mark.privileged
 
 HOST_ID = 100000  # the host's ids the container's 0..65535 map to
-
-
-@pytest.fixture
-def rt(tmp_path):
-    root = tmp_path / "state"
-    root.mkdir()
-    r = Runtime(str(root))
-    yield r
-    for cid in os.listdir(root):
-        if not cid.startswith("."):
-            r("delete", "--force", cid)
 
 
 @pytest.fixture

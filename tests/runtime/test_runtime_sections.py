@@ -7,29 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
-from test_runtime import Runtime, cgroup_dirs, make_bundle, wait_status  # noqa: F401
+from test_runtime import cgroup_dirs, wait_status
 
 pytestmark = pytest.mark.privileged
-
-
-@pytest.fixture
-def rt(tmp_path):
-    root = tmp_path / "state"
-    root.mkdir()
-    r = Runtime(str(root))
-    yield r
-    for cid in os.listdir(root):
-        if not cid.startswith("."):
-            r("delete", "--force", cid)
-
-
-@pytest.fixture
-def bundle(tmp_path, busybox_rootfs, rt):
-    return make_bundle(tmp_path / "bundle", busybox_rootfs, rt)
 
 
 def _caps(status: str) -> dict:
