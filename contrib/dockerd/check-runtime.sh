@@ -31,7 +31,7 @@ cleanup() {
         kill -9 "$DOCKERD_PID" 2>/dev/null
     fi
     # dockerd unmounts what it mounted when it stops; what a killed one left, by mount point
-    grep -o " $TMP[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+    grep -o " $TMP[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT

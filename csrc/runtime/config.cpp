@@ -324,7 +324,8 @@ std::string id_map(const json& l, const char* key) {
         std::string f = field + "[" + std::to_string(i) + "]";
         only(m, f, {"containerID", "hostID", "size"});
         for (const char* k : {"containerID", "hostID", "size"})
-            if (!m.contains(k) || !m[k].is_number_unsigned()) refuse(f + "." + k, "needed, a number");
+            if (!m.contains(k) || !m[k].is_number_integer() || m[k].get<long long>() < 0 || m[k].get<long long>() > UINT32_MAX)
+                refuse(f + "." + k, "needed, a number from 0 to 4294967295");
         if (m["size"].get<uint64_t>() == 0) refuse(f + ".size", "must not be 0");
         text += std::to_string(m["containerID"].get<uint32_t>()) + " " + std::to_string(m["hostID"].get<uint32_t>()) +
                 " " + std::to_string(m["size"].get<uint32_t>()) + "\n";
