@@ -453,6 +453,13 @@ void run_hooks_in_container(const ContainerState& s, const std::vector<Hook>& ho
     }
 }
 
+// The target of the symbolic link `path` ("" when it cannot be read).
+std::string read_link(const std::string& path) {
+    char buf[4096];
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 // Releases the init (it opens the fifo for writing and waits for a reader), then removes the
 // fifo: from then on the container is running.
 void start_container(const StateDir& sd, const ContainerState& s) {
@@ -462,6 +469,8 @@ void start_container(const StateDir& sd, const ContainerState& s) {
     UniqueFd pidfd(sys::pidfd_open(s.pid));
     if (!pidfd) throw_errno("pidfd_open", std::to_string(s.pid));
     run_hooks_in_container(s, hooks_from_json(s.hooks.value("startContainer", json::array())), "startContainer");
+    std::string exe_link = "/proc/" + std::to_string(s.pid) + "/exe";
+    std::string before = read_link(exe_link);
     UniqueFd fifo = open_path(sd.fifo(s.id), O_RDONLY | O_NONBLOCK);
     for (;;) {
         struct pollfd p[2] = {{fifo.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
@@ -475,6 +484,18 @@ void start_container(const StateDir& sd, const ContainerState& s) {
         if (p[1].revents & POLLIN) throw UsageError("container's init exited before start");
     }
     ::unlink(sd.fifo(s.id).c_str());
+    // Returns once the process runs (the init has exec'd it: its /proc/N/exe is no longer our
+    // sealed copy) or the init is gone, not just released: a caller's `kill` right after
+    // `start` must find the command, not the init still on its way to execve (a signal the
+    // command would have handled is lost on a pid namespace's init that has no handler yet).
+    // Bounded: 2 s at the most.
+    for (int i = 0; i < 4000 && !before.empty(); ++i) {
+        std::string now = read_link(exe_link);
+        if (now != before) break;
+        struct pollfd p {pidfd.get(), POLLIN, 0};
+        if (::poll(&p, 1, 0) > 0) break;
+        ::usleep(500);
+    }
     try {
         run_hooks(hooks_from_json(s.hooks.value("poststart", json::array())), "poststart", state_json(s, "running"));
     } catch (const std::exception& e) {

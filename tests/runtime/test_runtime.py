@@ -53,6 +53,27 @@ class Runtime:
         return json.loads(self("state", cid, check=True).out)
 
 
+# The fixtures of every layerbox-runtime test (test_runtime_sections and _namespaces import
+# them: a conftest.py here would shadow the tests' own `from conftest import ...`).
+@pytest.fixture
+def rt(tmp_path):
+    """The runtime with a state directory of the test's own; what a test leaves is deleted."""
+    root = tmp_path / "state"
+    root.mkdir()
+    r = Runtime(str(root))
+    yield r
+    for cid in os.listdir(root):
+        if not cid.startswith("."):
+            r("delete", "--force", cid)
+
+
+@pytest.fixture
+def bundle(tmp_path, busybox_rootfs, rt):
+    """A bundle: rootfs copied from the busybox root, config.json from `spec`; edit
+    bundle.config, then write()."""
+    return make_bundle(tmp_path / "bundle", busybox_rootfs, rt)
+
+
 CGROUP_PARENT = None
 
 

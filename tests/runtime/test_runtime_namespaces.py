@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from test_runtime import cgroup_dirs, make_bundle, wait_status
+from test_runtime import cgroup_dirs, make_bundle, rt, wait_status  # noqa: F401 (rt: a fixture)
 
 pytestmark = pytest.mark.privileged
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from test_runtime import cgroup_dirs, wait_status
+from test_runtime import bundle, cgroup_dirs, rt, wait_status  # noqa: F401 (bundle, rt: fixtures)
 
 pytestmark = pytest.mark.privileged
 

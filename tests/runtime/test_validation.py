@@ -85,6 +85,15 @@ MORE_PASSING = [
     "process_capabilities_fail", "process_rlimits_fail",
 ]
 PASSING = sorted((set(RUNC_PASSING) - set(RUNC_ONLY)) | set(MORE_PASSING))
+# Programs that race the container's own start-up, and how many runs each may take. killsig's
+# command is `sh -c "trap 'touch /SIG' SIG; sleep 10 & wait $!"`, sent the signal as soon as
+# `state` says running: a signal that lands before the shell has run `trap` is dropped (pid 1
+# of a pid namespace ignores what it does not handle), the shell sleeps on, and the program's
+# `delete` 5 s later fails. `start` returns once the shell is exec'd, but the shell may not yet
+# have reached `trap` when the next two runtime commands (a few ms each here; runc's take
+# 10-16 ms, which is why it loses the race less often) are done. Under load it lost 4 runs in
+# 6, runc's and main's layerbox-runtime alike.
+RACY = {"killsig": 4}
 
 
 def _cache_dir() -> str:
@@ -219,7 +228,10 @@ def suite():
 @pytest.mark.parametrize("name", PASSING)
 def test_validation_program_passes(suite, name):
     bins, work, wrapper = suite
-    ok, out = run_program(bins, name, work, wrapper)
+    for _ in range(RACY.get(name, 1)):
+        ok, out = run_program(bins, name, work, wrapper)
+        if ok:
+            break
     assert ok, f"validation/{name} failed with layerbox-runtime:\n{out[-6000:]}"
 
 
