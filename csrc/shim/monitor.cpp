@@ -78,6 +78,7 @@ MonitorConfig config_from_json(const json& j) {
     c.remove_paths = j.value("remove_paths", std::vector<std::string>{});
     c.network = j.value("network", json());
     c.health = j.value("health", json());
+    c.events = event_log_from_json(j.value("events", json()));
     return c;
 }
 
@@ -272,12 +273,50 @@ void Monitor::on_control(size_t i) {
             send_fds(conns_[i].fd.get(), reply.dump(), {});
         } catch (const SysError&) {
         }
+    } else if (msg == "stdin") {
+        // An attach to the running container's stdin (-i): the client gets the write end of
+        // its stdin pipe, or with a tty the terminal's master, and writes to it directly. When
+        // the first client's own stdin is the container's, there is nothing to hand out.
+        int fd = plan_.process.tty ? pty_.get() : stdin_keep_.get();
+        json reply = {{"ok", fd >= 0}};
+        if (fd < 0) reply["message"] = cfg_.open_stdin ? "its stdin is held by the client that started it"
+                                                       : "it was not started with an open stdin (-i)";
+        try {
+            send_fds(conns_[i].fd.get(), reply.dump(), fd >= 0 ? std::vector<int>{fd} : std::vector<int>{});
+        } catch (const SysError&) {
+        }
+    } else if (msg.rfind("update ", 0) == 0) {
+        json reply = on_update(msg.substr(7));
+        try {
+            send_fds(conns_[i].fd.get(), reply.dump(), {});
+        } catch (const SysError&) {
+        }
     } else if (msg == "ping") {
         try {
             send_fds(conns_[i].fd.get(), "pong", {});
         } catch (const SysError&) {
         }
     }
+}
+
+// `docker update` of the live container ("update {json}", from container/update.py): the
+// cgroup's limits (Cgroup::update), and the restart policy, which is this monitor's to apply.
+// The stored HostConfig is the client's to write, after this succeeded.
+json Monitor::on_update(const std::string& text) {
+    json req = json::parse(text, nullptr, false);
+    if (!req.is_object()) return {{"ok", false}, {"errno", EINVAL}, {"message", "bad update request"}};
+    try {
+        if (req.contains("cgroup")) cg_.update(cgroup_plan_from_json(req["cgroup"]));
+        if (req.contains("restart")) {
+            cfg_.restart = req["restart"].get<std::string>();
+            cfg_.restart_max = req.value("restart_max", 0);
+        }
+    } catch (const SysError& e) {
+        return {{"ok", false}, {"errno", e.err}, {"path", e.path}, {"message", e.what()}};
+    } catch (const json::exception& e) {
+        return {{"ok", false}, {"errno", EINVAL}, {"message", std::string("bad update request: ") + e.what()}};
+    }
+    return {{"ok", true}};
 }
 
 bool Monitor::should_restart(int exit_code) const {
@@ -329,6 +368,9 @@ void Monitor::on_exit(int status) {
     if (net_) net_->down();  // before the exit is reported: nothing of it is left by then
     if (should_restart(code)) mount_ns_.reset();  // a restart makes a new one
     bool oom = cg_.oom_killed();
+    // Recorded here, by the only one who sees every exit (a start by any client, a restart).
+    if (oom) record_event(cfg_.events, "oom", json::object());
+    record_event(cfg_.events, "die", {{"exitCode", std::to_string(code)}});
     if (should_restart(code)) {
         ++restart_count_;
         cfg_.state["Status"] = "restarting";
@@ -409,6 +451,7 @@ void Monitor::finish(int exit_code, bool oom) {
             }
         }
         if (lock >= 0) ::close(lock);
+        record_event(cfg_.events, "destroy", json::object());
     }
     notify({{"exit", true}, {"exit_code", exit_code}, {"oom_killed", oom}, {"restarting", false}}, true);
     // Tearing down a mount namespace waits for an RCU grace period. Holding it until now

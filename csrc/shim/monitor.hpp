@@ -14,6 +14,7 @@
 #include "core/fd.hpp"
 #include "core/logfile.hpp"
 #include "core/plan.hpp"
+#include "shim/events.hpp"
 #include "shim/health.hpp"
 #include "shim/net.hpp"
 
@@ -34,6 +35,7 @@ struct MonitorConfig {
     std::vector<std::string> remove_paths;  // removed, in order, when autoremove
     nlohmann::json network;                 // the container's bridge network (net.hpp), or null
     nlohmann::json health;                  // the healthcheck (health.hpp), or null
+    EventLog events;                        // where die and destroy are recorded (events.hpp)
 };
 
 MonitorConfig config_from_json(const nlohmann::json& j);
@@ -67,6 +69,7 @@ private:
                     const std::string& path, int exit_code);
     void drain_streams(int timeout_ms);
     bool should_restart(int exit_code) const;
+    nlohmann::json on_update(const std::string& text);
     void health_tick();
 
     LaunchPlan plan_;

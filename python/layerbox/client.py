@@ -425,13 +425,33 @@ class Container(Model):
         raise _errors.InvalidArgument("attach_socket is not supported by layerbox: a container's "
                                       "stdin is its monitor's (use exec_run, or attach for output)")
 
+    # The SDK's update() arguments, as the Engine API's UpdateConfig fields.
+    _UPDATE_FIELDS = {"blkio_weight": "BlkioWeight", "cpu_period": "CpuPeriod",
+                      "cpu_quota": "CpuQuota", "cpu_shares": "CpuShares",
+                      "cpuset_cpus": "CpusetCpus", "cpuset_mems": "CpusetMems",
+                      "mem_limit": "Memory", "mem_reservation": "MemoryReservation",
+                      "memswap_limit": "MemorySwap", "kernel_memory": "KernelMemory"}
+
     def update(self, **kwargs) -> dict:
-        """Changing a running container's limits is not supported yet: refused, naming them."""
-        asked = sorted(k for k, v in kwargs.items() if _given(v))
-        if asked:
-            raise _errors.InvalidArgument(f"updating {', '.join(asked)} of a container is not "
-                                          "supported by layerbox yet")
-        return {"Warnings": []}
+        """The SDK's Container.update: limits (container/update.py, as `layerbox update`) and
+        restart_policy; what layerbox does not limit is refused, naming it."""
+        from layerbox.container import update as _update
+        from layerbox.container.config import parse_bytes
+
+        unknown = sorted(set(kwargs) - set(self._UPDATE_FIELDS) - {"restart_policy"})
+        if unknown:
+            raise TypeError(f"update() got an unexpected keyword argument '{unknown[0]}'")
+        res = {}
+        for k, field in self._UPDATE_FIELDS.items():
+            v = kwargs.get(k)
+            if v is None:
+                continue
+            if field in ("Memory", "MemorySwap", "MemoryReservation", "KernelMemory") and isinstance(v, str):
+                v = -1 if v == "-1" else parse_bytes(v)
+            res[field] = v
+        warnings = _update.update(self.client._engine, self.id, res, kwargs.get("restart_policy"))
+        self.reload()
+        return {"Warnings": warnings or None}
 
 
 class ContainerCollection:
