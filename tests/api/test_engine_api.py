@@ -961,5 +961,5 @@ def test_events_of_every_client_are_in_get_events(docker, cli):
     assert ev["Actor"]["Attributes"]["exitCode"] == "0" and ev["Actor"]["Attributes"]["image"] == "busybox"
     # filters by type reach what the CLI did
     nets = docker("events", "--since", since, "--until", until, "--filter", "type=network",
-                  "--format", "{{.Action}}").out.split()
+                  "--filter", "network=api-evnet", "--format", "{{.Action}}").out.split()
     assert nets == ["create", "destroy"], nets
