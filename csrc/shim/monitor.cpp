@@ -368,9 +368,6 @@ void Monitor::on_exit(int status) {
     if (net_) net_->down();  // before the exit is reported: nothing of it is left by then
     if (should_restart(code)) mount_ns_.reset();  // a restart makes a new one
     bool oom = cg_.oom_killed();
-    // Recorded here, by the only one who sees every exit (a start by any client, a restart).
-    if (oom) record_event(cfg_.events, "oom", json::object());
-    record_event(cfg_.events, "die", {{"exitCode", std::to_string(code)}});
     if (should_restart(code)) {
         ++restart_count_;
         cfg_.state["Status"] = "restarting";
@@ -382,6 +379,7 @@ void Monitor::on_exit(int status) {
         cfg_.state["FinishedAt"] = rfc3339_now();
         cfg_.state["RestartCount"] = restart_count_;
         write_state();
+        record_exit(code, oom);
         notify({{"exit", true}, {"exit_code", code}, {"oom_killed", oom}, {"restarting", true}}, false);
         // docker's back-off: 100 ms doubling per quick failure, reset after 10 s of running.
         if (now_ms() - last_start_ms_ > 10000) restart_delay_ms_ = 100;
@@ -407,6 +405,14 @@ void Monitor::on_exit(int status) {
     finish(code, oom);
 }
 
+// An exit in the store's event log, once the state says so (a client that reacts to the event
+// and inspects the container sees it stopped): recorded by the only one who sees every exit,
+// whoever started the container, restarts included.
+void Monitor::record_exit(int exit_code, bool oom) {
+    if (oom) record_event(cfg_.events, "oom", json::object());
+    record_event(cfg_.events, "die", {{"exitCode", std::to_string(exit_code)}});
+}
+
 void Monitor::finish(int exit_code, bool oom) {
     done_ = true;
     try {
@@ -428,6 +434,7 @@ void Monitor::finish(int exit_code, bool oom) {
         write_state();
     } catch (const SysError&) {
     }
+    record_exit(exit_code, oom);
     // Whoever connected and was not accepted yet came to wait for this exit too.
     if (listener_) {
         set_nonblock(listener_.get());

@@ -63,6 +63,7 @@ private:
     void on_signals();
     void on_exit(int status);
     void finish(int exit_code, bool oom);
+    void record_exit(int exit_code, bool oom);
     void notify(const nlohmann::json& msg, bool close_after);
     void write_state();
     void fail_start(const std::exception& e, int err, const std::string& syscall,

@@ -197,8 +197,10 @@ def update(engine, ref: str, resources: dict, restart_policy: dict | None = None
             from layerbox.container.engine import ask_monitor
 
             req: dict = {}
+            layout = engine.cgroups
+            if layout.version == 2 and "Memory" in changed and (new.get("MemorySwap") or 0) > 0:
+                changed.append("MemorySwap")  # v2's swap limit is the part beyond memory's
             if changed:
-                layout = engine.cgroups
                 ctls, settings = layout.limit_settings(new, changed)
                 spec = layout.cgroup_for(c.id)
                 if layout.version == 1:
