@@ -41,15 +41,15 @@ def _ms(xs) -> str:
     return f"{statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, n={len(xs)})"
 
 
-def run_sdk(sock: str, n: int) -> list[float]:
+def run_sdk(sock: str, n: int, image: str = "busybox") -> list[float]:
     import docker
 
     c = docker.DockerClient(base_url="unix://" + sock)
-    c.containers.run("busybox", "true", remove=True)  # warm
+    c.containers.run(image, "true", remove=True)  # warm
     out = []
     for _ in range(n):
         t = time.perf_counter()
-        c.containers.run("busybox", "true", remove=True)
+        c.containers.run(image, "true", remove=True)
         out.append(time.perf_counter() - t)
     c.close()
     return out
@@ -95,6 +95,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--docker-socket", help="dockerd's socket, to measure the same beside it")
+    ap.add_argument("--docker-image", default="busybox",
+                    help="a busybox image dockerd has (default busybox)")
     args = ap.parse_args()
     from layerbox.testing import make_rootfs, tar_of
 
@@ -148,7 +150,7 @@ def main() -> int:
         ours = run_sdk(sock, args.n)
         print(f"docker-py run true (layerbox):     {_ms(ours)}")
         if args.docker_socket:
-            theirs = run_sdk(args.docker_socket, args.n)
+            theirs = run_sdk(args.docker_socket, args.n, args.docker_image)
             print(f"docker-py run true (dockerd):      {_ms(theirs)}")
             print(f"ratio:                             {statistics.median(ours) / statistics.median(theirs):.2f}")
     finally:
