@@ -963,3 +963,15 @@ def test_events_of_every_client_are_in_get_events(docker, cli):
     nets = docker("events", "--since", since, "--until", until, "--filter", "type=network",
                   "--filter", "network=api-evnet", "--format", "{{.Action}}").out.split()
     assert nets == ["create", "destroy"], nets
+
+
+def test_the_service_imports_only_aiohttps_server():
+    """The service's first answer waits for its imports: aiohttp's client (and the TLS
+    contexts its connector builds at import) stays out (api.import_server_only)."""
+    code = ("import sys; from layerbox import api; api.import_server_only(); "
+            "from layerbox.api import app; "
+            "print(sorted(m for m in sys.modules if m.startswith(('aiohttp.client', 'aiohttp.connector'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # client_exceptions is the server's too (its writer raises ClientConnectionResetError)
+    assert r.stdout.strip() in ("[]", "['aiohttp.client_exceptions']"), r.stdout
