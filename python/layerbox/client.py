@@ -85,6 +85,8 @@ SDK_RUN_ARGS = {
     "ipc_mode": HONOURED,  # private, shareable, host, container:NAME
     "uts_mode": HONOURED,  # host
     "healthcheck": HONOURED,  # {"test", "interval", "timeout", "retries", "start_period"}
+    "cpu_period": HONOURED,
+    "cpu_quota": HONOURED,
     "log_config": HONOURED,  # {"Type": json-file|local|none, "Config": {"max-size", "max-file"}}
     "blkio_weight": REFUSED,
     "blkio_weight_device": REFUSED,
@@ -92,8 +94,6 @@ SDK_RUN_ARGS = {
     "cgroupns": REFUSED,
     "cpu_count": REFUSED,
     "cpu_percent": REFUSED,
-    "cpu_period": REFUSED,
-    "cpu_quota": REFUSED,
     "cpu_rt_period": REFUSED,
     "cpu_rt_runtime": REFUSED,
     "cpuset_mems": REFUSED,

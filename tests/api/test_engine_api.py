@@ -183,9 +183,16 @@ def test_search_is_refused_clearly(service):
 
 def test_create_refuses_what_layerbox_does_not_implement(service):
     st, _, err = call(service, "POST", "/containers/create",
-                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuQuota": 50000, "BlkioWeight": 300}})
+                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuRealtimeRuntime": 50000, "BlkioWeight": 300}})
     assert st == 400
-    assert "HostConfig.CpuQuota" in err["message"] and "HostConfig.BlkioWeight" in err["message"]
+    assert "HostConfig.CpuRealtimeRuntime" in err["message"] and "HostConfig.BlkioWeight" in err["message"]
+    # ... and what it does is taken (CpuQuota and CpuPeriod, as `run --cpu-quota --cpu-period`)
+    st, _, doc = call(service, "POST", "/containers/create?name=api-cfs",
+                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuQuota": 50000, "CpuPeriod": 100000}})
+    assert st == 201, doc
+    st, _, doc = call(service, "GET", "/containers/api-cfs/json")
+    assert (doc["HostConfig"]["CpuQuota"], doc["HostConfig"]["CpuPeriod"]) == (50000, 100000)
+    assert call(service, "DELETE", "/containers/api-cfs")[0] == 204
     # defaults that clients send are not refusals
     st, _, doc = call(service, "POST", "/containers/create?name=api-defaults",
                       {"Image": "busybox", "Cmd": ["true"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from layerbox import _util
+from layerbox.container.config import check_cpu_cfs, parse_restart
 from layerbox.errors import Conflict, InvalidArgument
 
 # The Resources fields an update can change (HostConfig's names) and the ones layerbox does not
@@ -94,18 +95,12 @@ def _merge(cid: str, host: dict, res: dict, restart: dict | None) -> dict:
         raise conflict("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set")
     if quota > 0 and (host.get("NanoCpus") or 0) > 0:
         raise conflict("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
-    if nano and (period or quota):
-        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    check_cpu_cfs(nano, period, quota)
     if nano:
         ncpu = len(_online_cpus())
         if nano < 10_000_000 or nano > ncpu * 10**9:
             raise InvalidArgument(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only "
                                   f"{ncpu} CPUs available")
-    if period and not 1000 <= period <= 1_000_000:
-        raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
-                              "than 1s (i.e. 1000000)")
-    if quota and 0 < quota < 1000:
-        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     shares = res.get("CpuShares") or 0
     if shares < 0:
         raise InvalidArgument(f"invalid CPU shares {shares}: must not be negative")
@@ -138,8 +133,6 @@ def _merge(cid: str, host: dict, res: dict, restart: dict | None) -> dict:
         had = host.get("PidsLimit") or 0
         new["PidsLimit"] = -1 if had > 0 else host.get("PidsLimit")
     if restart and restart.get("Name"):
-        from layerbox.container.config import parse_restart
-
         policy = parse_restart(restart)
         if policy["Name"] != "no" and host.get("AutoRemove"):
             raise conflict("Restart policy cannot be updated because AutoRemove is enabled for "

@@ -52,6 +52,8 @@ def _create_options(kw: dict) -> dict:
         "memswap_limit": kw.get("memory_swap"),
         "nano_cpus": int(round(cpus * 1e9)) if cpus else 0,
         "cpu_shares": kw.get("cpu_shares"),
+        "cpu_period": kw.get("cpu_period"),
+        "cpu_quota": kw.get("cpu_quota"),
         "cpuset_cpus": kw.get("cpuset_cpus"),
         "pids_limit": kw.get("pids_limit"),
         "restart_policy": kw.get("restart"),

@@ -52,6 +52,8 @@ def container_options(f):
         click.option("--memory-swap", metavar="BYTES", help="Memory plus swap limit; -1 for unlimited swap."),
         click.option("--cpus", type=float, metavar="N", help="Number of CPUs."),
         click.option("-c", "--cpu-shares", type=int, metavar="N", help="CPU shares (relative weight)."),
+        click.option("--cpu-period", type=int, metavar="N", help="Limit CPU CFS (Completely Fair Scheduler) period."),
+        click.option("--cpu-quota", type=int, metavar="N", help="Limit CPU CFS (Completely Fair Scheduler) quota."),
         click.option("--cpuset-cpus", metavar="LIST", help="CPUs in which to allow execution (0-3, 0,1)."),
         click.option("--pids-limit", type=int, metavar="N", help="Tune container pids limit (-1 for unlimited)."),
         click.option("--restart", metavar="POLICY", help="Restart policy: no, on-failure[:N], always, unless-stopped."),
