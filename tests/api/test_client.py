@@ -199,6 +199,8 @@ HONOURED = {
     "auto_remove": ({"auto_remove": True}, ("HostConfig", "AutoRemove"), True),
     "command": ({"command": ["echo", "x"]}, ("Args",), ["x"]),
     "cpu_shares": ({"cpu_shares": 512}, ("HostConfig", "CpuShares"), 512),
+    "cpu_period": ({"cpu_period": 50000}, ("HostConfig", "CpuPeriod"), 50000),
+    "cpu_quota": ({"cpu_quota": 25000}, ("HostConfig", "CpuQuota"), 25000),
     "cpuset_cpus": ({"cpuset_cpus": "0"}, ("HostConfig", "CpusetCpus"), "0"),
     "detach": ({"detach": True}, ("Config", "AttachStdout"), False),
     "domainname": ({"domainname": "example.org"}, ("Config", "Domainname"), "example.org"),
