@@ -395,8 +395,8 @@ class Container(Model):
                logs: bool = False, demux: bool = False):
         """The container's output as it writes it (from its log): with ``stream=True`` a
         generator of chunks until it stops, else everything until it stops, as bytes
-        (``logs=True``: what it wrote before, too). Its stdin is its monitor's: attach_socket
-        is refused."""
+        (``logs=True``: what it wrote before, too). attach_socket (the SDK's raw HTTP
+        connection) is refused."""
         from layerbox.container.logs import container_logs
 
         engine = self._engine
@@ -422,8 +422,9 @@ class Container(Model):
         return b"".join(d for _s, d in got)
 
     def attach_socket(self, params=None, ws: bool = False):
-        raise _errors.InvalidArgument("attach_socket is not supported by layerbox: a container's "
-                                      "stdin is its monitor's (use exec_run, or attach for output)")
+        raise _errors.InvalidArgument("attach_socket is not supported by layerbox's Python API "
+                                      "(the SDK's is the Engine API's hijacked connection: "
+                                      "`layerbox system service` serves it, stdin included)")
 
     # The SDK's update() arguments, as the Engine API's UpdateConfig fields.
     _UPDATE_FIELDS = {"blkio_weight": "BlkioWeight", "cpu_period": "CpuPeriod",
