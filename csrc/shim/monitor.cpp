@@ -285,6 +285,14 @@ void Monitor::on_control(size_t i) {
             send_fds(conns_[i].fd.get(), reply.dump(), fd >= 0 ? std::vector<int>{fd} : std::vector<int>{});
         } catch (const SysError&) {
         }
+    } else if (msg.rfind("stdin-close", 0) == 0) {
+        // The end of an attached client's input with StdinOnce: the container's stdin pipe is
+        // closed here too, so the container reads its end once the client's copy is closed.
+        stdin_keep_.reset();
+        try {
+            send_fds(conns_[i].fd.get(), json{{"ok", true}}.dump(), {});
+        } catch (const SysError&) {
+        }
     } else if (msg.rfind("update ", 0) == 0) {
         json reply = on_update(msg.substr(7));
         try {

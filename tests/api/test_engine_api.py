@@ -982,3 +982,16 @@ def test_the_service_imports_only_aiohttps_server():
     assert r.returncode == 0, r.stderr
     # client_exceptions is the server's too (its writer raises ClientConnectionResetError)
     assert r.stdout.strip() in ("[]", "['aiohttp.client_exceptions']"), r.stdout
+
+
+def test_docker_cli_attach_stdin_of_a_running_container(docker, cli):
+    """`docker attach` with input to a running -i container: the input reaches it; with
+    StdinOnce (docker create -i) the end of the input is the end of its stdin, so cat ends."""
+    try:
+        docker("create", "-i", "--name", "api-once", "busybox", "cat")
+        docker("start", "api-once")
+        r = docker("attach", "api-once", input=b"once\n", timeout=60)
+        assert r.returncode == 0 and r.out == "once\n", (r.out, r.err)
+        assert docker("inspect", "-f", "{{.State.Status}} {{.Config.StdinOnce}}", "api-once").out == "exited true\n"
+    finally:
+        _cleanup(cli, "api-once")

@@ -14,7 +14,7 @@ from layerbox.container import stats as _stats
 from layerbox.api import shapes, streams
 from layerbox.api.app import ApiError, Service, json_body, json_response
 from layerbox.api.streams import flag
-from layerbox.errors import NotFound
+from layerbox.errors import LayerboxError, NotFound
 
 
 def _svc(request) -> Service:
@@ -481,10 +481,10 @@ async def attach(request):
     feeder = None
     if stdin_fd >= 0:
         if st.stdin is not None:
-            # The client's input goes in as it comes; its end of input closes only our copy
-            # (the container's stdin stays open for the next attach, as docker's without
-            # StdinOnce).
-            feeder = asyncio.ensure_future(streams.feed_fd(st.stdin, stdin_fd))
+            # The client's input goes in as it comes; its end of input closes our copy, and
+            # with StdinOnce the container's stdin too (without, it stays open for the next
+            # attach, as docker's).
+            feeder = asyncio.ensure_future(_feed_stdin(svc, c, st, stdin_fd, tty))
         else:
             os.close(stdin_fd)
 
@@ -516,6 +516,15 @@ async def attach(request):
                 lst.remove(pending)
         await st.close()
     return st.resp
+
+
+async def _feed_stdin(svc, c, st, fd: int, tty: bool) -> None:
+    await streams.feed_fd(st.stdin, fd)
+    if c.config["Config"].get("StdinOnce") and not tty:
+        try:
+            await svc.run(svc.engine.close_stdin, c.id)
+        except (LayerboxError, OSError):
+            pass  # it stopped meanwhile: nothing left to close
 
 
 async def _attached_start(svc, c, st, pending, enc, want_out, want_err):

@@ -744,6 +744,13 @@ class ContainerEngine:
                            f"{doc.get('message') or 'its monitor did not answer'}")
         return fds[0]
 
+    def close_stdin(self, ref: str) -> None:
+        """Closes the running container's stdin pipe (its monitor's end; the end of an
+        attached client's input with StdinOnce, as docker's)."""
+        c = self.get(ref)
+        if c.running:
+            ask_monitor(c, "stdin-close", {})
+
     def wait(self, ref: str, timeout: float | None = None) -> dict:
         """Blocks until the container exits; returns {"StatusCode": n, "Error": None}."""
         import time
