@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/etcfile.hpp"
 #include "core/fsutil.hpp"
 #include "core/proc.hpp"
 #include "core/spawn.hpp"
@@ -111,7 +112,10 @@ void Monitor::fail_start(const std::exception& e, int err, const std::string& sy
                          const std::string& path, int exit_code) {
     // As docker: a container whose process could not start stays "created", with the exit
     // code and the error recorded.
-    if (net_) net_->down();
+    if (net_) {
+        net_->down();
+        net_->end();
+    }
     cfg_.state["Status"] = "created";
     cfg_.state["Running"] = false;
     cfg_.state["Pid"] = 0;
@@ -263,6 +267,7 @@ void Monitor::on_control(size_t i) {
         json req = json::parse(msg.substr(4), nullptr, false);
         if (net_ && req.is_object()) reply = net_->control(req, init_, cfg_.state);
         if (reply.value("ok", false)) {
+            update_etc_files(req.value("files", json::object()));
             try {
                 write_state();
             } catch (const SysError&) {
@@ -277,6 +282,44 @@ void Monitor::on_control(size_t i) {
             send_fds(conns_[i].fd.get(), "pong", {});
         } catch (const SysError&) {
         }
+    }
+}
+
+void Monitor::update_etc_files(const json& files) {
+    // As docker after a connect or disconnect: /etc/hosts loses the lines of the addresses
+    // the container gave up and gains one per new address; /etc/resolv.conf changes with the
+    // set of resolvers of its user networks, unless the container changed the file (it is
+    // then no longer what the plan wrote there). The plan's copies change too, so a restart
+    // policy's next run writes the same.
+    if (!files.is_object() || files.empty()) return;
+    for (MountOp& op : plan_.mounts) {
+        if (op.kind != MountOp::Kind::File) continue;
+        std::function<std::optional<std::string>(const std::string&)> edit;
+        if (op.target == "/etc/hosts" && (files.contains("hosts_add") || files.contains("hosts_drop"))) {
+            auto drop = files.value("hosts_drop", std::vector<std::string>{});
+            auto add = files.value("hosts_add", std::string());
+            edit = [drop, add](const std::string& text) -> std::optional<std::string> {
+                return edit_hosts(text, drop, add);
+            };
+        } else if (op.target == "/etc/resolv.conf" && files.contains("resolv_conf")) {
+            auto was = op.source;
+            auto now = files.at("resolv_conf").get<std::string>();
+            edit = [was, now](const std::string& text) -> std::optional<std::string> {
+                if (text != was) return std::nullopt;
+                return now;
+            };
+        } else {
+            continue;
+        }
+        if (init_ > 0) {
+            try {
+                rewrite_generated_file(init_, op.target, edit);
+            } catch (const SysError&) {
+                // The endpoint is made or gone either way: the file stays as it was, as a
+                // file the container replaced does.
+            }
+        }
+        if (auto next = edit(op.source)) op.source = *next;
     }
 }
 
@@ -372,6 +415,7 @@ void Monitor::finish(int exit_code, bool oom) {
     } catch (const SysError& e) {
         cfg_.state["Error"] = e.what();
     }
+    if (net_) net_->end();
     cfg_.state["Status"] = "exited";
     cfg_.state["Running"] = false;
     cfg_.state["Restarting"] = false;

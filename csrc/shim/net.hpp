@@ -21,6 +21,9 @@ public:
     virtual ~NetHook() = default;
     virtual void up(pid_t pid) = 0;  // throws SysError
     virtual void down() noexcept = 0;
+    // The container is over (no restart follows): its address claims in the store go, so
+    // the addresses are free at once and no claim of a removed container is left behind.
+    virtual void end() noexcept = 0;
     // A request {"op": "connect"|"disconnect", ...} while the container runs (`pid`; -1 between
     // two runs of a restart policy: recorded for the next up). On success the state's
     // NetworkSettings become the request's "settings". Returns the reply ({"ok": bool, ...}).

@@ -6,10 +6,13 @@
 //         the address, the link up and (first network only) the default route; then the
 //         published ports (host ports reserved by a bound socket, as docker-proxy does, and
 //         nftables map elements).
-//   down: the ports' elements and the veths (deleting the host end takes the peer along), so
-//         nothing of the container is left when its exit is reported. The endpoints stay
-//         known: a restart policy's next run gets them again.
+//   down: the container's names in the network's resolver (dnsrecords.hpp), the ports'
+//         elements and the veths (deleting the host end takes the peer along), so nothing of
+//         the container is left, and its name no longer resolves, when its exit is reported.
+//         The endpoints stay known: a restart policy's next run gets them again.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +25,7 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "net/dnsrecords.hpp"
 #include "net/netlink.hpp"
 #include "net/netsetup.hpp"
 #include "net/nftables.hpp"
@@ -55,6 +59,15 @@ public:
             r.ctr_port = p.at("port").get<int>();
             ports_.push_back(r);
         }
+        if (j.contains("claim")) {
+            claim_ = j.at("claim").at("path").get<std::string>();
+            claim_id_ = j.at("claim").at("id").get<std::string>();
+        }
+        if (j.contains("dns")) {
+            auto& d = j.at("dns");
+            dns_ = net::DnsRecord{d.at("dir").get<std::string>(), d.at("file").get<std::string>(),
+                                  d.at("id").get<std::string>(), d.at("record").get<std::string>()};
+        }
     }
 
     const std::string& name() const { return name_; }
@@ -78,6 +91,8 @@ public:
             c.set_up(ifname_);
             if (default_route_) c.add_default_route(gateway_.addr);
         });
+        // The engine wrote the records for the first run; a restart's run gets them back.
+        if (!dns_.id.empty()) net::dns_add(dns_);
         if (!ports_.empty()) {
             if (reserved_.empty()) reserve_ports();
             net::Nft nft;
@@ -88,6 +103,12 @@ public:
     }
 
     void down() noexcept {
+        if (!dns_.id.empty()) {
+            try {
+                net::dns_remove(dns_);
+            } catch (const std::exception&) {
+            }
+        }
         if (ports_added_) {
             try {
                 net::Nft nft;
@@ -110,6 +131,21 @@ public:
     void release() noexcept {
         down();
         reserved_.clear();
+    }
+
+    // The address claim (network/__init__.py: `ips/<address>` -> container id), under the
+    // network directory's lock, the one allocation takes; a claim another container took
+    // over meanwhile stays its.
+    void unclaim() noexcept {
+        if (claim_.empty()) return;
+        std::string ips = claim_.substr(0, claim_.rfind('/'));
+        UniqueFd lock(::open(ips.substr(0, ips.rfind('/')).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!lock) return;
+        while (::flock(lock.get(), LOCK_EX) != 0)
+            if (errno != EINTR) return;
+        char buf[256];
+        ssize_t n = ::readlink(claim_.c_str(), buf, sizeof buf);
+        if (n > 0 && std::string(buf, static_cast<size_t>(n)) == claim_id_) ::unlink(claim_.c_str());
     }
 
     ~Endpoint() { down(); }
@@ -142,6 +178,8 @@ private:
     bool default_route_ = true, masquerade_ = true;
     std::vector<net::PortRule> ports_;
     std::vector<UniqueFd> reserved_;
+    std::string claim_, claim_id_;  // the address claim's path, and whose it is
+    net::DnsRecord dns_;  // user networks: the container's names in the network's resolver
     bool veth_made_ = false, ports_added_ = false;
 };
 
@@ -157,6 +195,10 @@ public:
 
     void down() noexcept override {
         for (auto& e : eps_) e->down();
+    }
+
+    void end() noexcept override {
+        for (auto& e : eps_) e->unclaim();
     }
 
     nlohmann::json control(const nlohmann::json& req, pid_t pid, nlohmann::json& state) override {
