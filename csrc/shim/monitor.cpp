@@ -114,6 +114,7 @@ void Monitor::fail_start(const std::exception& e, int err, const std::string& sy
     // code and the error recorded.
     if (net_) {
         net_->down();
+        net_->remove_links();
         net_->end();
     }
     cfg_.state["Status"] = "created";
@@ -369,8 +370,11 @@ void Monitor::on_exit(int status) {
     }
     health_.on_stop(cfg_.state);
     drain_streams(2000);
-    if (net_) net_->down();  // before the exit is reported: nothing of it is left by then
-    if (should_restart(code)) mount_ns_.reset();  // a restart makes a new one
+    if (net_) net_->down();  // before the exit is reported: its ports and names are free by then
+    if (should_restart(code)) {
+        mount_ns_.reset();  // a restart makes a new one
+        if (net_) net_->remove_links();  // and new links of the same names
+    }
     bool oom = cg_.oom_killed();
     if (should_restart(code)) {
         ++restart_count_;
@@ -459,6 +463,7 @@ void Monitor::finish(int exit_code, bool oom) {
     // moves that wait from between the container's exit and our report (where every waiter
     // would pay it) to after the report.
     mount_ns_.reset();
+    if (net_) net_->remove_links();  // the same: deleting a link waits for RCU
 }
 
 void Monitor::on_signals() {

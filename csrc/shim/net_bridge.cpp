@@ -6,10 +6,11 @@
 //         the address, the link up and (first network only) the default route; then the
 //         published ports (host ports reserved by a bound socket, as docker-proxy does, and
 //         nftables map elements).
-//   down: the container's names in the network's resolver (dnsrecords.hpp), the ports'
-//         elements and the veths (deleting the host end takes the peer along), so nothing of
-//         the container is left, and its name no longer resolves, when its exit is reported.
-//         The endpoints stay known: a restart policy's next run gets them again.
+//   down: the container's names in the network's resolver (dnsrecords.hpp) and the ports'
+//         elements, so its name no longer resolves and its ports are free when its exit is
+//         reported; then (remove_links, after the report: it waits for RCU) the veths
+//         (deleting the host end takes the peer along). The endpoints stay known: a restart
+//         policy's next run gets them again.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -95,9 +96,17 @@ public:
         if (!dns_.id.empty()) net::dns_add(dns_);
         if (!ports_.empty()) {
             if (reserved_.empty()) reserve_ports();
-            net::Nft nft;
-            nft.ensure_table();
-            nft.add_ports(ports_);
+            if (!nft_) nft_ = std::make_unique<net::Nft>();
+            // The table is made once per namespace: only when the elements have nowhere to
+            // go. Asking for it each time cost a failing `create table` transaction (~15 ms
+            // blocked in the kernel here) on every start with -p.
+            try {
+                nft_->add_ports(ports_);
+            } catch (const SysError& e) {
+                if (e.err != ENOENT) throw;
+                nft_->ensure_table();
+                nft_->add_ports(ports_);
+            }
             ports_added_ = true;
         }
     }
@@ -110,13 +119,20 @@ public:
             }
         }
         if (ports_added_) {
+            // Through the context kept since up: closing an nftables socket after a
+            // transaction that deleted something waits for the kernel to free it (an RCU
+            // grace period, ~13 ms here), so the socket is closed when the monitor exits,
+            // after the container's exit has been reported.
             try {
-                net::Nft nft;
-                nft.remove_ports(ports_);
+                if (!nft_) nft_ = std::make_unique<net::Nft>();
+                nft_->remove_ports(ports_);
             } catch (const std::exception&) {
             }
             ports_added_ = false;
         }
+    }
+
+    void remove_links() noexcept {
         if (veth_made_) {
             try {
                 net::Rtnl host;
@@ -130,6 +146,7 @@ public:
     // What it holds goes: the reserved host ports too (a disconnect, not a restart).
     void release() noexcept {
         down();
+        remove_links();
         reserved_.clear();
     }
 
@@ -148,7 +165,10 @@ public:
         if (n > 0 && std::string(buf, static_cast<size_t>(n)) == claim_id_) ::unlink(claim_.c_str());
     }
 
-    ~Endpoint() { down(); }
+    ~Endpoint() {
+        down();
+        remove_links();
+    }
 
 private:
     // A bound socket per host port keeps host programs off a port the container publishes
@@ -178,6 +198,7 @@ private:
     bool default_route_ = true, masquerade_ = true;
     std::vector<net::PortRule> ports_;
     std::vector<UniqueFd> reserved_;
+    std::unique_ptr<net::Nft> nft_;  // kept open until the monitor exits (see down)
     std::string claim_, claim_id_;  // the address claim's path, and whose it is
     net::DnsRecord dns_;  // user networks: the container's names in the network's resolver
     bool veth_made_ = false, ports_added_ = false;
@@ -195,6 +216,10 @@ public:
 
     void down() noexcept override {
         for (auto& e : eps_) e->down();
+    }
+
+    void remove_links() noexcept override {
+        for (auto& e : eps_) e->remove_links();
     }
 
     void end() noexcept override {
