@@ -89,9 +89,6 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err, p.start_wait_fd}, p.process.preserve_fds);
         // The monitor dies -> so does the container, and the next command reconciles it.
         if (!p.keep_on_parent_exit) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        char go;
-        if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
-        ::close(gofd);
         // v1: join the cgroup ourselves (cheap for the current, single-threaded process; see
         // Cgroup::join_self). v2 put us there at clone time.
         if (cg.enabled() && cg.version() == 1) cg.join_self();
@@ -126,6 +123,12 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
             place_fd(io.err, 2);
         }
         ::umask(proc.umask);
+
+        // The monitor's part (the network: veths, addresses, routes, ports) is done while we
+        // set the root up, and must be before anything of the container runs.
+        char go;
+        if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
+        ::close(gofd);
 
         if (p.init) {
             // The command waits at this gate until the init has its filter and credentials too:
@@ -411,7 +414,12 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
         if (namespace_flags(plan.namespaces) & CLONE_NEWNS)
             out.mount_ns = open_path("/proc/" + std::to_string(out.pid) + "/ns/mnt", O_RDONLY);
         if (before_go) before_go(out.pid);
-        write_all(go_w.get(), "g", 1, "container start");
+        try {
+            write_all(go_w.get(), "g", 1, "container start");
+        } catch (const SysError&) {
+            read_child_result(err_r.get());  // the child failed setting up its root: its error
+            throw;
+        }
         go_w.reset();
         if (plan.process.tty) {
             std::vector<UniqueFd> fds = recv_fds(pty_parent.get(), 1);
