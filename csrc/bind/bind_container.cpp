@@ -7,6 +7,9 @@
 #include "core/cgroup.hpp"
 #include "core/client.hpp"
 #include "core/exec.hpp"
+#include "core/execbuild.hpp"
+#include "core/procenv.hpp"
+#include "core/users.hpp"
 #include "core/rootpath.hpp"
 #include "core/error.hpp"
 #include "core/fsutil.hpp"
@@ -167,6 +170,45 @@ void bind_container(py::module_& m) {
           },
           py::arg("spec"), py::arg("stdin") = -1, py::arg("stdout") = -1, py::arg("stderr") = -1,
           "Start a process inside a running container (spec: JSON bytes); raises StartError.");
+
+    m.def("exec_spec",
+          [](const std::string& dir, std::vector<std::string> args, std::vector<std::string> env,
+             std::optional<std::string> user, std::string workdir, bool tty, bool detach,
+             unsigned short rows, unsigned short cols, std::string helper) {
+              ExecRequest r{std::move(args), std::move(env), std::move(user), std::move(workdir),
+                            tty, detach, rows, cols, std::move(helper)};
+              std::string text;
+              try {
+                  text = exec_spec_json(read_container_files(dir), r);
+              } catch (const nlohmann::json::exception& e) {
+                  throw_invalid(std::string("damaged container files: ") + e.what(), dir);
+              }
+              return py::bytes(text);
+          },
+          py::arg("dir"), py::arg("args"), py::arg("env"), py::arg("user"), py::arg("workdir"),
+          py::arg("tty"), py::arg("detach"), py::arg("rows"), py::arg("cols"), py::arg("helper"),
+          "The exec spec (JSON bytes for exec_start) for the running container in dir "
+          "(see core/execbuild.hpp); ValueError when the user or a group is not there.");
+    m.def("resolve_user",
+          [](const std::string& spec, const py::bytes& passwd, const py::bytes& group) {
+              ResolvedUser u = resolve_user(spec, std::string(passwd), std::string(group));
+              return py::make_tuple(u.uid, u.gid, u.groups, u.home);
+          },
+          py::arg("spec"), py::arg("passwd"), py::arg("group"),
+          "(uid, gid, groups, home) for \"user[:group]\" (see core/users.hpp); ValueError when absent.");
+    m.def("with_groups",
+          [](uid_t uid, gid_t gid, std::vector<gid_t> groups, std::string home,
+             const std::vector<std::string>& names, const py::bytes& group) {
+              ResolvedUser u{uid, gid, std::move(groups), std::move(home)};
+              u = with_groups(std::move(u), names, std::string(group));
+              return py::make_tuple(u.uid, u.gid, u.groups, u.home);
+          },
+          py::arg("uid"), py::arg("gid"), py::arg("groups"), py::arg("home"), py::arg("names"),
+          py::arg("group"), "--group-add on top of a resolved user (see core/users.hpp).");
+    m.attr("DEFAULT_PATH") = kDefaultPath;
+    m.def("merge_env", &merge_env, py::arg("base"), py::arg("override"));
+    m.def("process_env", &process_env, py::arg("config_env"), py::arg("hostname"), py::arg("home"),
+          py::arg("tty"), py::arg("overrides"), "A container process's environment (see core/procenv.hpp).");
 
     m.def("read_in_root",
           [](const std::string& root, const std::string& path) -> py::object {

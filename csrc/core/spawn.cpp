@@ -19,6 +19,7 @@
 
 #include "core/caps.hpp"
 #include "core/mount.hpp"
+#include "core/procenv.hpp"
 #include "core/procsetup.hpp"
 #include "core/rootpath.hpp"
 #include "core/seccomp.hpp"
@@ -44,10 +45,6 @@ void copy_str(char* dst, size_t n, const std::string& s) {
     std::memcpy(dst, s.data(), k);
     dst[k] = '\0';
 }
-
-// Only a fallback for a plan without PATH in its env: layerbox's own plans always carry one
-// (python/layerbox/container/spec.py DEFAULT_PATH, added by plan.process_env for run and exec).
-const char* const kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 
 // A terminal from the container's own devpts instance, like runc: the master goes to the
@@ -274,7 +271,9 @@ void exec_command(const std::vector<std::string>& args, const std::vector<std::s
     std::vector<char*> argv, envp;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    std::string search = kDefaultPath;
+    // Only a fallback for a plan without PATH in its env: layerbox's own plans always carry one
+    // (process_env, core/procenv.cpp); an OCI config may not.
+    std::string search = kDefaultPath + std::strlen("PATH=");
     for (auto& e : env) {
         envp.push_back(const_cast<char*>(e.c_str()));
         if (e.compare(0, 5, "PATH=") == 0) search = e.substr(5);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/procenv.hpp"
 #include "core/seccomp.hpp"
 
 namespace lb::oci {
@@ -796,7 +797,7 @@ json default_spec() {
          {{"terminal", false},
           {"user", {{"uid", 0}, {"gid", 0}}},
           {"args", {"sh"}},
-          {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
+          {"env", {kDefaultPath, "TERM=xterm"}},
           {"cwd", "/"},
           {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
           {"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}}},

@@ -100,7 +100,11 @@ def test_exec_imports_no_planning(cli, busybox_image, tmp_path):
     assert r.returncode == 0, r.err
     try:
         report = tmp_path / "modules"
-        r = cli("exec", "-e", "A=1", "exec-probe", "sh", "-c", "echo $A",
+        # --env-file: a form the compiled exec path leaves to Python (tests/integration/
+        # test_exec_compiled.py covers the forms that never start it)
+        env_file = tmp_path / "env"
+        env_file.write_text("B=2\n")
+        r = cli("exec", "--env-file", env_file, "-e", "A=1", "exec-probe", "sh", "-c", "echo $A",
                 env={"LAYERBOX_IMPORT_REPORT": str(report)})
         assert (r.returncode, r.out) == (0, "1\n"), r.err
         modules = set(report.read_text().split())

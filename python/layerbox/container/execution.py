@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 
-from layerbox import _core, _jsonfast
+from layerbox import _core
 from layerbox.container import process as _process
-from layerbox.container import users as _users
 from layerbox.errors import Conflict
 
 
 def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty=False,
-               detach=False, tty_size=(0, 0)) -> dict:
+               detach=False, tty_size=(0, 0)) -> bytes:
+    """The exec spec (JSON bytes) for a running container. Built by core/execbuild.cpp from the
+    container's files, the one builder the compiled exec path of the `layerbox` command uses too;
+    here the checks and errors are docker's."""
     if not c.running:
         raise Conflict(f"Container {c.id} is not running")
     if c.status == "paused":
@@ -20,59 +22,31 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
         from layerbox.errors import InvalidArgument
 
         raise InvalidArgument("no command specified")
-    st = c.state
-    cfg = c.config
-    root = f"/proc/{st['Pid']}/root"
-    # The container's own /etc/passwd, read inside its root: a symlink there cannot lead out.
-    read = lambda rel: _core.read_in_root(root, rel)  # noqa: E731
-    u = _users.resolve(user if user is not None else (cfg["Config"].get("User") or ""), read)
-    if cfg["HostConfig"].get("GroupAdd"):  # docker's exec gets the container's --group-add too
-        u = _users.with_groups(u, cfg["HostConfig"]["GroupAdd"], read)
-    envs = _process.process_env(cfg, u.home, tty, _process.parse_env_list(list(env)))
-    base = _exec_base(engine, c)
-    cgroup = base["cgroup"]
-    cgroup["dirs"] = {k: d for k, d in cgroup["dirs"].items() if os.path.isdir(d)}
-    security = {k: base[k] for k in ("caps", "no_new_privs", "seccomp") if k in base}
-    return {
-        "pid": st["Pid"],
-        "pid_start_time": st.get("PidStartTime", 0),
-        "cgroup": cgroup,
-        "namespaces": base["namespaces"],
-        "detach": detach,
-        # A sealed copy of the shim joins the container, never this (Python) process.
-        "helper": _engine_shim(),
-        # ... started from the monitor's own copy when that is of the same file.
-        "monitor_pid": st.get("MonitorPid") or 0,
-        "monitor_start_time": st.get("MonitorStartTime") or 0,
-        "process": {
-            "args": list(command),
-            "env": envs,
-            "cwd": workdir or cfg["Config"].get("WorkingDir") or "/",
-            "uid": u.uid,
-            "gid": u.gid,
-            "groups": [u.gid] + [g for g in u.groups if g != u.gid],
-            **security,
-            "tty": tty,
-            "rows": tty_size[0],
-            "cols": tty_size[1],
-            "create_cwd": False,
-        },
-    }
-
-
-def _exec_base(engine, c) -> dict:
-    """What the container's init was started with (namespaces, cgroup, capabilities, seccomp):
-    written by the start that made it run. A container started by a layerbox that did not
-    write it gets the same facts derived again from its config."""
+    _ensure_exec_base(engine, c)
     try:
-        with open(os.path.join(c.dir, _process.EXEC_BASE), "rb") as f:
-            return _jsonfast.loads(f.read())
-    except FileNotFoundError:
-        from layerbox.container import plan as _plan
+        return _core.exec_spec(c.dir, list(command), _process.parse_env_list(list(env)), user,
+                               workdir or "", tty, detach, tty_size[0], tty_size[1], _engine_shim())
+    except ValueError as e:  # a user or group the container's files do not have
+        from layerbox.errors import InvalidArgument
 
-        cfg = c.config
-        sec = _plan.process_security(engine.cgroups, cfg["HostConfig"], engine.seccomp_cache)
-        return {"namespaces": _process.namespaces(cfg), "cgroup": engine.cgroups.cgroup_for(c.id), **sec}
+        raise InvalidArgument(str(e)) from None
+
+
+def _ensure_exec_base(engine, c) -> None:
+    """process.json: what the container's init was started with (namespaces, cgroup,
+    capabilities, seccomp), written by the start that made it run. A container started by a
+    layerbox that did not write it gets the same facts derived again, written for next time."""
+    path = os.path.join(c.dir, _process.EXEC_BASE)
+    if os.path.exists(path):
+        return
+    from layerbox.container import plan as _plan
+
+    cfg = c.config
+    sec = _plan.process_security(engine.cgroups, cfg["HostConfig"], engine.seccomp_cache)
+    base = {"namespaces": _process.namespaces(cfg), "cgroup": engine.cgroups.cgroup_for(c.id), **sec}
+    from layerbox import _util
+
+    _util.write_atomic(path, _util.dump_json(base), mode=0o600)
 
 
 def _engine_shim() -> str:
@@ -83,8 +57,7 @@ def _engine_shim() -> str:
 
 def start(engine, ref: str, command: list, *, stdin=-1, stdout=-1, stderr=-1, **kw):
     c = engine.get(ref)
-    spec = build_spec(engine, c, command, **kw)
-    return _core.exec_start(_jsonfast.dumps(spec).encode(), stdin, stdout, stderr)
+    return _core.exec_start(build_spec(engine, c, command, **kw), stdin, stdout, stderr)
 
 
 def exec_cli(engine, ref: str, command: list, *, detach=False, interactive=False, tty=False,

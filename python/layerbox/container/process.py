@@ -1,17 +1,18 @@
 """A process in a container, for its init (`run`) and for `exec` alike: its environment and the
 namespaces it lives in, and what `exec` needs of the container's init to start another one.
 
-`exec` is a hot verb: this module imports nothing but the standard library, so that an exec
-never loads the planning (plan, config, security) that a start needs.
+`exec` is a hot verb: this module imports nothing but the standard library and _core, so that
+an exec never loads the planning (plan, config, security) that a start needs.
 """
 
 from __future__ import annotations
 
 import os
 
+from layerbox import _core
 from layerbox.errors import InvalidArgument
 
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = _core.DEFAULT_PATH  # docker's PATH when the image sets none
 
 # What the container's init was started with that every exec'd process shares: namespaces,
 # cgroup, capabilities, no_new_privs, seccomp program. Written at start beside state.json, so
@@ -86,34 +87,16 @@ def read_label_file(path: str) -> list[str]:
 
 def merge_env(base: list[str], override: list[str]) -> list[str]:
     """Image env with the user's on top, keys keeping their first position (as docker does)."""
-    order: list[str] = []
-    values: dict[str, str] = {}
-    for e in list(base) + list(override):
-        k = e.split("=", 1)[0]
-        if k not in values:
-            order.append(k)
-        values[k] = e
-    return [values[k] for k in order]
+    return _core.merge_env(list(base), list(override))
 
 
 def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
-    """The environment of a process in the container, for its init (run) and for exec alike:
-    docker's default PATH when the config has none, HOSTNAME, the config's Env and
-    ``overrides`` ("K=V" entries, exec -e) on top, then HOME (the user's) and, with a tty,
-    TERM=xterm, unless already set."""
+    """The environment of a process in the container, for its init (run) and for exec alike
+    (core/procenv.cpp, shared with the compiled exec path): docker's default PATH when the
+    config has none, HOSTNAME, the config's Env and ``overrides`` ("K=V" entries, exec -e) on
+    top, then HOME (the user's) and, with a tty, TERM=xterm, unless already set."""
     c = config["Config"]
-    base = list(c.get("Env") or [])
-    keys = {e.split("=", 1)[0] for e in base}
-    head = [] if "PATH" in keys else [DEFAULT_PATH]
-    head.append("HOSTNAME=" + c["Hostname"])
-    # docker's ReplaceOrAppendEnvValues: one entry per name, the later value winning
-    env = merge_env(head + base, list(overrides))
-    keys = {e.split("=", 1)[0] for e in env}
-    if "HOME" not in keys:
-        env.append(f"HOME={home}")
-    if tty and "TERM" not in keys:
-        env.append("TERM=xterm")
-    return env
+    return _core.process_env(list(c.get("Env") or []), c["Hostname"], home, tty, list(overrides))
 
 
 def namespaces(config: dict) -> list:

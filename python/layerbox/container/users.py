@@ -7,6 +7,7 @@ never by following a symlink out of a layer.
 
 from __future__ import annotations
 
+from layerbox import _core
 from layerbox.errors import InvalidArgument
 
 
@@ -16,15 +17,6 @@ def read_layered(layers_top_first: list[str], rel: str) -> bytes | None:
     from layerbox.store import layerview as _layerview
 
     return _layerview.read_file(layers_top_first, rel)
-
-
-def _entries(data: bytes | None):
-    if not data:
-        return
-    for line in data.decode(errors="replace").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        yield line.split(":")
 
 
 class ResolvedUser:
@@ -37,79 +29,26 @@ class ResolvedUser:
         self.home = home
 
 
+def _of(t: tuple) -> ResolvedUser:
+    return ResolvedUser(t[0], t[1], list(t[2]), t[3])
+
+
 def with_groups(user: ResolvedUser, names, read) -> ResolvedUser:
     """--group-add: numbers as they are, names from the container's /etc/group (docker's
     GetAdditionalGroups); the user's own groups first."""
-    groups_db = list(_entries(read("etc/group")))
-    extra = list(user.groups)
-    for n in names:
-        n = str(n)
-        if n.isdigit():
-            g = int(n)
-        else:
-            for e in groups_db:
-                if len(e) >= 3 and e[0] == n and e[2].isdigit():
-                    g = int(e[2])
-                    break
-            else:
-                raise InvalidArgument(f"Unable to find group {n}: no matching entries in group file")
-        if g not in extra and g != user.gid:
-            extra.append(g)
-    return ResolvedUser(user.uid, user.gid, extra, user.home)
+    try:
+        return _of(_core.with_groups(user.uid, user.gid, user.groups, user.home,
+                                     [str(n) for n in names], read("etc/group") or b""))
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
 
 
 def resolve(spec: str, read) -> ResolvedUser:
-    """docker's rules: "" is root; a name must exist in passwd; a number need not; ":group"
-    names or numbers a group; supplementary groups are those of /etc/group listing the user.
-    ``read(rel)`` returns a file's bytes from the container's root, or None."""
-    user, _, group = (spec or "").partition(":")
-    passwd = list(_entries(read("etc/passwd")))
-    uid, gid, home, name = 0, 0, "/", "root"
-    found = None
-    if user:
-        if user.isdigit():
-            uid = int(user)
-            for e in passwd:
-                if len(e) >= 7 and e[2] == user:
-                    found = e
-                    break
-        else:
-            for e in passwd:
-                if len(e) >= 7 and e[0] == user:
-                    found = e
-                    break
-            if found is None:
-                raise InvalidArgument(
-                    f"unable to find user {user}: no matching entries in passwd file")
-    else:
-        for e in passwd:
-            if len(e) >= 7 and e[2] == "0":
-                found = e
-                break
-    if found is not None:
-        name = found[0]
-        uid = int(found[2]) if found[2].isdigit() else uid
-        gid = int(found[3]) if found[3].isdigit() else 0
-        home = found[5] or "/"
-    elif user:
-        name = ""
-    groups_db = list(_entries(read("etc/group")))
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            for e in groups_db:
-                if len(e) >= 3 and e[0] == group:
-                    gid = int(e[2])
-                    break
-            else:
-                raise InvalidArgument(
-                    f"unable to find group {group}: no matching entries in group file")
-    extra = []
-    if name:
-        for e in groups_db:
-            if len(e) >= 4 and e[2].isdigit() and name in e[3].split(","):
-                g = int(e[2])
-                if g != gid and g not in extra:
-                    extra.append(g)
-    return ResolvedUser(uid, gid, extra, home)
+    """docker's rules (core/users.cpp, shared with the compiled exec path): "" is root; a name
+    must exist in passwd; a number need not; ":group" names or numbers a group; supplementary
+    groups are those of /etc/group listing the user. ``read(rel)`` returns a file's bytes from
+    the container's root, or None."""
+    try:
+        return _of(_core.resolve_user(spec or "", read("etc/passwd") or b"", read("etc/group") or b""))
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None

@@ -9,13 +9,16 @@
  * package on sys.path ourselves. When the package is not importable that way (an editable
  * install, a user install, a .pth-based layout), layerbox.cli.main runs site.main() and carries
  * on, so correctness never depends on this shortcut.
+ *
+ * `exec` does not start Python at all in its common forms: see exec_fast.hpp.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "launcher/exec_fast.hpp"
 
 #ifndef LAYERBOX_PYTHON
 #define LAYERBOX_PYTHON "python3"
@@ -76,6 +79,9 @@ static const char BOOTSTRAP[] =
     "_b().run_and_exit()\n";
 
 int main(int argc, char **argv) {
+    int code = 0;
+    if (lb::compiled_exec(argc, argv, &code)) return code;
+
     const char *python = getenv("LAYERBOX_PYTHON");
     if (python == NULL || python[0] == '\0') python = LAYERBOX_PYTHON;
     if (access(python, X_OK) != 0 && strchr(python, '/') != NULL) {
@@ -88,16 +94,16 @@ int main(int argc, char **argv) {
     }
 
     /* python -I -S -c BOOTSTRAP layerbox ARGS... ; -c puts argv[1..] after the code in sys.argv */
-    char **args = calloc((size_t)argc + 6, sizeof(char *));
+    char **args = static_cast<char **>(calloc((size_t)argc + 6, sizeof(char *)));
     if (args == NULL) {
         perror("layerbox");
         return 125;
     }
     int n = 0;
     args[n++] = (char *)python;
-    args[n++] = "-I";
-    args[n++] = "-S";
-    args[n++] = "-c";
+    args[n++] = const_cast<char *>("-I");
+    args[n++] = const_cast<char *>("-S");
+    args[n++] = const_cast<char *>("-c");
     args[n++] = (char *)BOOTSTRAP;
     for (int i = 1; i < argc; i++) args[n++] = argv[i];
     args[n] = NULL;

@@ -1,0 +1,73 @@
+// docker's user and environment rules (core/users.cpp, core/procenv.cpp), which `run`, the
+// Python engine's exec and the compiled exec path share.
+#undef NDEBUG
+#include <cassert>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/procenv.hpp"
+#include "core/users.hpp"
+
+using namespace lb;
+using V = std::vector<std::string>;
+
+static const char* kPasswd =
+    "root:x:0:0:root:/root:/bin/sh\n"
+    "# a comment\n"
+    "app:x:1000:1000:app:/home/app:/bin/sh\n"
+    "broken:x\n"
+    "nohome:x:1001:1001:::/bin/sh\n";
+static const char* kGroup = "root:x:0:\napp:x:1000:\nstaff:x:50:app,other\nextra:x:77:\n";
+
+static bool throws(const char* spec, const char* msg) {
+    try {
+        resolve_user(spec, kPasswd, kGroup);
+    } catch (const UserNotFound& e) {
+        return std::string(e.what()) == msg;
+    }
+    return false;
+}
+
+static void test_users() {
+    ResolvedUser r = resolve_user("", kPasswd, kGroup);
+    assert(r.uid == 0 && r.gid == 0 && r.home == "/root" && r.groups.empty());
+    ResolvedUser a = resolve_user("app", kPasswd, kGroup);
+    assert(a.uid == 1000 && a.gid == 1000 && a.home == "/home/app" && a.groups == std::vector<gid_t>{50});
+    ResolvedUser ag = resolve_user("app:staff", kPasswd, kGroup);
+    assert(ag.gid == 50 && ag.groups.empty());  // the primary group is not repeated
+    ResolvedUser n = resolve_user("4242:7", kPasswd, kGroup);  // numbers need no entry
+    assert(n.uid == 4242 && n.gid == 7 && n.home == "/" && n.groups.empty());
+    ResolvedUser h = resolve_user("nohome", kPasswd, kGroup);
+    assert(h.uid == 1001 && h.home == "/");
+    ResolvedUser none = resolve_user("", "", "");  // no files: root, HOME=/
+    assert(none.uid == 0 && none.home == "/");
+    assert(throws("nope", "unable to find user nope: no matching entries in passwd file"));
+    assert(throws("app:nogroup", "unable to find group nogroup: no matching entries in group file"));
+    assert(throws("99999999999", "unable to find user 99999999999: no matching entries in passwd file"));
+    ResolvedUser g = with_groups(a, {"extra", "50", "9"}, kGroup);
+    assert((g.groups == std::vector<gid_t>{50, 77, 9}));
+    bool threw = false;
+    try {
+        with_groups(a, {"missing"}, kGroup);
+    } catch (const UserNotFound&) {
+        threw = true;
+    }
+    assert(threw);
+}
+
+static void test_env() {
+    assert((merge_env({"A=1", "B=2"}, {"B=3", "C=4", "A=5"}) == V{"A=5", "B=3", "C=4"}));
+    V e = process_env({"A=1"}, "host", "/root", false, {"B=2"});
+    assert((e == V{kDefaultPath, "HOSTNAME=host", "A=1", "B=2", "HOME=/root"}));
+    V t = process_env({"PATH=/x", "TERM=vt100"}, "h", "/", true, {"HOME=/elsewhere"});
+    assert((t == V{"HOSTNAME=h", "PATH=/x", "TERM=vt100", "HOME=/elsewhere"}));
+    V tt = process_env({}, "h", "/", true, {});
+    assert(tt.back() == "TERM=xterm");
+}
+
+int main() {
+    test_users();
+    test_env();
+    std::puts("ok");
+}
