@@ -663,6 +663,9 @@ def test_connected_network_comes_back_after_a_restart_policy_restart(cli):
         assert doc["RestartCount"] >= 1, doc["State"]
         r = cli("exec", cid, "ip", "-o", "-4", "addr", check=True)
         assert "10.96.4.40/24" in r.out and "eth0" in r.out
+        # The monitor's run writes the files as the connect left them.
+        r = cli("exec", cid, "cat", "/etc/hosts", "/etc/resolv.conf", check=True)
+        assert f"10.96.4.40\t{cid[:12]}\n" in r.out and "nameserver 10.96.4.1\n" in r.out
         assert _inspect(cli, cid)["NetworkSettings"]["Networks"]["nete"]["IPAddress"] == "10.96.4.40"
     finally:
         cli("rm", "-f", cid)
