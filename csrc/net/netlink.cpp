@@ -230,6 +230,18 @@ bool Rtnl::delete_link(const std::string& name) {
     return true;
 }
 
+bool Rtnl::delete_link(int index, const std::string& name) {
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    auto* nlh = link_msg(buf.data(), RTM_DELLINK, 0, index);
+    try {
+        talk(nlh, "delete link", name);
+    } catch (const SysError& e) {
+        if (e.err == ENODEV) return false;
+        throw;
+    }
+    return true;
+}
+
 NetnsGuard::NetnsGuard(pid_t pid) {
     UniqueFd own = open_path("/proc/thread-self/ns/net", O_RDONLY);
     UniqueFd target = open_path("/proc/" + std::to_string(pid) + "/ns/net", O_RDONLY);

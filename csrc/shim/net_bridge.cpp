@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -84,6 +85,7 @@ public:
         host.delete_link(host_if_);  // a leftover of a crash (names are per container and network)
         host.create_veth(host_if_, ifname_, pid, mac_);
         veth_made_ = true;
+        host_index_ = host.index(host_if_);
         host.set_master(host_if_, bridge_);
         host.set_up(host_if_);
         net::in_netns_of(pid, [&] {
@@ -92,6 +94,9 @@ public:
             c.set_up(ifname_);
             if (default_route_) c.add_default_route(gateway_.addr);
         });
+        // Which claim is this run's: a new start of the same container (after our exit's
+        // report) makes a new one, which unclaim must leave alone.
+        if (!claim_.empty() && !claim_known_) claim_known_ = ::lstat(claim_.c_str(), &claim_st_) == 0;
         // The engine wrote the records for the first run; a restart's run gets them back.
         if (!dns_.id.empty()) net::dns_add(dns_);
         if (!ports_.empty()) {
@@ -134,12 +139,16 @@ public:
 
     void remove_links() noexcept {
         if (veth_made_) {
+            // By index: it runs after the exit's report, when a new start of the same
+            // container may have made a veth of the same name already.
             try {
                 net::Rtnl host;
-                host.delete_link(host_if_);
+                if (host_index_ > 0) host.delete_link(host_index_, host_if_);
+                else host.delete_link(host_if_);
             } catch (const std::exception&) {
             }
             veth_made_ = false;
+            host_index_ = 0;
         }
     }
 
@@ -151,8 +160,8 @@ public:
     }
 
     // The address claim (network/__init__.py: `ips/<address>` -> container id), under the
-    // network directory's lock, the one allocation takes; a claim another container took
-    // over meanwhile stays its.
+    // network directory's lock, the one allocation takes; a claim another container, or a
+    // new start of this one, took over meanwhile stays theirs.
     void unclaim() noexcept {
         if (claim_.empty()) return;
         std::string ips = claim_.substr(0, claim_.rfind('/'));
@@ -160,6 +169,10 @@ public:
         if (!lock) return;
         while (::flock(lock.get(), LOCK_EX) != 0)
             if (errno != EINTR) return;
+        struct stat st;
+        if (!claim_known_ || ::lstat(claim_.c_str(), &st) != 0 || st.st_ino != claim_st_.st_ino ||
+            st.st_ctim.tv_sec != claim_st_.st_ctim.tv_sec || st.st_ctim.tv_nsec != claim_st_.st_ctim.tv_nsec)
+            return;
         char buf[256];
         ssize_t n = ::readlink(claim_.c_str(), buf, sizeof buf);
         if (n > 0 && std::string(buf, static_cast<size_t>(n)) == claim_id_) ::unlink(claim_.c_str());
@@ -200,8 +213,11 @@ private:
     std::vector<UniqueFd> reserved_;
     std::unique_ptr<net::Nft> nft_;  // kept open until the monitor exits (see down)
     std::string claim_, claim_id_;  // the address claim's path, and whose it is
+    struct stat claim_st_ {};       // the claim as this run found it (inode, ctime)
+    bool claim_known_ = false;
     net::DnsRecord dns_;  // user networks: the container's names in the network's resolver
     bool veth_made_ = false, ports_added_ = false;
+    int host_index_ = 0;  // the host end's ifindex
 };
 
 class BridgeNet : public NetHook {

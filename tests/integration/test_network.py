@@ -720,6 +720,15 @@ def test_connect_and_disconnect_rewrite_hosts_and_resolv_conf(cli):
         cli("restart", "-t", "0", "joiner", check=True)
         hosts, resolv = _etc(cli, "joiner")
         assert "10.96.5.32\tjo\n" in hosts and resolv.startswith("nameserver 10.96.5.1\n")
+        # What the previous run's monitor removes after its exit's report (veths, claims) is
+        # that run's, not the new run's of the same names.
+        time.sleep(1)
+        joiner = ids[1]
+        assert "lbv" + joiner[:12] in _links()
+        nid = json.loads(cli("network", "inspect", "netf", check=True).out)[0]["Id"]
+        assert os.readlink(os.path.join(cli.root, "networks", nid, "ips", "10.96.5.32")) == joiner
+        r = cli("exec", "joiner", "ping", "-c", "1", "-W", "2", "10.96.5.20", timeout=30)
+        assert r.returncode == 0, r.out + r.err
     finally:
         cli("rm", "-f", *ids)
     cli("network", "rm", "netf", check=True)
