@@ -3,10 +3,13 @@ config.json from `layerbox-runtime spec` running /bin/true), in one run on one m
 
     python3 benchmarks/bench_runtime.py [-n 50] [--write]
 
-Measures the wall time of `RUNTIME run` (create + start + wait + delete) and of each of
-create, start, state, kill, delete alone (a `sleep` container), medians over n repetitions.
-crun 1.8 refuses this machine's hybrid cgroups, so it runs in a private mount namespace with
-/sys/fs/cgroup/unified unmounted there (this script re-executes itself under unshare for it).
+Measures the wall time of `RUNTIME run` (create + start + wait + delete), the same in a new user
+namespace (ids mapped to 100000+), and of each of create, start, state, kill, delete alone (a
+`sleep` container), medians over n repetitions. The runtimes take turns (one repetition of
+each in turn), so a change of the machine's load during the run weighs on all three alike.
+crun 1.8 refuses this machine's hybrid cgroups, so all three run in a private mount namespace
+with /sys/fs/cgroup/unified unmounted there (this script re-executes itself under unshare for
+it; runc and layerbox-runtime use the v1 hierarchies either way).
 --write replaces the "OCI runtimes" section of benchmarks/RESULTS.md.
 """
 
@@ -34,15 +37,23 @@ def layerbox_runtime() -> str:
     return exe if os.access(exe, os.X_OK) else shutil.which("layerbox-runtime")
 
 
-def make_bundle(d: str, args: list[str]) -> str:
+def make_bundle(d: str, args: list[str], userns: bool = False) -> str:
     from layerbox.testing import make_rootfs
 
     os.makedirs(d)
     make_rootfs(os.path.join(d, "rootfs"))
+    # mount points the root of a user namespace may not create in a rootfs owned by the host's root
+    for sub in ("proc", "sys", "dev"):
+        os.makedirs(os.path.join(d, "rootfs", sub), exist_ok=True)
+    os.chmod(os.path.join(d, "rootfs"), 0o755)
     subprocess.run([layerbox_runtime(), "spec", "--bundle", d], check=True)
     with open(os.path.join(d, "config.json")) as f:
         c = json.load(f)
     c["process"]["args"] = args
+    if userns:
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(c, f)
     return d
@@ -69,46 +80,80 @@ def timed(cmd: list[str]) -> float:
     return dt
 
 
-def measure(name: str, exe: str, n: int, work: str) -> dict:
-    root = os.path.join(work, f"state-{name}")
-    true_b = make_bundle(os.path.join(work, f"true-{name}"), ["/bin/true"])
-    sleep_b = make_bundle(os.path.join(work, f"sleep-{name}"), ["sleep", "1000"])
-    base = [exe, "--root", root]
-    out = {k: [] for k in ("run", "create", "start", "state", "kill", "delete")}
-    for i in range(3):  # warm up page cache and cgroup parents
-        set_cgroup(true_b, f"{name}-w{i}")
-        timed(base + ["run", "--bundle", true_b, f"{name}-w{i}"])
-    for i in range(n):
-        cid = f"{name}-r{i}"
-        set_cgroup(true_b, cid)
-        out["run"].append(timed(base + ["run", "--bundle", true_b, cid]))
-    for i in range(n):
-        cid = f"{name}-s{i}"
-        set_cgroup(sleep_b, cid)
-        out["create"].append(timed(base + ["create", "--bundle", sleep_b, cid]))
-        out["start"].append(timed(base + ["start", cid]))
-        out["state"].append(timed(base + ["state", cid]))
-        out["kill"].append(timed(base + ["kill", cid, "KILL"]))
+class Subject:
+    """One runtime's bundles, state root and timings."""
+
+    def __init__(self, name: str, exe: str, work: str):
+        self.name = name
+        self.base = [exe, "--root", os.path.join(work, f"state-{name}")]
+        self.true_b = make_bundle(os.path.join(work, f"true-{name}"), ["/bin/true"])
+        self.userns_b = make_bundle(os.path.join(work, f"userns-{name}"), ["/bin/true"], userns=True)
+        self.sleep_b = make_bundle(os.path.join(work, f"sleep-{name}"), ["sleep", "1000"])
+        self.out = {k: [] for k in ("run", "run_userns", "create", "start", "state", "kill", "delete")}
+
+    def run(self, i: int, warm: bool = False) -> None:
+        cid = f"{self.name}-{'w' if warm else 'r'}{i}"
+        set_cgroup(self.true_b, cid)
+        dt = timed(self.base + ["run", "--bundle", self.true_b, cid])
+        if warm:  # page cache and cgroup parents
+            return
+        self.out["run"].append(dt)
+        cid = f"{self.name}-u{i}"
+        set_cgroup(self.userns_b, cid)
+        self.out["run_userns"].append(timed(self.base + ["run", "--bundle", self.userns_b, cid]))
+
+    def lifecycle(self, i: int) -> None:
+        cid = f"{self.name}-s{i}"
+        base = self.base
+        set_cgroup(self.sleep_b, cid)
+        self.out["create"].append(timed(base + ["create", "--bundle", self.sleep_b, cid]))
+        self.out["start"].append(timed(base + ["start", cid]))
+        self.out["state"].append(timed(base + ["state", cid]))
+        self.out["kill"].append(timed(base + ["kill", cid, "KILL"]))
         deadline = time.time() + 5
         while time.time() < deadline:
             st = json.loads(subprocess.run(base + ["state", cid], capture_output=True).stdout)
             if st["status"] == "stopped":
                 break
             time.sleep(0.005)
-        out["delete"].append(timed(base + ["delete", cid]))
-    print(f"{name}: measured", file=sys.stderr)
-    return {k: statistics.median(v) * 1000 for k, v in out.items()}
+        self.out["delete"].append(timed(base + ["delete", cid]))
+
+    def medians(self) -> dict:
+        return {k: statistics.median(v) * 1000 for k, v in self.out.items()}
 
 
-def crun_in_private_namespace(n: int, work: str) -> dict:
-    """crun needs /sys/fs/cgroup/unified gone: measure it in a mount namespace of its own."""
+def measure_all(runtimes: dict, n: int, work: str) -> dict:
+    """Every runtime in turn, repetition by repetition."""
+    subjects = [Subject(name, exe, work) for name, exe in runtimes.items()]
+    for i in range(3):
+        for s in subjects:
+            s.run(i, warm=True)
+    for i in range(n):
+        for s in subjects:
+            s.run(i)
+    for i in range(n):
+        for s in subjects:
+            s.lifecycle(i)
+    return {s.name: s.medians() for s in subjects}
+
+
+def in_private_namespace(n: int, work: str) -> dict:
+    """crun needs /sys/fs/cgroup/unified gone: all three run in a mount namespace of our own."""
     r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                         'umount /sys/fs/cgroup/unified && exec "$@"', "sh", sys.executable,
-                        os.path.abspath(__file__), "--only-crun", "-n", str(n), "--work", work],
+                        os.path.abspath(__file__), "--inside", "-n", str(n), "--work", work],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        raise SystemExit(f"crun run failed: {r.stderr}")
+        raise SystemExit(f"the measuring run failed: {r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def runtimes() -> dict:
+    found = {"layerbox-runtime": layerbox_runtime()}
+    for name in ("runc", "crun"):
+        if shutil.which(name):
+            found[name] = shutil.which(name)
+    return found
 
 
 def cleanup_cgroups() -> None:
@@ -125,19 +170,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=50)
     ap.add_argument("--write", action="store_true")
-    ap.add_argument("--only-crun", action="store_true")
+    ap.add_argument("--inside", action="store_true")
     ap.add_argument("--work")
     a = ap.parse_args()
-    if a.only_crun:
-        print(json.dumps(measure("crun", shutil.which("crun"), a.n, a.work)))
+    if a.inside:
+        print(json.dumps(measure_all(runtimes(), a.n, a.work)))
         return
     work = tempfile.mkdtemp(prefix="lb-bench-rt-")
+    os.chmod(work, 0o755)  # the user namespace's root (host id 100000) must reach the bundles
     try:
-        res = {"layerbox-runtime": measure("layerbox", layerbox_runtime(), a.n, work)}
-        if shutil.which("runc"):
-            res["runc"] = measure("runc", shutil.which("runc"), a.n, work)
-        if shutil.which("crun"):
-            res["crun"] = crun_in_private_namespace(a.n, work)
+        if "crun" in runtimes() and os.path.isdir("/sys/fs/cgroup/unified"):
+            res = in_private_namespace(a.n, work)
+        else:
+            res = measure_all(runtimes(), a.n, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         cleanup_cgroups()
@@ -148,15 +193,16 @@ def main() -> None:
              "one bundle (busybox root, `layerbox-runtime spec` config running /bin/true or sleep).", "",
              "| command | " + " | ".join(names) + " | layerbox-runtime / runc | layerbox-runtime / crun |",
              "|---|" + "---|" * (len(names) + 2)]
-    labels = {"run": "run (create + start + wait + delete) of /bin/true", "create": "create", "start": "start",
+    labels = {"run": "run (create + start + wait + delete) of /bin/true",
+              "run_userns": "the same in a new user namespace", "create": "create", "start": "start",
               "state": "state", "kill": "kill", "delete": "delete (stopped)"}
     for k, label in labels.items():
         row = [f"{res[nm][k]:.1f}" for nm in names]
         lb = res["layerbox-runtime"][k]
         ratio = [f"{lb / res[o][k]:.2f}" if o in res else "" for o in ("runc", "crun")]
         lines.append(f"| {label} | " + " | ".join(row) + " | " + " | ".join(ratio) + " |")
-    lines += ["", "crun ran in a private mount namespace with /sys/fs/cgroup/unified unmounted (it refuses "
-              "hybrid cgroups otherwise); runc and layerbox-runtime ran in the host's.", ""]
+    lines += ["", "All three ran in one private mount namespace with /sys/fs/cgroup/unified unmounted (crun "
+              "refuses hybrid cgroups otherwise), taking turns: one repetition of each runtime in turn.", ""]
     text = "\n".join(lines)
     print(text)
     if a.write:

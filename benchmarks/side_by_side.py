@@ -224,6 +224,12 @@ class Bench:
         for row in bench_layers_sbs.measure(self):
             self.add(**row)
 
+    def registry(self) -> None:
+        import bench_registry_sbs
+
+        for row in bench_registry_sbs.measure(self):
+            self.add(**row)
+
     def build(self) -> None:
         try:
             import bench_build_sbs
@@ -288,7 +294,7 @@ def write_results(b: Bench, path: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", help="comma-separated: run,exec,ps,churn,layers,build,net")
+    ap.add_argument("--only", help="comma-separated: run,exec,ps,churn,layers,registry,build,net")
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -299,11 +305,11 @@ def main() -> int:
     # churn first: the other rows start docker and podman containers whose teardown (network
     # namespaces above all) goes on in the kernel for a while and would weigh on it
     # net last: it moves this process into a network namespace of its own
-    todo = (args.only or "churn,run,exec,ps,layers,build,net").split(",")
+    todo = (args.only or "churn,run,exec,ps,layers,registry,build,net").split(",")
     try:
         for name in todo:
             {"run": b.run_true, "exec": b.exec_true, "ps": b.ps, "churn": b.churn,
-             "layers": b.layers, "build": b.build, "net": b.net}[name]()
+             "layers": b.layers, "registry": b.registry, "build": b.build, "net": b.net}[name]()
     finally:
         b.cleanup()
         from churn import remove_cgroup_parent

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs layerbox and what its tests need on Debian 12, as root:
-#   - build dependencies: a C++ compiler, CMake, OpenSSL, zlib, zstd, libarchive, nlohmann-json,
+#   - build dependencies: a C++ compiler, CMake, OpenSSL, zlib, zstd, ISA-L (igzip), libarchive, nlohmann-json,
 #     libseccomp, libmnl and libnftables (networking); aardvark-dns (names on user networks)
 #   - test dependencies: busybox-static (the test image), skopeo and umoci (interoperability),
 #     docker-registry (a real registry for push/pull tests), apache2-utils (htpasswd for its
@@ -22,7 +22,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     g++ cmake make pkg-config python3 python3-pip python3-venv \
-    libssl-dev zlib1g-dev libzstd-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
+    libssl-dev zlib1g-dev libzstd-dev libisal-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
     libmnl-dev libnftables-dev aardvark-dns \
     busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables \
     containerd runc crun docker-compose \

@@ -10,6 +10,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "core/client.hpp"
@@ -26,9 +28,9 @@ namespace {
 
 [[noreturn]] void grandchild(const ExecSpec& s, int errfd, int ptysock) {
     try {
-        // Only stdio, the report pipe and the pty socket: nothing else of the helper's is
-        // open while we touch the container's paths.
-        close_fds_except({errfd, ptysock});
+        // Only stdio, the fds the caller passed on, the report pipe and the pty socket:
+        // nothing else of the helper's is open while we touch the container's paths.
+        close_fds_except({errfd, ptysock}, s.process.preserve_fds);
         if (s.detach) ::setsid();
         if (s.process.tty) {
             // setns() into the mount namespace made the container's root our root, so this is
@@ -88,7 +90,8 @@ std::string exec_spec_to_json(const ExecSpec& s) {
         {"process", {{"args", p.args}, {"env", p.env}, {"cwd", p.cwd}, {"uid", p.uid},
                      {"gid", p.gid}, {"groups", p.groups}, {"caps", p.caps},
                      {"no_new_privs", p.no_new_privs}, {"tty", p.tty}, {"rows", p.rows},
-                     {"cols", p.cols}, {"create_cwd", p.create_cwd}, {"umask", p.umask}}},
+                     {"cols", p.cols}, {"create_cwd", p.create_cwd}, {"umask", p.umask},
+                     {"preserve_fds", p.preserve_fds}}},
     };
     if (p.cap_sets_given)
         j["process"]["cap_sets"] = {{"bounding", p.cap_sets.bounding}, {"effective", p.cap_sets.effective},
@@ -97,18 +100,23 @@ std::string exec_spec_to_json(const ExecSpec& s) {
     return j.dump();
 }
 
-int exec_helper_main() {
+int exec_helper_main(int argc, char** argv) {
     // Before anything else: no process of the container may open us through /proc/N/exe,
     // /proc/N/mem or /proc/N/fd (we are its root, with more capabilities), and nothing but our
     // own descriptors is open (the caller's were never passed; this is the second lock).
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    sys::close_range(kExecPtyFd + 1, ~0U, 0);
-    for (int fd = kExecSpecFd; fd <= kExecPtyFd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    int ptysock = ::fcntl(kExecPtyFd, F_GETFD) >= 0 ? kExecPtyFd : -1;
+    int preserve = argc > 3 ? std::atoi(argv[3]) : 0;
+    if (preserve < 0 || preserve > 65536) return 125;
+    const int base = 3 + preserve, spec_fd = base + kExecSpecFd, err_fd = base + kExecErrFd,
+              pid_fd = base + kExecPidFd, pty_fd = base + kExecPtyFd;
+    sys::close_range(pty_fd + 1, ~0U, 0);
+    for (int fd = spec_fd; fd <= pty_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    int ptysock = ::fcntl(pty_fd, F_GETFD) >= 0 ? pty_fd : -1;
     try {
-        std::string text = read_all(kExecSpecFd, "exec spec");
-        ::close(kExecSpecFd);
+        std::string text = read_all(spec_fd, "exec spec");
+        ::close(spec_fd);
         ExecSpec s = exec_spec_from_json(text);
+        if (s.process.preserve_fds != preserve) throw_invalid("exec spec: preserve_fds differs from the helper's argv");
         int pfd = sys::pidfd_open(s.target);
         if (pfd < 0) throw StartError(errno, "pidfd_open", std::to_string(s.target), "container is not running", 125);
         UniqueFd target(pfd);
@@ -123,8 +131,18 @@ int exec_helper_main() {
         UniqueFd cgfd;
         if (cg.enabled() && cg.version() == 1) cg.join_self();
         if (cg.enabled() && cg.version() == 2) cgfd = cg.clone_into();
+        // A container without a mount namespace of its own (an OCI config may ask for that)
+        // lives in a chroot: the process enters the same root, as the init's /proc/N/root
+        // shows it, opened before any namespace changes what that path means.
+        UniqueFd target_root;
+        if (!(nsflags & CLONE_NEWNS)) target_root = open_path("/proc/" + std::to_string(s.target) + "/root", O_PATH | O_DIRECTORY);
         if (::setns(target.get(), nsflags) != 0) throw_errno("setns", "container of pid " + std::to_string(s.target));
         target.reset();
+        if (target_root) {
+            if (::fchdir(target_root.get()) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0)
+                throw_errno("chroot", "root of pid " + std::to_string(s.target));
+            target_root.reset();
+        }
         sys::CloneArgs a {};
         if (cgfd) {
             a.flags |= sys::kCloneIntoCgroup;
@@ -136,14 +154,14 @@ int exec_helper_main() {
         a.exit_signal = s.detach ? SIGCHLD : 0;
         long pid = sys::clone3(&a);
         if (pid < 0) throw_errno("clone3", "exec");
-        if (pid == 0) grandchild(s, kExecErrFd, ptysock);
+        if (pid == 0) grandchild(s, err_fd, ptysock);
         int32_t v = static_cast<int32_t>(pid);
-        if (::write(kExecPidFd, &v, sizeof v) != sizeof v) return 125;
+        if (::write(pid_fd, &v, sizeof v) != sizeof v) return 125;
         return 0;
     } catch (const SysError& e) {
-        child_fail(kExecErrFd, e, exit_code_of(e, 125));
+        child_fail(err_fd, e, exit_code_of(e, 125));
     } catch (const std::exception& e) {
-        child_fail(kExecErrFd, SysError(0, "", "", e.what()), 125);
+        child_fail(err_fd, SysError(0, "", "", e.what()), 125);
     }
 }
 
@@ -166,7 +184,10 @@ ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, S
     auto [err_r, err_w] = make_pipe();
     auto [pid_r, pid_w] = make_pipe();
     UniqueFd pty_parent, pty_child;
-    std::vector<int> fds{io.in, io.out, io.err, spec_r.get(), err_w.get(), pid_w.get()};
+    // The caller's fds 3 .. 3+N-1 the process keeps, at the same numbers, then the helper's own.
+    std::vector<int> fds{io.in, io.out, io.err};
+    for (int fd = 3; fd < 3 + s.process.preserve_fds; ++fd) fds.push_back(fd);
+    fds.insert(fds.end(), {spec_r.get(), err_w.get(), pid_w.get()});
     if (s.process.tty) {
         auto pair = make_socketpair();
         pty_parent = std::move(pair.first);
@@ -174,7 +195,9 @@ ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, S
         fds.push_back(pty_child.get());
     }
     // The container's pid in argv: `ps` on the host tells what the helper is for.
-    pid_t helper = spawn_sealed(exe, {"layerbox-shim", "exec", std::to_string(s.target)}, fds);
+    std::vector<std::string> argv{"layerbox-shim", "exec", std::to_string(s.target)};
+    if (s.process.preserve_fds) argv.push_back(std::to_string(s.process.preserve_fds));
+    pid_t helper = spawn_sealed(exe, argv, fds);
     spec_r.reset();
     err_w.reset();
     pid_w.reset();

@@ -50,13 +50,15 @@ struct ExecStarted {
 // `spec_json` is `spec` as text: the helper reads it.
 ExecStarted exec_in_container(const ExecSpec& spec, const std::string& spec_json, StdioFds io);
 
-// The helper's side (`layerbox-shim exec`), with these descriptors and no others:
-constexpr int kExecSpecFd = 3;  // the spec, JSON, read to end of file
-constexpr int kExecErrFd = 4;   // the start report pipe (see spawn.hpp)
-constexpr int kExecPidFd = 5;   // the started process's pid (int32) goes here
-constexpr int kExecPtyFd = 6;   // with a tty: the socket the pty master goes over
+// The helper's side (`layerbox-shim exec PID [N]`), with stdio, the caller's fds 3 .. 3+N-1
+// when the process keeps them (an OCI runtime's `exec --preserve-fds N`; N is argv[3]), then
+// these descriptors, at 3+N+offset, and no others:
+constexpr int kExecSpecFd = 0;  // the spec, JSON, read to end of file
+constexpr int kExecErrFd = 1;   // the start report pipe (see spawn.hpp)
+constexpr int kExecPidFd = 2;   // the started process's pid (int32) goes here
+constexpr int kExecPtyFd = 3;   // with a tty: the socket the pty master goes over
 // Joins the container and starts the process; returns the helper's exit code.
-int exec_helper_main();
+int exec_helper_main(int argc, char** argv);
 
 // Waits for an exec'd process, forwarding signals and, with a pty, relaying our stdin to it and
 // its output to our stdout. Returns docker's exit code (128+signal when killed).

@@ -293,6 +293,8 @@ void RecordingMountApi::set_hostname(const std::string& name) { calls.push_back(
 
 void RecordingMountApi::pivot_into(int, const std::string& name) { calls.push_back("pivot_root " + name); }
 
+void RecordingMountApi::chroot_into(int, const std::string& name) { calls.push_back("chroot " + name); }
+
 void RecordingMountApi::remount_root_ro() { calls.push_back("ro /"); }
 
 void MountApi::set_hostname(const std::string& name) {
@@ -308,16 +310,24 @@ void MountApi::pivot_into(int rootfd, const std::string& name) {
     if (::chdir("/") != 0) throw_errno("chdir", "/");
 }
 
+void MountApi::chroot_into(int rootfd, const std::string& name) {
+    if (::fchdir(rootfd) != 0) throw_errno("chdir", name);
+    if (::chroot(".") != 0) throw_errno("chroot", name);
+    if (::chdir("/") != 0) throw_errno("chdir", "/");
+}
+
 void MountApi::remount_root_ro() {
     if (::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
         throw_errno("remount read-only", "/");
 }
 
 UniqueFd prepare_root(MountApi& api, const LaunchPlan& p, const ProcessSpec& proc) {
-    api.make_private_root();
+    bool own_ns = has_mount_namespace(p);
+    if (own_ns) api.make_private_root();
     {
         UniqueFd target = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
         mount_rootfs(api, p.rootfs, target.get());
+        if (!own_ns) api.set_propagation(target.get(), p.rootfs.target, MS_PRIVATE | MS_REC);
     }
     UniqueFd rootfd = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
     run_mount_ops(api, rootfd.get(), p.mounts);
@@ -327,7 +337,8 @@ UniqueFd prepare_root(MountApi& api, const LaunchPlan& p, const ProcessSpec& pro
 }
 
 void enter_root(MountApi& api, const LaunchPlan& p, UniqueFd rootfd) {
-    api.pivot_into(rootfd.get(), p.rootfs.target);
+    if (has_mount_namespace(p)) api.pivot_into(rootfd.get(), p.rootfs.target);
+    else api.chroot_into(rootfd.get(), p.rootfs.target);
     rootfd.reset();
     if (p.rootfs.readonly) api.remount_root_ro();
 }

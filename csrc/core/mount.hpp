@@ -50,6 +50,9 @@ public:
     // namespace, pivot_root into `rootfd` (old root detached), and the whole root read-only.
     virtual void set_hostname(const std::string& name);
     virtual void pivot_into(int rootfd, const std::string& name);
+    // chroot into `rootfd`: the root of a container without a mount namespace of its own,
+    // where pivot_root would move the root of every process of the launcher's namespace.
+    virtual void chroot_into(int rootfd, const std::string& name);
     virtual void remount_root_ro();
 };
 
@@ -70,6 +73,7 @@ public:
     void set_propagation(int target_fd, const std::string& name, unsigned long flags) override;
     void set_hostname(const std::string& name) override;
     void pivot_into(int rootfd, const std::string& name) override;
+    void chroot_into(int rootfd, const std::string& name) override;
     void remount_root_ro() override;
 
     std::vector<std::string> calls;
@@ -91,10 +95,13 @@ struct LaunchPlan;
 struct ProcessSpec;
 // A container's root, before pivot_root: / made private, the rootfs mounted on its target, the
 // plan's mount operations run, and the process's working directory made when the plan asks.
+// Without a mount namespace of the container's own, / is not ours to change: the rootfs's own
+// bind is made private instead, so what is mounted under it reaches no other namespace.
 // Returns an O_PATH fd of the new root. The caller may still work inside it (a pty) before
 // enter_root.
 UniqueFd prepare_root(MountApi& api, const LaunchPlan& p, const ProcessSpec& proc);
-// pivot_root into `rootfd`, the old root detached, cwd "/", then / read-only if the plan says.
+// pivot_root into `rootfd` (chroot without a mount namespace of the container's own), the old
+// root detached, cwd "/", then / read-only if the plan says.
 void enter_root(MountApi& api, const LaunchPlan& p, UniqueFd rootfd);
 
 // The mount(2) option string for an overlay (exposed for tests): lower dirs relative to

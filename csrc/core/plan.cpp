@@ -52,9 +52,18 @@ int namespace_flags(const std::vector<std::string>& names) {
         else if (n == "ipc") flags |= CLONE_NEWIPC;
         else if (n == "net") flags |= CLONE_NEWNET;
         else if (n == "cgroup") flags |= CLONE_NEWCGROUP;
+        else if (n == "user") flags |= CLONE_NEWUSER;
         else throw_invalid("unknown namespace '" + n + "'");
     }
     return flags;
+}
+
+bool has_mount_namespace(const LaunchPlan& p) {
+    for (auto& n : p.namespaces)
+        if (n == "mount") return true;
+    for (auto& [type, path] : p.join_namespaces)
+        if (type == "mount") return true;
+    return false;
 }
 
 ProcessSpec process_from_json(const json& pr) {
@@ -81,6 +90,7 @@ ProcessSpec process_from_json(const json& pr) {
         p.cols = pr.value("cols", 0);
         p.create_cwd = pr.value("create_cwd", true);
         p.umask = pr.value("umask", 022u);
+        p.preserve_fds = pr.value("preserve_fds", 0);
         if (pr.contains("seccomp") && pr["seccomp"].is_object()) {
             // The compiled program, from the store's cache (read here: in the monitor before
             // clone, in the exec caller before it forks).
@@ -149,6 +159,9 @@ LaunchPlan plan_from_json(const json& j) {
             p.oom_score_adj = j["oom_score_adj"].get<int>();
         }
         p.keep_on_parent_exit = j.value("keep_on_parent_exit", false);
+        p.uid_map = j.value("uid_map", "");
+        p.gid_map = j.value("gid_map", "");
+        p.personality = j.value("personality", -1L);
         if (j.contains("cgroup") && !j["cgroup"].is_null()) {
             const json& c = j["cgroup"];
             p.cgroup.version = c.value("version", 0);

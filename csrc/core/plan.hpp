@@ -108,7 +108,7 @@ struct LaunchPlan {
     std::string id;  // only for messages and the monitor's argv
     RootfsSpec rootfs;
     std::vector<MountOp> mounts;
-    std::vector<std::string> namespaces;  // "mount", "pid", "uts", "ipc", "cgroup", "net"
+    std::vector<std::string> namespaces;  // "mount", "pid", "uts", "ipc", "cgroup", "net", "user"
     std::string hostname;
     bool loopback_up = true;  // bring lo up in a new network namespace
     bool init = false;        // run our small init as PID 1 (--init)
@@ -137,11 +137,25 @@ struct LaunchPlan {
     // The init outlives the process that launched it (an OCI runtime's `create` exits; the
     // caller, e.g. containerd's shim, is its subreaper): no PR_SET_PDEATHSIG.
     bool keep_on_parent_exit = false;
+    // With "user" in namespaces: the new user namespace's /proc/PID/uid_map and gid_map
+    // ("inside outside count" lines). The launcher writes them after clone, before the child
+    // goes on (as runc's parent does); the child then becomes root of that namespace.
+    std::string uid_map, gid_map;
+    // personality(2) of the process (PER_LINUX, PER_LINUX32); -1 = the launcher's own.
+    long personality = -1;
+    // Stop once the mounts are made, before pivot_root: the launcher's before_pivot runs (an
+    // OCI createContainer hook, in the container's mount namespace) and lets the child go on.
+    bool stop_before_pivot = false;
     // An fd (inherited by the child) of the exec fifo, opened O_PATH: set up, the init reports
     // success, then opens the fifo for writing (blocking until `start` opens it for reading),
     // writes one byte, and only then execs.
     int start_wait_fd = -1;
 };
+
+// Whether the container has a mount namespace of its own (new, or joined by path). Without one
+// (an OCI config may ask for that) its root is entered by chroot, and its mounts are made in
+// the launcher's namespace, under the root, where the runtime removes them at delete.
+bool has_mount_namespace(const LaunchPlan& p);
 
 LaunchPlan plan_from_json(const nlohmann::json& j);
 ProcessSpec process_from_json(const nlohmann::json& j);

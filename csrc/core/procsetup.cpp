@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -46,6 +47,9 @@ void apply_process_limits(const LaunchPlan& plan) {
         UniqueFd fd = open_path("/proc/self/oom_score_adj", O_WRONLY);
         write_all(fd.get(), std::to_string(plan.oom_score_adj), "/proc/self/oom_score_adj");
     }
+    // Kept across execve: the command sees the architecture it asked for (uname -m: i686).
+    if (plan.personality >= 0 && ::personality(static_cast<unsigned long>(plan.personality)) < 0)
+        throw_errno("personality", std::to_string(plan.personality));
     for (auto& [key, value] : plan.sysctl) {
         std::string path = "/proc/sys/";
         for (char c : key) path += c == '.' ? '/' : c;

@@ -11,7 +11,7 @@ namespace lb {
 
 // setns() into every namespace of plan.join_namespaces (pid excluded: the caller joins it).
 void join_namespace_paths(const LaunchPlan& plan);
-// setdomainname, rlimits, oom_score_adj and sysctls, once the namespaces exist and before the
+// setdomainname, rlimits, oom_score_adj, the personality and sysctls, once the namespaces exist and before the
 // root changes: the sysctls the runtime allows are all namespaced, so writing them through
 // /proc/sys (still the host's mount here) sets them in the container's namespaces; and they
 // are written before readonlyPaths makes the container's /proc/sys read-only.

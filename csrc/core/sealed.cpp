@@ -73,6 +73,7 @@ struct SpawnArgs {
     int exefd;
     const int* fds;
     int nfds;
+    int* tmp;  // nfds ints of scratch, the caller's (the vfork child allocates nothing)
     char* const* argv;
     volatile int err;
 };
@@ -81,7 +82,7 @@ struct SpawnArgs {
 // touches nothing but `a`.
 [[noreturn]] void spawn_child(SpawnArgs* a) {
     int n = a->nfds;
-    int tmp[8];
+    int* tmp = a->tmp;
     // Lift every source above the targets first, so placing one never clobbers another.
     for (int i = 0; i < n; ++i) {
         tmp[i] = ::fcntl(a->fds[i], F_DUPFD_CLOEXEC, n + 1);
@@ -149,11 +150,11 @@ UniqueFd running_sealed_copy(pid_t pid, uint64_t start_time, const std::string& 
 }
 
 pid_t spawn_sealed(int exefd, const std::vector<std::string>& argv, const std::vector<int>& fds) {
-    if (fds.size() > 8) throw_invalid("spawn: too many descriptors to place");
     std::vector<char*> av;
     for (auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
     av.push_back(nullptr);
-    SpawnArgs a{exefd, fds.data(), static_cast<int>(fds.size()), av.data(), 0};
+    std::vector<int> tmp(fds.size());
+    SpawnArgs a{exefd, fds.data(), static_cast<int>(fds.size()), tmp.data(), av.data(), 0};
     // No handler of ours may run in the child while it shares our memory: block everything
     // until it has exec'd (it resets dispositions and unblocks just before).
     sigset_t all, old;

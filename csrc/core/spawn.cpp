@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "core/caps.hpp"
@@ -77,21 +78,35 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
     }
 }
 
+// The child of a new user namespace, once the launcher wrote its maps: root of it (runc's
+// order), so what it creates in the mounts it makes there (a tmpfs /dev) has an owner the
+// namespace knows. Until here it was the host's root, unmapped in the namespace.
+void become_user_namespace_root() {
+    if (::setresgid(0, 0, 0) != 0) throw_errno("setresgid", "gid 0 of the user namespace (gidMappings must map it)");
+    if (::setgroups(0, nullptr) != 0) throw_errno("setgroups", "user namespace");
+    if (::setresuid(0, 0, 0) != 0) throw_errno("setresuid", "uid 0 of the user namespace (uidMappings must map it)");
+}
+
 [[noreturn]] void container_child(const LaunchPlan& p, const Cgroup& cg, int gofd, int errfd, int ptysock,
-                                  StdioFds io) {
+                                  int stopfd, StdioFds io) {
     try {
         // Only what the container needs stays open: no descriptor of the monitor's (its
         // clients' sockets, its log, its listener) is there while the root is set up. The
         // runtime's exec fifo (an O_PATH fd of a fifo, not a directory) stays until `start`.
-        close_fds_except({gofd, errfd, ptysock, io.in, io.out, io.err, p.start_wait_fd}, p.process.preserve_fds);
+        close_fds_except({gofd, errfd, ptysock, stopfd, io.in, io.out, io.err, p.start_wait_fd}, p.process.preserve_fds);
         // The monitor dies -> so does the container, and the next command reconciles it.
         if (!p.keep_on_parent_exit) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char go;
+        if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
+        if (stopfd < 0) ::close(gofd);  // else it says again when to go on past the stop
         // v1: join the cgroup ourselves (cheap for the current, single-threaded process; see
-        // Cgroup::join_self). v2 put us there at clone time.
+        // Cgroup::join_self). v2 put us there at clone time. Before becoming root of a user
+        // namespace: the host's cgroup files are not that root's to write.
         if (cg.enabled() && cg.version() == 1) cg.join_self();
 
-        join_namespace_paths(p);
         int ns = namespace_flags(p.namespaces);
+        if (ns & CLONE_NEWUSER) become_user_namespace_root();
+        join_namespace_paths(p);
         // Joined the cgroup before this, so the new cgroup namespace is rooted at it.
         if ((ns & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
         // Every kernel call of the root's set-up goes through one MountApi (the recording
@@ -108,6 +123,14 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
         ProcessSpec proc = p.process;
         proc.die_with_parent = !p.init && !p.keep_on_parent_exit;  // with --init, the init dies with the monitor instead
         UniqueFd rootfd = prepare_root(*api, p, proc);
+        if (stopfd >= 0) {
+            // The launcher's before_pivot runs now (it joins our mount namespace, mounts made,
+            // the host's tree still our root); its byte on the go pipe lets us on.
+            if (::write(stopfd, "s", 1) != 1) ::_exit(125);
+            ::close(stopfd);
+            if (::read(gofd, &go, 1) != 1) ::_exit(125);
+            ::close(gofd);
+        }
         if (proc.tty) setup_tty(rootfd.get(), proc, ptysock);
         if (ptysock >= 0) ::close(ptysock);
         enter_root(*api, p, std::move(rootfd));
@@ -120,12 +143,6 @@ void setup_tty(int rootfd, const ProcessSpec& p, int sock) {
             place_fd(io.err, 2);
         }
         ::umask(proc.umask);
-
-        // The monitor's part (the network: veths, addresses, routes, ports) is done while we
-        // set the root up, and must be before anything of the container runs.
-        char go;
-        if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
-        ::close(gofd);
 
         if (p.init) {
             // The command waits at this gate until the init has its filter and credentials too:
@@ -373,10 +390,26 @@ void loopback_up() {
     if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) throw_errno("ioctl SIOCSIFFLAGS", "lo");
 }
 
+// The new user namespace's maps, written from outside it (the child cannot map the host's ids
+// itself). As the host's root we may write gid_map without denying setgroups first.
+void write_id_maps(pid_t pid, const LaunchPlan& plan) {
+    std::string proc = "/proc/" + std::to_string(pid);
+    for (auto [file, text] : {std::pair{"/uid_map", &plan.uid_map}, std::pair{"/gid_map", &plan.gid_map}}) {
+        if (text->empty()) continue;
+        UniqueFd f = open_path(proc + file, O_WRONLY);
+        // One write(): the kernel takes a map only whole, and only once.
+        ssize_t n = ::write(f.get(), text->data(), text->size());
+        if (n != static_cast<ssize_t>(text->size())) throw_errno("write", proc + file);
+    }
+}
+
 Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
-                          const std::function<void(pid_t)>& before_go) {
+                          const std::function<void(pid_t)>& before_go,
+                          const std::function<void(pid_t)>& before_pivot) {
     auto [go_r, go_w] = make_pipe();
     auto [err_r, err_w] = make_pipe();
+    UniqueFd stop_r, stop_w;
+    if (plan.stop_before_pivot) std::tie(stop_r, stop_w) = make_pipe();
     UniqueFd pty_parent, pty_child;
     if (plan.process.tty) {
         auto pair = make_socketpair();
@@ -400,24 +433,36 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
     if (pid == 0) {
         go_w.reset();
         err_r.reset();
+        stop_r.reset();
         pty_parent.reset();
-        container_child(plan, cg, go_r.get(), err_w.get(), pty_child ? pty_child.get() : -1, io);
+        container_child(plan, cg, go_r.get(), err_w.get(), pty_child ? pty_child.get() : -1,
+                        stop_w ? stop_w.get() : -1, io);
     }
     Launched out;
     out.pid = static_cast<pid_t>(pid);
     out.pidfd = UniqueFd(pidfd);
     go_r.reset();
     err_w.reset();
+    stop_w.reset();
     pty_child.reset();
     try {
+        if (namespace_flags(plan.namespaces) & CLONE_NEWUSER) write_id_maps(out.pid, plan);
         if (namespace_flags(plan.namespaces) & CLONE_NEWNS)
             out.mount_ns = open_path("/proc/" + std::to_string(out.pid) + "/ns/mnt", O_RDONLY);
         if (before_go) before_go(out.pid);
-        try {
-            write_all(go_w.get(), "g", 1, "container start");
-        } catch (const SysError&) {
-            read_child_result(err_r.get());  // the child failed setting up its root: its error
-            throw;
+        write_all(go_w.get(), "g", 1, "container start");
+        if (stop_r) {
+            // One byte: the child stopped before pivot_root. End of file: it failed (or
+            // exec'd) before, and the report below says which.
+            char c;
+            ssize_t n;
+            do {
+                n = ::read(stop_r.get(), &c, 1);
+            } while (n < 0 && errno == EINTR);
+            if (n == 1) {
+                if (before_pivot) before_pivot(out.pid);
+                write_all(go_w.get(), "c", 1, "container start");
+            }
         }
         go_w.reset();
         if (plan.process.tty) {

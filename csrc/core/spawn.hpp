@@ -42,8 +42,11 @@ struct Launched {
 // runs the user's command; throws StartError otherwise (the child is reaped). `before_go`, when
 // set, runs in the parent after the clone and before the child goes on (the child's network
 // namespace exists and is still empty: the monitor puts the container's interface in it).
+// With plan.stop_before_pivot, `before_pivot` runs once the child made its mounts and waits
+// before pivot_root (an OCI createContainer hook); the child goes on when it returns.
 Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
-                          const std::function<void(pid_t)>& before_go = {});
+                          const std::function<void(pid_t)>& before_go = {},
+                          const std::function<void(pid_t)>& before_pivot = {});
 
 // The set-up steps after the namespaces exist (mounts, pivot_root, credentials, exec), used by
 // launch_container's child; exposed so `exec` shares the exec/credential half.

@@ -1,5 +1,7 @@
 #include "layers/compress.hpp"
 
+#include <isa-l/igzip_lib.h>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -264,23 +266,53 @@ std::string LayerInput::raw_digest() {
     return raw_digest_;
 }
 
-GzipEncoder::GzipEncoder(int level) : out_(new unsigned char[kIoChunk]) {
-    if (level < -1 || level > 9) throw_invalid("gzip level must be between 0 and 9", std::to_string(level));
-    if (deflateInit2(&zs_, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        throw_err(ENOMEM, "deflateInit2");
+namespace {
+
+// RFC 1952 header: deflate, no flags, mtime 0, no extra flags, OS 3 (unix): fixed, so that equal
+// layers give equal blobs (and digests) wherever they are compressed.
+constexpr unsigned char kGzipHeader[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+
+struct IsalLevel {
+    int level;
+    uint32_t buf;
+};
+
+IsalLevel isal_level(int zlib_level) {
+    if (zlib_level >= 0 && zlib_level <= 1) return {1, ISAL_DEF_LVL1_DEFAULT};
+    if (zlib_level >= 7) return {3, ISAL_DEF_LVL3_DEFAULT};
+    return {2, ISAL_DEF_LVL2_DEFAULT};  // -1 (default) and 2-6
 }
 
-GzipEncoder::~GzipEncoder() { deflateEnd(&zs_); }
+}  // namespace
 
-void GzipEncoder::run(int flush, const Emit& emit) {
+GzipEncoder::GzipEncoder(int level) : zs_(new isal_zstream), out_(new unsigned char[kIoChunk]) {
+    if (level < -1 || level > 9) throw_invalid("gzip level must be between 0 and 9", std::to_string(level));
+    IsalLevel l = isal_level(level);
+    level_buf_.reset(new unsigned char[l.buf]);
+    isal_deflate_init(zs_.get());
+    zs_->level = l.level;
+    zs_->level_buf = level_buf_.get();
+    zs_->level_buf_size = l.buf;
+    zs_->gzip_flag = IGZIP_GZIP_NO_HDR;  // our header (above); igzip writes the CRC and size trailer
+    zs_->flush = NO_FLUSH;
+}
+
+GzipEncoder::~GzipEncoder() = default;
+
+void GzipEncoder::run(bool end, const Emit& emit) {
+    if (!header_written_) {
+        emit(kGzipHeader, sizeof kGzipHeader);
+        header_written_ = true;
+    }
+    zs_->end_of_stream = end ? 1 : 0;
     for (;;) {
-        zs_.next_out = out_.get();
-        zs_.avail_out = static_cast<uInt>(kIoChunk);
-        int rc = deflate(&zs_, flush);
-        if (rc == Z_STREAM_ERROR) throw_err(EIO, "deflate");
-        size_t have = kIoChunk - zs_.avail_out;
+        zs_->next_out = out_.get();
+        zs_->avail_out = static_cast<uint32_t>(kIoChunk);
+        int rc = isal_deflate(zs_.get());
+        if (rc != COMP_OK) throw_err(EIO, "isal_deflate", "error " + std::to_string(rc));
+        size_t have = kIoChunk - zs_->avail_out;
         if (have) emit(out_.get(), have);
-        if (flush == Z_FINISH ? rc == Z_STREAM_END : (zs_.avail_in == 0 && zs_.avail_out != 0)) break;
+        if (end ? zs_->internal_state.state == ZSTATE_END : (zs_->avail_in == 0 && zs_->avail_out != 0)) break;
     }
 }
 
@@ -288,18 +320,18 @@ void GzipEncoder::write(const void* data, size_t len, const Emit& emit) {
     const unsigned char* p = static_cast<const unsigned char*>(data);
     while (len > 0) {
         size_t n = len > (1u << 30) ? (1u << 30) : len;
-        zs_.next_in = const_cast<unsigned char*>(p);
-        zs_.avail_in = static_cast<uInt>(n);
-        run(Z_NO_FLUSH, emit);
+        zs_->next_in = const_cast<unsigned char*>(p);
+        zs_->avail_in = static_cast<uint32_t>(n);
+        run(false, emit);
         p += n;
         len -= n;
     }
 }
 
 void GzipEncoder::finish(const Emit& emit) {
-    zs_.next_in = nullptr;
-    zs_.avail_in = 0;
-    run(Z_FINISH, emit);
+    zs_->next_in = nullptr;
+    zs_->avail_in = 0;
+    run(true, emit);
 }
 
 }  // namespace lb

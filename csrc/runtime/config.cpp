@@ -3,6 +3,7 @@
 #include <linux/mount.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -315,6 +316,73 @@ void allowed_sysctl(const std::string& key, const std::string& field, const Laun
     refuse(field, "sysctl " + key + " is not namespaced: it would change the host");
 }
 
+// "linux.uidMappings" -> the text of /proc/PID/uid_map ("inside outside count" lines).
+std::string id_map(const json& l, const char* key) {
+    std::string field = std::string("linux.") + key, text;
+    if (!l[key].is_array()) refuse(field, "must be a list of mappings");
+    for (size_t i = 0; i < l[key].size(); ++i) {
+        const json& m = l[key][i];
+        std::string f = field + "[" + std::to_string(i) + "]";
+        only(m, f, {"containerID", "hostID", "size"});
+        for (const char* k : {"containerID", "hostID", "size"})
+            if (!m.contains(k) || !m[k].is_number_integer() || m[k].get<long long>() < 0 || m[k].get<long long>() > UINT32_MAX)
+                refuse(f + "." + k, "needed, a number from 0 to 4294967295");
+        if (m["size"].get<uint64_t>() == 0) refuse(f + ".size", "must not be 0");
+        text += std::to_string(m["containerID"].get<uint32_t>()) + " " + std::to_string(m["hostID"].get<uint32_t>()) +
+                " " + std::to_string(m["size"].get<uint32_t>()) + "\n";
+    }
+    return text;
+}
+
+// A new user namespace and its maps (the launcher writes them before the init goes on).
+void user_namespace(LaunchPlan& plan, const json& l, bool new_user, bool joins) {
+    bool maps = present(l, "uidMappings") || present(l, "gidMappings");
+    if (!new_user) {
+        if (maps) refuse(present(l, "uidMappings") ? "linux.uidMappings" : "linux.gidMappings",
+                         "id mappings need a new user namespace (linux.namespaces type user)");
+        return;
+    }
+    if (!present(l, "uidMappings")) refuse("linux.uidMappings", "needed with a new user namespace");
+    if (!present(l, "gidMappings")) refuse("linux.gidMappings", "needed with a new user namespace");
+    // A namespace joined by path is owned by the host's user namespace: the init, root only of
+    // its new one by then, could not enter it (runc joins them first, in a stage of its own).
+    if (joins) refuse("linux.namespaces", "a new user namespace together with namespaces joined by path is not supported by layerbox-runtime");
+    plan.uid_map = id_map(l, "uidMappings");
+    plan.gid_map = id_map(l, "gidMappings");
+}
+
+// In a new user namespace the init cannot mknod (CAP_MKNOD counts only in the host's) and
+// mounts sysfs or mqueue only for a network or ipc namespace of its own: as runc does, device
+// nodes become binds of the host's nodes at the same paths, and those filesystems binds of
+// the host's.
+void adapt_to_user_namespace(LaunchPlan& plan) {
+    auto is_new = [&](const char* n) {
+        return std::find(plan.namespaces.begin(), plan.namespaces.end(), n) != plan.namespaces.end();
+    };
+    for (auto& op : plan.mounts) {
+        if (op.kind == MountOp::Kind::Mknod) {
+            if ((op.mode & S_IFMT) == S_IFIFO) continue;  // a fifo needs no capability
+            MountOp b;
+            b.kind = MountOp::Kind::Bind;
+            b.source = op.target;
+            b.target = op.target;
+            b.file = true;
+            op = b;
+        } else if (op.kind == MountOp::Kind::Fs && op.fstype == "sysfs" && !is_new("net")) {
+            op.kind = MountOp::Kind::Bind;
+            op.source = "/sys";
+            op.recursive = true;
+            op.data.clear();
+        } else if (op.kind == MountOp::Kind::Fs && op.fstype == "mqueue" && !is_new("ipc")) {
+            op.kind = MountOp::Kind::Bind;
+            op.source = "/dev/mqueue";
+            op.data.clear();
+        } else if (op.kind == MountOp::Kind::Fs && op.fstype == "cgroup" && !is_new("cgroup")) {
+            refuse("mounts", "a cgroup mount in a new user namespace needs a new cgroup namespace too");
+        }
+    }
+}
+
 }  // namespace
 
 int capability_number(const std::string& name) {
@@ -526,8 +594,10 @@ std::vector<CgroupPlan::Setting> resource_settings(const json& r, const HostInfo
                 if (!limit || *limit < 0 || *swap < 0) set("memory", "memory.swap.max", "max", f + ".swap");
                 else set("memory", "memory.swap.max", std::to_string(std::max(0LL, *swap - *limit)), f + ".swap");
             }
-            if (present(m, "swappiness")) refuse(f + ".swappiness", "not available on cgroup v2");
-            if (present(m, "disableOOMKiller")) refuse(f + ".disableOOMKiller", "not available on cgroup v2");
+            // dockerd sends both always (swappiness -1 as an unsigned, disableOOMKiller false):
+            // only a value that asks for something is refused.
+            if (auto s = num(m, "swappiness", f); s && *s >= 0) refuse(f + ".swappiness", "not available on cgroup v2");
+            if (get<bool>(m, "disableOOMKiller", f, false)) refuse(f + ".disableOOMKiller", "not available on cgroup v2");
         } else {
             auto v1 = [](long long v) { return std::to_string(v < 0 ? -1 : v); };
             if (limit) set("memory", "memory.limit_in_bytes", v1(*limit), f + ".limit");
@@ -579,9 +649,16 @@ std::vector<CgroupPlan::Setting> resource_settings(const json& r, const HostInfo
         std::string f = field + ".blockIO";
         only(b, f, {"weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
                     "throttleReadIOPSDevice", "throttleWriteIOPSDevice"});
-        if (v2) refuse(f, "not supported by layerbox-runtime on cgroup v2");
-        if (auto w = num(b, "weight", f)) set("blkio", "blkio.weight", std::to_string(*w), f + ".weight");
-        if (auto w = num(b, "leafWeight", f)) set("blkio", "blkio.leaf_weight", std::to_string(*w), f + ".leafWeight");
+        // A weight of 0 is no weight (the kernel's range is 10-1000), as runc reads it: dockerd
+        // sends blockIO.weight 0 for every container without --blkio-weight.
+        auto weight = num(b, "weight", f), leaf = num(b, "leafWeight", f);
+        if (weight == 0LL) weight.reset();
+        if (leaf == 0LL) leaf.reset();
+        bool devices = present(b, "weightDevice") || present(b, "throttleReadBpsDevice") || present(b, "throttleWriteBpsDevice") ||
+                       present(b, "throttleReadIOPSDevice") || present(b, "throttleWriteIOPSDevice");
+        if (v2 && (weight || leaf || devices)) refuse(f, "not supported by layerbox-runtime on cgroup v2");
+        if (weight) set("blkio", "blkio.weight", std::to_string(*weight), f + ".weight");
+        if (leaf) set("blkio", "blkio.leaf_weight", std::to_string(*leaf), f + ".leafWeight");
         auto devs = [&](const char* key, const char* file, const char* value_key) {
             if (!present(b, key)) return;
             for (size_t i = 0; i < b[key].size(); ++i) {
@@ -670,13 +747,20 @@ Translated translate(const json& c, const HostInfo& host) {
     only(l, "linux", {"namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources",
                       "rootfsPropagation", "maskedPaths", "readonlyPaths", "sysctl", "seccomp", "mountLabel",
                       "personality", "intelRdt", "timeOffsets"});
-    for (const char* k : {"uidMappings", "gidMappings"})
-        if (present(l, k)) refuse(std::string("linux.") + k, "user namespaces are not supported by layerbox-runtime");
     if (present(l, "seccomp")) t.seccomp_profile = seccomp_profile(l["seccomp"], plan.process.seccomp_flags);
     if (present(l, "mountLabel")) refuse("linux.mountLabel", "no SELinux on this host");
     if (present(l, "intelRdt")) refuse("linux.intelRdt", "not supported by layerbox-runtime");
     if (present(l, "timeOffsets")) refuse("linux.timeOffsets", "time namespaces are not supported by layerbox-runtime");
-    if (present(l, "personality")) refuse("linux.personality", "not supported by layerbox-runtime");
+    if (present(l, "personality")) {
+        const json& pe = l["personality"];
+        only(pe, "linux.personality", {"domain", "flags"});
+        std::string domain = get<std::string>(pe, "domain", "linux.personality", "");
+        if (domain == "LINUX") plan.personality = PER_LINUX;
+        else if (domain == "LINUX32") plan.personality = PER_LINUX32;
+        else refuse("linux.personality.domain", "'" + domain + "': LINUX or LINUX32");
+        // The spec names no flag values yet (runc takes none either).
+        if (present(pe, "flags")) refuse("linux.personality.flags", "no personality flags are supported");
+    }
     std::string prop = get<std::string>(l, "rootfsPropagation", "linux", "");
     if (!prop.empty()) {
         static const std::pair<const char*, unsigned long> kProp[] = {
@@ -688,32 +772,35 @@ Translated translate(const json& c, const HostInfo& host) {
         plan.rootfs_propagation = it->second;
     }
 
-    bool new_mount = false;
     for (size_t i = 0; present(l, "namespaces") && i < l["namespaces"].size(); ++i) {
         const json& n = l["namespaces"][i];
         std::string f = "linux.namespaces[" + std::to_string(i) + "]";
         only(n, f, {"type", "path"});
         std::string type = get<std::string>(n, "type", f, "");
         std::string path = get<std::string>(n, "path", f, "");
-        if (type == "user") refuse(f, "user namespaces are not supported by layerbox-runtime");
+        if (type == "user" && !path.empty())
+            refuse(f + ".path", "joining a user namespace is not supported by layerbox-runtime (a new one is)");
         if (type == "time") refuse(f, "time namespaces are not supported by layerbox-runtime");
-        if (type != "pid" && type != "network" && type != "mount" && type != "ipc" && type != "uts" && type != "cgroup")
+        if (type != "pid" && type != "network" && type != "mount" && type != "ipc" && type != "uts" && type != "cgroup" &&
+            type != "user")
             refuse(f + ".type", "unknown namespace type '" + type + "'");
         std::string name = ns_name(type);
         if (path.empty()) {
             if (std::find(plan.namespaces.begin(), plan.namespaces.end(), name) != plan.namespaces.end())
                 refuse(f, "namespace " + type + " listed twice");
             plan.namespaces.push_back(name);
-            if (type == "mount") new_mount = true;
-        } else if (type == "mount") {
-            refuse(f + ".path", "joining a mount namespace is not supported: the root is set up in a new one");
         } else if (type == "pid") {
             t.pid_ns_path = path;
         } else {
+            // A mount namespace too: the root is set up in it as in a new one (and pivot_root
+            // moves the root of the processes already there, as runc's does).
             plan.join_namespaces.emplace_back(name, path);
         }
     }
-    if (!new_mount) refuse("linux.namespaces", "a new mount namespace is needed (the root is set up in it)");
+    auto is_new = [&](const char* n) {
+        return std::find(plan.namespaces.begin(), plan.namespaces.end(), n) != plan.namespaces.end();
+    };
+    user_namespace(plan, l, is_new("user"), !plan.join_namespaces.empty() || !t.pid_ns_path.empty());
 
     std::string hostname = get<std::string>(c, "hostname", "hostname", "");
     // A new uts namespace or one joined by path (runc sets the names in that one too).
@@ -734,6 +821,7 @@ Translated translate(const json& c, const HostInfo& host) {
     if (own_dev) add_default_devices(plan);
     if (present(l, "devices")) add_devices(plan, l["devices"]);
     for (auto& m : late) plan.mounts.push_back(m);
+    if (!plan.uid_map.empty()) adapt_to_user_namespace(plan);
     for (const char* key : {"maskedPaths", "readonlyPaths"}) {
         for (auto& p : get<std::vector<std::string>>(l, key, std::string("linux"), {})) {
             MountOp op;
@@ -757,10 +845,6 @@ Translated translate(const json& c, const HostInfo& host) {
     if (present(c, "hooks")) {
         const json& h = c["hooks"];
         only(h, "hooks", {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"});
-        // createContainer runs in the init's mount namespace before pivot_root, with the path
-        // resolved on the host: the core's init does not stop there for a hook.
-        if (present(h, "createContainer"))
-            refuse("hooks.createContainer", "not supported by layerbox-runtime (startContainer and createRuntime are)");
         auto hooks = [&](const char* key, std::vector<Hook>& out) {
             for (size_t i = 0; present(h, key) && i < h[key].size(); ++i) {
                 const json& e = h[key][i];
@@ -778,10 +862,14 @@ Translated translate(const json& c, const HostInfo& host) {
         };
         hooks("prestart", t.hooks.create_runtime);
         hooks("createRuntime", t.hooks.create_runtime);
+        hooks("createContainer", t.hooks.create_container);
         hooks("startContainer", t.hooks.start_container);
         hooks("poststart", t.hooks.poststart);
         hooks("poststop", t.hooks.poststop);
     }
+    // createContainer: in the container's namespaces once its mounts are made, before
+    // pivot_root (the init stops there for them).
+    plan.stop_before_pivot = !t.hooks.create_container.empty();
     if (present(c, "annotations")) {
         if (!c["annotations"].is_object()) refuse("annotations", "must be an object");
         t.annotations = c["annotations"];

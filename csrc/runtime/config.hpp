@@ -40,6 +40,7 @@ struct Hook {
 
 struct Hooks {
     std::vector<Hook> create_runtime;  // prestart (legacy) hooks first, then createRuntime
+    std::vector<Hook> create_container;  // in the container's namespaces, mounts made, before pivot_root
     std::vector<Hook> start_container;  // run inside the container at `start`, before the process
     std::vector<Hook> poststart, poststop;
 };

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -267,6 +268,30 @@ struct Created {
     Launched launched;
 };
 
+// Hooks that run inside the container (createContainer, startContainer), through the sealed
+// exec helper.
+void run_hooks_in_container(const ContainerState& s, const std::vector<Hook>& hooks, const char* what);
+
+// The mount id of what is mounted on `path` now (0 when it cannot be read).
+uint64_t mount_id(const std::string& path) {
+    struct statx sx {};
+    if (::statx(AT_FDCWD, path.c_str(), AT_STATX_SYNC_AS_STAT, STATX_MNT_ID, &sx) != 0 || !(sx.stx_mask & STATX_MNT_ID))
+        return 0;
+    return sx.stx_mnt_id;
+}
+
+// A container without a mount namespace of its own made its mounts in ours, stacked on its
+// rootfs: each is removed (with what is under it) until the mount that was there before the
+// container (containerd's overlay, or the bundle's own file system) is on top again.
+void unmount_host_mounts(const ContainerState& s) {
+    if (!s.rootfs_base_mount) return;
+    for (int i = 0; i < 16; ++i) {
+        uint64_t id = mount_id(s.rootfs);
+        if (id == 0 || id == s.rootfs_base_mount) return;
+        if (::umount2(s.rootfs.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0) throw_errno("umount", s.rootfs);
+    }
+}
+
 void kill_and_forget(const StateDir& sd, const ContainerState& s, pid_t pid) {
     if (pid > 0) ::kill(pid, SIGKILL);
     Cgroup cg(s.cgroup);
@@ -279,6 +304,7 @@ void kill_and_forget(const StateDir& sd, const ContainerState& s, pid_t pid) {
     } catch (const std::exception&) {
     }
     try {
+        unmount_host_mounts(s);
         sd.remove(s.id);
     } catch (const std::exception&) {
     }
@@ -318,7 +344,12 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
     st.rootfs = t.rootfs;
     st.created = now_rfc3339();
     st.cgroup = t.plan.cgroup;
+    // Every namespace of the init that is not the runtime's, new or joined: `exec` and the
+    // hooks that run inside join all of them.
     st.namespaces = t.plan.namespaces;
+    for (auto& [type, path] : t.plan.join_namespaces) st.namespaces.push_back(type);
+    if (!t.pid_ns_path.empty()) st.namespaces.push_back("pid");
+    if (!has_mount_namespace(t.plan)) st.rootfs_base_mount = mount_id(t.rootfs);
     st.annotations = t.annotations;
     st.hooks = {{"startContainer", hooks_to_json(t.hooks.start_container)},
                 {"poststart", hooks_to_json(t.hooks.poststart)}, {"poststop", hooks_to_json(t.hooks.poststop)}};
@@ -329,6 +360,9 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
         if (st.seccomp) write_file_atomic(sd.seccomp(id), t.plan.process.seccomp, 0600);
         std::string fifo = sd.fifo(id);
         if (::mkfifo(fifo.c_str(), 0622) != 0) throw_errno("mkfifo", fifo);
+        // 0622 whatever our umask: the init opens it for writing as the root of its user
+        // namespace, an id of the host's that is not root (runc's mode, umask 0).
+        if (::chmod(fifo.c_str(), 0622) != 0) throw_errno("chmod", fifo);
         UniqueFd fifo_fd = open_path(fifo, O_PATH);
         t.plan.start_wait_fd = fifo_fd.get();
         // Saved before the cgroup exists, so a failure from here on is cleaned up by `delete`.
@@ -340,7 +374,13 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
             if (::setns(ns.get(), CLONE_NEWPID) != 0) throw_errno("setns pid", t.pid_ns_path);
         }
         debug("launching the container's init");
-        out.launched = launch_container(t.plan, cg, StdioFds{0, 1, 2});
+        auto create_container_hooks = [&](pid_t pid) {
+            st.pid = pid;
+            st.start_time = process_start_time(pid);
+            sd.save(st);  // a failure from here on is cleaned up by `delete`, the init's pid known
+            run_hooks_in_container(st, t.hooks.create_container, "createContainer");
+        };
+        out.launched = launch_container(t.plan, cg, StdioFds{0, 1, 2}, {}, create_container_hooks);
         st.pid = out.launched.pid;
         st.start_time = process_start_time(st.pid);
         sd.save(st);
@@ -364,10 +404,12 @@ uint64_t own_permitted_caps() {
     return data[0].permitted | (static_cast<uint64_t>(data[1].permitted) << 32);
 }
 
-// startContainer hooks: each runs inside the container (its namespaces and cgroup, joined as
-// `exec` joins them, from the sealed helper), as root with every capability, the state on
-// stdin and our stderr as its stdout and stderr; the path resolves in the container's root.
-void run_start_container_hooks(const ContainerState& s, const std::vector<Hook>& hooks) {
+// createContainer and startContainer hooks: each runs inside the container (its namespaces and
+// cgroup, joined as `exec` joins them, from the sealed helper), as root with every capability
+// we hold, the state on stdin and our stderr as its stdout and stderr. A startContainer hook's
+// path resolves in the container's root; a createContainer hook's in the root the init still
+// has, before pivot_root: the runtime's, with the container's mounts made (the spec's rule).
+void run_hooks_in_container(const ContainerState& s, const std::vector<Hook>& hooks, const char* what) {
     if (hooks.empty()) return;
     std::string state = state_json(s, "created").dump();
     for (auto& h : hooks) {
@@ -387,13 +429,13 @@ void run_start_container_hooks(const ContainerState& s, const std::vector<Hook>&
         p.caps = own_permitted_caps();  // every capability we hold (not always all: no CAP_SYS_RESOURCE here)
         auto [in_r, in_w] = make_pipe();
         // The state fits in the pipe's buffer: written before the hook starts, then closed.
-        write_all(in_w.get(), state, "startContainer hook stdin");
+        write_all(in_w.get(), state, std::string(what) + " hook stdin");
         in_w.reset();
         ExecStarted e;
         try {
             e = exec_in_container(spec, exec_spec_to_json(spec), StdioFds{in_r.get(), 2, 2});
         } catch (const std::exception& ex) {
-            throw UsageError("startContainer hook " + h.path + ": " + ex.what());
+            throw UsageError(std::string(what) + " hook " + h.path + ": " + ex.what());
         }
         in_r.reset();
         struct pollfd pf {e.pidfd.get(), POLLIN, 0};
@@ -404,11 +446,18 @@ void run_start_container_hooks(const ContainerState& s, const std::vector<Hook>&
         if (r == 0) {
             sys::pidfd_send_signal(e.pidfd.get(), SIGKILL);
             wait_status(e.pid);
-            throw UsageError("startContainer hook " + h.path + ": timed out after " + std::to_string(h.timeout) + "s");
+            throw UsageError(std::string(what) + " hook " + h.path + ": timed out after " + std::to_string(h.timeout) + "s");
         }
         int code = wait_status(e.pid);
-        if (code != 0) throw UsageError("startContainer hook " + h.path + ": exit status " + std::to_string(code));
+        if (code != 0) throw UsageError(std::string(what) + " hook " + h.path + ": exit status " + std::to_string(code));
     }
+}
+
+// The target of the symbolic link `path` ("" when it cannot be read).
+std::string read_link(const std::string& path) {
+    char buf[4096];
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
 // Releases the init (it opens the fifo for writing and waits for a reader), then removes the
@@ -419,7 +468,9 @@ void start_container(const StateDir& sd, const ContainerState& s) {
     if (status != "created") throw UsageError("cannot start an already running container");
     UniqueFd pidfd(sys::pidfd_open(s.pid));
     if (!pidfd) throw_errno("pidfd_open", std::to_string(s.pid));
-    run_start_container_hooks(s, hooks_from_json(s.hooks.value("startContainer", json::array())));
+    run_hooks_in_container(s, hooks_from_json(s.hooks.value("startContainer", json::array())), "startContainer");
+    std::string exe_link = "/proc/" + std::to_string(s.pid) + "/exe";
+    std::string before = read_link(exe_link);
     UniqueFd fifo = open_path(sd.fifo(s.id), O_RDONLY | O_NONBLOCK);
     for (;;) {
         struct pollfd p[2] = {{fifo.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
@@ -433,6 +484,18 @@ void start_container(const StateDir& sd, const ContainerState& s) {
         if (p[1].revents & POLLIN) throw UsageError("container's init exited before start");
     }
     ::unlink(sd.fifo(s.id).c_str());
+    // Returns once the process runs (the init has exec'd it: its /proc/N/exe is no longer our
+    // sealed copy) or the init is gone, not just released: a caller's `kill` right after
+    // `start` must find the command, not the init still on its way to execve (a signal the
+    // command would have handled is lost on a pid namespace's init that has no handler yet).
+    // Bounded: 2 s at the most.
+    for (int i = 0; i < 4000 && !before.empty(); ++i) {
+        std::string now = read_link(exe_link);
+        if (now != before) break;
+        struct pollfd p {pidfd.get(), POLLIN, 0};
+        if (::poll(&p, 1, 0) > 0) break;
+        ::usleep(500);
+    }
     try {
         run_hooks(hooks_from_json(s.hooks.value("poststart", json::array())), "poststart", state_json(s, "running"));
     } catch (const std::exception& e) {
@@ -460,6 +523,7 @@ void destroy(const StateDir& sd, const ContainerState& s) {
         for (int i = 0; i < 2500 && !cg.procs().empty(); ++i) ::usleep(2000);
         cg.destroy();
     }
+    unmount_host_mounts(s);
     sd.remove(s.id);
     try {
         run_hooks(hooks_from_json(s.hooks.value("poststop", json::array())), "poststop", state_json(s, "stopped"));
@@ -598,8 +662,6 @@ int cmd_exec(const std::vector<std::string>& argv, size_t i) {
     check_id(id);
     for (const char* f : {"process-label", "apparmor", "cap"})
         if (a.has(f)) throw UsageError(std::string("--") + f + " is not supported by layerbox-runtime");
-    if (a.has("preserve-fds") && a.get("preserve-fds") != "0")
-        throw UsageError("--preserve-fds is not supported by layerbox-runtime");
     StateDir sd(g.root);
     ContainerState s = sd.load(id);
     std::string status = status_of(sd, s);
@@ -643,6 +705,7 @@ int cmd_exec(const std::vector<std::string>& argv, size_t i) {
         throw UsageError("--user: want UID[:GID]");
     }
     p.create_cwd = false;
+    p.preserve_fds = preserve_fds(a);
     if (p.tty && !a.has("console-socket")) throw UsageError("cannot allocate tty if runc will detach without setting console socket");
     if (!p.tty && a.has("console-socket")) throw UsageError("cannot use console socket if runc will not detach or allocate tty");
     ExecSpec spec;
@@ -1015,7 +1078,7 @@ int main(int argc, char** argv) {
     // Started by exec_in_container from our sealed copy as the exec helper (core/exec.hpp):
     // argv is {"layerbox-shim", "exec", PID}, which no runtime command line is.
     if (argc > 1 && std::string_view(argv[0]) == "layerbox-shim" && std::string_view(argv[1]) == "exec")
-        return lb::exec_helper_main();
+        return lb::exec_helper_main(argc, argv);
     g_argv = argv;
     std::vector<std::string> args(argv, argv + argc);
     try {

@@ -60,7 +60,8 @@ void StateDir::save(const ContainerState& s) const {
               {"bundle", s.bundle},   {"rootfs", s.rootfs},   {"created", s.created},
               {"owner", s.owner},     {"cgroup", cg},         {"namespaces", s.namespaces},
               {"annotations", s.annotations}, {"hooks", s.hooks},
-              {"seccomp", s.seccomp},   {"seccomp_flags", s.seccomp_flags}};
+              {"seccomp", s.seccomp},   {"seccomp_flags", s.seccomp_flags},
+              {"rootfs_base_mount", s.rootfs_base_mount}};
     write_file_atomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 
@@ -93,12 +94,25 @@ ContainerState StateDir::load(const std::string& id) const {
     s.hooks = j.value("hooks", json::object());
     s.seccomp = j.value("seccomp", false);
     s.seccomp_flags = j.value("seccomp_flags", 0u);
+    s.rootfs_base_mount = j.value("rootfs_base_mount", uint64_t{0});
     return s;
 }
 
 void StateDir::remove(const std::string& id) const {
     std::string d = dir(id);
-    for (const char* f : {"/state.json", "/exec.fifo", "/state.json.tmp", "/seccomp.bpf", "/seccomp.bpf.tmp"}) ::unlink((d + f).c_str());
+    // Every file of ours in it: state.json, exec.fifo, seccomp.bpf, and a write_file_atomic
+    // temporary (NAME.tmp.PID) that a killed runtime left behind.
+    if (DIR* dd = ::opendir(d.c_str())) {
+        std::vector<std::string> names;
+        while (struct dirent* e = ::readdir(dd)) {
+            std::string n = e->d_name;
+            if (n == "state.json" || n == "exec.fifo" || n == "seccomp.bpf" || n.rfind("state.json.tmp.", 0) == 0 ||
+                n.rfind("seccomp.bpf.tmp.", 0) == 0)
+                names.push_back(n);
+        }
+        for (auto& n : names) ::unlinkat(::dirfd(dd), n.c_str(), 0);
+        ::closedir(dd);
+    }
     if (::rmdir(d.c_str()) != 0 && errno != ENOENT) throw_errno("rmdir", d);
 }
 

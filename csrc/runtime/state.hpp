@@ -24,6 +24,9 @@ struct ContainerState {
     // the same program in the processes it starts, as runc does.
     bool seccomp = false;
     unsigned seccomp_flags = 0;
+    // Without a mount namespace of its own, the container's mounts are stacked on its rootfs in
+    // ours: the mount id that was on top before them (0: it has a namespace; nothing to undo).
+    uint64_t rootfs_base_mount = 0;
 };
 
 class StateDir {

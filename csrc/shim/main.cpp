@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     // Started by execveat() of a memfd, the kernel names us after the descriptor ("3");
     // `ps`, `top` and pgrep show this name instead.
     ::prctl(PR_SET_NAME, "layerbox-shim", 0, 0, 0);
-    if (argc > 1 && std::string_view(argv[1]) == "exec") return lb::exec_helper_main();
+    if (argc > 1 && std::string_view(argv[1]) == "exec") return lb::exec_helper_main(argc, argv);
     constexpr int kPlanFd = 3, kReportFd = 4;
     try {
         std::string text = lb::read_all(kPlanFd, "launch plan");

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +99,7 @@ static void test_root_setup_sequence() {
         {"rootfs", {{"lower", {"/l1"}}, {"upper", "/u"}, {"work", "/w"}, {"target", root}, {"readonly", true}}},
         {"process", {{"args", {"/bin/true"}}, {"cwd", "/srv/app"}, {"uid", 1000}, {"gid", 1000}}},
         {"mounts", nlohmann::json::array({{{"kind", "fs"}, {"fstype", "proc"}, {"target", "/proc"}}})},
+        {"namespaces", {"mount", "pid"}},
     };
     LaunchPlan p = plan_from_json(j);
     RecordingMountApi api;
@@ -120,6 +122,37 @@ static void test_root_setup_sequence() {
     struct stat st;
     assert(::stat((root + "/srv/app").c_str(), &st) == 0 && S_ISDIR(st.st_mode));
     assert(::geteuid() != 0 || st.st_uid == 1000);
+    std::string cmd = "rm -rf " + root;
+    assert(std::system(cmd.c_str()) == 0);
+}
+
+// An OCI config without a mount namespace: / of the launcher's namespace is left alone, the
+// rootfs's bind is made private (nothing mounted under it reaches another namespace), and the
+// root is entered by chroot: pivot_root there would move every process of that namespace.
+static void test_root_setup_without_mount_namespace() {
+    char tmpl[] = "/tmp/lb-rootsetup-XXXXXX";
+    std::string root = ::mkdtemp(tmpl);
+    nlohmann::json j = {
+        {"id", "t"},
+        {"rootfs", {{"lower", nlohmann::json::array()}, {"target", root}, {"bind_dir", true}}},
+        {"process", {{"args", {"/bin/true"}}}},
+        {"mounts", nlohmann::json::array({{{"kind", "fs"}, {"fstype", "proc"}, {"target", "/proc"}}})},
+        {"namespaces", {"pid"}},
+    };
+    LaunchPlan p = plan_from_json(j);
+    RecordingMountApi api;
+    UniqueFd rootfd = prepare_root(api, p, p.process);
+    enter_root(api, p, std::move(rootfd));
+    const std::vector<std::string> want = {
+        "rbind " + root + " -> " + root,
+        "propagation " + root + " " + std::to_string(MS_PRIVATE | MS_REC),
+        "mount proc on /proc",
+        "chroot " + root,
+    };
+    if (api.calls != want) {
+        for (auto& c : api.calls) std::fprintf(stderr, "call: %s\n", c.c_str());
+        assert(false);
+    }
     std::string cmd = "rm -rf " + root;
     assert(std::system(cmd.c_str()) == 0);
 }
@@ -155,6 +188,7 @@ static void test_bad_plans_are_refused() {
 int main() {
     test_plan_through_recording_api();
     test_root_setup_sequence();
+    test_root_setup_without_mount_namespace();
     test_bad_plans_are_refused();
     std::puts("test_mount_plan: ok");
     return 0;

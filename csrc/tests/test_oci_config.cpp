@@ -2,7 +2,9 @@
 // or joined, which mount operations in which order, which cgroup files get which values, and
 // that what layerbox-runtime cannot do is refused with the field named.
 #undef NDEBUG
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -119,6 +121,61 @@ static void test_namespaces_joined_and_hooks() {
     assert(t.annotations["k"] == "v");
 }
 
+// A new user namespace: the maps as /proc/PID/uid_map text; device nodes become binds of the
+// host's (no mknod there), a sysfs without a network namespace of its own a bind of the host's.
+static void test_user_namespace() {
+    json c = default_spec();
+    c["linux"]["namespaces"].push_back({{"type", "user"}});
+    c["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+    c["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 10}},
+                                 {{"containerID", 10}, {"hostID", 300000}, {"size", 5}}};
+    c["linux"]["devices"] = {{{"type", "c"}, {"path", "/dev/fuse"}, {"major", 10}, {"minor", 229}}};
+    Translated t = translate(c, host_v1());
+    assert(t.plan.uid_map == "0 100000 65536\n");
+    assert(t.plan.gid_map == "0 200000 10\n10 300000 5\n");
+    assert(namespace_flags(t.plan.namespaces) & CLONE_NEWUSER);
+    assert(!find(t.plan, "/dev/null", MountOp::Kind::Mknod) && !find(t.plan, "/dev/fuse", MountOp::Kind::Mknod));
+    const MountOp* null = find(t.plan, "/dev/null", MountOp::Kind::Bind);
+    assert(null && null->source == "/dev/null");
+    const MountOp* fuse = find(t.plan, "/dev/fuse", MountOp::Kind::Bind);
+    assert(fuse && fuse->source == "/dev/fuse");
+    assert(find(t.plan, "/sys", MountOp::Kind::Fs));  // a network namespace of its own: sysfs
+    c["linux"]["namespaces"] = {{{"type", "mount"}}, {{"type", "pid"}}, {{"type", "user"}}, {{"type", "cgroup"}}};
+    c.erase("hostname");  // no uts namespace now
+    t = translate(c, host_v1());
+    const MountOp* sys = find(t.plan, "/sys", MountOp::Kind::Bind);
+    assert(sys && sys->source == "/sys" && sys->recursive && sys->ro);
+    const MountOp* mq = find(t.plan, "/dev/mqueue", MountOp::Kind::Bind);
+    assert(mq && mq->source == "/dev/mqueue");
+    c["linux"]["namespaces"] = {{{"type", "mount"}}, {{"type", "pid"}}, {{"type", "user"}}};
+    assert(refused(c) == "mounts");  // a cgroup mount needs a cgroup namespace of its own
+}
+
+// A mount namespace joined by path, none at all, the personality, createContainer hooks.
+static void test_mount_namespaces_personality_create_container() {
+    json c = default_spec();
+    c["linux"]["namespaces"] = {{{"type", "mount"}, {"path", "/proc/9/ns/mnt"}}, {{"type", "pid"}}};
+    c.erase("hostname");
+    Translated t = translate(c, host_v1());
+    assert(t.plan.join_namespaces.size() == 1 && t.plan.join_namespaces[0].first == "mount");
+    assert(has_mount_namespace(t.plan));
+    c["linux"]["namespaces"] = {{{"type", "pid"}}};
+    t = translate(c, host_v1());
+    assert(!has_mount_namespace(t.plan) && t.plan.namespaces == std::vector<std::string>{"pid"});
+    c = default_spec();
+    assert(translate(c, host_v1()).plan.personality == -1);
+    c["linux"]["personality"] = {{"domain", "LINUX32"}};
+    assert(translate(c, host_v1()).plan.personality == PER_LINUX32);
+    c["linux"]["personality"] = {{"domain", "LINUX"}};
+    assert(translate(c, host_v1()).plan.personality == PER_LINUX);
+    c = default_spec();
+    assert(!translate(c, host_v1()).plan.stop_before_pivot);
+    c["hooks"] = {{"createContainer", {{{"path", "/bin/x"}, {"args", {"x", "1"}}}}}};
+    t = translate(c, host_v1());
+    assert(t.plan.stop_before_pivot && t.hooks.create_container.size() == 1);
+    assert(t.hooks.create_container[0].path == "/bin/x" && t.hooks.create_container[0].args[1] == "1");
+}
+
 static void test_binds_and_options() {
     json c = default_spec();
     c["mounts"].push_back({{"destination", "/data"}, {"type", "bind"}, {"source", "vol"},
@@ -151,6 +208,14 @@ static void test_resources() {
     s = resource_settings(r, v2);
     assert(has("unified", "memory.max", "1048576") && has("unified", "memory.swap.max", "1048576"));
     assert(has("unified", "cpu.max", "50000 100000") && has("unified", "pids.max", "10"));
+    // What dockerd sends for every container: a blkio weight of 0 (none), swappiness -1 as an
+    // unsigned, disableOOMKiller false. Nothing to write, on v1 or v2.
+    json docker = {{"blockIO", {{"weight", 0}}},
+                   {"memory", {{"swappiness", 18446744073709551615ULL}, {"disableOOMKiller", false}}}};
+    assert(resource_settings(docker, host_v1()).empty());
+    assert(resource_settings(docker, v2).empty());
+    s = resource_settings({{"blockIO", {{"weight", 500}}}}, host_v1());
+    assert(has("blkio", "blkio.weight", "500"));
     // no hugetlb hierarchy on this host: refused, named
     try {
         resource_settings({{"hugepageLimits", {{{"pageSize", "2MB"}, {"limit", 1}}}}}, host_v1());
@@ -179,10 +244,23 @@ static void test_refusals() {
     assert(refused(c) == "linux.seccomp.syscalls[0].action");
     c = default_spec();
     c["linux"]["namespaces"].push_back({{"type", "user"}});
-    assert(refused(c) == "linux.namespaces[6]");
+    assert(refused(c) == "linux.uidMappings");  // a new user namespace needs its maps
+    c["linux"]["namespaces"].back()["path"] = "/proc/1/ns/user";
+    assert(refused(c) == "linux.namespaces[6].path");
     c = default_spec();
     c["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}};
-    assert(refused(c) == "linux.uidMappings");
+    assert(refused(c) == "linux.uidMappings");  // without a user namespace
+    c["linux"]["namespaces"].push_back({{"type", "user"}});
+    c["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 0}}};
+    assert(refused(c) == "linux.gidMappings[0].size");
+    c["linux"]["gidMappings"][0]["size"] = 1;
+    c["linux"]["namespaces"].push_back({{"type", "network"}, {"path", "/run/netns/x"}});
+    assert(refused(c) == "linux.namespaces");  // joined by path together with a new user namespace
+    c = default_spec();
+    c["linux"]["personality"] = {{"domain", "LINUX"}, {"flags", {"X"}}};
+    assert(refused(c) == "linux.personality.flags");
+    c["linux"]["personality"] = {{"domain", "PER_BSD"}};
+    assert(refused(c) == "linux.personality.domain");
     c = default_spec();
     c["process"]["capabilities"]["ambient"] = {"CAP_NOPE"};
     assert(refused(c) == "process.capabilities.ambient[0]");
@@ -193,17 +271,14 @@ static void test_refusals() {
     c["linux"]["sysctl"] = {{"vm.swappiness", "1"}};
     assert(refused(c) == "linux.sysctl.vm.swappiness");
     c = default_spec();
-    c["linux"]["namespaces"] = {{{"type", "pid"}}};
-    assert(refused(c) == "linux.namespaces");  // no mount namespace
-    c = default_spec();
     c["somethingNew"] = 1;
     assert(refused(c) == "somethingNew");
     c = default_spec();
     c["process"]["rlimits"][0]["type"] = "RLIMIT_NOPE";
     assert(refused(c) == "process.rlimits[0].type");
     c = default_spec();
-    c["hooks"] = {{"createContainer", {{{"path", "/bin/x"}}}}};
-    assert(refused(c) == "hooks.createContainer");
+    c["hooks"] = {{"createContainer", {{{"path", "bin/x"}}}}};
+    assert(refused(c) == "hooks.createContainer[0].path");
     c = default_spec();
     c["mounts"][0]["options"] = {"tmpcopyup"};
     assert(refused(c) == "mounts[0].options");
@@ -245,6 +320,8 @@ static void test_signals_and_caps() {
 }
 
 int main() {
+    test_user_namespace();
+    test_mount_namespaces_personality_create_container();
     test_default_spec();
     test_namespaces_joined_and_hooks();
     test_binds_and_options();

@@ -102,19 +102,55 @@ def dump_json(obj) -> bytes:
     return _jsonfast.dumps(obj).encode()
 
 
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def _scaled(n: float, base: float, units: tuple) -> tuple:
+    """docker's units.CustomSize: n divided by base until below it, and the unit reached."""
+    i = 0
+    n = float(n)
+    while n >= base and i < len(units) - 1:
+        n /= base
+        i += 1
+    return n, units[i]
+
+
 def human_size(n: float, precision: int = 3) -> str:
     """docker's units.HumanSizeWithPrecision: decimal units; 3 significant digits as its
     tables print sizes ("2.13MB", "0B"), 4 as HumanSize does in progress lines ("2.048kB")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    n = float(n)
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
+    n, unit = _scaled(n, 1000.0, _DECIMAL_UNITS)
     s = f"{n:.{precision}g}"
     if "e" in s:
         s = str(int(round(n)))
-    return s + units[i]
+    return s + unit
+
+
+def bytes_size(n: float) -> str:
+    """docker's units.BytesSize: binary units, 4 significant digits ("7.772GiB")."""
+    n, unit = _scaled(n, 1024.0, _BINARY_UNITS)
+    return f"{n:.4g}{unit}"
+
+
+def parallel(items, fn, workers: int) -> list:
+    """fn over items, `workers` at a time (threads: for work that is C++ without the GIL, or
+    network waits). All run to the end; the first failure is raised after that."""
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as ex:
+        futures = [ex.submit(fn, x) for x in items]
+        errors, results = [], []
+        for f in futures:
+            try:
+                results.append(f.result())
+            except BaseException as e:  # noqa: BLE001 - raised below, after the others end
+                errors.append(e)
+                results.append(None)
+    if errors:
+        raise errors[0]
+    return results
 
 
 def human_duration(seconds: float) -> str:

@@ -198,18 +198,6 @@ def _registry_config() -> dict:
             "Mirrors": mirrors}
 
 
-def bytes_size(n: float) -> str:
-    """docker's units.BytesSize: binary units, 4 significant digits ("7.772GiB")."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    n = float(n)
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024.0
-        i += 1
-    s = f"{n:.4g}"
-    return s + units[i]
-
-
 # -- the Engine API's list entries and system df ----------------------------------------------
 
 def _created(cfg: dict) -> int:
@@ -254,9 +242,9 @@ def container_summary(engine, c, size: bool = False) -> dict:
         "NetworkSettings": {"Networks": networks}, "Mounts": mounts,
     }
     if size:
-        from layerbox.volumes import _du
+        from layerbox.volumes import disk_usage
 
-        doc["SizeRw"] = _du(os.path.join(c.dir, "upper"))
+        doc["SizeRw"] = disk_usage(os.path.join(c.dir, "upper"))
         doc["SizeRootFs"] = doc["SizeRw"] + sum(
             (engine.images.layer_meta(d).get("Size", 0) for d in cfg.get("Layers") or ()), 0)
     return doc
@@ -278,7 +266,7 @@ def image_summary(images, image_id: str, containers: int = -1) -> dict:
 
 
 def df_doc(engine) -> dict:
-    from layerbox.volumes import Volumes, _du
+    from layerbox.volumes import Volumes, disk_usage
 
     images = engine.images
     containers = engine.list(all=True)
@@ -294,7 +282,7 @@ def df_doc(engine) -> dict:
     for n in vols.names():
         d = vols.inspect(n) if hasattr(vols, "inspect") else {"Name": n}
         d = dict(d)
-        d["UsageData"] = {"Size": _du(os.path.join(engine.store.volumes, n, "_data")),
+        d["UsageData"] = {"Size": disk_usage(os.path.join(engine.store.volumes, n, "_data")),
                           "RefCount": len(users.get(n, ())) if isinstance(users, dict) else int(n in users)}
         vdocs.append(d)
     return {"LayersSize": sum(layer_sizes.values()), "Images": imgs, "Containers": ctrs,

@@ -137,7 +137,7 @@ class Volumes:
             anonymous = len(n) == 64 and all(c in "0123456789abcdef" for c in n)
             if not (all_ or anonymous):
                 continue
-            space += _du(os.path.join(self._dir(n), "_data"))
+            space += disk_usage(os.path.join(self._dir(n), "_data"))
             _core.remove_tree(self._dir(n))
             deleted.append(n)
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": space}
@@ -148,7 +148,8 @@ def _label_match(labels: dict, spec: str) -> bool:
     return k in labels and (not eq or labels[k] == v)
 
 
-def _du(path: str) -> int:
+def disk_usage(path: str) -> int:
+    """Bytes of the files below path (apparent sizes, as docker's directory.Size)."""
     total = 0
     for root, dirs, files in os.walk(path):
         for f in files:

@@ -211,6 +211,26 @@ def test_gzip_output(tree, tmp_path):
     assert write(tree, gzip=True, level=9) == gz  # deterministic, hash-only too
 
 
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_gzip_fd_is_standard_gzip_with_a_fixed_header(tmp_path, level):
+    """push's compressor (igzip): any gzip reader reads it, multi-chunk input, same bytes twice."""
+    src = tmp_path / "in"
+    src.write_bytes(b"layer text " * 300_000 + os.urandom(3 << 20))
+    outs = []
+    for n in range(2):
+        dst = tmp_path / f"out{n}.gz"
+        with open(src, "rb") as i, open(dst, "wb") as o:
+            r = _core.gzip_fd(i.fileno(), o.fileno(), level)
+        data = dst.read_bytes()
+        assert data[:10] == bytes.fromhex("1f8b0800000000000003")  # mtime 0, OS unix
+        assert r["digest"] == "sha256:" + hashlib.sha256(data).hexdigest() and r["size"] == len(data)
+        assert r["diff_id"] == "sha256:" + hashlib.sha256(src.read_bytes()).hexdigest()
+        assert gzip.decompress(data) == src.read_bytes()
+        assert subprocess.run(["gzip", "-t", str(dst)]).returncode == 0
+        outs.append(data)
+    assert outs[0] == outs[1]
+
+
 def test_gzip_and_zstd_inputs_give_the_plain_diff_id(tree, tmp_path):
     write(tree, tmp_path / "p.tar")
     raw = (tmp_path / "p.tar").read_bytes()

@@ -53,8 +53,11 @@ class Runtime:
         return json.loads(self("state", cid, check=True).out)
 
 
+# The fixtures of every layerbox-runtime test (test_runtime_sections and _namespaces import
+# them: a conftest.py here would shadow the tests' own `from conftest import ...`).
 @pytest.fixture
 def rt(tmp_path):
+    """The runtime with a state directory of the test's own; what a test leaves is deleted."""
     root = tmp_path / "state"
     root.mkdir()
     r = Runtime(str(root))
@@ -64,18 +67,18 @@ def rt(tmp_path):
             r("delete", "--force", cid)
 
 
+@pytest.fixture
+def bundle(tmp_path, busybox_rootfs, rt):
+    """A bundle: rootfs copied from the busybox root, config.json from `spec`; edit
+    bundle.config, then write()."""
+    return make_bundle(tmp_path / "bundle", busybox_rootfs, rt)
+
+
 CGROUP_PARENT = None
 
 
 def cgroups_path(cid: str) -> str:
     return f"/{os.environ['LAYERBOX_CGROUP_PARENT']}/rt-{cid}"
-
-
-@pytest.fixture
-def bundle(tmp_path, busybox_rootfs, rt):
-    """A bundle: rootfs copied from the busybox root, config.json from `spec`; edit(cfg) then
-    write() to change it."""
-    return make_bundle(tmp_path / "bundle", busybox_rootfs, rt)
 
 
 class Bundle:

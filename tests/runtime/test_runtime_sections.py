@@ -7,29 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
-from test_runtime import Runtime, cgroup_dirs, make_bundle, wait_status  # noqa: F401
+from test_runtime import bundle, cgroup_dirs, rt, wait_status  # noqa: F401 (bundle, rt: fixtures)
 
 pytestmark = pytest.mark.privileged
-
-
-@pytest.fixture
-def rt(tmp_path):
-    root = tmp_path / "state"
-    root.mkdir()
-    r = Runtime(str(root))
-    yield r
-    for cid in os.listdir(root):
-        if not cid.startswith("."):
-            r("delete", "--force", cid)
-
-
-@pytest.fixture
-def bundle(tmp_path, busybox_rootfs, rt):
-    return make_bundle(tmp_path / "bundle", busybox_rootfs, rt)
 
 
 def _caps(status: str) -> dict:
@@ -208,6 +191,69 @@ def test_start_container_hook_runs_inside_with_the_state(rt, bundle):
     rt("create", "--bundle", bundle.write("sch2"), "sch2", check=True)
     r = rt("start", "sch2")
     assert r.returncode == 1 and "startContainer hook /bin/false" in r.err
-    c["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
-    r = rt("create", "--bundle", bundle.write("sch3"), "sch3")
-    assert r.returncode == 1 and "hooks.createContainer" in r.err
+
+
+def test_create_container_hook_runs_in_the_container_before_pivot_root(rt, bundle, tmp_path):
+    # The path resolves in the runtime's root (/bin/sh of the host), in the container's mount
+    # namespace with its mounts made: its /proc is mounted under the rootfs already.
+    out = tmp_path / "hook-out"
+    rootfs = os.path.join(bundle.path, "rootfs")
+    script = (f"{{ cat; echo; readlink /proc/self/ns/mnt; "
+              f"grep -c ' {rootfs}/proc ' /proc/self/mountinfo; }} > {out}")
+    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}
+    rt("create", "--bundle", bundle.args("sleep", "100").write("cch"), "cch", check=True)
+    state_text, mnt_ns, proc_mounts = out.read_text().splitlines()
+    state = json.loads(state_text)
+    pid = rt.state("cch")["pid"]
+    assert state["id"] == "cch" and state["pid"] == pid and state["status"] == "created"
+    assert mnt_ns == os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert int(proc_mounts) >= 1
+    rt("start", "cch", check=True)
+    assert rt.state("cch")["status"] == "running"
+    rt("delete", "--force", "cch", check=True)
+    # A failing one fails create, and nothing of the container is left
+    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/false"}]}
+    r = rt("create", "--bundle", bundle.write("cch2"), "cch2")
+    assert r.returncode == 1 and "createContainer hook /bin/false" in r.err
+    assert not os.path.exists(os.path.join(rt.root, "cch2")) and cgroup_dirs("cch2") == []
+
+
+def test_exec_preserve_fds(rt, bundle, tmp_path):
+    rt("create", "--bundle", bundle.args("sleep", "100").write("epf"), "epf", check=True)
+    rt("start", "epf", check=True)
+    path = tmp_path / "passed"
+    path.write_text("through fd 3 and 4\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        r = rt("exec", "--preserve-fds", "2", "epf", "sh", "-c", "cat <&4; ls /proc/self/fd",
+               pass_fds=(3, 4), preexec_fn=lambda: (os.dup2(fd, 3), os.dup2(fd, 4)))
+    finally:
+        os.close(fd)
+    assert r.returncode == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "through fd 3 and 4"
+    assert sorted(lines[1:]) == ["0", "1", "2", "3", "4", "5"]  # 5: ls's own directory
+    r = rt("exec", "--preserve-fds", "3", "epf", "true", pass_fds=(3, 4),
+           preexec_fn=lambda: (os.dup2(1, 3), os.dup2(1, 4)))
+    assert r.returncode == 1 and "fd 5 is not open" in r.err
+    rt("delete", "--force", "epf", check=True)
+
+
+def test_delete_removes_a_temporary_state_file_left_behind(rt, bundle):
+    rt("create", "--bundle", bundle.args("sleep", "100").write("tmpf"), "tmpf", check=True)
+    # what write_file_atomic leaves when the runtime is killed between write and rename
+    with open(os.path.join(rt.root, "tmpf", "state.json.tmp.4242"), "w") as f:
+        f.write("{}")
+    rt("delete", "--force", "tmpf", check=True)
+    assert not os.path.exists(os.path.join(rt.root, "tmpf"))
+
+
+def test_the_resources_dockerd_sends_for_every_container(rt, bundle):
+    # blockIO.weight 0 (no weight: the kernel's range is 10-1000; this kernel has no
+    # blkio.weight file at all), swappiness -1 as an unsigned, disableOOMKiller false
+    bundle.config["linux"]["resources"].update({
+        "blockIO": {"weight": 0},
+        "memory": {"swappiness": 18446744073709551615, "disableOOMKiller": False},
+    })
+    r = rt("run", "--bundle", bundle.args("true").write("dk"), "dk")
+    assert r.returncode == 0, r.err

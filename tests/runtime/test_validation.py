@@ -14,8 +14,8 @@ the suite's containers live in a state directory of this test's own.
 PASSING names every program that passes here; a program in it that fails is a regression. The
 others fail for this machine (hybrid cgroups: blkio, hugetlb and network classes; no kernel
 memory limits in 6.x; no AppArmor; no CAP_SYS_RESOURCE), for checks that predate runtime-spec
-1.0.2, or for what layerbox-runtime refuses (user namespaces, joining a mount namespace): see
-RUNC_ONLY.
+1.0.2, or where layerbox-runtime does as runc does against the suite's reading (see
+NOT_PASSING_BY_CHOICE).
 
 Run by hand: `python tests/runtime/test_validation.py [RUNTIME]` prints each program's result.
 """
@@ -66,13 +66,15 @@ RUNC_PASSING = [
     "linux_ns_path_type", "linux_readonly_paths", "linux_sysctl", "linux_uid_mappings", "mounts",
     "process", "process_oom_score_adj", "process_user", "root_readonly_true", "state",
 ]
-# runc's passes that layerbox-runtime does not pass yet, and why (each a refusal at create that
-# names the field, not a wrong container).
-RUNC_ONLY = {
-    "linux_ns_itype": "a config without a new mount namespace (the core sets the root up in one)",
-    "linux_ns_nopath": "user namespaces (linux.uidMappings)",
-    "linux_ns_path": "joining a mount namespace by path",
-    "linux_uid_mappings": "user namespaces (linux.uidMappings)",
+# runc's passes that layerbox-runtime does not pass yet, and why: none.
+RUNC_ONLY: dict[str, str] = {}
+# Programs that fail because layerbox-runtime does what runc (and crun) do, on purpose.
+NOT_PASSING_BY_CHOICE = {
+    # `delete` of a container that is created but not started deletes it (killing its init),
+    # where the program wants an error: containerd's shim deletes a created task with a plain
+    # `delete` (pkg/process Init.delete, no --force) and would be left with a task it cannot
+    # remove.
+    "delete": "delete of a created container succeeds, as runc's and crun's",
 }
 # What layerbox-runtime passes beyond runc's list: the device cgroup checks, seccomp, hooks'
 # state on stdin, a shared rootfs propagation (kept inside the container's namespace), and the
@@ -83,6 +85,15 @@ MORE_PASSING = [
     "process_capabilities_fail", "process_rlimits_fail",
 ]
 PASSING = sorted((set(RUNC_PASSING) - set(RUNC_ONLY)) | set(MORE_PASSING))
+# Programs that race the container's own start-up, and how many runs each may take. killsig's
+# command is `sh -c "trap 'touch /SIG' SIG; sleep 10 & wait $!"`, sent the signal as soon as
+# `state` says running: a signal that lands before the shell has run `trap` is dropped (pid 1
+# of a pid namespace ignores what it does not handle), the shell sleeps on, and the program's
+# `delete` 5 s later fails. `start` returns once the shell is exec'd, but the shell may not yet
+# have reached `trap` when the next two runtime commands (a few ms each here; runc's take
+# 10-16 ms, which is why it loses the race less often) are done. Under load it lost 4 runs in
+# 6, runc's and main's layerbox-runtime alike.
+RACY = {"killsig": 4}
 
 
 def _cache_dir() -> str:
@@ -195,24 +206,32 @@ def runtime_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
+def suite():
     bins = build()
-    work = str(tmp_path_factory.mktemp("validation"))
+    # Not under pytest's temp dir (0700): the user namespace programs' container root is one
+    # of the host's unprivileged ids, and must reach the bundles made here (as under runc).
+    work = tempfile.mkdtemp(prefix="layerbox-validation-")
     os.chmod(work, 0o755)
     state = os.path.join(work, "state")
     os.mkdir(state)
-    wrapper = prepare_workdir(bins, work, runtime_path(), state)
-    yield bins, work, wrapper
-    # A program that failed half-way may leave a container: delete it (and its cgroup) by id.
-    for cid in os.listdir(state):
-        subprocess.run([wrapper, "delete", "--force", cid], capture_output=True, timeout=60)
+    try:
+        wrapper = prepare_workdir(bins, work, runtime_path(), state)
+        yield bins, work, wrapper
+        # A program that failed half-way may leave a container: delete it (and its cgroup).
+        for cid in os.listdir(state):
+            subprocess.run([wrapper, "delete", "--force", cid], capture_output=True, timeout=60)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.mark.privileged
 @pytest.mark.parametrize("name", PASSING)
 def test_validation_program_passes(suite, name):
     bins, work, wrapper = suite
-    ok, out = run_program(bins, name, work, wrapper)
+    for _ in range(RACY.get(name, 1)):
+        ok, out = run_program(bins, name, work, wrapper)
+        if ok:
+            break
     assert ok, f"validation/{name} failed with layerbox-runtime:\n{out[-6000:]}"
 
 
@@ -220,6 +239,8 @@ def test_validation_program_passes(suite, name):
 def test_the_list_names_only_programs_of_the_suite(suite):
     bins, _, _ = suite
     assert set(PASSING) <= set(programs(bins))
+    assert set(RUNC_PASSING) <= set(PASSING)  # every program runc passes here passes
+    assert not set(NOT_PASSING_BY_CHOICE) & set(PASSING)
     assert len(programs(bins)) == 58
 
 

@@ -24,13 +24,13 @@ import hashlib
 import os
 import threading
 
-from layerbox import progress, shape
+from layerbox import _util, progress, shape
 from layerbox.errors import ImageNotFound, KernelError, NotFound
 from layerbox.image import reference
 from layerbox.registry import manifest as mf
 from layerbox.registry.transport import RegistryError, connection_error
 
-_WORKERS = 3
+WORKERS = 3  # layers moved at a time, as docker (pull and push)
 _MAX_CONFIG = 8 << 20
 
 
@@ -181,27 +181,6 @@ def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tu
         raise
 
 
-def _parallel(items, fn, workers: int = _WORKERS) -> list:
-    """fn over items, `workers` at a time (threads: the work is C++ without the GIL and
-    network waits). All run to the end; the first failure is raised after that."""
-    if len(items) <= 1:
-        return [fn(x) for x in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as ex:
-        futures = [ex.submit(fn, x) for x in items]
-        errors, results = [], []
-        for f in futures:
-            try:
-                results.append(f.result())
-            except BaseException as e:  # noqa: BLE001 - raised below, after the others end
-                errors.append(e)
-                results.append(None)
-    if errors:
-        raise errors[0]
-    return results
-
-
 class Puller:
     """Pulls from one repository. `emit(event)` gets docker's progress messages; it may be
     called from several threads at once (the caller serializes)."""
@@ -310,7 +289,7 @@ class Puller:
         from layerbox import _core
 
         try:
-            staged = _parallel(todo, one)
+            staged = _util.parallel(todo, one, WORKERS)
             # Every layer checked: now they may become visible, in the manifest's order.
             for (desc, diff_id), (s, meta) in zip(todo, staged):
                 images.publish_layer(s, meta)

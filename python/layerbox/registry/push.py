@@ -23,7 +23,7 @@ from layerbox import _util
 from layerbox.errors import ImageNotFound, NotFound
 from layerbox.image import reference
 from layerbox.registry import manifest as mf
-from layerbox.registry.pull import _parallel, sha256, short
+from layerbox.registry.pull import WORKERS, sha256, short
 from layerbox.registry.transport import RegistryError
 
 
@@ -67,7 +67,7 @@ class Pusher:
                             fds[d] = os.open(store.blob_path(d), os.O_RDONLY | os.O_CLOEXEC)
                         except FileNotFoundError:
                             raise NotFound(f"blob {d} of image {image_id} is missing from the store") from None
-            descs = _parallel(layers, lambda d: self._layer(d, fds[d]))
+            descs = _util.parallel(layers, lambda d: self._layer(d, fds[d]), WORKERS)
         finally:
             for fd in fds.values():
                 os.close(fd)

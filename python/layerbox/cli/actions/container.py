@@ -409,9 +409,9 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
 def _sizes(ctx, c) -> tuple[int, int]:
     """docker's SizeRw (the container's own layer) and SizeRootFs (that and its image: all
     the container sees)."""
-    from layerbox.volumes import _du
+    from layerbox.volumes import disk_usage
 
-    rw = _du(os.path.join(c.dir, "upper"))
+    rw = disk_usage(os.path.join(c.dir, "upper"))
     try:
         image = ctx.images.record(c.config.get("Image", "")).get("Size", 0)
     except (LayerboxError, OSError):

@@ -55,7 +55,8 @@ def version(ctx, fmt=None) -> int:
 
 
 def info(ctx, fmt=None) -> int:
-    from layerbox.sysinfo import bytes_size, info_doc
+    from layerbox._util import bytes_size
+    from layerbox.sysinfo import info_doc
 
     doc = info_doc(ctx.engine, ctx.images, ctx.store)
     if fmt:
@@ -119,9 +120,9 @@ def _confirm(question: str) -> bool:
 
 
 def _dir_size(path: str) -> int:
-    from layerbox.volumes import _du
+    from layerbox.volumes import disk_usage
 
-    return _du(path)
+    return disk_usage(path)
 
 
 def df(ctx, verbose=False, fmt=None) -> int:

@@ -1,0 +1,180 @@
+"""layerbox-runtime: the namespaces a config.json may ask for beyond new ones of each type: a new
+user namespace with its id mappings, a mount namespace joined by path, no mount namespace at all,
+and the personality. Real bundles, as in test_runtime.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from test_runtime import cgroup_dirs, make_bundle, rt, wait_status  # noqa: F401 (rt: a fixture)
+
+pytestmark = pytest.mark.privileged
+
+HOST_ID = 100000  # the host's ids the container's 0..65535 map to
+
+
+@pytest.fixture
+def bundle(busybox_rootfs, rt):
+    # Outside pytest's 0700 temp dirs: the root of a user namespace is one of the host's
+    # unprivileged ids and must reach the rootfs (as under runc); /proc, /sys, /dev exist as
+    # mount points, since it may not create them in a rootfs owned by the host's root.
+    top = tempfile.mkdtemp(prefix="layerbox-rt-")
+    os.chmod(top, 0o755)
+    try:
+        b = make_bundle(os.path.join(top, "bundle"), busybox_rootfs, rt)
+        for d in ("proc", "sys", "dev", "tmp"):
+            os.makedirs(os.path.join(b.path, "rootfs", d), exist_ok=True)
+        yield b
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _user_namespace(config: dict) -> None:
+    config["linux"]["namespaces"].append({"type": "user"})
+    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+    # `spec`'s config has a cgroup namespace: the cgroup mount needs one of the user namespace's
+    assert any(n["type"] == "cgroup" for n in config["linux"]["namespaces"])
+
+
+def _host_ids(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["Uid"].split()[1]), int(fields["Gid"].split()[1])
+
+
+def test_user_namespace_with_mappings(rt, bundle):
+    _user_namespace(bundle.config)
+    script = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; echo x > /dev/null && echo null-ok; stat -c %U /bin"
+    r = rt("run", "--bundle", bundle.args("sh", "-c", script).write("us"), "us")
+    assert r.returncode == 0, r.err
+    lines = [" ".join(line.split()) for line in r.out.splitlines()]
+    assert lines[:4] == ["0", "0", f"0 {HOST_ID} 65536", f"0 {HOST_ID} 65536"]
+    assert lines[4] == "null-ok"  # the host's /dev/null bound in (no mknod in a user namespace)
+    assert lines[5] == "nobody"   # the rootfs's owner, the host's root, is not mapped
+    assert cgroup_dirs("us") == [] and not os.path.exists(os.path.join(rt.root, "us"))
+
+
+def test_user_namespace_seen_from_the_host_and_by_exec(rt, bundle):
+    _user_namespace(bundle.config)
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    rt("create", "--bundle", bundle.args("sleep", "100").write("ux"), "ux", check=True)
+    rt("start", "ux", check=True)
+    pid = rt.state("ux")["pid"]
+    assert _host_ids(pid) == (HOST_ID + 1000, HOST_ID + 1000)
+    assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+    # exec joins the same user namespace: its root is the host's HOST_ID
+    r = rt("exec", "ux", "sh", "-c", "id -u; readlink /proc/self/ns/user; sleep 0")
+    assert r.returncode == 0, r.err
+    uid, userns = r.out.split()
+    assert uid == "1000" and userns == os.readlink(f"/proc/{pid}/ns/user")
+    rt("kill", "ux", "KILL", check=True)
+    wait_status(rt, "ux", "stopped")
+    rt("delete", "ux", check=True)
+
+
+def test_user_namespace_refusals_name_the_field(rt, bundle):
+    c = bundle.config
+    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 10}]
+    r = rt("create", "--bundle", bundle.write("ur1"), "ur1")
+    assert r.returncode == 1 and "linux.uidMappings: id mappings need a new user namespace" in r.err
+    del c["linux"]["uidMappings"]
+    c["linux"]["namespaces"].append({"type": "user"})
+    r = rt("create", "--bundle", bundle.write("ur2"), "ur2")
+    assert r.returncode == 1 and "linux.uidMappings: needed with a new user namespace" in r.err
+    c["linux"]["namespaces"][-1] = {"type": "user", "path": "/proc/1/ns/user"}
+    r = rt("create", "--bundle", bundle.write("ur3"), "ur3")
+    assert r.returncode == 1 and "path: joining a user namespace is not supported" in r.err
+    # 0 of the namespace must be mapped: its root sets the container up
+    _user_namespace(c)
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if "path" not in n]
+    c["linux"]["uidMappings"] = [{"containerID": 1, "hostID": HOST_ID, "size": 10}]
+    r = rt("create", "--bundle", bundle.write("ur4"), "ur4")
+    assert r.returncode == 1 and "uidMappings must map it" in r.err
+    assert not os.path.exists(os.path.join(rt.root, "ur4")) and cgroup_dirs("ur4") == []
+
+
+def _sleeper_in(flag: str) -> subprocess.Popen:
+    """A process in a new namespace of its own (util-linux's unshare), as the suite makes one."""
+    return subprocess.Popen(["unshare", flag, "--fork", "sleep", "1000"], start_new_session=True)
+
+
+def _new_ns(p: subprocess.Popen, ns: str) -> str:
+    """The namespace unshare made (it is in it itself once it has unshared)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        link = os.readlink(f"/proc/{p.pid}/ns/{ns}")
+        if link != os.readlink(f"/proc/self/ns/{ns}"):
+            return link
+        time.sleep(0.01)
+    raise AssertionError(f"unshare made no {ns} namespace")
+
+
+def test_mount_namespace_joined_by_path(rt, bundle):
+    p = _sleeper_in("--mount")
+    try:
+        want = _new_ns(p, "mnt")
+        ns = bundle.config["linux"]["namespaces"]
+        bundle.config["linux"]["namespaces"] = [n for n in ns if n["type"] != "mount"] + [
+            {"type": "mount", "path": f"/proc/{p.pid}/ns/mnt"}]
+        with open(os.path.join(bundle.path, "rootfs", "marker"), "w") as f:
+            f.write("the bundle's root\n")
+        r = rt("run", "--bundle", bundle.args("sh", "-c", "readlink /proc/self/ns/mnt; cat /marker").write("mj"), "mj")
+        assert r.returncode == 0, r.err
+        assert r.out.splitlines() == [want, "the bundle's root"]
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def _mounts_under(path: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
+def test_no_mount_namespace(rt, bundle):
+    c = bundle.config
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+    rootfs = os.path.join(bundle.path, "rootfs")
+    with open(os.path.join(rootfs, "marker"), "w") as f:
+        f.write("the bundle's root\n")
+    rt("create", "--bundle", bundle.args("sleep", "100").write("nm"), "nm", check=True)
+    rt("start", "nm", check=True)
+    pid = rt.state("nm")["pid"]
+    # the host's mount namespace, the bundle's root by chroot, its mounts in ours under it
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.path.realpath(f"/proc/{pid}/root") == os.path.realpath(rootfs)
+    assert os.path.realpath(rootfs) + "/proc" in _mounts_under(os.path.realpath(rootfs))
+    # exec enters the same root
+    r = rt("exec", "nm", "cat", "/marker")
+    assert r.returncode == 0 and r.out == "the bundle's root\n", r.err
+    rt("kill", "nm", "KILL", check=True)
+    wait_status(rt, "nm", "stopped")
+    rt("delete", "nm", check=True)
+    assert _mounts_under(os.path.realpath(rootfs)) == []
+    # and `run`, with a failing command: nothing left either
+    r = rt("run", "--bundle", bundle.args("/nope").write("nm2"), "nm2")
+    assert r.returncode == 127
+    assert _mounts_under(os.path.realpath(rootfs)) == []
+
+
+def test_personality(rt, bundle):
+    bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    r = rt("run", "--bundle", bundle.args("uname", "-m").write("p32"), "p32")
+    assert r.returncode == 0 and r.out == "i686\n", r.err
+    bundle.config["linux"]["personality"] = {"domain": "LINUX"}
+    r = rt("run", "--bundle", bundle.write("p64"), "p64")
+    assert r.returncode == 0 and r.out == os.uname().machine + "\n", r.err
+    bundle.config["linux"]["personality"] = {"domain": "WINDOWS"}
+    r = rt("create", "--bundle", bundle.write("pbad"), "pbad")
+    assert r.returncode == 1 and "linux.personality.domain" in r.err
+    bundle.config["linux"]["personality"] = {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}
+    r = rt("create", "--bundle", bundle.write("pbad2"), "pbad2")
+    assert r.returncode == 1 and "linux.personality.flags" in r.err
