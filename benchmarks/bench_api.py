@@ -5,7 +5,8 @@
 Starts `layerbox system service` on a private store (the busybox image imported from the
 host's busybox-static) and a unix socket in a temporary directory, then measures (medians
 over n):
-  - the service's first answer: from its start to the first `GET /_ping` answered;
+  - the service's first answer: from its start to the first `GET /_ping` answered (polling
+    until the socket is there; and socket-activated: the client connected and waiting first);
   - docker-py's `client.containers.run("busybox", "true", remove=True)` through the socket;
   - `GET /containers/json?all=1` and `POST /containers/create` as the service answers them
     (wall time of the request on a kept-alive connection, client included).
@@ -40,17 +41,53 @@ def _ms(xs) -> str:
     return f"{statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, n={len(xs)})"
 
 
-def run_sdk(sock: str, n: int) -> list[float]:
+def run_sdk(sock: str, n: int, image: str = "busybox") -> list[float]:
     import docker
 
     c = docker.DockerClient(base_url="unix://" + sock)
-    c.containers.run("busybox", "true", remove=True)  # warm
+    c.containers.run(image, "true", remove=True)  # warm
     out = []
     for _ in range(n):
         t = time.perf_counter()
-        c.containers.run("busybox", "true", remove=True)
+        c.containers.run(image, "true", remove=True)
         out.append(time.perf_counter() - t)
     c.close()
+    return out
+
+
+def first_answer_activated(env: dict, n: int) -> list[float]:
+    """Socket activation as the client sees it: the socket exists (systemd's), the client has
+    connected and sent GET /_ping before the service starts; the time from the service's start
+    to the answer."""
+    import socket
+
+    out = []
+    for _ in range(n):
+        d = tempfile.mkdtemp(prefix="bench-api-act-")
+        path = os.path.join(d, "s.sock")
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(path)
+        ls.listen(16)
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(path)
+        c.sendall(b"GET /_ping HTTP/1.1\r\nHost: layerbox\r\n\r\n")
+        wrapper = (f"import os, sys; os.dup2({ls.fileno()}, 3); "
+                   "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
+                   "os.execv(sys.argv[1], sys.argv[1:])")
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", wrapper, *layerbox(), "system", "service",
+                                 "--time", "0"], pass_fds=(ls.fileno(),), env=env)
+        try:
+            c.settimeout(60)
+            answer = c.recv(4096)
+            out.append(time.perf_counter() - t)
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+        finally:
+            proc.terminate()
+            proc.wait()
+            c.close()
+            ls.close()
+            shutil.rmtree(d, ignore_errors=True)
     return out
 
 
@@ -58,6 +95,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--docker-socket", help="dockerd's socket, to measure the same beside it")
+    ap.add_argument("--docker-image", default="busybox",
+                    help="a busybox image dockerd has (default busybox)")
     args = ap.parse_args()
     from layerbox.testing import make_rootfs, tar_of
 
@@ -90,6 +129,7 @@ def main() -> int:
                 time.sleep(0.002)
         first = time.perf_counter() - t0
         print(f"first answer after start:          {first * 1000:.1f} ms")
+        print(f"first answer, socket-activated:    {_ms(first_answer_activated(env, max(3, args.n // 3)))}")
         c = Conn("localhost")
         lst, mk = [], []
         for i in range(args.n):
@@ -110,7 +150,7 @@ def main() -> int:
         ours = run_sdk(sock, args.n)
         print(f"docker-py run true (layerbox):     {_ms(ours)}")
         if args.docker_socket:
-            theirs = run_sdk(args.docker_socket, args.n)
+            theirs = run_sdk(args.docker_socket, args.n, args.docker_image)
             print(f"docker-py run true (dockerd):      {_ms(theirs)}")
             print(f"ratio:                             {statistics.median(ours) / statistics.median(theirs):.2f}")
     finally:

@@ -185,6 +185,42 @@ bool Cgroup::oom_killed() const {
     return keyed_value(read_value(f), "oom_kill") > 0;
 }
 
+void Cgroup::update(const CgroupPlan& next) {
+    if (next.version != plan_.version) throw_invalid("cgroup update: another cgroup version");
+    std::vector<std::pair<std::string, std::string>> added;
+    for (auto& [controller, dir] : next.dirs) {
+        bool have = false;
+        for (auto& [c, d] : plan_.dirs) have = have || c == controller;
+        if (!have) added.emplace_back(controller, dir);
+    }
+    if (!added.empty()) {
+        bool was_frozen = frozen();
+        if (!was_frozen) freeze();
+        try {
+            for (auto& [controller, dir] : added) {
+                mkdir_p(dir, plan_.version == 1 && controller == "cpuset");
+                plan_.dirs.emplace_back(controller, dir);  // ours from here: destroy() removes it
+                for (pid_t p : procs()) {
+                    try {
+                        write_value(dir + "/cgroup.procs", std::to_string(p));
+                    } catch (const SysError& e) {
+                        if (e.err != ESRCH) throw;  // a process that ended meanwhile has no place to go
+                    }
+                }
+            }
+        } catch (...) {
+            if (!was_frozen) thaw();
+            throw;
+        }
+        if (!was_frozen) thaw();
+    }
+    for (auto& s : next.settings) {
+        std::string path = file_of(s.controller, s.file);
+        if (path.empty()) throw_invalid("no cgroup directory for controller " + s.controller);
+        write_value(path, s.value);
+    }
+}
+
 void Cgroup::destroy() const {
     for (auto it = plan_.dirs.rbegin(); it != plan_.dirs.rend(); ++it) {
         const std::string& dir = it->second;

@@ -49,6 +49,12 @@ public:
     // Removes the directories (retrying while the kernel still counts dying tasks). Missing
     // directories are fine.
     void destroy() const;
+    // A `docker update` of a live container: the directories of controllers it was not in yet
+    // (v1: a limit it starts without, such as cpu or cpuset) are made and given its processes,
+    // which are frozen meanwhile so that no fork escapes; then `next`'s settings are written in
+    // their order. The new directories become ours (destroy() removes them). Throws naming the
+    // file on failure.
+    void update(const CgroupPlan& next);
 
     const std::string& dir_for(const std::string& controller) const;
 

@@ -162,22 +162,24 @@ LaunchPlan plan_from_json(const json& j) {
         p.uid_map = j.value("uid_map", "");
         p.gid_map = j.value("gid_map", "");
         p.personality = j.value("personality", -1L);
-        if (j.contains("cgroup") && !j["cgroup"].is_null()) {
-            const json& c = j["cgroup"];
-            p.cgroup.version = c.value("version", 0);
-            p.cgroup.dirs = kv_list(c.value("dirs", json::object()));
-            for (auto& s : c.value("settings", json::array()))
-                p.cgroup.settings.push_back({s.at(0).get<std::string>(), s.at(1).get<std::string>(),
-                                             s.at(2).get<std::string>()});
-            if (c.contains("devices") && c["devices"].is_array()) {
-                p.cgroup.device_filter = true;
-                p.cgroup.device_rules = c["devices"].get<std::vector<std::string>>();
-            }
-        }
+        if (j.contains("cgroup") && !j["cgroup"].is_null()) p.cgroup = cgroup_plan_from_json(j["cgroup"]);
         return p;
     } catch (const json::exception& e) {
         throw_invalid(std::string("bad launch plan: ") + e.what());
     }
+}
+
+CgroupPlan cgroup_plan_from_json(const json& c) {
+    CgroupPlan p;
+    p.version = c.value("version", 0);
+    p.dirs = kv_list(c.value("dirs", json::object()));
+    for (auto& s : c.value("settings", json::array()))
+        p.settings.push_back({s.at(0).get<std::string>(), s.at(1).get<std::string>(), s.at(2).get<std::string>()});
+    if (c.contains("devices") && c["devices"].is_array()) {
+        p.device_filter = true;
+        p.device_rules = c["devices"].get<std::vector<std::string>>();
+    }
+    return p;
 }
 
 }  // namespace lb

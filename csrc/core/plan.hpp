@@ -158,6 +158,9 @@ struct LaunchPlan {
 bool has_mount_namespace(const LaunchPlan& p);
 
 LaunchPlan plan_from_json(const nlohmann::json& j);
+// A plan's "cgroup" part ({"version", "dirs", "settings", "devices"}); also what a monitor is
+// given to apply a `docker update` (see Cgroup::update).
+CgroupPlan cgroup_plan_from_json(const nlohmann::json& c);
 ProcessSpec process_from_json(const nlohmann::json& j);
 // Namespaces by name -> CLONE_* flags; throws on an unknown name.
 int namespace_flags(const std::vector<std::string>& names);

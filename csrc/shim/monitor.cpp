@@ -79,6 +79,7 @@ MonitorConfig config_from_json(const json& j) {
     c.remove_paths = j.value("remove_paths", std::vector<std::string>{});
     c.network = j.value("network", json());
     c.health = j.value("health", json());
+    c.events = event_log_from_json(j.value("events", json()));
     return c;
 }
 
@@ -278,6 +279,32 @@ void Monitor::on_control(size_t i) {
             send_fds(conns_[i].fd.get(), reply.dump(), {});
         } catch (const SysError&) {
         }
+    } else if (msg == "stdin") {
+        // An attach to the running container's stdin (-i): the client gets the write end of
+        // its stdin pipe, or with a tty the terminal's master, and writes to it directly. When
+        // the first client's own stdin is the container's, there is nothing to hand out.
+        int fd = plan_.process.tty ? pty_.get() : stdin_keep_.get();
+        json reply = {{"ok", fd >= 0}};
+        if (fd < 0) reply["message"] = cfg_.open_stdin ? "its stdin is held by the client that started it"
+                                                       : "it was not started with an open stdin (-i)";
+        try {
+            send_fds(conns_[i].fd.get(), reply.dump(), fd >= 0 ? std::vector<int>{fd} : std::vector<int>{});
+        } catch (const SysError&) {
+        }
+    } else if (msg.rfind("stdin-close", 0) == 0) {
+        // The end of an attached client's input with StdinOnce: the container's stdin pipe is
+        // closed here too, so the container reads its end once the client's copy is closed.
+        stdin_keep_.reset();
+        try {
+            send_fds(conns_[i].fd.get(), json{{"ok", true}}.dump(), {});
+        } catch (const SysError&) {
+        }
+    } else if (msg.rfind("update ", 0) == 0) {
+        json reply = on_update(msg.substr(7));
+        try {
+            send_fds(conns_[i].fd.get(), reply.dump(), {});
+        } catch (const SysError&) {
+        }
     } else if (msg == "ping") {
         try {
             send_fds(conns_[i].fd.get(), "pong", {});
@@ -322,6 +349,26 @@ void Monitor::update_etc_files(const json& files) {
         }
         if (auto next = edit(op.source)) op.source = *next;
     }
+}
+
+// `docker update` of the live container ("update {json}", from container/update.py): the
+// cgroup's limits (Cgroup::update), and the restart policy, which is this monitor's to apply.
+// The stored HostConfig is the client's to write, after this succeeded.
+json Monitor::on_update(const std::string& text) {
+    json req = json::parse(text, nullptr, false);
+    if (!req.is_object()) return {{"ok", false}, {"errno", EINVAL}, {"message", "bad update request"}};
+    try {
+        if (req.contains("cgroup")) cg_.update(cgroup_plan_from_json(req["cgroup"]));
+        if (req.contains("restart")) {
+            cfg_.restart = req["restart"].get<std::string>();
+            cfg_.restart_max = req.value("restart_max", 0);
+        }
+    } catch (const SysError& e) {
+        return {{"ok", false}, {"errno", e.err}, {"path", e.path}, {"message", e.what()}};
+    } catch (const json::exception& e) {
+        return {{"ok", false}, {"errno", EINVAL}, {"message", std::string("bad update request: ") + e.what()}};
+    }
+    return {{"ok", true}};
 }
 
 bool Monitor::should_restart(int exit_code) const {
@@ -387,6 +434,7 @@ void Monitor::on_exit(int status) {
         cfg_.state["FinishedAt"] = rfc3339_now();
         cfg_.state["RestartCount"] = restart_count_;
         write_state();
+        record_exit(code, oom);
         notify({{"exit", true}, {"exit_code", code}, {"oom_killed", oom}, {"restarting", true}}, false);
         // docker's back-off: 100 ms doubling per quick failure, reset after 10 s of running.
         if (now_ms() - last_start_ms_ > 10000) restart_delay_ms_ = 100;
@@ -412,6 +460,14 @@ void Monitor::on_exit(int status) {
     finish(code, oom);
 }
 
+// An exit in the store's event log, once the state says so (a client that reacts to the event
+// and inspects the container sees it stopped): recorded by the only one who sees every exit,
+// whoever started the container, restarts included.
+void Monitor::record_exit(int exit_code, bool oom) {
+    if (oom) record_event(cfg_.events, "oom", json::object());
+    record_event(cfg_.events, "die", {{"exitCode", std::to_string(exit_code)}});
+}
+
 void Monitor::finish(int exit_code, bool oom) {
     done_ = true;
     try {
@@ -433,6 +489,7 @@ void Monitor::finish(int exit_code, bool oom) {
         write_state();
     } catch (const SysError&) {
     }
+    record_exit(exit_code, oom);
     // Whoever connected and was not accepted yet came to wait for this exit too.
     if (listener_) {
         set_nonblock(listener_.get());
@@ -456,6 +513,7 @@ void Monitor::finish(int exit_code, bool oom) {
             }
         }
         if (lock >= 0) ::close(lock);
+        record_event(cfg_.events, "destroy", json::object());
     }
     notify({{"exit", true}, {"exit_code", exit_code}, {"oom_killed", oom}, {"restarting", false}}, true);
     // Tearing down a mount namespace waits for an RCU grace period. Holding it until now

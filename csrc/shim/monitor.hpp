@@ -14,6 +14,7 @@
 #include "core/fd.hpp"
 #include "core/logfile.hpp"
 #include "core/plan.hpp"
+#include "shim/events.hpp"
 #include "shim/health.hpp"
 #include "shim/net.hpp"
 
@@ -34,6 +35,7 @@ struct MonitorConfig {
     std::vector<std::string> remove_paths;  // removed, in order, when autoremove
     nlohmann::json network;                 // the container's bridge network (net.hpp), or null
     nlohmann::json health;                  // the healthcheck (health.hpp), or null
+    EventLog events;                        // where die and destroy are recorded (events.hpp)
 };
 
 MonitorConfig config_from_json(const nlohmann::json& j);
@@ -62,12 +64,14 @@ private:
     void on_signals();
     void on_exit(int status);
     void finish(int exit_code, bool oom);
+    void record_exit(int exit_code, bool oom);
     void notify(const nlohmann::json& msg, bool close_after);
     void write_state();
     void fail_start(const std::exception& e, int err, const std::string& syscall,
                     const std::string& path, int exit_code);
     void drain_streams(int timeout_ms);
     bool should_restart(int exit_code) const;
+    nlohmann::json on_update(const std::string& text);
     void health_tick();
 
     LaunchPlan plan_;

@@ -85,6 +85,8 @@ SDK_RUN_ARGS = {
     "ipc_mode": HONOURED,  # private, shareable, host, container:NAME
     "uts_mode": HONOURED,  # host
     "healthcheck": HONOURED,  # {"test", "interval", "timeout", "retries", "start_period"}
+    "cpu_period": HONOURED,
+    "cpu_quota": HONOURED,
     "log_config": HONOURED,  # {"Type": json-file|local|none, "Config": {"max-size", "max-file"}}
     "blkio_weight": REFUSED,
     "blkio_weight_device": REFUSED,
@@ -92,8 +94,6 @@ SDK_RUN_ARGS = {
     "cgroupns": REFUSED,
     "cpu_count": REFUSED,
     "cpu_percent": REFUSED,
-    "cpu_period": REFUSED,
-    "cpu_quota": REFUSED,
     "cpu_rt_period": REFUSED,
     "cpu_rt_runtime": REFUSED,
     "cpuset_mems": REFUSED,
@@ -395,8 +395,8 @@ class Container(Model):
                logs: bool = False, demux: bool = False):
         """The container's output as it writes it (from its log): with ``stream=True`` a
         generator of chunks until it stops, else everything until it stops, as bytes
-        (``logs=True``: what it wrote before, too). Its stdin is its monitor's: attach_socket
-        is refused."""
+        (``logs=True``: what it wrote before, too). attach_socket (the SDK's raw HTTP
+        connection) is refused."""
         from layerbox.container.logs import container_logs
 
         engine = self._engine
@@ -422,16 +422,37 @@ class Container(Model):
         return b"".join(d for _s, d in got)
 
     def attach_socket(self, params=None, ws: bool = False):
-        raise _errors.InvalidArgument("attach_socket is not supported by layerbox: a container's "
-                                      "stdin is its monitor's (use exec_run, or attach for output)")
+        raise _errors.InvalidArgument("attach_socket is not supported by layerbox's Python API "
+                                      "(the SDK's is the Engine API's hijacked connection: "
+                                      "`layerbox system service` serves it, stdin included)")
+
+    # The SDK's update() arguments, as the Engine API's UpdateConfig fields.
+    _UPDATE_FIELDS = {"blkio_weight": "BlkioWeight", "cpu_period": "CpuPeriod",
+                      "cpu_quota": "CpuQuota", "cpu_shares": "CpuShares",
+                      "cpuset_cpus": "CpusetCpus", "cpuset_mems": "CpusetMems",
+                      "mem_limit": "Memory", "mem_reservation": "MemoryReservation",
+                      "memswap_limit": "MemorySwap", "kernel_memory": "KernelMemory"}
 
     def update(self, **kwargs) -> dict:
-        """Changing a running container's limits is not supported yet: refused, naming them."""
-        asked = sorted(k for k, v in kwargs.items() if _given(v))
-        if asked:
-            raise _errors.InvalidArgument(f"updating {', '.join(asked)} of a container is not "
-                                          "supported by layerbox yet")
-        return {"Warnings": []}
+        """The SDK's Container.update: limits (container/update.py, as `layerbox update`) and
+        restart_policy; what layerbox does not limit is refused, naming it."""
+        from layerbox.container import update as _update
+        from layerbox.container.config import parse_bytes
+
+        unknown = sorted(set(kwargs) - set(self._UPDATE_FIELDS) - {"restart_policy"})
+        if unknown:
+            raise TypeError(f"update() got an unexpected keyword argument '{unknown[0]}'")
+        res = {}
+        for k, field in self._UPDATE_FIELDS.items():
+            v = kwargs.get(k)
+            if v is None:
+                continue
+            if field in ("Memory", "MemorySwap", "MemoryReservation", "KernelMemory") and isinstance(v, str):
+                v = -1 if v == "-1" else parse_bytes(v)
+            res[field] = v
+        warnings = _update.update(self.client._engine, self.id, res, kwargs.get("restart_policy"))
+        self.reload()
+        return {"Warnings": warnings or None}
 
 
 class ContainerCollection:

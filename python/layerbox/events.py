@@ -137,6 +137,21 @@ def read_from(root: str, where: tuple) -> tuple[list, tuple]:
     return out, where
 
 
+# docker's event filters (what `matches` reads; daemon is this machine's one store).
+FILTERS = ("type", "event", "container", "image", "network", "volume", "label", "scope", "daemon")
+
+
+def time_ns(text: str | None) -> int | None:
+    """docker's --since/--until of events (RFC 3339, a unix timestamp, a duration ago) in
+    nanoseconds; None for none."""
+    from layerbox.container.logs import parse_time
+
+    if not text:
+        return None
+    t = parse_time(text)
+    return None if t is None else int(t * 1_000_000_000)
+
+
 def matches(ev: dict, flt: dict) -> bool:
     """docker's event filters: type, event, container, image, network, volume (a name or an
     id prefix), label (all must match), scope."""

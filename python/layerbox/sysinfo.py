@@ -1,5 +1,5 @@
 """docker's `version` and `info` documents for this machine and store (types.Version,
-types.Info of API 1.41), and the Engine API's list entries and system df (for the service
+types.Info), and the Engine API's list entries and system df (for the service
 and the Python API's df()). Shared by the CLI and the Engine API (GET /version, GET /info):
 no printing here."""
 
@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 import platform
 
-API_VERSION = "1.41"
-MIN_API_VERSION = "1.12"
+# The Engine API versions layerbox speaks (`system service` answers each of them; `version`
+# says so): up to 1.44 (docker-py 7 and the docker 28 CLI negotiate it), down to dockerd 25's
+# minimum, 1.24 (docker-compose 1.29 asks for versions from 1.25 on). The shapes are 1.44's.
+API_VERSION = "1.44"
+MIN_API_VERSION = "1.24"
 
 
 def _version() -> str:

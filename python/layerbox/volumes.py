@@ -115,6 +115,8 @@ class Volumes:
                 os.rename(tmp, d)
             except OSError:
                 _core.remove_tree(tmp)  # created meanwhile by another process: docker's "exists" is fine
+            else:
+                _volume_event(self.store, "create", name)
         return self.inspect(name)
 
     def remove(self, name: str, force: bool = False) -> None:
@@ -126,6 +128,7 @@ class Volumes:
         if used:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(used)}]")
         _core.remove_tree(self._dir(name))
+        _volume_event(self.store, "destroy", name)
 
     def prune(self, all_: bool = False) -> dict:
         """Unused volumes: anonymous ones (docker's default since 23.0), or all with all_."""
@@ -139,8 +142,16 @@ class Volumes:
                 continue
             space += disk_usage(os.path.join(self._dir(n), "_data"))
             _core.remove_tree(self._dir(n))
+            _volume_event(self.store, "destroy", n)
             deleted.append(n)
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": space}
+
+
+def _volume_event(store, action: str, name: str) -> None:
+    """A volume event in the store's event log (layerbox.events), as docker's local driver."""
+    from layerbox import events
+
+    events.record(store, "volume", action, name, {"driver": "local"})
 
 
 def _label_match(labels: dict, spec: str) -> bool:

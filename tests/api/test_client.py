@@ -199,6 +199,8 @@ HONOURED = {
     "auto_remove": ({"auto_remove": True}, ("HostConfig", "AutoRemove"), True),
     "command": ({"command": ["echo", "x"]}, ("Args",), ["x"]),
     "cpu_shares": ({"cpu_shares": 512}, ("HostConfig", "CpuShares"), 512),
+    "cpu_period": ({"cpu_period": 50000}, ("HostConfig", "CpuPeriod"), 50000),
+    "cpu_quota": ({"cpu_quota": 25000}, ("HostConfig", "CpuQuota"), 25000),
     "cpuset_cpus": ({"cpuset_cpus": "0"}, ("HostConfig", "CpusetCpus"), "0"),
     "detach": ({"detach": True}, ("Config", "AttachStdout"), False),
     "domainname": ({"domainname": "example.org"}, ("Config", "Domainname"), "example.org"),
@@ -454,9 +456,18 @@ def test_info_df_version_events_stats_attach(client, busybox_image):
         assert next(c.stats(decode=True))["id"] == c.id
         out = c.attach(stdout=True, stderr=True, stream=True, logs=True)
         assert next(out) == b"one\n" and next(out) == b"two\n"
-        with pytest.raises(errors.InvalidArgument, match="mem_limit"):
-            c.update(mem_limit="64m")
+        # update: the limits reach the cgroup and the stored HostConfig (inspect shows them)
+        assert c.update(mem_limit="64m", memswap_limit="128m", cpu_quota=50000,
+                        cpu_period=100000) == {"Warnings": None}
+        host = c.attrs["HostConfig"]
+        assert (host["Memory"], host["MemorySwap"]) == (64 << 20, 128 << 20)
+        assert (host["CpuQuota"], host["CpuPeriod"]) == (50000, 100000)
+        assert client.containers.get("sdk-ev").attrs["HostConfig"]["Memory"] == 64 << 20
+        with pytest.raises(errors.InvalidArgument, match="MemoryReservation"):
+            c.update(mem_reservation="10m")
     finally:
         c.remove(force=True)
     t.join(timeout=30)
-    assert got[0] == "create" and "start" in got and got[-1] == "destroy", got
+    # die is the monitor's to record, for a container any client started
+    assert got[0] == "create" and "start" in got and "die" in got and got[-1] == "destroy", got
+    assert "update" in got, got

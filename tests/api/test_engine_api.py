@@ -143,6 +143,13 @@ def test_ping_version_info_and_versions(service):
     for prefix in ("", "/v1.41", "/v1.44"):
         st, _, v = call(service, "GET", prefix + "/version")
         assert st == 200 and v["ApiVersion"] == "1.44" and v["Os"] == "linux"
+        # what it says it answers is what it answers (docker 25+: minimum 1.24)
+        engine = next(c for c in v["Components"] if c["Name"] == "Engine")
+        assert v["MinAPIVersion"] == engine["Details"]["MinAPIVersion"] == "1.24"
+        assert engine["Details"]["ApiVersion"] == "1.44"
+    assert call(service, "GET", "/v1.24/version")[0] == 200
+    st, _, err = call(service, "GET", "/v1.23/version")
+    assert st == 400 and "Minimum supported API version is 1.24" in err["message"]
     st, _, err = call(service, "GET", "/v1.99/version")
     assert st == 400 and "too new" in err["message"]
     st, _, info = call(service, "GET", "/v1.43/info")
@@ -176,9 +183,16 @@ def test_search_is_refused_clearly(service):
 
 def test_create_refuses_what_layerbox_does_not_implement(service):
     st, _, err = call(service, "POST", "/containers/create",
-                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuQuota": 50000, "BlkioWeight": 300}})
+                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuRealtimeRuntime": 50000, "BlkioWeight": 300}})
     assert st == 400
-    assert "HostConfig.CpuQuota" in err["message"] and "HostConfig.BlkioWeight" in err["message"]
+    assert "HostConfig.CpuRealtimeRuntime" in err["message"] and "HostConfig.BlkioWeight" in err["message"]
+    # ... and what it does is taken (CpuQuota and CpuPeriod, as `run --cpu-quota --cpu-period`)
+    st, _, doc = call(service, "POST", "/containers/create?name=api-cfs",
+                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CpuQuota": 50000, "CpuPeriod": 100000}})
+    assert st == 201, doc
+    st, _, doc = call(service, "GET", "/containers/api-cfs/json")
+    assert (doc["HostConfig"]["CpuQuota"], doc["HostConfig"]["CpuPeriod"]) == (50000, 100000)
+    assert call(service, "DELETE", "/containers/api-cfs")[0] == 204
     # defaults that clients send are not refusals
     st, _, doc = call(service, "POST", "/containers/create?name=api-defaults",
                       {"Image": "busybox", "Cmd": ["true"],
@@ -744,3 +758,240 @@ def test_docker_cli_save_load_import_and_events(docker, cli, tmp_path):
     finally:
         cli("rm", "-f", "api-imp")
         cli("rmi", "-f", "api-saved:1", "api-imported:1")
+
+
+# -- update, network connect, stdin of a running container, events of every client ------------
+
+def _cgroup_file(cid: str, controller: str, name: str) -> str:
+    from layerbox.container.cgroups import CgroupLayout
+
+    layout = CgroupLayout.default()
+    dirs = layout.cgroup_for(cid)["dirs"]
+    with open(os.path.join(dirs[controller if layout.version == 1 else "unified"], name)) as f:
+        return f.read().strip()
+
+
+def test_docker_cli_update_limits_of_a_running_container(docker, cli):
+    try:
+        cid = docker("run", "-d", "--name", "api-upd", "busybox", "sleep", "300").out.strip()
+        r = docker("update", "--cpus", "0.5", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "8",
+                   "-c", "512", "--cpuset-cpus", "0", "--restart", "on-failure:3", "api-upd")
+        assert r.out == "api-upd\n"
+        fmt = ("{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} "
+               "{{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}} "
+               "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}")
+        want = f"500000000 {64 << 20} {128 << 20} 8 512 0 on-failure:3\n"
+        assert docker("inspect", "-f", fmt, "api-upd").out == want
+        assert cli("inspect", "-f", fmt, "api-upd").out == want  # the store's HostConfig
+        # ... and the kernel's: the container started without a CPU limit, so on cgroup v1 its
+        # cpu and cpuset directories were made by the update
+        from layerbox.container.cgroups import CgroupLayout
+
+        if CgroupLayout.default().version == 1:
+            assert _cgroup_file(cid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+            assert _cgroup_file(cid, "cpu", "cpu.cfs_quota_us") == "50000"
+            assert _cgroup_file(cid, "cpu", "cpu.shares") == "512"
+            assert _cgroup_file(cid, "cpuset", "cpuset.cpus") == "0"
+            assert str(int(docker("inspect", "-f", "{{.State.Pid}}", "api-upd").out)) in \
+                _cgroup_file(cid, "cpu", "cgroup.procs").split()
+        else:
+            assert _cgroup_file(cid, "unified", "memory.max") == str(64 << 20)
+            assert _cgroup_file(cid, "unified", "cpu.max") == "50000 100000"
+        # what the user sees: no more than 8 processes
+        r = docker("exec", "api-upd", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 30 & done; wait",
+                   check=False)
+        assert r.returncode != 0 and "fork" in r.err.lower(), r.err
+        # the CLI's update is the same engine function
+        assert cli("update", "--pids-limit", "-1", "--memory-swap", "-1", "api-upd", check=True).out == "api-upd\n"
+        assert docker("inspect", "-f", "{{.HostConfig.PidsLimit}} {{.HostConfig.MemorySwap}}", "api-upd").out == "-1 -1\n"
+        # docker's rules and messages
+        r = docker("update", "-m", "1m", "api-upd", check=False)
+        assert r.returncode == 1 and "Minimum memory limit allowed is 6MB" in r.err
+        r = docker("update", "--cpu-quota", "20000", "api-upd", check=False)
+        assert r.returncode == 1 and "CPU Quota cannot be updated as NanoCPUs has already been set" in r.err
+        r = docker("update", "--blkio-weight", "300", "api-upd", check=False)
+        assert r.returncode == 1 and "BlkioWeight" in r.err and "not supported by layerbox" in r.err
+        r = docker("update", "--cpuset-cpus", "0-4096", "api-upd", check=False)
+        assert r.returncode == 1 and "Requested CPUs are not available" in r.err
+        r = docker("update", "--cpus", "1", "api-nosuch", check=False)
+        assert r.returncode == 1 and "No such container: api-nosuch" in r.err
+        r = cli("update", "api-upd")
+        assert r.returncode == 1 and "you must provide one or more flags" in r.err
+        r = cli("update", "--kernel-memory", "10m", "api-upd")
+        assert r.returncode == 1 and "--kernel-memory" in r.err and "not supported" in r.err
+        # a stopped container: stored, applied by its next start
+        docker("stop", "-t", "0", "api-upd")
+        docker("update", "--pids-limit", "20", "api-upd")
+        docker("start", "api-upd")
+        assert docker("inspect", "-f", "{{.HostConfig.PidsLimit}}", "api-upd").out == "20\n"
+        assert _cgroup_file(cid, "pids", "pids.max") == "20"
+    finally:
+        _cleanup(cli, "api-upd")
+    from layerbox.container.cgroups import CgroupLayout
+
+    # the directories the update made went with the container
+    assert not any(os.path.exists(d) for d in CgroupLayout.default().cgroup_for(cid)["dirs"].values())
+
+
+def test_update_restart_policy_reaches_the_monitor(docker, cli):
+    try:
+        docker("run", "-d", "--name", "api-upd-rs", "busybox", "sh", "-c",
+               "while [ ! -f /go ]; do sleep 0.1; done; exit 3")
+        docker("update", "--restart", "on-failure:2", "api-upd-rs")
+        docker("exec", "api-upd-rs", "touch", "/go")
+        # it exits 3 at once after each restart (/go stays): two restarts, then it stays exited
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st = docker("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "api-upd-rs").out.split()
+            if st == ["exited", "2"]:
+                break
+            time.sleep(0.2)
+        assert st == ["exited", "2"], st
+        docker("run", "-d", "--rm", "--name", "api-upd-rm", "busybox", "sleep", "300")
+        r = docker("update", "--restart", "always", "api-upd-rm", check=False)
+        assert r.returncode == 1 and "AutoRemove is enabled" in r.err
+    finally:
+        _cleanup(cli, "api-upd-rs", "api-upd-rm")
+
+
+def test_docker_cli_network_connect_and_disconnect(docker, cli):
+    try:
+        docker("network", "create", "api-cn")
+        docker("run", "-d", "--name", "api-cn-c", "busybox", "sleep", "300")
+        docker("network", "connect", "--alias", "cn-alias", "api-cn", "api-cn-c")
+        nets = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "api-cn-c").out)
+        assert set(nets) == {"bridge", "api-cn"} and nets["api-cn"]["IPAddress"]
+        # the container has the interface now
+        addrs = docker("exec", "api-cn-c", "ip", "-4", "addr").out
+        assert nets["api-cn"]["IPAddress"] in addrs
+        assert "api-cn-c" in docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", "api-cn").out
+        r = docker("network", "connect", "api-cn", "api-cn-c", check=False)
+        assert r.returncode == 1 and "already exists in network api-cn" in r.err
+        r = docker("network", "connect", "--link", "api-cn-c:x", "api-cn", "api-cn-c", check=False)
+        assert r.returncode == 1 and "Links" in r.err and "not supported" in r.err
+        r = docker("network", "connect", "api-cn", "api-cn-nosuch", check=False)
+        assert r.returncode == 1 and "No such container" in r.err
+        docker("network", "disconnect", "api-cn", "api-cn-c")
+        assert nets["api-cn"]["IPAddress"] not in docker("exec", "api-cn-c", "ip", "-4", "addr").out
+        assert docker("inspect", "-f", "{{len .NetworkSettings.Networks}}", "api-cn-c").out == "1\n"
+        r = docker("network", "disconnect", "api-cn", "api-cn-c", check=False)
+        assert r.returncode == 1 and "is not connected to network api-cn" in r.err
+        # a stopped container: connected at its next start
+        docker("stop", "-t", "0", "api-cn-c")
+        docker("network", "connect", "api-cn", "api-cn-c")
+        docker("start", "api-cn-c")
+        assert "api-cn" in docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "api-cn-c").out
+    finally:
+        _cleanup(cli, "api-cn-c")
+        docker("network", "rm", "api-cn", check=False)
+
+
+@DOCKER_PY_LEAKS
+def test_docker_py_network_connect_and_stdin_of_a_running_container(dclient, cli):
+    net = dclient.networks.create("api-pycn")
+    try:
+        c = dclient.containers.run("busybox", "cat", name="api-stdin", stdin_open=True, detach=True)
+        net.connect(c, aliases=["pycat"])
+        net.reload()
+        assert [x.name for x in net.containers] == ["api-stdin"]
+        c.reload()
+        assert "pycat" in c.attrs["NetworkSettings"]["Networks"]["api-pycn"]["Aliases"]
+        # stdin of the running -i container: what the attached client sends, cat echoes
+        s = c.attach_socket(params={"stdin": 1, "stream": 1, "stdout": 1})
+        sock = s._sock
+        try:
+            sock.sendall(b"to-the-running-cat\n")
+            deadline = time.monotonic() + 30
+            while b"to-the-running-cat" not in c.logs() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert c.logs() == b"to-the-running-cat\n"
+        finally:
+            sock.close()
+            s.close()
+        # the container's stdin stays open for the next attach
+        s = c.attach_socket(params={"stdin": 1, "stream": 1})
+        try:
+            s._sock.sendall(b"again\n")
+            deadline = time.monotonic() + 30
+            while b"again" not in c.logs() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert c.logs() == b"to-the-running-cat\nagain\n"
+        finally:
+            s._sock.close()
+            s.close()
+        net.disconnect(c)
+        net.reload()
+        assert net.containers == []
+        # with a tty: the input goes to its terminal
+        t = dclient.containers.run("busybox", "sh", name="api-stdin-tty", stdin_open=True, tty=True, detach=True)
+        s = t.attach_socket(params={"stdin": 1, "stream": 1, "stdout": 1})
+        try:
+            s._sock.sendall(b"echo tty-$((6*7)) > /out\n")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                r = t.exec_run("cat /out")
+                if r.exit_code == 0:
+                    break
+                time.sleep(0.1)
+            assert r.output == b"tty-42\n"
+        finally:
+            s._sock.close()
+            s.close()
+        # a container without -i has no stdin to attach to: docker's 409 is not given (the
+        # attach goes on without it), as dockerd's
+    finally:
+        _cleanup(cli, "api-stdin", "api-stdin-tty")
+        net.remove()
+
+
+def test_events_of_every_client_are_in_get_events(docker, cli):
+    """What the CLI does shows in the service's events too: images, networks, volumes, and a
+    container's die (recorded by its monitor, whoever started it)."""
+    since = str(time.time() - 1)
+    cli("network", "create", "api-evnet", check=True)
+    cli("volume", "create", "api-evvol", check=True)
+    cli("tag", "busybox", "api-evtag:1", check=True)
+    cli("run", "--rm", "--name", "api-evrun", "busybox", "true", check=True)
+    cli("rmi", "api-evtag:1", check=True)
+    cli("volume", "rm", "api-evvol", check=True)
+    cli("network", "rm", "api-evnet", check=True)
+    until = str(time.time() + 1)
+    out = docker("events", "--since", since, "--until", until, "--format",
+                 "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}").out.splitlines()
+    for want in ("network create api-evnet", "volume create ", "image tag api-evtag:1",
+                 "container die api-evrun", "container destroy api-evrun", "image untag",
+                 "volume destroy ", "network destroy api-evnet"):
+        assert any(line.startswith(want) for line in out), (want, out)
+    ev = json.loads(next(line for line in docker("events", "--since", since, "--until", until, "--format",
+                                                   "{{json .}}", "--filter", "event=die",
+                                                   "--filter", "container=api-evrun").out.splitlines()))
+    assert ev["Actor"]["Attributes"]["exitCode"] == "0" and ev["Actor"]["Attributes"]["image"] == "busybox"
+    # filters by type reach what the CLI did
+    nets = docker("events", "--since", since, "--until", until, "--filter", "type=network",
+                  "--filter", "network=api-evnet", "--format", "{{.Action}}").out.split()
+    assert nets == ["create", "destroy"], nets
+
+
+def test_the_service_imports_only_aiohttps_server():
+    """The service's first answer waits for its imports: aiohttp's client (and the TLS
+    contexts its connector builds at import) stays out (api.import_server_only)."""
+    code = ("import sys; from layerbox import api; api.import_server_only(); "
+            "from layerbox.api import app; "
+            "print(sorted(m for m in sys.modules if m.startswith(('aiohttp.client', 'aiohttp.connector'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # client_exceptions is the server's too (its writer raises ClientConnectionResetError)
+    assert r.stdout.strip() in ("[]", "['aiohttp.client_exceptions']"), r.stdout
+
+
+def test_docker_cli_attach_stdin_of_a_running_container(docker, cli):
+    """`docker attach` with input to a running -i container: the input reaches it; with
+    StdinOnce (docker create -i) the end of the input is the end of its stdin, so cat ends."""
+    try:
+        docker("create", "-i", "--name", "api-once", "busybox", "cat")
+        docker("start", "api-once")
+        r = docker("attach", "api-once", input=b"once\n", timeout=60)
+        assert r.returncode == 0 and r.out == "once\n", (r.out, r.err)
+        assert docker("inspect", "-f", "{{.State.Status}} {{.Config.StdinOnce}}", "api-once").out == "exited true\n"
+    finally:
+        _cleanup(cli, "api-once")

@@ -98,3 +98,29 @@ def test_bad_limits_are_refused(cli, busybox_image):
     assert r.returncode == 125
     r = cli("run", "--rm", "--restart", "sometimes", "busybox", "true")
     assert r.returncode == 125 and "restart policy" in r.err
+
+
+def test_cpu_period_and_quota(cli, busybox_image):
+    """--cpu-period/--cpu-quota (what `update` can set too), and docker's refusals."""
+    cid = cli("run", "-d", "--cpu-period", "50000", "--cpu-quota", "25000", "busybox", "sleep", "100",
+              check=True).out.strip()
+    try:
+        doc = json.loads(cli("inspect", cid).out)[0]["HostConfig"]
+        assert (doc["CpuPeriod"], doc["CpuQuota"], doc["NanoCpus"]) == (50000, 25000, 0)
+        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            assert read(cgroup_file(cid, "", "cpu.max")) == "25000 50000"
+        else:
+            assert read(cgroup_file(cid, "cpu", "cpu.cfs_period_us")) == "50000"
+            assert read(cgroup_file(cid, "cpu", "cpu.cfs_quota_us")) == "25000"
+        # an update keeps to the same files, and a restart plans from the stored values
+        cli("update", "--cpu-quota", "40000", cid, check=True)
+        cli("restart", "-t", "0", cid, check=True)
+        if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            assert read(cgroup_file(cid, "cpu", "cpu.cfs_quota_us")) == "40000"
+            assert read(cgroup_file(cid, "cpu", "cpu.cfs_period_us")) == "50000"
+    finally:
+        cli("rm", "-f", cid)
+    r = cli("run", "--rm", "--cpus", "1", "--cpu-quota", "20000", "busybox", "true")
+    assert r.returncode == 125 and "Nano CPUs and CPU Quota cannot both be set" in r.err
+    r = cli("create", "--cpu-period", "10", "busybox", "true")
+    assert r.returncode == 125 and "CPU cfs period can not be less than 1ms" in r.err

@@ -59,3 +59,46 @@ def test_system_df_and_prune(cli, busybox_image):
     assert r.returncode == 0 and cid in r.out and "Total reclaimed space" in r.out
     assert cli("inspect", cid).returncode != 0
     assert cli("image", "inspect", "busybox").returncode == 0  # tagged: kept
+
+
+def test_events_cli(cli, busybox_image):
+    """`layerbox events`: the store's event log (what every client did), docker's line, its
+    --format and --filter, and following until --until or the end."""
+    import re
+    import subprocess
+    import time
+
+    since = str(time.time() - 0.5)
+    # followed: started before what it reports
+    follow = subprocess.Popen([*cli.cmd, "events", "--filter", "container=ev-cli-c", "--format",
+                               "{{.Status}} {{.ID}} {{.From}}"], env=cli.env(),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        cli("network", "create", "ev-cli-net", check=True)
+        cli("network", "rm", "ev-cli-net", check=True)
+        assert cli("run", "--name", "ev-cli-c", "busybox", "sh", "-c", "exit 3").returncode == 3
+        cid = cli("inspect", "-f", "{{.Id}}", "ev-cli-c", check=True).out.strip()
+        cli("rm", "ev-cli-c", check=True)
+        seen = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not seen or not seen[-1].startswith("destroy")):
+            seen.append(follow.stdout.readline().strip())
+        assert [s.split()[0] for s in seen] == ["create", "start", "die", "destroy"], seen
+        assert seen[0] == f"create {cid} busybox"
+    finally:
+        follow.terminate()
+        follow.communicate(timeout=30)
+    until = str(time.time() + 0.5)
+    r = cli("events", "--since", since, "--until", until, "--filter", "type=network", check=True)
+    lines = r.out.splitlines()
+    assert len(lines) == 2, lines
+    # docker's line: time (RFC 3339, nanoseconds), type, action, actor, (sorted attributes)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) network create "
+                        r"[0-9a-f]{64} \(name=ev-cli-net, type=bridge\)", lines[0]), lines[0]
+    assert " network destroy " in lines[1]
+    docs = [json.loads(x) for x in cli("events", "--since", since, "--until", until, "--format", "json",
+                                       "--filter", "event=die", check=True).out.splitlines()]
+    assert [d["Actor"]["Attributes"]["exitCode"] for d in docs if d["id"] == cid] == ["3"]
+    r = cli("events", "--since", since, "--until", until, "--filter", "nosuch=1")
+    assert r.returncode == 1 and "invalid filter 'nosuch'" in r.err

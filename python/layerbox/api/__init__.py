@@ -16,3 +16,46 @@ layers, take flocks), so they run in a thread pool; the event loop only moves by
 - shapes.py: docker's request bodies to the engine's options, and the list shapes
 - streams.py: multiplexed frames and hijacked connections
 """
+
+import sys
+
+
+def import_server_only() -> None:
+    """Imports aiohttp's server (aiohttp.web) without the rest of its package, for the service
+    process: the service's first answer waits for this import.
+
+    aiohttp's package __init__ imports its client eagerly (aiohttp.client, its connector, which
+    builds two TLS contexts from the system's CA store at import, and their dependencies):
+    about 40% of `import aiohttp.web`, none of which the server uses. The server's modules
+    import each other relatively and take only __version__ from the package, so the package is
+    entered as a bare module (its path and version) and aiohttp.web imported through it. A
+    later aiohttp that needs more of its package fails this import: then everything it loaded
+    is dropped and the package is imported whole, as before. Only the service does this: a
+    process that also wants aiohttp's client (a test, an SDK user) imports aiohttp normally.
+    """
+    if "aiohttp" in sys.modules:
+        return
+    import importlib.util
+    import re
+    import types
+
+    spec = importlib.util.find_spec("aiohttp")
+    if spec is None or not spec.submodule_search_locations or not spec.origin:
+        return  # not installed: the service's import reports it
+    try:
+        with open(spec.origin, encoding="utf-8") as f:
+            version = re.search(r'^__version__\s*=\s*"([^"]+)"', f.read(), re.M)
+    except OSError:
+        return
+    if version is None:
+        return
+    pkg = types.ModuleType("aiohttp")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    pkg.__file__, pkg.__spec__, pkg.__package__ = spec.origin, spec, "aiohttp"
+    pkg.__version__ = version.group(1)
+    sys.modules["aiohttp"] = pkg
+    try:
+        import aiohttp.web  # noqa: F401
+    except Exception:  # noqa: BLE001 - any failure: the whole package, the ordinary way
+        for name in [m for m in sys.modules if m == "aiohttp" or m.startswith("aiohttp.")]:
+            del sys.modules[name]

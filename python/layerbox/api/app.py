@@ -1,8 +1,8 @@
 """The service: one aiohttp application over one loaded engine, its sockets, and its idle exit.
 
 Versions: paths are served bare and under ``/v1.NN`` for every version from MIN_API to MAX_API
-(the shapes are 1.44's; older clients such as docker-compose 1.29 ask for older versions and
-read the same fields). Errors are docker's: ``{"message": ...}`` with the status its daemon
+(sysinfo's, which `version` reports; older clients such as docker-compose 1.29 ask for older
+versions and read the same fields). Errors are docker's: ``{"message": ...}`` with the status its daemon
 gives (see ``status_of``).
 """
 
@@ -20,10 +20,7 @@ from aiohttp import web
 
 from layerbox import errors as _errors
 
-# The versions the service answers: up to 1.44 (docker-py 7 and the docker 28 CLI negotiate
-# it), down to dockerd 25's minimum (docker-compose 1.29 asks for versions from 1.25 on).
-MAX_API = "1.44"
-MIN_API = "1.24"
+from layerbox.sysinfo import API_VERSION as MAX_API, MIN_API_VERSION as MIN_API
 
 
 def _vtuple(v: str) -> tuple:

@@ -10,12 +10,11 @@ import os
 from aiohttp import web
 
 from layerbox import _util
-from layerbox import events as _events
 from layerbox.container import stats as _stats
 from layerbox.api import shapes, streams
 from layerbox.api.app import ApiError, Service, json_body, json_response
 from layerbox.api.streams import flag
-from layerbox.errors import NotFound
+from layerbox.errors import LayerboxError, NotFound
 
 
 def _svc(request) -> Service:
@@ -183,8 +182,6 @@ async def start(request):
                 if svc.ptys.get(c.id) == pty:
                     del svc.ptys[c.id]
                 os.close(pty)
-        _events.record(svc.store, "container", "die", c.id,
-                       {"exitCode": code, "name": c.name, "image": c.config["Config"].get("Image")})
         for w in waiters:
             loop.call_soon_threadsafe(lambda w=w: w.done() or w.set_result(code))
 
@@ -458,8 +455,8 @@ class _Attach:
 
 async def attach(request):
     """Hijacked: with a container not yet started, its stdio become pipes this service pumps
-    (given to the start that comes next); with a running one, its output as the log gets it
-    (the monitor holds its stdin: writing to it is refused)."""
+    (given to the start that comes next); with a running one, its output as the log gets it,
+    and with stdin the client's input goes to the container's (engine.stdin_of)."""
     svc = _svc(request)
     engine = svc.engine
     c = await svc.run(engine.get, request.match_info["id"])
@@ -468,14 +465,28 @@ async def attach(request):
     if request.query.get("detachKeys"):
         raise ApiError(400, "detachKeys are not supported by layerbox")
     pending = None
+    stdin_fd = -1
     if flag(request, "stream") and not c.running:
         pending = _Attach(want_in, asyncio.get_running_loop().create_future())
         svc.attaches.setdefault(c.id, []).append(pending)
     elif want_in and flag(request, "stream") and c.running and c.config["Config"].get("OpenStdin"):
         # (without OpenStdin a container has no stdin to attach to, here as in dockerd)
-        raise ApiError(409, "attaching the stdin of a running container is not supported by "
-                            "layerbox (attach before the start, or use exec)")
-    st = await streams.Stream.open(request, streams.RAW if tty else streams.MULTIPLEXED)
+        stdin_fd = await svc.run(engine.stdin_of, c.id)
+    try:
+        st = await streams.Stream.open(request, streams.RAW if tty else streams.MULTIPLEXED)
+    except BaseException:
+        if stdin_fd >= 0:
+            os.close(stdin_fd)
+        raise
+    feeder = None
+    if stdin_fd >= 0:
+        if st.stdin is not None:
+            # The client's input goes in as it comes; its end of input closes our copy, and
+            # with StdinOnce the container's stdin too (without, it stays open for the next
+            # attach, as docker's).
+            feeder = asyncio.ensure_future(_feed_stdin(svc, c, st, stdin_fd, tty))
+        else:
+            os.close(stdin_fd)
 
     def enc(stream, data):
         return data if tty else streams.frame(stream, data)
@@ -497,12 +508,23 @@ async def attach(request):
     except ConnectionResetError:
         pass
     finally:
+        if feeder is not None:
+            feeder.cancel()  # feed_fd closes the descriptor on its way out
         if pending is not None:
             lst = svc.attaches.get(c.id)
             if lst and pending in lst:
                 lst.remove(pending)
         await st.close()
     return st.resp
+
+
+async def _feed_stdin(svc, c, st, fd: int, tty: bool) -> None:
+    await streams.feed_fd(st.stdin, fd)
+    if c.config["Config"].get("StdinOnce") and not tty:
+        try:
+            await svc.run(svc.engine.close_stdin, c.id)
+        except (LayerboxError, OSError):
+            pass  # it stopped meanwhile: nothing left to close
 
 
 async def _attached_start(svc, c, st, pending, enc, want_out, want_err):
@@ -682,12 +704,17 @@ async def stats(request):
 
 
 async def update(request):
+    """docker's UpdateConfig: the Resources fields and RestartPolicy (container/update.py,
+    the engine's update that `layerbox update` makes too)."""
+    from layerbox.container import update as _update
+
+    svc = _svc(request)
     body = await json_body(request)
-    asked = sorted(k for k, v in body.items() if not shapes._is_default(k, v))
-    if asked:
-        raise ApiError(400, f"updating {', '.join(asked)} of a container is not supported by "
-                            "layerbox yet")
-    return json_response({"Warnings": []})
+    if not isinstance(body, dict):
+        raise ApiError(400, "the update must be a JSON object")
+    restart = body.get("RestartPolicy") or None
+    warnings = await svc.run(_update.update, svc.engine, request.match_info["id"], body, restart)
+    return json_response({"Warnings": warnings or None})
 
 
 def register(r) -> None:

@@ -12,25 +12,16 @@ from layerbox import events as _events
 from layerbox.api.app import ApiError
 from layerbox.api.streams import filters_of
 
-_FILTERS = ("type", "event", "container", "image", "network", "volume", "label", "scope", "daemon")
-
-
-def _ns(text: str | None) -> int | None:
-    from layerbox.container.logs import parse_time
-
-    if not text:
-        return None
-    t = parse_time(text)
-    return None if t is None else int(t * 1_000_000_000)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
     svc = request.app["svc"]
     flt = filters_of(request)
     for k in flt:
-        if k not in _FILTERS:
+        if k not in _events.FILTERS:
             raise ApiError(400, f"invalid filter '{k}'")
-    since, until = _ns(request.query.get("since")), _ns(request.query.get("until"))
+    since = _events.time_ns(request.query.get("since"))
+    until = _events.time_ns(request.query.get("until"))
     root = svc.store.root
     past, where = await svc.run(_events.read, root, since or 0, until)
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})

@@ -10,7 +10,6 @@ import os
 from aiohttp import web
 
 from layerbox import _util
-from layerbox import events as _events
 from layerbox.api import shapes, streams
 from layerbox.api.app import ApiError, Service, json_response
 from layerbox.api.streams import flag
@@ -108,7 +107,6 @@ async def tag(request):
     t = request.query.get("tag") or ""
     i = await svc.run(svc.images.resolve, request.match_info["name"])
     await svc.run(svc.images.tag, i, f"{repo}:{t}" if t else repo)
-    _events.record(svc.store, "image", "tag", i, {"name": f"{repo}:{t or 'latest'}"})
     return web.Response(status=201)
 
 
@@ -117,11 +115,6 @@ async def delete(request):
     name = request.match_info["name"]
     res = await svc.run(svc.images.remove, name, force=flag(request, "force"),
                         prune=not flag(request, "noprune"))
-    for line in res.lines:
-        if "Untagged" in line:
-            _events.record(svc.store, "image", "untag", line["Untagged"], {"name": line["Untagged"]})
-        else:
-            _events.record(svc.store, "image", "delete", line["Deleted"], {"name": name})
     return json_response(res.lines)
 
 
@@ -158,10 +151,7 @@ async def create(request):
     platform = q.get("platform") or None
 
     def work(emit):
-        pulled = _reg.pull_image(svc.images, name, platform=platform,
-                                 auth_config=auth, emit=emit)
-        for i, ref in pulled:
-            _events.record(svc.store, "image", "pull", ref, {"name": ref})
+        _reg.pull_image(svc.images, name, platform=platform, auth_config=auth, emit=emit)
 
     return await streams.json_lines(request, work, svc)
 
@@ -186,7 +176,6 @@ async def _import(request, svc):
             i = import_tar(svc.images, path, ref, changes, message)
         finally:
             os.close(r)
-        _events.record(svc.store, "image", "import", i, {"name": ref or i})
         emit({"status": i})
 
     feeder = asyncio.ensure_future(_feed_body(request, w, svc))
@@ -219,7 +208,6 @@ async def push(request):
         for t, digest, size in pushed:
             emit({"status": f"{t}: digest: {digest} size: {size}"})
             emit({"progressDetail": {}, "aux": {"Tag": t, "Digest": digest, "Size": size}})
-        _events.record(svc.store, "image", "push", name, {"name": name})
 
     return await streams.json_lines(request, work, svc)
 
@@ -247,7 +235,6 @@ async def load(request):
         finally:
             os.close(r)
         for line in lines:
-            _events.record(svc.store, "image", "load", line.rpartition(" ")[2], {"name": line.rpartition(" ")[2]})
             emit({"stream": line + "\n"})  # quiet drops progress only, as dockerd's
 
     feeder = asyncio.ensure_future(_feed_body(request, w, svc))
@@ -316,8 +303,6 @@ async def build(request):
         if options.quiet:
             emit({"stream": image_id + "\n"})
         emit({"aux": {"ID": image_id}})
-        for t in options.tags:
-            _events.record(svc.store, "image", "tag", image_id, {"name": t})
 
     feeder = asyncio.ensure_future(_feed_body(request, w, svc))
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from layerbox import events as _events
 from layerbox.api import streams
 from layerbox.api.app import ApiError, Service, json_response
 
@@ -106,7 +105,6 @@ async def net_create(request):
                         subnet=pool.get("Subnet"), gateway=pool.get("Gateway"),
                         internal=bool(b.get("Internal")), labels=b.get("Labels") or {},
                         options=b.get("Options") or {})
-    _events.record(svc.store, "network", "create", doc["Id"], {"name": name, "type": "bridge"})
     return json_response({"Id": doc["Id"], "Warning": ""}, status=201)
 
 
@@ -115,7 +113,6 @@ async def net_delete(request):
     ref = request.match_info["id"]
     doc = await svc.run(_nets(svc).get, ref)
     await svc.run(_nets(svc).remove, doc["Id"])
-    _events.record(svc.store, "network", "destroy", doc["Id"], {"name": doc["Name"], "type": "bridge"})
     return web.Response(status=204)
 
 
@@ -128,12 +125,49 @@ async def net_prune(request):
     return json_response({"NetworksDeleted": removed or None})
 
 
+def _connect_options(b: dict) -> dict:
+    """docker's NetworkConnectRequest: the container, and of its EndpointConfig the IPv4
+    address and the aliases (what layerbox's endpoints do); what else asks for something is
+    refused naming it."""
+    ref = b.get("Container") or ""
+    if not ref:
+        raise ApiError(400, "container is required: {\"Container\": NAME-OR-ID}")
+    ep = b.get("EndpointConfig") or {}
+    ipam = ep.get("IPAMConfig") or {}
+    for k, v in (("IPAMConfig.IPv6Address", ipam.get("IPv6Address")),
+                 ("IPAMConfig.LinkLocalIPs", ipam.get("LinkLocalIPs")),
+                 ("Links", ep.get("Links")), ("DriverOpts", ep.get("DriverOpts")),
+                 ("MacAddress", ep.get("MacAddress"))):
+        if v:
+            raise ApiError(400, f"network connect: EndpointConfig.{k} is not supported by layerbox")
+    return {"cref": ref, "ip": ipam.get("IPv4Address") or None, "aliases": list(ep.get("Aliases") or ())}
+
+
 async def net_connect(request):
-    raise ApiError(400, "network connect is not supported by layerbox yet (give the network at create)")
+    """POST /networks/{id}/connect: the engine's connect (layerbox.network.endpoints), as
+    `layerbox network connect`: running or stopped containers."""
+    from layerbox.api.app import json_body
+    from layerbox.network import endpoints
+
+    svc = _svc(request)
+    o = _connect_options(await json_body(request))
+    await svc.run(endpoints.connect, svc.engine, request.match_info["id"], o["cref"], ip=o["ip"],
+                  aliases=o["aliases"])
+    return web.Response(status=200)
 
 
 async def net_disconnect(request):
-    raise ApiError(400, "network disconnect is not supported by layerbox yet")
+    from layerbox.api.app import json_body
+    from layerbox.network import endpoints
+
+    svc = _svc(request)
+    b = await json_body(request)
+    ref = b.get("Container") or ""
+    if not ref:
+        raise ApiError(400, "container is required: {\"Container\": NAME-OR-ID}")
+    await svc.run(endpoints.disconnect, svc.engine, request.match_info["id"], ref,
+                  force=bool(b.get("Force")))
+    return web.Response(status=200)
 
 
 # -- volumes ---------------------------------------------------------------------------------
@@ -188,7 +222,6 @@ async def vol_create(request):
     if b.get("ClusterVolumeSpec"):
         raise ApiError(400, "cluster volumes are not supported by layerbox")
     doc = await svc.run(_vols(svc).create, b.get("Name") or None, b.get("Labels") or {})
-    _events.record(svc.store, "volume", "create", doc["Name"], {"driver": "local"})
     return json_response(doc, status=201)
 
 
@@ -196,7 +229,6 @@ async def vol_delete(request):
     svc = _svc(request)
     name = request.match_info["name"]
     await svc.run(_vols(svc).remove, name, force=streams.flag(request, "force"))
-    _events.record(svc.store, "volume", "destroy", name, {"driver": "local"})
     return web.Response(status=204)
 
 

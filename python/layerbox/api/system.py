@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from layerbox import sysinfo
-from layerbox.api.app import MAX_API, MIN_API, ApiError, Service, json_response
+from layerbox.api.app import ApiError, Service, json_response
 
 NOT_SWARM = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
 
@@ -24,14 +24,9 @@ async def ping(request: web.Request) -> web.Response:
 
 
 def version_doc() -> dict:
-    """GET /version: the engine's part of `version` (sysinfo), with the API versions this
-    service answers."""
-    doc = sysinfo.version_doc()["Server"]
-    doc.update(ApiVersion=MAX_API, MinAPIVersion=MIN_API)
-    for comp in doc.get("Components") or ():
-        if comp.get("Name") == "Engine":
-            comp["Details"].update(ApiVersion=MAX_API, MinAPIVersion=MIN_API)
-    return doc
+    """GET /version: the engine's part of `version` (sysinfo: the API versions this service
+    answers are the ones it reports)."""
+    return sysinfo.version_doc()["Server"]
 
 
 async def version(request: web.Request) -> web.Response:

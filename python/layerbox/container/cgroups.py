@@ -35,15 +35,9 @@ class CgroupLayout:
         from layerbox.container.security import DEVICE_RULES
 
         settings = []
-        memory, memswap = host.get("Memory") or 0, host.get("MemorySwap") or 0
-        nano, shares = host.get("NanoCpus") or 0, host.get("CpuShares") or 0
-        cpuset, pids = host.get("CpusetCpus") or "", host.get("PidsLimit")
+        ctls, limits = self.limit_settings(host)
         if self.version == 1:
-            ctls = ["freezer", "pids", "memory", "devices"]
-            if nano or shares:
-                ctls += ["cpu"]
-            if cpuset:
-                ctls += ["cpuset"]
+            ctls = ["freezer", "pids", "memory", "devices", *ctls]  # the limits add cpu, cpuset
             dirs = {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}
             if device_rules:
                 # A v1 child never gets more than its parent, and ours holds docker's rules:
@@ -57,40 +51,70 @@ class CgroupLayout:
             elif not self._devices_parent_ready():
                 settings.append(["devices", "devices.deny", "a"])
                 settings += [["devices", "devices.allow", r] for r in DEVICE_RULES]
-            if memory:
-                settings.append(["memory", "memory.limit_in_bytes", str(memory)])
-                if memswap:
-                    settings.append(["memory", "memory.memsw.limit_in_bytes", str(memswap)])
-            if pids:
-                settings.append(["pids", "pids.max", "max" if pids < 0 else str(pids)])
-            if nano:
-                settings.append(["cpu", "cpu.cfs_period_us", "100000"])
-                settings.append(["cpu", "cpu.cfs_quota_us", str(nano * 100000 // 10**9)])
-            if shares:
-                settings.append(["cpu", "cpu.shares", str(shares)])
-            if cpuset:
-                settings.append(["cpuset", "cpuset.cpus", cpuset])
+            settings += limits
         else:
             self._enable_v2_controllers()
             dirs = {"unified": f"{self.base}/{self.parent}/{cid}"}
-            if memory:
-                settings.append(["unified", "memory.max", str(memory)])
-                if memswap:
-                    settings.append(["unified", "memory.swap.max",
-                                     "max" if memswap < 0 else str(memswap - memory)])
-            if pids:
-                settings.append(["unified", "pids.max", "max" if pids < 0 else str(pids)])
-            if nano:
-                settings.append(["unified", "cpu.max", f"{nano * 100000 // 10**9} 100000"])
-            if shares:
-                settings.append(["unified", "cpu.weight", str(1 + ((shares - 2) * 9999) // 262142)])
-            if cpuset:
-                settings.append(["unified", "cpuset.cpus", cpuset])
+            settings += limits
             if "a *:* rwm" not in device_rules:
                 # No devices.allow in v2: the core attaches an eBPF program with the rules.
                 return {"version": 2, "dirs": dirs, "settings": settings,
                         "devices": [*DEVICE_RULES, *device_rules]}
         return {"version": self.version, "dirs": dirs, "settings": settings}
+
+    # The HostConfig fields limit_settings turns into cgroup files (what `update` can change).
+    LIMITS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
+              "CpusetCpus", "PidsLimit")
+
+    def limit_settings(self, host: dict, fields=LIMITS) -> tuple[list, list]:
+        """(the v1 controllers the limits need, [controller, file, value] settings) for the
+        `fields` of HostConfig that are set: a start's plan asks for all of them, an update
+        for those it changes. An unset field (0) writes nothing, the cgroup's default: no
+        limit; -1 is written as "no limit" (to lift one that was set)."""
+        ctls, out = [], []
+        memory, memswap = host.get("Memory") or 0, host.get("MemorySwap") or 0
+        nano, shares = host.get("NanoCpus") or 0, host.get("CpuShares") or 0
+        period, quota = host.get("CpuPeriod") or 0, host.get("CpuQuota") or 0
+        cpuset, pids = host.get("CpusetCpus") or "", host.get("PidsLimit")
+        want = set(fields)
+        v1 = self.version == 1
+        mem = "memory" if v1 else "unified"
+        if "Memory" in want and memory:
+            out.append([mem, "memory.limit_in_bytes" if v1 else "memory.max", str(memory)])
+        if "MemorySwap" in want and memswap:
+            if v1:
+                out.append(["memory", "memory.memsw.limit_in_bytes", str(memswap)])
+            else:
+                out.append(["unified", "memory.swap.max",
+                            "max" if memswap < 0 else str(max(memswap - memory, 0))])
+        if "PidsLimit" in want and pids:
+            out.append(["pids" if v1 else "unified", "pids.max", "max" if pids < 0 else str(pids)])
+        cpu = "cpu" if v1 else "unified"
+        if "NanoCpus" in want and nano:
+            ctls.append("cpu")
+            if v1:
+                out.append(["cpu", "cpu.cfs_period_us", "100000"])
+                out.append(["cpu", "cpu.cfs_quota_us", str(nano * 100000 // 10**9)])
+            else:
+                out.append(["unified", "cpu.max", f"{nano * 100000 // 10**9} 100000"])
+        if ("CpuPeriod" in want and period) or ("CpuQuota" in want and quota):
+            ctls.append("cpu")
+            if v1:
+                if period:
+                    out.append(["cpu", "cpu.cfs_period_us", str(period)])
+                if quota:
+                    out.append(["cpu", "cpu.cfs_quota_us", str(quota if quota > 0 else -1)])
+            else:
+                out.append(["unified", "cpu.max",
+                            f"{quota if quota > 0 else 'max'} {period or 100000}"])
+        if "CpuShares" in want and shares:
+            ctls.append("cpu")
+            out.append([cpu, "cpu.shares" if v1 else "cpu.weight",
+                        str(shares) if v1 else str(1 + ((shares - 2) * 9999) // 262142)])
+        if "CpusetCpus" in want and cpuset:
+            ctls.append("cpuset")
+            out.append(["cpuset" if v1 else "unified", "cpuset.cpus", cpuset])
+        return list(dict.fromkeys(ctls)), out
 
     def _devices_parent_ready(self) -> bool:
         """A v1 devices cgroup starts with its parent's rules: when the parent carries docker's

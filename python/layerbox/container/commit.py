@@ -162,4 +162,9 @@ def commit(engine, ref: str, repository: str | None = None, *, message: str = ""
     for k in ("variant", "os.version"):
         if k in base:
             new[k] = base[k]
-    return images.add_image(new, parent=parent, tags=(repository,) if repository else ())
+    new_id = images.add_image(new, parent=parent, tags=(repository,) if repository else ())
+    from layerbox import events
+
+    events.record(store, "container", "commit", cid, {"name": c.name, "image": c.config["Config"].get("Image"),
+                                                      "imageID": new_id, "comment": message or None})
+    return new_id

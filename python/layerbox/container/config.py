@@ -179,6 +179,8 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
     if memory and memory < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     nano = int(opts.get("nano_cpus") or 0)
+    cpu_period, cpu_quota = int(opts.get("cpu_period") or 0), int(opts.get("cpu_quota") or 0)
+    check_cpu_cfs(nano, cpu_period, cpu_quota)
     pids = opts.get("pids_limit")
     restart = parse_restart(opts.get("restart_policy"))
     auto_remove = bool(opts.get("auto_remove"))
@@ -232,6 +234,8 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
             "Memory": memory,
             "MemorySwap": memswap,
             "NanoCpus": nano,
+            **({"CpuPeriod": cpu_period} if cpu_period else {}),
+            **({"CpuQuota": cpu_quota} if cpu_quota else {}),
             "CpuShares": int(opts.get("cpu_shares") or 0),
             "CpusetCpus": opts.get("cpuset_cpus") or "",
             "PidsLimit": int(pids) if pids not in (None, "", 0) else None,
@@ -246,6 +250,20 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
                                  **({"Aliases": aliases} if aliases else {})}}
            if ip or aliases else {}),
     }
+
+
+def check_cpu_cfs(nano: int, period: int, quota: int) -> None:
+    """docker's checks of --cpus, --cpu-period and --cpu-quota (moby's verifyContainerResources;
+    `update` makes them too): --cpus sets period and quota itself."""
+    if nano and period:
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano and quota:
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
+                              "than 1s (i.e. 1000000)")
+    if quota and 0 < quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
 
 
 def _check_mac(mac: str) -> None:

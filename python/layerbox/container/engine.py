@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 
-from layerbox import _core, _jsonfast, _util
+from layerbox import _core, _jsonfast, _util, events
 from layerbox.container import process as _process
-from layerbox.errors import (Conflict, ContainerNotFound, ImageNotFound, InvalidArgument, NotFound,
-                             StartError, Timeout)
+from layerbox.errors import (Conflict, ContainerNotFound, ImageNotFound, InvalidArgument,
+                             LayerboxError, NotFound, StartError, Timeout)
 from layerbox.store import Store, fault
 from layerbox.store import owner as _store_owner
 
@@ -448,7 +448,7 @@ class ContainerEngine:
                 return None
             try:
                 mon = self._launch(c, stdin, stdout, stderr, tty_size)
-                _event(self.store, "start", cid, name=c.name, image=c.config["Config"].get("Image"))
+                _event(self.store, "start", cid, **_event_attributes(c))
                 return mon
             except StartError:
                 raise  # the monitor recorded it (and removed an --rm container)
@@ -543,6 +543,9 @@ class ContainerEngine:
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
             + self._anonymous_volume_paths(cfg, c.id),
+            # die (each exit) and destroy (--rm) are the monitor's to record: it sees them
+            "events": {"log": events.path(self.store.root), "max_bytes": events.MAX_BYTES,
+                       "id": c.id, "attributes": _event_attributes(c)},
         }
         self._mark_running(c.id)
         from layerbox.container import logdriver as _logdriver
@@ -705,6 +708,48 @@ class ContainerEngine:
     # -- stop, kill, wait, pause --------------------------------------------------------------
     def _connect(self, c: Container):
         return _core.connect_monitor(c.dir)
+
+    def stdin_of(self, ref: str) -> int:
+        """A descriptor that writes to the running container's stdin (the pipe of an -i
+        container, or its terminal's master), handed over by its monitor; the caller owns and
+        closes it. Conflict when the container has none to give."""
+        import array
+        import socket
+
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        dfd = os.open(c.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as s:
+                s.settimeout(15)
+                try:
+                    s.connect(f"/proc/self/fd/{dfd}/monitor.sock")  # any length of c.dir
+                    s.send(b"stdin")
+                    msg, anc, _flags, _addr = s.recvmsg(4096, socket.CMSG_SPACE(4),
+                                                        socket.MSG_CMSG_CLOEXEC)
+                except OSError:
+                    raise Conflict(f"Container {c.id} is not running") from None
+        finally:
+            os.close(dfd)
+        fds = array.array("i")
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        doc = _jsonfast.loads(msg) if msg else {}
+        if not doc.get("ok") or not fds:
+            for fd in fds:
+                os.close(fd)
+            raise Conflict(f"cannot attach to the stdin of container {c.id[:12]}: "
+                           f"{doc.get('message') or 'its monitor did not answer'}")
+        return fds[0]
+
+    def close_stdin(self, ref: str) -> None:
+        """Closes the running container's stdin pipe (its monitor's end; the end of an
+        attached client's input with StdinOnce, as docker's)."""
+        c = self.get(ref)
+        if c.running:
+            ask_monitor(c, "stdin-close", {})
 
     def wait(self, ref: str, timeout: float | None = None) -> dict:
         """Blocks until the container exits; returns {"StatusCode": n, "Error": None}."""
@@ -952,11 +997,39 @@ class ContainerEngine:
         return _top.top(pids, ps_args)
 
 
+class MonitorRefused(LayerboxError):
+    """A running container's monitor could not do what it was asked (a network endpoint, an
+    update of its limits)."""
+
+
+def ask_monitor(c: Container, verb: str, req: dict, timeout_ms: int = 15000) -> dict:
+    """One request to the container's monitor ("VERB {json}" on its socket, answered with
+    {"ok", "message", ...}; see csrc/shim/monitor.cpp on_control). Raises MonitorRefused."""
+    conn = _core.connect_monitor(c.dir)
+    if conn is None:
+        raise MonitorRefused(f"container {c.id[:12]}: its monitor is gone (it stopped meanwhile)")
+    try:
+        reply = conn.request(verb + " " + _jsonfast.dumps(req), timeout_ms)
+    finally:
+        conn.close()
+    if not reply:
+        raise MonitorRefused(f"container {c.id[:12]}: its monitor did not answer the {verb} request")
+    doc = _jsonfast.loads(reply)
+    if not doc.get("ok"):
+        raise MonitorRefused(f"container {c.id[:12]}: {doc.get('message') or verb + ' request failed'}")
+    return doc
+
+
 def _event(store, action: str, cid: str, **attributes) -> None:
     """A container event in the store's event log (layerbox.events), for every client."""
-    from layerbox import events
-
     events.record(store, "container", action, cid, attributes)
+
+
+def _event_attributes(c: Container) -> dict:
+    """What docker's container events carry: its labels, name and image."""
+    labels = c.config["Config"].get("Labels") or {}
+    return {**{k: str(v) for k, v in labels.items()}, "name": c.name,
+            "image": c.config["Config"].get("Image") or ""}
 
 
 def _health_word(c) -> str:

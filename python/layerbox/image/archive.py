@@ -25,6 +25,7 @@ import threading
 from layerbox import _jsonfast, _util, shape
 from layerbox.errors import ImageLoadError, InvalidArgument, KernelError, NotFound
 from layerbox.image import reference
+from layerbox.image.store import image_event
 from layerbox.store import fault
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -184,10 +185,13 @@ def save_to_fd(images, names, out_fd: int) -> None:
     staging = store.mkdtemp("save")
     try:
         with store.lock(shared=True):  # nothing we link can be removed before it is linked
-            _stage(images, select(images, names), staging, link=True, docker=True)
+            chosen = select(images, names)
+            _stage(images, chosen, staging, link=True, docker=True)
         _core.write_layer(staging, out_fd, hash=False)  # nobody checks a digest of the archive
     finally:
         _core.remove_tree(staging)
+    for image_id, _tags in chosen:
+        image_event(store, "save", image_id)
 
 
 def produce_to_file(path: str, produce, what: str) -> None:
@@ -607,6 +611,7 @@ def load_fd(images, fd: int, emit=None) -> list[str]:
                                  "to empty string")
             parent = img.parent if img.parent and os.path.exists(store.image_record(img.parent)) else ""
             images.add_image_bytes(img.config, parent=parent, tags=tuple(img.tags))
+            image_event(store, "load", img.image_id)
             lines += [f"Loaded image: {t}" for t in img.tags] or [f"Loaded image ID: {img.image_id}"]
         return lines
     except BaseException:

@@ -7,7 +7,7 @@ import os
 from layerbox import _util
 from layerbox.errors import InvalidArgument
 from layerbox.image import reference
-from layerbox.image.store import ImageStore
+from layerbox.image.store import ImageStore, image_event
 
 
 def new_config(diff_ids: list, *, created: str, config: dict | None = None, history=None,
@@ -53,4 +53,6 @@ def import_tar(images: ImageStore, source: str, repository: str | None = None,
         conf = apply_changes(conf, changes)
     hist = {"created": now, "created_by": "", "comment": message or f"Imported from {source}"}
     cfg = new_config([meta["DiffID"]], created=now, config=conf, history=[hist])
-    return images.add_image(cfg, tags=(repository,) if repository else ())
+    image_id = images.add_image(cfg, tags=(repository,) if repository else ())
+    image_event(images.store, "import", image_id)
+    return image_id

@@ -50,6 +50,7 @@ class ImageStore:
             refs[key] = image_id
             self._write_refs(refs)
             self._set_last_tag_time(image_id)
+        image_event(self.store, "tag", image_id, key)
         return key
 
     def _set_last_tag_time(self, image_id: str) -> None:
@@ -449,6 +450,13 @@ class ImageStore:
         that nothing else needs go (unless prune=False), and layers no image or container uses.
         """
         res = RemoveResult()
+        try:
+            self._remove_locked(ref, force, prune, res)
+        finally:
+            res.record_events(self.store)
+        return res
+
+    def _remove_locked(self, ref: str, force: bool, prune: bool, res: "RemoveResult") -> None:
         with self.store.lock():
             image_id = self.resolve(ref)
             refs = self.refs()
@@ -468,11 +476,11 @@ class ImageStore:
                                        f"container {user[:12]} is using its referenced image {image_id[7:19]}")
                 del refs[by_tag]
                 self._write_refs(refs)
-                res.untagged(by_tag)
+                res.untagged(by_tag, image_id)
                 if len(tags) > 1:
-                    return res
+                    return
                 self._delete_image(image_id, res, force, prune, quiet=True)
-                return res
+                return
             if len(tags) == 1:
                 # An ID given and one tag: the tag goes with the image, if the image may go.
                 conflict = self._conflict(image_id, children=True, running=True, tags=False,
@@ -481,9 +489,8 @@ class ImageStore:
                     raise conflict
                 del refs[tags[0]]
                 self._write_refs(refs)
-                res.untagged(tags[0])
+                res.untagged(tags[0], image_id)
             self._delete_image(image_id, res, force, prune, quiet=False)
-        return res
 
     def _children(self, image_id: str) -> list[str]:
         out = []
@@ -532,14 +539,14 @@ class ImageStore:
             refs = self.refs()
             for t in sorted(k for k, v in refs.items() if v == image_id):
                 del refs[t]
-                res.untagged(t)
+                res.untagged(t, image_id)
             self._write_refs(refs)
             os.unlink(self.store.image_record(image_id))
             try:
                 os.unlink(self.store.blob_path(image_id))
             except FileNotFoundError:
                 pass
-            res.deleted(image_id)
+            res.deleted(image_id, image=True)
             self.gc_locked(res)
             if not prune or not parent or not os.path.exists(self.store.image_record(parent)):
                 return
@@ -604,6 +611,16 @@ class ImageStore:
         more go too). labels: "k" or "k=v" filters an image's config must match."""
         deleted: list[dict] = []
         before = self._layer_sizes()
+        gone = RemoveResult()  # whose events are recorded once the lock is released
+        try:
+            self._prune_locked(all_, labels, deleted, gone)
+        finally:
+            gone.record_events(self.store)
+        after = self._layer_sizes()
+        reclaimed = sum(v for k, v in before.items() if k not in after)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _prune_locked(self, all_: bool, labels, deleted: list, gone: "RemoveResult") -> None:
         with self.store.lock():
             used = {img for _c, img, _l, _r in _container_refs(self.store)}
             refs = self.refs()
@@ -623,15 +640,14 @@ class ImageStore:
                     self._delete_image(i, res, force=all_, prune=True, quiet=False)
                 except Conflict:
                     continue
+                finally:
+                    gone.events.extend(res.events)
                 deleted.extend(res.lines)
             # Layers and blobs nothing names (a crash between publishing a layer and its
             # image leaves one): collected here too, not only when an image goes.
             res = RemoveResult()
             self.gc_locked(res)
             deleted.extend(res.lines)
-        after = self._layer_sizes()
-        reclaimed = sum(v for k, v in before.items() if k not in after)
-        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def _layer_sizes(self) -> dict:
         out = {}
@@ -662,15 +678,33 @@ def _syncfs(path: str) -> None:
     _core.syncfs(path)
 
 
+def image_event(store, action: str, image_id: str, name: str = "") -> None:
+    """An image event in the store's event log (layerbox.events), as moby's LogImageEvent:
+    the actor is the image (its ID, or for pull and push the reference), name what it was
+    called by."""
+    from layerbox import events
+
+    events.record(store, "image", action, image_id, {"name": name or image_id})
+
+
 class RemoveResult:
     def __init__(self):
         self.lines: list[dict] = []  # {"Untagged": ref} or {"Deleted": id}
+        self.events: list[tuple] = []  # (action, image id, name): docker's untag and delete
 
-    def untagged(self, ref: str):
+    def untagged(self, ref: str, image_id: str):
         self.lines.append({"Untagged": ref})
+        self.events.append(("untag", image_id, image_id))
 
-    def deleted(self, what: str):
+    def deleted(self, what: str, image: bool = False):
         self.lines.append({"Deleted": what})
+        if image:
+            self.events.append(("delete", what, what))
+
+    def record_events(self, store) -> None:
+        """The events of what went (outside the store's lock: nothing waits on the log)."""
+        for action, image_id, name in self.events:
+            image_event(store, action, image_id, name)
 
 
 def _container_refs(store: Store):

@@ -42,15 +42,19 @@ def _last_comment(cfg: dict) -> str:
 
 
 def image_rows(images, all_: bool = False, trunc: bool = True, digests: bool = False,
-               now: float | None = None) -> list[dict]:
+               now: float | None = None, tagged=None) -> list[dict]:
     """One row per (image, tag); untagged images as <none>. Intermediate images (untagged
-    parents of other images) only with all_."""
+    parents of other images) only with all_. With `tagged(repository, "repo:tag")`, only the
+    rows of tags it accepts (`images REPO`, `--filter reference=`): then only those images'
+    records are read, so a store of many images costs what the matching ones do."""
     now = time.time() if now is None else now
     refs = images.refs()
     by_image: dict[str, list[str]] = {}
     for k, v in refs.items():
-        by_image.setdefault(v, []).append(k)
-    records = {i: images.record(i) for i in images.ids()}
+        if tagged is None or tagged(k.rpartition(":")[0], k):
+            by_image.setdefault(v, []).append(k)
+    ids = images.ids() if tagged is None else list(by_image)
+    records = {i: images.record(i) for i in ids}
     parents = {r.get("Parent") for r in records.values() if r.get("Parent")}
     rows = []
     for iid, rec in records.items():

@@ -242,6 +242,8 @@ class Networks:
             os.mkdir(os.path.join(tmp, "ips"))
             _util.write_atomic(os.path.join(tmp, "network.json"), _util.dump_json(doc))
             os.rename(tmp, self._dir(nid))
+        if not _bridge:  # the default bridge appears by itself, without an event (as docker's)
+            _network_event(self.store, "create", doc)
         return doc
 
     # -- addresses ---------------------------------------------------------------------------
@@ -362,6 +364,7 @@ class Networks:
                 from layerbox import _core
 
                 _core.remove_tree(self._dir(net["Id"]))
+        _network_event(self.store, "destroy", net)
 
     def _unmake(self, net: dict) -> None:
         """The network's bridge and nftables elements, in this network namespace."""
@@ -386,6 +389,14 @@ class Networks:
         if not any(r["Name"] == DEFAULT_NAME for r in recs):
             recs.append(self.default())
         return recs + [self._pseudo("host"), self._pseudo("none")]
+
+
+def _network_event(store, action: str, net: dict, **attributes) -> None:
+    """A network event in the store's event log (layerbox.events): docker's attributes."""
+    from layerbox import events
+
+    events.record(store, "network", action, net["Id"],
+                  {"name": net["Name"], "type": net.get("Driver") or "bridge", **attributes})
 
 
 def bridge_name(net: dict) -> str:

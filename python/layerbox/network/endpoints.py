@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 
 from layerbox import _util
-from layerbox.errors import Conflict, InvalidArgument, LayerboxError
+from layerbox.container.engine import MonitorRefused, ask_monitor
+from layerbox.errors import Conflict, InvalidArgument
 
-from . import (DEFAULT_NAME, Networks, _dns_update, _ip2int, endpoint, endpoints_config,
-               hosts_line, parse_cidr, port_map, resolv_conf, resolvers, settings_doc)
+from . import (DEFAULT_NAME, Networks, _dns_update, _ip2int, _network_event, endpoint,
+               endpoints_config, hosts_line, parse_cidr, port_map, resolv_conf, resolvers,
+               settings_doc)
 
 # docker's runconfig errors
 ERR_HOST = "container cannot be disconnected from host network or connected to host network"
@@ -26,10 +28,6 @@ ERR_NONE = ("container cannot be connected to multiple networks with one of the 
 ERR_SHARED = ("container sharing network namespace with another container or host cannot be "
               "connected to any other network")
 _LIVE = ("running", "paused", "restarting")
-
-
-class MonitorRefused(LayerboxError):
-    """The container's monitor could not make or remove the endpoint."""
 
 
 def _check_mode(cfg: dict, net: dict) -> None:
@@ -48,19 +46,7 @@ def _write_endpoints(c, eps: dict) -> None:
 
 
 def _ask_monitor(c, req: dict) -> None:
-    from layerbox import _core, _jsonfast
-
-    conn = _core.connect_monitor(c.dir)
-    try:
-        reply = conn.request("net " + _jsonfast.dumps(req), 15000)
-    finally:
-        conn.close()
-    if not reply:
-        raise MonitorRefused(f"container {c.id[:12]}: its monitor did not answer the network "
-                             "request")
-    doc = _jsonfast.loads(reply)
-    if not doc.get("ok"):
-        raise MonitorRefused(f"container {c.id[:12]}: {doc.get('message') or 'network request failed'}")
+    ask_monitor(c, "net", req)
 
 
 def _etc_changes(cfg: dict, old: dict, new: dict, add: str = "", drop: str | None = None) -> dict:
@@ -124,6 +110,7 @@ def connect(engine, netref: str, cref: str, *, ip: str | None = None, aliases=()
                     _dns_update(store, net, cid, "", [], drop=True)
                 raise
         _write_endpoints(c, new)
+    _network_event(store, "connect", net, container=cid)
 
 
 def disconnect(engine, netref: str, cref: str, *, force: bool = False) -> None:
@@ -158,3 +145,4 @@ def disconnect(engine, netref: str, cref: str, *, force: bool = False) -> None:
             if net["Name"] != DEFAULT_NAME:
                 _dns_update(store, net, cid, "", [], drop=True)
         _write_endpoints(c, new)
+    _network_event(store, "disconnect", net, container=cid)

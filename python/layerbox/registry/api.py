@@ -11,6 +11,7 @@ import threading
 
 from layerbox.errors import InvalidArgument
 from layerbox.image import reference
+from layerbox.image.store import image_event
 from layerbox.registry import credentials
 from layerbox.registry.transport import Registry, RegistryError, endpoint
 
@@ -68,6 +69,8 @@ def pull_image(images, name: str, *, all_tags: bool = False, platform: str | Non
             changed = changed or ch
             sep = "@" if w.startswith("sha256:") else ":"
             out.append((image_id, f"{r.full_name}{sep}{w}"))
+            # moby's pull event: the actor is the (familiar) reference, not the image
+            image_event(images.store, "pull", f"{r.name}{sep}{w}")
     if all_tags:
         shown = r.name
     else:
@@ -127,7 +130,11 @@ def push_image(images, name: str, *, all_tags: bool = False, auth_config: dict |
         if not tags:
             raise ImageNotFound(f"An image does not exist locally with the tag: {r.name}")
         emit({"status": f"The push refers to repository [{r.domain}/{r.path}]"})
-        return [(t, *pusher.push(t)) for t in tags]
+        out = []
+        for t in tags:
+            out.append((t, *pusher.push(t)))
+            image_event(images.store, "push", f"{r.name}:{t}")
+        return out
 
 
 def events(run):

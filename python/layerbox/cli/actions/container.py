@@ -52,6 +52,8 @@ def _create_options(kw: dict) -> dict:
         "memswap_limit": kw.get("memory_swap"),
         "nano_cpus": int(round(cpus * 1e9)) if cpus else 0,
         "cpu_shares": kw.get("cpu_shares"),
+        "cpu_period": kw.get("cpu_period"),
+        "cpu_quota": kw.get("cpu_quota"),
         "cpuset_cpus": kw.get("cpuset_cpus"),
         "pids_limit": kw.get("pids_limit"),
         "restart_policy": kw.get("restart"),
@@ -305,6 +307,35 @@ def unpause(ctx, containers) -> int:
 
 def rm(ctx, containers, force=False, volumes=False) -> int:
     return _each(containers, lambda n: ctx.engine.remove(n, force=force, volumes=volumes))
+
+
+def update(ctx, containers, **kw) -> int:
+    """docker update: the flags as the Engine API's UpdateConfig, for each container."""
+    from layerbox.container import update as _update
+    from layerbox.container.config import parse_bytes
+
+    flags = {"blkio_weight": "BlkioWeight", "cpu_rt_period": "CpuRealtimePeriod",
+             "cpu_rt_runtime": "CpuRealtimeRuntime", "cpuset_mems": "CpusetMems",
+             "memory_reservation": "MemoryReservation", "kernel_memory": "KernelMemory"}
+    refused = [f"--{k.replace('_', '-')}" for k in flags if kw.get(k) not in (None, "", 0, "0")]
+    if refused:
+        raise InvalidArgument(f"{', '.join(refused)}: not supported by layerbox")
+    swap = kw.get("memory_swap")
+    res = {"Memory": parse_bytes(kw.get("memory")) if kw.get("memory") else 0,
+           "MemorySwap": -1 if swap in ("-1",) else (parse_bytes(swap) if swap else 0),
+           "NanoCpus": int(round(kw["cpus"] * 1e9)) if kw.get("cpus") else 0,
+           "CpuShares": kw.get("cpu_shares") or 0, "CpuPeriod": kw.get("cpu_period") or 0,
+           "CpuQuota": kw.get("cpu_quota") or 0, "CpusetCpus": kw.get("cpuset_cpus") or "",
+           "PidsLimit": kw.get("pids_limit")}
+    restart = None
+    if kw.get("restart") is not None:
+        from layerbox.container.config import parse_restart
+
+        restart = parse_restart(kw["restart"])
+    asked = any(v not in (None, 0, "") for v in res.values()) or restart is not None
+    if not asked:
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    return _each(containers, lambda n: _update.update(ctx.engine, n, res, restart))
 
 
 def wait(ctx, containers) -> int:

@@ -43,20 +43,19 @@ def images(ctx, all_=False, quiet=False, digests=False, no_trunc=False, filters=
     flt = _filters(filters)
     if reference:
         flt.setdefault("reference", []).append(reference)
-    rows = views.image_rows(ctx.images, all_=all_, trunc=not no_trunc)
+    tagged = None
+    if "reference" in flt:
+        def tagged(repo, full):
+            return any(fnmatchcase(repo, p) or fnmatchcase(full, p) for p in flt["reference"])
+
+    rows = views.image_rows(ctx.images, all_=all_, trunc=not no_trunc, tagged=tagged)
     if "dangling" in flt:
         # docker: dangling=true lists untagged images that are not parents (the heads), even
         # with -a; dangling=false only tagged ones.
         want = flt["dangling"][-1].lower() in ("true", "1")
         rows = [r for r in rows if (not r["_tags"]) == want and not (want and r.get("_parent"))]
-    if "reference" in flt:
-        def ref_ok(r):
-            if r["Repository"] == "<none>":
-                return False
-            full = f"{r['Repository']}:{r['Tag']}"
-            return any(fnmatchcase(r["Repository"], p) or fnmatchcase(full, p) for p in flt["reference"])
-
-        rows = [r for r in rows if ref_ok(r)]
+    if tagged is not None:  # the untagged rows of the images a matching tag names
+        rows = [r for r in rows if r["Repository"] != "<none>"]
     if "label" in flt:
         def label_ok(r):
             labels = (ctx.images.config(r["FullID"]).get("config") or {}).get("Labels") or {}

@@ -334,3 +334,95 @@ def volume_prune(ctx, all_=False, force=False) -> int:
         sys.stdout.write("Deleted Volumes:\n" + "".join(n + "\n" for n in r["VolumesDeleted"]) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human_size(r['SpaceReclaimed'])}\n")
     return 0
+
+
+class _EventDoc(dict):
+    """An event as docker's events.Message in a template: its Go field names (.Status, .ID,
+    .From, .Scope, .Time, .TimeNano) beside the JSON ones, which `json` prints."""
+
+    _GO = {"Status": "status", "ID": "id", "From": "from", "Scope": "scope", "Time": "time",
+           "TimeNano": "timeNano"}
+
+    def __contains__(self, k):
+        return dict.__contains__(self, k) or dict.__contains__(self, self._GO.get(k, ""))
+
+    def __getitem__(self, k):
+        if dict.__contains__(self, k):
+            return dict.__getitem__(self, k)
+        return dict.__getitem__(self, self._GO[k])
+
+
+def _event_line(ev: dict) -> str:
+    """docker's default events line: time, type, action, actor, (sorted attributes)."""
+    import datetime
+
+    ns = ev.get("timeNano") or ev.get("time", 0) * 1_000_000_000
+    t = datetime.datetime.fromtimestamp(ns // 1_000_000_000).astimezone()
+    off = t.strftime("%z")
+    zone = "Z" if off in ("+0000", "-0000") else f"{off[:3]}:{off[3:]}"
+    line = f"{t.strftime('%Y-%m-%dT%H:%M:%S')}.{ns % 1_000_000_000:09d}{zone} " \
+           f"{ev.get('Type')} {ev.get('Action')} {(ev.get('Actor') or {}).get('ID', '')}"
+    attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+    if attrs:
+        line += " (" + ", ".join(f"{k}={attrs[k]}" for k in sorted(attrs)) + ")"
+    return line
+
+
+def events(ctx, since=None, until=None, filters=(), fmt=None) -> int:
+    """docker events: the store's event log (layerbox.events), what every client recorded;
+    from now on (or --since) until --until, or until interrupted."""
+    import time
+
+    from layerbox import events as _events
+    from layerbox.errors import InvalidArgument
+
+    flt: dict = {}
+    for f in filters or ():
+        k, eq, v = f.partition("=")
+        if not eq:
+            raise InvalidArgument(f'bad format of filter (expected name=value): "{f}"')
+        if k not in _events.FILTERS:
+            raise InvalidArgument(f"invalid filter '{k}'")
+        flt.setdefault(k, []).append(v)
+    since_ns, until_ns = _events.time_ns(since), _events.time_ns(until)
+    if since_ns is not None and until_ns is not None and until_ns < since_ns:
+        raise InvalidArgument("`since` time is after `until` time")
+    tmpl = None
+    if fmt and fmt != "json":
+        from layerbox.cli import gotemplate as gt
+
+        tmpl = gt.Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+
+    def show(ev):
+        if not _events.matches(ev, flt):
+            return
+        if fmt == "json":
+            from layerbox.cli import gotemplate as gt
+
+            sys.stdout.write(gt.to_json(ev) + "\n")
+        elif tmpl is not None:
+            from layerbox.cli import gotemplate as gt
+
+            doc = _EventDoc(ev)
+            actor = dict(doc.get("Actor") or {})
+            actor["Attributes"] = gt.GoMap(actor.get("Attributes") or {})
+            doc["Actor"] = actor
+            sys.stdout.write(tmpl.execute(doc) + "\n")
+        else:
+            sys.stdout.write(_event_line(ev) + "\n")
+
+    root = ctx.store.root
+    past, where = _events.read(root, since_ns or 0, until_ns)
+    for ev in past if since_ns is not None else ():
+        show(ev)
+    sys.stdout.flush()
+    # Followed until `until` (docker: without one, until interrupted): the log is polled, as
+    # the service's GET /events does.
+    while until_ns is None or time.time_ns() <= until_ns:
+        time.sleep(0.1)
+        new, where = _events.read_from(root, where)
+        for ev in new:
+            if until_ns is None or ev.get("timeNano", 0) <= until_ns:
+                show(ev)
+        sys.stdout.flush()
+    return 0

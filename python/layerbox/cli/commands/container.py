@@ -52,6 +52,8 @@ def container_options(f):
         click.option("--memory-swap", metavar="BYTES", help="Memory plus swap limit; -1 for unlimited swap."),
         click.option("--cpus", type=float, metavar="N", help="Number of CPUs."),
         click.option("-c", "--cpu-shares", type=int, metavar="N", help="CPU shares (relative weight)."),
+        click.option("--cpu-period", type=int, metavar="N", help="Limit CPU CFS (Completely Fair Scheduler) period."),
+        click.option("--cpu-quota", type=int, metavar="N", help="Limit CPU CFS (Completely Fair Scheduler) quota."),
         click.option("--cpuset-cpus", metavar="LIST", help="CPUs in which to allow execution (0-3, 0,1)."),
         click.option("--pids-limit", type=int, metavar="N", help="Tune container pids limit (-1 for unlimited)."),
         click.option("--restart", metavar="POLICY", help="Restart policy: no, on-failure[:N], always, unless-stopped."),
@@ -278,6 +280,30 @@ def rename(obj, **kw):
     return act.rename(obj, **kw)
 
 
+@click.command("update", context_settings=CONTEXT_SETTINGS)
+@click.option("-m", "--memory", metavar="BYTES", help="Memory limit.")
+@click.option("--memory-swap", metavar="BYTES", help="Swap limit equal to memory plus swap: -1 to enable unlimited swap.")
+@click.option("--cpus", type=float, metavar="N", help="Number of CPUs.")
+@click.option("-c", "--cpu-shares", type=int, metavar="N", help="CPU shares (relative weight).")
+@click.option("--cpu-period", type=int, metavar="N", help="Limit CPU CFS (Completely Fair Scheduler) period.")
+@click.option("--cpu-quota", type=int, metavar="N", help="Limit CPU CFS (Completely Fair Scheduler) quota.")
+@click.option("--cpuset-cpus", metavar="LIST", help="CPUs in which to allow execution (0-3, 0,1).")
+@click.option("--pids-limit", type=int, metavar="N", help="Tune container pids limit (set -1 for unlimited).")
+@click.option("--restart", metavar="POLICY", help="Restart policy to apply when a container exits.")
+# docker's flags for limits layerbox does not set: refused by name (update.UNSUPPORTED)
+@click.option("--blkio-weight", type=int, metavar="N", help="Not supported by layerbox.")
+@click.option("--cpu-rt-period", type=int, metavar="N", help="Not supported by layerbox.")
+@click.option("--cpu-rt-runtime", type=int, metavar="N", help="Not supported by layerbox.")
+@click.option("--cpuset-mems", metavar="LIST", help="Not supported by layerbox.")
+@click.option("--memory-reservation", metavar="BYTES", help="Not supported by layerbox.")
+@click.option("--kernel-memory", metavar="BYTES", help="Not supported by layerbox.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def update(obj, **kw):
+    """Update configuration of one or more containers."""
+    return act.update(obj, **kw)
+
+
 @click.command("inspect", context_settings=CONTEXT_SETTINGS)
 @click.option("-f", "--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template.")
 @click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
@@ -299,7 +325,7 @@ def container_prune(obj, **kw):
 
 
 for _cmd in (run, create, start, ps, stop, restart, kill, pause, unpause, rm, wait, exec_, logs,
-             top, rename, port):
+             top, rename, port, update):
     register(cli, _cmd)
     register(container_group, _cmd)
 register(container_group, ps, "ls", "list")

@@ -28,6 +28,9 @@ def service(obj, idle, insecure_tcp, uri):
     if sock is None:
         sock, path = sockets.listen(uri or "unix://" + sockets.DEFAULT_SOCKET, insecure_tcp)
     try:
+        from layerbox import api
+
+        api.import_server_only()  # the first answer waits for it: only what a server needs
         from layerbox.api.app import serve
     except ImportError as e:
         sock.close()

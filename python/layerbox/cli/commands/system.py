@@ -24,7 +24,22 @@ def info(obj, **kw):
     return act.info(obj, **kw)
 
 
+@click.command("events", context_settings=CONTEXT_SETTINGS)
+@click.option("--since", metavar="TIME", help="Show all events created since timestamp.")
+@click.option("--until", metavar="TIME", help="Stream events until this timestamp.")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="Filter output based on conditions provided (type, event, container, image, "
+                   "network, volume, label).")
+@click.option("--format", "fmt", metavar="TEMPLATE", help="Format output using a Go-style template, or 'json'.")
+@click.pass_obj
+def events(obj, **kw):
+    """Get real time events from the store (what every client of it did)."""
+    return act.events(obj, **kw)
+
+
 register(cli, version)
+register(cli, events)
+register(system_group, events)
 register(cli, info)
 register(system_group, info)
 
