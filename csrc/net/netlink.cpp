@@ -218,21 +218,16 @@ void Rtnl::add_default_route(uint32_t gateway) {
 
 bool Rtnl::delete_link(const std::string& name) {
     check_name(name);
-    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    auto* nlh = link_msg(buf.data(), RTM_DELLINK, 0, 0);
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
-    try {
-        talk(nlh, "delete link", name);
-    } catch (const SysError& e) {
-        if (e.err == ENODEV) return false;
-        throw;
-    }
-    return true;
+    return delete_link_by(0, name);
 }
 
-bool Rtnl::delete_link(int index, const std::string& name) {
+bool Rtnl::delete_link(int index, const std::string& name) { return delete_link_by(index, name); }
+
+// By index when one is given (the kernel then ignores the name), else by name.
+bool Rtnl::delete_link_by(int index, const std::string& name) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     auto* nlh = link_msg(buf.data(), RTM_DELLINK, 0, index);
+    if (!index) mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
     try {
         talk(nlh, "delete link", name);
     } catch (const SysError& e) {

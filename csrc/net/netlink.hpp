@@ -49,6 +49,7 @@ public:
     bool delete_link(int index, const std::string& name);
 
 private:
+    bool delete_link_by(int index, const std::string& name);
     void talk(::nlmsghdr* msg, const std::string& what, const std::string& name);
     mnl_socket* sock_ = nullptr;
     unsigned portid_ = 0;
