@@ -2,6 +2,7 @@
 
     python3 benchmarks/churn.py -n 1000 -w 1      # one thread
     python3 benchmarks/churn.py -n 1000 -w 4      # four worker processes
+    python3 benchmarks/churn.py -n 1000 --api     # through the Engine API, on the default bridge
 
 Prints containers per second, failures, and what is left afterwards (mounts, cgroups,
 monitors, store entries), which must all be zero. Uses a fresh store in a temp dir unless
@@ -100,11 +101,88 @@ def churn(root: str, n: int, workers: int, image: str = "busybox") -> dict:
             "left": leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox"))}
 
 
+def network_leftovers(root: str) -> dict:
+    """What a container on a bridge network must not leave in this network namespace and the
+    store: veths, address claims, published-port elements (the nftables rules themselves are
+    fixed: a container adds map elements, never a rule, so their count is reported too)."""
+    import glob
+    import json
+
+    with open("/proc/self/net/dev") as f:  # this namespace's links
+        veths = sum(1 for line in f if line.strip().startswith("lbv"))
+    claims = len(glob.glob(os.path.join(root, "networks", "*", "ips", "*")))
+    r = subprocess.run(["nft", "-j", "list", "table", "inet", "layerbox"], capture_output=True,
+                       text=True)
+    elements = rules = 0
+    if r.returncode == 0:
+        for item in json.loads(r.stdout).get("nftables", ()):
+            if "map" in item and item["map"]["name"] in ("pub4", "puball4"):
+                elements += len(item["map"].get("elem") or ())
+            rules += "rule" in item
+    return {"veths": veths, "address claims": claims, "port elements": elements, "nft rules": rules}
+
+
+def api_churn(root: str, n: int, image: str = "busybox") -> dict:
+    """create -> start -> wait -> remove of /bin/true through the Docker Engine API (the Docker
+    SDK for Python against `layerbox system service` on a socket of its own), one worker, on
+    the default bridge. Returns the rate and what is left afterwards."""
+    import docker
+
+    d = tempfile.mkdtemp(prefix="layerbox-api-churn-")
+    sock = os.path.join(d, "api.sock")
+    lb = os.path.join(os.path.dirname(sys.executable), "layerbox")
+    service = subprocess.Popen([lb if os.access(lb, os.X_OK) else sys.executable, *(
+        [] if os.access(lb, os.X_OK) else ["-m", "layerbox"]), "system", "service", "--time", "0",
+        f"unix://{sock}"], env=dict(os.environ, LAYERBOX_ROOT=root), stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(200):  # bounded: 10 s for the socket to appear
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        client = docker.DockerClient(base_url=f"unix://{sock}", version="1.44", timeout=30)
+
+        def one() -> bool:
+            c = client.containers.create(image, ["/bin/true"])
+            c.start()
+            code = c.wait()["StatusCode"]
+            c.remove()
+            return code == 0
+
+        for _ in range(5):  # warm: the default network, its bridge and the table exist after
+            one()
+        rules_before = network_leftovers(root)["nft rules"]
+        ok = failed = 0
+        t = time.perf_counter()
+        for _ in range(n):
+            try:
+                ok += one()
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                failed += 1
+                print(f"api churn: {e}", file=sys.stderr)
+        elapsed = time.perf_counter() - t
+        client.close()
+    finally:
+        service.terminate()
+        service.wait(10)
+        import shutil
+
+        shutil.rmtree(d, ignore_errors=True)
+    time.sleep(0.5)  # the last monitors delete their veths after reporting the exit
+    left = network_leftovers(root)
+    left["nft rules"] -= rules_before  # rules added: must be none
+    return {"containers": n, "seconds": elapsed, "per_second": ok / elapsed, "ok": ok,
+            "failed": failed, "left": {**leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT",
+                                                                         "layerbox")), **left}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("-w", "--workers", type=int, default=1)
     ap.add_argument("--root", help="store root (default: a fresh temp dir)")
+    ap.add_argument("--api", action="store_true",
+                    help="through the Engine API (layerbox system service), one worker, on the "
+                         "default bridge, in a network namespace of its own")
     args = ap.parse_args()
     import layerbox
     from layerbox.testing import import_busybox
@@ -121,9 +199,18 @@ def main() -> int:
         client.images.get("busybox")
     except layerbox.errors.ImageNotFound:
         import_busybox(client)
-    res = churn(root, args.n, args.workers)
+    if args.api:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET: its bridge and rules go with it
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        res = api_churn(root, args.n)
+    else:
+        res = churn(root, args.n, args.workers)
     left = res["left"]
-    print(f"{res['containers']} containers, {res['workers']} worker(s): {res['per_second']:.1f}/s "
+    print(f"{res['containers']} containers, {res.get('workers', 1)} worker(s): {res['per_second']:.1f}/s "
           f"({res['seconds']:.2f} s), ok {res['ok']}, failed {res['failed']}")
     print("left behind: " + ", ".join(f"{k} {v}" for k, v in left.items()))
     if tmp:

@@ -5,7 +5,8 @@
 
 Every engine gets the same image (the host's busybox-static imported with `import`), the same
 commands and the same number of repetitions; medians are reported. All engines run with
---network none, except the `net` rows, which compare the default bridges.
+--network none, except the `net` rows, which compare the default bridges (and churn through
+the Engine API on it: layerbox's `system service` against dockerd, 30 of docker's).
 `../shared/peers/docker-up` installs and starts both on this kind of machine.
 """
 
@@ -47,6 +48,20 @@ def timed(cmd: list[str], n: int, env=None, warmup: int = 2) -> float:
         subprocess.run(cmd, check=True, capture_output=True, env=env)
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
+
+
+def timed_interleaved(cmds: dict, n: int, env=None, warmup: int = 2) -> dict:
+    """Median wall time in ms of each command, the commands taking turns."""
+    for _ in range(warmup):
+        for cmd in cmds.values():
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
+    times: dict = {k: [] for k in cmds}
+    for _ in range(n):
+        for k, cmd in cmds.items():
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            times[k].append((time.perf_counter() - t) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 class Bench:
@@ -105,19 +120,20 @@ class Bench:
                                              "/bin/true"], n)
             except subprocess.CalledProcessError:
                 self.notes.append(f"{e} has no bridge network here")
+        if "docker" in peers["bridge"]:  # its Engine API on its bridge, as layerbox's below
+            peers.setdefault("api churn", {})["docker"] = self._docker_churn(30, "bridge")
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
             raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        lb = {
-            "none": timed([*self.lb, "run", "--rm", "--network", "none", "sbs-busybox", "/bin/true"],
-                          self.reps, self.env),
-            "bridge": timed([*self.lb, "run", "--rm", "sbs-busybox", "/bin/true"], self.reps, self.env),
-            "publish": timed([*self.lb, "run", "--rm", "-p", "18765:80", "sbs-busybox", "/bin/true"],
-                             self.reps, self.env),
-        }
+        # Interleaved, so a change in the machine's load weighs on the three alike.
+        lb = timed_interleaved({
+            "none": [*self.lb, "run", "--rm", "--network", "none", "sbs-busybox", "/bin/true"],
+            "bridge": [*self.lb, "run", "--rm", "sbs-busybox", "/bin/true"],
+            "publish": [*self.lb, "run", "--rm", "-p", "18765:80", "sbs-busybox", "/bin/true"],
+        }, self.reps, self.env)
         self.add("run --rm --network none IMAGE /bin/true (median wall time)",
                  "layerbox run --rm --network none IMAGE /bin/true", {"layerbox": lb["none"]})
         self.add("run --rm IMAGE /bin/true on the default bridge (median wall time)",
@@ -126,6 +142,21 @@ class Bench:
         self.add("run --rm -p 18765:80 IMAGE /bin/true on the default bridge (median wall time)",
                  "layerbox|docker|podman run --rm -p 18765:80 IMAGE /bin/true",
                  {"layerbox": lb["publish"], **peers["publish"]}, target="layerbox <= 0.1 x podman")
+        self.api_churn(peers.get("api churn", {}))
+
+    def api_churn(self, peers: dict) -> None:
+        """create/start/wait/remove of /bin/true through the Engine API on the default bridge,
+        one worker (the Docker SDK against `layerbox system service`), then what is left: in
+        the network namespace `net` made, so the links, claims and rules counted are ours."""
+        from churn import api_churn
+
+        n = 1000
+        r = api_churn(self.root, n, image="sbs-busybox")
+        left = ", ".join(f"{k} {v}" for k, v in r["left"].items())
+        self.add(f"API churn: create/start/wait/remove of /bin/true through the Engine API, 1 "
+                 f"worker, default bridge, {n} containers (failed {r['failed']}; left: {left})",
+                 f"python3 benchmarks/churn.py -n {n} --api", {"layerbox": r["per_second"], **peers},
+                 unit="/s", better="higher", target=">= 100/s, nothing left")
 
     def exec_true(self) -> None:
         res = {}
@@ -166,19 +197,19 @@ class Bench:
                      f"python3 benchmarks/churn.py -n {n} -w {workers}", res, unit="/s",
                      better="higher", target=">= 150/s" if workers == 1 else ">= 250/s")
 
-    def _docker_churn(self, n: int) -> float:
+    def _docker_churn(self, n: int, network: str = "none") -> float:
         try:
             import docker  # the Docker SDK, when installed
         except ImportError:
             t = time.perf_counter()
             for _ in range(n):
-                subprocess.run(["docker", "run", "--rm", "--network", "none", "sbs-busybox",
+                subprocess.run(["docker", "run", "--rm", "--network", network, "sbs-busybox",
                                 "/bin/true"], check=True, capture_output=True)
             return n / (time.perf_counter() - t)
         client = docker.from_env()
         t = time.perf_counter()
         for _ in range(n):
-            c = client.containers.create("sbs-busybox", ["/bin/true"], network_mode="none")
+            c = client.containers.create("sbs-busybox", ["/bin/true"], network_mode=network)
             c.start()
             c.wait()
             c.remove()

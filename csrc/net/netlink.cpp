@@ -12,6 +12,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sched.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -110,6 +111,14 @@ bool Rtnl::create_bridge(const std::string& name) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     auto* nlh = link_msg(buf.data(), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+    // A MAC address of its own, as docker gives its bridges: without one the bridge takes the
+    // lowest of its ports' and changes it when that port goes, and the other containers'
+    // neighbour entries for the gateway point at a MAC nobody has until they expire (~20 s
+    // without the gateway: their name resolver, their way out).
+    unsigned char mac[6];
+    if (::getrandom(mac, sizeof mac, 0) != static_cast<ssize_t>(sizeof mac)) throw_errno("getrandom", name);
+    mac[0] = static_cast<unsigned char>((mac[0] & 0xfe) | 0x02);  // unicast, locally administered
+    mnl_attr_put(nlh, IFLA_ADDRESS, sizeof mac, mac);
     struct nlattr* info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
     mnl_attr_nest_end(nlh, info);
@@ -209,9 +218,16 @@ void Rtnl::add_default_route(uint32_t gateway) {
 
 bool Rtnl::delete_link(const std::string& name) {
     check_name(name);
+    return delete_link_by(0, name);
+}
+
+bool Rtnl::delete_link(int index, const std::string& name) { return delete_link_by(index, name); }
+
+// By index when one is given (the kernel then ignores the name), else by name.
+bool Rtnl::delete_link_by(int index, const std::string& name) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    auto* nlh = link_msg(buf.data(), RTM_DELLINK, 0, 0);
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+    auto* nlh = link_msg(buf.data(), RTM_DELLINK, 0, index);
+    if (!index) mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
     try {
         talk(nlh, "delete link", name);
     } catch (const SysError& e) {

@@ -44,8 +44,12 @@ public:
     void add_default_route(uint32_t gateway);
     // Deletes a link (a veth takes its peer along); false when there was none.
     bool delete_link(const std::string& name);
+    // The link of that index (an index is not given again soon, a name is at once); `name` is
+    // for the error message.
+    bool delete_link(int index, const std::string& name);
 
 private:
+    bool delete_link_by(int index, const std::string& name);
     void talk(::nlmsghdr* msg, const std::string& what, const std::string& name);
     mnl_socket* sock_ = nullptr;
     unsigned portid_ = 0;

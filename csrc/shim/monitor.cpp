@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/etcfile.hpp"
 #include "core/fsutil.hpp"
 #include "core/proc.hpp"
 #include "core/spawn.hpp"
@@ -112,7 +113,11 @@ void Monitor::fail_start(const std::exception& e, int err, const std::string& sy
                          const std::string& path, int exit_code) {
     // As docker: a container whose process could not start stays "created", with the exit
     // code and the error recorded.
-    if (net_) net_->down();
+    if (net_) {
+        net_->down();
+        net_->remove_links();
+        net_->end();
+    }
     cfg_.state["Status"] = "created";
     cfg_.state["Running"] = false;
     cfg_.state["Pid"] = 0;
@@ -264,6 +269,7 @@ void Monitor::on_control(size_t i) {
         json req = json::parse(msg.substr(4), nullptr, false);
         if (net_ && req.is_object()) reply = net_->control(req, init_, cfg_.state);
         if (reply.value("ok", false)) {
+            update_etc_files(req.value("files", json::object()));
             try {
                 write_state();
             } catch (const SysError&) {
@@ -304,6 +310,44 @@ void Monitor::on_control(size_t i) {
             send_fds(conns_[i].fd.get(), "pong", {});
         } catch (const SysError&) {
         }
+    }
+}
+
+void Monitor::update_etc_files(const json& files) {
+    // As docker after a connect or disconnect: /etc/hosts loses the lines of the addresses
+    // the container gave up and gains one per new address; /etc/resolv.conf changes with the
+    // set of resolvers of its user networks, unless the container changed the file (it is
+    // then no longer what the plan wrote there). The plan's copies change too, so a restart
+    // policy's next run writes the same.
+    if (!files.is_object() || files.empty()) return;
+    for (MountOp& op : plan_.mounts) {
+        if (op.kind != MountOp::Kind::File) continue;
+        std::function<std::optional<std::string>(const std::string&)> edit;
+        if (op.target == "/etc/hosts" && (files.contains("hosts_add") || files.contains("hosts_drop"))) {
+            auto drop = files.value("hosts_drop", std::vector<std::string>{});
+            auto add = files.value("hosts_add", std::string());
+            edit = [drop, add](const std::string& text) -> std::optional<std::string> {
+                return edit_hosts(text, drop, add);
+            };
+        } else if (op.target == "/etc/resolv.conf" && files.contains("resolv_conf")) {
+            auto was = op.source;
+            auto now = files.at("resolv_conf").get<std::string>();
+            edit = [was, now](const std::string& text) -> std::optional<std::string> {
+                if (text != was) return std::nullopt;
+                return now;
+            };
+        } else {
+            continue;
+        }
+        if (init_ > 0) {
+            try {
+                rewrite_generated_file(init_, op.target, edit);
+            } catch (const SysError&) {
+                // The endpoint is made or gone either way: the file stays as it was, as a
+                // file the container replaced does.
+            }
+        }
+        if (auto next = edit(op.source)) op.source = *next;
     }
 }
 
@@ -373,8 +417,11 @@ void Monitor::on_exit(int status) {
     }
     health_.on_stop(cfg_.state);
     drain_streams(2000);
-    if (net_) net_->down();  // before the exit is reported: nothing of it is left by then
-    if (should_restart(code)) mount_ns_.reset();  // a restart makes a new one
+    if (net_) net_->down();  // before the exit is reported: its ports and names are free by then
+    if (should_restart(code)) {
+        mount_ns_.reset();  // a restart makes a new one
+        if (net_) net_->remove_links();  // and new links of the same names
+    }
     bool oom = cg_.oom_killed();
     if (should_restart(code)) {
         ++restart_count_;
@@ -473,6 +520,13 @@ void Monitor::finish(int exit_code, bool oom) {
     // moves that wait from between the container's exit and our report (where every waiter
     // would pay it) to after the report.
     mount_ns_.reset();
+    if (net_) {
+        net_->remove_links();  // the same: deleting a link waits for RCU
+        // An address claim of a container that no longer runs is free to take anyway (see
+        // network/__init__.py); removing it (an unlink, ~2 ms on this ext4) need not delay
+        // the report.
+        net_->end();
+    }
 }
 
 void Monitor::on_signals() {

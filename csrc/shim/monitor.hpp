@@ -60,6 +60,7 @@ private:
     void loop();
     void on_readable(Stream& s);
     void on_control(size_t i);
+    void update_etc_files(const nlohmann::json& files);
     void on_signals();
     void on_exit(int status);
     void finish(int exit_code, bool oom);

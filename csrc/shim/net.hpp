@@ -20,7 +20,15 @@ class NetHook {
 public:
     virtual ~NetHook() = default;
     virtual void up(pid_t pid) = 0;  // throws SysError
+    // What must be gone when the exit is reported: published ports, names in the resolver.
     virtual void down() noexcept = 0;
+    // The veths: deleting a link waits for RCU grace periods (~15-20 ms here), so the monitor
+    // does it after the exit's report, as it releases the mount namespace (and at once
+    // before a restart, whose links have the same names).
+    virtual void remove_links() noexcept = 0;
+    // The container is over (no restart follows): its address claims in the store go, so
+    // the addresses are free at once and no claim of a removed container is left behind.
+    virtual void end() noexcept = 0;
     // A request {"op": "connect"|"disconnect", ...} while the container runs (`pid`; -1 between
     // two runs of a restart policy: recorded for the next up). On success the state's
     // NetworkSettings become the request's "settings". Returns the reply ({"ok": bool, ...}).

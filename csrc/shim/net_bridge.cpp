@@ -6,10 +6,15 @@
 //         the address, the link up and (first network only) the default route; then the
 //         published ports (host ports reserved by a bound socket, as docker-proxy does, and
 //         nftables map elements).
-//   down: the ports' elements and the veths (deleting the host end takes the peer along), so
-//         nothing of the container is left when its exit is reported. The endpoints stay
-//         known: a restart policy's next run gets them again.
+//   down: the container's names in the network's resolver (dnsrecords.hpp) and the ports'
+//         elements, so its name no longer resolves and its ports are free when its exit is
+//         reported; then (remove_links, after the report: it waits for RCU) the veths
+//         (deleting the host end takes the peer along). The endpoints stay known: a restart
+//         policy's next run gets them again.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +27,7 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "net/dnsrecords.hpp"
 #include "net/netlink.hpp"
 #include "net/netsetup.hpp"
 #include "net/nftables.hpp"
@@ -55,6 +61,15 @@ public:
             r.ctr_port = p.at("port").get<int>();
             ports_.push_back(r);
         }
+        if (j.contains("claim")) {
+            claim_ = j.at("claim").at("path").get<std::string>();
+            claim_id_ = j.at("claim").at("id").get<std::string>();
+        }
+        if (j.contains("dns")) {
+            auto& d = j.at("dns");
+            dns_ = net::DnsRecord{d.at("dir").get<std::string>(), d.at("file").get<std::string>(),
+                                  d.at("id").get<std::string>(), d.at("record").get<std::string>()};
+        }
     }
 
     const std::string& name() const { return name_; }
@@ -70,6 +85,7 @@ public:
         host.delete_link(host_if_);  // a leftover of a crash (names are per container and network)
         host.create_veth(host_if_, ifname_, pid, mac_);
         veth_made_ = true;
+        host_index_ = host.index(host_if_);
         host.set_master(host_if_, bridge_);
         host.set_up(host_if_);
         net::in_netns_of(pid, [&] {
@@ -78,41 +94,94 @@ public:
             c.set_up(ifname_);
             if (default_route_) c.add_default_route(gateway_.addr);
         });
+        // Which claim is this run's: a new start of the same container (after our exit's
+        // report) makes a new one, which unclaim must leave alone.
+        if (!claim_.empty() && !claim_known_) claim_known_ = ::lstat(claim_.c_str(), &claim_st_) == 0;
+        // The engine wrote the records for the first run; a restart's run gets them back.
+        if (!dns_.id.empty()) net::dns_add(dns_);
         if (!ports_.empty()) {
             if (reserved_.empty()) reserve_ports();
-            net::Nft nft;
-            nft.ensure_table();
-            nft.add_ports(ports_);
+            if (!nft_) nft_ = std::make_unique<net::Nft>();
+            // The table is made once per namespace: only when the elements have nowhere to
+            // go. Asking for it each time cost a failing `create table` transaction (~15 ms
+            // blocked in the kernel here) on every start with -p.
+            try {
+                nft_->add_ports(ports_);
+            } catch (const SysError& e) {
+                if (e.err != ENOENT) throw;
+                nft_->ensure_table();
+                nft_->add_ports(ports_);
+            }
             ports_added_ = true;
         }
     }
 
     void down() noexcept {
-        if (ports_added_) {
+        if (!dns_.id.empty()) {
             try {
-                net::Nft nft;
-                nft.remove_ports(ports_);
+                net::dns_remove(dns_);
+            } catch (const std::exception&) {
+            }
+        }
+        if (ports_added_) {
+            // Through the context kept since up: closing an nftables socket after a
+            // transaction that deleted something waits for the kernel to free it (an RCU
+            // grace period, ~13 ms here), so the socket is closed when the monitor exits,
+            // after the container's exit has been reported.
+            try {
+                if (!nft_) nft_ = std::make_unique<net::Nft>();
+                nft_->remove_ports(ports_);
             } catch (const std::exception&) {
             }
             ports_added_ = false;
         }
+    }
+
+    void remove_links() noexcept {
         if (veth_made_) {
+            // By index: it runs after the exit's report, when a new start of the same
+            // container may have made a veth of the same name already.
             try {
                 net::Rtnl host;
-                host.delete_link(host_if_);
+                if (host_index_ > 0) host.delete_link(host_index_, host_if_);
+                else host.delete_link(host_if_);
             } catch (const std::exception&) {
             }
             veth_made_ = false;
+            host_index_ = 0;
         }
     }
 
     // What it holds goes: the reserved host ports too (a disconnect, not a restart).
     void release() noexcept {
         down();
+        remove_links();
         reserved_.clear();
     }
 
-    ~Endpoint() { down(); }
+    // The address claim (network/__init__.py: `ips/<address>` -> container id), under the
+    // network directory's lock, the one allocation takes; a claim another container, or a
+    // new start of this one, took over meanwhile stays theirs.
+    void unclaim() noexcept {
+        if (claim_.empty()) return;
+        std::string ips = claim_.substr(0, claim_.rfind('/'));
+        UniqueFd lock(::open(ips.substr(0, ips.rfind('/')).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!lock) return;
+        while (::flock(lock.get(), LOCK_EX) != 0)
+            if (errno != EINTR) return;
+        struct stat st;
+        if (!claim_known_ || ::lstat(claim_.c_str(), &st) != 0 || st.st_ino != claim_st_.st_ino ||
+            st.st_ctim.tv_sec != claim_st_.st_ctim.tv_sec || st.st_ctim.tv_nsec != claim_st_.st_ctim.tv_nsec)
+            return;
+        char buf[256];
+        ssize_t n = ::readlink(claim_.c_str(), buf, sizeof buf);
+        if (n > 0 && std::string(buf, static_cast<size_t>(n)) == claim_id_) ::unlink(claim_.c_str());
+    }
+
+    ~Endpoint() {
+        down();
+        remove_links();
+    }
 
 private:
     // A bound socket per host port keeps host programs off a port the container publishes
@@ -142,7 +211,13 @@ private:
     bool default_route_ = true, masquerade_ = true;
     std::vector<net::PortRule> ports_;
     std::vector<UniqueFd> reserved_;
+    std::unique_ptr<net::Nft> nft_;  // kept open until the monitor exits (see down)
+    std::string claim_, claim_id_;  // the address claim's path, and whose it is
+    struct stat claim_st_ {};       // the claim as this run found it (inode, ctime)
+    bool claim_known_ = false;
+    net::DnsRecord dns_;  // user networks: the container's names in the network's resolver
     bool veth_made_ = false, ports_added_ = false;
+    int host_index_ = 0;  // the host end's ifindex
 };
 
 class BridgeNet : public NetHook {
@@ -157,6 +232,14 @@ public:
 
     void down() noexcept override {
         for (auto& e : eps_) e->down();
+    }
+
+    void remove_links() noexcept override {
+        for (auto& e : eps_) e->remove_links();
+    }
+
+    void end() noexcept override {
+        for (auto& e : eps_) e->unclaim();
     }
 
     nlohmann::json control(const nlohmann::json& req, pid_t pid, nlohmann::json& state) override {

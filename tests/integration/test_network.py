@@ -663,7 +663,120 @@ def test_connected_network_comes_back_after_a_restart_policy_restart(cli):
         assert doc["RestartCount"] >= 1, doc["State"]
         r = cli("exec", cid, "ip", "-o", "-4", "addr", check=True)
         assert "10.96.4.40/24" in r.out and "eth0" in r.out
+        # The monitor's run writes the files as the connect left them.
+        r = cli("exec", cid, "cat", "/etc/hosts", "/etc/resolv.conf", check=True)
+        assert f"10.96.4.40\t{cid[:12]}\n" in r.out and "nameserver 10.96.4.1\n" in r.out
         assert _inspect(cli, cid)["NetworkSettings"]["Networks"]["nete"]["IPAddress"] == "10.96.4.40"
     finally:
         cli("rm", "-f", cid)
     cli("network", "rm", "nete", check=True)
+
+
+def _etc(cli, ref) -> tuple[str, str]:
+    r = cli("exec", ref, "cat", "/etc/hosts", check=True)
+    hosts = r.out
+    return hosts, cli("exec", ref, "cat", "/etc/resolv.conf", check=True).out
+
+
+def test_connect_and_disconnect_rewrite_hosts_and_resolv_conf(cli):
+    """As docker: a running container connected to a user network gets a line for its new
+    address in /etc/hosts and, with its first user network, that network's resolver in
+    /etc/resolv.conf (names of the network resolve from inside it at once); a disconnect takes
+    them out again. --read-only containers too (read-only for them, not for the engine); a
+    resolv.conf the container wrote itself is left alone."""
+    cli("network", "create", "--subnet", "10.96.5.0/24", "netf", check=True)
+    ids = []
+    try:
+        ids.append(cli("run", "-d", "--name", "onnet", "--network", "netf", "--ip", "10.96.5.20",
+                       "busybox", "sleep", "60", check=True).out.strip())
+        ids.append(cli("run", "-d", "--name", "joiner", "--hostname", "jo", "busybox", "sleep", "60",
+                       check=True).out.strip())
+        ids.append(cli("run", "-d", "--name", "rojoiner", "--read-only", "--hostname", "ro",
+                       "busybox", "sleep", "60", check=True).out.strip())
+        ids.append(cli("run", "-d", "--name", "ownresolv", "busybox", "sh", "-c",
+                       "echo 'nameserver 192.0.2.7' > /etc/resolv.conf; exec sleep 60",
+                       check=True).out.strip())
+        hosts0, resolv0 = _etc(cli, "joiner")
+        bridge_ip = _inspect(cli, "joiner")["NetworkSettings"]["IPAddress"]
+        assert f"{bridge_ip}\tjo\n" in hosts0 and "10.96.5.1" not in resolv0
+        for name, host, ip in (("joiner", "jo", "10.96.5.30"), ("rojoiner", "ro", "10.96.5.31")):
+            cli("network", "connect", "--ip", ip, "netf", name, check=True)
+            hosts, resolv = _etc(cli, name)
+            assert hosts.endswith(f"{ip}\t{host}\n"), hosts
+            assert resolv.startswith("nameserver 10.96.5.1\n"), resolv
+            # The network's names resolve from inside, through the new resolver.
+            r = cli("exec", name, "nslookup", "onnet", timeout=30)
+            assert "10.96.5.20" in r.out, (r.out, r.err)
+        hosts, _ = _etc(cli, "joiner")
+        assert hosts.startswith(hosts0)  # appended: what was there stays
+        cli("network", "connect", "netf", "ownresolv", check=True)
+        assert _etc(cli, "ownresolv")[1] == "nameserver 192.0.2.7\n"
+        # Disconnect: the line goes, resolv.conf is the host's again (no user network left).
+        cli("network", "disconnect", "netf", "joiner", check=True)
+        hosts, resolv = _etc(cli, "joiner")
+        assert hosts == hosts0 and resolv == resolv0
+        # A restart makes them from the networks it has then.
+        cli("network", "connect", "--ip", "10.96.5.32", "netf", "joiner", check=True)
+        cli("restart", "-t", "0", "joiner", check=True)
+        hosts, resolv = _etc(cli, "joiner")
+        assert "10.96.5.32\tjo\n" in hosts and resolv.startswith("nameserver 10.96.5.1\n")
+        # What the previous run's monitor removes after its exit's report (veths, claims) is
+        # that run's, not the new run's of the same names.
+        time.sleep(1)
+        joiner = ids[1]
+        assert "lbv" + joiner[:12] in _links()
+        nid = json.loads(cli("network", "inspect", "netf", check=True).out)[0]["Id"]
+        assert os.readlink(os.path.join(cli.root, "networks", nid, "ips", "10.96.5.32")) == joiner
+        r = cli("exec", "joiner", "ping", "-c", "1", "-W", "2", "10.96.5.20", timeout=30)
+        assert r.returncode == 0, r.out + r.err
+    finally:
+        cli("rm", "-f", *ids)
+    cli("network", "rm", "netf", check=True)
+
+
+def _resolver_records(cli, net: str) -> str:
+    with open(os.path.join(cli.root, "networks", "aardvark", net)) as f:
+        return f.read()
+
+
+def test_names_of_ended_containers_stop_resolving_at_once(cli):
+    """A container's names leave its network's resolver when it ends (its monitor's
+    teardown), not at the next start on the network; a restart brings them back, and a
+    container killed with its monitor loses them at the next command."""
+    cli("network", "create", "--subnet", "10.96.6.0/24", "netg", check=True)
+    ids = []
+    try:
+        ids.append(cli("run", "-d", "--name", "asker", "--network", "netg", "busybox", "sleep", "60",
+                       check=True).out.strip())
+        gone = cli("run", "-d", "--name", "goner", "--network", "netg", "--network-alias", "gal",
+                   "--ip", "10.96.6.40", "busybox", "sleep", "60", check=True).out.strip()
+        ids.append(gone)
+
+        def lookup(name):
+            return cli("exec", "asker", "nslookup", name, timeout=30).out
+
+        assert "10.96.6.40" in lookup("goner") and "10.96.6.40" in lookup("gal")
+        cli("stop", "-t", "0", "goner", check=True)
+        assert gone not in _resolver_records(cli, "netg")
+        assert "10.96.6.40" not in lookup("goner") and "10.96.6.40" not in lookup("gal")
+        cli("start", "goner", check=True)
+        assert "10.96.6.40" in lookup("goner")
+        cli("rm", "-f", "goner", check=True)
+        assert gone not in _resolver_records(cli, "netg")
+        assert "10.96.6.40" not in lookup("goner")
+        # Killed with its monitor: the next command that looks at it takes its names out.
+        gone = cli("run", "-d", "--name", "goner2", "--network", "netg", "--ip", "10.96.6.41",
+                   "busybox", "sleep", "60", check=True).out.strip()
+        ids.append(gone)
+        assert gone in _resolver_records(cli, "netg")
+        with open(os.path.join(cli.root, "containers", gone, "state.json")) as f:
+            st = json.load(f)
+        os.kill(st["MonitorPid"], 9)
+        os.kill(st["Pid"], 9)
+        time.sleep(0.2)
+        cli("ps", "-a", check=True)
+        assert gone not in _resolver_records(cli, "netg")
+        assert "10.96.6.41" not in lookup("goner2")
+    finally:
+        cli("rm", "-f", *ids)
+    cli("network", "rm", "netg", check=True)

@@ -4,13 +4,15 @@ Store layout (under ``<root>/networks``)::
 
     <id>/network.json      docker's network document (Name, Id, Driver, IPAM, Options, ...)
     <id>/ips/<a.b.c.d>     symlink -> container id: the address is that container's
-    <id>/cursor            the last address handed out (the next search starts after it)
+    <id>/cursor            the last address handed out, as an offset in the subnet (ten digits;
+                           the next search starts after it)
 
 A network's address changes happen under an flock on its directory. Allocation is O(1): it
 tries the address after the cursor, and a claim whose container no longer runs (stopped,
-removed, or its monitor gone) is free to take, so a crash never leaks an address. The kernel
-side (bridge, veths, nftables) is made by the container's monitor (csrc/shim/net_bridge.cpp)
-and removed by it when the container ends; `_net` removes what a crash left.
+removed, or its monitor gone) is free to take, so a crash never leaks an address; the
+container's monitor removes its claims when the container ends. The kernel side (bridge,
+veths, nftables) is made by the monitor (csrc/shim/net_bridge.cpp) and removed by it when the
+container ends; `_net` removes what a crash left.
 
 Nothing here is imported by `--network none|host` runs.
 """
@@ -94,6 +96,16 @@ def _pool():
 
 def _mac(ip: int) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in struct.pack("!I", ip))
+
+
+def _write_cursor(path: str, off: int) -> None:
+    """Overwrites the cursor in place, always ten digits: a file truncated and written again
+    costs ext4 a block freed and allocated (2.3 ms here against 0.006 ms), on every start."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.pwrite(fd, b"%010d" % off, 0)
+    finally:
+        os.close(fd)
 
 
 class _DirLock:
@@ -293,8 +305,7 @@ class Networks:
                 if off == 0 or off == size - 1 or n == gw:
                     continue
                 if self._claim(ips, nid, n, cid):
-                    with open(os.path.join(ndir, "cursor"), "w") as f:
-                        f.write(str(off))
+                    _write_cursor(os.path.join(ndir, "cursor"), off)
                     return _int2ip(n)
         raise Conflict(f"no available IPv4 addresses on network {net['Name']}")
 
@@ -433,14 +444,19 @@ def resolv_conf(cfg: dict, embedded=()) -> str:
 
 def hosts_file(cfg: dict, ips, base: str, store=None) -> str:
     """/etc/hosts: the base, --add-host entries, then the container's name on each address."""
+    out = base + extra_hosts_lines(cfg, store)
+    for ip in ([ips] if isinstance(ips, str) else ips or ()):
+        out += hosts_line(cfg, ip)
+    return out
+
+
+def hosts_line(cfg: dict, ip: str) -> str:
+    """The container's own line in /etc/hosts for one of its addresses."""
     c = cfg["Config"]
     names = [c["Hostname"]]
     if c.get("Domainname"):
         names.insert(0, f"{c['Hostname']}.{c['Domainname']}")
-    out = base + extra_hosts_lines(cfg, store)
-    for ip in ([ips] if isinstance(ips, str) else ips or ()):
-        out += f"{ip}\t{' '.join(names)}\n"
-    return out
+    return f"{ip}\t{' '.join(names)}\n"
 
 
 def extra_hosts_lines(cfg: dict, store=None) -> str:
@@ -489,7 +505,8 @@ def _aardvark_pid(d: str) -> int:
         with open(os.path.join(d, "aardvark.pid")) as f:
             pid = int(f.read().strip() or 0)
         with open(f"/proc/{pid}/comm") as f:
-            return pid if f.read().strip().startswith("aardvark") else 0
+            # a zombie (exited, its parent has not reaped it yet) serves nothing
+            return pid if f.read().strip().startswith("aardvark") and _alive(pid) else 0
     except (OSError, ValueError):
         return 0
 
@@ -522,11 +539,35 @@ def _dns_update(store, net: dict, cid: str, ip: str, names: list, drop: bool = F
             ost = _util.read_json(os.path.join(cdir, "state.json"))
         except (OSError, ValueError):
             continue
-        lines.append(f"{other} {oip}  {','.join(_dns_names(ocfg, other, net['Name'], settings=ost.get('NetworkSettings')))}")
+        lines.append(_dns_record(other, oip, _dns_names(ocfg, other, net['Name'],
+                                                        settings=ost.get('NetworkSettings'))))
     if not drop:
-        lines.append(f"{cid} {ip}  {','.join(names)}")
-    _util.write_atomic(os.path.join(d, net["Name"]), ("\n".join(lines) + "\n").encode())
-    _aardvark_reload(d)
+        lines.append(_dns_record(cid, ip, names))
+    with _DirLock(d):  # the lock the monitors take to change the file (csrc/net/dnsrecords.hpp)
+        _util.write_atomic(os.path.join(d, net["Name"]), ("\n".join(lines) + "\n").encode())
+        _aardvark_reload_locked(d)
+
+
+def _dns_record(cid: str, ip: str, names: list) -> str:
+    """A container's line in aardvark-dns's file of a network (no IPv6 address)."""
+    return f"{cid} {ip}  {','.join(names)}"
+
+
+def dns_drop(store, net_name: str, cid: str) -> None:
+    """Takes a container's records out of its network's resolver, as its monitor does when
+    the container ends: for a container whose monitor was killed with it."""
+    d = _dns_dir(store)
+    path = os.path.join(d, net_name)
+    try:
+        with _DirLock(d):
+            with open(path) as f:
+                lines = f.read().splitlines()
+            keep = lines[:1] + [ln for ln in lines[1:] if not ln.startswith(cid + " ")]
+            if keep != lines:
+                _util.write_atomic(path, ("\n".join(keep) + "\n").encode())
+                _aardvark_reload_locked(d)
+    except FileNotFoundError:
+        pass  # no resolver, or the network went: no records
 
 
 def _alive(pid: int) -> bool:
@@ -556,30 +597,36 @@ def _aardvark_stop(pid: int) -> None:
 
 def _aardvark_reload(d: str) -> None:
     with _DirLock(d):
-        pid = _aardvark_pid(d)
-        configs = [n for n in os.listdir(d) if n != "aardvark.pid" and not n.startswith(".")]
-        if pid and configs:
-            os.kill(pid, 1)  # SIGHUP: it reads the networks' files again
-            return
-        if pid:
-            _aardvark_stop(pid)
-            return
-        if not configs:
-            return
-        devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-        try:
-            # It daemonizes: the process we start exits once the server is listening.
-            child = os.posix_spawn(_aardvark(), ["aardvark-dns", "--config", d, "-p", "53", "run"],
-                                   dict(os.environ),
-                                   file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
-                                                 (os.POSIX_SPAWN_DUP2, devnull, 1),
-                                                 (os.POSIX_SPAWN_DUP2, devnull, 2)])
-        finally:
-            os.close(devnull)
-        _, status = os.waitpid(child, 0)
-        if status != 0:
-            raise InvalidArgument(f"aardvark-dns did not start (status {status}): name resolution "
-                                  f"on user networks is not available")
+        _aardvark_reload_locked(d)
+
+
+def _aardvark_reload_locked(d: str) -> None:
+    """Starts aardvark-dns, makes it read the networks' files again, or stops it when no
+    network has a file any more; under the directory's lock."""
+    pid = _aardvark_pid(d)
+    configs = [n for n in os.listdir(d) if n != "aardvark.pid" and not n.startswith(".")]
+    if pid and configs:
+        os.kill(pid, 1)  # SIGHUP: it reads the networks' files again
+        return
+    if pid:
+        _aardvark_stop(pid)
+        return
+    if not configs:
+        return
+    devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        # It daemonizes: the process we start exits once the server is listening.
+        child = os.posix_spawn(_aardvark(), ["aardvark-dns", "--config", d, "-p", "53", "run"],
+                               dict(os.environ),
+                               file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
+                                             (os.POSIX_SPAWN_DUP2, devnull, 1),
+                                             (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    finally:
+        os.close(devnull)
+    _, status = os.waitpid(child, 0)
+    if status != 0:
+        raise InvalidArgument(f"aardvark-dns did not start (status {status}): name resolution "
+                              f"on user networks is not available")
 
 
 def dns_forget(store, net: dict) -> None:
@@ -636,6 +683,8 @@ def endpoint(store, net: dict, cfg: dict, cid: str, *, want: str | None = None,
             "gateway": ipam["Gateway"], "address": f"{ip}/{prefix}", "mac": mac,
             "host_if": host_if(cid, net["Id"], first), "default_route": first,
             "masquerade": not net.get("Internal"), "ports": list(ports),
+            # the monitor gives the address up when the container ends (no restart follows)
+            "claim": {"path": os.path.join(nets._dir(net["Id"]), "ips", ip), "id": cid},
         }
         if ifname:
             monitor["ifname"] = ifname
@@ -653,7 +702,10 @@ def endpoint(store, net: dict, cfg: dict, cid: str, *, want: str | None = None,
 
             _net.ensure_bridge(bridge_name(net), ipam["Subnet"], f"{ipam['Gateway']}/{prefix}",
                                not net.get("Internal"))
-            _dns_update(store, net, cid, ip, _dns_names(cfg, cid, net["Name"], names))
+            dns_names = _dns_names(cfg, cid, net["Name"], names)
+            _dns_update(store, net, cid, ip, dns_names)
+            monitor["dns"] = {"dir": _dns_dir(store), "file": net["Name"], "id": cid,
+                              "record": _dns_record(cid, ip, dns_names)}
     except BaseException:
         nets.release(net["Id"], ip, cid)
         raise
@@ -750,4 +802,7 @@ def cleanup_after_crash(store, cid: str, state: dict) -> None:
             _net.remove_ports(ports, ip)
         except OSError:
             pass
+    for name, n in (settings.get("Networks") or {}).items():
+        if name != DEFAULT_NAME:
+            dns_drop(store, name, cid)
     release(store, cid, settings)

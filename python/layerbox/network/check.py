@@ -12,7 +12,11 @@ rm` can leave a bridge or the table's elements of a network that no longer exist
 
 Like the bridge `layerbox0` and the `layerbox` table, the check takes the network namespace
 to be this store's: a second store whose containers run in the same namespace would see the
-other's veths and published ports reported here.
+other's veths and published ports reported here. Telling them apart (a store mark on each
+link and element) is not done because it would not make two stores in one namespace work:
+both default networks are `layerbox0` with the same subnet and separate address records, so
+their containers would be handed the same addresses on one bridge. One store per network
+namespace is the rule (docs/design/README.md, Networks).
 
 Claims of containers that stopped or were removed are not problems: an address is claimed
 by a symlink that allocation takes over when its holder no longer runs (network/__init__.py),

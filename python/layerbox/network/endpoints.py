@@ -18,7 +18,8 @@ from layerbox.container.engine import MonitorRefused, ask_monitor
 from layerbox.errors import Conflict, InvalidArgument
 
 from . import (DEFAULT_NAME, Networks, _dns_update, _ip2int, _network_event, endpoint,
-               endpoints_config, parse_cidr, port_map, settings_doc)
+               endpoints_config, hosts_line, parse_cidr, port_map, resolv_conf, resolvers,
+               settings_doc)
 
 # docker's runconfig errors
 ERR_HOST = "container cannot be disconnected from host network or connected to host network"
@@ -46,6 +47,22 @@ def _write_endpoints(c, eps: dict) -> None:
 
 def _ask_monitor(c, req: dict) -> None:
     ask_monitor(c, "net", req)
+
+
+def _etc_changes(cfg: dict, old: dict, new: dict, add: str = "", drop: str | None = None) -> dict:
+    """What the monitor changes in the running container's /etc/hosts and /etc/resolv.conf
+    (see Monitor::update_etc_files): docker's line for the new address, or the lines of the
+    address given up; resolv.conf made again when the resolvers of its user networks change
+    (the first user network's resolver replaces the host's, as docker's embedded one)."""
+    files: dict = {}
+    if add:
+        files["hosts_add"] = add
+    if drop:
+        files["hosts_drop"] = [drop]
+    embedded = resolvers(new)
+    if embedded != resolvers(old):
+        files["resolv_conf"] = resolv_conf(cfg, embedded)
+    return files
 
 
 def connect(engine, netref: str, cref: str, *, ip: str | None = None, aliases=()) -> None:
@@ -83,8 +100,10 @@ def connect(engine, netref: str, cref: str, *, ip: str | None = None, aliases=()
             networks = dict(old.get("Networks") or {})
             networks[net["Name"]] = entry
             settings = settings_doc(networks, old.get("Ports") or port_map(cfg, []))
+            files = _etc_changes(cfg, old, settings, add=hosts_line(cfg, entry["IPAddress"]))
             try:
-                _ask_monitor(c, {"op": "connect", "endpoint": mon, "settings": settings})
+                _ask_monitor(c, {"op": "connect", "endpoint": mon, "settings": settings,
+                                 "files": files})
             except BaseException:
                 nets.release(net["Id"], entry["IPAddress"], cid)
                 if net["Name"] != DEFAULT_NAME:
@@ -114,8 +133,10 @@ def disconnect(engine, netref: str, cref: str, *, force: bool = False) -> None:
             networks = dict(old.get("Networks") or {})
             entry = networks.pop(net["Name"], None) or {}
             settings = settings_doc(networks, old.get("Ports") or {})
+            files = _etc_changes(cfg, old, settings, drop=entry.get("IPAddress"))
             try:
-                _ask_monitor(c, {"op": "disconnect", "name": net["Name"], "settings": settings})
+                _ask_monitor(c, {"op": "disconnect", "name": net["Name"], "settings": settings,
+                                 "files": files})
             except MonitorRefused:
                 if not force:
                     raise
