@@ -210,6 +210,9 @@ bool Monitor::launch(bool first) {
     cfg_.state["RestartCount"] = restart_count_;
     health_.on_start(cfg_.state);
     write_state();
+    // Recorded here, not by whoever asked for the start: before the process can end (so a
+    // container that exits at once still reads create, start, die), and for every restart.
+    record_event(cfg_.events, "start", json::object());
     if (first) {
         json msg = {{"ok", true}, {"pid", init_}, {"monitor_pid", ::getpid()}};
         std::vector<int> fds{init_pidfd_.get()};

@@ -479,21 +479,24 @@ async def attach(request):
             os.close(stdin_fd)
         raise
     feeder = None
-    if stdin_fd >= 0:
-        if st.stdin is not None:
-            # The client's input goes in as it comes; its end of input closes our copy, and
-            # with StdinOnce the container's stdin too (without, it stays open for the next
-            # attach, as docker's).
-            feeder = asyncio.ensure_future(_feed_stdin(svc, c, st, stdin_fd, tty))
-        else:
-            os.close(stdin_fd)
 
     def enc(stream, data):
         return data if tty else streams.frame(stream, data)
 
     path = engine.log_path(c)
     try:
+        # Where following starts, taken before any input reaches the container: its answer to
+        # that input comes after this offset, never lost in between.
         backlog, size = await svc.run(_backlog, path, want_out, want_err)
+        if stdin_fd >= 0:
+            if st.stdin is not None:
+                # The client's input goes in as it comes; its end of input closes our copy, and
+                # with StdinOnce the container's stdin too (without, it stays open for the next
+                # attach, as docker's).
+                feeder = asyncio.ensure_future(_feed_stdin(svc, c, st, stdin_fd, tty))
+            else:
+                os.close(stdin_fd)
+            stdin_fd = -1
         if flag(request, "logs"):
             await st.write(b"".join(enc(s, d) for s, d in backlog))
         if flag(request, "stream"):
@@ -510,6 +513,8 @@ async def attach(request):
     finally:
         if feeder is not None:
             feeder.cancel()  # feed_fd closes the descriptor on its way out
+        elif stdin_fd >= 0:
+            os.close(stdin_fd)  # the backlog's read failed before the feeder took it
         if pending is not None:
             lst = svc.attaches.get(c.id)
             if lst and pending in lst:

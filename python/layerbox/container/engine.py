@@ -451,9 +451,9 @@ class ContainerEngine:
             if c.running:
                 return None
             try:
-                mon = self._launch(c, stdin, stdout, stderr, tty_size)
-                _event(self.store, "start", cid, **_event_attributes(c))
-                return mon
+                # "start" is the monitor's event (csrc/shim/monitor.cpp), recorded before the
+                # process can die: recorded here, it could follow the "die" of a quick exit.
+                return self._launch(c, stdin, stdout, stderr, tty_size)
             except StartError:
                 raise  # the monitor recorded it (and removed an --rm container)
             except BaseException:
@@ -547,7 +547,7 @@ class ContainerEngine:
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
             + self._anonymous_volume_paths(cfg, c.id),
-            # die (each exit) and destroy (--rm) are the monitor's to record: it sees them
+            # start, die (each run and restart) and destroy (--rm) are the monitor's to record
             "events": {"log": events.path(self.store.root), "max_bytes": events.MAX_BYTES,
                        "id": c.id, "attributes": _event_attributes(c)},
         }
