@@ -15,29 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
-def layerbox_cmd() -> list[str]:
-    exe = os.path.join(sysconfig.get_path("scripts"), "layerbox")
-    return [exe] if os.access(exe, os.X_OK) else [sys.executable, "-m", "layerbox"]
-
-
-def median_ms(cmd, env, reps) -> float:
-    subprocess.run(cmd, check=True, capture_output=True, env=env)
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+from side_by_side import layerbox_cmd, timed  # noqa: E402
 
 
 def make_store(root: str, tar: str, containers: int, images: int) -> None:
@@ -94,7 +78,8 @@ def main() -> int:
                 ("exec target true", ["exec", "target", "true"]),
                 ("images busybox", ["images", "busybox"]), ("ps -a", ["ps", "-a"])]
         for what, argv in rows:
-            res = {k: median_ms([*lb, *argv], dict(os.environ, LAYERBOX_ROOT=r), args.reps if what != "ps -a" else 5)
+            res = {k: timed([*lb, *argv], args.reps if what != "ps -a" else 5, dict(os.environ, LAYERBOX_ROOT=r),
+                            warmup=1)
                    for k, r in roots.items()}
             print(f"{what}: empty {res['empty']:.1f} ms, grown {res['grown']:.1f} ms, "
                   f"ratio {res['grown'] / res['empty']:.2f}", flush=True)
