@@ -13,7 +13,10 @@ def test_dash_v_as_moby_parses_it():
     b = mounts.parse_bind("/host/dir/:/ctr:ro")
     assert (b["Type"], b["Source"], b["Destination"], b["RW"], b["Mode"], b["Propagation"]) == \
         ("bind", "/host/dir", "/ctr", False, "ro", "rprivate")
-    assert mounts.parse_bind("/h:/c:rshared")["Propagation"] == "rshared"
+    assert mounts.parse_bind("/h:/c:private")["Propagation"] == "private"
+    for mode in ("rshared", "shared", "rslave", "slave"):  # accepted, they would be private: refused
+        with pytest.raises(InvalidArgument, match=f"bind propagation {mode} is not supported"):
+            mounts.parse_bind(f"/h:/c:{mode}")
     v = mounts.parse_bind("data:/d")
     assert (v["Type"], v["Name"], v["Mode"], v["RW"], v["CopyData"]) == ("volume", "data", "z", True, True)
     assert mounts.parse_bind("data:/d:nocopy")["CopyData"] is False
@@ -132,15 +135,15 @@ def test_inspect_and_plan_of_mount_points():
     assert mounts.inspect_entry(v, "/store/volumes") == {
         "Type": "volume", "Name": "data", "Source": "/store/volumes/data/_data",
         "Destination": "/d", "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""}
-    b = mounts.parse_bind("/h:/c:ro,rslave")
+    b = mounts.parse_bind("/h:/c:ro,private")
     assert mounts.inspect_entry(b, "/s") == {"Type": "bind", "Source": "/h", "Destination": "/c",
-                                             "Mode": "ro,rslave", "RW": False, "Propagation": "rslave"}
+                                             "Mode": "ro,private", "RW": False, "Propagation": "private"}
     t = mounts.from_api({"Type": "tmpfs", "Target": "/t", "ReadOnly": True, "TmpfsOptions": {"SizeBytes": 1 << 20}})
     ops = mounts.plan_ops([v, b, t], lambda m: "/src", True,
                           lambda p, o: [{"kind": "fs", "target": p, "opts": o}])
     assert ops[0] == {"kind": "bind", "target": "/d", "source": "/src", "recursive": True,
                       "ro": False, "copy_up": True}
-    assert ops[1]["propagation"] == mounts.PROPAGATION_FLAGS["rslave"] and ops[1]["ro"]
+    assert ops[1]["propagation"] == mounts.PROPAGATION_FLAGS["private"] and ops[1]["ro"]
     assert ops[2] == {"kind": "fs", "target": "/t", "opts": "size=1m,ro"}
     assert "copy_up" not in mounts.plan_ops([v], lambda m: "/src", False, None)[0]
 

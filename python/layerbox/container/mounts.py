@@ -68,6 +68,17 @@ def _mount_config_error(kind: str, why: str) -> InvalidArgument:
     return InvalidArgument(f'invalid mount config for type "{kind}": {why}')
 
 
+def _honoured_propagation(prop: str) -> str:
+    """The propagation modes layerbox carries out: private ones. A container's mount namespace is
+    made rprivate before its binds, so a shared or slave bind would take no mount from the host
+    nor give one back: refused, rather than accepted and silently private (docker's rshared and
+    rslave want / kept rshared/rslave with only the root's parent private, not done yet)."""
+    if prop not in ("private", "rprivate"):
+        raise InvalidArgument(f"bind propagation {prop} is not supported by layerbox: a container's "
+                              "mounts do not propagate to or from the host (use private or rprivate)")
+    return prop
+
+
 def _check_target(kind: str, target: str) -> str:
     if not target:
         raise _mount_config_error(kind, "field Target must not be empty")
@@ -109,7 +120,7 @@ def parse_bind(raw: str) -> dict:
     m = {"Type": kind, "Source": "", "Destination": dest, "Mode": mode, "RW": "ro" not in opts}
     if kind == "bind":
         m["Source"] = posixpath.normpath(source)
-        m["Propagation"] = next((o for o in opts if o in _PROPAGATION), "rprivate")
+        m["Propagation"] = _honoured_propagation(next((o for o in opts if o in _PROPAGATION), "rprivate"))
         m["CreateSource"] = True  # -v makes a missing host directory; --mount refuses it
         return m
     if any(o in _PROPAGATION for o in opts):
@@ -276,6 +287,7 @@ def from_api(spec: dict) -> dict:
         prop = (bind_opts or {}).get("Propagation") or "rprivate"
         if prop not in _PROPAGATION:
             raise _mount_config_error(kind, f"invalid propagation mode: {prop}")
+        _honoured_propagation(prop)
         m.update(Source=posixpath.normpath(source), Propagation=prop)
         if (bind_opts or {}).get("NonRecursive"):
             m["NonRecursive"] = True
