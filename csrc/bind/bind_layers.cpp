@@ -194,7 +194,8 @@ void bind_layers(py::module_& m) {
           py::arg("overlay") = py::none(),
           "lstat (stat with follow) of path resolved inside root, or inside `overlay`\n"
           "({lower, upper, work, target}) mounted in a private helper thread. Returns {exists, type\n"
-          "('file'|'dir'|'symlink'|'other'), mode, size, mtime, link_target, name}.");
+          "('file'|'dir'|'symlink'|'other'), mode, size, mtime, link_target, name, resolved (where\n"
+          "the path led inside the root), mount_root}.");
 
     m.def("archive_path",
           [](const std::string& root, const std::string& path, int out_fd, bool follow, bool contents_only,

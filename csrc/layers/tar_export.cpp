@@ -250,6 +250,7 @@ PathInfo stat_in_root(const std::string& root, const std::string& path, bool fol
         if (e.err == ENOENT || e.err == ENOTDIR) return info;
         throw;
     }
+    info.resolved = "/" + join_components(comps, comps.size());
     struct stat st;
     if (comps.empty()) {
         if (::fstat(rootfd.get(), &st) != 0) throw_errno("stat", root);
@@ -345,7 +346,7 @@ std::string to_json(const ExtractResult& r) {
 std::string to_json(const PathInfo& r) {
     return dump(json{{"exists", r.exists}, {"type", r.type}, {"mode", r.mode}, {"size", r.size},
                      {"mtime", r.mtime}, {"link_target", r.link_target}, {"name", r.name},
-                     {"mount_root", r.mount_root}});
+                     {"resolved", r.resolved}, {"mount_root", r.mount_root}});
 }
 
 }  // namespace lb

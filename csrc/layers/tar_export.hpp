@@ -48,6 +48,9 @@ struct PathInfo {
     int64_t mtime = 0;
     std::string link_target;  // for a symlink (not followed)
     std::string name;         // the base name of what was found ("" for the root)
+    std::string resolved;     // where the path led inside the root, symlinks resolved ("/a/b";
+                              // set when its parent exists): what a check of the mounts it is
+                              // under must compare, not the path as given
     bool mount_root = false;  // something is mounted there (a volume, a running container's
                               // /etc/hosts): archive_in_root sends a mounted directory's
                               // contents only, without the directory's own entry

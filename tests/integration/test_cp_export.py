@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -306,5 +307,47 @@ def test_cp_goes_through_volumes_and_binds(cli, client, busybox_image, tmp_path,
         assert "/one" not in cli("diff", ro_name).out
     finally:
         cli("rm", "-f", name, ro_name)
+        cli("volume", "rm", vol, f"{vol}-ro")
+    assert host_mounts(store_root) == []
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_cp_checks_where_a_symlink_leads_not_its_name(cli, client, busybox_image, tmp_path, store_root, running):
+    """The writable check is made on the path resolved inside the container: a symlink in a
+    writable volume that points into a --read-only container's root is refused (a stopped one's
+    layer stays unchanged), and so is a symlink in a writable root that points into a read-only
+    volume."""
+    src = tmp_path / "one"
+    src.write_text("one")
+    vol, ro_name, rw_name = f"cplink-{running}", f"cplinkro-{running}", f"cplinkrw-{running}"
+    tail = " && sleep 60" if running else ""
+    r = cli("run", "-d", "--name", ro_name, "--read-only", "-v", f"{vol}:/vol", "busybox", "sh", "-c",
+            "ln -s /etc /vol/esc" + tail)
+    assert r.returncode == 0, r.err
+    r = cli("run", "-d", "--name", rw_name, "-v", f"{vol}-ro:/ro:ro", "busybox", "sh", "-c",
+            "ln -s /ro /tmp/toro" + tail)
+    assert r.returncode == 0, r.err
+    try:
+        for n, probe in ((ro_name, "/vol/esc"), (rw_name, "/tmp/toro")):
+            for _ in range(200):
+                if cli("exec" if running else "cp", *((n, "test", "-L", probe) if running
+                                                      else (f"{n}:{probe}", "-"))).returncode == 0:
+                    break
+                time.sleep(0.05)
+            if not running:
+                assert cli("wait", n).out.strip() == "0"
+        for dest in ("/vol/esc/", "/vol/esc/one", "/vol/esc"):
+            r = cli("cp", src, f"{ro_name}:{dest}")
+            assert r.returncode == 1 and "container rootfs is marked read-only" in r.err, (dest, r.err)
+        with pytest.raises(layerbox.errors.Forbidden):
+            client.containers.get(ro_name).put_archive("/vol/esc", one_file_tar("put", b"api"))
+        assert "/etc/one" not in cli("diff", ro_name).out and "/etc/put" not in cli("diff", ro_name).out
+        for dest in ("/tmp/toro/", "/tmp/toro/one"):
+            r = cli("cp", src, f"{rw_name}:{dest}")
+            assert r.returncode == 1 and "mounted volume is marked read-only" in r.err, (dest, r.err)
+        r = cli("cp", src, f"{ro_name}:/vol/")  # the volume itself stays writable
+        assert r.returncode == 0, r.err
+    finally:
+        cli("rm", "-f", ro_name, rw_name)
         cli("volume", "rm", vol, f"{vol}-ro")
     assert host_mounts(store_root) == []

@@ -82,12 +82,17 @@ class _Root:
             self._lock.__exit__(*exc)
             self._lock = None
 
-    def check_writable(self, path: str) -> None:
+    def check_writable(self, into: str, name: str = "") -> None:
         """dockerd's checks before extracting into a container (containerExtractToDir): a path
         in a read-only volume or bind is refused, and a path outside every mount of a
-        --read-only container. (The kernel refuses such writes anyway; this gives docker's
-        words, and keeps a stopped --read-only container's layer unchanged.)"""
-        p = posixpath.normpath("/" + path.lstrip("/"))
+        --read-only container. The path compared is where `into` leads inside the container,
+        symlinks resolved there (as dockerd's resolvedPath), plus `name`: a symlink in a
+        writable volume that points into the root (or one in the root pointing into a read-only
+        volume) must not pass as the place it was named. (For a running container the kernel
+        refuses such writes anyway; this gives docker's words, and keeps a stopped --read-only
+        container's layer unchanged.)"""
+        resolved = self.stat(into, follow=True).get("resolved") or "/"
+        p = posixpath.normpath(posixpath.join(resolved, name) if name else resolved)
         inside = [m for m in self.mounts
                   if p == m["Destination"] or p.startswith(m["Destination"].rstrip("/") + "/")]
         if inside:
@@ -290,7 +295,7 @@ def copy_to_container(engine, ref: str, src: str, dest: str, *, follow: bool = F
             if not pstat["exists"] or pstat["type"] != "dir":
                 raise InvalidArgument(f"destination directory does not exist: {ref}:{_split(dest)[0]}")
         into, rename, contents = _plan(st, _base(src), contents, dstat, dest, f"{ref}:{dest}")
-        root.check_writable(posixpath.join(into, rename) if rename else into)
+        root.check_writable(into, rename)
         local = os.path.abspath(src)
         pump(lambda w: _core.archive_path("/", local, w, follow=follow, contents_only=contents),
              lambda r: root.extract(r, into, rename_to=rename, chown=chown))
