@@ -35,8 +35,6 @@ def _filters(filters) -> dict:
 
 def images(ctx, all_=False, quiet=False, digests=False, no_trunc=False, filters=(), fmt=None,
            reference=None) -> int:
-    from fnmatch import fnmatchcase
-
     from layerbox.cli import output
     from layerbox.image import views
 
@@ -45,8 +43,19 @@ def images(ctx, all_=False, quiet=False, digests=False, no_trunc=False, filters=
         flt.setdefault("reference", []).append(reference)
     tagged = None
     if "reference" in flt:
-        def tagged(repo, full):
-            return any(fnmatchcase(repo, p) or fnmatchcase(full, p) for p in flt["reference"])
+        pats = flt["reference"]
+        if any(c in p for p in pats for c in "*?[\\"):
+            from fnmatch import fnmatchcase
+
+            def tagged(repo, full):
+                return any(fnmatchcase(repo, p) or fnmatchcase(full, p) for p in pats)
+        else:
+            # `images REPO`, the common form: a name without a pattern character matches
+            # itself only, so neither fnmatch (and `re` with it) nor a match per tag is needed.
+            names = set(pats)
+
+            def tagged(repo, full):
+                return repo in names or full in names
 
     rows = views.image_rows(ctx.images, all_=all_, trunc=not no_trunc, tagged=tagged)
     if "dangling" in flt:
