@@ -22,7 +22,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     g++ cmake make pkg-config python3 python3-pip python3-venv \
-    libssl-dev zlib1g-dev libzstd-dev libisal-dev libarchive-dev nlohmann-json3-dev libseccomp-dev \
+    libssl-dev zlib1g-dev libzstd-dev libisal-dev libarchive-dev nlohmann-json3-dev libsimdjson-dev libseccomp-dev \
     libmnl-dev libnftables-dev aardvark-dns \
     busybox-static skopeo umoci docker-registry apache2-utils openssl zstd procps util-linux iproute2 nftables \
     containerd runc crun docker-compose \

@@ -15,5 +15,6 @@ void bind_security(py::module_& m);   // seccomp programs (bind_security.cpp)
 void bind_layers(py::module_& m);     // tar read/write, digests, changes (bind_layers.cpp)
 void bind_layers_registry(py::module_& m);  // gzip_fd for push (bind_layers_registry.cpp)
 void bind_net(py::module_& m);        // links and nftables, for network commands (bind_net.cpp)
+void bind_listing(py::module_& m);    // docker ps's rows (bind_listing.cpp)
 
 }  // namespace lb::bind

@@ -9,6 +9,7 @@
 #include "core/exec.hpp"
 #include "core/execbuild.hpp"
 #include "core/procenv.hpp"
+#include "core/psrows.hpp"
 #include "core/users.hpp"
 #include "core/rootpath.hpp"
 #include "core/error.hpp"
@@ -209,6 +210,23 @@ void bind_container(py::module_& m) {
     m.def("merge_env", &merge_env, py::arg("base"), py::arg("override"));
     m.def("process_env", &process_env, py::arg("config_env"), py::arg("hostname"), py::arg("home"),
           py::arg("tty"), py::arg("overrides"), "A container process's environment (see core/procenv.hpp).");
+
+    // The phrases the views share with the ps rows (core/psrows.hpp; the rows themselves are
+    // layerbox._listing's).
+    m.def("status_text",
+          [](const std::string& state_json, double now) {
+              return status_text(nlohmann::json::parse(state_json), now);
+          },
+          py::arg("state_json"), py::arg("now"), "docker ps's STATUS of a state.json text.");
+    m.def("human_duration", &human_duration, py::arg("seconds"), "docker's units.HumanDuration.");
+    m.def("go_quote", [](std::string_view s) { return go_quote(s); }, py::arg("s"), "Go's strconv.Quote.");
+    m.def("parse_rfc3339",
+          [](std::string_view s) {
+              auto t = parse_rfc3339_checked(s);
+              if (!t) throw py::value_error("not an RFC 3339 time: " + std::string(s));
+              return *t;
+          },
+          py::arg("s"), "Seconds since the epoch of an RFC 3339 time (0 for docker's zero time).");
 
     m.def("read_in_root",
           [](const std::string& root, const std::string& path) -> py::object {

@@ -24,38 +24,10 @@ def rfc3339(sec: int, nsec: int = 0) -> str:
 
 def parse_rfc3339(s: str) -> float:
     """Seconds since the epoch for an RFC 3339 timestamp (UTC 'Z' or an offset); 0 for docker's
-    zero time."""
-    if not s or s.startswith("0001-01-01"):
-        return 0.0
-    date, _, rest = s.partition("T")
-    y, mo, d = (int(x) for x in date.split("-"))
-    tz = 0
-    if rest.endswith("Z"):
-        rest = rest[:-1]
-    else:
-        for sign in ("+", "-"):
-            i = rest.rfind(sign)
-            if i > 0:
-                hh, _, mm = rest[i + 1:].partition(":")
-                tz = (int(hh) * 3600 + int(mm or 0) * 60) * (1 if sign == "+" else -1)
-                rest = rest[:i]
-                break
-    hms, _, frac = rest.partition(".")
-    h, mi, sec = (int(x) for x in hms.split(":"))
-    base = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - tz
-    return base + (float("0." + frac) if frac else 0.0)
+    zero time; ValueError when malformed. (core/psrows.cpp: the ps rows read times there.)"""
+    from layerbox import _core
 
-
-def _days_from_civil(y: int, m: int, d: int) -> int:
-    """Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm): what
-    calendar.timegm computes, without importing calendar (which pulls in datetime, locale and
-    re: 8 ms on every `ps`)."""
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+    return _core.parse_rfc3339(s)
 
 
 def read_json(path: str):
@@ -154,31 +126,11 @@ def parallel(items, fn, workers: int) -> list:
 
 
 def human_duration(seconds: float) -> str:
-    """docker's units.HumanDuration ("Less than a second", "3 seconds", "About a minute", ...)."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = int(seconds / 60)
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = int(round(seconds / 3600))
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
+    """docker's units.HumanDuration ("Less than a second", "3 seconds", "About a minute", ...);
+    one implementation with the ps rows' (core/psrows.cpp)."""
+    from layerbox import _core
+
+    return _core.human_duration(seconds)
 
 
 def flock_held(path: str, *, by_writer_only: bool = False) -> bool:
@@ -207,20 +159,8 @@ def short_id(full: str) -> str:
 
 
 def go_quote(s: str) -> str:
-    """Go's strconv.Quote (%q) for what docker quotes: messages, ps's COMMAND, templates."""
-    out = ['"']
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """Go's strconv.Quote (%q) for what docker quotes: messages, ps's COMMAND, templates (one
+    implementation with the ps rows', core/psrows.cpp)."""
+    from layerbox import _core
+
+    return _core.go_quote(s)

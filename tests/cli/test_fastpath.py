@@ -11,7 +11,8 @@ from layerbox.cli.commands import cli as click_cli
 # The layerbox modules the hot verbs may import. Adding one here is a decision: each costs
 # start-up time on every `run`, `exec`, `ps`, ...
 ALLOWED = {
-    "layerbox", "layerbox._core", "layerbox._jsonfast", "layerbox._util",
+    "layerbox", "layerbox._core", "layerbox._listing",  # ps rows (simdjson; only listings load it)
+    "layerbox._jsonfast", "layerbox._util",
     "layerbox.cli", "layerbox.cli._verb_table", "layerbox.cli.actions", "layerbox.cli.actions.container",
     "layerbox.cli.context", "layerbox.cli.fastparse", "layerbox.cli.main", "layerbox.cli.output",
     "layerbox.container", "layerbox.container.engine", "layerbox.container.execution",

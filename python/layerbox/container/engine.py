@@ -165,13 +165,7 @@ class ContainerEngine:
     def list(self, all: bool = False) -> list[Container]:
         """The containers, newest first: all of them, or (the default, `ps`) the running ones,
         found through the running index so that stopped containers cost nothing."""
-        if all:
-            try:
-                ids = os.listdir(self.store.containers)
-            except FileNotFoundError:
-                return []
-        else:
-            ids = self._running_ids()
+        ids = self.ids() if all else self._running_ids()
         out = []
         for cid in ids:
             try:
@@ -186,6 +180,11 @@ class ContainerEngine:
                 self._unmark_running(cid)
         out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
         return out
+
+    def ids(self) -> list[str]:
+        """Every container's id (a directory of the store's; one being removed may be gone
+        by the time it is read)."""
+        return _listdir(self.store.containers)
 
     # -- the running index (store.running) ------------------------------------------------------
     # A marker per container that may be running: made before its monitor starts, dropped when

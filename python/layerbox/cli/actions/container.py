@@ -426,18 +426,25 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
     engine = ctx.engine
     flt = _parse_filters(filters)
     show_all = all_ or last > 0 or latest or "status" in flt or "exited" in flt
-    containers = engine.filter(engine.list(all=show_all), flt)
+    if flt:
+        loaded = engine.filter(engine.list(all=show_all), flt)
+        ids = [c.id for c in loaded]
+    else:
+        # The running ones are read (and reconciled) by the engine; with -a the others are
+        # read only by the core's rows: a container outside the running index is not running.
+        loaded = engine.list(all=False)
+        ids = engine.ids() if show_all else [c.id for c in loaded]
+    rows = views.ps_rows(engine, ids, loaded, trunc=not no_trunc)
     if latest:
         last = 1
     if last > 0:
-        containers = containers[:last]
+        rows = rows[:last]
     if quiet:
-        sys.stdout.write("".join((c.id if no_trunc else c.id[:12]) + "\n" for c in containers))
+        sys.stdout.write("".join(r["ID"] + "\n" for r in rows))
         return 0
-    rows = [views.ps_row(c, trunc=not no_trunc) for c in containers]
     if size:
-        for c, r in zip(containers, rows):
-            r["Size"] = _ps_size(ctx, c)
+        for r in rows:
+            r["Size"] = _ps_size(ctx, engine.load(r["_id"], reconcile=False))
     from layerbox.cli import output
 
     if fmt:

@@ -1,0 +1,59 @@
+#include "bind/bind.hpp"
+#include "listing/pslist.hpp"
+
+namespace lb::bind {
+
+// docker ps's rows (listing/pslist.hpp): read and built without the GIL, handed over as the
+// dicts `ps --format` renders.
+void bind_listing(py::module_& m) {
+    m.def("ps_rows",
+          [](const std::string& containers_dir, const std::vector<std::string>& ids, bool trunc, double now,
+             const std::map<std::string, std::string>& states) {
+              std::map<std::string, nlohmann::json> given;
+              for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
+              std::vector<PsRow> rows;
+              {
+                  py::gil_scoped_release nogil;
+                  rows = ps_rows(containers_dir, ids, given, trunc, now);
+              }
+              // The keys made once: 10,000 rows of 17 fields would make and hash each anew.
+              static const char* const names[] = {"Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes",
+                                                  "Mounts", "Names", "Networks", "Ports", "RunningFor", "Size",
+                                                  "State", "Status", "_id", "_labels", "_healthcheck"};
+              std::vector<py::str> k;
+              for (const char* n : names) k.emplace_back(n);
+              py::str empty("");
+              py::list out(rows.size());
+              size_t i = 0;
+              for (const PsRow& r : rows) {
+                  py::dict labels;
+                  for (auto& [key, v] : r.label_map) labels[py::str(key)] = v;
+                  py::dict d;
+                  d[k[0]] = r.command;
+                  d[k[1]] = r.created_at;
+                  d[k[2]] = r.id;
+                  d[k[3]] = r.image;
+                  d[k[4]] = r.labels;
+                  d[k[5]] = r.local_volumes;
+                  d[k[6]] = r.mounts;
+                  d[k[7]] = r.names;
+                  d[k[8]] = r.networks;
+                  d[k[9]] = r.ports;
+                  d[k[10]] = r.running_for;
+                  d[k[11]] = empty;
+                  d[k[12]] = r.state;
+                  d[k[13]] = r.status;
+                  d[k[14]] = r.full_id;
+                  d[k[15]] = std::move(labels);
+                  d[k[16]] = r.healthcheck;
+                  out[i++] = std::move(d);
+              }
+              return out;
+          },
+          py::arg("containers_dir"), py::arg("ids"), py::kw_only(), py::arg("trunc"), py::arg("now"),
+          py::arg("states") = std::map<std::string, std::string>{},
+          "docker ps's rows of the containers `ids` (their config.json and state.json; `states`:\n"
+          "state JSON texts that replace a container's file), newest first.");
+}
+
+}  // namespace lb::bind
