@@ -180,9 +180,12 @@ class Builder:
             self.out.warn(f"[WARNING]: {w}\n")
         for inst in df.meta_args:
             self._step(inst.original)
-        for i in needed:
-            stage = df.stages[i]
-            self.results[i] = self._build_stage(stage, self.opts.labels if i == target else {})
+        from layerbox._util import deferred_dir_syncs
+
+        with deferred_dir_syncs():  # the steps' images and layers: durable together, before a tag
+            for i in needed:
+                stage = df.stages[i]
+                self.results[i] = self._build_stage(stage, self.opts.labels if i == target else {})
         image_id = self.results[target]
         if not image_id:
             raise BuildError("No image was generated. Is your Dockerfile empty?")
