@@ -175,6 +175,28 @@ def test_a_damaged_store_file_is_named_not_a_traceback(cli, busybox_image, store
             f.write(good)
 
 
+def test_ps_names_a_damaged_container_file(cli, busybox_image, store_root):
+    """ps -a reads stopped containers' files in C++ (csrc/listing): a file that is not JSON is
+    named, as the Python reader names it, and ps works again once it is gone."""
+    cid = cli("create", "busybox", "true", check=True).out.strip()
+    cli("ps", "-a", check=True)  # the running index exists: the stopped one is read by the core only
+    path = os.path.join(store_root, "containers", cid, "config.json")
+    with open(path) as f:
+        good = f.read()
+    try:
+        for junk in ("{bad", "[1, 2]", ""):
+            with open(path, "w") as f:
+                f.write(junk)
+            r = cli("ps", "-a")
+            assert_clean_failure(r, 1, "Error: the store is damaged: ", f"{cid}/config.json: not a JSON object")
+    finally:
+        with open(path, "w") as f:
+            f.write(good)
+    r = cli("ps", "-a", "--no-trunc", "-q")
+    assert r.returncode == 0 and cid in r.out, r.err
+    cli("rm", cid)
+
+
 # -- image references -------------------------------------------------------------------------
 
 BAD_NAMES = ["../x", "x:../y", "x!y.com/z", "a/../b", "x:", ":y", "x y"]

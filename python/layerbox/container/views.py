@@ -31,8 +31,12 @@ def ps_rows(engine, ids: list[str], loaded=(), trunc: bool = True, now: float | 
     now = time.time() if now is None else now
     try:
         rows = _listing.ps_rows(engine.store.containers, list(ids), trunc=trunc, now=now, states=states)
-    except ValueError as e:
-        raise shape.damaged(str(e)) from None
+    except OSError as e:
+        import errno
+
+        if e.errno != errno.EINVAL:
+            raise
+        raise shape.damaged(str(e)) from None  # a file that is not a JSON object
     by_id = {c.id: c for c in loaded}
     for r in rows:
         r["Platform"] = {"architecture": "amd64", "os": "linux"}  # the image's (ocispec.Platform)
