@@ -355,6 +355,7 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
                 {"poststart", hooks_to_json(t.hooks.poststart)}, {"poststop", hooks_to_json(t.hooks.poststop)}};
     st.seccomp = !t.plan.process.seccomp.empty();
     st.seccomp_flags = t.plan.process.seccomp_flags;
+    st.personality = t.plan.personality;
     Created out;
     try {
         if (st.seccomp) write_file_atomic(sd.seccomp(id), t.plan.process.seccomp, 0600);
@@ -714,6 +715,7 @@ int cmd_exec(const std::vector<std::string>& argv, size_t i) {
     spec.cgroup = s.cgroup;
     spec.namespaces = s.namespaces;
     spec.process = p;
+    spec.personality = s.personality;  // as runc's setns init: the container's personality
     // -d: the process is not waited for, but keeps our stdio (containerd passes its fifos) and
     // is reparented to the caller's subreaper when we exit.
     spec.detach = false;

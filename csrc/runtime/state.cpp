@@ -61,7 +61,7 @@ void StateDir::save(const ContainerState& s) const {
               {"owner", s.owner},     {"cgroup", cg},         {"namespaces", s.namespaces},
               {"annotations", s.annotations}, {"hooks", s.hooks},
               {"seccomp", s.seccomp},   {"seccomp_flags", s.seccomp_flags},
-              {"rootfs_base_mount", s.rootfs_base_mount}};
+              {"rootfs_base_mount", s.rootfs_base_mount}, {"personality", s.personality}};
     write_file_atomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 
@@ -95,6 +95,7 @@ ContainerState StateDir::load(const std::string& id) const {
     s.seccomp = j.value("seccomp", false);
     s.seccomp_flags = j.value("seccomp_flags", 0u);
     s.rootfs_base_mount = j.value("rootfs_base_mount", uint64_t{0});
+    s.personality = j.value("personality", -1L);
     return s;
 }
 

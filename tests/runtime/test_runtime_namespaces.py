@@ -178,3 +178,14 @@ def test_personality(rt, bundle):
     bundle.config["linux"]["personality"] = {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}
     r = rt("create", "--bundle", bundle.write("pbad2"), "pbad2")
     assert r.returncode == 1 and "linux.personality.flags" in r.err
+
+
+def test_exec_has_the_personality_of_the_init(rt, bundle):
+    bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    rt("create", "--bundle", bundle.args("sleep", "100").write("pe"), "pe", check=True)
+    rt("start", "pe", check=True)
+    r = rt("exec", "pe", "uname", "-m")
+    assert r.returncode == 0 and r.out == "i686\n", r.err
+    rt("kill", "pe", "KILL", check=True)
+    wait_status(rt, "pe", "stopped")
+    rt("delete", "pe", check=True)
