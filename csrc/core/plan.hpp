@@ -124,9 +124,10 @@ struct LaunchPlan {
         int resource;
         uint64_t soft, hard;
     };
-    // Namespaces joined instead of created: type ("net", "ipc", "uts", "mount", "cgroup") and
-    // the path of a namespace file. "pid" is joined by the caller before clone (a pid
-    // namespace applies to children only).
+    // Namespaces joined instead of created: type ("net", "ipc", "uts", "mount", "cgroup",
+    // "user") and the path of a namespace file. "pid" is joined by the caller before clone (a
+    // pid namespace applies to children only); "user" by the launcher before clone, so that
+    // the new namespaces are that user namespace's (launch_container).
     std::vector<std::pair<std::string, std::string>> join_namespaces;
     std::string domainname;
     std::vector<std::pair<std::string, std::string>> sysctl;  // "net.ipv4.ip_forward" -> "1"
@@ -159,6 +160,8 @@ struct LaunchPlan {
 // (an OCI config may ask for that) its root is entered by chroot, and its mounts are made in
 // the launcher's namespace, under the root, where the runtime removes them at delete.
 bool has_mount_namespace(const LaunchPlan& p);
+// The path of the user namespace the plan joins ("" when none).
+const std::string& joined_user_namespace(const LaunchPlan& p);
 
 LaunchPlan plan_from_json(const nlohmann::json& j);
 // One entry of a plan's "mounts" (also the binds of a stopped container's volumes for cp).

@@ -26,7 +26,7 @@ int ns_type(const std::string& t) {
 
 void join_namespace_paths(const LaunchPlan& plan) {
     for (auto& [type, path] : plan.join_namespaces) {
-        if (type == "pid") continue;
+        if (type == "pid" || type == "user") continue;  // joined before the clone
         int kind = ns_type(type);
         UniqueFd fd = open_path(path, O_RDONLY);
         if (::setns(fd.get(), kind) != 0) throw_errno("setns " + type, path);

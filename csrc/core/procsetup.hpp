@@ -9,7 +9,8 @@
 
 namespace lb {
 
-// setns() into every namespace of plan.join_namespaces (pid excluded: the caller joins it).
+// setns() into every namespace of plan.join_namespaces (pid and user excluded: joined before
+// the clone).
 void join_namespace_paths(const LaunchPlan& plan);
 // setdomainname, rlimits, oom_score_adj, the personality and sysctls, once the namespaces exist and before the
 // root changes: the sysctls the runtime allows are all namespaced, so writing them through

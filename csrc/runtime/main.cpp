@@ -953,7 +953,7 @@ int cmd_features() {
           "rbind", "relatime", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave",
           "strictatime", "suid", "unbindable"}},
         {"linux",
-         {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "uts"}},
+         {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"}},
           {"capabilities", caps},
           {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
           {"seccomp",

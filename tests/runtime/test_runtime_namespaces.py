@@ -89,12 +89,9 @@ def test_user_namespace_refusals_name_the_field(rt, bundle):
     c["linux"]["namespaces"].append({"type": "user"})
     r = rt("create", "--bundle", bundle.write("ur2"), "ur2")
     assert r.returncode == 1 and "linux.uidMappings: needed with a new user namespace" in r.err
-    c["linux"]["namespaces"][-1] = {"type": "user", "path": "/proc/1/ns/user"}
-    r = rt("create", "--bundle", bundle.write("ur3"), "ur3")
-    assert r.returncode == 1 and "path: joining a user namespace is not supported" in r.err
     # 0 of the namespace must be mapped: its root sets the container up
+    c["linux"]["namespaces"].pop()
     _user_namespace(c)
-    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if "path" not in n]
     c["linux"]["uidMappings"] = [{"containerID": 1, "hostID": HOST_ID, "size": 10}]
     r = rt("create", "--bundle", bundle.write("ur4"), "ur4")
     assert r.returncode == 1 and "uidMappings must map it" in r.err
@@ -189,3 +186,39 @@ def test_exec_has_the_personality_of_the_init(rt, bundle):
     rt("kill", "pe", "KILL", check=True)
     wait_status(rt, "pe", "stopped")
     rt("delete", "pe", check=True)
+
+
+def test_user_namespace_joined_by_path(rt, bundle):
+    # A user namespace of its own, its maps written from here as the host's root (as a pod's
+    # sandbox has one that containerd gives the pod's other containers by path).
+    p = _sleeper_in("--user")
+    try:
+        want = _new_ns(p, "user")
+        for f in ("uid_map", "gid_map"):
+            with open(f"/proc/{p.pid}/{f}", "w") as m:
+                m.write(f"0 {HOST_ID} 65536\n")
+        c = bundle.config
+        c["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{p.pid}/ns/user"})
+        c["process"]["user"] = {"uid": 1000, "gid": 1000}
+        rt("create", "--bundle", bundle.args("sleep", "100").write("uj"), "uj", check=True)
+        rt("start", "uj", check=True)
+        pid = rt.state("uj")["pid"]
+        assert os.readlink(f"/proc/{pid}/ns/user") == want
+        assert _host_ids(pid) == (HOST_ID + 1000, HOST_ID + 1000)
+        # the new namespaces are the joined one's: its root mounted the new pid namespace's /proc
+        r = rt("exec", "uj", "sh", "-c", "id -u; readlink /proc/self/ns/user; cat /proc/self/uid_map; ls /proc/1/exe")
+        assert r.returncode == 0, r.err
+        lines = [" ".join(line.split()) for line in r.out.splitlines()]
+        assert lines == ["1000", want, f"0 {HOST_ID} 65536", "/proc/1/exe"]
+        rt("kill", "uj", "KILL", check=True)
+        wait_status(rt, "uj", "stopped")
+        rt("delete", "uj", check=True)
+        assert cgroup_dirs("uj") == []
+        # and `run`, the config's mappings given too (containerd sends them): not written again
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        r = rt("run", "--bundle", bundle.args("id", "-u").write("uj2"), "uj2")
+        assert r.returncode == 0 and r.out == "1000\n", r.err
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
