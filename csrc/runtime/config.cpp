@@ -764,6 +764,10 @@ Translated translate(const json& c, const HostInfo& host) {
         // The spec names no flag values yet (runc takes none either).
         if (present(pe, "flags")) refuse("linux.personality.flags", "no personality flags are supported");
     }
+    // As runc: the namespace's tree is rslave while the root is set up (a host mount under a
+    // shared bind source still reaches the container), or what linux.rootfsPropagation says,
+    // which is also the new root's own once it is entered.
+    plan.ns_propagation = MS_SLAVE | MS_REC;
     std::string prop = get<std::string>(l, "rootfsPropagation", "linux", "");
     if (!prop.empty()) {
         static const std::pair<const char*, unsigned long> kProp[] = {
@@ -772,7 +776,7 @@ Translated translate(const json& c, const HostInfo& host) {
             {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
         auto it = std::find_if(std::begin(kProp), std::end(kProp), [&](const auto& k) { return prop == k.first; });
         if (it == std::end(kProp)) refuse("linux.rootfsPropagation", "unknown propagation '" + prop + "'");
-        plan.rootfs_propagation = it->second;
+        plan.rootfs_propagation = plan.ns_propagation = it->second;
     }
 
     for (size_t i = 0; present(l, "namespaces") && i < l["namespaces"].size(); ++i) {

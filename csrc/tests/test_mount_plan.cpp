@@ -162,6 +162,36 @@ static void test_root_setup_without_mount_namespace() {
     assert(std::system(cmd.c_str()) == 0);
 }
 
+// An OCI runtime's namespace (runc's order): / rslave, the mount the rootfs is on made
+// private before the rootfs is bound there, the old root rslave before it is detached.
+static void test_root_setup_with_slave_namespace() {
+    char tmpl[] = "/tmp/lb-rootsetup-XXXXXX";
+    std::string root = ::mkdtemp(tmpl);
+    nlohmann::json j = {
+        {"id", "t"},
+        {"rootfs", {{"lower", nlohmann::json::array()}, {"target", root}, {"bind_dir", true}}},
+        {"process", {{"args", {"/bin/true"}}}},
+        {"namespaces", {"mount"}},
+    };
+    LaunchPlan p = plan_from_json(j);
+    p.ns_propagation = MS_SLAVE | MS_REC;
+    RecordingMountApi api;
+    UniqueFd rootfd = prepare_root(api, p, p.process);
+    enter_root(api, p, std::move(rootfd));
+    const std::vector<std::string> want = {
+        "propagation / " + std::to_string(MS_SLAVE | MS_REC),
+        "private mount of " + root,
+        "rbind " + root + " -> " + root,
+        "rslave old root, pivot_root " + root,
+    };
+    if (api.calls != want) {
+        for (auto& c : api.calls) std::fprintf(stderr, "call: %s\n", c.c_str());
+        assert(false);
+    }
+    std::string cmd = "rm -rf " + root;
+    assert(std::system(cmd.c_str()) == 0);
+}
+
 static void test_bad_plans_are_refused() {
     bool threw = false;
     try {
@@ -194,6 +224,7 @@ int main() {
     test_plan_through_recording_api();
     test_root_setup_sequence();
     test_root_setup_without_mount_namespace();
+    test_root_setup_with_slave_namespace();
     test_bad_plans_are_refused();
     std::puts("test_mount_plan: ok");
     return 0;

@@ -222,3 +222,65 @@ def test_user_namespace_joined_by_path(rt, bundle):
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+
+
+@pytest.fixture
+def shared_dir(bundle):
+    """A host directory that is a shared mount of its own (this host's mounts are private), as
+    a host path under systemd is."""
+    d = os.path.join(os.path.dirname(bundle.path), "shared")
+    os.makedirs(d)
+    subprocess.run(["mount", "--bind", d, d], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", d], check=True)
+        yield d
+    finally:
+        subprocess.run(["umount", "-R", "-l", d], check=True)
+
+
+def _sys_admin(config: dict) -> None:
+    caps = config["process"]["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = caps[k] + ["CAP_SYS_ADMIN"]
+
+
+def test_bind_propagation_rslave_by_default_as_runc(rt, bundle, shared_dir):
+    # No rootfsPropagation: the namespace is rslave (runc's default), so a host mount made
+    # under a shared bind source after the start reaches the container; its own do not leave.
+    c = bundle.config
+    _sys_admin(c)
+    c["mounts"].append({"destination": "/shared", "type": "bind", "source": shared_dir,
+                        "options": ["rbind", "rslave"]})
+    rt("create", "--bundle", bundle.args("sleep", "100").write("ps"), "ps", check=True)
+    rt("start", "ps", check=True)
+    late = os.path.join(shared_dir, "late")
+    os.makedirs(late)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", late], check=True)
+    with open(os.path.join(late, "f"), "w") as f:
+        f.write("from the host\n")
+    r = rt("exec", "ps", "sh", "-c", "cat /shared/late/f; mkdir /shared/inner && mount -t tmpfs none /shared/inner && echo mounted")
+    assert r.returncode == 0 and r.out == "from the host\nmounted\n", r.err
+    assert os.path.join(shared_dir, "inner") not in _mounts_under(shared_dir)
+    rt("kill", "ps", "KILL", check=True)
+    wait_status(rt, "ps", "stopped")
+    rt("delete", "ps", check=True)
+
+
+def test_bind_propagation_rshared_with_a_shared_root(rt, bundle, shared_dir):
+    # rootfsPropagation shared (what dockerd sets for an rshared bind): the bind stays a peer
+    # of the host's mount, so what the container mounts there reaches the host; / is shared.
+    c = bundle.config
+    _sys_admin(c)
+    c["linux"]["rootfsPropagation"] = "shared"
+    c["mounts"].append({"destination": "/shared", "type": "bind", "source": shared_dir,
+                        "options": ["rbind", "rshared"]})
+    script = ("mkdir /shared/inner && mount -t tmpfs none /shared/inner && echo from the container > /shared/inner/f; "
+              "awk '$5 == \"/\"' /proc/self/mountinfo | grep -c shared:")
+    r = rt("run", "--bundle", bundle.args("sh", "-c", script).write("pr"), "pr")
+    assert r.returncode == 0 and r.out == "1\n", r.err
+    inner = os.path.join(shared_dir, "inner")
+    assert inner in _mounts_under(shared_dir)
+    with open(os.path.join(inner, "f")) as f:
+        assert f.read() == "from the container\n"
+    # nothing else of the container's reached the host (its /proc, /dev: the root was private)
+    assert _mounts_under(os.path.join(bundle.path, "rootfs")) == []
