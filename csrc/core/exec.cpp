@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -39,6 +40,9 @@ namespace {
             attach_new_pty(open_in_root(root.get(), "dev/pts/ptmx", O_RDWR | O_NOCTTY), s.process.rows,
                            s.process.cols, ptysock, !s.detach);
         }
+        // As the init's (apply_process_limits): kept across execve.
+        if (s.personality >= 0 && ::personality(static_cast<unsigned long>(s.personality)) < 0)
+            throw_errno("personality", std::to_string(s.personality));
         exec_process(s.process, errfd);
     } catch (const SysError& e) {
         child_fail(errfd, e, 126);
@@ -70,6 +74,7 @@ ExecSpec exec_spec_from_json(const std::string& text) {
         s.helper = j.value("helper", "");
         s.monitor = j.value("monitor_pid", 0);
         s.monitor_start = j.value("monitor_start_time", uint64_t{0});
+        s.personality = j.value("personality", -1L);
         s.process = process_from_json(j.at("process"));
         return s;
     } catch (const nlohmann::json::exception& e) {
@@ -86,7 +91,7 @@ std::string exec_spec_to_json(const ExecSpec& s) {
         {"pid", s.target}, {"pid_start_time", s.target_start},
         {"cgroup", {{"version", s.cgroup.version}, {"dirs", dirs}}},
         {"namespaces", s.namespaces}, {"detach", s.detach}, {"helper", s.helper},
-        {"monitor_pid", s.monitor}, {"monitor_start_time", s.monitor_start},
+        {"monitor_pid", s.monitor}, {"monitor_start_time", s.monitor_start}, {"personality", s.personality},
         {"process", {{"args", p.args}, {"env", p.env}, {"cwd", p.cwd}, {"uid", p.uid},
                      {"gid", p.gid}, {"groups", p.groups}, {"caps", p.caps},
                      {"no_new_privs", p.no_new_privs}, {"tty", p.tty}, {"rows", p.rows},

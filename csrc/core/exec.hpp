@@ -32,6 +32,7 @@ struct ExecSpec {
     int helper_fd = -1;   // or that sealed copy itself, already open (the monitor's own exe)
     pid_t monitor = 0;    // the container's monitor, which runs such a copy (0: none known)
     uint64_t monitor_start = 0;
+    long personality = -1;  // personality(2) as the init's (LaunchPlan::personality); -1: ours
 };
 
 // The spec as exec_start gets it (JSON text); throws SysError(EINVAL) when malformed.

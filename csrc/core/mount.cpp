@@ -138,11 +138,6 @@ public:
             throw_errno("mount read-only on", name);
     }
 
-    void make_private_root() override {
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            throw_errno("make / private", "/");
-    }
-
 private:
     static void config(int fs, const std::string& k, const std::string& v, const std::string& fstype,
                        const std::string& name) {
@@ -227,10 +222,6 @@ public:
             throw_errno("remount read-only", name);
     }
 
-    void make_private_root() override {
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            throw_errno("make / private", "/");
-    }
 };
 
 bool new_api_available() {
@@ -316,7 +307,11 @@ void MountApi::bind_from_namespace(const std::string& mntns, const std::string& 
 
 void RecordingMountApi::remount_ro(int, const std::string& name) { calls.push_back("ro " + name); }
 
-void RecordingMountApi::make_private_root() { calls.push_back("private /"); }
+void RecordingMountApi::set_root_propagation(unsigned long flags) {
+    calls.push_back(flags == (MS_REC | MS_PRIVATE) ? "private /" : "propagation / " + std::to_string(flags));
+}
+
+void RecordingMountApi::make_mount_private(const std::string& path) { calls.push_back("private mount of " + path); }
 
 void RecordingMountApi::set_attrs(int, const std::string& name, const FsOptions& o, bool recursive) {
     calls.push_back(std::string(recursive ? "rattrs " : "attrs ") + name + flags_text(o));
@@ -328,7 +323,9 @@ void RecordingMountApi::set_propagation(int, const std::string& name, unsigned l
 
 void RecordingMountApi::set_hostname(const std::string& name) { calls.push_back("hostname " + name); }
 
-void RecordingMountApi::pivot_into(int, const std::string& name) { calls.push_back("pivot_root " + name); }
+void RecordingMountApi::pivot_into(int, const std::string& name, bool slave_old_root) {
+    calls.push_back(std::string(slave_old_root ? "rslave old root, " : "") + "pivot_root " + name);
+}
 
 void RecordingMountApi::chroot_into(int, const std::string& name) { calls.push_back("chroot " + name); }
 
@@ -338,11 +335,15 @@ void MountApi::set_hostname(const std::string& name) {
     if (::sethostname(name.data(), name.size()) != 0) throw_errno("sethostname", name);
 }
 
-void MountApi::pivot_into(int rootfd, const std::string& name) {
+void MountApi::pivot_into(int rootfd, const std::string& name, bool slave_old_root) {
     // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the
     // container's tree (the trick runc and lxc use, no put_old directory needed).
+    UniqueFd old_root = slave_old_root ? open_path("/", O_PATH | O_DIRECTORY) : UniqueFd();
     if (::fchdir(rootfd) != 0) throw_errno("chdir", name);
     if (sys::pivot_root(".", ".") != 0) throw_errno("pivot_root", name);
+    // (runc's order: "." by path is the new root under the old one; the old root by its fd.)
+    if (old_root && (::fchdir(old_root.get()) != 0 || ::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0))
+        throw_errno("make the old root rslave", name);
     if (::umount2(".", MNT_DETACH) != 0) throw_errno("umount", "old root");
     if (::chdir("/") != 0) throw_errno("chdir", "/");
 }
@@ -358,9 +359,30 @@ void MountApi::remount_root_ro() {
         throw_errno("remount read-only", "/");
 }
 
+void MountApi::set_root_propagation(unsigned long flags) {
+    if (::mount(nullptr, "/", nullptr, flags, nullptr) != 0) throw_errno("set mount propagation of", "/");
+}
+
+void MountApi::make_private_root() { set_root_propagation(MS_REC | MS_PRIVATE); }
+
+void MountApi::make_mount_private(const std::string& path) {
+    std::string p = path;
+    // EINVAL: not a mount point; its parent directory may be.
+    while (::mount(nullptr, p.c_str(), nullptr, MS_PRIVATE, nullptr) != 0) {
+        if (errno != EINVAL || p == "/") throw_errno("make private the mount of", path);
+        size_t slash = p.rfind('/');
+        p = slash == 0 || slash == std::string::npos ? "/" : p.substr(0, slash);
+    }
+}
+
+static unsigned long ns_propagation(const LaunchPlan& p) {
+    return p.ns_propagation ? p.ns_propagation : MS_PRIVATE | MS_REC;
+}
+
 UniqueFd prepare_root(MountApi& api, const LaunchPlan& p, const ProcessSpec& proc) {
     bool own_ns = has_mount_namespace(p);
-    if (own_ns) api.make_private_root();
+    if (own_ns) api.set_root_propagation(ns_propagation(p));
+    if (own_ns && ns_propagation(p) != (MS_PRIVATE | MS_REC)) api.make_mount_private(p.rootfs.target);
     {
         UniqueFd target = open_path(p.rootfs.target, O_PATH | O_DIRECTORY);
         mount_rootfs(api, p.rootfs, target.get());
@@ -374,7 +396,7 @@ UniqueFd prepare_root(MountApi& api, const LaunchPlan& p, const ProcessSpec& pro
 }
 
 void enter_root(MountApi& api, const LaunchPlan& p, UniqueFd rootfd) {
-    if (has_mount_namespace(p)) api.pivot_into(rootfd.get(), p.rootfs.target);
+    if (has_mount_namespace(p)) api.pivot_into(rootfd.get(), p.rootfs.target, ns_propagation(p) != (MS_PRIVATE | MS_REC));
     else api.chroot_into(rootfd.get(), p.rootfs.target);
     rootfd.reset();
     if (p.rootfs.readonly) api.remount_root_ro();

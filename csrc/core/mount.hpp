@@ -44,8 +44,13 @@ public:
                                      const std::string& name, bool recursive, bool ro);
     // Make the mount on `target_fd` read-only (bind it on itself first).
     virtual void remount_ro(int target_fd, const std::string& name) = 0;
-    // mount(NULL, "/", NULL, MS_REC|MS_PRIVATE): nothing we do propagates back to the host.
-    virtual void make_private_root() = 0;
+    // mount(NULL, "/", NULL, `flags`): MS_REC|MS_PRIVATE (nothing we do propagates back to
+    // the host), or an OCI config's propagation (see LaunchPlan::ns_propagation).
+    virtual void set_root_propagation(unsigned long flags);
+    void make_private_root();  // set_root_propagation(MS_REC | MS_PRIVATE)
+    // MS_PRIVATE on the mount `path` is the root of, or else on the nearest mount point above
+    // it (runc's rootfsParentMountPrivate): what is bound there next joins no peer group.
+    virtual void make_mount_private(const std::string& path);
     // Sets the flags of `o` on the mount now on top of `target_fd` (after a bind: the mount
     // flags a bind takes from its options).
     virtual void set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive);
@@ -56,7 +61,9 @@ public:
     // sees every kernel call of it in order (youki's design): sethostname in the new UTS
     // namespace, pivot_root into `rootfd` (old root detached), and the whole root read-only.
     virtual void set_hostname(const std::string& name);
-    virtual void pivot_into(int rootfd, const std::string& name);
+    // `slave_old_root`: the old root's tree is made rslave before it is detached, so the
+    // unmounting reaches no peer of the host's (a namespace whose mounts were not private).
+    virtual void pivot_into(int rootfd, const std::string& name, bool slave_old_root);
     // chroot into `rootfd`: the root of a container without a mount namespace of its own,
     // where pivot_root would move the root of every process of the launcher's namespace.
     virtual void chroot_into(int rootfd, const std::string& name);
@@ -77,11 +84,12 @@ public:
     void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
                              const std::string& name, bool recursive, bool ro) override;
     void remount_ro(int target_fd, const std::string& name) override;
-    void make_private_root() override;
+    void set_root_propagation(unsigned long flags) override;
+    void make_mount_private(const std::string& path) override;
     void set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) override;
     void set_propagation(int target_fd, const std::string& name, unsigned long flags) override;
     void set_hostname(const std::string& name) override;
-    void pivot_into(int rootfd, const std::string& name) override;
+    void pivot_into(int rootfd, const std::string& name, bool slave_old_root) override;
     void chroot_into(int rootfd, const std::string& name) override;
     void remount_root_ro() override;
 

@@ -58,6 +58,13 @@ int namespace_flags(const std::vector<std::string>& names) {
     return flags;
 }
 
+const std::string& joined_user_namespace(const LaunchPlan& p) {
+    static const std::string none;
+    for (auto& [type, path] : p.join_namespaces)
+        if (type == "user") return path;
+    return none;
+}
+
 bool has_mount_namespace(const LaunchPlan& p) {
     for (auto& n : p.namespaces)
         if (n == "mount") return true;

@@ -124,16 +124,24 @@ struct LaunchPlan {
         int resource;
         uint64_t soft, hard;
     };
-    // Namespaces joined instead of created: type ("net", "ipc", "uts", "mount", "cgroup") and
-    // the path of a namespace file. "pid" is joined by the caller before clone (a pid
-    // namespace applies to children only).
+    // Namespaces joined instead of created: type ("net", "ipc", "uts", "mount", "cgroup",
+    // "user") and the path of a namespace file. "pid" is joined by the caller before clone (a
+    // pid namespace applies to children only); "user" by the launcher before clone, so that
+    // the new namespaces are that user namespace's (launch_container).
     std::vector<std::pair<std::string, std::string>> join_namespaces;
     std::string domainname;
     std::vector<std::pair<std::string, std::string>> sysctl;  // "net.ipv4.ip_forward" -> "1"
     // The propagation of the container's / once it is set up (MS_SHARED, MS_SLAVE, ... | MS_REC;
-    // 0 = leave it private). Inside the container's own mount namespace, whose mounts were
-    // made private first: a shared / peers only with mounts made inside it, never the host's.
+    // 0 = leave it private).
     unsigned long rootfs_propagation = 0;
+    // The propagation the container's mount namespace's tree gets before its root is set up
+    // (0: MS_PRIVATE | MS_REC). `layerbox run`: rprivate, so nothing of the host's comes in or
+    // goes out. An OCI runtime: runc's rslave, or linux.rootfsPropagation, so a bind of a
+    // shared host mount keeps its peer group and its own "rshared"/"rslave" has a meaning; the
+    // rootfs (or the mount it is on) is then made private before it is bound, so the
+    // container's own mounts reach no peer, and the old root is made rslave before it is
+    // detached, so its unmounting reaches none either.
+    unsigned long ns_propagation = 0;
     std::vector<Rlimit> rlimits;
     bool set_oom_score_adj = false;
     int oom_score_adj = 0;
@@ -159,6 +167,8 @@ struct LaunchPlan {
 // (an OCI config may ask for that) its root is entered by chroot, and its mounts are made in
 // the launcher's namespace, under the root, where the runtime removes them at delete.
 bool has_mount_namespace(const LaunchPlan& p);
+// The path of the user namespace the plan joins ("" when none).
+const std::string& joined_user_namespace(const LaunchPlan& p);
 
 LaunchPlan plan_from_json(const nlohmann::json& j);
 // One entry of a plan's "mounts" (also the binds of a stopped container's volumes for cp).

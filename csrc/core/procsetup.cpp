@@ -26,7 +26,7 @@ int ns_type(const std::string& t) {
 
 void join_namespace_paths(const LaunchPlan& plan) {
     for (auto& [type, path] : plan.join_namespaces) {
-        if (type == "pid") continue;
+        if (type == "pid" || type == "user") continue;  // joined before the clone
         int kind = ns_type(type);
         UniqueFd fd = open_path(path, O_RDONLY);
         if (::setns(fd.get(), kind) != 0) throw_errno("setns " + type, path);
@@ -71,10 +71,11 @@ int wait_for_start(const LaunchPlan& plan, int errfd) {
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) ::_exit(125);
     ssize_t n = ::write(fd, "0", 1);
-    ::close(fd);
     ::close(plan.start_wait_fd);
     if (n != 1) ::_exit(125);
-    return -1;
+    // Kept open (close-on-exec) as the exec step's report fd: `start` reads end of file the
+    // moment the command is exec'd (or the init is gone), with no polling of /proc/N/exe.
+    return fd;
 }
 
 }  // namespace lb

@@ -9,7 +9,8 @@
 
 namespace lb {
 
-// setns() into every namespace of plan.join_namespaces (pid excluded: the caller joins it).
+// setns() into every namespace of plan.join_namespaces (pid and user excluded: joined before
+// the clone).
 void join_namespace_paths(const LaunchPlan& plan);
 // setdomainname, rlimits, oom_score_adj, the personality and sysctls, once the namespaces exist and before the
 // root changes: the sysctls the runtime allows are all namespaced, so writing them through
@@ -17,8 +18,9 @@ void join_namespace_paths(const LaunchPlan& plan);
 // are written before readonlyPaths makes the container's /proc/sys read-only.
 void apply_process_limits(const LaunchPlan& plan);
 // With plan.start_wait_fd: closes `errfd` (the launcher reads end-of-file: set up and waiting),
-// then blocks until `start` opens the exec fifo, writes one byte to it and returns; -1 is then
-// the report fd for the exec step (a failure there shows as the container's exit code).
+// then blocks until `start` opens the exec fifo, writes one byte to it and returns the fifo,
+// still open and close-on-exec, as the report fd for the exec step: `start` reads its end of
+// file when the command is exec'd (a failure there shows as the container's exit code).
 int wait_for_start(const LaunchPlan& plan, int errfd);
 
 }  // namespace lb

@@ -105,7 +105,7 @@ void become_user_namespace_root() {
         if (cg.enabled() && cg.version() == 1) cg.join_self();
 
         int ns = namespace_flags(p.namespaces);
-        if (ns & CLONE_NEWUSER) become_user_namespace_root();
+        if ((ns & CLONE_NEWUSER) || !joined_user_namespace(p).empty()) become_user_namespace_root();
         join_namespace_paths(p);
         // Joined the cgroup before this, so the new cgroup namespace is rooted at it.
         if ((ns & CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) != 0) throw_errno("unshare", "cgroup namespace");
@@ -390,6 +390,49 @@ void loopback_up() {
     if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) throw_errno("ioctl SIOCSIFFLAGS", "lo");
 }
 
+// A user namespace joined by path (an OCI config's): the container's new namespaces must be
+// that namespace's, not ours (mounting the new pid namespace's /proc needs CAP_SYS_ADMIN over
+// its owner), so the clone is made from inside it: a helper forked here joins it and clones
+// the init as our child (CLONE_PARENT), sends its pid and exits. Returns the init's pid; its
+// pidfd is opened here (our child: its pid is not reused before we reap it).
+long clone_in_user_namespace(const std::string& path, sys::CloneArgs args, int* pidfd) {
+    UniqueFd ns = open_path(path, O_RDONLY);
+    auto [r, w] = make_pipe();
+    pid_t helper = ::fork();
+    if (helper < 0) return -1;
+    if (helper == 0) {
+        int32_t msg[2] = {-1, 0};
+        if (::setns(ns.get(), CLONE_NEWUSER) != 0) {
+            msg[1] = errno;
+        } else {
+            args.flags = (args.flags & ~sys::kClonePidfd) | CLONE_PARENT;
+            args.pidfd = 0;
+            args.exit_signal = 0;  // with CLONE_PARENT: ours (SIGCHLD, from the fork) goes to the launcher
+            long pid = sys::clone3(&args);
+            if (pid == 0) return 0;  // the init: back in launch_container, as after a plain clone
+            msg[0] = static_cast<int32_t>(pid);
+            msg[1] = pid < 0 ? errno : 0;
+        }
+        ssize_t n = ::write(w.get(), msg, sizeof msg);
+        ::_exit(n == sizeof msg ? 0 : 1);
+    }
+    w.reset();
+    int32_t msg[2] = {-1, EIO};
+    ssize_t n;
+    do {
+        n = ::read(r.get(), msg, sizeof msg);
+    } while (n < 0 && errno == EINTR);
+    int st;
+    while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (n != sizeof msg || msg[0] < 0) {
+        errno = n == sizeof msg && msg[1] ? msg[1] : EIO;
+        return -1;
+    }
+    *pidfd = sys::pidfd_open(msg[0]);
+    return msg[0];
+}
+
 // The new user namespace's maps, written from outside it (the child cannot map the host's ids
 // itself). As the host's root we may write gid_map without denying setgroups first.
 void write_id_maps(pid_t pid, const LaunchPlan& plan) {
@@ -427,7 +470,8 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
         args.flags |= sys::kCloneIntoCgroup;
         args.cgroup = static_cast<uint64_t>(cgfd.get());
     }
-    long pid = sys::clone3(&args);
+    const std::string& userns = joined_user_namespace(plan);
+    long pid = userns.empty() ? sys::clone3(&args) : clone_in_user_namespace(userns, args, &pidfd);
     if (pid < 0) throw StartError(errno, "clone3", plan.rootfs.target,
                                   format_error(errno, "clone3 new namespaces for", plan.id), 125);
     if (pid == 0) {

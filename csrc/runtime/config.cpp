@@ -335,8 +335,11 @@ std::string id_map(const json& l, const char* key) {
 }
 
 // A new user namespace and its maps (the launcher writes them before the init goes on).
-void user_namespace(LaunchPlan& plan, const json& l, bool new_user, bool joins) {
+void user_namespace(LaunchPlan& plan, const json& l, bool new_user, bool joined_user, bool joins) {
     bool maps = present(l, "uidMappings") || present(l, "gidMappings");
+    // A user namespace joined by path has its maps already: the config's (containerd gives a
+    // pod's containers the sandbox's namespace and its mappings) are not written again.
+    if (joined_user) return;
     if (!new_user) {
         if (maps) refuse(present(l, "uidMappings") ? "linux.uidMappings" : "linux.gidMappings",
                          "id mappings need a new user namespace (linux.namespaces type user)");
@@ -761,6 +764,10 @@ Translated translate(const json& c, const HostInfo& host) {
         // The spec names no flag values yet (runc takes none either).
         if (present(pe, "flags")) refuse("linux.personality.flags", "no personality flags are supported");
     }
+    // As runc: the namespace's tree is rslave while the root is set up (a host mount under a
+    // shared bind source still reaches the container), or what linux.rootfsPropagation says,
+    // which is also the new root's own once it is entered.
+    plan.ns_propagation = MS_SLAVE | MS_REC;
     std::string prop = get<std::string>(l, "rootfsPropagation", "linux", "");
     if (!prop.empty()) {
         static const std::pair<const char*, unsigned long> kProp[] = {
@@ -769,7 +776,7 @@ Translated translate(const json& c, const HostInfo& host) {
             {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
         auto it = std::find_if(std::begin(kProp), std::end(kProp), [&](const auto& k) { return prop == k.first; });
         if (it == std::end(kProp)) refuse("linux.rootfsPropagation", "unknown propagation '" + prop + "'");
-        plan.rootfs_propagation = it->second;
+        plan.rootfs_propagation = plan.ns_propagation = it->second;
     }
 
     for (size_t i = 0; present(l, "namespaces") && i < l["namespaces"].size(); ++i) {
@@ -778,8 +785,6 @@ Translated translate(const json& c, const HostInfo& host) {
         only(n, f, {"type", "path"});
         std::string type = get<std::string>(n, "type", f, "");
         std::string path = get<std::string>(n, "path", f, "");
-        if (type == "user" && !path.empty())
-            refuse(f + ".path", "joining a user namespace is not supported by layerbox-runtime (a new one is)");
         if (type == "time") refuse(f, "time namespaces are not supported by layerbox-runtime");
         if (type != "pid" && type != "network" && type != "mount" && type != "ipc" && type != "uts" && type != "cgroup" &&
             type != "user")
@@ -800,7 +805,8 @@ Translated translate(const json& c, const HostInfo& host) {
     auto is_new = [&](const char* n) {
         return std::find(plan.namespaces.begin(), plan.namespaces.end(), n) != plan.namespaces.end();
     };
-    user_namespace(plan, l, is_new("user"), !plan.join_namespaces.empty() || !t.pid_ns_path.empty());
+    bool joined_user = !joined_user_namespace(plan).empty();
+    user_namespace(plan, l, is_new("user"), joined_user, !plan.join_namespaces.empty() || !t.pid_ns_path.empty());
 
     std::string hostname = get<std::string>(c, "hostname", "hostname", "");
     // A new uts namespace or one joined by path (runc sets the names in that one too).
@@ -821,7 +827,7 @@ Translated translate(const json& c, const HostInfo& host) {
     if (own_dev) add_default_devices(plan);
     if (present(l, "devices")) add_devices(plan, l["devices"]);
     for (auto& m : late) plan.mounts.push_back(m);
-    if (!plan.uid_map.empty()) adapt_to_user_namespace(plan);
+    if (!plan.uid_map.empty() || joined_user) adapt_to_user_namespace(plan);
     for (const char* key : {"maskedPaths", "readonlyPaths"}) {
         for (auto& p : get<std::vector<std::string>>(l, key, std::string("linux"), {})) {
             MountOp op;

@@ -355,6 +355,7 @@ Created create_container(const StateDir& sd, const std::string& id, const Args& 
                 {"poststart", hooks_to_json(t.hooks.poststart)}, {"poststop", hooks_to_json(t.hooks.poststop)}};
     st.seccomp = !t.plan.process.seccomp.empty();
     st.seccomp_flags = t.plan.process.seccomp_flags;
+    st.personality = t.plan.personality;
     Created out;
     try {
         if (st.seccomp) write_file_atomic(sd.seccomp(id), t.plan.process.seccomp, 0600);
@@ -453,13 +454,6 @@ void run_hooks_in_container(const ContainerState& s, const std::vector<Hook>& ho
     }
 }
 
-// The target of the symbolic link `path` ("" when it cannot be read).
-std::string read_link(const std::string& path) {
-    char buf[4096];
-    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
 // Releases the init (it opens the fifo for writing and waits for a reader), then removes the
 // fifo: from then on the container is running.
 void start_container(const StateDir& sd, const ContainerState& s) {
@@ -469,8 +463,6 @@ void start_container(const StateDir& sd, const ContainerState& s) {
     UniqueFd pidfd(sys::pidfd_open(s.pid));
     if (!pidfd) throw_errno("pidfd_open", std::to_string(s.pid));
     run_hooks_in_container(s, hooks_from_json(s.hooks.value("startContainer", json::array())), "startContainer");
-    std::string exe_link = "/proc/" + std::to_string(s.pid) + "/exe";
-    std::string before = read_link(exe_link);
     UniqueFd fifo = open_path(sd.fifo(s.id), O_RDONLY | O_NONBLOCK);
     for (;;) {
         struct pollfd p[2] = {{fifo.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
@@ -484,17 +476,19 @@ void start_container(const StateDir& sd, const ContainerState& s) {
         if (p[1].revents & POLLIN) throw UsageError("container's init exited before start");
     }
     ::unlink(sd.fifo(s.id).c_str());
-    // Returns once the process runs (the init has exec'd it: its /proc/N/exe is no longer our
-    // sealed copy) or the init is gone, not just released: a caller's `kill` right after
-    // `start` must find the command, not the init still on its way to execve (a signal the
-    // command would have handled is lost on a pid namespace's init that has no handler yet).
-    // Bounded: 2 s at the most.
-    for (int i = 0; i < 4000 && !before.empty(); ++i) {
-        std::string now = read_link(exe_link);
-        if (now != before) break;
-        struct pollfd p {pidfd.get(), POLLIN, 0};
-        if (::poll(&p, 1, 0) > 0) break;
-        ::usleep(500);
+    // Returns once the process runs or the init is gone, not just released: a caller's `kill`
+    // right after `start` must find the command, not the init still on its way to execve (a
+    // signal the command would have handled is lost on a pid namespace's init that has no
+    // handler yet). The init keeps its end of the fifo open until execve closes it
+    // (wait_for_start): end of file here is that moment. Bounded: 2 s at the most.
+    for (;;) {
+        struct pollfd p {fifo.get(), POLLIN, 0};
+        int r = ::poll(&p, 1, 2000);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        char buf[4096];  // a failed exec's report, if any: the exit code tells it
+        ssize_t n = ::read(fifo.get(), buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
     }
     try {
         run_hooks(hooks_from_json(s.hooks.value("poststart", json::array())), "poststart", state_json(s, "running"));
@@ -509,7 +503,9 @@ void destroy(const StateDir& sd, const ContainerState& s) {
     Cgroup cg(s.cgroup);
     UniqueFd pidfd(s.pid > 0 && process_start_time(s.pid) == s.start_time ? sys::pidfd_open(s.pid) : -1);
     if (pidfd) sys::pidfd_send_signal(pidfd.get(), SIGKILL);
-    if (cg.enabled()) {
+    // A cgroup already empty (the usual end: the init exited, the pid namespace went with it)
+    // has nothing to signal: no freeze and thaw for it.
+    if (cg.enabled() && (pidfd || !cg.procs().empty())) {
         try {
             cg.signal_all(SIGKILL);
         } catch (const std::exception&) {
@@ -714,6 +710,7 @@ int cmd_exec(const std::vector<std::string>& argv, size_t i) {
     spec.cgroup = s.cgroup;
     spec.namespaces = s.namespaces;
     spec.process = p;
+    spec.personality = s.personality;  // as runc's setns init: the container's personality
     // -d: the process is not waited for, but keeps our stdio (containerd passes its fifos) and
     // is reparented to the caller's subreaper when we exit.
     spec.detach = false;
@@ -951,7 +948,7 @@ int cmd_features() {
           "rbind", "relatime", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave",
           "strictatime", "suid", "unbindable"}},
         {"linux",
-         {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "uts"}},
+         {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"}},
           {"capabilities", caps},
           {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
           {"seccomp",

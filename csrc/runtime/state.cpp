@@ -29,11 +29,18 @@ void check_id(const std::string& id) {
 std::string now_rfc3339(bool nanos) {
     struct timespec ts;
     ::clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    ::gmtime_r(&ts.tv_sec, &tm);
+    // UTC by arithmetic (Howard Hinnant's civil_from_days): glibc's gmtime_r reads
+    // /etc/localtime on its first call, a file no command here needs.
+    long long days = ts.tv_sec / 86400, secs = ts.tv_sec % 86400;
+    if (secs < 0) secs += 86400, --days;
+    long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1), month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+    int year = static_cast<int>(yoe + era * 400 + (month <= 2));
     char buf[64];
-    int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day,
+                          static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
     if (nanos) std::snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
     else std::snprintf(buf + n, sizeof buf - n, "Z");
     return buf;
@@ -61,7 +68,7 @@ void StateDir::save(const ContainerState& s) const {
               {"owner", s.owner},     {"cgroup", cg},         {"namespaces", s.namespaces},
               {"annotations", s.annotations}, {"hooks", s.hooks},
               {"seccomp", s.seccomp},   {"seccomp_flags", s.seccomp_flags},
-              {"rootfs_base_mount", s.rootfs_base_mount}};
+              {"rootfs_base_mount", s.rootfs_base_mount}, {"personality", s.personality}};
     write_file_atomic(dir(s.id) + "/state.json", j.dump(), 0600);
 }
 
@@ -95,6 +102,7 @@ ContainerState StateDir::load(const std::string& id) const {
     s.seccomp = j.value("seccomp", false);
     s.seccomp_flags = j.value("seccomp_flags", 0u);
     s.rootfs_base_mount = j.value("rootfs_base_mount", uint64_t{0});
+    s.personality = j.value("personality", -1L);
     return s;
 }
 

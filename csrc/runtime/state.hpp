@@ -27,6 +27,8 @@ struct ContainerState {
     // Without a mount namespace of its own, the container's mounts are stacked on its rootfs in
     // ours: the mount id that was on top before them (0: it has a namespace; nothing to undo).
     uint64_t rootfs_base_mount = 0;
+    // linux.personality (-1: none given): `exec` gives its processes the init's.
+    long personality = -1;
 };
 
 class StateDir {

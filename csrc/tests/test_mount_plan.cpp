@@ -131,35 +131,50 @@ static void test_root_setup_sequence() {
     assert(std::system(cmd.c_str()) == 0);
 }
 
-// An OCI config without a mount namespace: / of the launcher's namespace is left alone, the
-// rootfs's bind is made private (nothing mounted under it reaches another namespace), and the
-// root is entered by chroot: pivot_root there would move every process of that namespace.
-static void test_root_setup_without_mount_namespace() {
+// prepare_root and enter_root of an OCI bundle's plan (its rootfs a temporary directory bound
+// on itself, ROOT in `want`) through the recording double, `ns_propagation` set as the runtime
+// sets it: the calls must be `want`.
+static void expect_bundle_root_setup(const std::vector<std::string>& namespaces, nlohmann::json mounts,
+                                     unsigned long ns_propagation, std::vector<std::string> want) {
     char tmpl[] = "/tmp/lb-rootsetup-XXXXXX";
     std::string root = ::mkdtemp(tmpl);
     nlohmann::json j = {
         {"id", "t"},
         {"rootfs", {{"lower", nlohmann::json::array()}, {"target", root}, {"bind_dir", true}}},
         {"process", {{"args", {"/bin/true"}}}},
-        {"mounts", nlohmann::json::array({{{"kind", "fs"}, {"fstype", "proc"}, {"target", "/proc"}}})},
-        {"namespaces", {"pid"}},
+        {"mounts", mounts},
+        {"namespaces", namespaces},
     };
     LaunchPlan p = plan_from_json(j);
+    p.ns_propagation = ns_propagation;
     RecordingMountApi api;
     UniqueFd rootfd = prepare_root(api, p, p.process);
     enter_root(api, p, std::move(rootfd));
-    const std::vector<std::string> want = {
-        "rbind " + root + " -> " + root,
-        "propagation " + root + " " + std::to_string(MS_PRIVATE | MS_REC),
-        "mount proc on /proc",
-        "chroot " + root,
-    };
+    for (auto& w : want)
+        for (size_t at; (at = w.find("ROOT")) != std::string::npos;) w.replace(at, 4, root);
     if (api.calls != want) {
         for (auto& c : api.calls) std::fprintf(stderr, "call: %s\n", c.c_str());
         assert(false);
     }
     std::string cmd = "rm -rf " + root;
     assert(std::system(cmd.c_str()) == 0);
+}
+
+// An OCI config without a mount namespace: / of the launcher's namespace is left alone, the
+// rootfs's bind is made private (nothing mounted under it reaches another namespace), and the
+// root is entered by chroot: pivot_root there would move every process of that namespace.
+static void test_root_setup_without_mount_namespace() {
+    expect_bundle_root_setup({"pid"}, {{{"kind", "fs"}, {"fstype", "proc"}, {"target", "/proc"}}}, 0,
+                             {"rbind ROOT -> ROOT", "propagation ROOT " + std::to_string(MS_PRIVATE | MS_REC),
+                              "mount proc on /proc", "chroot ROOT"});
+}
+
+// An OCI runtime's namespace (runc's order): / rslave, the mount the rootfs is on made
+// private before the rootfs is bound there, the old root rslave before it is detached.
+static void test_root_setup_with_slave_namespace() {
+    expect_bundle_root_setup({"mount"}, nlohmann::json::array(), MS_SLAVE | MS_REC,
+                             {"propagation / " + std::to_string(MS_SLAVE | MS_REC), "private mount of ROOT",
+                              "rbind ROOT -> ROOT", "rslave old root, pivot_root ROOT"});
 }
 
 static void test_bad_plans_are_refused() {
@@ -194,6 +209,7 @@ int main() {
     test_plan_through_recording_api();
     test_root_setup_sequence();
     test_root_setup_without_mount_namespace();
+    test_root_setup_with_slave_namespace();
     test_bad_plans_are_refused();
     std::puts("test_mount_plan: ok");
     return 0;

@@ -245,8 +245,12 @@ static void test_refusals() {
     c = default_spec();
     c["linux"]["namespaces"].push_back({{"type", "user"}});
     assert(refused(c) == "linux.uidMappings");  // a new user namespace needs its maps
-    c["linux"]["namespaces"].back()["path"] = "/proc/1/ns/user";
-    assert(refused(c) == "linux.namespaces[6].path");
+    c["linux"]["namespaces"].back()["path"] = "/proc/1/ns/user";  // joined: its maps are its own
+    {
+        Translated t = translate(c, host_v1());
+        assert(joined_user_namespace(t.plan) == "/proc/1/ns/user" && t.plan.uid_map.empty());
+        assert(std::find(t.plan.namespaces.begin(), t.plan.namespaces.end(), "user") == t.plan.namespaces.end());
+    }
     c = default_spec();
     c["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}};
     assert(refused(c) == "linux.uidMappings");  // without a user namespace

@@ -89,12 +89,9 @@ def test_user_namespace_refusals_name_the_field(rt, bundle):
     c["linux"]["namespaces"].append({"type": "user"})
     r = rt("create", "--bundle", bundle.write("ur2"), "ur2")
     assert r.returncode == 1 and "linux.uidMappings: needed with a new user namespace" in r.err
-    c["linux"]["namespaces"][-1] = {"type": "user", "path": "/proc/1/ns/user"}
-    r = rt("create", "--bundle", bundle.write("ur3"), "ur3")
-    assert r.returncode == 1 and "path: joining a user namespace is not supported" in r.err
     # 0 of the namespace must be mapped: its root sets the container up
+    c["linux"]["namespaces"].pop()
     _user_namespace(c)
-    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if "path" not in n]
     c["linux"]["uidMappings"] = [{"containerID": 1, "hostID": HOST_ID, "size": 10}]
     r = rt("create", "--bundle", bundle.write("ur4"), "ur4")
     assert r.returncode == 1 and "uidMappings must map it" in r.err
@@ -178,3 +175,112 @@ def test_personality(rt, bundle):
     bundle.config["linux"]["personality"] = {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}
     r = rt("create", "--bundle", bundle.write("pbad2"), "pbad2")
     assert r.returncode == 1 and "linux.personality.flags" in r.err
+
+
+def test_exec_has_the_personality_of_the_init(rt, bundle):
+    bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    rt("create", "--bundle", bundle.args("sleep", "100").write("pe"), "pe", check=True)
+    rt("start", "pe", check=True)
+    r = rt("exec", "pe", "uname", "-m")
+    assert r.returncode == 0 and r.out == "i686\n", r.err
+    rt("kill", "pe", "KILL", check=True)
+    wait_status(rt, "pe", "stopped")
+    rt("delete", "pe", check=True)
+
+
+def test_user_namespace_joined_by_path(rt, bundle):
+    # A user namespace of its own, its maps written from here as the host's root (as a pod's
+    # sandbox has one that containerd gives the pod's other containers by path).
+    p = _sleeper_in("--user")
+    try:
+        want = _new_ns(p, "user")
+        for f in ("uid_map", "gid_map"):
+            with open(f"/proc/{p.pid}/{f}", "w") as m:
+                m.write(f"0 {HOST_ID} 65536\n")
+        c = bundle.config
+        c["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{p.pid}/ns/user"})
+        c["process"]["user"] = {"uid": 1000, "gid": 1000}
+        rt("create", "--bundle", bundle.args("sleep", "100").write("uj"), "uj", check=True)
+        rt("start", "uj", check=True)
+        pid = rt.state("uj")["pid"]
+        assert os.readlink(f"/proc/{pid}/ns/user") == want
+        assert _host_ids(pid) == (HOST_ID + 1000, HOST_ID + 1000)
+        # the new namespaces are the joined one's: its root mounted the new pid namespace's /proc
+        r = rt("exec", "uj", "sh", "-c", "id -u; readlink /proc/self/ns/user; cat /proc/self/uid_map; ls /proc/1/exe")
+        assert r.returncode == 0, r.err
+        lines = [" ".join(line.split()) for line in r.out.splitlines()]
+        assert lines == ["1000", want, f"0 {HOST_ID} 65536", "/proc/1/exe"]
+        rt("kill", "uj", "KILL", check=True)
+        wait_status(rt, "uj", "stopped")
+        rt("delete", "uj", check=True)
+        assert cgroup_dirs("uj") == []
+        # and `run`, the config's mappings given too (containerd sends them): not written again
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        r = rt("run", "--bundle", bundle.args("id", "-u").write("uj2"), "uj2")
+        assert r.returncode == 0 and r.out == "1000\n", r.err
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+@pytest.fixture
+def shared_dir(bundle):
+    """A host directory that is a shared mount of its own (this host's mounts are private), as
+    a host path under systemd is."""
+    d = os.path.join(os.path.dirname(bundle.path), "shared")
+    os.makedirs(d)
+    subprocess.run(["mount", "--bind", d, d], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", d], check=True)
+        yield d
+    finally:
+        subprocess.run(["umount", "-R", "-l", d], check=True)
+
+
+def _sys_admin(config: dict) -> None:
+    caps = config["process"]["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = caps[k] + ["CAP_SYS_ADMIN"]
+
+
+def test_bind_propagation_rslave_by_default_as_runc(rt, bundle, shared_dir):
+    # No rootfsPropagation: the namespace is rslave (runc's default), so a host mount made
+    # under a shared bind source after the start reaches the container; its own do not leave.
+    c = bundle.config
+    _sys_admin(c)
+    c["mounts"].append({"destination": "/shared", "type": "bind", "source": shared_dir,
+                        "options": ["rbind", "rslave"]})
+    rt("create", "--bundle", bundle.args("sleep", "100").write("ps"), "ps", check=True)
+    rt("start", "ps", check=True)
+    late = os.path.join(shared_dir, "late")
+    os.makedirs(late)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", late], check=True)
+    with open(os.path.join(late, "f"), "w") as f:
+        f.write("from the host\n")
+    r = rt("exec", "ps", "sh", "-c", "cat /shared/late/f; mkdir /shared/inner && mount -t tmpfs none /shared/inner && echo mounted")
+    assert r.returncode == 0 and r.out == "from the host\nmounted\n", r.err
+    assert os.path.join(shared_dir, "inner") not in _mounts_under(shared_dir)
+    rt("kill", "ps", "KILL", check=True)
+    wait_status(rt, "ps", "stopped")
+    rt("delete", "ps", check=True)
+
+
+def test_bind_propagation_rshared_with_a_shared_root(rt, bundle, shared_dir):
+    # rootfsPropagation shared (what dockerd sets for an rshared bind): the bind stays a peer
+    # of the host's mount, so what the container mounts there reaches the host; / is shared.
+    c = bundle.config
+    _sys_admin(c)
+    c["linux"]["rootfsPropagation"] = "shared"
+    c["mounts"].append({"destination": "/shared", "type": "bind", "source": shared_dir,
+                        "options": ["rbind", "rshared"]})
+    script = ("mkdir /shared/inner && mount -t tmpfs none /shared/inner && echo from the container > /shared/inner/f; "
+              "awk '$5 == \"/\"' /proc/self/mountinfo | grep -c shared:")
+    r = rt("run", "--bundle", bundle.args("sh", "-c", script).write("pr"), "pr")
+    assert r.returncode == 0 and r.out == "1\n", r.err
+    inner = os.path.join(shared_dir, "inner")
+    assert inner in _mounts_under(shared_dir)
+    with open(os.path.join(inner, "f")) as f:
+        assert f.read() == "from the container\n"
+    # nothing else of the container's reached the host (its /proc, /dev: the root was private)
+    assert _mounts_under(os.path.join(bundle.path, "rootfs")) == []
