@@ -4,9 +4,11 @@
 # `--add-runtime layerbox=RUNTIME`, then `docker run --runtime layerbox` and the commands that go
 # through the runtime (create/start/state/kill/delete, exec, pause/resume, stop, the exit code).
 #
-# Not part of the test suite: CI machines have no dockerd. Run it where docker.io is installed
-# (on this project's machines: /work/shared/peers/docker-up installs it):
+# tests/runtime/test_dockerd.py runs it (scripts/install.sh installs docker.io, whose dockerd is
+# never started as a service); by hand:
 #     contrib/dockerd/check-runtime.sh [/path/to/layerbox-runtime]
+# DOCKERD_CGROUP_PARENT=/NAME puts the containers' cgroups under /NAME (dockerd's --cgroup-parent;
+# the test suite's own parent), instead of dockerd's "docker".
 # Prints one line per check and "all N checks passed"; exits non-zero at the first failure.
 # Leaves nothing behind: dockerd is stopped by its pid, its mounts and the temp dir removed.
 set -euo pipefail
@@ -39,6 +41,7 @@ trap cleanup EXIT
 dockerd --data-root "$TMP/data" --exec-root "$TMP/exec" --pidfile "$TMP/dockerd.pid" \
     -H "unix://$SOCK" --bridge=none --iptables=false --ip6tables=false \
     --containerd-namespace "$NS" --containerd-plugins-namespace "$NS-plugins" \
+    ${DOCKERD_CGROUP_PARENT:+--cgroup-parent "$DOCKERD_CGROUP_PARENT"} \
     --add-runtime "layerbox=$RUNTIME" >"$TMP/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
 for _ in $(seq 1 150); do D version >/dev/null 2>&1 && break; sleep 0.2; done
