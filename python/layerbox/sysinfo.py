@@ -6,7 +6,6 @@ no printing here."""
 from __future__ import annotations
 
 import os
-import platform
 
 # The Engine API versions layerbox speaks (`system service` answers each of them; `version`
 # says so): up to 1.44 (docker-py 7 and the docker 28 CLI negotiate it), down to dockerd 25's
@@ -30,6 +29,8 @@ def version_doc() -> dict:
     """`docker version`'s data: Client and Server (the same program here: no daemon)."""
     v = _version()
     kernel = os.uname().release
+    import platform
+
     py = f"python{platform.python_version()}"
     return {
         "Client": {"Platform": {"Name": "layerbox"}, "Version": v, "ApiVersion": API_VERSION,
