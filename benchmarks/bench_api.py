@@ -9,9 +9,14 @@ over n):
     until the socket is there; and socket-activated: the client connected and waiting first);
   - docker-py's `client.containers.run("busybox", "true", remove=True)` through the socket;
   - `GET /containers/json?all=1` and `POST /containers/create` as the service answers them
-    (wall time of the request on a kept-alive connection, client included).
-With dockerd's socket given by --docker-socket, the same docker-py run is measured beside it.
-All traffic stays on the unix sockets.
+    (wall time of the request on a kept-alive connection, client included);
+  - `docker ps -a` (the docker CLI, when there is one) through the socket.
+With dockerd's socket given by --docker-socket, the same docker-py run and `docker ps -a` are
+measured beside it, in the same run: the busybox image is given to dockerd (`layerbox save |
+docker load`, as --docker-image, default layerbox-bench-bb:1) when it has no such image, and
+removed at the end. All traffic stays on the unix sockets.
+
+    unshare -n python3 benchmarks/bench_api.py -n 15 --docker-socket /var/run/docker.sock
 """
 
 from __future__ import annotations
@@ -55,6 +60,41 @@ def run_sdk(sock: str, n: int, image: str = "busybox") -> list[float]:
     return out
 
 
+def docker_ps(sock: str, n: int) -> list[float] | None:
+    """`docker ps -a` through the socket (None without a docker CLI)."""
+    exe = shutil.which("docker")
+    if exe is None:
+        return None
+    env = dict(os.environ, DOCKER_HOST="unix://" + sock)
+    subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)  # warm
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def give_image(docker_sock: str, image: str, env: dict) -> bool:
+    """Loads layerbox's busybox into dockerd as `image` unless dockerd has it; True when it
+    was loaded here (to remove at the end)."""
+    import docker
+
+    c = docker.DockerClient(base_url="unix://" + docker_sock)
+    try:
+        try:
+            c.images.get(image)
+            return False
+        except docker.errors.ImageNotFound:
+            pass
+        subprocess.run([*layerbox(), "tag", "busybox", image], env=env, check=True, capture_output=True)
+        tar = subprocess.run([*layerbox(), "save", image], env=env, check=True, capture_output=True).stdout
+        c.images.load(tar)
+        return True
+    finally:
+        c.close()
+
+
 def first_answer_activated(env: dict, n: int) -> list[float]:
     """Socket activation as the client sees it: the socket exists (systemd's), the client has
     connected and sent GET /_ping before the service starts; the time from the service's start
@@ -95,8 +135,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--docker-socket", help="dockerd's socket, to measure the same beside it")
-    ap.add_argument("--docker-image", default="busybox",
-                    help="a busybox image dockerd has (default busybox)")
+    ap.add_argument("--docker-image", default="layerbox-bench-bb:1",
+                    help="dockerd's busybox image (loaded from layerbox's when dockerd lacks it)")
     args = ap.parse_args()
     from layerbox.testing import make_rootfs, tar_of
 
@@ -116,6 +156,7 @@ def main() -> int:
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.connect(sock)
 
+    loaded = False
     t0 = time.perf_counter()
     proc = subprocess.Popen([*layerbox(), "system", "service", "--time", "0", "unix://" + sock], env=env)
     try:
@@ -147,15 +188,30 @@ def main() -> int:
             c.getresponse().read()
         print(f"GET /containers/json:              {_ms(lst)}")
         print(f"POST /containers/create:           {_ms(mk)}")
+        loaded = args.docker_socket and give_image(args.docker_socket, args.docker_image, env)
         ours = run_sdk(sock, args.n)
         print(f"docker-py run true (layerbox):     {_ms(ours)}")
         if args.docker_socket:
             theirs = run_sdk(args.docker_socket, args.n, args.docker_image)
             print(f"docker-py run true (dockerd):      {_ms(theirs)}")
             print(f"ratio:                             {statistics.median(ours) / statistics.median(theirs):.2f}")
+        ps = docker_ps(sock, args.n)
+        if ps:
+            print(f"docker ps -a (layerbox):           {_ms(ps)}")
+            if args.docker_socket:
+                theirs = docker_ps(args.docker_socket, args.n)
+                print(f"docker ps -a (dockerd):            {_ms(theirs)}")
+                print(f"ratio:                             {statistics.median(ps) / statistics.median(theirs):.2f}")
+        print(f"load average:                      {os.getloadavg()[0]:.1f}")
     finally:
         proc.terminate()
         proc.wait()
+        if loaded:
+            import docker
+
+            c = docker.DockerClient(base_url="unix://" + args.docker_socket)
+            c.images.remove(args.docker_image)
+            c.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -96,7 +96,7 @@ class Service:
         self.execs: dict = {}  # exec id -> layerbox.api.execs.Exec
         self.attaches: dict = {}  # container id -> [attach waiting for the start]
         self.waiters: dict = {}  # container id -> [future of a wait for its next exit]
-        self.exits: dict = {}  # container id -> [future of its monitor's exit report]
+        self.exits: dict = {}  # container id -> the event its monitor's exit report sets (started here)
         self.ptys: dict = {}  # container id -> its terminal's master (started here, with a tty)
 
     @property

@@ -164,6 +164,7 @@ async def start(request):
         if not a.future.done():
             a.future.set_result(fds["given"] if i == 0 else None)
     waiters = svc.waiters.pop(c.id, [])
+    exited = svc.exits[c.id] = asyncio.Event()  # log follows end on it, not on their next poll
     # With a tty the monitor hands its starter the terminal's master: kept for resize.
     pty = os.dup(mon.pty) if mon.pty >= 0 else -1
     if pty >= 0:
@@ -184,9 +185,17 @@ async def start(request):
                 os.close(pty)
         for w in waiters:
             loop.call_soon_threadsafe(lambda w=w: w.done() or w.set_result(code))
+        loop.call_soon_threadsafe(_exited, svc, c.id, exited)
 
     loop.run_in_executor(svc.pool, watch)
     return web.Response(status=204)
+
+
+def _exited(svc, cid: str, ev: asyncio.Event) -> None:
+    """The monitor reported the exit (its log drained and its state written before)."""
+    ev.set()
+    if svc.exits.get(cid) is ev:
+        del svc.exits[cid]
 
 
 def _tty_size(c):
@@ -358,6 +367,9 @@ async def follow(svc, c, path, offset, write_record, stdout=True, stderr=True, s
     CLI's logs -f: the monitor writes the log; nothing tells us)."""
     from layerbox.container import logs as _logs
 
+    # The exit of a container this service started wakes the follow at once (the monitor
+    # reports it after draining the output into the log); others are seen by the poll.
+    exited = svc.exits.get(c.id)
     while True:
         try:
             running = (await svc.run(svc.engine.load, c.id)).running
@@ -377,7 +389,13 @@ async def follow(svc, c, path, offset, write_record, stdout=True, stderr=True, s
             await write_record(ts, stream, data)
         if not running:
             return
-        await asyncio.sleep(0.05)
+        if exited is not None and not exited.is_set():
+            try:
+                await asyncio.wait_for(exited.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0.05)
 
 
 def _backlog(path, stdout=True, stderr=True, timestamps=False, tail=None, since=None, until=None):
