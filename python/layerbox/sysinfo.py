@@ -97,7 +97,6 @@ def info_doc(engine, images, store) -> dict:
     osr = _os_release()
     v = _version()
     cg1 = layout.version == 1
-    ctl = "/sys/fs/cgroup/memory" if cg1 else "/sys/fs/cgroup"
     store_id = ""
     try:
         st = os.stat(store.root)
@@ -117,7 +116,7 @@ def info_doc(engine, images, store) -> dict:
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                     "Authorization": None, "Log": ["json-file"]},
         "MemoryLimit": True,
-        "SwapLimit": os.path.exists(os.path.join(ctl, "memory.memsw.limit_in_bytes")) if cg1 else True,
+        "SwapLimit": layout.swap_limit(),
         "KernelMemory": False, "KernelMemoryTCP": False,
         "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True,
         "PidsLimit": True,

@@ -160,6 +160,19 @@ class CgroupLayout:
     def _custom_devices_dir(self, cid: str) -> str:
         return f"{self.base}/devices/{self.parent}-devices/{cid}"
 
+    def swap_limit(self, cid: str = "") -> bool:
+        """Whether swap can be limited (docker's SwapLimit: the kernel accounts swap): the
+        container's memory cgroup, else our parent's, has v1's memory.memsw.limit_in_bytes or
+        v2's memory.swap.max. Not the root's: on recent kernels a root cgroup lacks them
+        whatever the kernel accounts. With neither directory made yet: assumed."""
+        ctl, name = ("memory/", "memory.memsw.limit_in_bytes") if self.version == 1 \
+            else ("", "memory.swap.max")
+        parent = f"{self.base}/{ctl}{self.parent}"
+        for d in ([f"{parent}/{cid}"] if cid else []) + [parent]:
+            if os.path.isdir(d):
+                return os.path.exists(os.path.join(d, name))
+        return True
+
     def cgroup_for(self, cid: str) -> dict:
         """Spec without settings: enough to freeze, signal, list or remove an existing one."""
         if self.version == 1:
