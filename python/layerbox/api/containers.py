@@ -116,8 +116,7 @@ async def delete(request):
     ref = request.match_info["id"]
     if flag(request, "link"):
         raise ApiError(400, "links are not supported by layerbox")
-    cid = await svc.run(svc.engine.resolve, ref)
-    await svc.run(svc.engine.remove, cid, force=flag(request, "force"), volumes=flag(request, "v"))
+    await svc.run(svc.engine.remove, ref, force=flag(request, "force"), volumes=flag(request, "v"))
     return web.Response(status=204)
 
 
@@ -316,23 +315,29 @@ async def _wait_for(svc, c, fut):
     engine = svc.engine
     if fut is None and not c.running:
         return c.state.get("ExitCode", 0)
+    if fut is None:  # running: the monitor tells its exit (engine.wait looks again if it ends)
+        try:
+            return (await svc.run(engine.wait, c.id))["StatusCode"]
+        except NotFound:
+            return 0
+    # Not running yet: the start this service makes resolves fut; another client's start is
+    # seen by polling.
     finished = c.state.get("FinishedAt")
     while True:
-        if fut is not None:
-            try:
-                return await asyncio.wait_for(asyncio.shield(fut), 0.25)
-            except asyncio.TimeoutError:
-                pass
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), 0.25)
+        except asyncio.TimeoutError:
+            pass
         try:
             now = await svc.run(engine.load, c.id)
         except NotFound:
-            return fut.result() if fut is not None and fut.done() else 0
+            return fut.result() if fut.done() else 0
         if now.running:
             try:
                 return (await svc.run(engine.wait, c.id))["StatusCode"]
             except NotFound:
-                return fut.result() if fut is not None and fut.done() else 0
-        if fut is None or now.state.get("FinishedAt") != finished:
+                return fut.result() if fut.done() else 0
+        if now.state.get("FinishedAt") != finished:
             return now.state.get("ExitCode", 0)
 
 
@@ -431,7 +436,6 @@ async def logs(request):
 
     svc = _svc(request)
     engine = svc.engine
-    c = await svc.run(engine.get, request.match_info["id"])
     out, err = flag(request, "stdout"), flag(request, "stderr")
     if not (out or err):
         raise ApiError(400, "you must choose at least one stream")
@@ -441,8 +445,13 @@ async def logs(request):
     until = _logs.parse_time(request.query.get("until") or None)
     if since == 0:
         since = None
-    path = engine.log_path(c)
-    backlog, size = await svc.run(_backlog, path, out, err, ts, tail, since, until)
+
+    def read():  # one trip to the pool: the container, then its log
+        c = engine.get(request.match_info["id"])
+        path = engine.log_path(c)
+        return (c, path, *_backlog(path, out, err, ts, tail, since, until))
+
+    c, path, backlog, size = await svc.run(read)
     tty = bool(c.config["Config"].get("Tty"))
     resp = web.StreamResponse(headers={"Content-Type": streams.RAW if tty else streams.MULTIPLEXED})
     await resp.prepare(request)
