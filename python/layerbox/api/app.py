@@ -299,8 +299,8 @@ async def _dispatch(request: web.Request):
     finally:
         svc.active -= 1
         svc.last = time.monotonic()
-        if not svc.preloading:
-            svc.start_preload()
+        if not svc.preloading:  # once this answer is out (the handler returns it unsent)
+            asyncio.get_running_loop().call_later(0.02, svc.start_preload)
 
 
 _HEADERS: dict = {}
