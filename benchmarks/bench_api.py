@@ -12,7 +12,7 @@ over n):
     (wall time of the request on a kept-alive connection, client included);
   - `docker ps -a` (the docker CLI, when there is one) through the socket.
 With dockerd's socket given by --docker-socket, the same docker-py run and `docker ps -a` are
-measured beside it, in the same run: the busybox image is given to dockerd (`layerbox save |
+measured beside it, in the same run and in turn: the busybox image is given to dockerd (`layerbox save |
 docker load`, as --docker-image, default layerbox-bench-bb:1) when it has no such image, and
 removed at the end. All traffic stays on the unix sockets.
 
@@ -46,32 +46,44 @@ def _ms(xs) -> str:
     return f"{statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, n={len(xs)})"
 
 
-def run_sdk(sock: str, n: int, image: str = "busybox") -> list[float]:
+def run_sdk(socks: dict, n: int, **kw) -> dict:
+    """docker-py's containers.run(image, "true", remove=True) through each socket
+    ({name: (socket, image)}), one run of each in turn (a machine shared with others changes
+    speed from minute to minute: interleaved, both see the same)."""
     import docker
 
-    c = docker.DockerClient(base_url="unix://" + sock)
-    c.containers.run(image, "true", remove=True)  # warm
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        c.containers.run(image, "true", remove=True)
-        out.append(time.perf_counter() - t)
-    c.close()
+    clients = {k: (docker.DockerClient(base_url="unix://" + sock), image)
+               for k, (sock, image) in socks.items()}
+    out = {k: [] for k in socks}
+    try:
+        for c, image in clients.values():
+            c.containers.run(image, "true", remove=True, **kw)  # warm
+        for _ in range(n):
+            for k, (c, image) in clients.items():
+                t = time.perf_counter()
+                c.containers.run(image, "true", remove=True, **kw)
+                out[k].append(time.perf_counter() - t)
+    finally:
+        for c, _ in clients.values():
+            c.close()
     return out
 
 
-def docker_ps(sock: str, n: int) -> list[float] | None:
-    """`docker ps -a` through the socket (None without a docker CLI)."""
+def docker_ps(socks: dict, n: int) -> dict | None:
+    """`docker ps -a` through each socket ({name: socket}), in turn (None without a docker
+    CLI)."""
     exe = shutil.which("docker")
     if exe is None:
         return None
-    env = dict(os.environ, DOCKER_HOST="unix://" + sock)
-    subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)  # warm
-    out = []
+    envs = {k: dict(os.environ, DOCKER_HOST="unix://" + sock) for k, sock in socks.items()}
+    for env in envs.values():
+        subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)  # warm
+    out = {k: [] for k in socks}
     for _ in range(n):
-        t = time.perf_counter()
-        subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)
-        out.append(time.perf_counter() - t)
+        for k, env in envs.items():
+            t = time.perf_counter()
+            subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)
+            out[k].append(time.perf_counter() - t)
     return out
 
 
@@ -189,19 +201,29 @@ def main() -> int:
         print(f"GET /containers/json:              {_ms(lst)}")
         print(f"POST /containers/create:           {_ms(mk)}")
         loaded = args.docker_socket and give_image(args.docker_socket, args.docker_image, env)
-        ours = run_sdk(sock, args.n)
-        print(f"docker-py run true (layerbox):     {_ms(ours)}")
+        socks = {"layerbox": (sock, "busybox")}
         if args.docker_socket:
-            theirs = run_sdk(args.docker_socket, args.n, args.docker_image)
-            print(f"docker-py run true (dockerd):      {_ms(theirs)}")
-            print(f"ratio:                             {statistics.median(ours) / statistics.median(theirs):.2f}")
-        ps = docker_ps(sock, args.n)
-        if ps:
-            print(f"docker ps -a (layerbox):           {_ms(ps)}")
-            if args.docker_socket:
-                theirs = docker_ps(args.docker_socket, args.n)
-                print(f"docker ps -a (dockerd):            {_ms(theirs)}")
-                print(f"ratio:                             {statistics.median(ps) / statistics.median(theirs):.2f}")
+            socks["dockerd"] = (args.docker_socket, args.docker_image)
+        runs = run_sdk(socks, args.n)
+        for k, xs in runs.items():
+            print(f"docker-py run true ({k}):{' ' * (13 - len(k))}{_ms(xs)}")
+        if args.docker_socket:
+            print(f"ratio:                             "
+                  f"{statistics.median(runs['layerbox']) / statistics.median(runs['dockerd']):.2f}")
+        # dockerd started by docker-up has no bridge (--bridge=none): its default network is
+        # none, layerbox's a bridge and a veth. The same with no network on both sides:
+        runs = run_sdk(socks, args.n, network_mode="none")
+        for k, xs in runs.items():
+            print(f"  ... network_mode=none ({k}):{' ' * (8 - len(k))}{_ms(xs)}")
+        if args.docker_socket:
+            print(f"  ratio:                           "
+                  f"{statistics.median(runs['layerbox']) / statistics.median(runs['dockerd']):.2f}")
+        ps = docker_ps({k: v[0] for k, v in socks.items()}, args.n)
+        for k, xs in (ps or {}).items():
+            print(f"docker ps -a ({k}):{' ' * (19 - len(k))}{_ms(xs)}")
+        if ps and args.docker_socket:
+            print(f"ratio:                             "
+                  f"{statistics.median(ps['layerbox']) / statistics.median(ps['dockerd']):.2f}")
         print(f"load average:                      {os.getloadavg()[0]:.1f}")
     finally:
         proc.terminate()

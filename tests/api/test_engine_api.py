@@ -1065,3 +1065,12 @@ def test_exec_events_as_dockerd(dclient, cli):
         assert {e["Actor"]["Attributes"]["execID"] for e in evs[3:]} == {eid}
     finally:
         _cleanup(cli, "api-execev")
+
+
+def test_docker_cli_run_with_a_link_is_refused_naming_it(docker, cli):
+    """Links (legacy, the default bridge only) are refused with docker's 400 naming the field:
+    never accepted and ignored."""
+    before = cli("ps", "-aq", "--no-trunc").out.split()
+    r = docker("run", "--rm", "--link", "api-nolink:db", "busybox", "true", check=False)
+    assert r.returncode == 125 and "HostConfig.Links" in r.err and "not supported" in r.err, r.err
+    assert cli("ps", "-aq", "--no-trunc").out.split() == before  # nothing made
