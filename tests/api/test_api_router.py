@@ -55,3 +55,18 @@ def test_a_segment_loads_only_its_modules():
     assert r.loaded == {"system"}
     r.resolve("GET", "/v1.44/containers/json")
     assert r.loaded == {"system", "containers", "execs"}
+
+
+def test_the_first_ping_loads_no_engine():
+    """What a socket-activated client's first `GET /_ping` waits for: no engine, no route
+    module but system's (the engine is loaded in the pool after the first answer)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from layerbox.api import app; svc = app.Service(); "
+            "h, _, _ = svc.router.resolve('GET', '/v1.44/_ping'); svc.pool.shutdown(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('layerbox.client', "
+            "'layerbox.container', 'layerbox.image', 'layerbox.api.'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['layerbox.api.app', 'layerbox.api.system']", r.stdout
