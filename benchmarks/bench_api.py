@@ -87,22 +87,21 @@ def docker_ps(socks: dict, n: int) -> dict | None:
     return out
 
 
-def give_image(docker_sock: str, image: str, env: dict) -> bool:
-    """Loads layerbox's busybox into dockerd as `image` unless dockerd has it; True when it
-    was loaded here (to remove at the end)."""
+def give_image(docker_sock: str, image: str, env: dict) -> str | None:
+    """Loads layerbox's busybox into dockerd as `image` unless dockerd has it; the id of the
+    image loaded here (to remove at the end), else None."""
     import docker
 
     c = docker.DockerClient(base_url="unix://" + docker_sock)
     try:
         try:
             c.images.get(image)
-            return False
+            return None
         except docker.errors.ImageNotFound:
             pass
         subprocess.run([*layerbox(), "tag", "busybox", image], env=env, check=True, capture_output=True)
         tar = subprocess.run([*layerbox(), "save", image], env=env, check=True, capture_output=True).stdout
-        c.images.load(tar)
-        return True
+        return c.images.load(tar)[0].id
     finally:
         c.close()
 
@@ -168,7 +167,7 @@ def main() -> int:
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.connect(sock)
 
-    loaded = False
+    loaded = None  # the image given to dockerd here
     t0 = time.perf_counter()
     proc = subprocess.Popen([*layerbox(), "system", "service", "--time", "0", "unix://" + sock], env=env)
     try:
@@ -232,7 +231,7 @@ def main() -> int:
             import docker
 
             c = docker.DockerClient(base_url="unix://" + args.docker_socket)
-            c.images.remove(args.docker_image)
+            c.images.remove(loaded, force=True)  # by id: its tag and the image itself
             c.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
