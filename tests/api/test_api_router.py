@@ -70,3 +70,15 @@ def test_the_first_ping_loads_no_engine():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['layerbox.api.app', 'layerbox.api.system']", r.stdout
+
+
+def test_every_route_is_under_a_segment_that_loads_its_module():
+    """ROUTE_MODULES says which modules a first segment loads: a route registered under a
+    segment it does not name for its module would answer 404 until something else loaded it."""
+    import importlib
+
+    for name in sorted({m for ms in app.ROUTE_MODULES.values() for m in ms}):
+        r = app.Router()
+        importlib.import_module(f"layerbox.api.{name}").register(r)
+        for _method, first in r.table:
+            assert name in app.ROUTE_MODULES.get(first, ()), (name, first)
