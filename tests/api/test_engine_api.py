@@ -1030,10 +1030,18 @@ def test_update_of_swap_on_a_kernel_without_swap_accounting(cli, busybox_image, 
         assert (ct.attrs["HostConfig"]["Memory"], ct.attrs["HostConfig"]["MemorySwap"]) == (96 << 20, -1)
         r = ct.update(mem_limit="80m")  # no swap asked: no warning
         assert r["Warnings"] is None
+        # made with a swap limit: the same warning, and it runs, limited without swap
+        r = subprocess.run([tool("docker"), "run", "-d", "--name", "api-noswap2", "--network", "none",
+                            "-m", "32m", "--memory-swap", "64m", "busybox", "sleep", "300"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0 and f"WARNING: {NO_SWAP_LIMIT}" in r.stderr, r.stderr
+        ct2 = c.containers.get("api-noswap2")
+        assert ct2.status == "running"
+        assert (ct2.attrs["HostConfig"]["Memory"], ct2.attrs["HostConfig"]["MemorySwap"]) == (32 << 20, -1)
     finally:
         if c is not None:
             c.close()
-        cli("rm", "-f", "api-noswap")
+        cli("rm", "-f", "api-noswap", "api-noswap2")
         proc.terminate()
         proc.communicate(timeout=30)
 
