@@ -9,9 +9,14 @@ over n):
     until the socket is there; and socket-activated: the client connected and waiting first);
   - docker-py's `client.containers.run("busybox", "true", remove=True)` through the socket;
   - `GET /containers/json?all=1` and `POST /containers/create` as the service answers them
-    (wall time of the request on a kept-alive connection, client included).
-With dockerd's socket given by --docker-socket, the same docker-py run is measured beside it.
-All traffic stays on the unix sockets.
+    (wall time of the request on a kept-alive connection, client included);
+  - `docker ps -a` (the docker CLI, when there is one) through the socket.
+With dockerd's socket given by --docker-socket, the same docker-py run and `docker ps -a` are
+measured beside it, in the same run and in turn: the busybox image is given to dockerd (`layerbox save |
+docker load`, as --docker-image, default layerbox-bench-bb:1) when it has no such image, and
+removed at the end. All traffic stays on the unix sockets.
+
+    unshare -n python3 benchmarks/bench_api.py -n 15 --docker-socket /var/run/docker.sock
 """
 
 from __future__ import annotations
@@ -41,18 +46,64 @@ def _ms(xs) -> str:
     return f"{statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, n={len(xs)})"
 
 
-def run_sdk(sock: str, n: int, image: str = "busybox") -> list[float]:
+def run_sdk(socks: dict, n: int, **kw) -> dict:
+    """docker-py's containers.run(image, "true", remove=True) through each socket
+    ({name: (socket, image)}), one run of each in turn (a machine shared with others changes
+    speed from minute to minute: interleaved, both see the same)."""
     import docker
 
-    c = docker.DockerClient(base_url="unix://" + sock)
-    c.containers.run(image, "true", remove=True)  # warm
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        c.containers.run(image, "true", remove=True)
-        out.append(time.perf_counter() - t)
-    c.close()
+    clients = {k: (docker.DockerClient(base_url="unix://" + sock), image)
+               for k, (sock, image) in socks.items()}
+    out = {k: [] for k in socks}
+    try:
+        for c, image in clients.values():
+            c.containers.run(image, "true", remove=True, **kw)  # warm
+        for _ in range(n):
+            for k, (c, image) in clients.items():
+                t = time.perf_counter()
+                c.containers.run(image, "true", remove=True, **kw)
+                out[k].append(time.perf_counter() - t)
+    finally:
+        for c, _ in clients.values():
+            c.close()
     return out
+
+
+def docker_ps(socks: dict, n: int) -> dict | None:
+    """`docker ps -a` through each socket ({name: socket}), in turn (None without a docker
+    CLI)."""
+    exe = shutil.which("docker")
+    if exe is None:
+        return None
+    envs = {k: dict(os.environ, DOCKER_HOST="unix://" + sock) for k, sock in socks.items()}
+    for env in envs.values():
+        subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)  # warm
+    out = {k: [] for k in socks}
+    for _ in range(n):
+        for k, env in envs.items():
+            t = time.perf_counter()
+            subprocess.run([exe, "ps", "-a"], env=env, check=True, capture_output=True)
+            out[k].append(time.perf_counter() - t)
+    return out
+
+
+def give_image(docker_sock: str, image: str, env: dict) -> str | None:
+    """Loads layerbox's busybox into dockerd as `image` unless dockerd has it; the id of the
+    image loaded here (to remove at the end), else None."""
+    import docker
+
+    c = docker.DockerClient(base_url="unix://" + docker_sock)
+    try:
+        try:
+            c.images.get(image)
+            return None
+        except docker.errors.ImageNotFound:
+            pass
+        subprocess.run([*layerbox(), "tag", "busybox", image], env=env, check=True, capture_output=True)
+        tar = subprocess.run([*layerbox(), "save", image], env=env, check=True, capture_output=True).stdout
+        return c.images.load(tar)[0].id
+    finally:
+        c.close()
 
 
 def first_answer_activated(env: dict, n: int) -> list[float]:
@@ -95,8 +146,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--docker-socket", help="dockerd's socket, to measure the same beside it")
-    ap.add_argument("--docker-image", default="busybox",
-                    help="a busybox image dockerd has (default busybox)")
+    ap.add_argument("--docker-image", default="layerbox-bench-bb:1",
+                    help="dockerd's busybox image (loaded from layerbox's when dockerd lacks it)")
     args = ap.parse_args()
     from layerbox.testing import make_rootfs, tar_of
 
@@ -116,6 +167,7 @@ def main() -> int:
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.connect(sock)
 
+    loaded = None  # the image given to dockerd here
     t0 = time.perf_counter()
     proc = subprocess.Popen([*layerbox(), "system", "service", "--time", "0", "unix://" + sock], env=env)
     try:
@@ -147,15 +199,40 @@ def main() -> int:
             c.getresponse().read()
         print(f"GET /containers/json:              {_ms(lst)}")
         print(f"POST /containers/create:           {_ms(mk)}")
-        ours = run_sdk(sock, args.n)
-        print(f"docker-py run true (layerbox):     {_ms(ours)}")
+        loaded = args.docker_socket and give_image(args.docker_socket, args.docker_image, env)
+        socks = {"layerbox": (sock, "busybox")}
         if args.docker_socket:
-            theirs = run_sdk(args.docker_socket, args.n, args.docker_image)
-            print(f"docker-py run true (dockerd):      {_ms(theirs)}")
-            print(f"ratio:                             {statistics.median(ours) / statistics.median(theirs):.2f}")
+            socks["dockerd"] = (args.docker_socket, args.docker_image)
+        runs = run_sdk(socks, args.n)
+        for k, xs in runs.items():
+            print(f"docker-py run true ({k}):{' ' * (13 - len(k))}{_ms(xs)}")
+        if args.docker_socket:
+            print(f"ratio:                             "
+                  f"{statistics.median(runs['layerbox']) / statistics.median(runs['dockerd']):.2f}")
+        # dockerd started by docker-up has no bridge (--bridge=none): its default network is
+        # none, layerbox's a bridge and a veth. The same with no network on both sides:
+        runs = run_sdk(socks, args.n, network_mode="none")
+        for k, xs in runs.items():
+            print(f"  ... network_mode=none ({k}):{' ' * (8 - len(k))}{_ms(xs)}")
+        if args.docker_socket:
+            print(f"  ratio:                           "
+                  f"{statistics.median(runs['layerbox']) / statistics.median(runs['dockerd']):.2f}")
+        ps = docker_ps({k: v[0] for k, v in socks.items()}, args.n)
+        for k, xs in (ps or {}).items():
+            print(f"docker ps -a ({k}):{' ' * (19 - len(k))}{_ms(xs)}")
+        if ps and args.docker_socket:
+            print(f"ratio:                             "
+                  f"{statistics.median(ps['layerbox']) / statistics.median(ps['dockerd']):.2f}")
+        print(f"load average:                      {os.getloadavg()[0]:.1f}")
     finally:
         proc.terminate()
         proc.wait()
+        if loaded:
+            import docker
+
+            c = docker.DockerClient(base_url="unix://" + args.docker_socket)
+            c.images.remove(loaded, force=True)  # by id: its tag and the image itself
+            c.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -6,7 +6,6 @@ no printing here."""
 from __future__ import annotations
 
 import os
-import platform
 
 # The Engine API versions layerbox speaks (`system service` answers each of them; `version`
 # says so): up to 1.44 (docker-py 7 and the docker 28 CLI negotiate it), down to dockerd 25's
@@ -30,6 +29,8 @@ def version_doc() -> dict:
     """`docker version`'s data: Client and Server (the same program here: no daemon)."""
     v = _version()
     kernel = os.uname().release
+    import platform
+
     py = f"python{platform.python_version()}"
     return {
         "Client": {"Platform": {"Name": "layerbox"}, "Version": v, "ApiVersion": API_VERSION,
@@ -96,7 +97,6 @@ def info_doc(engine, images, store) -> dict:
     osr = _os_release()
     v = _version()
     cg1 = layout.version == 1
-    ctl = "/sys/fs/cgroup/memory" if cg1 else "/sys/fs/cgroup"
     store_id = ""
     try:
         st = os.stat(store.root)
@@ -116,7 +116,7 @@ def info_doc(engine, images, store) -> dict:
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                     "Authorization": None, "Log": ["json-file"]},
         "MemoryLimit": True,
-        "SwapLimit": os.path.exists(os.path.join(ctl, "memory.memsw.limit_in_bytes")) if cg1 else True,
+        "SwapLimit": layout.swap_limit(),
         "KernelMemory": False, "KernelMemoryTCP": False,
         "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True,
         "PidsLimit": True,

@@ -995,3 +995,90 @@ def test_docker_cli_attach_stdin_of_a_running_container(docker, cli):
         assert docker("inspect", "-f", "{{.State.Status}} {{.Config.StdinOnce}}", "api-once").out == "exited true\n"
     finally:
         _cleanup(cli, "api-once")
+
+
+def test_update_of_swap_on_a_kernel_without_swap_accounting(cli, busybox_image, tmp_path):
+    """dockerd on a kernel that does not account swap: the memory limit is set, the swap limit
+    is not (MemorySwap -1) and the answer says so in its Warnings; the docker CLI prints them.
+    The kernel's answer is stood in for (CgroupLayout.swap_limit) in a service of its own."""
+    import docker as docker_sdk
+
+    from layerbox.container.update import NO_SWAP_LIMIT
+
+    sock = str(tmp_path / "noswap.sock")
+    code = ("import sys; from layerbox.container import cgroups; "
+            "cgroups.CgroupLayout.swap_limit = lambda self, cid='': False; "
+            "from layerbox.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "system", "service", "--time", "0",
+                             "unix://" + sock], env=cli.env(), stderr=subprocess.PIPE)
+    c = None
+    try:
+        _wait_socket(sock, proc)
+        c = docker_sdk.DockerClient(base_url="unix://" + sock)
+        ct = c.containers.run("busybox", "sleep 300", detach=True, name="api-noswap",
+                              network_mode="none")
+        r = ct.update(mem_limit="64m", memswap_limit="128m")
+        assert r["Warnings"] == [NO_SWAP_LIMIT]
+        ct.reload()
+        assert (ct.attrs["HostConfig"]["Memory"], ct.attrs["HostConfig"]["MemorySwap"]) == (64 << 20, -1)
+        assert ct.attrs["State"]["Running"]
+        env = dict(os.environ, DOCKER_HOST="unix://" + sock, DOCKER_CONFIG=str(tmp_path / "dockercfg"))
+        r = subprocess.run([tool("docker"), "update", "-m", "96m", "--memory-swap", "200m", "api-noswap"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert (r.returncode, r.stdout) == (0, f"api-noswap\n{NO_SWAP_LIMIT}\n"), r.stderr
+        ct.reload()
+        assert (ct.attrs["HostConfig"]["Memory"], ct.attrs["HostConfig"]["MemorySwap"]) == (96 << 20, -1)
+        r = ct.update(mem_limit="80m")  # no swap asked: no warning
+        assert r["Warnings"] is None
+        # made with a swap limit: the same warning, and it runs, limited without swap
+        r = subprocess.run([tool("docker"), "run", "-d", "--name", "api-noswap2", "--network", "none",
+                            "-m", "32m", "--memory-swap", "64m", "busybox", "sleep", "300"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0 and f"WARNING: {NO_SWAP_LIMIT}" in r.stderr, r.stderr
+        ct2 = c.containers.get("api-noswap2")
+        assert ct2.status == "running"
+        assert (ct2.attrs["HostConfig"]["Memory"], ct2.attrs["HostConfig"]["MemorySwap"]) == (32 << 20, -1)
+    finally:
+        if c is not None:
+            c.close()
+        cli("rm", "-f", "api-noswap", "api-noswap2")
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+@DOCKER_PY_LEAKS
+def test_exec_events_as_dockerd(dclient, cli):
+    """exec_create: CMD, exec_start: CMD and exec_die (its exitCode), each with the execID,
+    for an attached and a detached exec, as `docker events` shows dockerd's."""
+    since = time.time()
+    try:
+        ct = dclient.containers.run("busybox", "sleep 300", detach=True, name="api-execev",
+                                    network_mode="none")
+        assert ct.exec_run(["sh", "-c", "exit 3"]).exit_code == 3
+        eid = dclient.api.exec_create(ct.id, ["sleep", "0.2"])["Id"]
+        dclient.api.exec_start(eid, detach=True)
+        deadline = time.monotonic() + 30
+        while dclient.api.exec_inspect(eid)["Running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        evs = [e for e in dclient.events(since=since, until=time.time() + 0.5, decode=True,
+                                         filters={"container": "api-execev"})
+               if e["Action"].startswith("exec_")]
+        got = [(e["Action"], e["Actor"]["Attributes"].get("exitCode")) for e in evs]
+        assert got == [("exec_create: sh -c exit 3", None), ("exec_start: sh -c exit 3", None),
+                       ("exec_die", "3"), ("exec_create: sleep 0.2", None),
+                       ("exec_start: sleep 0.2", None), ("exec_die", "0")], got
+        assert all(e["Actor"]["ID"] == ct.id and e["Actor"]["Attributes"]["name"] == "api-execev"
+                   and e["Type"] == "container" for e in evs)
+        assert {e["Actor"]["Attributes"]["execID"] for e in evs[3:]} == {eid}
+    finally:
+        _cleanup(cli, "api-execev")
+
+
+def test_docker_cli_run_with_a_link_is_refused_naming_it(docker, cli):
+    """Links (legacy, the default bridge only) are refused with docker's 400 naming the field:
+    never accepted and ignored."""
+    before = cli("ps", "-aq", "--no-trunc").out.split()
+    r = docker("run", "--rm", "--link", "api-nolink:db", "busybox", "true", check=False)
+    assert r.returncode == 125 and "HostConfig.Links" in r.err and "not supported" in r.err, r.err
+    assert cli("ps", "-aq", "--no-trunc").out.split() == before  # nothing made

@@ -93,3 +93,22 @@ def test_core_names_the_file_it_cannot_write(tmp_path):
     with pytest.raises(OSError) as e:
         _core.Cgroup(cg_plan).create()  # a plain directory has no pids.max: the kernel would
     assert "pids.max" in str(e.value)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_no_swap_file_where_the_kernel_does_not_account_swap(tmp_path, version):
+    """A kernel without swap accounting has no memory.memsw.* (v1) or memory.swap.max (v2) in
+    its cgroups: the memory is limited without swap (dockerd's answer), never a write of a file
+    that is not there. Our parent's cgroup is where it is looked for (a root has neither)."""
+    base = v1_base(tmp_path) if version == 1 else v2_base(tmp_path)
+    parent = os.path.join(base, "memory" if version == 1 else "", "lb-test")
+    os.makedirs(parent)
+    layout = CgroupLayout(base=base, parent="lb-test")
+    assert not layout.swap_limit("c1")
+    files = [f for _, f, _ in layout.plan("c1", LIMITS)["settings"]]
+    assert ("memory.limit_in_bytes" if version == 1 else "memory.max") in files
+    assert not {"memory.memsw.limit_in_bytes", "memory.swap.max"} & set(files)
+    swap_file = "memory.memsw.limit_in_bytes" if version == 1 else "memory.swap.max"
+    open(os.path.join(parent, swap_file), "w").close()
+    assert layout.swap_limit("c1")
+    assert swap_file in [f for _, f, _ in layout.plan("c1", LIMITS)["settings"]]

@@ -37,8 +37,16 @@ async def create(request):
     svc = _svc(request)
     image, opts = shapes.create_options(await json_body(request), request.query.get("name"),
                                         request.query.get("platform"))
+    warnings = []
+    swap = opts.get("memswap_limit")
+    if swap not in (None, 0, -1, "-1") and not svc.engine.cgroups.swap_limit():
+        from layerbox.container.update import NO_SWAP_LIMIT
+
+        # dockerd: the memory limited without swap, MemorySwap -1, and the answer says so
+        opts["memswap_limit"] = -1
+        warnings.append(NO_SWAP_LIMIT)
     c = await svc.run(svc.engine.create_container, image, **opts)
-    return json_response({"Id": c.id, "Warnings": []}, status=201)
+    return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 
 def _list(svc, all_, limit, size, filters):
@@ -116,8 +124,7 @@ async def delete(request):
     ref = request.match_info["id"]
     if flag(request, "link"):
         raise ApiError(400, "links are not supported by layerbox")
-    cid = await svc.run(svc.engine.resolve, ref)
-    await svc.run(svc.engine.remove, cid, force=flag(request, "force"), volumes=flag(request, "v"))
+    await svc.run(svc.engine.remove, ref, force=flag(request, "force"), volumes=flag(request, "v"))
     return web.Response(status=204)
 
 
@@ -164,6 +171,7 @@ async def start(request):
         if not a.future.done():
             a.future.set_result(fds["given"] if i == 0 else None)
     waiters = svc.waiters.pop(c.id, [])
+    exited = svc.exits[c.id] = asyncio.Event()  # log follows end on it, not on their next poll
     # With a tty the monitor hands its starter the terminal's master: kept for resize.
     pty = os.dup(mon.pty) if mon.pty >= 0 else -1
     if pty >= 0:
@@ -184,9 +192,17 @@ async def start(request):
                 os.close(pty)
         for w in waiters:
             loop.call_soon_threadsafe(lambda w=w: w.done() or w.set_result(code))
+        loop.call_soon_threadsafe(_exited, svc, c.id, exited)
 
     loop.run_in_executor(svc.pool, watch)
     return web.Response(status=204)
+
+
+def _exited(svc, cid: str, ev: asyncio.Event) -> None:
+    """The monitor reported the exit (its log drained and its state written before)."""
+    ev.set()
+    if svc.exits.get(cid) is ev:
+        del svc.exits[cid]
 
 
 def _tty_size(c):
@@ -307,23 +323,29 @@ async def _wait_for(svc, c, fut):
     engine = svc.engine
     if fut is None and not c.running:
         return c.state.get("ExitCode", 0)
+    if fut is None:  # running: the monitor tells its exit (engine.wait looks again if it ends)
+        try:
+            return (await svc.run(engine.wait, c.id))["StatusCode"]
+        except NotFound:
+            return 0
+    # Not running yet: the start this service makes resolves fut; another client's start is
+    # seen by polling.
     finished = c.state.get("FinishedAt")
     while True:
-        if fut is not None:
-            try:
-                return await asyncio.wait_for(asyncio.shield(fut), 0.25)
-            except asyncio.TimeoutError:
-                pass
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), 0.25)
+        except asyncio.TimeoutError:
+            pass
         try:
             now = await svc.run(engine.load, c.id)
         except NotFound:
-            return fut.result() if fut is not None and fut.done() else 0
+            return fut.result() if fut.done() else 0
         if now.running:
             try:
                 return (await svc.run(engine.wait, c.id))["StatusCode"]
             except NotFound:
-                return fut.result() if fut is not None and fut.done() else 0
-        if fut is None or now.state.get("FinishedAt") != finished:
+                return fut.result() if fut.done() else 0
+        if now.state.get("FinishedAt") != finished:
             return now.state.get("ExitCode", 0)
 
 
@@ -358,6 +380,9 @@ async def follow(svc, c, path, offset, write_record, stdout=True, stderr=True, s
     CLI's logs -f: the monitor writes the log; nothing tells us)."""
     from layerbox.container import logs as _logs
 
+    # The exit of a container this service started wakes the follow at once (the monitor
+    # reports it after draining the output into the log); others are seen by the poll.
+    exited = svc.exits.get(c.id)
     while True:
         try:
             running = (await svc.run(svc.engine.load, c.id)).running
@@ -377,7 +402,13 @@ async def follow(svc, c, path, offset, write_record, stdout=True, stderr=True, s
             await write_record(ts, stream, data)
         if not running:
             return
-        await asyncio.sleep(0.05)
+        if exited is not None and not exited.is_set():
+            try:
+                await asyncio.wait_for(exited.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0.05)
 
 
 def _backlog(path, stdout=True, stderr=True, timestamps=False, tail=None, since=None, until=None):
@@ -413,7 +444,6 @@ async def logs(request):
 
     svc = _svc(request)
     engine = svc.engine
-    c = await svc.run(engine.get, request.match_info["id"])
     out, err = flag(request, "stdout"), flag(request, "stderr")
     if not (out or err):
         raise ApiError(400, "you must choose at least one stream")
@@ -423,8 +453,13 @@ async def logs(request):
     until = _logs.parse_time(request.query.get("until") or None)
     if since == 0:
         since = None
-    path = engine.log_path(c)
-    backlog, size = await svc.run(_backlog, path, out, err, ts, tail, since, until)
+
+    def read():  # one trip to the pool: the container, then its log
+        c = engine.get(request.match_info["id"])
+        path = engine.log_path(c)
+        return (c, path, *_backlog(path, out, err, ts, tail, since, until))
+
+    c, path, backlog, size = await svc.run(read)
     tty = bool(c.config["Config"].get("Tty"))
     resp = web.StreamResponse(headers={"Content-Type": streams.RAW if tty else streams.MULTIPLEXED})
     await resp.prepare(request)

@@ -74,7 +74,29 @@ async def create(request):
         raise ApiError(400, "detachKeys are not supported by layerbox")
     eid = os.urandom(32).hex()
     svc.execs[eid] = Exec(eid, c.id, body)
+    await svc.run(_event, svc, eid, "exec_create: " + " ".join(cmd))
     return json_response({"Id": eid}, status=201)
+
+
+def _event(svc: Service, eid: str, action: str, **attributes) -> None:
+    """The exec's event (execution.record_event), for the container as it is now."""
+    from layerbox.container import execution
+    from layerbox.errors import LayerboxError
+
+    e = svc.execs.get(eid)
+    try:
+        c = svc.engine.load(e.cid)
+    except LayerboxError:
+        return  # removed meanwhile: nothing to say it of
+    execution.record_event(svc.engine, c, action, eid, **attributes)
+
+
+def _start_event(svc: Service, e: Exec) -> None:
+    _event(svc, e.id, "exec_start: " + " ".join(e.body["Cmd"]))
+
+
+def _die_event(svc: Service, e: Exec) -> None:
+    _event(svc, e.id, "exec_die", exitCode=e.exit_code if e.exit_code is not None else 0)
 
 
 async def inspect(request):
@@ -121,6 +143,7 @@ async def start(request):
     if detach:
         p = await svc.run(execution.start, svc.engine, e.cid, b["Cmd"], detach=True, **kw)
         e.running, e.pid = True, getattr(p, "pid", 0)
+        await svc.run(_start_event, svc, e)
         _reap(svc, e, p)
         return web.Response(status=200, content_type="application/json", text="")
     want_in = bool(b.get("AttachStdin"))
@@ -160,6 +183,7 @@ async def start(request):
     for fd in theirs:
         os.close(fd)
     e.running, e.pid = True, p.pid
+    await svc.run(_start_event, svc, e)
     tasks = []
     try:
         if tty:
@@ -198,6 +222,7 @@ async def start(request):
             t.cancel()
         e.exit_code = await svc.run(p.wait)
         e.running = False
+        await svc.run(_die_event, svc, e)
         await st.close()
     return st.resp
 
@@ -212,6 +237,7 @@ def _reap(svc, e: Exec, p) -> None:
         except Exception:  # noqa: BLE001 - the process is gone either way
             code = None
         e.exit_code, e.running = code, False
+        _die_event(svc, e)
 
     loop.run_in_executor(svc.pool, work)
 

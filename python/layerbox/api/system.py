@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from layerbox import sysinfo
 from layerbox.api.app import ApiError, Service, json_response
 
 NOT_SWARM = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
@@ -26,6 +25,8 @@ async def ping(request: web.Request) -> web.Response:
 def version_doc() -> dict:
     """GET /version: the engine's part of `version` (sysinfo: the API versions this service
     answers are the ones it reports)."""
+    from layerbox import sysinfo
+
     return sysinfo.version_doc()["Server"]
 
 
@@ -34,11 +35,15 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
+    from layerbox import sysinfo
+
     svc = _svc(request)
     return json_response(await svc.run(sysinfo.info_doc, svc.engine, svc.images, svc.store))
 
 
 async def df(request: web.Request) -> web.Response:
+    from layerbox import sysinfo
+
     svc = _svc(request)
     return json_response(await svc.run(sysinfo.df_doc, svc.engine))
 

@@ -19,8 +19,10 @@ from layerbox.cli.commands import cli
 # The verbs that must reach the kernel without importing click (the hot path), and the ones
 # scripts call in loops or around big data where click's 50 ms would show (commit, save,
 # export, logs, inspect, images, build).
+# `system service` too: its first answer (socket-activated) waits for what its start imports.
 HOT_VERBS = ("run", "create", "start", "exec", "stop", "kill", "rm", "ps", "wait", "pause",
-             "unpause", "commit", "save", "export", "logs", "inspect", "images", "build")
+             "unpause", "commit", "save", "export", "logs", "inspect", "images", "build",
+             "system service")
 
 
 def _type(t) -> dict:
@@ -131,7 +133,13 @@ def verb_entry(cmd: click.Command) -> dict:
 
 
 def build() -> dict:
-    return {v: verb_entry(cli.commands[v]) for v in HOT_VERBS}
+    def command(verb: str) -> click.Command:
+        cmd = cli
+        for word in verb.split():
+            cmd = cmd.commands[word]
+        return cmd
+
+    return {v: verb_entry(command(v)) for v in HOT_VERBS}
 
 
 def render() -> str:

@@ -102,6 +102,9 @@ def _fast(args: list):
         i += 1
         if verb == "inspect":  # containers only, unlike `inspect`: click's container_inspect
             return None
+    elif verb == "system" and i < len(args) and args[i] == "service":
+        verb = "system service"
+        i += 1
     from layerbox.cli._verb_table import VERB_TABLE
 
     spec = VERB_TABLE.get(verb)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 
 
+# The swap limit's file (v1, v2): absent where the kernel does not account swap.
+_SWAP_FILES = ("memory.memsw.limit_in_bytes", "memory.swap.max")
+
+
 class CgroupLayout:
     """Where container cgroups go: v1 (one hierarchy per controller under /sys/fs/cgroup/<ctl>)
     or v2 (one unified tree). ``base`` is normally /sys/fs/cgroup; tests/unit/test_plan.py
@@ -36,6 +40,10 @@ class CgroupLayout:
 
         settings = []
         ctls, limits = self.limit_settings(host)
+        if host.get("MemorySwap") and not self.swap_limit(cid):
+            # a kernel that does not account swap has no such file: memory limited without
+            # swap, as dockerd does (which says so when the container is made)
+            limits = [s for s in limits if s[1] not in _SWAP_FILES]
         if self.version == 1:
             ctls = ["freezer", "pids", "memory", "devices", *ctls]  # the limits add cpu, cpuset
             dirs = {c: f"{self.base}/{c}/{self.parent}/{cid}" for c in ctls}
@@ -159,6 +167,27 @@ class CgroupLayout:
 
     def _custom_devices_dir(self, cid: str) -> str:
         return f"{self.base}/devices/{self.parent}-devices/{cid}"
+
+    def swap_limit(self, cid: str = "") -> bool:
+        """Whether swap can be limited (docker's SwapLimit: the kernel accounts swap): the
+        container's memory cgroup, else our parent's, else any child of the root has v1's
+        memory.memsw.limit_in_bytes or v2's memory.swap.max. Not the root itself: on recent
+        kernels a root cgroup lacks them whatever the kernel accounts. With no child cgroup
+        to look at: assumed."""
+        v1 = self.version == 1
+        root, name = (f"{self.base}/memory", _SWAP_FILES[0]) if v1 else (self.base, _SWAP_FILES[1])
+        parent = f"{root}/{self.parent}"
+        for d in ([f"{parent}/{cid}"] if cid else []) + [parent]:
+            if os.path.isdir(d):
+                return os.path.exists(os.path.join(d, name))
+        try:
+            with os.scandir(root) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        return os.path.exists(os.path.join(e.path, name))
+        except OSError:
+            pass
+        return True
 
     def cgroup_for(self, cid: str) -> dict:
         """Spec without settings: enough to freeze, signal, list or remove an existing one."""

@@ -548,7 +548,7 @@ class ContainerEngine:
             + self._anonymous_volume_paths(cfg, c.id),
             # start, die (each run and restart) and destroy (--rm) are the monitor's to record
             "events": {"log": events.path(self.store.root), "max_bytes": events.MAX_BYTES,
-                       "id": c.id, "attributes": _event_attributes(c)},
+                       "id": c.id, "attributes": event_attributes(c)},
         }
         self._mark_running(c.id)
         from layerbox.container import logdriver as _logdriver
@@ -1075,7 +1075,7 @@ def _event(store, action: str, cid: str, **attributes) -> None:
     events.record(store, "container", action, cid, attributes)
 
 
-def _event_attributes(c: Container) -> dict:
+def event_attributes(c: Container) -> dict:
     """What docker's container events carry: its labels, name and image."""
     labels = c.config["Config"].get("Labels") or {}
     return {**{k: str(v) for k, v in labels.items()}, "name": c.name,

@@ -55,6 +55,17 @@ def _engine_shim() -> str:
     return SHIM
 
 
+def record_event(engine, c, action: str, exec_id: str, **attributes) -> None:
+    """An exec's event in the store's log, as dockerd's: `exec_create: CMD ARGS`,
+    `exec_start: CMD ARGS` and `exec_die` (with exitCode), each with the exec's execID and
+    the container's attributes."""
+    from layerbox import events
+    from layerbox.container.engine import event_attributes
+
+    events.record(engine.store, "container", action, c.id,
+                  {**event_attributes(c), "execID": exec_id, **attributes})
+
+
 def start(engine, ref: str, command: list, *, stdin=-1, stdout=-1, stderr=-1, **kw):
     c = engine.get(ref)
     return _core.exec_start(build_spec(engine, c, command, **kw), stdin, stdout, stderr)

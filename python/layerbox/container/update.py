@@ -141,6 +141,11 @@ def _merge(cid: str, host: dict, res: dict, restart: dict | None) -> dict:
     return new
 
 
+# dockerd's words for a swap limit asked of a kernel that does not account swap
+NO_SWAP_LIMIT = ("Your kernel does not support swap limit capabilities or the cgroup is not "
+                 "mounted. Memory limited without swap.")
+
+
 def _cpu_list(cpus: set) -> str:
     """{0, 1, 2, 5} as "0-2,5" (the kernel's list format)."""
     out, run = [], []
@@ -175,7 +180,9 @@ def _v1_memory_order(settings: list, cgroup_dirs: dict) -> list:
 
 def update(engine, ref: str, resources: dict, restart_policy: dict | None = None) -> list[str]:
     """Updates container `ref`'s limits (docker's Resources fields, FIELDS) and restart policy
-    ({"Name", "MaximumRetryCount"}); returns docker's warnings (none)."""
+    ({"Name", "MaximumRetryCount"}); returns docker's warnings (a swap limit on a kernel
+    that does not account swap: the memory is limited without swap, MemorySwap -1, as
+    dockerd's)."""
     check_request(resources, restart_policy)
     cid = engine.resolve(ref)
     store = engine.store
@@ -183,9 +190,17 @@ def update(engine, ref: str, resources: dict, restart_policy: dict | None = None
         c = engine.load(cid)
         host = c.config["HostConfig"]
         new = _merge(c.id, host, resources, restart_policy)
+        warnings = []
+        if (new.get("MemorySwap") or 0) != (host.get("MemorySwap") or 0) and \
+                not engine.cgroups.swap_limit(c.id):
+            if (new.get("MemorySwap") or 0) > 0:
+                warnings.append(NO_SWAP_LIMIT)
+            new["MemorySwap"] = -1  # and no swap file written: the kernel has none
         if new == host:
-            return []
+            return warnings
         changed = [k for k in FIELDS if new.get(k) != host.get(k)]
+        if new.get("MemorySwap") == -1 and not engine.cgroups.swap_limit(c.id):
+            changed = [k for k in changed if k != "MemorySwap"]
         if c.state.get("Status") in _LIVE:
             from layerbox.container.engine import ask_monitor
 
@@ -212,4 +227,4 @@ def update(engine, ref: str, resources: dict, restart_policy: dict | None = None
 
     events.record(store, "container", "update", c.id, {"name": c.name,
                                                        "image": c.config["Config"].get("Image")})
-    return []
+    return warnings

@@ -347,7 +347,11 @@ def update(ctx, containers, **kw) -> int:
     asked = any(v not in (None, 0, "") for v in res.values()) or restart is not None
     if not asked:
         raise InvalidArgument("you must provide one or more flags when using this command")
-    return _each(containers, lambda n: _update.update(ctx.engine, n, res, restart))
+    warnings = []
+    code = _each(containers, lambda n: warnings.extend(_update.update(ctx.engine, n, res, restart)))
+    if warnings:  # after the names, on stdout, as docker's CLI prints the daemon's
+        sys.stdout.write("\n".join(warnings) + "\n")
+    return code
 
 
 def wait(ctx, containers) -> int:

@@ -1,8 +1,7 @@
-"""`system service`: the Docker Engine API on a socket (layerbox.api)."""
+"""`system service`: the Docker Engine API on a socket (layerbox.api; the work is
+cli.actions.service's, which the fast path runs without click)."""
 
 from __future__ import annotations
-
-import os
 
 import click
 
@@ -18,26 +17,9 @@ from layerbox.cli.commands import CONTEXT_SETTINGS, register, system_group
 @click.pass_obj
 def service(obj, idle, insecure_tcp, uri):
     """Serve the Docker Engine API on URI (default unix:///run/layerbox/layerbox.sock)."""
-    from layerbox.errors import InvalidArgument
+    from layerbox.cli.actions.service import service as run
 
-    if idle < 0:
-        raise InvalidArgument(f"invalid --time {idle}: it cannot be negative")
-    from layerbox.api import sockets
-
-    sock, path = sockets.activation_socket(), None
-    if sock is None:
-        sock, path = sockets.listen(uri or "unix://" + sockets.DEFAULT_SOCKET, insecure_tcp)
-    try:
-        from layerbox import api
-
-        api.import_server_only()  # the first answer waits for it: only what a server needs
-        from layerbox.api.app import serve
-    except ImportError as e:
-        sock.close()
-        if path:
-            os.unlink(path)
-        raise InvalidArgument(f"the Engine API needs aiohttp ({e}): pip install aiohttp") from None
-    return serve(sock, path, idle=idle, root=obj.root)
+    return run(obj, idle=idle, insecure_tcp=insecure_tcp, uri=uri)
 
 
 register(system_group, service, "service")
