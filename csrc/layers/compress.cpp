@@ -2,7 +2,11 @@
 
 #include <isa-l/igzip_lib.h>
 
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -145,57 +149,90 @@ struct ZstdCodec : LayerInput::Codec {
 
 }  // namespace
 
-LayerInput::LayerInput(int fd, int blob_fd, std::string what)
-    : fd_(fd), blob_fd_(blob_fd), what_(std::move(what)), in_(new unsigned char[kIoChunk]) {
+LayerInput::LayerInput(StreamSource src, int blob_fd, std::string what)
+    : src_(std::move(src)), left_(src_.limit), blob_fd_(blob_fd), what_(std::move(what)),
+      in_(new unsigned char[kIoChunk]) {
     // Read until the magic bytes can be told apart (or EOF).
     while (in_len_ < 6 && !eof_) {
-        ssize_t n = ::read(fd_, in_.get() + in_len_, kIoChunk - in_len_);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("read", what_);
-        }
+        size_t n = read_raw(in_.get() + in_len_, kIoChunk - in_len_);
         if (n == 0) eof_ = true;
-        in_len_ += static_cast<size_t>(n);
+        in_len_ += n;
     }
     raw_bytes_ = in_len_;
     comp_ = detect_compression(in_.get(), in_len_, what_);
     if (comp_ == Compression::None) {
         first_pending_ = true;  // plain tar: the raw bytes are the tar bytes (hashed once)
-        return;
-    }
-    raw_hash_.update(in_.get(), in_len_);
-    out_.reset(new unsigned char[kIoChunk]);
-    if (comp_ == Compression::Gzip) {
-        codec_ = std::make_unique<GzipCodec>(what_);
     } else {
+        raw_hash_.update(in_.get(), in_len_);
+        if (comp_ == Compression::Gzip) {
+            codec_ = std::make_unique<GzipCodec>(what_);
+        } else {
 #ifdef LAYERBOX_HAVE_ZSTD
-        codec_ = std::make_unique<ZstdCodec>(what_);
+            codec_ = std::make_unique<ZstdCodec>(what_);
 #else
-        throw_invalid("layer archive: zstd compression is not supported by this build", what_);
+            throw_invalid("layer archive: zstd compression is not supported by this build", what_);
 #endif
+        }
+    }
+    for (int i = 0; i < kChunks; ++i) {
+        chunk_[i].reset(new unsigned char[kIoChunk]);
+        free_.push_back(i);
     }
 }
 
-LayerInput::~LayerInput() = default;
+LayerInput::~LayerInput() {
+    stop_ = true;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+}
+
+size_t LayerInput::read_raw(unsigned char* buf, size_t cap) {
+    if (prefix_pos_ < src_.prefix.size()) {
+        size_t n = std::min(cap, src_.prefix.size() - prefix_pos_);
+        std::memcpy(buf, src_.prefix.data() + prefix_pos_, n);
+        prefix_pos_ += n;
+        return n;
+    }
+    if (left_ == 0) return 0;
+    if (left_ > 0 && static_cast<uint64_t>(left_) < cap) cap = static_cast<size_t>(left_);
+    int waited = 0;
+    for (;;) {
+        ssize_t n = ::read(src_.fd, buf, cap);
+        if (n > 0) {
+            if (left_ > 0) left_ -= n;
+            return static_cast<size_t>(n);
+        }
+        if (n == 0) {
+            if (left_ > 0)  // the source (an HTTP body) ended before its length: not the data's fault
+                throw SysError(ECONNABORTED, "read", what_,
+                               what_ + ": the source ended " + std::to_string(left_) + " bytes early");
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) throw_errno("read", what_);
+        // A non-blocking socket: wait in short slices, so that a stopped extraction ends soon.
+        if (stop_) throw_err(ECANCELED, "read", what_);
+        if (src_.timeout_ms >= 0 && waited >= src_.timeout_ms) throw_err(ETIMEDOUT, "read", what_);
+        struct pollfd p = {src_.fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) < 0 && errno != EINTR) throw_errno("poll", what_);
+        waited += 100;
+    }
+}
 
 size_t LayerInput::refill() {
     size_t cap = comp_ == Compression::None ? kIoChunk : kInChunk;
-    for (;;) {
-        ssize_t n = ::read(fd_, in_.get(), cap);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("read", what_);
-        }
-        in_pos_ = 0;
-        in_len_ = static_cast<size_t>(n);
-        if (n == 0) {
-            eof_ = true;
-            return 0;
-        }
-        raw_bytes_ += static_cast<uint64_t>(n);
-        if (comp_ != Compression::None) raw_hash_.update(in_.get(), in_len_);
-        return in_len_;
+    in_pos_ = 0;
+    in_len_ = read_raw(in_.get(), cap);
+    if (in_len_ == 0) {
+        eof_ = true;
+        return 0;
     }
+    raw_bytes_ += in_len_;
+    if (comp_ != Compression::None) raw_hash_.update(in_.get(), in_len_);
+    return in_len_;
 }
 
 size_t LayerInput::produce(unsigned char* out, size_t cap) {
@@ -210,13 +247,32 @@ size_t LayerInput::produce(unsigned char* out, size_t cap) {
         if (in_pos_ == in_before && produced == out_before) {
             if (eof_ && in_pos_ == in_len_) {
                 codec_->at_eof();
-                done_ = true;
                 break;
             }
             if (in_pos_ < in_len_) corrupt(what_, compression_name(comp_), "decoder made no progress");
         }
     }
     return produced;
+}
+
+size_t LayerInput::fill(unsigned char* out, size_t cap) {
+    size_t n;
+    if (comp_ != Compression::None) {
+        n = produce(out, cap);
+    } else if (first_pending_) {
+        first_pending_ = false;
+        std::memcpy(out, in_.get(), in_len_);
+        n = in_len_;
+        if (n == 0) eof_ = true;
+    } else if (eof_) {
+        n = 0;
+    } else {
+        n = read_raw(out, cap);  // plain: straight into the chunk, no copy
+        if (n == 0) eof_ = true;
+        raw_bytes_ += n;
+    }
+    if (n) emit(out, n);
+    return n;
 }
 
 void LayerInput::emit(const unsigned char* p, size_t n) {
@@ -227,27 +283,66 @@ void LayerInput::emit(const unsigned char* p, size_t n) {
     if (blob_fd_ >= 0) write_all(blob_fd_, p, n, "layer blob for " + what_);
 }
 
-std::pair<const unsigned char*, size_t> LayerInput::next() {
-    if (comp_ == Compression::None) {
-        if (first_pending_) {
-            first_pending_ = false;
-            if (in_len_ > 0) {
-                emit(in_.get(), in_len_);
-                return {in_.get(), in_len_};
+void LayerInput::report(bool last) {
+    if (!src_.progress) return;
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (!last && now - last_report_ns_ < 100000000LL) return;
+    last_report_ns_ = now;
+    src_.progress(raw_bytes_);
+}
+
+void LayerInput::producer() {
+    try {
+        for (;;) {
+            int i;
+            {
+                std::unique_lock<std::mutex> g(mu_);
+                cv_.wait(g, [this] { return stop_ || !free_.empty(); });
+                if (stop_) return;
+                i = free_.front();
+                free_.pop_front();
             }
+            size_t n = fill(chunk_[i].get(), kIoChunk);
+            report(n == 0);
+            std::lock_guard<std::mutex> g(mu_);
+            if (n == 0) {
+                free_.push_back(i);
+                finished_ = true;
+            } else {
+                chunk_len_[i] = n;
+                full_.push_back(i);
+            }
+            cv_.notify_all();
+            if (n == 0) return;
         }
-        if (eof_ || refill() == 0) {
-            done_ = true;
-            return {nullptr, 0};
-        }
-        emit(in_.get(), in_len_);
-        return {in_.get(), in_len_};
+    } catch (...) {
+        std::lock_guard<std::mutex> g(mu_);
+        error_ = std::current_exception();
+        finished_ = true;
+        cv_.notify_all();
     }
-    if (done_) return {nullptr, 0};
-    size_t n = produce(out_.get(), kIoChunk);
-    if (n == 0) return {nullptr, 0};
-    emit(out_.get(), n);
-    return {out_.get(), n};
+}
+
+std::pair<const unsigned char*, size_t> LayerInput::next() {
+    if (!thread_.joinable() && !finished_) thread_ = std::thread([this] { producer(); });
+    std::unique_lock<std::mutex> g(mu_);
+    if (held_ >= 0) {
+        free_.push_back(held_);
+        held_ = -1;
+        cv_.notify_all();
+    }
+    cv_.wait(g, [this] { return !full_.empty() || finished_; });
+    if (!full_.empty()) {
+        held_ = full_.front();
+        full_.pop_front();
+        return {chunk_[held_].get(), chunk_len_[held_]};
+    }
+    g.unlock();
+    if (thread_.joinable()) thread_.join();  // its counters and hashes are ours from here
+    if (error_) std::rethrow_exception(error_);
+    return {nullptr, 0};
 }
 
 void LayerInput::drain() {
