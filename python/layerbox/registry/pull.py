@@ -20,6 +20,7 @@ or `prune` collected between our publishing it and our image naming it is fetche
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -114,16 +115,40 @@ def _pump(resp, w: int, limit: int, meter=None) -> None:
             meter.add(n)
 
 
-def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume, meter=None):
-    """consume(read fd) over the blob's bytes as they arrive; returns what consume returns.
+def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume, meter=None, direct: bool = False):
+    """consume(source) over the blob's bytes as they arrive; returns what consume returns.
+    source: extract_layer's source arguments ({"src_fd": ...}; with `direct`, the socket
+    itself when the response allows it: Response.body_source), else a pipe a thread fills.
     A network failure is raised as itself, not as the consumer's view of a short stream."""
     from layerbox.image.archive import start_producer
 
     resp = reg.request("GET", f"/v2/{repo}/blobs/{desc['digest']}", scopes=scopes, follow=True)
+    src = resp.body_source() if direct else None
+    if src is not None:
+        if src["src_limit"] + len(src["src_prefix"]) > desc["size"]:
+            resp.abandon()
+            raise RegistryError(f"blob from {resp.url} is larger than its descriptor says ({desc['size']} bytes)",
+                                400, "SIZE_INVALID")
+        if meter is not None:
+            src["progress"] = lambda n: meter.add(n - meter.current)
+        ok = False
+        try:
+            result = consume(src)
+            ok = True
+            return result
+        except KernelError as e:
+            if e.errno in _NETWORK_ERRNOS:  # the socket: cut off, timed out
+                raise connection_error("GET", resp.url, OSError(e.errno, os.strerror(e.errno))) from None
+            raise
+        finally:
+            if ok:
+                resp.close()
+            else:
+                resp.abandon()
     r, t, err = start_producer(lambda w: _pump(resp, w, desc["size"], meter))
     result, failure = None, None
     try:
-        result = consume(r)
+        result = consume({"src_fd": r})
     except KernelError as e:
         failure = e
     finally:
@@ -139,6 +164,11 @@ def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume, meter=None)
     return result
 
 
+# What extract_layer raises when the socket it reads fails (not the data): ECONNABORTED is
+# a body that ended before its Content-Length.
+_NETWORK_ERRNOS = (errno.ECONNABORTED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE, errno.ENOTCONN)
+
+
 def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tuple,
                     emit=None) -> tuple[str, dict]:
     """Extracts one layer blob into a staging dir with both digests checked. Returns
@@ -148,8 +178,8 @@ def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tu
 
     holder: list = []
 
-    def consume(fd):
-        staging, res = extract_to_staging(images, fd)
+    def consume(src):
+        staging, res = extract_to_staging(images, **src)
         holder.append(staging)
         return res
 
@@ -160,12 +190,12 @@ def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tu
             from layerbox.progress import Meter
 
             meter = Meter(emit, "Downloading", short(desc["digest"]), desc["size"])
-        res = _stream_blob(reg, repo, desc, scopes, consume, meter)
+        res = _stream_blob(reg, repo, desc, scopes, consume, meter, direct=True)
     except KernelError as e:
         if e.errno == 28:  # ENOSPC: the store's reserve (a bomb) or a full disk; says which
             raise
         # Corrupt data, or a blob that is not what the manifest says? Hash it again to tell.
-        if _stream_blob(reg, repo, desc, scopes, _core.sha256_fd) != desc["digest"]:
+        if _stream_blob(reg, repo, desc, scopes, lambda src: _core.sha256_fd(src["src_fd"])) != desc["digest"]:
             raise bad from None
         raise RegistryError(f"failed to register layer {short(desc['digest'])}: {e}", 400, "BLOB_INVALID") from None
     staging = holder[0]
