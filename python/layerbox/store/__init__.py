@@ -162,6 +162,7 @@ class Store:
         self._ready = False
         self._reclaimed = False
         self._leases_checked = False
+        self._spread = False
 
     def ensure(self) -> "Store":
         """Creates the layout, private, once per process (a stat when it exists); an older
@@ -261,6 +262,9 @@ class Store:
         """A fresh staging directory under tmp/ (same filesystem, so rename publishes it),
         named after this process so that it is garbage once the process is gone."""
         self.ensure()
+        if not self._spread:
+            self._spread = True
+            spread_subdirs(self.tmp)
         me = owner()
         for _ in range(100):
             path = os.path.join(self.tmp, f"{prefix}-{me}-{name or os.urandom(8).hex()}")
@@ -270,6 +274,34 @@ class Store:
             except FileExistsError:
                 continue
         raise FileExistsError(path)
+
+
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
+
+
+def spread_subdirs(path: str) -> None:
+    """Marks directory `path` as a top of a hierarchy (chattr +T, EXT4_TOPDIR_FL): ext4 places
+    each new subdirectory, and so the files made in it, in a block group of its own choosing
+    (Orlov's spreading) instead of the parent's. Why: ext4 without a journal (this machine's
+    disk) skips inodes freed in the last 5-10 s when it allocates one, scanning them one by one
+    on every create; the group of a store that just removed a layer (rmi, a pull's staging
+    thrown away) holds thousands, and creating 2000 files there took 3.5-4 s against 0.13 s in
+    a fresh group (measured in the commit that added this). Best effort: other file systems
+    ignore or refuse the flag, which changes nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf)
+        flags = int.from_bytes(buf[:4], "little")
+        if not flags & _FS_TOPDIR_FL:
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, (flags | _FS_TOPDIR_FL).to_bytes(4, "little") + bytes(4))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # What every container's root needs to exist as mount points, created once per store and used
