@@ -190,6 +190,36 @@ LayerInput::~LayerInput() {
 }
 
 size_t LayerInput::read_raw(unsigned char* buf, size_t cap) {
+    if (replay_pos_ < src_.tee_have) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(cap, src_.tee_have - replay_pos_));
+        ssize_t n;
+        do {
+            n = ::pread(src_.tee_fd, buf, want, static_cast<off_t>(replay_pos_));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) throw_errno("read", what_);
+        if (n == 0) throw SysError(EIO, "read", what_, what_ + ": the partial download shrank");
+        replay_pos_ += static_cast<uint64_t>(n);
+        return static_cast<size_t>(n);
+    }
+    size_t n = read_new(buf, cap);
+    if (n > 0 && src_.tee_fd >= 0) {
+        const unsigned char* p = buf;
+        size_t left = n;
+        while (left > 0) {
+            ssize_t w = ::pwrite(src_.tee_fd, p, left, static_cast<off_t>(src_.tee_have + tee_off_));
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                throw_errno("write", what_);
+            }
+            p += w;
+            left -= static_cast<size_t>(w);
+            tee_off_ += static_cast<uint64_t>(w);
+        }
+    }
+    return n;
+}
+
+size_t LayerInput::read_new(unsigned char* buf, size_t cap) {
     if (prefix_pos_ < src_.prefix.size()) {
         size_t n = std::min(cap, src_.prefix.size() - prefix_pos_);
         std::memcpy(buf, src_.prefix.data() + prefix_pos_, n);

@@ -39,12 +39,17 @@ Compression detect_compression(const unsigned char* p, size_t n, const std::stri
 // data"). A non-blocking fd (a socket with a timeout) is waited for with poll(), at most
 // `timeout_ms` without a byte (ETIMEDOUT). `progress(raw bytes so far)` is called from the
 // reading thread at most every 100 ms and once at the end.
+// `tee_fd` (a file, e.g. a download kept for resuming): its first `tee_have` bytes are the
+// stream's start, read before all else; every raw byte read after them is written there too
+// (from offset tee_have on), so that an interrupted download can be taken up where it stopped.
 struct StreamSource {
     int fd = -1;
     std::string prefix;
     int64_t limit = -1;
     int timeout_ms = 60000;
     std::function<void(uint64_t)> progress;
+    int tee_fd = -1;
+    uint64_t tee_have = 0;
 };
 
 // One pass over a layer stream: the raw bytes are hashed (the blob digest), decompressed when
@@ -86,6 +91,7 @@ public:
 
 private:
     size_t read_raw(unsigned char* buf, size_t cap);
+    size_t read_new(unsigned char* buf, size_t cap);
     size_t refill();
     size_t produce(unsigned char* out, size_t cap);
     size_t fill(unsigned char* out, size_t cap);
@@ -95,6 +101,7 @@ private:
 
     StreamSource src_;
     size_t prefix_pos_ = 0;
+    uint64_t replay_pos_ = 0, tee_off_ = 0;
     int64_t left_ = -1;  // bytes still to read from src_.fd when it has a limit
     int blob_fd_;
     std::string what_;

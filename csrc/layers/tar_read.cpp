@@ -79,7 +79,8 @@ public:
     Extractor(int rootfd, std::string base, std::string shown, int src_fd, const ExtractOptions& o)
         : rootfd_(rootfd), base_(std::move(base)), shown_(std::move(shown)), opts_(o),
           reserve_(rootfd, o.min_free, shown_),
-          input_(StreamSource{src_fd, o.src_prefix, o.src_limit, o.src_timeout_ms, o.progress}, o.blob_fd, shown_),
+          input_(StreamSource{src_fd, o.src_prefix, o.src_limit, o.src_timeout_ms, o.progress, o.tee_fd, o.tee_have},
+                 o.blob_fd, shown_),
           euid_(::geteuid()), egid_(::getegid()), umask_(current_umask()) {
         input_.keep_free(&reserve_);
     }

@@ -34,6 +34,8 @@ struct ExtractOptions {
     int64_t src_limit = -1;
     int src_timeout_ms = 60000;
     std::function<void(uint64_t)> progress;
+    int tee_fd = -1;        // raw bytes kept there too, after its first tee_have (read first)
+    uint64_t tee_have = 0;
 };
 
 struct ExtractResult {

@@ -79,7 +79,8 @@ class LayerDigests(TypedDict):
 def extract_layer(src_fd: int, dest_dir: str, *, blob_fd: int = -1, whiteouts: str = "overlay",
                   allow_devices: bool = False, min_free: int = 0, src_prefix: bytes = b"",
                   src_limit: int = -1, src_timeout: float = 60.0,
-                  progress: Callable[[int], None] | None = None) -> dict[str, Any]: ...
+                  progress: Callable[[int], None] | None = None, tee_fd: int = -1,
+                  tee_have: int = 0) -> dict[str, Any]: ...
 def extract_tree(src_fd: int, root_dir: str, dest_path: str, *, whiteouts: str = "none",
                  chown: tuple[int, int] | None = None, no_overwrite_dir_non_dir: bool = False,
                  allow_devices: bool = False, min_free: int = 0) -> dict[str, Any]: ...

@@ -83,6 +83,25 @@ def staging_owner(name: str) -> str:
     return f"{parts[1]}-{parts[2]}" if len(parts) == 4 else ""
 
 
+DOWNLOAD_PREFIX = "download-"  # tmp/download-<hex>: a pull's fetch of one blob (registry.pull.Download)
+
+
+def download_busy(path: str) -> bool:
+    """Whether a process holds the flock of download dir `path` (it is fetching that blob).
+    An unheld one is what a pull that was cut off left: the next pull of the blob resumes it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 PRIVATE_MARK = "private-v1"
 
 
@@ -192,7 +211,9 @@ class Store:
             names = os.listdir(self.tmp)
         except FileNotFoundError:
             return []
-        dead = [n for n in names if not owner_alive(staging_owner(n))]
+        # A download dir is no one process's: kept for the pull that resumes it (system check
+        # names one that nobody holds).
+        dead = [n for n in names if not n.startswith(DOWNLOAD_PREFIX) and not owner_alive(staging_owner(n))]
         if not dead:
             return []
         from layerbox.store import heal
