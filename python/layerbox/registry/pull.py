@@ -5,13 +5,16 @@
    for the platform (linux/amd64 by default), fetched by digest and checked the same way.
 2. The config, checked against the manifest's config digest (which is the image ID); the
    manifest's layers and the config's diff_ids must pair up.
-3. Each layer the store lacks (by diff_id) streams from the registry through a pipe into
-   `_core.extract_layer`, which decompresses (gzip, zstd or plain, told by the bytes), writes
-   the files and the uncompressed tar into a staging dir, and hashes both the raw bytes and
-   the tar in the same pass: the raw digest must be the manifest's, the tar's the config's
-   diff_id. Three at a time, as docker does.
-4. Only when every layer checked out: the layers are published by rename, then the image,
-   then its tag and RepoDigest (name@manifest digest). Any mismatch publishes nothing.
+3. Each layer the store lacks (by diff_id) is read by `_core.extract_layer` straight from the
+   socket (a pipe a thread fills for TLS or chunked bodies), which decompresses (gzip, zstd or
+   plain, told by the bytes), writes the files and the uncompressed tar into a staging dir,
+   and hashes both the raw bytes and the tar in the same pass: the raw digest must be the
+   manifest's, the tar's the config's diff_id. Three at a time, as docker does.
+4. Each layer is fetched under its Download (tmp/download-<hex>, flock()ed): another process
+   pulling the same blob waits and then finds it published, and the raw bytes kept there let
+   the next pull resume one that was cut off (Range). A layer that checked out is published
+   at once (leased until the image names it); then the image, its tag and RepoDigest
+   (name@manifest digest). A failed pull collects the layers it published.
 
 Concurrent pulls and other commands on the same store: everything is staged in tmp/;
 publishing a layer that another process published first keeps theirs; a layer that an `rmi`
