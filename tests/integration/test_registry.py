@@ -795,6 +795,27 @@ def test_a_pull_killed_midway_is_resumed_where_it_stopped(cli, store2, registry,
         cli("rmi", "-f", ref)
 
 
+def test_a_kept_download_that_is_not_the_blobs_start_is_fetched_again(cli, store2, registry, tmp_path):
+    ref = f"{registry.host}/lb/badkeep:1"
+    _random_image(cli, ref, tmp_path, 2)
+    proxy = SlowProxy(registry.host, pause=0)
+    try:
+        assert cli("push", ref).returncode == 0
+        (digest,) = _layer_digests(registry, "lb/badkeep", "1")
+        download = os.path.join(store2.root, "tmp", "download-" + digest.split(":")[1])
+        os.makedirs(download, 0o700)
+        with open(os.path.join(download, "data"), "wb") as f:
+            f.write(bytes(1 << 20))  # what a crash can leave: the right length, not the bytes
+        r = store2("pull", f"{proxy.host}/lb/badkeep:1")
+        assert r.returncode == 0, r.err
+        gets = proxy.blob_gets(digest)
+        assert gets[0] == f"bytes={1 << 20}-" and gets[-1] == ""
+        assert os.listdir(os.path.join(store2.root, "tmp")) == []
+    finally:
+        proxy.close()
+        cli("rmi", "-f", ref)
+
+
 # -- skopeo ----------------------------------------------------------------------------------
 
 def test_skopeo_reads_what_we_push_and_we_pull_what_it_pushes(cli, store2, registry, tags, busybox_image, tmp_path):

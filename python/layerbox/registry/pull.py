@@ -198,6 +198,7 @@ class Download:
         self.store = store
         self.path = os.path.join(store.tmp, "download-" + digest.split(":", 1)[-1])
         self.fd = -1
+        self.resumed = False  # the last open_data found bytes to go on from
 
     def __enter__(self) -> "Download":
         import fcntl
@@ -225,7 +226,9 @@ class Download:
     def open_data(self) -> tuple[int, int]:
         """(fd of `data`, the bytes it holds): what an interrupted fetch left, or a new file."""
         fd = os.open(os.path.join(self.path, "data"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        return fd, os.fstat(fd).st_size
+        have = os.fstat(fd).st_size
+        self.resumed = have > 0
+        return fd, have
 
     def discard(self) -> None:
         """The bytes are no longer wanted (used, or not the blob's)."""
@@ -416,8 +419,17 @@ class Puller:
                 if images.lease_existing(diff_id):  # another pull brought it while we waited
                     self.emit({"status": "Already exists", "progressDetail": {}, "id": sid})
                     return
-                staging, meta = _download_layer(images, self.reg, self.repo, desc, diff_id, self.scopes,
-                                                self.emit, dl)
+                try:
+                    staging, meta = _download_layer(images, self.reg, self.repo, desc, diff_id, self.scopes,
+                                                    self.emit, dl)
+                except RegistryError as e:
+                    if not dl.resumed or e.status_code != 400:
+                        raise
+                    # What was kept is not the blob's start after all (a crash can leave a
+                    # file's tail unwritten): once more from the first byte.
+                    dl.discard()
+                    staging, meta = _download_layer(images, self.reg, self.repo, desc, diff_id, self.scopes,
+                                                    self.emit, dl)
                 self.emit({"status": "Download complete", "progressDetail": {}, "id": sid})
                 # The layer was unpacked while it came in (one pass): its extraction is done too.
                 size = meta.get("Size", 0)
