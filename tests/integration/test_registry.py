@@ -816,6 +816,17 @@ def test_a_kept_download_that_is_not_the_blobs_start_is_fetched_again(cli, store
         cli("rmi", "-f", ref)
 
 
+def test_system_prune_removes_a_partial_download_nobody_holds(store2):
+    assert store2("images").returncode == 0
+    download = os.path.join(store2.root, "tmp", "download-" + "ab" * 32)
+    os.makedirs(download, 0o700)
+    with open(os.path.join(download, "data"), "wb") as f:
+        f.write(b"partial")
+    assert "partial download" in store2("system", "check").out
+    assert store2("system", "prune", "-f").returncode == 0
+    assert os.listdir(os.path.join(store2.root, "tmp")) == []
+
+
 # -- skopeo ----------------------------------------------------------------------------------
 
 def test_skopeo_reads_what_we_push_and_we_pull_what_it_pushes(cli, store2, registry, tags, busybox_image, tmp_path):

@@ -86,6 +86,26 @@ def staging_owner(name: str) -> str:
 DOWNLOAD_PREFIX = "download-"  # tmp/download-<hex>: a pull's fetch of one blob (registry.pull.Download)
 
 
+def remove_download(path: str) -> bool:
+    """Removes download dir `path` unless a process holds it (a pull that takes it up at the
+    same moment keeps it; one waiting for its lock then sees it gone and starts afresh).
+    Returns whether it went."""
+    from layerbox import _core
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _core.remove_tree(path)  # under its lock
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def download_busy(path: str) -> bool:
     """Whether a process holds the flock of download dir `path` (it is fetching that blob).
     An unheld one is what a pull that was cut off left: the next pull of the blob resumes it."""
@@ -204,13 +224,18 @@ class Store:
         return _Lock(self, shared)
 
     # -- crash leftovers ---------------------------------------------------------------------
-    def reclaim_staging(self) -> list[str]:
+    def reclaim_staging(self, downloads: bool = False) -> list[str]:
         """Removes the staging dirs of processes that are gone (what a SIGKILL left); returns
-        their names. Cheap when there is none: one readdir."""
+        their names. Cheap when there is none: one readdir. `downloads`: the partial downloads
+        nobody holds too (`system prune`), which are otherwise kept for the pull that resumes
+        them."""
         try:
             names = os.listdir(self.tmp)
         except FileNotFoundError:
             return []
+        if downloads:
+            names = [n for n in names if not (n.startswith(DOWNLOAD_PREFIX) and
+                                              remove_download(os.path.join(self.tmp, n)))]
         # A download dir is no one process's: kept for the pull that resumes it (system check
         # names one that nobody holds).
         dead = [n for n in names if not n.startswith(DOWNLOAD_PREFIX) and not owner_alive(staging_owner(n))]

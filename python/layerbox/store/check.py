@@ -25,7 +25,8 @@ import re
 import sys
 
 from layerbox import _jsonfast, _util
-from layerbox.store import DOWNLOAD_PREFIX, PRIVATE_MARK, Store, download_busy, owner_alive, staging_owner
+from layerbox.store import (DOWNLOAD_PREFIX, PRIVATE_MARK, Store, download_busy, owner_alive, remove_download,
+                            staging_owner)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TMP_SUFFIX = re.compile(r"\.tmp\.(\d+)$")
@@ -131,7 +132,7 @@ class Checker:
                 path = os.path.join(self.store.tmp, n)
                 if not download_busy(path):  # one a running pull holds is its work
                     self.problem(path, "partial download of a pull that was cut off (the next pull of "
-                                 "that blob resumes it)", lambda p=path: _remove_download(p))
+                                 "that blob resumes it)", lambda p=path: remove_download(p))
                 continue
             if owner_alive(staging_owner(n)):
                 continue
@@ -457,26 +458,6 @@ def _unlink(p: str) -> None:
         os.unlink(p)
     except FileNotFoundError:
         pass
-
-
-def _remove_download(p: str) -> None:
-    """Removes an unheld download dir, holding its lock (a pull that takes it up meanwhile
-    keeps it; one that waits for the lock sees it gone and starts afresh)."""
-    import fcntl
-
-    from layerbox import _core
-
-    try:
-        fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _core.remove_tree(p)
-    except BlockingIOError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _remove_tree(p: str) -> None:
