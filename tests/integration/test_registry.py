@@ -4,6 +4,7 @@ distribution project's server), and skopeo reading what we push and writing what
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import http.server
@@ -733,36 +734,48 @@ def _layer_digests(registry, repo: str, tag: str) -> list:
         return [layer["digest"] for layer in json.load(r)["layers"]]
 
 
-def test_parallel_pulls_of_one_image_fetch_each_layer_once(cli, store2, registry, tmp_path):
-    ref = f"{registry.host}/lb/once:1"
-    _random_image(cli, ref, tmp_path, 8)
-    proxy = SlowProxy(registry.host, pause=0.01)  # about 1.3 s for the layer: the pulls overlap
+def _no_problems(store) -> None:
+    check = store("system", "check")
+    assert check.returncode == 0 and check.out.strip() == "no problems found", check.out + check.err
+
+
+def _pulled_and_clean(store2, pref: str, cli, ref: str) -> None:
+    """store2 has the image `pref` as `cli` has `ref`, nothing is left in its staging, and
+    system check finds nothing."""
+    assert inspect(store2, pref)["RootFS"]["Layers"] == inspect(cli, ref)["RootFS"]["Layers"]
+    assert os.listdir(os.path.join(store2.root, "tmp")) == []
+    _no_problems(store2)
+
+
+@contextlib.contextmanager
+def _image_behind_proxy(cli, registry, tmp_path, name: str, mib: int, pause: float = 0.005):
+    """An image of `mib` MiB of random bytes pushed as <registry>/lb/<name>:1 and a SlowProxy
+    in front of the registry. Yields (proxy, ref, the ref through the proxy, layer digest)."""
+    ref = f"{registry.host}/lb/{name}:1"
+    _random_image(cli, ref, tmp_path, mib)
+    proxy = SlowProxy(registry.host, pause)
     try:
         assert cli("push", ref).returncode == 0
-        (digest,) = _layer_digests(registry, "lb/once", "1")
-        pref = f"{proxy.host}/lb/once:1"
-        procs = [store2.popen("pull", pref, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
-        for p in procs:
-            _out, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
-        assert proxy.blob_gets(digest) == [""]  # one fetch; the other pull waited for it
-        assert os.listdir(os.path.join(store2.root, "tmp")) == []
-        check = store2("system", "check")
-        assert check.returncode == 0 and check.out.strip() == "no problems found", check.out + check.err
-        assert inspect(store2, pref)["RootFS"]["Layers"] == inspect(cli, ref)["RootFS"]["Layers"]
+        (digest,) = _layer_digests(registry, f"lb/{name}", "1")
+        yield proxy, ref, f"{proxy.host}/lb/{name}:1", digest
     finally:
         proxy.close()
         cli("rmi", "-f", ref)
 
 
+def test_parallel_pulls_of_one_image_fetch_each_layer_once(cli, store2, registry, tmp_path):
+    # 8 MiB at 64 KiB per 10 ms: about 1.3 s for the layer, so the two pulls overlap
+    with _image_behind_proxy(cli, registry, tmp_path, "once", 8, pause=0.01) as (proxy, ref, pref, digest):
+        procs = [store2.popen("pull", pref, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        for p in procs:
+            _out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        assert proxy.blob_gets(digest) == [""]  # one fetch; the other pull waited for it
+        _pulled_and_clean(store2, pref, cli, ref)
+
+
 def test_a_pull_killed_midway_is_resumed_where_it_stopped(cli, store2, registry, tmp_path):
-    ref = f"{registry.host}/lb/resume:1"
-    _random_image(cli, ref, tmp_path, 16)
-    proxy = SlowProxy(registry.host)
-    try:
-        assert cli("push", ref).returncode == 0
-        (digest,) = _layer_digests(registry, "lb/resume", "1")
-        pref = f"{proxy.host}/lb/resume:1"
+    with _image_behind_proxy(cli, registry, tmp_path, "resume", 16) as (proxy, ref, pref, digest):
         p = store2.popen("pull", pref, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.time() + 60
@@ -773,9 +786,7 @@ def test_a_pull_killed_midway_is_resumed_where_it_stopped(cli, store2, registry,
             time.sleep(0.3)
             download = os.path.join(store2.root, "tmp", "download-" + digest.split(":")[1])
             assert os.path.isdir(download)
-            # A running pull's download is its work, not something to repair.
-            check = store2("system", "check")
-            assert check.returncode == 0 and check.out.strip() == "no problems found", check.out + check.err
+            _no_problems(store2)  # a running pull's download is its work, not something to repair
         finally:
             p.kill()
             p.wait()
@@ -786,34 +797,20 @@ def test_a_pull_killed_midway_is_resumed_where_it_stopped(cli, store2, registry,
         r = store2("pull", pref)
         assert r.returncode == 0, r.err
         assert proxy.blob_gets(digest) == ["", f"bytes={have}-"]  # the second took up the rest
-        assert inspect(store2, pref)["RootFS"]["Layers"] == inspect(cli, ref)["RootFS"]["Layers"]
-        assert os.listdir(os.path.join(store2.root, "tmp")) == []
-        check = store2("system", "check")
-        assert check.returncode == 0 and check.out.strip() == "no problems found", check.out + check.err
-    finally:
-        proxy.close()
-        cli("rmi", "-f", ref)
+        _pulled_and_clean(store2, pref, cli, ref)
 
 
 def test_a_kept_download_that_is_not_the_blobs_start_is_fetched_again(cli, store2, registry, tmp_path):
-    ref = f"{registry.host}/lb/badkeep:1"
-    _random_image(cli, ref, tmp_path, 2)
-    proxy = SlowProxy(registry.host, pause=0)
-    try:
-        assert cli("push", ref).returncode == 0
-        (digest,) = _layer_digests(registry, "lb/badkeep", "1")
+    with _image_behind_proxy(cli, registry, tmp_path, "badkeep", 2, pause=0) as (proxy, ref, pref, digest):
         download = os.path.join(store2.root, "tmp", "download-" + digest.split(":")[1])
         os.makedirs(download, 0o700)
         with open(os.path.join(download, "data"), "wb") as f:
             f.write(bytes(1 << 20))  # what a crash can leave: the right length, not the bytes
-        r = store2("pull", f"{proxy.host}/lb/badkeep:1")
+        r = store2("pull", pref)
         assert r.returncode == 0, r.err
         gets = proxy.blob_gets(digest)
         assert gets[0] == f"bytes={1 << 20}-" and gets[-1] == ""
-        assert os.listdir(os.path.join(store2.root, "tmp")) == []
-    finally:
-        proxy.close()
-        cli("rmi", "-f", ref)
+        _pulled_and_clean(store2, pref, cli, ref)
 
 
 def test_system_prune_removes_a_partial_download_nobody_holds(store2):

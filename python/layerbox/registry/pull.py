@@ -192,7 +192,7 @@ class Download:
     once however many processes pull it. `data` keeps the raw bytes as they arrive: a pull
     killed midway leaves it (unlocked), and the next pull of that blob goes on from there
     with a Range request. Not a staging dir of one process: the lock, not the name, says
-    whether someone works on it (store.download_busy, what reclaim and `system check` ask)."""
+    whether someone works on it (what `system check` and `system prune` ask)."""
 
     def __init__(self, store, digest: str):
         self.store = store

@@ -83,7 +83,10 @@ def staging_owner(name: str) -> str:
     return f"{parts[1]}-{parts[2]}" if len(parts) == 4 else ""
 
 
-DOWNLOAD_PREFIX = "download-"  # tmp/download-<hex>: a pull's fetch of one blob (registry.pull.Download)
+# tmp/download-<hex>: a pull's fetch of one blob (registry.pull.Download). Held (flock) while a
+# pull works on it (_util.flock_held tells); an unheld one is what a pull that was cut off
+# left, which the next pull of the blob resumes.
+DOWNLOAD_PREFIX = "download-"
 
 
 def remove_download(path: str) -> bool:
@@ -102,22 +105,6 @@ def remove_download(path: str) -> bool:
         return True
     except BlockingIOError:
         return False
-    finally:
-        os.close(fd)
-
-
-def download_busy(path: str) -> bool:
-    """Whether a process holds the flock of download dir `path` (it is fetching that blob).
-    An unheld one is what a pull that was cut off left: the next pull of the blob resumes it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
     finally:
         os.close(fd)
 
