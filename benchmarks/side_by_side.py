@@ -73,11 +73,12 @@ class Bench:
         self.engines = [e for e in ("docker", "podman") if engine_ok(e)]
         self.rows: list[dict] = []
         self.notes: list[str] = []
+        self.dir = ""
 
     def setup(self) -> None:
         from layerbox.testing import make_rootfs, tar_of
 
-        d = tempfile.mkdtemp(prefix="sbs-")
+        self.dir = d = tempfile.mkdtemp(prefix="sbs-")
         make_rootfs(os.path.join(d, "rootfs"))
         self.tar = os.path.join(d, "busybox.tar")
         with open(self.tar, "wb") as f:
@@ -243,6 +244,8 @@ class Bench:
         subprocess.run([*self.lb, "rmi", "-f", "sbs-busybox"], capture_output=True, env=self.env)
         for e in self.engines:
             subprocess.run([e, "rmi", "-f", "sbs-busybox"], capture_output=True)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)  # the image's rootfs and tar (setup)
 
 
 def machine() -> str:

@@ -1,3 +1,4 @@
+#include <memory>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -76,12 +77,32 @@ std::string on_root(const std::optional<PrivateOverlay>& ov, const std::string& 
 void bind_layers(py::module_& m) {
     m.def("extract_layer",
           [](int src_fd, const std::string& dest_dir, int blob_fd, const std::string& whiteouts,
-             bool allow_devices, uint64_t min_free) {
+             bool allow_devices, uint64_t min_free, const py::bytes& src_prefix, int64_t src_limit,
+             double src_timeout, const py::object& progress, int tee_fd, uint64_t tee_have) {
               ExtractOptions o;
               o.min_free = min_free;
               o.blob_fd = blob_fd;
               o.whiteouts = parse_whiteout_mode(whiteouts);
               o.allow_devices = allow_devices;
+              o.src_prefix = std::string(src_prefix);
+              o.src_limit = src_limit;
+              o.src_timeout_ms = src_timeout < 0 ? -1 : static_cast<int>(src_timeout * 1000);
+              o.tee_fd = tee_fd;
+              o.tee_have = tee_have;
+              if (!progress.is_none()) {
+                  // Called from the reading thread, every 100 ms at most: the GIL only then.
+                  // Held through a shared_ptr: the options are copied without the GIL, and
+                  // the last reference (o's) goes with the GIL held.
+                  auto cb = std::make_shared<py::object>(progress);
+                  o.progress = [cb](uint64_t n) {
+                      py::gil_scoped_acquire gil;
+                      try {
+                          (*cb)(n);
+                      } catch (py::error_already_set& e) {
+                          e.discard_as_unraisable("extract_layer progress");
+                      }
+                  };
+              }
               ExtractResult r;
               {
                   py::gil_scoped_release nogil;
@@ -91,11 +112,19 @@ void bind_layers(py::module_& m) {
           },
           py::arg("src_fd"), py::arg("dest_dir"), py::kw_only(), py::arg("blob_fd") = -1,
           py::arg("whiteouts") = "overlay", py::arg("allow_devices") = false, py::arg("min_free") = 0,
+          py::arg("src_prefix") = py::bytes(), py::arg("src_limit") = -1, py::arg("src_timeout") = 60.0,
+          py::arg("progress") = py::none(), py::arg("tee_fd") = -1, py::arg("tee_have") = 0,
           "Extract a layer tar (plain, gzip or zstd, read from src_fd to EOF) into dest_dir, an\n"
           "existing empty directory, in one pass that also hashes the raw input (digest) and the\n"
           "uncompressed tar (diff_id) and, when blob_fd >= 0, copies the uncompressed tar there.\n"
           "whiteouts: 'overlay' (to overlay whiteouts), 'apply' (delete), 'none' (plain files).\n"
           "min_free: stop with ENOSPC once dest_dir's file system has fewer bytes free.\n"
+          "src_prefix: bytes that come before src_fd's (what an HTTP client buffered of a body);\n"
+          "src_limit: read exactly that many bytes from src_fd (a body's Content-Length; fewer\n"
+          "is an unexpected end of data), never past them; src_timeout: seconds a non-blocking\n"
+          "src_fd may stay silent; progress(raw bytes so far): every 100 ms at most.\n"
+          "tee_fd: a file whose first tee_have bytes are read first (a partial download), and\n"
+          "where every raw byte read after them is written too (to resume an interrupted one).\n"
           "Returns {diff_id, digest, size, compressed_size, unpacked_size, compression, entries}.");
 
     m.def("extract_tree",

@@ -25,6 +25,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -51,6 +52,21 @@ WhiteoutMode parse_whiteout_mode(const std::string& s) {
 
 namespace {
 
+// The process's umask, without changing it (umask(2) would, for every thread): from
+// /proc/self/status; 0777 (assume every bit stripped) when it cannot be read.
+mode_t current_umask() {
+    int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0777;
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) return 0777;
+    buf[n] = 0;
+    const char* p = std::strstr(buf, "\nUmask:");
+    if (!p) return 0777;
+    return static_cast<mode_t>(std::strtoul(p + 7, nullptr, 8)) & 0777;
+}
+
 struct DirTime {
     std::string rel;
     dev_t dev;
@@ -62,7 +78,10 @@ class Extractor {
 public:
     Extractor(int rootfd, std::string base, std::string shown, int src_fd, const ExtractOptions& o)
         : rootfd_(rootfd), base_(std::move(base)), shown_(std::move(shown)), opts_(o),
-          reserve_(rootfd, o.min_free, shown_), input_(src_fd, o.blob_fd, shown_) {
+          reserve_(rootfd, o.min_free, shown_),
+          input_(StreamSource{src_fd, o.src_prefix, o.src_limit, o.src_timeout_ms, o.progress, o.tee_fd, o.tee_have},
+                 o.blob_fd, shown_),
+          euid_(::geteuid()), egid_(::getegid()), umask_(current_umask()) {
         input_.keep_free(&reserve_);
     }
 
@@ -151,6 +170,10 @@ private:
     bool cache_valid_ = false;
     std::string cache_path_;
     UniqueFd cache_fd_;
+    bool cache_setgid_ = false;  // the cached parent has the setgid bit (new entries take its group)
+    uid_t euid_;
+    gid_t egid_;
+    mode_t umask_;
     std::vector<DirTime> dirs_;
     std::unordered_set<std::string> unpacked_;  // WhiteoutMode::Apply: paths this archive wrote
     std::string current_;                       // the entry being extracted, for messages
@@ -200,6 +223,8 @@ int Extractor::parent_fd(const std::string& parent, bool create) {
         // should be: refused, never resolved outside.
         if (!fd) bad_entry(current_, "parent directory " + (parent.empty() ? "." : parent) + ": " + errno_text(e), e);
     }
+    struct stat st;
+    cache_setgid_ = ::fstat(fd.get(), &st) != 0 || (st.st_mode & S_ISGID);
     cache_fd_ = std::move(fd);
     cache_path_ = parent;
     cache_valid_ = true;
@@ -288,12 +313,16 @@ void Extractor::fix_dir_times() {
 }
 
 void Extractor::regular(int pfd, const std::string& name, const std::string& rel, archive_entry* e) {
+    // Created with its permission bits (the umask takes what it takes; a fchmod below puts
+    // them back), so that most files need neither fchmod nor fchown: a file is three calls
+    // (create, write, set times) and a close.
+    mode_t perm = archive_entry_perm(e) & 07777;
     int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = ::openat(pfd, name.c_str(), flags, 0600);
+    int fd = ::openat(pfd, name.c_str(), flags, perm & 0777);
     if (fd < 0 && errno == EEXIST) {
         make_room(pfd, name, rel, false);
         pfd = parent_fd(split_parent(rel).first, true);
-        fd = ::openat(pfd, name.c_str(), flags, 0600);
+        fd = ::openat(pfd, name.c_str(), flags, perm & 0777);
     }
     if (fd < 0) sys_entry("create", rel);
     UniqueFd f(fd);
@@ -322,7 +351,15 @@ void Extractor::regular(int pfd, const std::string& name, const std::string& rel
     int64_t want = archive_entry_size(e);
     if (want > end && ::ftruncate(fd, want) != 0) sys_entry("truncate", rel);  // trailing hole
     res_.unpacked_size += static_cast<uint64_t>(want > 0 ? want : 0);
-    meta_fd(fd, rel, e, true);
+    // A new file is ours already (euid, egid), unless its directory is setgid.
+    if (uid_of(e) != euid_ || gid_of(e) != egid_ || cache_setgid_) {
+        if (::fchown(fd, uid_of(e), gid_of(e)) != 0) sys_entry("chown", rel);
+    }
+    if (((perm & 07000) || (perm & umask_)) && ::fchmod(fd, perm) != 0) sys_entry("chmod", rel);
+    xattrs(e, rel, [fd](const char* n, const void* v, size_t s) { return ::fsetxattr(fd, n, v, s, 0); });
+    struct timespec ts[2];
+    times_of(e, ts);
+    if (::futimens(fd, ts) != 0) sys_entry("utimensat", rel);
 }
 
 void Extractor::directory(int pfd, const std::string& name, const std::string& rel, archive_entry* e) {
@@ -444,6 +481,7 @@ void Extractor::whiteout_delete(const std::string& parent, const std::string& ta
             cache_fd_ = std::move(fd);
             cache_path_ = parent;
             cache_valid_ = true;
+            cache_setgid_ = true;  // not looked at: assume the worst
             pfd = cache_fd_.get();
         }
         int keep = ::fcntl(pfd, F_DUPFD_CLOEXEC, 0);

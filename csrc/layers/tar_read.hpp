@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace lb {
@@ -26,6 +27,15 @@ struct ExtractOptions {
     gid_t gid = 0;
     bool no_overwrite_dir_non_dir = false;  // refuse replacing a dir by a non-dir and vice versa
     uint64_t min_free = 0;             // stop (ENOSPC) when the destination has less free (0: no check)
+    // The source beyond "src_fd to EOF" (see StreamSource in layers/compress.hpp): bytes read
+    // before src_fd's, a byte count to read from src_fd, how long a non-blocking src_fd may
+    // stay silent, and a progress callback (raw bytes read, every 100 ms at most).
+    std::string src_prefix;
+    int64_t src_limit = -1;
+    int src_timeout_ms = 60000;
+    std::function<void(uint64_t)> progress;
+    int tee_fd = -1;        // raw bytes kept there too, after its first tee_have (read first)
+    uint64_t tee_have = 0;
 };
 
 struct ExtractResult {

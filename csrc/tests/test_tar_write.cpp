@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <cassert>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "layers/compress.hpp"
 #include "layers/digest.hpp"
+#include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/fsutil.hpp"
 #include "layers/tar_write.hpp"
@@ -63,6 +65,16 @@ static std::string tar_of(const std::string& dir, WriteResult* r, bool gzip = fa
     return s;
 }
 
+static std::string drain_all(LayerInput& in) {
+    std::string back;
+    for (;;) {
+        auto [p, n] = in.next();
+        if (!n) break;
+        back.append(reinterpret_cast<const char*>(p), n);
+    }
+    return back;
+}
+
 static void test_determinism() {
     WriteResult r1, r2, r3;
     std::string t1 = tar_of(g_tmp + "/tree", &r1);
@@ -88,16 +100,56 @@ static void test_determinism() {
     int fd = ::memfd_create("gz", MFD_CLOEXEC);
     write_all(fd, gz, "memfd");
     ::lseek(fd, 0, SEEK_SET);
-    LayerInput in(fd, -1, "test");
-    std::string back;
-    for (;;) {
-        auto [p, n] = in.next();
-        if (!n) break;
-        back.append(reinterpret_cast<const char*>(p), n);
+    {
+        LayerInput in(StreamSource{fd}, -1, "test");
+        assert(drain_all(in) == t1);
+        assert(in.compression() == Compression::Gzip);
+        assert(in.tar_digest() == r1.diff_id && in.raw_digest() == r3.digest);
     }
-    assert(back == t1);
-    assert(in.compression() == Compression::Gzip);
-    assert(in.tar_digest() == r1.diff_id && in.raw_digest() == r3.digest);
+    // A source as an HTTP body: a prefix, then exactly `limit` bytes of the fd (what follows
+    // them is never read), every raw byte kept in a tee file.
+    write_all(fd, "junk after the body", "memfd");
+    ::lseek(fd, 100, SEEK_SET);
+    int tee = ::memfd_create("tee", MFD_CLOEXEC);
+    {
+        StreamSource src{fd};
+        src.prefix = gz.substr(0, 100);
+        src.limit = static_cast<int64_t>(gz.size() - 100);
+        src.tee_fd = tee;
+        LayerInput in(std::move(src), -1, "test");
+        assert(drain_all(in) == t1 && in.raw_digest() == r3.digest && in.raw_bytes() == gz.size());
+        assert(::lseek(fd, 0, SEEK_CUR) == static_cast<off_t>(gz.size()));
+    }
+    ::lseek(tee, 0, SEEK_SET);
+    assert(read_all(tee, "tee") == gz);
+    // Resuming: the tee's first half is read first, then the rest of the body.
+    assert(::ftruncate(tee, static_cast<off_t>(gz.size() / 2)) == 0);
+    ::lseek(fd, static_cast<off_t>(gz.size() / 2), SEEK_SET);
+    {
+        StreamSource src{fd};
+        src.limit = static_cast<int64_t>(gz.size() - gz.size() / 2);
+        src.tee_fd = tee;
+        src.tee_have = gz.size() / 2;
+        LayerInput in(std::move(src), -1, "test");
+        assert(drain_all(in) == t1 && in.raw_digest() == r3.digest);
+    }
+    ::lseek(tee, 0, SEEK_SET);
+    assert(read_all(tee, "tee") == gz);
+    // A body that ends before its length is the source's failure (ECONNABORTED), not the data's.
+    ::lseek(fd, 0, SEEK_SET);
+    {
+        StreamSource src{fd};
+        src.limit = static_cast<int64_t>(gz.size() + 1000);  // more than the memfd holds
+        bool threw = false;
+        try {
+            LayerInput in(std::move(src), -1, "test");
+            drain_all(in);
+        } catch (const SysError& e) {
+            threw = e.err == ECONNABORTED;  // the junk after the gzip member is ignored, as gunzip does
+        }
+        assert(threw);
+    }
+    ::close(tee);
     ::close(fd);
 }
 

@@ -5,7 +5,7 @@ cannot start raises layerbox.errors.StartError (with docker's exit_code 125/126/
 The layer functions (extract_layer, write_layer, ...) live in layerbox._layers and are reached
 through this module on first use, so importing _core stays cheap."""
 
-from typing import Any, TypedDict
+from typing import Any, Callable, TypedDict
 
 __version__: str
 
@@ -77,7 +77,10 @@ class LayerDigests(TypedDict):
     compressed_size: int
 
 def extract_layer(src_fd: int, dest_dir: str, *, blob_fd: int = -1, whiteouts: str = "overlay",
-                  allow_devices: bool = False, min_free: int = 0) -> dict[str, Any]: ...
+                  allow_devices: bool = False, min_free: int = 0, src_prefix: bytes = b"",
+                  src_limit: int = -1, src_timeout: float = 60.0,
+                  progress: Callable[[int], None] | None = None, tee_fd: int = -1,
+                  tee_have: int = 0) -> dict[str, Any]: ...
 def extract_tree(src_fd: int, root_dir: str, dest_path: str, *, whiteouts: str = "none",
                  chown: tuple[int, int] | None = None, no_overwrite_dir_non_dir: bool = False,
                  allow_devices: bool = False, min_free: int = 0) -> dict[str, Any]: ...

@@ -4,7 +4,9 @@ distribution project's server), and skopeo reading what we push and writing what
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -634,6 +636,192 @@ def test_concurrent_pulls_into_one_store(cli, store2, registry, tags, busybox_im
     assert inspect(store2, ref)["Id"] == busybox_image
     assert os.listdir(os.path.join(store2.root, "tmp")) == []
     assert store2("run", "--rm", ref, "true").returncode == 0
+
+
+class SlowProxy:
+    """An HTTP proxy in front of a registry that records every blob GET (path, Range header)
+    and sends blob bodies slowly: 64 KiB every `pause` seconds, and not at all while `flowing`
+    is clear. Manifests and configs pass at full speed."""
+
+    def __init__(self, upstream: str, pause: float = 0.005):
+        self.upstream = upstream
+        self.pause = pause
+        self.gets: list = []
+        self.sent = 0
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                outer._forward(self, "GET")
+
+            def do_HEAD(self):
+                outer._forward(self, "HEAD")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def blob_gets(self, digest: str) -> list:
+        """The Range header of each GET of blob `digest` ("" for the whole)."""
+        with self._lock:
+            return [r for path, r in self.gets if path.endswith("/blobs/" + digest)]
+
+    def _forward(self, h, method: str):
+        conn = http.client.HTTPConnection(self.upstream, timeout=30)
+        headers = {k: v for k, v in h.headers.items() if k.lower() in ("accept", "range")}
+        conn.request(method, h.path, headers=headers)
+        resp = conn.getresponse()
+        blob = "/blobs/sha256:" in h.path
+        if blob and method == "GET":
+            with self._lock:
+                self.gets.append((h.path, h.headers.get("Range", "")))
+        h.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("connection", "keep-alive", "transfer-encoding"):
+                h.send_header(k, v)
+        if resp.getheader("content-length") is None:
+            h.send_header("Connection", "close")
+            h.close_connection = True
+        h.end_headers()
+        try:
+            while method == "GET":
+                chunk = resp.read(65536)
+                if not chunk:
+                    break
+                if blob:
+                    self.flowing.wait()
+                    time.sleep(self.pause)
+                h.wfile.write(chunk)
+                if blob:
+                    with self._lock:
+                        self.sent += len(chunk)
+        except OSError:
+            h.close_connection = True  # the client went away (killed)
+        finally:
+            conn.close()
+
+    def close(self):
+        self.flowing.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _random_image(cli, ref: str, tmp_path, mib: int) -> None:
+    """An image of one layer: `mib` MiB of random bytes (gzip cannot shrink them)."""
+    import tarfile
+
+    src = tmp_path / "random"
+    src.mkdir()
+    (src / "data").write_bytes(os.urandom(mib << 20))
+    with tarfile.open(tmp_path / "random.tar", "w") as t:
+        t.add(src / "data", arcname="data")
+    cli("import", tmp_path / "random.tar", ref, check=True)
+
+
+def _layer_digests(registry, repo: str, tag: str) -> list:
+    req = urllib.request.Request(f"http://{registry.host}/v2/{repo}/manifests/{tag}",
+                                 headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return [layer["digest"] for layer in json.load(r)["layers"]]
+
+
+def _no_problems(store) -> None:
+    check = store("system", "check")
+    assert check.returncode == 0 and check.out.strip() == "no problems found", check.out + check.err
+
+
+def _pulled_and_clean(store2, pref: str, cli, ref: str) -> None:
+    """store2 has the image `pref` as `cli` has `ref`, nothing is left in its staging, and
+    system check finds nothing."""
+    assert inspect(store2, pref)["RootFS"]["Layers"] == inspect(cli, ref)["RootFS"]["Layers"]
+    assert os.listdir(os.path.join(store2.root, "tmp")) == []
+    _no_problems(store2)
+
+
+@contextlib.contextmanager
+def _image_behind_proxy(cli, registry, tmp_path, name: str, mib: int, pause: float = 0.005):
+    """An image of `mib` MiB of random bytes pushed as <registry>/lb/<name>:1 and a SlowProxy
+    in front of the registry. Yields (proxy, ref, the ref through the proxy, layer digest)."""
+    ref = f"{registry.host}/lb/{name}:1"
+    _random_image(cli, ref, tmp_path, mib)
+    proxy = SlowProxy(registry.host, pause)
+    try:
+        assert cli("push", ref).returncode == 0
+        (digest,) = _layer_digests(registry, f"lb/{name}", "1")
+        yield proxy, ref, f"{proxy.host}/lb/{name}:1", digest
+    finally:
+        proxy.close()
+        cli("rmi", "-f", ref)
+
+
+def test_parallel_pulls_of_one_image_fetch_each_layer_once(cli, store2, registry, tmp_path):
+    # 8 MiB at 64 KiB per 10 ms: about 1.3 s for the layer, so the two pulls overlap
+    with _image_behind_proxy(cli, registry, tmp_path, "once", 8, pause=0.01) as (proxy, ref, pref, digest):
+        procs = [store2.popen("pull", pref, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        for p in procs:
+            _out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        assert proxy.blob_gets(digest) == [""]  # one fetch; the other pull waited for it
+        _pulled_and_clean(store2, pref, cli, ref)
+
+
+def test_a_pull_killed_midway_is_resumed_where_it_stopped(cli, store2, registry, tmp_path):
+    with _image_behind_proxy(cli, registry, tmp_path, "resume", 16) as (proxy, ref, pref, digest):
+        p = store2.popen("pull", pref, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 60
+            while proxy.sent < (8 << 20) and time.time() < deadline and p.poll() is None:
+                time.sleep(0.02)
+            proxy.flowing.clear()  # the body stops halfway; the pull waits for more
+            assert proxy.sent >= (8 << 20) and p.poll() is None
+            time.sleep(0.3)
+            download = os.path.join(store2.root, "tmp", "download-" + digest.split(":")[1])
+            assert os.path.isdir(download)
+            _no_problems(store2)  # a running pull's download is its work, not something to repair
+        finally:
+            p.kill()
+            p.wait()
+        have = os.path.getsize(os.path.join(download, "data"))
+        assert have > 0
+        assert "partial download" in store2("system", "check").out  # nobody holds it now
+        proxy.flowing.set()
+        r = store2("pull", pref)
+        assert r.returncode == 0, r.err
+        assert proxy.blob_gets(digest) == ["", f"bytes={have}-"]  # the second took up the rest
+        _pulled_and_clean(store2, pref, cli, ref)
+
+
+def test_a_kept_download_that_is_not_the_blobs_start_is_fetched_again(cli, store2, registry, tmp_path):
+    with _image_behind_proxy(cli, registry, tmp_path, "badkeep", 2, pause=0) as (proxy, ref, pref, digest):
+        download = os.path.join(store2.root, "tmp", "download-" + digest.split(":")[1])
+        os.makedirs(download, 0o700)
+        with open(os.path.join(download, "data"), "wb") as f:
+            f.write(bytes(1 << 20))  # what a crash can leave: the right length, not the bytes
+        r = store2("pull", pref)
+        assert r.returncode == 0, r.err
+        gets = proxy.blob_gets(digest)
+        assert gets[0] == f"bytes={1 << 20}-" and gets[-1] == ""
+        _pulled_and_clean(store2, pref, cli, ref)
+
+
+def test_system_prune_removes_a_partial_download_nobody_holds(store2):
+    assert store2("images").returncode == 0
+    download = os.path.join(store2.root, "tmp", "download-" + "ab" * 32)
+    os.makedirs(download, 0o700)
+    with open(os.path.join(download, "data"), "wb") as f:
+        f.write(b"partial")
+    assert "partial download" in store2("system", "check").out
+    assert store2("system", "prune", "-f").returncode == 0
+    assert os.listdir(os.path.join(store2.root, "tmp")) == []
 
 
 # -- skopeo ----------------------------------------------------------------------------------

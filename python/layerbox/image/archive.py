@@ -473,10 +473,11 @@ def _oci_images(arc: _Archive) -> list[_Image]:
     return out
 
 
-def extract_to_staging(images, fd: int) -> tuple[str, dict]:
-    """Extracts the layer read from fd (plain, gzip or zstd) into a new staging dir of the
+def extract_to_staging(images, src_fd: int, **source) -> tuple[str, dict]:
+    """Extracts the layer read from src_fd (plain, gzip or zstd) into a new staging dir of the
     store (diff/ and the uncompressed tar as blob), in one C++ pass that also hashes the raw
-    bytes (res["digest"]) and the tar (res["diff_id"]). Returns (staging, extract_layer's
+    bytes (res["digest"]) and the tar (res["diff_id"]). `source`: extract_layer's other source
+    arguments (src_prefix, src_limit, src_timeout, progress). Returns (staging, extract_layer's
     result); nothing is published, and a failure leaves no staging behind."""
     from layerbox import _core
 
@@ -486,7 +487,8 @@ def extract_to_staging(images, fd: int) -> tuple[str, dict]:
         os.mkdir(diff, 0o755)
         bfd = os.open(os.path.join(staging, "blob"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            return staging, _core.extract_layer(fd, diff, blob_fd=bfd, min_free=images.store.min_free())
+            return staging, _core.extract_layer(src_fd, diff, blob_fd=bfd, min_free=images.store.min_free(),
+                                                **source)
         finally:
             os.close(bfd)
     except BaseException:

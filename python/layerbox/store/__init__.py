@@ -83,6 +83,32 @@ def staging_owner(name: str) -> str:
     return f"{parts[1]}-{parts[2]}" if len(parts) == 4 else ""
 
 
+# tmp/download-<hex>: a pull's fetch of one blob (registry.pull.Download). Held (flock) while a
+# pull works on it (_util.flock_held tells); an unheld one is what a pull that was cut off
+# left, which the next pull of the blob resumes.
+DOWNLOAD_PREFIX = "download-"
+
+
+def remove_download(path: str) -> bool:
+    """Removes download dir `path` unless a process holds it (a pull that takes it up at the
+    same moment keeps it; one waiting for its lock then sees it gone and starts afresh).
+    Returns whether it went."""
+    from layerbox import _core
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _core.remove_tree(path)  # under its lock
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 PRIVATE_MARK = "private-v1"
 
 
@@ -162,6 +188,7 @@ class Store:
         self._ready = False
         self._reclaimed = False
         self._leases_checked = False
+        self._spread = False
 
     def ensure(self) -> "Store":
         """Creates the layout, private, once per process (a stat when it exists); an older
@@ -184,14 +211,21 @@ class Store:
         return _Lock(self, shared)
 
     # -- crash leftovers ---------------------------------------------------------------------
-    def reclaim_staging(self) -> list[str]:
+    def reclaim_staging(self, downloads: bool = False) -> list[str]:
         """Removes the staging dirs of processes that are gone (what a SIGKILL left); returns
-        their names. Cheap when there is none: one readdir."""
+        their names. Cheap when there is none: one readdir. `downloads`: the partial downloads
+        nobody holds too (`system prune`), which are otherwise kept for the pull that resumes
+        them."""
         try:
             names = os.listdir(self.tmp)
         except FileNotFoundError:
             return []
-        dead = [n for n in names if not owner_alive(staging_owner(n))]
+        if downloads:
+            names = [n for n in names if not (n.startswith(DOWNLOAD_PREFIX) and
+                                              remove_download(os.path.join(self.tmp, n)))]
+        # A download dir is no one process's: kept for the pull that resumes it (system check
+        # names one that nobody holds).
+        dead = [n for n in names if not n.startswith(DOWNLOAD_PREFIX) and not owner_alive(staging_owner(n))]
         if not dead:
             return []
         from layerbox.store import heal
@@ -261,6 +295,9 @@ class Store:
         """A fresh staging directory under tmp/ (same filesystem, so rename publishes it),
         named after this process so that it is garbage once the process is gone."""
         self.ensure()
+        if not self._spread:
+            self._spread = True
+            spread_subdirs(self.tmp)
         me = owner()
         for _ in range(100):
             path = os.path.join(self.tmp, f"{prefix}-{me}-{name or os.urandom(8).hex()}")
@@ -270,6 +307,34 @@ class Store:
             except FileExistsError:
                 continue
         raise FileExistsError(path)
+
+
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
+
+
+def spread_subdirs(path: str) -> None:
+    """Marks directory `path` as a top of a hierarchy (chattr +T, EXT4_TOPDIR_FL): ext4 places
+    each new subdirectory, and so the files made in it, in a block group of its own choosing
+    (Orlov's spreading) instead of the parent's. Why: ext4 without a journal (this machine's
+    disk) skips inodes freed in the last 5-10 s when it allocates one, scanning them one by one
+    on every create; the group of a store that just removed a layer (rmi, a pull's staging
+    thrown away) holds thousands, and creating 2000 files there took 3.5-4 s against 0.13 s in
+    a fresh group (measured in the commit that added this). Best effort: other file systems
+    ignore or refuse the flag, which changes nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf)
+        flags = int.from_bytes(buf[:4], "little")
+        if not flags & _FS_TOPDIR_FL:
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, (flags | _FS_TOPDIR_FL).to_bytes(4, "little") + bytes(4))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # What every container's root needs to exist as mount points, created once per store and used

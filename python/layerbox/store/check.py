@@ -25,7 +25,7 @@ import re
 import sys
 
 from layerbox import _jsonfast, _util
-from layerbox.store import PRIVATE_MARK, Store, owner_alive, staging_owner
+from layerbox.store import DOWNLOAD_PREFIX, PRIVATE_MARK, Store, owner_alive, remove_download, staging_owner
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TMP_SUFFIX = re.compile(r"\.tmp\.(\d+)$")
@@ -127,6 +127,12 @@ class Checker:
         from layerbox.store import heal
 
         for n in _listdir(self.store.tmp):
+            if n.startswith(DOWNLOAD_PREFIX):
+                path = os.path.join(self.store.tmp, n)
+                if not _util.flock_held(path):  # one a running pull holds is its work
+                    self.problem(path, "partial download of a pull that was cut off (the next pull of "
+                                 "that blob resumes it)", lambda p=path: remove_download(p))
+                continue
             if owner_alive(staging_owner(n)):
                 continue
             self.problem(os.path.join(self.store.tmp, n), "staging of a process that is gone",

@@ -223,7 +223,7 @@ def system_prune(ctx, all_=False, force=False, volumes=False) -> int:
         what.insert(1, "all anonymous volumes not used by at least one container")
     if not force and not _confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in what)):
         return 0
-    ctx.store.reclaim_staging()  # what killed processes left in tmp/
+    ctx.store.reclaim_staging(downloads=True)  # what killed processes left in tmp/
     res = ctx.engine.prune()
     if res.get("ContainersDeleted"):
         sys.stdout.write("Deleted Containers:\n" + "".join(c + "\n" for c in res["ContainersDeleted"]) + "\n")
