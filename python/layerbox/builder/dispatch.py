@@ -182,7 +182,8 @@ class Builder:
             self._step(inst.original)
         from layerbox._util import deferred_dir_syncs
 
-        with deferred_dir_syncs():  # the steps' images and layers: durable together, before a tag
+        # the steps' image records made durable together, before any tag
+        with deferred_dir_syncs(self._services.store.images):
             for i in needed:
                 stage = df.stages[i]
                 self.results[i] = self._build_stage(stage, self.opts.labels if i == target else {})
