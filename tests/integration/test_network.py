@@ -328,6 +328,26 @@ def test_killed_monitor_is_cleaned_by_the_next_command(cli):
     cli("rm", "-f", cid, cid2, check=True)
 
 
+def test_a_leftover_veth_of_the_container_does_not_stop_its_start(cli):
+    # As a crash between the container's end and its monitor's teardown leaves it: a link of
+    # the name this container's host end takes. The start replaces it, and the container's
+    # interface is up on the bridge with its address and route.
+    cid = cli("create", "busybox", "sh", "-c", "ip -o -4 addr show eth0; ip route; "
+              "cat /sys/class/net/eth0/operstate", check=True).out.strip()
+    veth = "lbv" + cid[:12]
+    subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "lbvleftover0"],
+                   check=True)
+    try:
+        r = cli("start", "-a", cid, check=True)
+        gw = _gateway(cli)
+        assert f"inet {'.'.join(gw.split('.')[:2])}." in r.out and f"default via {gw} " in r.out
+        assert r.out.endswith("up\n")
+        assert "lbvleftover0" not in _links()  # the leftover went (with its peer)
+    finally:
+        cli("rm", "-f", cid)
+        subprocess.run(["ip", "link", "del", "lbvleftover0"], capture_output=True)
+
+
 def test_network_none_and_host_stay(cli):
     r = cli("run", "--rm", "--network", "none", "-p", "80", "busybox", "cat", "/proc/net/dev",
             check=True)
