@@ -37,6 +37,7 @@ def _worker(root: str, n: int, q, image: str = "busybox") -> None:
         except Exception as e:  # noqa: BLE001 - counted and reported
             failed += 1
             print(f"churn: {e}", file=sys.stderr)
+    client.close()  # a forked worker ends with os._exit, which runs no atexit
     q.put((ok, failed))
 
 
