@@ -157,11 +157,13 @@ public:
         }
     }
 
+    void free_ports() noexcept { reserved_.clear(); }
+
     // What it holds goes: the reserved host ports too (a disconnect, not a restart).
     void release() noexcept {
         down();
         remove_links();
-        reserved_.clear();
+        free_ports();
     }
 
     // The address claim (network/__init__.py: `ips/<address>` -> container id), under the
@@ -241,6 +243,10 @@ public:
 
     void remove_links() noexcept override {
         for (auto& e : eps_) e->remove_links();
+    }
+
+    void free_ports() noexcept override {
+        for (auto& e : eps_) e->free_ports();
     }
 
     void end() noexcept override {

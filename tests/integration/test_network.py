@@ -179,6 +179,22 @@ def test_host_port_taken_by_a_host_program(cli):
     assert r.returncode == 125 and f"0.0.0.0:{port}" in r.err and "already allocated" in r.err
 
 
+def test_published_port_is_free_when_run_returns(cli):
+    # As docker: once `run --rm -p` has returned, the host port is free for the next run or
+    # for a host program (the monitor's teardown after the exit's report must not hold it).
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    port = s.getsockname()[1]
+    s.close()
+    for _ in range(5):
+        cli("run", "--rm", "-p", f"{port}:80", "busybox", "true", check=True)
+        t = socket.socket()
+        try:
+            t.bind(("0.0.0.0", port))
+        finally:
+            t.close()
+
+
 UDP_ECHO = r"""
 #include <netinet/in.h>
 #include <sys/socket.h>
