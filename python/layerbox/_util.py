@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 import time
 
@@ -153,7 +154,16 @@ def parallel(items, fn, workers: int) -> list:
     return results
 
 
-_LATER: dict = {}  # this process's worker for `later`: pid, lock, jobs, thread
+_LATER: dict = {}  # this process's worker for `later`: pid, condition, jobs, thread
+_LATER_INIT = _thread.allocate_lock()  # its first use by two threads at once
+
+
+def _later_forked() -> None:
+    global _LATER_INIT
+    _LATER_INIT = _thread.allocate_lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_later_forked)
 
 
 def later(fn, *args) -> None:
@@ -165,15 +175,16 @@ def later(fn, *args) -> None:
     import threading
 
     st = _LATER
-    if st.get("pid") != os.getpid():
-        st.clear()
-        st.update(pid=os.getpid(), cv=threading.Condition(), jobs=[], busy=False, thread=None)
-        if not _LATER_HOOKED:
-            import atexit
+    with _LATER_INIT:
+        if st.get("pid") != os.getpid():
+            st.clear()
+            st.update(pid=os.getpid(), cv=threading.Condition(), jobs=[], busy=False, thread=None)
+            if not _LATER_HOOKED:
+                import atexit
 
-            atexit.register(finish_later)
-            os.register_at_fork(before=finish_later)
-            _LATER_HOOKED.append(True)
+                atexit.register(finish_later)
+                os.register_at_fork(before=finish_later)
+                _LATER_HOOKED.append(True)
     with st["cv"]:
         st["jobs"].append((fn, args))
         if st["thread"] is None:
