@@ -27,7 +27,9 @@ def _worker(root: str, n: int, q, image: str = "busybox") -> None:
     ok = failed = 0
     for _ in range(n):
         try:
-            c = client.containers.create(image, ["/bin/true"])
+            # --network none, as the target and docker's churn beside it (side_by_side):
+            # left to the default, a bridge in whatever namespace this runs in (the host's)
+            c = client.containers.create(image, ["/bin/true"], network_mode="none")
             c.start()
             if c.wait()["StatusCode"] != 0:
                 failed += 1
@@ -37,6 +39,7 @@ def _worker(root: str, n: int, q, image: str = "busybox") -> None:
         except Exception as e:  # noqa: BLE001 - counted and reported
             failed += 1
             print(f"churn: {e}", file=sys.stderr)
+    client.close()  # a forked worker ends with os._exit, which runs no atexit
     q.put((ok, failed))
 
 

@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -87,6 +88,16 @@ void become_user_namespace_root() {
     if (::setresuid(0, 0, 0) != 0) throw_errno("setresuid", "uid 0 of the user namespace (uidMappings must map it)");
 }
 
+// The second byte on the go pipe (see container_child), then the pipe is done with.
+void wait_for_network(int gofd) {
+    char net;
+    ssize_t n;
+    do {
+        n = ::read(gofd, &net, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) ::_exit(125);  // the monitor gave up on us
+}
+
 [[noreturn]] void container_child(const LaunchPlan& p, const Cgroup& cg, int gofd, int errfd, int ptysock,
                                   int stopfd, StdioFds io) {
     try {
@@ -96,9 +107,12 @@ void become_user_namespace_root() {
         close_fds_except({gofd, errfd, ptysock, stopfd, io.in, io.out, io.err, p.start_wait_fd}, p.process.preserve_fds);
         // The monitor dies -> so does the container, and the next command reconciles it.
         if (!p.keep_on_parent_exit) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        // Two bytes come on the go pipe: the first once the launcher wrote our id maps (we may
+        // set our root up), the second once the monitor's part is done (the network: veths,
+        // addresses, routes, ports), which it does while we set the root up and which must be
+        // there before anything of the container runs (wait_for_network below).
         char go;
         if (::read(gofd, &go, 1) != 1) ::_exit(125);  // the monitor gave up on us
-        if (stopfd < 0) ::close(gofd);  // else it says again when to go on past the stop
         // v1: join the cgroup ourselves (cheap for the current, single-threaded process; see
         // Cgroup::join_self). v2 put us there at clone time. Before becoming root of a user
         // namespace: the host's cgroup files are not that root's to write.
@@ -126,6 +140,7 @@ void become_user_namespace_root() {
         if (stopfd >= 0) {
             // The launcher's before_pivot runs now (it joins our mount namespace, mounts made,
             // the host's tree still our root); its byte on the go pipe lets us on.
+            wait_for_network(gofd);
             if (::write(stopfd, "s", 1) != 1) ::_exit(125);
             ::close(stopfd);
             if (::read(gofd, &go, 1) != 1) ::_exit(125);
@@ -143,6 +158,10 @@ void become_user_namespace_root() {
             place_fd(io.err, 2);
         }
         ::umask(proc.umask);
+        if (stopfd < 0) {
+            wait_for_network(gofd);
+            ::close(gofd);
+        }
 
         if (p.init) {
             // The command waits at this gate until the init has its filter and credentials too:
@@ -208,6 +227,13 @@ void enter_workdir(const ProcessSpec& p) {
         throw StartError(errno ? errno : EPERM, "getcwd", p.cwd,
                          "current working directory is outside of container mount namespace root -- "
                          "possible container breakout detected", code);
+}
+
+// A before_go that failed may have failed because the child did (its namespace gone with it):
+// the child's own error, when it reported one, says why.
+void child_failed_meanwhile(int errfd) {
+    struct pollfd p {errfd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) read_child_result(errfd);
 }
 
 }  // namespace
@@ -493,8 +519,24 @@ Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,
         if (namespace_flags(plan.namespaces) & CLONE_NEWUSER) write_id_maps(out.pid, plan);
         if (namespace_flags(plan.namespaces) & CLONE_NEWNS)
             out.mount_ns = open_path("/proc/" + std::to_string(out.pid) + "/ns/mnt", O_RDONLY);
-        if (before_go) before_go(out.pid);
-        write_all(go_w.get(), "g", 1, "container start");
+        // The child sets its root up while before_go (the monitor's network) runs: the first
+        // byte lets it start, the second lets it run the container (see container_child).
+        // Without a before_go both go at once.
+        write_all(go_w.get(), before_go ? "g" : "gn", before_go ? 1 : 2, "container start");
+        if (before_go) {
+            try {
+                before_go(out.pid);
+            } catch (const SysError&) {
+                child_failed_meanwhile(err_r.get());
+                throw;
+            }
+            try {
+                write_all(go_w.get(), "n", 1, "container start");
+            } catch (const SysError&) {
+                read_child_result(err_r.get());  // it failed setting its root up: its error
+                throw;
+            }
+        }
         if (stop_r) {
             // One byte: the child stopped before pivot_root. End of file: it failed (or
             // exec'd) before, and the report below says which.

@@ -40,8 +40,9 @@ struct Launched {
 
 // Clones, joins `cg` (already created), sets up the root and execs. Returns once the process
 // runs the user's command; throws StartError otherwise (the child is reaped). `before_go`, when
-// set, runs in the parent after the clone and before the child goes on (the child's network
-// namespace exists and is still empty: the monitor puts the container's interface in it).
+// set, runs in the parent after the clone (and the id maps), while the child sets its root up;
+// nothing of the container runs before it returns (the child's network namespace exists and
+// has no interface but lo: the monitor puts the container's in it).
 // With plan.stop_before_pivot, `before_pivot` runs once the child made its mounts and waits
 // before pivot_root (an OCI createContainer hook); the child goes on when it returns.
 Launched launch_container(const LaunchPlan& plan, const Cgroup& cg, StdioFds io,

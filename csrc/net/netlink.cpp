@@ -132,35 +132,42 @@ bool Rtnl::create_bridge(const std::string& name) {
 }
 
 void Rtnl::create_veth(const std::string& host, const std::string& peer, pid_t peer_pid,
-                       const std::string& peer_mac) {
+                       const std::string& peer_mac, const std::string& master) {
     check_name(host);
     check_name(peer);
+    int mi = 0;
+    if (!master.empty() && !(mi = index(master))) throw_err(ENODEV, "netlink set master", master);
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     auto* nlh = link_msg(buf.data(), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
+    // The host end up at once and on the bridge: one request instead of three, one rtnl_lock
+    // instead of three.
+    auto* ifm = static_cast<struct ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+    ifm->ifi_change = IFF_UP;
+    ifm->ifi_flags = IFF_UP;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, host.c_str());
+    // One queue each way, asked for, on both ends. Left to the kernel, a veth gets a queue per
+    // possible CPU and veth_newlink then cuts each end down to one: every cut waits for an
+    // expedited RCU grace period (netif_set_real_num_tx_queues -> synchronize_net) with
+    // rtnl_lock held, two per container, 7-14 ms measured here under load (perf sched), while
+    // every other link change on the machine (the container's own `lo` up) waits for the lock.
+    mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+    mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
+    if (mi) mnl_attr_put_u32(nlh, IFLA_MASTER, static_cast<uint32_t>(mi));
     struct nlattr* info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
     struct nlattr* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
     struct nlattr* pinfo = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
     auto* pifm = static_cast<struct ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct ifinfomsg)));
-    pifm->ifi_family = AF_UNSPEC;
+    pifm->ifi_family = AF_UNSPEC;  // not up here: veth_open fails (ENOTCONN) before the pairing
     mnl_attr_put_strz(nlh, IFLA_IFNAME, peer.c_str());
     mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, static_cast<uint32_t>(peer_pid));
+    mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+    mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
     if (peer_mac.size() == 6) mnl_attr_put(nlh, IFLA_ADDRESS, 6, peer_mac.data());
     mnl_attr_nest_end(nlh, pinfo);
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, info);
     talk(nlh, "create veth", host);
-}
-
-void Rtnl::set_master(const std::string& name, const std::string& master) {
-    int mi = index(master);
-    if (!mi) throw_err(ENODEV, "netlink set master", master);
-    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    auto* nlh = link_msg(buf.data(), RTM_NEWLINK, 0, 0);
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
-    mnl_attr_put_u32(nlh, IFLA_MASTER, static_cast<uint32_t>(mi));
-    talk(nlh, "set master", name);
 }
 
 void Rtnl::set_up(const std::string& name) {

@@ -32,11 +32,11 @@ public:
     int index(const std::string& name);
     // A bridge; false when one of that name existed already.
     bool create_bridge(const std::string& name);
-    // A veth pair: `host` here, `peer` created directly in the network namespace of process
-    // `peer_pid` (so it never appears here), with MAC address `peer_mac` (6 bytes or empty).
+    // A veth pair: `host` here, up (on bridge `master` unless empty), `peer` created
+    // directly in the network namespace of process `peer_pid` (so it never appears here), with
+    // MAC address `peer_mac` (6 bytes or empty).
     void create_veth(const std::string& host, const std::string& peer, pid_t peer_pid,
-                     const std::string& peer_mac);
-    void set_master(const std::string& name, const std::string& master);
+                     const std::string& peer_mac, const std::string& master = "");
     void set_up(const std::string& name);
     // Adds an address; false when the link had it already.
     bool add_address(const std::string& name, const Inet4& a);

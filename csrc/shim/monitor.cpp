@@ -115,6 +115,7 @@ void Monitor::fail_start(const std::exception& e, int err, const std::string& sy
     // code and the error recorded.
     if (net_) {
         net_->down();
+        net_->free_ports();
         net_->remove_links();
         net_->end();
     }
@@ -503,6 +504,10 @@ void Monitor::finish(int exit_code, bool oom) {
         }
     }
     for (auto& c : conns_) c.waiting = true;
+    // Until now the run's host ports were held by their reserving sockets; closed only at the
+    // monitor's exit (after the teardown below), a `run -p` of the same port right after the
+    // report found it taken ("port is already allocated": seen in a loop of run --rm -p).
+    if (net_) net_->free_ports();
     listener_.reset();
     ::unlink((cfg_.dir + "/" + cfg_.socket).c_str());
     if (cfg_.autoremove) {

@@ -26,6 +26,9 @@ public:
     // does it after the exit's report, as it releases the mount namespace (and at once
     // before a restart, whose links have the same names).
     virtual void remove_links() noexcept = 0;
+    // No restart follows: the host ports reserved for the run (bound sockets) are closed, so a
+    // port is free when the exit is reported (a restart's run keeps them).
+    virtual void free_ports() noexcept = 0;
     // The container is over (no restart follows): its address claims in the store go, so
     // the addresses are free at once and no claim of a removed container is left behind.
     virtual void end() noexcept = 0;

@@ -77,26 +77,31 @@ public:
     void set_ifname(const std::string& n) { ifname_ = n; }
 
     void up(pid_t pid) {
+        // Which claim is this run's: a new start of the same container (after our exit's
+        // report) makes a new one, which unclaim must leave alone. First, so a start that
+        // fails below gives its address up too (fail_start's end()).
+        if (!claim_.empty() && !claim_known_) claim_known_ = ::lstat(claim_.c_str(), &claim_st_) == 0;
         net::Inet4 gw = gateway_;
         gw.prefix = address_.prefix;
         net::ensure_bridge({bridge_, subnet_, net::format_inet4(gw.addr) + "/" + std::to_string(gw.prefix),
                             masquerade_});
         net::Rtnl host;
-        host.delete_link(host_if_);  // a leftover of a crash (names are per container and network)
-        host.create_veth(host_if_, ifname_, pid, mac_);
+        try {
+            host.create_veth(host_if_, ifname_, pid, mac_, bridge_);
+        } catch (const SysError& e) {
+            // A leftover of a crash (names are per container and network): asked for only
+            // when the name is taken, not with a request of its own on every start.
+            if (e.err != EEXIST || !host.delete_link(host_if_)) throw;
+            host.create_veth(host_if_, ifname_, pid, mac_, bridge_);
+        }
         veth_made_ = true;
         host_index_ = host.index(host_if_);
-        host.set_master(host_if_, bridge_);
-        host.set_up(host_if_);
         net::in_netns_of(pid, [&] {
             net::Rtnl c;
             c.add_address(ifname_, address_);
             c.set_up(ifname_);
             if (default_route_) c.add_default_route(gateway_.addr);
         });
-        // Which claim is this run's: a new start of the same container (after our exit's
-        // report) makes a new one, which unclaim must leave alone.
-        if (!claim_.empty() && !claim_known_) claim_known_ = ::lstat(claim_.c_str(), &claim_st_) == 0;
         // The engine wrote the records for the first run; a restart's run gets them back.
         if (!dns_.id.empty()) net::dns_add(dns_);
         if (!ports_.empty()) {
@@ -152,11 +157,13 @@ public:
         }
     }
 
+    void free_ports() noexcept { reserved_.clear(); }
+
     // What it holds goes: the reserved host ports too (a disconnect, not a restart).
     void release() noexcept {
         down();
         remove_links();
-        reserved_.clear();
+        free_ports();
     }
 
     // The address claim (network/__init__.py: `ips/<address>` -> container id), under the
@@ -236,6 +243,10 @@ public:
 
     void remove_links() noexcept override {
         for (auto& e : eps_) e->remove_links();
+    }
+
+    void free_ports() noexcept override {
+        for (auto& e : eps_) e->free_ports();
     }
 
     void end() noexcept override {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 import time
 
@@ -162,6 +163,76 @@ def parallel(items, fn, workers: int) -> list:
     if errors:
         raise errors[0]
     return results
+
+
+_LATER: dict = {}  # this process's worker for `later`: pid, condition, jobs, thread
+_LATER_INIT = _thread.allocate_lock()  # its first use by two threads at once
+
+
+def _later_forked() -> None:
+    global _LATER_INIT
+    _LATER_INIT = _thread.allocate_lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_later_forked)
+
+
+def later(fn, *args) -> None:
+    """Runs fn(*args) on a worker thread of this process, in order, after the caller went on:
+    for work whose result nobody waits for (a removed container's files, already renamed out
+    of sight into staging of ours). Done before the process exits (atexit) and before it forks;
+    a crash leaves it to the next command, as any staging of a dead owner. Failures are
+    dropped: what stays is such staging too."""
+    import threading
+
+    st = _LATER
+    with _LATER_INIT:
+        if st.get("pid") != os.getpid():
+            st.clear()
+            st.update(pid=os.getpid(), cv=threading.Condition(), jobs=[], busy=False, thread=None)
+            if not _LATER_HOOKED:
+                import atexit
+
+                atexit.register(finish_later)
+                os.register_at_fork(before=finish_later)
+                _LATER_HOOKED.append(True)
+    with st["cv"]:
+        st["jobs"].append((fn, args))
+        if st["thread"] is None:
+            st["thread"] = threading.Thread(target=_later_worker, args=(st,), name="layerbox-later",
+                                            daemon=True)
+            st["thread"].start()
+        st["cv"].notify_all()
+
+
+_LATER_HOOKED: list = []
+
+
+def _later_worker(st: dict) -> None:
+    cv = st["cv"]
+    while True:
+        with cv:
+            while not st["jobs"]:
+                cv.wait()
+            fn, args = st["jobs"].pop(0)
+            st["busy"] = True
+        try:
+            fn(*args)
+        except BaseException:  # noqa: BLE001 - see later(): what stays is staging of ours
+            pass
+        with cv:
+            st["busy"] = False
+            cv.notify_all()
+
+
+def finish_later() -> None:
+    """Waits until this process's `later` work is done."""
+    st = _LATER
+    if st.get("pid") != os.getpid() or st.get("thread") is None:
+        return
+    with st["cv"]:
+        while st["jobs"] or st["busy"]:
+            st["cv"].wait()
 
 
 def human_duration(seconds: float) -> str:

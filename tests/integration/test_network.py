@@ -179,6 +179,22 @@ def test_host_port_taken_by_a_host_program(cli):
     assert r.returncode == 125 and f"0.0.0.0:{port}" in r.err and "already allocated" in r.err
 
 
+def test_published_port_is_free_when_run_returns(cli):
+    # As docker: once `run --rm -p` has returned, the host port is free for the next run or
+    # for a host program (the monitor's teardown after the exit's report must not hold it).
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    port = s.getsockname()[1]
+    s.close()
+    for _ in range(5):
+        cli("run", "--rm", "-p", f"{port}:80", "busybox", "true", check=True)
+        t = socket.socket()
+        try:
+            t.bind(("0.0.0.0", port))
+        finally:
+            t.close()
+
+
 UDP_ECHO = r"""
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -326,6 +342,26 @@ def test_killed_monitor_is_cleaned_by_the_next_command(cli):
     # The port and the address are free again.
     cid2 = cli("run", "-d", "-p", "18090:80", "busybox", "sleep", "60", check=True).out.strip()
     cli("rm", "-f", cid, cid2, check=True)
+
+
+def test_a_leftover_veth_of_the_container_does_not_stop_its_start(cli):
+    # As a crash between the container's end and its monitor's teardown leaves it: a link of
+    # the name this container's host end takes. The start replaces it, and the container's
+    # interface is up on the bridge with its address and route.
+    cid = cli("create", "busybox", "sh", "-c", "ip -o -4 addr show eth0; ip route; "
+              "cat /sys/class/net/eth0/operstate", check=True).out.strip()
+    veth = "lbv" + cid[:12]
+    subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "lbvleftover0"],
+                   check=True)
+    try:
+        r = cli("start", "-a", cid, check=True)
+        gw = _gateway(cli)
+        assert f"inet {'.'.join(gw.split('.')[:2])}." in r.out and f"default via {gw} " in r.out
+        assert r.out.endswith("up\n")
+        assert "lbvleftover0" not in _links()  # the leftover went (with its peer)
+    finally:
+        cli("rm", "-f", cid)
+        subprocess.run(["ip", "link", "del", "lbvleftover0"], capture_output=True)
 
 
 def test_network_none_and_host_stay(cli):

@@ -264,6 +264,9 @@ def run_and_exit() -> None:
         sys.stderr.flush()
     except (BrokenPipeError, ValueError):
         pass
+    from layerbox import _util
+
+    _util.finish_later()  # what the command left to do after answering (rm: the files)
     os._exit(code if isinstance(code, int) else 1)
 
 
