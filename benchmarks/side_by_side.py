@@ -161,7 +161,7 @@ class Bench:
 
     def exec_true(self) -> None:
         res = {}
-        cid = subprocess.run([*self.lb, "run", "-d", "sbs-busybox", "sleep", "1000"], check=True,
+        cid = subprocess.run([*self.lb, "run", "-d", "--network", "none", "sbs-busybox", "sleep", "1000"], check=True,
                              capture_output=True, text=True, env=self.env).stdout.strip()
         try:
             res["layerbox"] = timed([*self.lb, "exec", cid, "/bin/true"], self.reps, self.env)
