@@ -54,8 +54,8 @@ def buildkit_cli() -> str | None:
 
 def _engine(bench, name: str):
     """(command prefix, env, extra build flags) for an engine."""
-    if name == "layerbox":
-        return bench.lb, bench.env, []
+    if name == "layerbox":  # as the others: RUN steps without a network (none is made here)
+        return bench.lb, bench.env, ["--network", "none"]
     if name == "buildkit":
         return [buildkit_cli()], dict(os.environ, DOCKER_BUILDKIT="1"), ["--network", "none"]
     env = dict(os.environ, DOCKER_BUILDKIT="0")  # the classic builder
@@ -98,12 +98,12 @@ def measure(bench) -> list[dict]:
            (("cold", cold), ("cached", cached))}
     rows = [
         {"what": "build: cold (--no-cache) of FROM, ENV, WORKDIR, COPY of 200 files, 2 RUN, LABEL, CMD",
-         "command": "layerbox build -q --no-cache CTX; DOCKER_BUILDKIT=0 docker build -q --no-cache "
-                    "--network none CTX",
+         "command": "layerbox build -q --no-cache --network none CTX; DOCKER_BUILDKIT=0 docker build -q "
+                    "--no-cache --network none CTX",
          "results": {n: v for n, v in med["cold"].items() if n != "buildkit"}, "unit": "ms",
          "better": "lower", "target": "layerbox <= 0.3 x docker"},
         {"what": "build: the same, every step cached",
-         "command": "layerbox build -q CTX; DOCKER_BUILDKIT=0 docker build -q --network none CTX",
+         "command": "layerbox build -q --network none CTX; DOCKER_BUILDKIT=0 docker build -q --network none CTX",
          "results": {n: v for n, v in med["cached"].items() if n != "buildkit"}, "unit": "ms",
          "better": "lower", "target": "layerbox <= 0.3 x docker"},
     ]
@@ -111,7 +111,7 @@ def measure(bench) -> list[dict]:
         for what, key in (("cold (--no-cache)", "cold"), ("every step cached", "cached")):
             rows.append({
                 "what": f"build against BuildKit: the same Dockerfile, {what}",
-                "command": f"layerbox build -q{' --no-cache' if key == 'cold' else ''} CTX; "
+                "command": f"layerbox build -q{' --no-cache' if key == 'cold' else ''} --network none CTX; "
                            f"DOCKER_BUILDKIT=1 docker build -q{' --no-cache' if key == 'cold' else ''} "
                            "--network none CTX",
                 "results": {"layerbox": med[key]["layerbox"], "docker": med[key]["buildkit"]},
