@@ -25,7 +25,6 @@ Paths given to :meth:`Matcher.matches` are relative to the context with ``/`` se
 from __future__ import annotations
 
 import os
-import re
 
 TYPE_CHECKING = False  # typing costs 3 ms to import; annotations here are never evaluated
 if TYPE_CHECKING:
@@ -138,6 +137,8 @@ def _class_regex(pattern: str, i: int):
 
     The pattern was validated by Go's rules, so the class is well formed.
     """
+    import re  # only with a .dockerignore: a build without one never imports it
+
     out = ["["]
     if i < len(pattern) and pattern[i] == "^":
         out.append("^")
@@ -164,6 +165,8 @@ def _class_regex(pattern: str, i: int):
 
 def _compile(pattern: str):
     """Classify ``pattern`` and build its regex the way patternmatcher does."""
+    import re
+
     reg = ["^"]
     kind = _EXACT
     i = 0

@@ -25,7 +25,6 @@ Variable lookup is case-sensitive (Linux). ``env`` may be a mapping or docker's 
 
 from __future__ import annotations
 
-import re
 
 from layerbox.errors import InvalidArgument
 from layerbox._util import go_quote  # noqa: F401 (builder modules import it from here)
@@ -443,6 +442,8 @@ _REGEX_SPECIAL = frozenset("[]{}.+()|^$")
 
 def _shell_pattern_regex(pattern: str, greedy: bool, anchored: bool) -> "re.Pattern[str]":
     """A ``${x#pat}`` / ``${x/pat/r}`` pattern as a regex: ``*`` any string, ``?`` one char."""
+    import re  # only a Dockerfile with such a pattern needs it
+
     out = ["^"] if anchored else []
     star = ".*" if greedy else ".*?"
     i = 0

@@ -3,7 +3,6 @@ instruction's flags and arguments checked, RUN --mount parsed."""
 
 from __future__ import annotations
 
-import re
 
 from layerbox.errors import InvalidArgument
 
@@ -80,7 +79,13 @@ def _handle_json_args(args: List[str], is_json: bool) -> List[str]:
     return [" ".join(args)]
 
 
-_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
+_STAGE_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz")
+_STAGE_NAME_CHARS = _STAGE_NAME_FIRST | frozenset("0123456789-_.")
+
+
+def _valid_stage_name(name: str) -> bool:
+    """[a-z][a-z0-9-_.]*, as BuildKit's stage names."""
+    return bool(name) and name[0] in _STAGE_NAME_FIRST and all(c in _STAGE_NAME_CHARS for c in name)
 _MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 _MOUNT_KEYS = ("type", "target", "dst", "destination", "src", "source", "from", "readonly", "ro",
                "readwrite", "rw", "required", "id", "sharing", "mode", "uid", "gid", "size", "env")
@@ -265,7 +270,7 @@ class _Builder:
         name = None
         if len(args) == 3 and args[1].lower() == "as":
             name = args[2].lower()
-            if not _STAGE_NAME.fullmatch(name):
+            if not _valid_stage_name(name):
                 raise _Fail(f"invalid name for build stage: {go_quote(args[2])}, name can't "
                             "start with a number or contain symbols")
         elif len(args) != 1:
@@ -285,6 +290,8 @@ class _Builder:
             raise _Fail(f"{trigger_kw} isn't allowed as an ONBUILD trigger")
         node.sub.start, node.sub.end = node.start, node.end
         trigger = self._build(node.sub)
+        import re  # ONBUILD only
+
         expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original)
         for h in node.heredocs:
             expression += "\n" + h.content + h.name

@@ -5,12 +5,12 @@ variables where docker does (see the package's docstring)."""
 
 from __future__ import annotations
 
-import re
 
 from layerbox import signals as _signals
 from layerbox.errors import InvalidArgument
 
 from ..shellwords import ShellLex, SubstitutionError, env_mapping, expand_heredoc, lexer
+from .gocompat import is_decimal_int
 
 TYPE_CHECKING = False  # typing costs 3 ms to import; annotations here are never evaluated
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class Heredoc(_Record):
     def data(self) -> str:
         """The body with leading tabs stripped when ``chomp``: what the file or script holds."""
         if self.chomp:
-            return re.sub(r"(?m)^\t+", "", self.content)
+            return "\n".join(line.lstrip("\t") for line in self.content.split("\n"))
         return self.content
 
 
@@ -550,7 +550,7 @@ class Dockerfile(_Record):
         for s in self.stages[:before]:
             if s.name == low:
                 return s.index
-        if re.fullmatch(r"[+-]?[0-9]+", ref):
+        if is_decimal_int(ref):
             i = int(ref)
             if i == before:
                 raise InvalidArgument(f"invalid from flag value {ref}: refers to current build stage")

@@ -3,7 +3,6 @@ heredocs, and each instruction line split into a node of words or JSON."""
 
 from __future__ import annotations
 
-import re
 
 import _json
 
@@ -12,7 +11,7 @@ from layerbox.errors import InvalidArgument
 
 from ..shellwords import ShellLex, SubstitutionError, go_quote
 from .instructions import _DIRECTIVES, DockerfileError, _Fail, Heredoc, _HEREDOC_INSTRUCTIONS
-from .gocompat import _is_space, _lstrip, _strip, _TOKEN_WS
+from .gocompat import _is_space, _lstrip, _strip, split_token_ws
 
 TYPE_CHECKING = False  # typing costs 3 ms to import; annotations here are never evaluated
 if TYPE_CHECKING:
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 
 # -- line-level parsing (BuildKit's parser package) -------------------------------------------------
 class _Directives:
-    __slots__ = ("escape", "values", "done", "_cont")
+    __slots__ = ("escape", "values", "done")
 
     def __init__(self):
         self.values: Dict[str, str] = {}
@@ -32,8 +31,6 @@ class _Directives:
         if token not in ("`", "\\"):
             raise _Fail(f"invalid escape token '{token}' does not match ` or \\\\")
         self.escape = token
-        e = re.escape(token)
-        self._cont = re.compile(r"([^%s])%s[ \t]*\Z|^%s[ \t]*\Z" % (e, e, e))
 
     def check(self, line: str) -> bool:
         """Look for a parser directive; True if ``line`` was one."""
@@ -42,6 +39,8 @@ class _Directives:
         if not line.startswith("#"):
             self.done = True
             return False
+        import re  # only for a Dockerfile that starts with a comment
+
         m = re.match(r"([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", _lstrip(line[1:]), re.S)
         if not m:
             self.done = True
@@ -59,9 +58,10 @@ class _Directives:
 
     def trim_continuation(self, line: str) -> Tuple[str, bool]:
         """(line without its continuation mark, True if the line ends the instruction)."""
-        m = self._cont.search(line)
-        if m:
-            return line[:m.start()] + (m.group(1) or ""), False
+        # The escape token at the end (spaces and tabs after it allowed), not itself escaped.
+        t = line.rstrip(" \t")
+        if t.endswith(self.escape) and (len(t) == 1 or t[-2] != self.escape):
+            return t[:-1], False
         return line, True
 
 
@@ -103,7 +103,7 @@ class _Node:
 
 
 def _split_command(line: str) -> Tuple[str, List[str], str]:
-    parts = _TOKEN_WS.split(_strip(line), 1)
+    parts = split_token_ws(_strip(line), 1)
     cmd = parts[0]
     flags: List[str] = []
     args = ""
@@ -300,7 +300,7 @@ def _parse_json(rest: str) -> Optional[List[str]]:
 def _ws_split(rest: str) -> List[str]:
     if rest == "":
         return []
-    return _TOKEN_WS.split(rest)
+    return split_token_ws(rest)
 
 
 def _node_from_line(line: str, directives: _Directives) -> _Node:
@@ -357,7 +357,7 @@ def _parse_name_val(rest: str, key: str, escape: str) -> List[Tuple[str, str]]:
     if not words:
         return []
     if "=" not in words[0]:
-        parts = re.split(r"[\t\v\f\r ]+", rest, 1)
+        parts = split_token_ws(rest, 1)
         if len(parts) < 2:
             raise _Fail(f"{key} must have two arguments")
         return [(parts[0], parts[1])]
@@ -370,14 +370,21 @@ def _parse_name_val(rest: str, key: str, escape: str) -> List[Tuple[str, str]]:
     return out
 
 
-_HEREDOC_RE = re.compile(r"([0-9]*)<<(-?)\s*([^<]*)", re.S)
+_heredoc_re = None  # compiled at the first word with "<<" in it
 
 
 def parse_heredoc(word: str) -> Optional[Heredoc]:
     """The heredoc a word like ``<<EOF``, ``<<-"EOF"``, ``<< EOF`` or ``3<<EOF`` opens (with empty
     ``content``), or None if the word is not one. Raises ``InvalidArgument`` for a malformed
     delimiter."""
-    m = _HEREDOC_RE.fullmatch(word)
+    global _heredoc_re
+    if "<<" not in word:
+        return None
+    if _heredoc_re is None:
+        import re
+
+        _heredoc_re = re.compile(r"([0-9]*)<<(-?)\s*([^<]*)", re.S)
+    m = _heredoc_re.fullmatch(word)
     if not m:
         return None
     rest = m.group(3)
