@@ -76,6 +76,8 @@ bool plainly_running(const ContainerFiles& c) {
     std::string boot = field<std::string>(s, "BootId", "");
     if (!boot.empty() && boot != boot_id()) return false;
     if (process_start_time(monitor) != field(s, "MonitorStartTime", uint64_t{0})) return false;
+    // the init too: its root is where the user's files are read
+    if (process_start_time(field(s, "Pid", 0)) != field(s, "PidStartTime", uint64_t{0})) return false;
     return !frozen(c.base.value("cgroup", nlohmann::json::object()));
 }
 
@@ -86,7 +88,8 @@ std::string exec_spec_json(const ContainerFiles& c, const ExecRequest& r) {
 
     UniqueFd root = open_path("/proc/" + std::to_string(pid) + "/root", O_PATH | O_DIRECTORY | O_CLOEXEC);
     std::string group = read_in_root_or_empty(root.get(), "etc/group");
-    std::string spec = r.user ? *r.user : field<std::string>(cfg, "User", "");
+    // docker: an empty --user is no --user (the container's own user)
+    std::string spec = r.user && !r.user->empty() ? *r.user : field<std::string>(cfg, "User", "");
     ResolvedUser u = resolve_user(spec, read_in_root_or_empty(root.get(), "etc/passwd"), group);
     // docker's exec gets the container's --group-add too
     if (host.contains("GroupAdd") && host["GroupAdd"].is_array() && !host["GroupAdd"].empty()) {

@@ -39,14 +39,24 @@ bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// A number of at most 32 bits; ids beyond that are not ids (treated as absent, as a failed parse).
+// An id in 0..2147483647, moby's range (a uid_t of -1, 4294967295, would be setresuid's "leave it
+// unchanged": root). Anything else is not an id (a name, or a line of a file to skip).
 bool parse_id(std::string_view s, uint32_t& out) {
     if (!all_digits(s) || s.size() > 10) return false;
     uint64_t v = 0;
     for (char c : s) v = v * 10 + uint64_t(c - '0');
-    if (v > 0xFFFFFFFFull) return false;
+    if (v > 0x7FFFFFFFull) return false;
     out = uint32_t(v);
     return true;
+}
+
+// The same for the id a process will run as: a number out of range is moby's ErrRange, not a
+// name to look up or a field to leave at root.
+bool run_id(std::string_view s, uint32_t& out) {
+    if (parse_id(s, out)) return true;
+    // (more than 10 digits stays a name to look up, as before: docker says ErrRange there too)
+    if (all_digits(s) && s.size() <= 10) throw UserNotFound("uids and gids must be in range 0-2147483647");
+    return false;
 }
 
 bool lists(std::string_view members, std::string_view name) {
@@ -75,7 +85,7 @@ ResolvedUser resolve_user(std::string_view spec, std::string_view passwd_data, s
     const Entry* found = nullptr;
     uint32_t id = 0;
     if (!user.empty()) {
-        if (parse_id(user, id)) {
+        if (run_id(user, id)) {
             u.uid = id;
             for (auto& e : passwd)
                 if (e.size() >= 7 && e[2] == user) {
@@ -101,20 +111,20 @@ ResolvedUser resolve_user(std::string_view spec, std::string_view passwd_data, s
     if (found) {
         const Entry& e = *found;
         name = std::string(e[0]);
-        if (parse_id(e[2], id)) u.uid = id;
-        u.gid = parse_id(e[3], id) ? id : 0;
+        if (run_id(e[2], id)) u.uid = id;
+        u.gid = run_id(e[3], id) ? id : 0;
         u.home = e[5].empty() ? "/" : std::string(e[5]);
     } else if (!user.empty()) {
         name.clear();
     }
     auto groups = entries(group_data);
     if (!group.empty()) {
-        if (parse_id(group, id)) {
+        if (run_id(group, id)) {
             u.gid = id;
         } else {
             bool ok = false;
             for (auto& e : groups)
-                if (e.size() >= 3 && e[0] == group && parse_id(e[2], id)) {
+                if (e.size() >= 3 && e[0] == group && run_id(e[2], id)) {
                     u.gid = id;
                     ok = true;
                     break;
@@ -133,10 +143,10 @@ ResolvedUser with_groups(ResolvedUser u, const std::vector<std::string>& names, 
     auto groups = entries(group_data);
     for (const std::string& n : names) {
         uint32_t id = 0;
-        if (!parse_id(n, id)) {
+        if (!run_id(n, id)) {
             bool ok = false;
             for (auto& e : groups)
-                if (e.size() >= 3 && e[0] == n && parse_id(e[2], id)) {
+                if (e.size() >= 3 && e[0] == n && run_id(e[2], id)) {
                     ok = true;
                     break;
                 }

@@ -45,6 +45,18 @@ static void test_users() {
     assert(throws("nope", "unable to find user nope: no matching entries in passwd file"));
     assert(throws("app:nogroup", "unable to find group nogroup: no matching entries in group file"));
     assert(throws("99999999999", "unable to find user 99999999999: no matching entries in passwd file"));
+    // (uid_t)-1 would be setresuid's "unchanged", i.e. root: out of moby's range
+    assert(throws("4294967295", "uids and gids must be in range 0-2147483647"));
+    assert(throws("app:2147483648", "uids and gids must be in range 0-2147483647"));
+    {
+        bool range = false;
+        try {
+            resolve_user("big", "big:x:4294967295:0::/:/bin/sh\n", "");
+        } catch (const UserNotFound& e) {
+            range = std::string(e.what()) == "uids and gids must be in range 0-2147483647";
+        }
+        assert(range);
+    }
     ResolvedUser g = with_groups(a, {"extra", "50", "9"}, kGroup);
     assert((g.groups == std::vector<gid_t>{50, 77, 9}));
     bool threw = false;

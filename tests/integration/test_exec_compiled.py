@@ -78,6 +78,20 @@ def test_what_it_shows(cli, target):
         pytest.fail("the detached exec did not run")
 
 
+def test_user_out_of_range_or_empty(cli, target):
+    """-u 4294967295 is (uid_t)-1, setresuid's "unchanged": it must not run as root; moby refuses
+    ids beyond 2147483647. An empty -u is no -u: the container's own user, as docker's."""
+    for user in ("4294967295", "app:4294967295", "2147483648"):
+        r = cli("exec", "-u", user, target, "id", "-u")
+        assert r.returncode == 1 and "uids and gids must be in range 0-2147483647" in r.err, (user, r.out, r.err)
+    cid = cli("run", "-d", "-u", "1000", "--network", "none", "busybox", "sleep", "60").out.strip()
+    try:
+        r = cli("exec", "-u", "", cid, "id", "-u", env=NO_PYTHON)
+        assert (r.returncode, r.out) == (0, "1000\n"), r.err
+    finally:
+        cli("rm", "-f", cid)
+
+
 def test_errors_are_the_python_paths(cli, target, busybox_image):
     """Whatever is not plainly fine goes to Python untouched, which answers as docker."""
     r = cli("exec", "-u", "nobody-here", "exec-compiled", "true")
