@@ -229,6 +229,7 @@ size_t LayerInput::read_raw(unsigned char* buf, size_t cap) {
             p += w;
             left -= static_cast<size_t>(w);
             tee_off_ += static_cast<uint64_t>(w);
+            if (reserve_) reserve_->wrote(static_cast<uint64_t>(w));  // the kept bytes fill the disk too
         }
     }
     return n;

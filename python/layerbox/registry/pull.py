@@ -291,6 +291,8 @@ def _download_layer(images, reg, repo: str, desc: dict, diff_id: str, scopes: tu
         if e.errno == 28:  # ENOSPC: the store's reserve (a bomb) or a full disk; says which
             raise
         if dl is not None:
+            if dl.resumed:  # the kept bytes may be what is wrong: the caller fetches it all again
+                raise bad from None
             dl.discard()
         # Corrupt data, or a blob that is not what the manifest says? Hash it again to tell.
         if _stream_blob(reg, repo, desc, scopes, lambda src: _core.sha256_fd(src["src_fd"])) != desc["digest"]:
