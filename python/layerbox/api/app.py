@@ -142,10 +142,7 @@ class Service:
                       "layerbox.image.views", "layerbox.network", "layerbox.volumes",
                       "layerbox.sysinfo", "layerbox.shape"))
         for m in sorted(names):
-            try:
-                importlib.import_module(m)
-            except ImportError:
-                pass  # a module another branch renamed: it is loaded on first use instead
+            importlib.import_module(m)
 
     async def run(self, fn, *args, **kw):
         """fn(*args, **kw) in the engine's thread pool."""

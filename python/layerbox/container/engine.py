@@ -792,6 +792,8 @@ class ContainerEngine:
                 os.close(fd)
             raise Conflict(f"cannot attach to the stdin of container {c.id[:12]}: "
                            f"{doc.get('message') or 'its monitor did not answer'}")
+        for fd in fds[1:]:  # one is asked for: anything more is not ours to keep open
+            os.close(fd)
         return fds[0]
 
     def close_stdin(self, ref: str) -> None:

@@ -7,6 +7,7 @@ prints what docker prints, and returns the exit code.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -255,7 +256,7 @@ def _each(names, fn, print_name: bool = True) -> int:
             if print_name:
                 sys.stdout.write(n + "\n")
         except (LayerboxError, OSError) as e:
-            if isinstance(e, OSError) and e.errno == 32:  # our reader left: main ends quietly
+            if isinstance(e, OSError) and e.errno == errno.EPIPE:  # our reader left: main ends quietly
                 raise
             from layerbox.cli.main import message
 
@@ -386,7 +387,7 @@ def rename(ctx, container, new_name) -> int:
     try:
         ctx.engine.rename(container, new_name)
     except (LayerboxError, OSError) as e:
-        if isinstance(e, OSError) and e.errno == 32:
+        if isinstance(e, OSError) and e.errno == errno.EPIPE:
             raise
         from layerbox.cli.main import message
 
