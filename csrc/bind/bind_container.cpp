@@ -229,15 +229,15 @@ void bind_container(py::module_& m) {
           py::arg("s"), "Seconds since the epoch of an RFC 3339 time (0 for docker's zero time).");
 
     m.def("read_in_root",
-          [](const std::string& root, const std::string& path) -> py::object {
+          [](const std::string& root, const std::string& path, uint64_t max_bytes) -> py::object {
               UniqueFd r = open_path(root, O_PATH | O_DIRECTORY);
-              UniqueFd f = try_open_in_root(r.get(), path, O_RDONLY);
-              if (!f) return py::none();
-              std::string data = read_all(f.get(), path);
-              return py::bytes(data);
+              auto data = read_regular_in_root(r.get(), path, max_bytes);
+              if (!data) return py::none();
+              return py::bytes(*data);
           },
-          py::arg("root"), py::arg("path"),
-          "Read a file inside root (symlinks resolved inside it, never out); None if absent.");
+          py::arg("root"), py::arg("path"), py::arg("max_bytes") = uint64_t{64} << 20,
+          "Read a regular file inside root (symlinks resolved inside it, never out); None if absent\n"
+          "or not a regular file (a FIFO is not waited on); over max_bytes raises.");
 
     m.def("process_start_time", &process_start_time, py::arg("pid"),
           "Start time of a process in clock ticks since boot (0 when it does not exist).");

@@ -24,11 +24,7 @@ nlohmann::json read_json(const std::string& path) {
 // A file of the container's (/etc/passwd, /etc/group), resolved inside its root: absent, or
 // anything but a regular file (a FIFO would block us; a device is no passwd), reads as empty.
 std::string read_in_root_or_empty(int rootfd, const char* rel) {
-    UniqueFd f = try_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK);
-    struct stat st;
-    if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
-    if (st.st_size > (64 << 20)) throw_invalid("file too large", rel);
-    return read_all(f.get(), rel);
+    return read_regular_in_root(rootfd, rel, 64 << 20).value_or(std::string());
 }
 
 // A field of a JSON object as T; `otherwise` when it is missing or null (state.json's writers

@@ -1,11 +1,13 @@
 #include "core/rootpath.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/fd.hpp"
 #include "core/syscalls.hpp"
 
 namespace lb {
@@ -184,6 +186,15 @@ UniqueFd ensure_mountpoint(int rootfd, std::string_view path, bool want_dir) {
     int p = ::openat(pdir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (p < 0) throw_errno("open", "/" + clean_relative(path));
     return UniqueFd(p);
+}
+
+std::optional<std::string> read_regular_in_root(int rootfd, std::string_view path, uint64_t max_bytes) {
+    UniqueFd f = try_open_in_root(rootfd, path, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    std::string shown(path);
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) throw_invalid("file too large", shown);
+    return read_all(f.get(), shown);
 }
 
 }  // namespace lb

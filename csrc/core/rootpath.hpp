@@ -9,6 +9,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +26,11 @@ UniqueFd open_in_root(int rootfd, std::string_view path, int flags, bool nofollo
 // Like open_in_root but returns -1 in `err_out` style: no throw; returns an invalid fd and sets
 // errno. For probing ("does the image have /etc/passwd?").
 UniqueFd try_open_in_root(int rootfd, std::string_view path, int flags, bool nofollow_last = false);
+
+// The contents of a regular file inside the root; nullopt when it is absent or anything else (a
+// FIFO would block the reader, a device is no file to read). A file over `max_bytes` throws
+// (invalid, naming it): what a container or an archive put there is bounded before it is read.
+std::optional<std::string> read_regular_in_root(int rootfd, std::string_view path, uint64_t max_bytes);
 
 // mkdir -p inside the root: existing components (symlinks included) are resolved inside the
 // root; missing ones are created with `mode` (and uid/gid when uid >= 0). Returns an O_PATH fd

@@ -306,16 +306,12 @@ class _Archive:
 
         if not isinstance(path, str) or not path:
             return None
-        try:
-            fd = _core.open_in_root(self.root, path)
-        except OSError:
-            return None
-        try:
-            if os.fstat(fd).st_size > _MAX_JSON:
-                raise ImageLoadError(f"invalid archive: {path} is larger than {_MAX_JSON >> 20} MiB")
-        finally:
-            os.close(fd)
-        return _core.read_in_root(self.root, path)
+        try:  # a regular file only (a FIFO the archive made is not waited on), bounded
+            return _core.read_in_root(self.root, path, _MAX_JSON)
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                return None
+            raise ImageLoadError(f"invalid archive: {path} is larger than {_MAX_JSON >> 20} MiB") from None
 
     def json(self, path: str, what: str, want=None):
         data = self.read(path)
