@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import struct
 
 from layerbox import _util
@@ -607,6 +608,7 @@ def _aardvark_reload_locked(d: str) -> None:
     configs = [n for n in os.listdir(d) if n != "aardvark.pid" and not n.startswith(".")]
     if pid and configs:
         os.kill(pid, 1)  # SIGHUP: it reads the networks' files again
+        _aardvark_wait_listening(d, configs)
         return
     if pid:
         _aardvark_stop(pid)
@@ -627,6 +629,36 @@ def _aardvark_reload_locked(d: str) -> None:
     if status != 0:
         raise InvalidArgument(f"aardvark-dns did not start (status {status}): name resolution "
                               f"on user networks is not available")
+
+
+def _udp_listening() -> set:
+    """The host's bound UDP local addresses, as /proc/net/udp writes them (hex, host order)."""
+    with open("/proc/net/udp") as f:
+        next(f)
+        return {line.split(None, 2)[1] for line in f}
+
+
+def _aardvark_wait_listening(d: str, configs: list) -> None:
+    """After a SIGHUP aardvark-dns binds a new network's gateway:53 in its own time: the
+    signal returns at once, and a container started right after asked a socket nobody had
+    bound yet ("connection refused"). Waits, bounded (2 s), until every network's gateway
+    has its UDP socket."""
+    import socket
+    import time
+
+    want = set()
+    for name in configs:
+        try:
+            with open(os.path.join(d, name)) as f:
+                gw = f.readline().split()[0].split(",")[0]
+            packed = socket.inet_aton(gw)
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or an IPv6-only gateway: nothing to wait for
+        want.add("%08X:0035" % int.from_bytes(packed, sys.byteorder))
+    for _ in range(200):
+        if want <= _udp_listening():
+            return
+        time.sleep(0.01)
 
 
 def dns_forget(store, net: dict) -> None:
