@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 
 #include <nlohmann/json.hpp>
 
@@ -214,11 +215,16 @@ ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, S
     int32_t gpid = -1;
     ssize_t n = ::read(pid_r.get(), &gpid, sizeof gpid);
     ExecStarted out;
-    try {
-        if (s.process.tty && n == sizeof gpid) {
+    std::exception_ptr pty_lost;
+    if (s.process.tty && n == sizeof gpid) {
+        try {
             std::vector<UniqueFd> got = recv_fds(pty_parent.get(), 1);
             if (!got.empty()) out.pty = std::move(got[0]);
+        } catch (...) {
+            pty_lost = std::current_exception();
         }
+    }
+    try {
         read_child_result(err_r.get());
     } catch (...) {
         if (n == sizeof gpid && !s.detach) {
@@ -226,6 +232,14 @@ ExecStarted exec_in_container(const ExecSpec& s, const std::string& spec_json, S
             }
         }
         throw;
+    }
+    if (pty_lost) {
+        // The command runs, but its terminal did not reach us. A failure from here means to
+        // the caller that nothing ran (the compiled `exec` then hands the request to the
+        // Python path, which would start it a second time): so it stops running first.
+        UniqueFd pidfd(sys::pidfd_open(gpid));
+        if (pidfd) sys::pidfd_send_signal(pidfd.get(), SIGKILL);
+        std::rethrow_exception(pty_lost);
     }
     if (n != sizeof gpid) throw StartError(EIO, "exec", "", "exec helper failed", 125);
     if (!s.detach) {

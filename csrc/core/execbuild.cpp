@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/cgroup.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/proc.hpp"
@@ -35,21 +36,10 @@ T field(const nlohmann::json& j, const char* key, T otherwise) {
     return it == j.end() || it->is_null() ? otherwise : it->get<T>();
 }
 
+// Whether the container's cgroup is frozen (paused), as the Cgroup class reads it; a cgroup
+// that is gone reads as not frozen: the state check decides then.
 bool frozen(const nlohmann::json& cgroup) {
-    const auto dirs = cgroup.value("dirs", nlohmann::json::object());
-    std::string path, want;
-    if (cgroup.value("version", 0) == 1) {
-        if (!dirs.contains("freezer")) return false;
-        path = dirs["freezer"].get<std::string>() + "/freezer.state";
-        want = "FROZEN";
-    } else {
-        if (dirs.empty()) return false;
-        path = dirs.begin()->get<std::string>() + "/cgroup.events";
-        want = "frozen 1";
-    }
-    UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!f) return false;  // no cgroup: not running, so not frozen (the state check decides)
-    return read_all(f.get(), path).find(want) != std::string::npos;
+    return Cgroup(cgroup_plan_from_json(cgroup)).frozen();
 }
 
 }  // namespace

@@ -24,16 +24,27 @@ bool has_key(const std::vector<std::string>& env, std::string_view key) {
 
 std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& override_) {
     std::vector<std::string> out;
+    std::vector<bool> unset;
     std::unordered_map<std::string_view, size_t> at;  // views into the inputs, which outlive this
     for (const auto* list : {&base, &override_})
         for (const auto& e : *list) {
+            // An override without '=' unsets the name (docker's rule); a base entry without one
+            // is kept as it is (an image's config is not ours to rewrite).
+            bool drop = list == &override_ && e.find('=') == std::string::npos;
             auto [it, fresh] = at.try_emplace(key_of(e), out.size());
-            if (fresh)
+            if (fresh) {
                 out.push_back(e);
-            else
+                unset.push_back(drop);
+            } else {
                 out[it->second] = e;
+                unset[it->second] = drop;
+            }
         }
-    return out;
+    std::vector<std::string> kept;
+    kept.reserve(out.size());
+    for (size_t i = 0; i < out.size(); ++i)
+        if (!unset[i]) kept.push_back(std::move(out[i]));
+    return kept;
 }
 
 std::vector<std::string> process_env(const std::vector<std::string>& config_env, const std::string& hostname,

@@ -10,7 +10,8 @@ namespace lb {
 extern const char* const kDefaultPath;  // docker's PATH when the image sets none
 
 // "K=V" entries of base with override's on top: one entry per name, each keeping the position
-// of its first appearance, the later value winning (docker's ReplaceOrAppendEnvValues).
+// of its first appearance, the later value winning; an override "K" without '=' removes K
+// (docker's ReplaceOrAppendEnvValues).
 std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& override_);
 
 // docker's default PATH when the config's Env has none, HOSTNAME, the config's Env, `overrides`

@@ -44,15 +44,13 @@ bool is_file(const std::string& p) {
     return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// docker's -e: "K=V" as given; a bare "K" takes the caller's value, or is dropped when unset.
-// "=V" is an error: Python reports it.
+// docker's -e (its CLI's ValidateEnv, as cli/actions caller_env): "K=V" as given; a bare "K"
+// takes the caller's value, or stays bare when the caller has none (it then unsets K in the
+// process: merge_env). "=V" is an error: Python reports it.
 bool add_env(std::vector<std::string>& env, std::string_view e) {
     if (e.empty() || e[0] == '=') return false;
-    if (e.find('=') != std::string_view::npos) {
-        env.emplace_back(e);
-    } else if (const char* v = ::getenv(std::string(e).c_str())) {
-        env.push_back(std::string(e) + "=" + v);
-    }
+    const char* v = e.find('=') == std::string_view::npos ? ::getenv(std::string(e).c_str()) : nullptr;
+    env.push_back(v ? std::string(e) + "=" + v : std::string(e));
     return true;
 }
 

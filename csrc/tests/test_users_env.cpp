@@ -70,6 +70,10 @@ static void test_users() {
 
 static void test_env() {
     assert((merge_env({"A=1", "B=2"}, {"B=3", "C=4", "A=5"}) == V{"A=5", "B=3", "C=4"}));
+    // docker's unset: a bare override removes the name, wherever it was; "K" then "K=v" sets it
+    assert((merge_env({"A=1", "B=2", "C=3"}, {"B", "D", "C", "C=4"}) == V{"A=1", "C=4"}));
+    V u = process_env({"A=1", "B=2"}, "h", "/root", false, {"A", "HOSTNAME"});
+    assert((u == V{kDefaultPath, "B=2", "HOME=/root"}));
     V e = process_env({"A=1"}, "host", "/root", false, {"B=2"});
     assert((e == V{kDefaultPath, "HOSTNAME=host", "A=1", "B=2", "HOME=/root"}));
     V t = process_env({"PATH=/x", "TERM=vt100"}, "h", "/", true, {"HOME=/elsewhere"});

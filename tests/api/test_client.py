@@ -74,6 +74,17 @@ def test_run_raises_container_error(client, busybox_image):
         client.containers.run("no-such-image", "true")
 
 
+def test_a_bare_env_name_unsets_and_is_not_looked_up(client, busybox_image, monkeypatch):
+    """As docker-py sends it to dockerd: environment=["K"] (or {"K": None}) unsets K; the
+    calling process's own K is not read (only the CLI's -e K does that, as docker's)."""
+    monkeypatch.setenv("LB_CALLERS_SECRET", "s3cret")
+    show = ["sh", "-c", 'echo "${LB_CALLERS_SECRET-unset} ${HOME-unset}"']
+    assert client.containers.run("busybox", show, remove=True,
+                                 environment=["LB_CALLERS_SECRET"]) == b"unset /root\n"
+    assert client.containers.run("busybox", show, remove=True,
+                                 environment={"LB_CALLERS_SECRET": None}) == b"unset /root\n"
+
+
 def test_run_detached_and_the_container_model(client, busybox_image, made):
     c = client.containers.run("busybox", ["sh", "-c", "echo ready; sleep 100"], detach=True,
                               name="api-detached", labels={"team": "red"},

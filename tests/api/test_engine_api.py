@@ -495,6 +495,21 @@ def test_docker_py_archives(dclient, cli):
         c.remove(force=True)
 
 
+def test_a_bare_env_name_unsets_and_never_reads_the_services_environment(dclient, cli):
+    """A client's Env entry "K" unsets K (dockerd's rule); the service must not fill it from its
+    own environment, which no client may read (the service runs with LAYERBOX_ROOT set)."""
+    show = ["sh", "-c", 'echo "${LAYERBOX_ROOT-unset} ${HOME-unset}"']
+    out = dclient.containers.run("busybox", show, environment=["LAYERBOX_ROOT"], remove=True)
+    assert out == b"unset /root\n"
+    c = dclient.containers.run("busybox", "sleep 60", detach=True, environment=["KEEP=1"])
+    try:
+        r = c.exec_run(["sh", "-c", 'echo "${LAYERBOX_ROOT-unset} ${KEEP-unset}"'],
+                       environment=["LAYERBOX_ROOT", "KEEP"])
+        assert r.output == b"unset unset\n"
+    finally:
+        c.remove(force=True)
+
+
 @DOCKER_PY_LEAKS
 def test_docker_py_build_and_images(dclient, cli):
     import io

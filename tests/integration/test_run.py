@@ -84,6 +84,36 @@ def test_environment_workdir_and_user(cli, busybox_image, tmp_path):
     assert "unable to find user nosuchuser" in r.err
 
 
+def test_bare_env_takes_the_callers_value_or_unsets_the_images(cli, busybox_image):
+    """docker's -e K: the caller's K when it has one; otherwise K is unset in the container,
+    the image's K too (the daemon's ReplaceOrAppendEnvValues), for run and for exec."""
+    cid = cli("create", "busybox", "true", check=True).out.strip()
+    try:
+        cli("commit", "-c", "ENV FROM_IMAGE=img KEEP=img", cid, "envimg:1", check=True)
+    finally:
+        cli("rm", cid, check=True)
+    show = ["sh", "-c", 'echo "${FROM_IMAGE-unset} $KEEP"']
+    try:
+        assert run(cli, "envimg:1", *show).out == "img img\n"
+        assert run(cli, "-e", "FROM_IMAGE", "envimg:1", *show).out == "unset img\n"
+        r = run(cli, "-e", "FROM_IMAGE", "envimg:1", *show, env={"FROM_IMAGE": "caller"})
+        assert r.out == "caller img\n"
+        cid = cli("run", "-d", "envimg:1", "sleep", "60", check=True).out.strip()
+        try:
+            # the compiled exec path (no interpreter to fall back to), and Python's (an
+            # --env-file is a form the compiled path leaves to it)
+            for form, env in (([], {"LAYERBOX_PYTHON": "/nonexistent/python3"}),
+                              (["--env-file", "/dev/null"], {})):
+                r = cli("exec", *form, "-e", "FROM_IMAGE", "-e", "KEEP=exec", cid, *show, env=env)
+                assert r.out == "unset exec\n", r.err
+                r = cli("exec", *form, "-e", "KEEP", cid, *show, env=env)
+                assert r.out == "img \n", r.err
+        finally:
+            cli("rm", "-f", cid, check=True)
+    finally:
+        cli("rmi", "envimg:1")
+
+
 @pytest.mark.parametrize("cmd,code", [
     (["true"], 0),
     (["sh", "-c", "exit 7"], 7),

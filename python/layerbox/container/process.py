@@ -21,20 +21,30 @@ EXEC_BASE = "process.json"
 
 
 def parse_env_list(env) -> list[str]:
-    """environment as a list of "K=V" or a dict, docker-py style."""
+    """environment as a list of "K=V" or a dict, docker-py style. A bare "K" (a dict's None
+    value) stays bare: it unsets K, as the daemon's ReplaceOrAppendEnvValues does (an image's
+    K is removed). Nothing is looked up here: this is what every front door's request says, and
+    the API's clients must not read the service's own environment. Only the CLI fills a bare
+    K from its caller's environment (caller_env), as docker's client does."""
     if env is None:
         return []
     if isinstance(env, dict):
-        return [f"{k}={v}" for k, v in env.items()]
+        return [k if v is None else f"{k}={v}" for k, v in env.items()]
     out = []
     for e in env:
-        if "=" not in e:
-            # docker: "-e K" passes K from the caller's environment, or drops it when unset.
-            if e in os.environ:
-                out.append(f"{e}={os.environ[e]}")
-            continue
-        if e.startswith("="):
+        if not e or e.startswith("="):
             raise InvalidArgument(f"invalid environment variable: {e}")
+        out.append(e)
+    return out
+
+
+def caller_env(entries) -> list[str]:
+    """docker's CLI -e (opts.ValidateEnv): a bare "K" takes the caller's value when the caller
+    has K, and is sent bare otherwise (which unsets K in the container)."""
+    out = []
+    for e in entries:
+        if "=" not in e and e in os.environ:
+            e = f"{e}={os.environ[e]}"
         out.append(e)
     return out
 

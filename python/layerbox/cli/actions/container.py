@@ -24,7 +24,10 @@ def _create_options(kw: dict) -> dict:
         from layerbox.container.process import read_env_file
 
         env.extend(read_env_file(f))
-    env.extend(kw.get("env") or ())
+    if kw.get("env"):
+        from layerbox.container.process import caller_env
+
+        env.extend(caller_env(kw["env"]))
     cpus = kw.get("cpus")
     return {
         "command": list(kw["command"]) if kw.get("command") else None,
@@ -574,7 +577,10 @@ def exec_(ctx, container, command, detach=False, interactive=False, tty=False, e
         from layerbox.container.process import read_env_file
 
         envs.extend(read_env_file(f))
-    envs.extend(env or ())
+    if env:
+        from layerbox.container.process import caller_env
+
+        envs.extend(caller_env(env))
     from layerbox import _core
     from layerbox.container import execution
 
