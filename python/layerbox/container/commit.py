@@ -111,8 +111,11 @@ def commit(engine, ref: str, repository: str | None = None, *, message: str = ""
     c = engine.load(cid)
     paused_here = False
     if pause and c.status == "running":
-        engine.pause(cid)
-        paused_here = True
+        try:
+            engine.pause(cid)
+            paused_here = True
+        except Conflict:
+            pass  # it stopped (or another paused it) since: its files hold still as they are
     try:
         with store.container_lock(cid):
             c = engine.load(cid, reconcile=False)

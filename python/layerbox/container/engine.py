@@ -9,6 +9,7 @@ reconciles it (see ``_reconcile``).
 
 from __future__ import annotations
 
+import errno
 import os
 
 from layerbox import _core, _jsonfast, _util, events
@@ -897,7 +898,13 @@ class ContainerEngine:
             raise Conflict(f"Container {c.id} is already paused")
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        _core.Cgroup(self.cgroups.cgroup_for(c.id)).freeze()
+        try:
+            _core.Cgroup(self.cgroups.cgroup_for(c.id)).freeze()
+        except OSError as e:
+            # Its cgroup went with it: it stopped between the check and the freeze.
+            if e.errno == errno.ENOENT and not self.get(c.id).running:
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise
         _event(self.store, "pause", c.id, name=c.name)
 
     def unpause(self, ref: str) -> None:
