@@ -207,7 +207,8 @@ void bind_container(py::module_& m) {
           py::arg("uid"), py::arg("gid"), py::arg("groups"), py::arg("home"), py::arg("names"),
           py::arg("group"), "--group-add on top of a resolved user (see core/users.hpp).");
     m.attr("DEFAULT_PATH") = kDefaultPath;
-    m.def("merge_env", &merge_env, py::arg("base"), py::arg("override"));
+    m.def("config_env", &config_env, py::arg("image_env"), py::arg("user_env"),
+          "A container's Config.Env at create (see core/procenv.hpp).");
     m.def("process_env", &process_env, py::arg("config_env"), py::arg("hostname"), py::arg("home"),
           py::arg("tty"), py::arg("overrides"), "A container process's environment (see core/procenv.hpp).");
 

@@ -47,18 +47,20 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base, const s
     return kept;
 }
 
+std::vector<std::string> config_env(const std::vector<std::string>& image_env, const std::vector<std::string>& user_env) {
+    std::vector<std::string> out(user_env);
+    for (const auto& e : image_env)
+        if (!has_key(user_env, key_of(e))) out.push_back(e);
+    return out;
+}
+
 std::vector<std::string> process_env(const std::vector<std::string>& config_env, const std::string& hostname,
                                      const std::string& home, bool tty,
                                      const std::vector<std::string>& overrides) {
-    std::vector<std::string> head;
-    if (!has_key(config_env, "PATH")) head.emplace_back(kDefaultPath);
-    head.push_back("HOSTNAME=" + hostname);
-    head.insert(head.end(), config_env.begin(), config_env.end());
-    std::vector<std::string> env = merge_env(head, overrides);
-    // HOME and TERM as the merged entries left them: an -e HOME=... or image TERM wins.
-    bool home_set = has_key(env, "HOME"), term_set = has_key(env, "TERM");
-    if (!home_set) env.push_back("HOME=" + home);
-    if (tty && !term_set) env.emplace_back("TERM=xterm");
+    std::vector<std::string> defaults{kDefaultPath, "HOSTNAME=" + hostname};
+    if (tty) defaults.emplace_back("TERM=xterm");
+    std::vector<std::string> env = merge_env(merge_env(defaults, config_env), overrides);
+    if (!has_key(env, "HOME")) env.push_back("HOME=" + home);  // an -e HOME=... wins
     return env;
 }
 

@@ -14,8 +14,14 @@ extern const char* const kDefaultPath;  // docker's PATH when the image sets non
 // (docker's ReplaceOrAppendEnvValues).
 std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& override_);
 
-// docker's default PATH when the config's Env has none, HOSTNAME, the config's Env, `overrides`
-// (exec -e) on top, then HOME (the user's) and, with a tty, TERM=xterm, unless already set.
+// A container's Config.Env from its image's and the user's (docker's create, daemon merge()):
+// the user's entries as given (a bare "K" too: it unsets K when the process starts), then the
+// image's whose name the user's do not have.
+std::vector<std::string> config_env(const std::vector<std::string>& image_env, const std::vector<std::string>& user_env);
+
+// The environment a process starts with (docker's CreateDaemonEnvironment, then exec's -e):
+// PATH (docker's default), HOSTNAME and, with a tty, TERM=xterm, with the config's Env on top,
+// then `overrides` (exec -e) on top of that; HOME (the user's) last unless already set.
 std::vector<std::string> process_env(const std::vector<std::string>& config_env, const std::string& hostname,
                                      const std::string& home, bool tty,
                                      const std::vector<std::string>& overrides);

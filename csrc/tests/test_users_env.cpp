@@ -76,10 +76,17 @@ static void test_env() {
     assert((u == V{kDefaultPath, "B=2", "HOME=/root"}));
     V e = process_env({"A=1"}, "host", "/root", false, {"B=2"});
     assert((e == V{kDefaultPath, "HOSTNAME=host", "A=1", "B=2", "HOME=/root"}));
+    // docker's order: PATH, HOSTNAME, TERM replaced where they stand, the rest appended
     V t = process_env({"PATH=/x", "TERM=vt100"}, "h", "/", true, {"HOME=/elsewhere"});
-    assert((t == V{"HOSTNAME=h", "PATH=/x", "TERM=vt100", "HOME=/elsewhere"}));
-    V tt = process_env({}, "h", "/", true, {});
-    assert(tt.back() == "TERM=xterm");
+    assert((t == V{"PATH=/x", "HOSTNAME=h", "TERM=vt100", "HOME=/elsewhere"}));
+    V tt = process_env({"A=1"}, "h", "/", true, {});
+    assert((tt == V{kDefaultPath, "HOSTNAME=h", "TERM=xterm", "A=1", "HOME=/"}));
+    // create: the user's entries first, as given (a bare K kept: the start unsets K), then the
+    // image's the user does not name; docker inspect shows the same list
+    V c = config_env({"A=img", "B=img", "K=img"}, {"B=user", "C=user", "K"});
+    assert((c == V{"B=user", "C=user", "K", "A=img"}));
+    V started = process_env(c, "h", "/root", false, {"A"});
+    assert((started == V{kDefaultPath, "HOSTNAME=h", "B=user", "C=user", "HOME=/root"}));
 }
 
 int main() {

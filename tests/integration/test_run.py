@@ -96,6 +96,15 @@ def test_bare_env_takes_the_callers_value_or_unsets_the_images(cli, busybox_imag
     try:
         assert run(cli, "envimg:1", *show).out == "img img\n"
         assert run(cli, "-e", "FROM_IMAGE", "envimg:1", *show).out == "unset img\n"
+        # inspect shows what docker's does: the user's entries as given, then the image's rest
+        cid = cli("create", "-e", "B=user", "-e", "FROM_IMAGE", "envimg:1", "env", check=True).out.strip()
+        try:
+            r = cli("inspect", "-f", "{{json .Config.Env}}", cid, check=True)
+            assert r.out == '["B=user","FROM_IMAGE","KEEP=img"]\n'
+            env = cli("start", "-a", cid, check=True).out.splitlines()
+            assert [e.split("=")[0] for e in env] == ["PATH", "HOSTNAME", "B", "KEEP", "HOME"]
+        finally:
+            cli("rm", cid, check=True)
         r = run(cli, "-e", "FROM_IMAGE", "envimg:1", *show, env={"FROM_IMAGE": "caller"})
         assert r.out == "caller img\n"
         cid = cli("run", "-d", "envimg:1", "sleep", "60", check=True).out.strip()

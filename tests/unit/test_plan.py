@@ -38,14 +38,16 @@ def test_cgroup_v1_layout_on_a_temporary_directory(tmp_path):
 
 
 def test_run_and_exec_share_one_environment():
+    # docker's CreateDaemonEnvironment: PATH, HOSTNAME, TERM (tty) first, replaced where they
+    # stand; the config's others appended; exec's -e on top; HOME last unless set
     cfg = _config(["A=1", "HOSTNAME=mine"])
     env = process.process_env(cfg, "/root", tty=False)
     assert env == [DEFAULT_PATH, "HOSTNAME=mine", "A=1", "HOME=/root"]
-    assert process.process_env(cfg, "/root", tty=True)[-1] == "TERM=xterm"
+    assert process.process_env(cfg, "/root", tty=True)[2] == "TERM=xterm"
     exec_env = process.process_env(cfg, "/home/u", tty=True, overrides=["A=2", "HOME=/x", "TERM=dumb"])
-    assert exec_env == [DEFAULT_PATH, "HOSTNAME=mine", "A=2", "HOME=/x", "TERM=dumb"]
+    assert exec_env == [DEFAULT_PATH, "HOSTNAME=mine", "TERM=dumb", "A=2", "HOME=/x"]
     own_path = process.process_env(_config(["PATH=/bin"]), "/", tty=False)
-    assert own_path == ["HOSTNAME=abc123", "PATH=/bin", "HOME=/"]
+    assert own_path == ["PATH=/bin", "HOSTNAME=abc123", "HOME=/"]
 
 
 def test_namespaces_follow_the_network_mode():

@@ -14,7 +14,7 @@ from layerbox.container import health as _health
 from layerbox.container import hostopts as _hostopts
 from layerbox.container import logdriver as _logdriver
 from layerbox.container import security as _security
-from layerbox.container.process import merge_env, parse_env_list
+from layerbox.container.process import config_env, parse_env_list
 from layerbox.errors import InvalidArgument
 
 NETWORK_MODES = ("none", "host", "bridge")
@@ -101,7 +101,7 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
     if not argv:
         raise InvalidArgument("no command specified")
 
-    env = merge_env(ic.get("Env") or [], parse_env_list(opts.get("environment")))
+    env = config_env(ic.get("Env") or [], parse_env_list(opts.get("environment")))
     workdir = opts.get("working_dir") or ic.get("WorkingDir") or ""
     if workdir and not workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an "

@@ -95,16 +95,17 @@ def read_label_file(path: str) -> list[str]:
     return _kv_file(path, None)
 
 
-def merge_env(base: list[str], override: list[str]) -> list[str]:
-    """Image env with the user's on top, keys keeping their first position (as docker does)."""
-    return _core.merge_env(list(base), list(override))
+def config_env(image_env: list[str], user_env: list[str]) -> list[str]:
+    """A container's Config.Env: the user's entries as given, then the image's the user's do
+    not name (docker's create; core/procenv.cpp)."""
+    return _core.config_env(list(image_env), list(user_env))
 
 
 def process_env(config: dict, home: str, tty: bool, overrides=()) -> list:
     """The environment of a process in the container, for its init (run) and for exec alike
-    (core/procenv.cpp, shared with the compiled exec path): docker's default PATH when the
-    config has none, HOSTNAME, the config's Env and ``overrides`` ("K=V" entries, exec -e) on
-    top, then HOME (the user's) and, with a tty, TERM=xterm, unless already set."""
+    (core/procenv.cpp, shared with the compiled exec path): docker's PATH, HOSTNAME and, with
+    a tty, TERM=xterm, the config's Env on top, ``overrides`` (exec -e) on top of that, then
+    HOME (the user's) unless set."""
     c = config["Config"]
     return _core.process_env(list(c.get("Env") or []), c["Hostname"], home, tty, list(overrides))
 
