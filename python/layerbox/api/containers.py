@@ -37,15 +37,8 @@ async def create(request):
     svc = _svc(request)
     image, opts = shapes.create_options(await json_body(request), request.query.get("name"),
                                         request.query.get("platform"))
-    warnings = []
-    swap = opts.get("memswap_limit")
-    if swap not in (None, 0, -1, "-1") and not svc.engine.cgroups.swap_limit():
-        from layerbox.container.update import NO_SWAP_LIMIT
-
-        # dockerd: the memory limited without swap, MemorySwap -1, and the answer says so
-        opts["memswap_limit"] = -1
-        warnings.append(NO_SWAP_LIMIT)
-    c = await svc.run(svc.engine.create_container, image, **opts)
+    warnings: list = []
+    c = await svc.run(svc.engine.create_container, image, warnings=warnings, **opts)
     return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 
