@@ -17,6 +17,7 @@ docker load`, as --docker-image, default layerbox-bench-bb:1) when it has no suc
 removed at the end. All traffic stays on the unix sockets.
 
     unshare -n python3 benchmarks/bench_api.py -n 15 --docker-socket /var/run/docker.sock
+    python3 benchmarks/bench_api.py --first-answer -n 15   # where the first answer's time goes
 """
 
 from __future__ import annotations
@@ -142,13 +143,67 @@ def first_answer_activated(env: dict, n: int) -> list[float]:
     return out
 
 
+def first_answer_parts(env: dict, n: int) -> dict:
+    """Where the socket-activated first answer goes: the interpreter as the `layerbox` launcher
+    starts it (-I -S), the same importing asyncio, the same importing what the service imports
+    before it answers (asyncio, aiohttp's server, layerbox.api.app), the whole first answer;
+    and, when h11 is installed, h11 with a blocking socket server's modules (socket, selectors,
+    threading) for comparison. Each a new process, in turn (n of each); wall times."""
+    import importlib.util
+
+    paths = []
+    for mod in ("layerbox", "aiohttp", "h11"):
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin:
+            d = os.path.dirname(os.path.dirname(spec.origin))
+            if d not in paths:
+                paths.append(d)
+    pre = f"import sys; sys.path[len(sys.path):] = {paths!r}; "
+    parts = {
+        "interpreter (-I -S)": "pass",
+        "+ import asyncio": "import asyncio",
+        "+ the service's imports": pre + ("from layerbox import api; api.import_server_only(); "
+                                          "import layerbox.api.app"),
+    }
+    if importlib.util.find_spec("h11") is not None:
+        parts["h11 + socket, selectors, threading"] = pre + "import h11, socket, selectors, threading"
+    import resource
+
+    out = {k: [] for k in parts}
+    cpu = {k + " (CPU)": [] for k in parts}  # less of a machine's load in it than in wall time
+    out["first answer, socket-activated"] = []
+    for _ in range(n):
+        for k, code in parts.items():
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True, env=env)
+            out[k].append(time.perf_counter() - t)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[k + " (CPU)"].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+        out["first answer, socket-activated"] += first_answer_activated(env, 1)
+    return {**out, **cpu}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--docker-socket", help="dockerd's socket, to measure the same beside it")
     ap.add_argument("--docker-image", default="layerbox-bench-bb:1",
                     help="dockerd's busybox image (loaded from layerbox's when dockerd lacks it)")
+    ap.add_argument("--first-answer", action="store_true",
+                    help="only the first answer and where its time goes (first_answer_parts)")
     args = ap.parse_args()
+    if args.first_answer:
+        tmp = tempfile.mkdtemp(prefix="bench-api-")
+        try:
+            env = dict(os.environ, LAYERBOX_ROOT=os.path.join(tmp, "store"))
+            print(f"load average at the start:         {os.getloadavg()[0]:.1f}")
+            for k, xs in first_answer_parts(env, args.n).items():
+                print(f"{k + ':':41s}{_ms(xs)}")
+            print(f"load average at the end:           {os.getloadavg()[0]:.1f}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     from layerbox.testing import make_rootfs, tar_of
 
     tmp = tempfile.mkdtemp(prefix="bench-api-")
