@@ -1095,6 +1095,23 @@ def test_exec_events_as_dockerd(dclient, cli):
         _cleanup(cli, "api-execev")
 
 
+def test_wait_gives_the_exit_code_of_a_running_container(dclient, cli):
+    """docker-py's wait on a container still running: its exit code once it exits, whether
+    this service started it (its monitor's exit report) or another client did (the CLI)."""
+    try:
+        ct = dclient.containers.run("busybox", ["sh", "-c", "sleep 0.5; exit 3"], detach=True,
+                                    name="api-wait1", network_mode="none")
+        assert ct.wait()["StatusCode"] == 3
+        ct.start()
+        assert ct.wait()["StatusCode"] == 3  # a second run, a second report
+        cli("create", "--name", "api-wait2", "--network", "none", "busybox", "sh", "-c",
+            "sleep 0.5; exit 4", check=True)
+        cli("start", "api-wait2", check=True)
+        assert dclient.containers.get("api-wait2").wait()["StatusCode"] == 4
+    finally:
+        _cleanup(cli, "api-wait1", "api-wait2")
+
+
 def test_exec_events_of_every_front_door(dclient, docker, cli, tmp_path):
     """An exec made by `layerbox exec` (its compiled path and its Python one) or by the Python
     API's exec_run records the same events as the Engine API's: `docker events` (and docker-py's
