@@ -107,10 +107,32 @@ def give_image(docker_sock: str, image: str, env: dict) -> str | None:
         c.close()
 
 
-def first_answer_activated(env: dict, n: int) -> list[float]:
+# For comparison only (not the service): an h11 server answering GET /_ping on the socket
+# systemd would pass, blocking, in the interpreter as the launcher starts it.
+H11_PING = """
+import sys, socket, threading, selectors
+sys.path[len(sys.path):] = PATHS
+import h11
+ls = socket.socket(fileno=3)
+c, _ = ls.accept()
+conn = h11.Connection(h11.SERVER)
+while True:
+    ev = conn.next_event()
+    if ev is h11.NEED_DATA:
+        conn.receive_data(c.recv(65536))
+        continue
+    if isinstance(ev, h11.Request):
+        break
+c.sendall(conn.send(h11.Response(status_code=200, headers=[("Content-Type", "text/plain"),
+        ("Content-Length", "2"), ("Api-Version", "1.44")])) + conn.send(h11.Data(data=b"OK"))
+          + conn.send(h11.EndOfMessage()))
+"""
+
+
+def first_answer_activated(env: dict, n: int, command: list | None = None) -> list[float]:
     """Socket activation as the client sees it: the socket exists (systemd's), the client has
     connected and sent GET /_ping before the service starts; the time from the service's start
-    to the answer."""
+    to the answer. `command`: another server to start so (default: the service)."""
     import socket
 
     out = []
@@ -127,8 +149,8 @@ def first_answer_activated(env: dict, n: int) -> list[float]:
                    "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
                    "os.execv(sys.argv[1], sys.argv[1:])")
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", wrapper, *layerbox(), "system", "service",
-                                 "--time", "0"], pass_fds=(ls.fileno(),), env=env)
+        proc = subprocess.Popen([sys.executable, "-c", wrapper, *(command or [
+            *layerbox(), "system", "service", "--time", "0"])], pass_fds=(ls.fileno(),), env=env)
         try:
             c.settimeout(60)
             answer = c.recv(4096)
@@ -165,8 +187,10 @@ def first_answer_parts(env: dict, n: int) -> dict:
         "+ the service's imports": pre + ("from layerbox import api; api.import_server_only(); "
                                           "import layerbox.api.app"),
     }
+    h11_server = None
     if importlib.util.find_spec("h11") is not None:
         parts["h11 + socket, selectors, threading"] = pre + "import h11, socket, selectors, threading"
+        h11_server = [sys.executable, "-I", "-S", "-c", H11_PING.replace("PATHS", repr(paths))]
     import resource
 
     out = {k: [] for k in parts}
@@ -181,6 +205,9 @@ def first_answer_parts(env: dict, n: int) -> dict:
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu[k + " (CPU)"].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
         out["first answer, socket-activated"] += first_answer_activated(env, 1)
+        if h11_server:
+            out.setdefault("h11 server's first answer (not ours)", []).extend(
+                first_answer_activated(env, 1, h11_server))
     return {**out, **cpu}
 
 
