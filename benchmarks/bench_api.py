@@ -17,6 +17,7 @@ docker load`, as --docker-image, default layerbox-bench-bb:1) when it has no suc
 removed at the end. All traffic stays on the unix sockets.
 
     unshare -n python3 benchmarks/bench_api.py -n 15 --docker-socket /var/run/docker.sock
+    python3 benchmarks/bench_api.py --first-answer -n 15   # where the first answer's time goes
 """
 
 from __future__ import annotations
@@ -106,10 +107,32 @@ def give_image(docker_sock: str, image: str, env: dict) -> str | None:
         c.close()
 
 
-def first_answer_activated(env: dict, n: int) -> list[float]:
+# For comparison only (not the service): an h11 server answering GET /_ping on the socket
+# systemd would pass, blocking, in the interpreter as the launcher starts it.
+H11_PING = """
+import sys, socket, threading, selectors
+sys.path[len(sys.path):] = PATHS
+import h11
+ls = socket.socket(fileno=3)
+c, _ = ls.accept()
+conn = h11.Connection(h11.SERVER)
+while True:
+    ev = conn.next_event()
+    if ev is h11.NEED_DATA:
+        conn.receive_data(c.recv(65536))
+        continue
+    if isinstance(ev, h11.Request):
+        break
+c.sendall(conn.send(h11.Response(status_code=200, headers=[("Content-Type", "text/plain"),
+        ("Content-Length", "2"), ("Api-Version", "1.44")])) + conn.send(h11.Data(data=b"OK"))
+          + conn.send(h11.EndOfMessage()))
+"""
+
+
+def first_answer_activated(env: dict, n: int, command: list | None = None) -> list[float]:
     """Socket activation as the client sees it: the socket exists (systemd's), the client has
     connected and sent GET /_ping before the service starts; the time from the service's start
-    to the answer."""
+    to the answer. `command`: another server to start so (default: the service)."""
     import socket
 
     out = []
@@ -126,8 +149,8 @@ def first_answer_activated(env: dict, n: int) -> list[float]:
                    "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
                    "os.execv(sys.argv[1], sys.argv[1:])")
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", wrapper, *layerbox(), "system", "service",
-                                 "--time", "0"], pass_fds=(ls.fileno(),), env=env)
+        proc = subprocess.Popen([sys.executable, "-c", wrapper, *(command or [
+            *layerbox(), "system", "service", "--time", "0"])], pass_fds=(ls.fileno(),), env=env)
         try:
             c.settimeout(60)
             answer = c.recv(4096)
@@ -142,13 +165,72 @@ def first_answer_activated(env: dict, n: int) -> list[float]:
     return out
 
 
+def first_answer_parts(env: dict, n: int) -> dict:
+    """Where the socket-activated first answer goes: the interpreter as the `layerbox` launcher
+    starts it (-I -S), the same importing asyncio, the same importing what the service imports
+    before it answers (asyncio, aiohttp's server, layerbox.api.app), the whole first answer;
+    and, when h11 is installed, h11 with a blocking socket server's modules (socket, selectors,
+    threading) for comparison. Each a new process, in turn (n of each); wall times."""
+    import importlib.util
+
+    paths = []
+    for mod in ("layerbox", "aiohttp", "h11"):
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin:
+            d = os.path.dirname(os.path.dirname(spec.origin))
+            if d not in paths:
+                paths.append(d)
+    pre = f"import sys; sys.path[len(sys.path):] = {paths!r}; "
+    parts = {
+        "interpreter (-I -S)": "pass",
+        "+ import asyncio": "import asyncio",
+        "+ the service's imports": pre + ("from layerbox import api; api.import_server_only(); "
+                                          "import layerbox.api.app"),
+    }
+    h11_server = None
+    if importlib.util.find_spec("h11") is not None:
+        parts["h11 + socket, selectors, threading"] = pre + "import h11, socket, selectors, threading"
+        h11_server = [sys.executable, "-I", "-S", "-c", H11_PING.replace("PATHS", repr(paths))]
+    import resource
+
+    out = {k: [] for k in parts}
+    cpu = {k + " (CPU)": [] for k in parts}  # less of a machine's load in it than in wall time
+    out["first answer, socket-activated"] = []
+    for _ in range(n):
+        for k, code in parts.items():
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True, env=env)
+            out[k].append(time.perf_counter() - t)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[k + " (CPU)"].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+        out["first answer, socket-activated"] += first_answer_activated(env, 1)
+        if h11_server:
+            out.setdefault("h11 server's first answer (not ours)", []).extend(
+                first_answer_activated(env, 1, h11_server))
+    return {**out, **cpu}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--docker-socket", help="dockerd's socket, to measure the same beside it")
     ap.add_argument("--docker-image", default="layerbox-bench-bb:1",
                     help="dockerd's busybox image (loaded from layerbox's when dockerd lacks it)")
+    ap.add_argument("--first-answer", action="store_true",
+                    help="only the first answer and where its time goes (first_answer_parts)")
     args = ap.parse_args()
+    if args.first_answer:
+        tmp = tempfile.mkdtemp(prefix="bench-api-")
+        try:
+            env = dict(os.environ, LAYERBOX_ROOT=os.path.join(tmp, "store"))
+            print(f"load average at the start:         {os.getloadavg()[0]:.1f}")
+            for k, xs in first_answer_parts(env, args.n).items():
+                print(f"{k + ':':41s}{_ms(xs)}")
+            print(f"load average at the end:           {os.getloadavg()[0]:.1f}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     from layerbox.testing import make_rootfs, tar_of
 
     tmp = tempfile.mkdtemp(prefix="bench-api-")

@@ -3,6 +3,7 @@
     python3 benchmarks/churn.py -n 1000 -w 1      # one thread
     python3 benchmarks/churn.py -n 1000 -w 4      # four worker processes
     python3 benchmarks/churn.py -n 1000 --api     # through the Engine API, on the default bridge
+    python3 benchmarks/churn.py -n 1000 --api --network none
 
 Prints containers per second, failures, and what is left afterwards (mounts, cgroups,
 monitors, store entries), which must all be zero. Uses a fresh store in a temp dir unless
@@ -25,6 +26,7 @@ def _worker(root: str, n: int, q, image: str = "busybox") -> None:
 
     client = layerbox.Client(root=root)
     ok = failed = 0
+    t0 = os.times()
     for _ in range(n):
         try:
             # --network none, as the issue's target and docker's churn beside it (side_by_side):
@@ -39,8 +41,9 @@ def _worker(root: str, n: int, q, image: str = "busybox") -> None:
         except Exception as e:  # noqa: BLE001 - counted and reported
             failed += 1
             print(f"churn: {e}", file=sys.stderr)
+    t1 = os.times()
     client.close()  # a forked worker ends with os._exit, which runs no atexit
-    q.put((ok, failed))
+    q.put((ok, failed, t1.user + t1.system - t0.user - t0.system))
 
 
 def leftovers(root: str, cgroup_parent: str) -> dict:
@@ -94,13 +97,15 @@ def churn(root: str, n: int, workers: int, image: str = "busybox") -> dict:
         p.join()
     elapsed = time.perf_counter() - t
     ok = failed = 0
+    cpu = 0.0
     for _ in procs:
-        a, b = q.get()
+        a, b, c = q.get()
         ok += a
         failed += b
+        cpu += c
     time.sleep(0.2)  # monitors that reported their exit are still returning from main()
     return {"containers": n, "workers": workers, "seconds": elapsed, "per_second": ok / elapsed,
-            "ok": ok, "failed": failed,
+            "ok": ok, "failed": failed, "client_cpu_ms": cpu * 1000 / n,
             "left": leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox"))}
 
 
@@ -125,10 +130,18 @@ def network_leftovers(root: str) -> dict:
     return {"veths": veths, "address claims": claims, "port elements": elements, "nft rules": rules}
 
 
-def api_churn(root: str, n: int, image: str = "busybox") -> dict:
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (all its threads: utime + stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def api_churn(root: str, n: int, image: str = "busybox", network: str | None = None) -> dict:
     """create -> start -> wait -> remove of /bin/true through the Docker Engine API (the Docker
     SDK for Python against `layerbox system service` on a socket of its own), one worker, on
-    the default bridge. Returns the rate and what is left afterwards."""
+    the default bridge or `network`. Returns the rate, the service's CPU time per container
+    (its own process: the monitors are not its) and what is left afterwards."""
     import docker
 
     d = tempfile.mkdtemp(prefix="layerbox-api-churn-")
@@ -144,8 +157,10 @@ def api_churn(root: str, n: int, image: str = "busybox") -> dict:
             time.sleep(0.05)
         client = docker.DockerClient(base_url=f"unix://{sock}", version="1.44", timeout=30)
 
+        kw = {"network_mode": network} if network else {}
+
         def one() -> bool:
-            c = client.containers.create(image, ["/bin/true"])
+            c = client.containers.create(image, ["/bin/true"], **kw)
             c.start()
             code = c.wait()["StatusCode"]
             c.remove()
@@ -155,6 +170,7 @@ def api_churn(root: str, n: int, image: str = "busybox") -> dict:
             one()
         rules_before = network_leftovers(root)["nft rules"]
         ok = failed = 0
+        cpu = _cpu_seconds(service.pid)
         t = time.perf_counter()
         for _ in range(n):
             try:
@@ -163,6 +179,7 @@ def api_churn(root: str, n: int, image: str = "busybox") -> dict:
                 failed += 1
                 print(f"api churn: {e}", file=sys.stderr)
         elapsed = time.perf_counter() - t
+        cpu = _cpu_seconds(service.pid) - cpu
         client.close()
     finally:
         service.terminate()
@@ -174,7 +191,7 @@ def api_churn(root: str, n: int, image: str = "busybox") -> dict:
     left = network_leftovers(root)
     left["nft rules"] -= rules_before  # rules added: must be none
     return {"containers": n, "seconds": elapsed, "per_second": ok / elapsed, "ok": ok,
-            "failed": failed, "left": {**leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT",
+            "failed": failed, "service_cpu_ms": cpu * 1000 / n, "left": {**leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT",
                                                                          "layerbox")), **left}}
 
 
@@ -185,7 +202,8 @@ def main() -> int:
     ap.add_argument("--root", help="store root (default: a fresh temp dir)")
     ap.add_argument("--api", action="store_true",
                     help="through the Engine API (layerbox system service), one worker, on the "
-                         "default bridge, in a network namespace of its own")
+                         "default bridge (or --network), in a network namespace of its own")
+    ap.add_argument("--network", help="with --api: the containers' network (e.g. none)")
     args = ap.parse_args()
     import layerbox
     from layerbox.testing import import_busybox
@@ -209,12 +227,15 @@ def main() -> int:
         if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET: its bridge and rules go with it
             raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        res = api_churn(root, args.n)
+        res = api_churn(root, args.n, network=args.network)
     else:
         res = churn(root, args.n, args.workers)
     left = res["left"]
     print(f"{res['containers']} containers, {res.get('workers', 1)} worker(s): {res['per_second']:.1f}/s "
-          f"({res['seconds']:.2f} s), ok {res['ok']}, failed {res['failed']}")
+          f"({res['seconds']:.2f} s), ok {res['ok']}, failed {res['failed']}"
+          + (f", the service's CPU {res['service_cpu_ms']:.1f} ms a container" if "service_cpu_ms" in res else "")
+          + (f", the workers' CPU {res['client_cpu_ms']:.1f} ms a container" if "client_cpu_ms" in res else "")
+          + f", load {os.getloadavg()[0]:.1f}")
     print("left behind: " + ", ".join(f"{k} {v}" for k, v in left.items()))
     if tmp:
         from layerbox import _core

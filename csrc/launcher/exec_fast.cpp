@@ -1,21 +1,25 @@
 #include "launcher/exec_fast.hpp"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/client.hpp"
+#include "core/events.hpp"
 #include "core/exec.hpp"
 #include "core/execbuild.hpp"
 
@@ -197,6 +201,33 @@ std::string shim_path() {
     return {};
 }
 
+// A new exec's id: 32 random bytes in hex, as the engine's (os.urandom(32).hex()).
+std::string new_exec_id() {
+    unsigned char b[32];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error("getrandom failed");
+        }
+        got += size_t(n);
+    }
+    static const char hex[] = "0123456789abcdef";
+    std::string id;
+    for (unsigned char c : b) {
+        id += hex[c >> 4];
+        id += hex[c & 15];
+    }
+    return id;
+}
+
+std::string joined(const std::vector<std::string>& args) {
+    std::string s;
+    for (const auto& a : args) s += (s.empty() ? "" : " ") + a;
+    return s;
+}
+
 }  // namespace
 
 bool compiled_exec(int argc, char** argv, int* code) {
@@ -220,9 +251,18 @@ bool compiled_exec(int argc, char** argv, int* code) {
     sigset_t mask;
     ::sigprocmask(SIG_SETMASK, nullptr, &mask);
     ExecStarted started;
+    EventLog events;
+    std::string exec_id;
     try {
         ContainerFiles files = read_container_files(root + "/containers/" + id);
         if (!plainly_running(files)) return false;
+        // The exec's events, as the engine's (execution.py): the log the start that made the
+        // container run named in process.json (a start that named none: the Python path's).
+        events = event_log_from_json(files.base.value("events", nlohmann::json()));
+        if (events.path.empty()) return false;
+        events.id = id;
+        events.attributes = container_event_attributes(files.config);
+        exec_id = new_exec_id();
         std::string text = exec_spec_json(files, r);
         ExecSpec spec = exec_spec_from_json(text);
         // A signal that arrives while the process starts waits for it (see client.hpp).
@@ -233,7 +273,11 @@ bool compiled_exec(int argc, char** argv, int* code) {
         ::sigprocmask(SIG_SETMASK, &mask, nullptr);
         return false;
     }
-    if (r.detach) {
+    // Recorded once it runs (a failed start is handed to the Python path, which records its own).
+    const std::string cmd = joined(r.args);
+    record_event(events, "exec_create: " + cmd, {{"execID", exec_id}});
+    record_event(events, "exec_start: " + cmd, {{"execID", exec_id}});
+    if (r.detach) {  // not ours to wait for: no exec_die (as the engine's detached exec)
         *code = 0;
         return true;
     }
@@ -243,6 +287,7 @@ bool compiled_exec(int argc, char** argv, int* code) {
         ::fprintf(stderr, "Error: %s\n", e.what());
         *code = 125;
     }
+    record_event(events, "exec_die", {{"execID", exec_id}, {"exitCode", std::to_string(*code)}});
     return true;
 }
 

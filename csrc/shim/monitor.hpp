@@ -14,7 +14,7 @@
 #include "core/fd.hpp"
 #include "core/logfile.hpp"
 #include "core/plan.hpp"
-#include "shim/events.hpp"
+#include "core/events.hpp"
 #include "shim/health.hpp"
 #include "shim/net.hpp"
 

@@ -326,12 +326,12 @@ class Container(Model):
 
         from layerbox.container import execution
 
-        p = execution.start(self._engine, self.id, command, env=env, workdir=workdir,
-                            user=user, tty=True)
+        p = execution.Recorded(self._engine, self.id, command, env=env, workdir=workdir,
+                               user=user, tty=True)
         chunks = []
         while True:
             try:
-                b = os.read(p.pty, 65536)
+                b = os.read(p.process.pty, 65536)
             except OSError as e:
                 if e.errno == errno.EIO:
                     break  # every holder of the terminal closed it: the output is complete

@@ -22,6 +22,12 @@ def path(root: str) -> str:
     return os.path.join(root, LOG)
 
 
+def log_part(root: str) -> dict:
+    """Where the log is and its size cap, for the compiled writers (the monitor's plan, a
+    running container's process.json for the compiled exec path: csrc/core/events.hpp)."""
+    return {"log": path(root), "max_bytes": MAX_BYTES}
+
+
 def record(store, type_: str, action: str, actor_id: str, attributes: dict | None = None) -> None:
     """Appends one event: docker's {"Type", "Action", "Actor": {"ID", "Attributes"}, "scope",
     "time", "timeNano"} (plus the older status/id/from of container and image events)."""

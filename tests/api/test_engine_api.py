@@ -1053,10 +1053,30 @@ def test_update_of_swap_on_a_kernel_without_swap_accounting(cli, busybox_image, 
         ct2 = c.containers.get("api-noswap2")
         assert ct2.status == "running"
         assert (ct2.attrs["HostConfig"]["Memory"], ct2.attrs["HostConfig"]["MemorySwap"]) == (32 << 20, -1)
+        warned = [line for line in r.stderr.splitlines() if NO_SWAP_LIMIT in line]
+        # layerbox's own CLI on the same kernel: docker's line on stderr, the same limits stored
+        # (run and create alike), and a swap limit of -1 or none asks nothing of the kernel
+        lb = [sys.executable, "-c", code]
+        for verb, extra in (("run", ["-d"]), ("create", [])):
+            name = f"api-noswap-{verb}"
+            r = subprocess.run([*lb, verb, *extra, "--name", name, "--network", "none", "-m", "32m",
+                                "--memory-swap", "64m", "busybox", "sleep", "300"],
+                               capture_output=True, text=True, timeout=60, env=cli.env())
+            assert r.returncode == 0, r.stderr
+            assert r.stderr.splitlines() == warned, r.stderr
+            assert r.stdout.strip() == c.containers.get(name).id
+            hc = c.containers.get(name).attrs["HostConfig"]
+            assert (hc["Memory"], hc["MemorySwap"]) == (32 << 20, -1)
+        for swap in ("-1", None):
+            r = subprocess.run([*lb, "create", "--network", "none", "-m", "32m",
+                                *(["--memory-swap", swap] if swap else []), "busybox", "true"],
+                               capture_output=True, text=True, timeout=60, env=cli.env())
+            assert (r.returncode, r.stderr) == (0, ""), r.stderr
+            cli("rm", r.stdout.strip())
     finally:
         if c is not None:
             c.close()
-        cli("rm", "-f", "api-noswap", "api-noswap2")
+        cli("rm", "-f", "api-noswap", "api-noswap2", "api-noswap-run", "api-noswap-create")
         proc.terminate()
         proc.communicate(timeout=30)
 
@@ -1088,6 +1108,72 @@ def test_exec_events_as_dockerd(dclient, cli):
         assert {e["Actor"]["Attributes"]["execID"] for e in evs[3:]} == {eid}
     finally:
         _cleanup(cli, "api-execev")
+
+
+def test_wait_gives_the_exit_code_of_a_running_container(dclient, cli):
+    """docker-py's wait on a container still running: its exit code once it exits, whether
+    this service started it (its monitor's exit report) or another client did (the CLI)."""
+    try:
+        ct = dclient.containers.run("busybox", ["sh", "-c", "sleep 0.5; exit 3"], detach=True,
+                                    name="api-wait1", network_mode="none")
+        assert ct.wait()["StatusCode"] == 3
+        ct.start()
+        assert ct.wait()["StatusCode"] == 3  # a second run, a second report
+        cli("create", "--name", "api-wait2", "--network", "none", "busybox", "sh", "-c",
+            "sleep 0.5; exit 4", check=True)
+        cli("start", "api-wait2", check=True)
+        assert dclient.containers.get("api-wait2").wait()["StatusCode"] == 4
+    finally:
+        _cleanup(cli, "api-wait1", "api-wait2")
+
+
+def test_exec_events_of_every_front_door(dclient, docker, cli, tmp_path):
+    """An exec made by `layerbox exec` (its compiled path and its Python one) or by the Python
+    API's exec_run records the same events as the Engine API's: `docker events` (and docker-py's
+    events) show exec_create: CMD, exec_start: CMD and exec_die with its exitCode, each with an
+    execID of its own; a detached exec (not waited for) its create and start."""
+    import layerbox
+
+    since = time.time()
+    try:
+        ct = dclient.containers.run("busybox", "sleep 300", detach=True, name="api-execev2",
+                                    network_mode="none")
+        assert cli("exec", "api-execev2", "sh", "-c", "exit 4").returncode == 4  # compiled
+        empty = tmp_path / "empty.env"
+        empty.write_text("")
+        # --env-file: the Python path's
+        assert cli("exec", "--env-file", str(empty), "api-execev2", "sh", "-c", "exit 5").returncode == 5
+        assert cli("exec", "-d", "api-execev2", "true").returncode == 0
+        client = layerbox.Client(root=cli.root)
+        assert client.containers.get("api-execev2").exec_run(["sh", "-c", "exit 6"]).exit_code == 6
+        assert client.containers.get("api-execev2").exec_run("echo hi", tty=True).exit_code == 0
+        until = time.time() + 0.5
+        evs = [e for e in dclient.events(since=since, until=until, decode=True,
+                                         filters={"container": "api-execev2"})
+               if e["Action"].startswith("exec_")]
+        got = [(e["Action"], e["Actor"]["Attributes"].get("exitCode")) for e in evs]
+        assert got == [("exec_create: sh -c exit 4", None), ("exec_start: sh -c exit 4", None),
+                       ("exec_die", "4"),
+                       ("exec_create: sh -c exit 5", None), ("exec_start: sh -c exit 5", None),
+                       ("exec_die", "5"),
+                       ("exec_create: true", None), ("exec_start: true", None),
+                       ("exec_create: sh -c exit 6", None), ("exec_start: sh -c exit 6", None),
+                       ("exec_die", "6"),
+                       ("exec_create: echo hi", None), ("exec_start: echo hi", None),
+                       ("exec_die", "0")], got
+        assert all(e["Actor"]["ID"] == ct.id and e["Type"] == "container"
+                   and e["Actor"]["Attributes"]["name"] == "api-execev2"
+                   and e["Actor"]["Attributes"]["image"] == "busybox"
+                   and len(e["Actor"]["Attributes"]["execID"]) == 64 for e in evs)
+        ids = [e["Actor"]["Attributes"]["execID"] for e in evs]
+        assert len(set(ids)) == 5 and ids[0] == ids[1] == ids[2] and ids[-3] == ids[-1]
+        # the docker CLI's view of the same
+        r = docker("events", "--since", str(since), "--until", str(until), "--filter",
+                   "container=api-execev2", "--filter", "event=exec_die", "--format",
+                   "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}")
+        assert r.out.splitlines() == ["exec_die 4", "exec_die 5", "exec_die 6", "exec_die 0"], r.out
+    finally:
+        _cleanup(cli, "api-execev2")
 
 
 def test_docker_cli_run_with_a_link_is_refused_naming_it(docker, cli):

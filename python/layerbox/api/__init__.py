@@ -14,7 +14,17 @@ router is not used: one catch-all route hands each request to app.Router (by met
 path segment), which imports a segment's route module on its first request; the engine is
 loaded after the first answer. What the first answer still waits for is the interpreter,
 asyncio and aiohttp's server (about 85% of what is imported before it): a server library that
-imports far less would be needed for a first answer within 100 ms.
+imports far less would be needed for a first answer within 100 ms. Measured side by side
+(benchmarks/bench_api.py --first-answer, RESULTS.md "Engine API: the first answer and churn"):
+aiohttp's low-level server (web_server, web_protocol, web_request, web_response without
+web.Application) imports 275 modules against 291, as its helpers, parser and request modules
+pull in email, attrs, yarl, multidict and urllib.request whichever layer is used; asyncio
+alone is 122 (the bare interpreter 16). h11 (sans-IO: streams, and hands over the connection
+after a 101) with a blocking socket server's modules is 82 modules and about a quarter of
+aiohttp's import time (a minimal h11 server's first answer was half the service's, at load
+12): it is the way toward 100 ms (on this project's 2-core machines its imports alone take
+70-100 ms of CPU), at the price of porting this package's HTTP layer (every route takes
+aiohttp's Request and answers its Response or StreamResponse).
 
 - app.py: the application (router, versions, errors, idle exit)
 - sockets.py: the listening sockets (unix, tcp, systemd's)

@@ -37,15 +37,8 @@ async def create(request):
     svc = _svc(request)
     image, opts = shapes.create_options(await json_body(request), request.query.get("name"),
                                         request.query.get("platform"))
-    warnings = []
-    swap = opts.get("memswap_limit")
-    if swap not in (None, 0, -1, "-1") and not svc.engine.cgroups.swap_limit():
-        from layerbox.container.update import NO_SWAP_LIMIT
-
-        # dockerd: the memory limited without swap, MemorySwap -1, and the answer says so
-        opts["memswap_limit"] = -1
-        warnings.append(NO_SWAP_LIMIT)
-    c = await svc.run(svc.engine.create_container, image, **opts)
+    warnings: list = []
+    c = await svc.run(svc.engine.create_container, image, warnings=warnings, **opts)
     return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 
@@ -146,14 +139,18 @@ async def start(request):
     if request.query.get("checkpoint"):
         raise ApiError(400, "checkpoints are not supported by layerbox")
     engine = svc.engine
-    c = await svc.run(engine.get, ref)
-    if c.running and c.status != "paused":
-        return web.Response(status=304)
-    pending = svc.attaches.pop(c.id, [])
+    c, pending = None, []
+    if svc.attaches:  # an attach waits for a start: the pipes it is given need the config
+        c = await svc.run(engine.get, ref)
+        if c.running and c.status != "paused":
+            return web.Response(status=304)
+        ref = c.id
+        pending = svc.attaches.pop(c.id, [])
     fds = _start_fds(c, pending)
     try:
-        mon = await svc.run(engine.start, c.id, stdin=fds["stdin"], stdout=fds["stdout"],
-                            stderr=fds["stderr"], tty_size=_tty_size(c))
+        # One trip to the pool: engine.start loads the container itself (None: running).
+        cid, mon = await svc.run(_start, engine, ref, stdin=fds["stdin"], stdout=fds["stdout"],
+                                 stderr=fds["stderr"])
     except BaseException as e:
         for fd in fds["ours"] + fds["theirs"]:
             os.close(fd)
@@ -167,15 +164,29 @@ async def start(request):
         for fd in fds["ours"]:
             os.close(fd)
         return web.Response(status=304)
+    watch_exit(svc, cid, mon, pending, fds)
+    return web.Response(status=204)
+
+
+def _start(engine, ref: str, **kw) -> tuple:
+    """(the container's id, engine.start's monitor handle or None)."""
+    cid = engine.resolve(ref)
+    return cid, engine.start(cid, **kw)
+
+
+def watch_exit(svc, cid: str, mon, pending: list, fds: dict) -> None:
+    """After a start made here: the attaches given its stdio, and a pool thread that waits
+    for the monitor's exit report, then ends the waits and log follows on it (the exit
+    event's exit_code: a wait of this container's exit needs no thread of its own)."""
     for i, a in enumerate(pending):
         if not a.future.done():
             a.future.set_result(fds["given"] if i == 0 else None)
-    waiters = svc.waiters.pop(c.id, [])
-    exited = svc.exits[c.id] = asyncio.Event()  # log follows end on it, not on their next poll
+    waiters = svc.waiters.pop(cid, [])
+    exited = svc.exits[cid] = asyncio.Event()  # log follows end on it, not on their next poll
     # With a tty the monitor hands its starter the terminal's master: kept for resize.
     pty = os.dup(mon.pty) if mon.pty >= 0 else -1
     if pty >= 0:
-        svc.ptys[c.id] = pty
+        svc.ptys[cid] = pty
     loop = asyncio.get_running_loop()
 
     def watch():
@@ -187,26 +198,22 @@ async def start(request):
         finally:
             mon.close()
             if pty >= 0:
-                if svc.ptys.get(c.id) == pty:
-                    del svc.ptys[c.id]
+                if svc.ptys.get(cid) == pty:
+                    del svc.ptys[cid]
                 os.close(pty)
         for w in waiters:
             loop.call_soon_threadsafe(lambda w=w: w.done() or w.set_result(code))
-        loop.call_soon_threadsafe(_exited, svc, c.id, exited)
+        loop.call_soon_threadsafe(_exited, svc, cid, exited, code)
 
     loop.run_in_executor(svc.pool, watch)
-    return web.Response(status=204)
 
 
-def _exited(svc, cid: str, ev: asyncio.Event) -> None:
+def _exited(svc, cid: str, ev: asyncio.Event, code) -> None:
     """The monitor reported the exit (its log drained and its state written before)."""
+    ev.exit_code = code
     ev.set()
     if svc.exits.get(cid) is ev:
         del svc.exits[cid]
-
-
-def _tty_size(c):
-    return (0, 0)
 
 
 def _start_fds(c, pending) -> dict:
@@ -324,6 +331,13 @@ async def _wait_for(svc, c, fut):
     if fut is None and not c.running:
         return c.state.get("ExitCode", 0)
     if fut is None:  # running: the monitor tells its exit (engine.wait looks again if it ends)
+        exited = svc.exits.get(c.id)
+        policy = (c.config["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
+        if exited is not None and policy == "no":
+            # started here: the exit report its watcher gets (no restart to wait through)
+            await exited.wait()
+            if getattr(exited, "exit_code", None) is not None:
+                return exited.exit_code
         try:
             return (await svc.run(engine.wait, c.id))["StatusCode"]
         except NotFound:

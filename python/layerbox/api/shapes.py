@@ -172,11 +172,9 @@ def create_options(body: dict, name: str | None, platform: str | None) -> tuple[
     # Engine API's JSON shape: Mounts, Healthcheck, LogConfig, Ulimits, Sysctls, ...): none
     # is accepted and dropped.
     for fields, src in ((CONFIG_FIELDS, body), (HOST_FIELDS, host)):
-        for k, opt in fields.items():
-            v = src.get(k)
-            if opt is None or opt in opts or _is_default(k, v) or not _honoured(opt):
-                continue
-            if k in _MAPPED:
+        for k, v in src.items():  # the fields sent (one absent is a default)
+            opt = fields.get(k)
+            if opt is None or opt in opts or k in _MAPPED or _is_default(k, v) or not _honoured(opt):
                 continue
             opts[opt] = v
     return image, opts

@@ -262,7 +262,9 @@ class ContainerEngine:
 
     # -- create ------------------------------------------------------------------------------
     def create(self, image: str, **opts) -> str:
-        """Creates a container from `image` with docker-py style options; returns its id."""
+        """Creates a container from `image` with docker-py style options; returns its id.
+        ``warnings``, a list, gets docker's warnings of the create (as dockerd's answer has
+        them), for the front door to show."""
         return self.create_container(image, **opts).id
 
     def create_container(self, image: str, **opts) -> Container:
@@ -273,6 +275,7 @@ class ContainerEngine:
         from layerbox.container import mounts as _mounts
 
         _config.check_platform(opts.get("platform"))
+        warnings = opts.pop("warnings", None)
         store = self.store.ensure()
         name = opts.get("name")
         if name:
@@ -287,6 +290,7 @@ class ContainerEngine:
             layers = self.images.layers(image_id)
             cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts,
                                        volumes_from=self._mount_points_of)
+            self._check_swap_limit(cfg["HostConfig"], warnings)
             for key in ("IpcMode", "PidMode"):  # dockerd keeps the other container's full id
                 joined = cfg["HostConfig"].get(key) or ""
                 if joined.startswith("container:"):
@@ -336,6 +340,17 @@ class ContainerEngine:
                 raise
         _event(store, "create", cid, name=claimed, image=image)
         return Container(cid, cdir, cfg, _initial_state())
+
+    def _check_swap_limit(self, host: dict, warnings: list | None) -> None:
+        """A swap limit on a kernel that does not account swap: as dockerd, the memory is
+        limited without swap (MemorySwap -1) and the create's warnings say so (every front
+        door shows them: the CLI on stderr, the API in its answer)."""
+        if (host.get("MemorySwap") or 0) > 0 and not self.cgroups.swap_limit():
+            from layerbox.container.update import NO_SWAP_LIMIT
+
+            host["MemorySwap"] = -1
+            if warnings is not None:
+                warnings.append(NO_SWAP_LIMIT)
 
     def _claim_name(self, cid: str, name: str | None) -> str:
         """Claims a name by creating names/<name> -> id: exactly one of two racing creators wins."""
@@ -524,7 +539,7 @@ class ContainerEngine:
                 if op.get("kind") == "file" and op["target"] == "/etc/hosts":
                     op["source"] += extra_hosts_lines(cfg, self.store)
         # Before the monitor exists, so an exec of the running container always finds it.
-        base = _process.exec_base(plan, self.cgroups.cgroup_for(c.id))
+        base = _process.exec_base(plan, self.cgroups.cgroup_for(c.id), events.log_part(self.store.root))
         _util.write_atomic(os.path.join(c.dir, _process.EXEC_BASE), _util.dump_json(base), mode=0o600)
         host = cfg["HostConfig"]
         state = c.state
@@ -548,8 +563,8 @@ class ContainerEngine:
             "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
             + self._anonymous_volume_paths(cfg, c.id),
             # start, die (each run and restart) and destroy (--rm) are the monitor's to record
-            "events": {"log": events.path(self.store.root), "max_bytes": events.MAX_BYTES,
-                       "id": c.id, "attributes": event_attributes(c)},
+            "events": {**events.log_part(self.store.root), "id": c.id,
+                       "attributes": event_attributes(c)},
         }
         self._mark_running(c.id)
         from layerbox.container import logdriver as _logdriver

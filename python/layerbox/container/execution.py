@@ -43,8 +43,10 @@ def _ensure_exec_base(engine, c) -> None:
 
     cfg = c.config
     sec = _plan.process_security(engine.cgroups, cfg["HostConfig"], engine.seccomp_cache)
-    base = {"namespaces": _process.namespaces(cfg), "cgroup": engine.cgroups.cgroup_for(c.id), **sec}
-    from layerbox import _util
+    from layerbox import _util, events
+
+    base = {"namespaces": _process.namespaces(cfg), "cgroup": engine.cgroups.cgroup_for(c.id), **sec,
+            "events": events.log_part(engine.store.root)}
 
     _util.write_atomic(path, _util.dump_json(base), mode=0o600)
 
@@ -67,14 +69,36 @@ def record_event(engine, c, action: str, exec_id: str, **attributes) -> None:
 
 
 def start(engine, ref: str, command: list, *, stdin=-1, stdout=-1, stderr=-1, **kw):
+    """Starts the exec; no events (the Engine API records its own, at its create and start:
+    the CLI and the Python API use Recorded)."""
     c = engine.get(ref)
     return _core.exec_start(build_spec(engine, c, command, **kw), stdin, stdout, stderr)
 
 
+class Recorded:
+    """An exec of the CLI or the Python API, with its events as dockerd records an exec's:
+    `exec_create: CMD` and `exec_start: CMD` once it runs (a start that fails records none),
+    `exec_die` with its exit code once waited for (a detached one is not waited for: none).
+    The compiled exec path of the `layerbox` command records the same (launcher/exec_fast.cpp)."""
+
+    def __init__(self, engine, ref: str, command: list, *, stdin=-1, stdout=-1, stderr=-1, **kw):
+        c = engine.get(ref)
+        self.process = _core.exec_start(build_spec(engine, c, command, **kw), stdin, stdout, stderr)
+        self.engine, self.container, self.id = engine, c, os.urandom(32).hex()
+        cmd = " ".join(command)
+        record_event(engine, c, "exec_create: " + cmd, self.id)
+        record_event(engine, c, "exec_start: " + cmd, self.id)
+
+    def wait(self, **kw) -> int:
+        code = self.process.wait(**kw)
+        record_event(self.engine, self.container, "exec_die", self.id, exitCode=code)
+        return code
+
+
 def exec_cli(engine, ref: str, command: list, *, detach=False, interactive=False, tty=False,
              env=(), workdir=None, user=None, tty_size=(0, 0)) -> int:
-    p = start(engine, ref, command, stdin=0 if interactive else -1, stdout=1, stderr=2,
-              detach=detach, tty=tty, env=env, workdir=workdir, user=user, tty_size=tty_size)
+    p = Recorded(engine, ref, command, stdin=0 if interactive else -1, stdout=1, stderr=2,
+                 detach=detach, tty=tty, env=env, workdir=workdir, user=user, tty_size=tty_size)
     if detach:
         return 0
     return p.wait(forward_signals=True, relay_stdin=interactive, raw_tty=tty and interactive)
@@ -86,7 +110,7 @@ def run_captured(engine, ref: str, command: list, *, env=(), workdir=None, user=
     import threading
 
     if detach:
-        start(engine, ref, command, detach=True, env=env, workdir=workdir, user=user)
+        Recorded(engine, ref, command, detach=True, env=env, workdir=workdir, user=user)
         return None, b"", b""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -101,8 +125,8 @@ def run_captured(engine, ref: str, command: list, *, env=(), workdir=None, user=
         os.close(fd)
 
     try:
-        p = start(engine, ref, command, stdout=out_w, stderr=err_w, env=env, workdir=workdir,
-                  user=user, tty=False)
+        p = Recorded(engine, ref, command, stdout=out_w, stderr=err_w, env=env, workdir=workdir,
+                     user=user, tty=False)
     except BaseException:
         for fd in (out_r, out_w, err_r, err_w):
             os.close(fd)

@@ -119,15 +119,16 @@ def namespaces(config: dict) -> list:
     return ns
 
 
-def exec_base(plan: dict, cgroup: dict) -> dict:
-    """From a start's launch plan: the part every exec of that container reuses."""
+def exec_base(plan: dict, cgroup: dict, events: dict) -> dict:
+    """From a start's launch plan: the part every exec of that container reuses (and where
+    the compiled exec path records its events: events.log_part)."""
     proc = plan["process"]
     # exec enters all of the init's namespaces: those joined (--network container:, --ipc
     # container:) as well
     own = plan.get("exec_namespaces") or plan["namespaces"]
     joined = [t for t, _ in plan.get("join_namespaces") or () if t not in own]
     base = {"namespaces": own + joined, "cgroup": cgroup,
-            "caps": proc["caps"], "no_new_privs": proc["no_new_privs"]}
+            "caps": proc["caps"], "no_new_privs": proc["no_new_privs"], "events": events}
     if "seccomp" in proc:
         base["seccomp"] = proc["seccomp"]
     return base

@@ -201,6 +201,15 @@ def _write_cidfile(kw: dict, cid: str) -> None:
         _util.write_atomic(kw["cidfile"], cid.encode() if isinstance(cid, str) else cid, mode=0o644)
 
 
+def _warn_created(kw: dict, cid: str, warnings: list) -> None:
+    """After the create: the engine's warnings on stderr, as docker's CLI shows dockerd's;
+    then the --cidfile."""
+    for w in warnings:
+        sys.stderr.write(f"WARNING: {w}\n")
+    warnings.clear()
+    _write_cidfile(kw, cid)
+
+
 def run(ctx, **kw) -> int:
     if not kw.get("detach"):
         from layerbox import _core
@@ -209,6 +218,8 @@ def run(ctx, **kw) -> int:
     engine = ctx.engine
     streams = _attach(kw)
     opts = _create_options(kw)
+    warnings: list = []
+    opts["warnings"] = warnings
     _lsm_notice(opts)
     if kw.get("cidfile"):
         from layerbox.container.hostopts import read_cidfile_check
@@ -217,14 +228,14 @@ def run(ctx, **kw) -> int:
     on_missing = _image_source(ctx, kw)
     if kw.get("detach"):
         cid, _ = engine.run(kw["image"], on_missing_image=on_missing,
-                            on_created=lambda c: _write_cidfile(kw, c), **opts)
+                            on_created=lambda c: _warn_created(kw, c, warnings), **opts)
         sys.stdout.write(cid + "\n")
         return 0
     tty = bool(kw.get("tty"))
     sys.stdout.flush()
     want = lambda s: not streams or s in streams  # noqa: E731
     cid, mon = engine.run(kw["image"], on_missing_image=on_missing,
-                          on_created=lambda c: _write_cidfile(kw, c),
+                          on_created=lambda c: _warn_created(kw, c, warnings),
                           stdin=0 if kw.get("interactive") and want("stdin") else -1,
                           stdout=1 if want("stdout") else -1, stderr=2 if want("stderr") else -1,
                           tty_size=_tty_size() if tty else (0, 0), **opts)
@@ -243,8 +254,9 @@ def create(ctx, **kw) -> int:
         from layerbox.container.hostopts import read_cidfile_check
 
         read_cidfile_check(kw["cidfile"])
-    cid = ctx.engine.create_fetching(kw["image"], _image_source(ctx, kw), **opts)
-    _write_cidfile(kw, cid)
+    warnings: list = []
+    cid = ctx.engine.create_fetching(kw["image"], _image_source(ctx, kw), warnings=warnings, **opts)
+    _warn_created(kw, cid, warnings)
     sys.stdout.write(cid + "\n")
     return 0
 

@@ -1,4 +1,4 @@
-#include "shim/events.hpp"
+#include "core/events.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,7 +8,7 @@
 
 #include "core/fd.hpp"
 
-namespace lb::shim {
+namespace lb {
 
 using nlohmann::json;
 
@@ -20,6 +20,18 @@ EventLog event_log_from_json(const json& j) {
     e.id = j.value("id", "");
     e.attributes = j.value("attributes", json::object());
     return e;
+}
+
+json container_event_attributes(const json& config) {
+    json attrs = json::object();
+    const json& cfg = config.value("Config", json::object());
+    if (auto labels = cfg.find("Labels"); labels != cfg.end() && labels->is_object())
+        for (auto& [k, v] : labels->items()) attrs[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    std::string name = config.value("Name", "");
+    attrs["name"] = name.empty() || name[0] != '/' ? name : name.substr(1);
+    auto image = cfg.find("Image");
+    attrs["image"] = image != cfg.end() && image->is_string() ? image->get<std::string>() : "";
+    return attrs;
 }
 
 namespace {
@@ -57,4 +69,4 @@ void record_event(const EventLog& log, const std::string& action, const json& ex
     if (log.max_bytes > 0 && ::fstat(fd.get(), &st) == 0 && st.st_size > log.max_bytes) rotate(log, fd.get());
 }
 
-}  // namespace lb::shim
+}  // namespace lb
