@@ -219,7 +219,7 @@ private:
     std::vector<net::PortRule> ports_;
     std::vector<UniqueFd> reserved_;
     std::unique_ptr<net::Nft> nft_;  // kept open until the monitor exits (see down)
-    std::string claim_, claim_id_;  // the address claim's path, and whose it is
+    std::string claim_, claim_id_;  // the address claim's path, and its target (whose it is)
     struct stat claim_st_ {};       // the claim as this run found it (inode, ctime)
     bool claim_known_ = false;
     net::DnsRecord dns_;  // user networks: the container's names in the network's resolver
