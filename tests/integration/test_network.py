@@ -581,6 +581,41 @@ def test_network_container_mode_shares_the_namespace(cli):
         cli("rm", "-f", *ids)
 
 
+def _gone(what: str, seconds: float = 5) -> bool:
+    """Whether link `what` is gone within `seconds` (a dying network namespace takes its
+    links along in the kernel's own time)."""
+    deadline = time.time() + seconds
+    while what in _links():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_veths_go_with_the_container_and_not_with_a_joined_namespace(cli):
+    """A container's veth goes with its network namespace when it ends; when another
+    container still holds that namespace (--network container:), the veth is deleted all the
+    same, and the address it had is free."""
+    cid = cli("run", "-d", "busybox", "sleep", "60", check=True).out.strip()
+    ip = _inspect(cli, cid)["NetworkSettings"]["IPAddress"]
+    veth = "lbv" + cid[:12]
+    assert veth in _links()
+    cli("rm", "-f", cid, check=True)
+    assert _gone(veth)
+    owner = cli("run", "-d", "--name", "ns-owner", "busybox", "sleep", "60", check=True).out.strip()
+    ids = [owner]
+    try:
+        ids.append(cli("run", "-d", "--network", "container:ns-owner", "busybox", "sleep", "60",
+                       check=True).out.strip())
+        ip = _inspect(cli, owner)["NetworkSettings"]["IPAddress"]
+        cli("stop", "-t", "0", "ns-owner", check=True)
+        assert _gone("lbv" + owner[:12])  # the joiner keeps the namespace, not the veth
+        r = cli("exec", ids[1], "ip", "-o", "-4", "addr", check=True)
+        assert f"inet {ip}/" not in r.out and "eth0" not in r.out
+    finally:
+        cli("rm", "-f", *ids)
+
+
 def test_mac_address_host_gateway_and_ip_range(cli):
     mac = "92:d0:c6:0a:29:33"
     cid = cli("run", "-d", "--mac-address", mac, "--add-host", "hostgw:host-gateway", "busybox",

@@ -26,6 +26,16 @@ def join(engine, c, plan: dict) -> None:
     if (st.get("Status") not in _LIVE or not pid
             or _core.process_start_time(pid) != st.get("PidStartTime")):
         raise Conflict(f"cannot join network of a non running container: {other.id}")
+    if st.get("NetworkSettings"):
+        # Its monitor leaves its veths to its network namespace when it ends, unless told that
+        # the namespace may outlive it (csrc/shim/net.hpp, end): told before we join.
+        # A monitor of an earlier build refuses the request, and deletes its veths anyway.
+        from layerbox.container.engine import MonitorRefused, ask_monitor
+
+        try:
+            ask_monitor(other, "net", {"op": "joined"})
+        except MonitorRefused:
+            pass
     # The init's namespace by its /proc entry, checked just above against its start time; the
     # child opens it before it runs anything of the container.
     plan.setdefault("join_namespaces", []).append(["net", f"/proc/{pid}/ns/net"])
