@@ -581,6 +581,39 @@ def test_network_container_mode_shares_the_namespace(cli):
         cli("rm", "-f", *ids)
 
 
+def test_network_container_mode_shares_the_files_themselves(cli):
+    """As docker (the joiner's HostsPath, ResolvConfPath and HostnamePath are the owner's
+    files, bound): a change to the owner's /etc/hosts or /etc/resolv.conf, by a `network
+    connect` or by hand, is seen in the joiner at once, and the joiner's in the owner."""
+    owner = cli("run", "-d", "--name", "files-owner", "-h", "files-h", "busybox", "sleep", "60",
+                check=True).out.strip()
+    ids = [owner]
+    try:
+        sid = cli("run", "-d", "--network", "container:files-owner", "busybox", "sleep", "60",
+                  check=True).out.strip()
+        ids.append(sid)
+        same = "cat /etc/hostname /etc/hosts /etc/resolv.conf"
+        assert cli("exec", sid, "sh", "-c", same, check=True).out == \
+            cli("exec", owner, "sh", "-c", same, check=True).out
+        cli("exec", owner, "sh", "-c", "echo '10.9.8.7\towner-added' >> /etc/hosts; "
+            "echo 'options ndots:3' >> /etc/resolv.conf", check=True)
+        r = cli("exec", sid, "cat", "/etc/hosts", "/etc/resolv.conf", check=True)
+        assert "10.9.8.7\towner-added" in r.out and "options ndots:3" in r.out
+        cli("exec", sid, "sh", "-c", "echo '10.9.8.6\tjoiner-added' >> /etc/hosts", check=True)
+        assert "joiner-added" in cli("exec", owner, "cat", "/etc/hosts", check=True).out
+        cli("network", "create", "files-net", check=True)
+        try:
+            cli("network", "connect", "files-net", "files-owner", check=True)
+            ip = _inspect(cli, "files-owner")["NetworkSettings"]["Networks"]["files-net"]["IPAddress"]
+            assert f"{ip}\tfiles-h" in cli("exec", sid, "cat", "/etc/hosts", check=True).out
+            cli("network", "disconnect", "files-net", "files-owner", check=True)
+            assert f"{ip}\t" not in cli("exec", sid, "cat", "/etc/hosts", check=True).out
+        finally:
+            cli("network", "rm", "files-net")
+    finally:
+        cli("rm", "-f", *ids)
+
+
 def _gone(what: str, seconds: float = 5) -> bool:
     """Whether link `what` is gone within `seconds` (a dying network namespace takes its
     links along in the kernel's own time)."""
