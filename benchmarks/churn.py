@@ -3,6 +3,7 @@
     python3 benchmarks/churn.py -n 1000 -w 1      # one thread
     python3 benchmarks/churn.py -n 1000 -w 4      # four worker processes
     python3 benchmarks/churn.py -n 1000 --api     # through the Engine API, on the default bridge
+    python3 benchmarks/churn.py -n 1000 --network bridge   # the Python API on the default bridge
 
 Prints containers per second, failures, and what is left afterwards (mounts, cgroups,
 monitors, store entries), which must all be zero. Uses a fresh store in a temp dir unless
@@ -20,16 +21,16 @@ import tempfile
 import time
 
 
-def _worker(root: str, n: int, q, image: str = "busybox") -> None:
+def _worker(root: str, n: int, q, image: str = "busybox", network: str = "none") -> None:
     import layerbox
 
     client = layerbox.Client(root=root)
     ok = failed = 0
     for _ in range(n):
         try:
-            # --network none, as the issue's target and docker's churn beside it (side_by_side):
-            # left to the default, a bridge in whatever namespace this runs in (the host's)
-            c = client.containers.create(image, ["/bin/true"], network_mode="none")
+            # --network none by default, as issue 15's target and docker's churn beside it
+            # (side_by_side); a bridge only in a network namespace of the benchmark's own (main)
+            c = client.containers.create(image, ["/bin/true"], network_mode=network)
             c.start()
             if c.wait()["StatusCode"] != 0:
                 failed += 1
@@ -77,16 +78,19 @@ def remove_cgroup_parent(parent: str) -> None:
             pass
 
 
-def churn(root: str, n: int, workers: int, image: str = "busybox") -> dict:
+def churn(root: str, n: int, workers: int, image: str = "busybox", network: str = "none") -> dict:
     """Runs n lifecycles over `workers` processes; returns rate, failures and leftovers.
-    The rate counts completed lifecycles only."""
+    The rate counts completed lifecycles only. A `network` other than none is made in the
+    network namespace this runs in: the caller's own (see main)."""
     per = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     q = mp.get_context("fork").Queue()
-    _warm = mp.get_context("fork").Process(target=_worker, args=(root, 5, q, image))
+    _warm = mp.get_context("fork").Process(target=_worker, args=(root, 5, q, image, network))
     _warm.start()
     _warm.join()
     q.get()
-    procs = [mp.get_context("fork").Process(target=_worker, args=(root, k, q, image)) for k in per]
+    rules_before = network_leftovers(root)["nft rules"] if network != "none" else 0
+    procs = [mp.get_context("fork").Process(target=_worker, args=(root, k, q, image, network))
+             for k in per]
     t = time.perf_counter()
     for p in procs:
         p.start()
@@ -99,9 +103,13 @@ def churn(root: str, n: int, workers: int, image: str = "busybox") -> dict:
         ok += a
         failed += b
     time.sleep(0.2)  # monitors that reported their exit are still returning from main()
+    left = leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox"))
+    if network != "none":
+        time.sleep(0.3)  # the last containers' network namespaces take their veths along
+        left.update(network_leftovers(root))
+        left["nft rules"] -= rules_before  # rules added: must be none
     return {"containers": n, "workers": workers, "seconds": elapsed, "per_second": ok / elapsed,
-            "ok": ok, "failed": failed,
-            "left": leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox"))}
+            "ok": ok, "failed": failed, "left": left}
 
 
 def network_leftovers(root: str) -> dict:
@@ -186,6 +194,9 @@ def main() -> int:
     ap.add_argument("--api", action="store_true",
                     help="through the Engine API (layerbox system service), one worker, on the "
                          "default bridge, in a network namespace of its own")
+    ap.add_argument("--network", default="none",
+                    help="the workers' network (Python API churn): none (default), or bridge, "
+                         "made in a network namespace of its own")
     args = ap.parse_args()
     import layerbox
     from layerbox.testing import import_busybox
@@ -202,16 +213,17 @@ def main() -> int:
         client.images.get("busybox")
     except layerbox.errors.ImageNotFound:
         import_busybox(client)
-    if args.api:
+    if args.api or args.network != "none":
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET: its bridge and rules go with it
             raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    if args.api:
         res = api_churn(root, args.n)
     else:
-        res = churn(root, args.n, args.workers)
+        res = churn(root, args.n, args.workers, network=args.network)
     left = res["left"]
     print(f"{res['containers']} containers, {res.get('workers', 1)} worker(s): {res['per_second']:.1f}/s "
           f"({res['seconds']:.2f} s), ok {res['ok']}, failed {res['failed']}")
