@@ -4,6 +4,7 @@
     python3 benchmarks/churn.py -n 1000 -w 4      # four worker processes
     python3 benchmarks/churn.py -n 1000 --api     # through the Engine API, on the default bridge
     python3 benchmarks/churn.py -n 1000 --api --network none
+    python3 benchmarks/churn.py -n 1000 --network bridge   # the Python API on the default bridge
 
 Prints containers per second, failures, and what is left afterwards (mounts, cgroups,
 monitors, store entries), which must all be zero. Uses a fresh store in a temp dir unless
@@ -21,7 +22,7 @@ import tempfile
 import time
 
 
-def _worker(root: str, n: int, q, image: str = "busybox") -> None:
+def _worker(root: str, n: int, q, image: str = "busybox", network: str = "none") -> None:
     import layerbox
 
     client = layerbox.Client(root=root)
@@ -29,9 +30,9 @@ def _worker(root: str, n: int, q, image: str = "busybox") -> None:
     t0 = os.times()
     for _ in range(n):
         try:
-            # --network none, as the issue's target and docker's churn beside it (side_by_side):
-            # left to the default, a bridge in whatever namespace this runs in (the host's)
-            c = client.containers.create(image, ["/bin/true"], network_mode="none")
+            # --network none by default, as issue 15's target and docker's churn beside it
+            # (side_by_side); a bridge only in a network namespace of the benchmark's own (main)
+            c = client.containers.create(image, ["/bin/true"], network_mode=network)
             c.start()
             if c.wait()["StatusCode"] != 0:
                 failed += 1
@@ -80,16 +81,19 @@ def remove_cgroup_parent(parent: str) -> None:
             pass
 
 
-def churn(root: str, n: int, workers: int, image: str = "busybox") -> dict:
+def churn(root: str, n: int, workers: int, image: str = "busybox", network: str = "none") -> dict:
     """Runs n lifecycles over `workers` processes; returns rate, failures and leftovers.
-    The rate counts completed lifecycles only."""
+    The rate counts completed lifecycles only. A `network` other than none is made in the
+    network namespace this runs in: the caller's own (see main)."""
     per = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     q = mp.get_context("fork").Queue()
-    _warm = mp.get_context("fork").Process(target=_worker, args=(root, 5, q, image))
+    _warm = mp.get_context("fork").Process(target=_worker, args=(root, 5, q, image, network))
     _warm.start()
     _warm.join()
     q.get()
-    procs = [mp.get_context("fork").Process(target=_worker, args=(root, k, q, image)) for k in per]
+    rules_before = network_leftovers(root)["nft rules"] if network != "none" else 0
+    procs = [mp.get_context("fork").Process(target=_worker, args=(root, k, q, image, network))
+             for k in per]
     t = time.perf_counter()
     for p in procs:
         p.start()
@@ -104,9 +108,13 @@ def churn(root: str, n: int, workers: int, image: str = "busybox") -> dict:
         failed += b
         cpu += c
     time.sleep(0.2)  # monitors that reported their exit are still returning from main()
+    left = leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox"))
+    if network != "none":
+        time.sleep(0.3)  # the last containers' network namespaces take their veths along
+        left.update(network_leftovers(root))
+        left["nft rules"] -= rules_before  # rules added: must be none
     return {"containers": n, "workers": workers, "seconds": elapsed, "per_second": ok / elapsed,
-            "ok": ok, "failed": failed, "client_cpu_ms": cpu * 1000 / n,
-            "left": leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox"))}
+            "ok": ok, "failed": failed, "client_cpu_ms": cpu * 1000 / n, "left": left}
 
 
 def network_leftovers(root: str) -> dict:
@@ -203,7 +211,10 @@ def main() -> int:
     ap.add_argument("--api", action="store_true",
                     help="through the Engine API (layerbox system service), one worker, on the "
                          "default bridge (or --network), in a network namespace of its own")
-    ap.add_argument("--network", help="with --api: the containers' network (e.g. none)")
+    ap.add_argument("--network",
+                    help="the containers' network: none (the default of the Python API's "
+                         "churn) or bridge (the default with --api), made in a network "
+                         "namespace of its own")
     args = ap.parse_args()
     import layerbox
     from layerbox.testing import import_busybox
@@ -220,16 +231,17 @@ def main() -> int:
         client.images.get("busybox")
     except layerbox.errors.ImageNotFound:
         import_busybox(client)
-    if args.api:
+    if args.api or args.network not in (None, "none"):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET: its bridge and rules go with it
             raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    if args.api:
         res = api_churn(root, args.n, network=args.network)
     else:
-        res = churn(root, args.n, args.workers)
+        res = churn(root, args.n, args.workers, network=args.network or "none")
     left = res["left"]
     print(f"{res['containers']} containers, {res.get('workers', 1)} worker(s): {res['per_second']:.1f}/s "
           f"({res['seconds']:.2f} s), ok {res['ok']}, failed {res['failed']}"

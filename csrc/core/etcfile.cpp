@@ -47,7 +47,7 @@ bool rewrite_generated_file(pid_t pid, const std::string& target,
     struct stat ds, fs;
     if (::fstat(dev.get(), &ds) != 0) throw_errno("stat", "/dev");
     if (::fstat(file.get(), &fs) != 0) throw_errno("stat", target);
-    if (!S_ISREG(fs.st_mode) || fs.st_dev != ds.st_dev || fs.st_nlink != 0) return false;
+    if (!S_ISREG(fs.st_mode) || fs.st_dev != ds.st_dev || fs.st_nlink != 1) return false;
     UniqueFd rw = reopen_through(dev.get(), file.get(), target);
     struct stat rs;
     if (::fstat(rw.get(), &rs) != 0) throw_errno("stat", target);

@@ -2,12 +2,12 @@
 // when its networks change (`network connect/disconnect`), as docker rewrites the files it
 // binds into its containers.
 //
-// The file is the one mount.cpp's File op made: an unlinked inode of the container's own /dev
-// tmpfs, bound over its target. The target is opened inside the container's root
-// (/proc/PID/root, openat2 RESOLVE_IN_ROOT, final symlink not followed) and must still be that
-// inode: a regular file on the superblock of the container's /dev, with no name left. Anything
-// else there (a user's bind mount, a file the container put in its place) is not ours and is
-// left alone. The write goes through the /dev mount (open_by_handle_at), not through the bind,
+// The file is the one mount.cpp's File op made: an inode of the container's own /dev tmpfs
+// whose one name is hidden under its /dev/pts mount, bound over its target. The target is
+// opened inside the container's root (/proc/PID/root, openat2 RESOLVE_IN_ROOT, final symlink
+// not followed) and must still be such an inode: a regular file on the superblock of the
+// container's /dev, with one name. Anything else there (a user's bind mount, a file the
+// container put in its place) is not ours and is left alone. The write goes through the /dev mount (open_by_handle_at), not through the bind,
 // which --read-only makes read-only for the container, not for the engine.
 #pragma once
 

@@ -19,6 +19,12 @@ namespace lb {
 
 namespace {
 
+// Where a File op's file lives, relative to the container's /dev: under the directory devpts is
+// mounted on next (see the File op), so no path of the container reaches it.
+std::string generated_file_path(const std::string& target) {
+    return "pts/.layerbox-" + split_parent(target).second;
+}
+
 unsigned attr_flags(const FsOptions& o) {
     unsigned a = 0;
     if (o.ro) a |= MOUNT_ATTR_RDONLY;
@@ -107,7 +113,8 @@ public:
     }
 
     void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
-                             const std::string& name, bool recursive, bool ro) override {
+                             const std::string& name, bool recursive, bool ro,
+                             const std::string& under) override {
         // Only this (single-threaded) process switches: setns(CLONE_NEWNS) also sets its root
         // and cwd to the other namespace's root, so `path` resolves inside that container (its
         // symlinks included) and never on the host. Back in our namespace, root and cwd are our
@@ -118,10 +125,17 @@ public:
         if (!other) throw_errno("open", mntns);
         if (::setns(other.get(), CLONE_NEWNS) != 0) throw_errno("setns", mntns);
         unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
-        int t = ::open_tree(AT_FDCWD, path.c_str(), flags);
+        int t = ::open_tree(AT_FDCWD, path.c_str(), under.empty() ? flags : OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         int err = errno;
+        if (t >= 0 && !under.empty()) {
+            // Still in that namespace: a clone of a detached tree is only allowed from the
+            // namespace it was cloned in.
+            UniqueFd outer(t);
+            t = ::open_tree(outer.get(), under.c_str(), flags);
+            err = errno;
+        }
         if (::setns(own.get(), CLONE_NEWNS) != 0) throw_errno("setns", "/proc/thread-self/ns/mnt");
-        if (t < 0) throw_err(err, "open_tree", mntns + ":" + path);
+        if (t < 0) throw_err(err, "open_tree", mntns + ":" + path + (under.empty() ? "" : "/" + under));
         UniqueFd tree(t);
         if (ro) set_ro(tree.get(), recursive, name);
         if (::move_mount(tree.get(), "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
@@ -293,13 +307,15 @@ void RecordingMountApi::bind(int, const std::string& source_name, int, const std
 }
 
 void RecordingMountApi::bind_from_namespace(const std::string& mntns, const std::string& path, int,
-                                            const std::string& name, bool recursive, bool ro) {
-    calls.push_back(std::string(recursive ? "rbind " : "bind ") + mntns + ":" + path + " -> " + name +
+                                            const std::string& name, bool recursive, bool ro,
+                                            const std::string& under) {
+    calls.push_back(std::string(recursive ? "rbind " : "bind ") + mntns + ":" + path +
+                    (under.empty() ? "" : "/" + under) + " -> " + name +
                     (ro ? " ro" : ""));
 }
 
 void MountApi::bind_from_namespace(const std::string& mntns, const std::string& path, int,
-                                   const std::string& name, bool, bool) {
+                                   const std::string& name, bool, bool, const std::string&) {
     throw SysError(ENOTSUP, "mount", name,
                    "bind " + mntns + ":" + path + " on " + name + ": needs the new mount API (open_tree, "
                    "move_mount), which this kernel lacks");
@@ -481,6 +497,12 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                 break;
             }
             case MountOp::Kind::Bind: {
+                if (!op.source_mntns.empty() && op.generated) {  // another container's /etc/hosts, ...
+                    UniqueFd t = ensure_mountpoint(rootfd, op.target, false);
+                    api.bind_from_namespace(op.source_mntns, "/dev", t.get(), name, false, op.ro,
+                                            generated_file_path(op.source));
+                    break;
+                }
                 if (!op.source_mntns.empty()) {  // another container's (its /dev/shm)
                     UniqueFd t = ensure_mountpoint(rootfd, op.target, true);
                     api.bind_from_namespace(op.source_mntns, op.source, t.get(), name, op.recursive, op.ro);
@@ -526,22 +548,26 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
             }
             case MountOp::Kind::File: {
                 // A file the engine generates (/etc/hosts, /etc/hostname, /etc/resolv.conf):
-                // written into the container's own /dev tmpfs, bound over its target, then
-                // unlinked there. It lives in memory, with the container, and leaves nothing
-                // on the host's disk to create and delete for every container.
+                // written into the container's own /dev tmpfs and bound over its target. It
+                // lives in memory, with the container, and leaves nothing on the host's disk to
+                // create and delete for every container. Its name stays (the kernel binds no
+                // unlinked file, and a container that joins this one's network binds these),
+                // in /dev/pts before the plan mounts devpts there, so the container does not
+                // see it (the plan puts these ops right after /dev's tmpfs).
+                std::string rel = generated_file_path(op.target);
+                auto [dir_rel, leaf] = split_parent(rel);
                 UniqueFd dev = open_in_root(rootfd, "dev", O_PATH | O_DIRECTORY);
-                std::string tmp = ".layerbox-" + split_parent(op.target).second;
-                int f = ::openat(dev.get(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                UniqueFd dir = mkdir_p_in_root(dev.get(), dir_rel);
+                int f = ::openat(dir.get(), leaf.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
                                  op.mode ? op.mode : 0644);
-                if (f < 0) throw_errno("create", "/dev/" + tmp);
+                if (f < 0) throw_errno("create", "/dev/" + rel);
                 {
                     UniqueFd file(f);
-                    write_all(file.get(), op.source, "/dev/" + tmp);
+                    write_all(file.get(), op.source, "/dev/" + rel);
                 }
-                UniqueFd src = open_at(dev.get(), tmp, O_PATH | O_NOFOLLOW);
+                UniqueFd src = open_at(dir.get(), leaf, O_PATH | O_NOFOLLOW);
                 UniqueFd t = ensure_mountpoint(rootfd, op.target, false);
-                api.bind(src.get(), "/dev/" + tmp, t.get(), name, false, op.ro);
-                if (::unlinkat(dev.get(), tmp.c_str(), 0) != 0) throw_errno("unlink", "/dev/" + tmp);
+                api.bind(src.get(), "/dev/" + rel, t.get(), name, false, op.ro);
                 break;
             }
             case MountOp::Kind::Mkdir: {

@@ -39,9 +39,12 @@ public:
     // `target_fd` in ours: `--ipc container:NAME` shares the other container's /dev/shm. The
     // kernel refuses to bind a mount of another namespace by path (open_tree and mount(2) both
     // say EINVAL), so the tree is cloned from inside that namespace and moved here, which only
-    // the new mount API can do (mount(2): ENOTSUP).
+    // the new mount API can do (mount(2): ENOTSUP). With `under`, what is bound is `under`
+    // inside the (non-recursive) clone of `path`: a file below a mount of that namespace, which
+    // no path reaches there.
     virtual void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
-                                     const std::string& name, bool recursive, bool ro);
+                                     const std::string& name, bool recursive, bool ro,
+                                     const std::string& under = "");
     // Make the mount on `target_fd` read-only (bind it on itself first).
     virtual void remount_ro(int target_fd, const std::string& name) = 0;
     // mount(NULL, "/", NULL, `flags`): MS_REC|MS_PRIVATE (nothing we do propagates back to
@@ -82,7 +85,8 @@ public:
     void bind(int source_fd, const std::string& source_name, int target_fd,
               const std::string& name, bool recursive, bool ro) override;
     void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
-                             const std::string& name, bool recursive, bool ro) override;
+                             const std::string& name, bool recursive, bool ro,
+                             const std::string& under = "") override;
     void remount_ro(int target_fd, const std::string& name) override;
     void set_root_propagation(unsigned long flags) override;
     void make_mount_private(const std::string& path) override;

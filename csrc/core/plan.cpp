@@ -135,6 +135,7 @@ MountOp mount_op_from_json(const json& m) {
     op.gid = m.value("gid", -1);
     op.copy_up = m.value("copy_up", false);
     op.source_mntns = m.value("source_mntns", "");
+    op.generated = m.value("generated", false);
     op.in_place = m.value("in_place", false);
     return op;
 }

@@ -60,6 +60,10 @@ struct MountOp {
     // Bind: `source` is a path inside this mount namespace (a /proc/PID/ns/mnt file), not the
     // host's: another container's /dev/shm for --ipc container:NAME.
     std::string source_mntns;
+    // Bind with source_mntns: `source` is a target of that container's File ops (/etc/hosts,
+    // ...), and what is bound is the very file it generated there (--network container:NAME
+    // shares them, as docker's), which is not reachable by that path (generated_file_path).
+    bool generated = false;
     // ReadOnly: the target is a mount of its own (a tmpfs the plan just made): made read-only
     // in place, with what is mounted below it, instead of by a read-only bind on itself (which
     // would show it twice in /proc/self/mountinfo).

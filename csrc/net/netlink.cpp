@@ -139,11 +139,8 @@ void Rtnl::create_veth(const std::string& host, const std::string& peer, pid_t p
     if (!master.empty() && !(mi = index(master))) throw_err(ENODEV, "netlink set master", master);
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     auto* nlh = link_msg(buf.data(), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
-    // The host end up at once and on the bridge: one request instead of three, one rtnl_lock
-    // instead of three.
-    auto* ifm = static_cast<struct ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
-    ifm->ifi_change = IFF_UP;
-    ifm->ifi_flags = IFF_UP;
+    // The host end on the bridge at once (one request, one rtnl_lock); up only after the peer
+    // (see the header).
     mnl_attr_put_strz(nlh, IFLA_IFNAME, host.c_str());
     // One queue each way, asked for, on both ends. Left to the kernel, a veth gets a queue per
     // possible CPU and veth_newlink then cuts each end down to one: every cut waits for an

@@ -32,9 +32,12 @@ public:
     int index(const std::string& name);
     // A bridge; false when one of that name existed already.
     bool create_bridge(const std::string& name);
-    // A veth pair: `host` here, up (on bridge `master` unless empty), `peer` created
+    // A veth pair: `host` here, down, on bridge `master` unless empty; `peer` created
     // directly in the network namespace of process `peer_pid` (so it never appears here), with
-    // MAC address `peer_mac` (6 bytes or empty).
+    // MAC address `peer_mac` (6 bytes or empty). Bring `host` up after `peer` (set_up): an end
+    // that is up while its peer is down has no carrier, and the kernel's link watcher then
+    // deactivates its queues (dev_deactivate: an expedited RCU grace period with rtnl_lock
+    // held, 1-5 ms here, that every link change on the machine waits behind).
     void create_veth(const std::string& host, const std::string& peer, pid_t peer_pid,
                      const std::string& peer_mac, const std::string& master = "");
     void set_up(const std::string& name);

@@ -272,7 +272,7 @@ void Monitor::on_control(size_t i) {
         json reply = {{"ok", false}, {"errno", EINVAL}, {"message", "the container has no network of its own"}};
         json req = json::parse(msg.substr(4), nullptr, false);
         if (net_ && req.is_object()) reply = net_->control(req, init_, cfg_.state);
-        if (reply.value("ok", false)) {
+        if (reply.value("ok", false) && !reply.value("unchanged", false)) {
             update_etc_files(req.value("files", json::object()));
             try {
                 write_state();
@@ -528,13 +528,11 @@ void Monitor::finish(int exit_code, bool oom) {
     // moves that wait from between the container's exit and our report (where every waiter
     // would pay it) to after the report.
     mount_ns_.reset();
-    if (net_) {
-        net_->remove_links();  // the same: deleting a link waits for RCU
-        // An address claim of a container that no longer runs is free to take anyway (see
-        // network/__init__.py); removing it (an unlink, ~2 ms on this ext4) need not delay
-        // the report.
-        net_->end();
-    }
+    // The veths go with the network namespace (the mount namespace held its sysfs, so it goes
+    // now), or are deleted where it outlives us; an address claim of a container that no
+    // longer runs is free to take anyway (see network/__init__.py): removing it need not
+    // delay the report.
+    if (net_) net_->end();
 }
 
 void Monitor::on_signals() {

@@ -3,13 +3,15 @@
 //   up:   per endpoint, the bridge if missing (address = gateway, up, forwarding,
 //         route_localnet, the network's nftables elements), a veth pair whose peer is created
 //         as ethN directly in the container's namespace, the host end on the bridge; inside,
-//         the address, the link up and (first network only) the default route; then the
-//         published ports (host ports reserved by a bound socket, as docker-proxy does, and
+//         the address, the link up and (first network only) the default route; the host end
+//         up (after its peer: see netlink.hpp create_veth); then the published ports (host ports reserved by a bound socket, as docker-proxy does, and
 //         nftables map elements).
 //   down: the container's names in the network's resolver (dnsrecords.hpp) and the ports'
 //         elements, so its name no longer resolves and its ports are free when its exit is
-//         reported; then (remove_links, after the report: it waits for RCU) the veths
-//         (deleting the host end takes the peer along). The endpoints stay known: a restart
+//         reported; then (after the report: deleting a link waits for RCU) the veths go with
+//         the container's network namespace, or are deleted where it outlives the run
+//         (remove_links: a restart, a disconnect, a namespace another container joined;
+//         deleting the host end takes the peer along). The endpoints stay known: a restart
 //         policy's next run gets them again.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -102,6 +104,7 @@ public:
             c.set_up(ifname_);
             if (default_route_) c.add_default_route(gateway_.addr);
         });
+        host.set_up(host_if_);  // after the peer: both ends get their carrier at once
         // The engine wrote the records for the first run; a restart's run gets them back.
         if (!dns_.id.empty()) net::dns_add(dns_);
         if (!ports_.empty()) {
@@ -155,6 +158,13 @@ public:
             veth_made_ = false;
             host_index_ = 0;
         }
+    }
+
+    // The veths are left to the container's network namespace, which takes them along when
+    // it goes (see NetHook::end): nothing to delete here, and nothing for the destructor.
+    void leave_links() noexcept {
+        veth_made_ = false;
+        host_index_ = 0;
     }
 
     void free_ports() noexcept { reserved_.clear(); }
@@ -219,7 +229,7 @@ private:
     std::vector<net::PortRule> ports_;
     std::vector<UniqueFd> reserved_;
     std::unique_ptr<net::Nft> nft_;  // kept open until the monitor exits (see down)
-    std::string claim_, claim_id_;  // the address claim's path, and whose it is
+    std::string claim_, claim_id_;  // the address claim's path, and its target (whose it is)
     struct stat claim_st_ {};       // the claim as this run found it (inode, ctime)
     bool claim_known_ = false;
     net::DnsRecord dns_;  // user networks: the container's names in the network's resolver
@@ -250,12 +260,20 @@ public:
     }
 
     void end() noexcept override {
-        for (auto& e : eps_) e->unclaim();
+        for (auto& e : eps_) {
+            if (joined_) e->remove_links();
+            else e->leave_links();
+            e->unclaim();
+        }
     }
 
     nlohmann::json control(const nlohmann::json& req, pid_t pid, nlohmann::json& state) override {
         try {
             std::string op = req.at("op").get<std::string>();
+            if (op == "joined") {
+                joined_ = true;
+                return {{"ok", true}, {"unchanged", true}};
+            }
             if (op == "connect") {
                 auto e = std::make_unique<Endpoint>(req.at("endpoint"));
                 if (find(e->name()) != eps_.end())
@@ -298,6 +316,7 @@ private:
     }
 
     std::vector<std::unique_ptr<Endpoint>> eps_;
+    bool joined_ = false;  // another container joined the network namespace (see end)
 };
 
 }  // namespace

@@ -56,11 +56,15 @@ static void test_plan_through_recording_api() {
             {{"kind", "mkdir"}, {"target", "/work/a/b"}, {"mode", 0700}},
             {{"kind", "mask-dir"}, {"target", "/proc/acpi"}, {"optional", true}},
             {{"kind", "file"}, {"target", "/etc/hostname"}, {"source", "box\n"}},
+            // another container's generated /etc/hosts (--network container:)
+            {{"kind", "bind"}, {"target", "/etc/hosts2"}, {"source", "/etc/hosts"},
+             {"source_mntns", "/proc/1/ns/mnt"}, {"generated", true}},
             {{"kind", "readonly"}, {"target", "/work"}},
         })},
     };
     LaunchPlan p = plan_from_json(j);
-    assert(p.mounts.size() == 9);
+    assert(p.mounts.size() == 10);
+    assert(p.mounts[8].generated && !p.mounts[4].generated);
     assert(p.mounts[4].source_mntns == "/proc/1/ns/mnt");
     assert(p.rootfs.lower.size() == 2 && p.rootfs.lower[0] == "/l2");
 
@@ -74,7 +78,8 @@ static void test_plan_through_recording_api() {
         "mount tmpfs on /dev/shm nodev mode=1777,size=65536k",
         "bind " + hostfile + " -> /etc/hosts ro",
         "bind /proc/1/ns/mnt:/dev/shm -> /mnt/shared",
-        "bind /dev/.layerbox-hostname -> /etc/hostname",
+        "bind /dev/pts/.layerbox-hostname -> /etc/hostname",
+        "bind /proc/1/ns/mnt:/dev/pts/.layerbox-hosts -> /etc/hosts2",
         "ro /work",
     };
     if (api.calls != want) {
@@ -86,8 +91,10 @@ static void test_plan_through_recording_api() {
     assert(exists(root + outside + "/hosts"));
     assert(!exists(outside + "/hosts") && !exists(outside + "/hostname"));
     assert(exists(root + "/work/a/b") && exists(root + "/mnt/shared"));
-    // The generated file lives in the container's /dev only until it is bound: then unlinked.
-    assert(!exists(root + "/dev/.layerbox-hostname"));
+    // The generated file keeps its name in the container's /dev, under /dev/pts (where the
+    // plan mounts devpts before the container runs), so another container can bind it.
+    assert(exists(root + "/dev/pts/.layerbox-hostname"));
+    assert(exists(root + outside + "/hosts2"));
     // An optional mask whose target is missing is skipped quietly (no /proc/acpi here).
     cmd = "rm -rf " + base;
     assert(std::system(cmd.c_str()) == 0);

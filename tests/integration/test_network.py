@@ -581,6 +581,74 @@ def test_network_container_mode_shares_the_namespace(cli):
         cli("rm", "-f", *ids)
 
 
+def test_network_container_mode_shares_the_files_themselves(cli):
+    """As docker (the joiner's HostsPath, ResolvConfPath and HostnamePath are the owner's
+    files, bound): a change to the owner's /etc/hosts or /etc/resolv.conf, by a `network
+    connect` or by hand, is seen in the joiner at once, and the joiner's in the owner."""
+    owner = cli("run", "-d", "--name", "files-owner", "-h", "files-h", "busybox", "sleep", "60",
+                check=True).out.strip()
+    ids = [owner]
+    try:
+        sid = cli("run", "-d", "--network", "container:files-owner", "busybox", "sleep", "60",
+                  check=True).out.strip()
+        ids.append(sid)
+        same = "cat /etc/hostname /etc/hosts /etc/resolv.conf"
+        assert cli("exec", sid, "sh", "-c", same, check=True).out == \
+            cli("exec", owner, "sh", "-c", same, check=True).out
+        cli("exec", owner, "sh", "-c", "echo '10.9.8.7\towner-added' >> /etc/hosts; "
+            "echo 'options ndots:3' >> /etc/resolv.conf", check=True)
+        r = cli("exec", sid, "cat", "/etc/hosts", "/etc/resolv.conf", check=True)
+        assert "10.9.8.7\towner-added" in r.out and "options ndots:3" in r.out
+        cli("exec", sid, "sh", "-c", "echo '10.9.8.6\tjoiner-added' >> /etc/hosts", check=True)
+        assert "joiner-added" in cli("exec", owner, "cat", "/etc/hosts", check=True).out
+        cli("network", "create", "files-net", check=True)
+        try:
+            cli("network", "connect", "files-net", "files-owner", check=True)
+            ip = _inspect(cli, "files-owner")["NetworkSettings"]["Networks"]["files-net"]["IPAddress"]
+            assert f"{ip}\tfiles-h" in cli("exec", sid, "cat", "/etc/hosts", check=True).out
+            cli("network", "disconnect", "files-net", "files-owner", check=True)
+            assert f"{ip}\t" not in cli("exec", sid, "cat", "/etc/hosts", check=True).out
+        finally:
+            cli("network", "rm", "files-net")
+    finally:
+        cli("rm", "-f", *ids)
+
+
+def _gone(what: str, seconds: float = 5) -> bool:
+    """Whether link `what` is gone within `seconds` (a dying network namespace takes its
+    links along in the kernel's own time)."""
+    deadline = time.time() + seconds
+    while what in _links():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_veths_go_with_the_container_and_not_with_a_joined_namespace(cli):
+    """A container's veth goes with its network namespace when it ends; when another
+    container still holds that namespace (--network container:), the veth is deleted all the
+    same, and the address it had is free."""
+    cid = cli("run", "-d", "busybox", "sleep", "60", check=True).out.strip()
+    ip = _inspect(cli, cid)["NetworkSettings"]["IPAddress"]
+    veth = "lbv" + cid[:12]
+    assert veth in _links()
+    cli("rm", "-f", cid, check=True)
+    assert _gone(veth)
+    owner = cli("run", "-d", "--name", "ns-owner", "busybox", "sleep", "60", check=True).out.strip()
+    ids = [owner]
+    try:
+        ids.append(cli("run", "-d", "--network", "container:ns-owner", "busybox", "sleep", "60",
+                       check=True).out.strip())
+        ip = _inspect(cli, owner)["NetworkSettings"]["IPAddress"]
+        cli("stop", "-t", "0", "ns-owner", check=True)
+        assert _gone("lbv" + owner[:12])  # the joiner keeps the namespace, not the veth
+        r = cli("exec", ids[1], "ip", "-o", "-4", "addr", check=True)
+        assert f"inet {ip}/" not in r.out and "eth0" not in r.out
+    finally:
+        cli("rm", "-f", *ids)
+
+
 def test_mac_address_host_gateway_and_ip_range(cli):
     mac = "92:d0:c6:0a:29:33"
     cid = cli("run", "-d", "--mac-address", mac, "--add-host", "hostgw:host-gateway", "busybox",
@@ -762,7 +830,10 @@ def test_connect_and_disconnect_rewrite_hosts_and_resolv_conf(cli):
         joiner = ids[1]
         assert "lbv" + joiner[:12] in _links()
         nid = json.loads(cli("network", "inspect", "netf", check=True).out)[0]["Id"]
-        assert os.readlink(os.path.join(cli.root, "networks", nid, "ips", "10.96.5.32")) == joiner
+        from layerbox.network import claim_holder
+
+        assert claim_holder(os.readlink(os.path.join(cli.root, "networks", nid, "ips",
+                                                     "10.96.5.32"))) == joiner
         r = cli("exec", "joiner", "ping", "-c", "1", "-W", "2", "10.96.5.20", timeout=30)
         assert r.returncode == 0, r.out + r.err
     finally:

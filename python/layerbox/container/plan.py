@@ -83,8 +83,9 @@ def _host_file(path: str, default: str) -> str:
 
 def etc_files(config: dict) -> list:
     """/etc/hostname, /etc/hosts and /etc/resolv.conf as the container sees them. The core
-    writes them into the container's own /dev tmpfs and binds them into place, so they live
-    and die with the container (docker regenerates them at each start too). Read-only with
+    writes them into the container's own /dev tmpfs (under /dev/pts, before devpts hides
+    them: mount_ops puts them right after /dev) and binds them into place, so they live and
+    die with the container (docker regenerates them at each start too). Read-only with
     --read-only, as docker's; none where the user binds a file of their own."""
     host = config["HostConfig"]
     host_net = host.get("NetworkMode") == "host"
@@ -153,7 +154,8 @@ def mount_ops(cdir: str, config: dict, volume_source, device_ops=(), *, shm_sour
     if cgroup:
         ops.extend(cgroup_mounts(cgroup, bool(host.get("Privileged"))))
     ops.extend(device_ops)
-    ops.extend(etc_files(config))
+    at = next(i for i, op in enumerate(ops) if op["target"] == "/dev") + 1
+    ops[at:at] = etc_files(config)
     ops.extend(_mounts.plan_ops(config.get("Mounts") or (), volume_source, first_start,
                                 lambda path, opts: _security.tmpfs_mounts({"Tmpfs": {path: opts}})))
     ops.extend(_security.tmpfs_mounts(host))

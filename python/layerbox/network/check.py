@@ -158,7 +158,7 @@ def check(checker) -> None:
         ips = os.path.join(nets._dir(r["Id"]), "ips")
         for ip in _listdir(ips):
             try:
-                cid = os.readlink(os.path.join(ips, ip))
+                cid = nets.claim_of(r["Id"], ip)
             except OSError:
                 continue
             st = running.get(cid)
