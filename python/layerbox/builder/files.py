@@ -42,7 +42,9 @@ URL_TIMEOUT = float(os.environ.get("LAYERBOX_BUILD_URL_TIMEOUT", "5"))
 class Workspace:
     """An overlay of layers (diff_ids, bottom first) plus an upper dir of its own, never
     mounted on the host: each operation mounts it in a private helper thread. Its staging
-    directory is made on first use (a step found in the cache never needs one)."""
+    directory is made on first use (a step found in the cache never needs one), and in it only
+    the directories an operation asks for: each one made is one more to remove, and a removal
+    waits for the disk's discard here."""
 
     def __init__(self, images, layers: list):
         self.images = images
@@ -54,13 +56,19 @@ class Workspace:
     def _ensure(self) -> str:
         if not self.dir:
             self.dir = self.store.mkdtemp("build")
-            for d in ("upper", "work", "merged", "empty", "src"):
-                os.mkdir(os.path.join(self.dir, d), 0o755)
         return self.dir
+
+    def _sub(self, name: str) -> str:
+        path = os.path.join(self._ensure(), name)
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            pass
+        return path
 
     @property
     def upper(self) -> str:
-        return os.path.join(self._ensure(), "upper")
+        return self._sub("upper")
 
     @property
     def lowers(self) -> list:
@@ -71,9 +79,8 @@ class Workspace:
 
     @property
     def overlay(self) -> dict:
-        d = self._ensure()
-        return {"lower": self.lowers or [os.path.join(d, "empty")], "upper": os.path.join(d, "upper"),
-                "work": os.path.join(d, "work"), "target": os.path.join(d, "merged")}
+        return {"lower": self.lowers or [self._sub("empty")], "upper": self.upper,
+                "work": self._sub("work"), "target": self._sub("merged")}
 
     def resolve(self, path: str, what: str):
         """(real path, kind or None) of ``path`` in the image: see :mod:`.layered`."""
@@ -105,16 +112,18 @@ class Workspace:
 
     def readonly(self, layers: list) -> dict:
         """A read-only overlay of other layers (a COPY --from source) for the helper."""
-        d = self._ensure()
         lowers = self.images.unpacked(layers)
         # overlayfs without an upper dir wants two lower dirs: an empty one at the bottom.
-        return {"lower": lowers + [os.path.join(d, "empty")], "target": os.path.join(d, "src")}
+        return {"lower": lowers + [self._sub("empty")], "target": self._sub("src")}
 
     def close(self) -> None:
+        """The staging directory goes after the caller went on (this process's `later`
+        worker, as a removed container's files): nothing in it is used any more, and
+        it is staging of ours, which the next command reclaims should we die first."""
         if self.dir:
-            from layerbox import _core
+            from layerbox import _core, _util
 
-            _core.remove_tree(self.dir)
+            _util.later(_core.remove_tree, self.dir)
             self.dir = ""
 
     def __enter__(self) -> "Workspace":
@@ -529,6 +538,10 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
                         raise thread[1][0]
             continue
         if s.is_dir:
+            if kind in (None, "d") and _whole_dir(b, s, chown, chmod):
+                flush()
+                _copy_dir(ws, s, dest_rel)
+                continue
             # docker makes a missing destination 0755 and gives it the --chown owner
             if kind is None and dest_rel and dest_rel not in made_dirs and (chown or chmod is not None):
                 batch.append(("dir", dest_rel, 0o755, now))
@@ -545,6 +558,26 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
         batch.append(("src", s, dest_rel, target))
     flush()
     return ws.commit()
+
+
+def _whole_dir(b, s, chown, chmod) -> bool:
+    """Is ``s`` a context directory copied whole and as it is (nothing of it excluded, no
+    --chown, no --chmod)? Then the C++ core archives it straight from the context."""
+    return (isinstance(s, Source) and s.is_dir and chown is None and chmod is None
+            and b.context.excludes_nothing)
+
+
+def _copy_dir(ws: Workspace, s: Source, dest_rel: str) -> None:
+    """A context directory's contents into ``dest_rel``: the tar the builder's TarWriter would
+    make of them (every entry as it is, owners root, whole-second times, no xattrs, hard links
+    kept, sockets skipped), written by the C++ core from the directory itself (nothing
+    followed, no other filesystem entered) and extracted by it, the GIL released: no tarfile
+    import and no Python per file."""
+    from layerbox import _core
+    from layerbox.container.archive import pump
+
+    pump(lambda w: _core.write_layer(s.path, w, source="host", hash=False),
+         lambda r: ws.extract(r, "/" + dest_rel, chown=(0, 0)))
 
 
 def _join(a: str, b: str) -> str:
