@@ -149,6 +149,7 @@ class Builder:
         self.meta: dict = {}         # ARGs before the first FROM: name -> value (or None)
         self.referenced: set = set()  # every ARG name declared anywhere (for the unused warning)
         self.results: dict = {}      # stage index -> image ID
+        self.leases: list = []       # what add_step_image leased, released when the build ends
         self.step_no = 0
         self.step_total = 0
 
@@ -164,6 +165,7 @@ class Builder:
             return self._build()
         finally:
             os.umask(mask)
+            self.images.release_leases(self.leases)
 
     def _build(self) -> str:
         df = self.df
@@ -571,16 +573,24 @@ class Builder:
                 self._adopt(st, hit)
                 return
         st.busted = True
-        meta = make_layer() if make_layer is not None else None
-        now = _util.now_rfc3339()
-        entry = {"created": now, "created_by": created_by}
-        if meta is None:
-            entry["empty_layer"] = True
-        config = self._image_config(st, now, entry, meta["DiffID"] if meta else None)
+        # (staging, meta) of the step's new layer, published with its image
+        layer = make_layer() if make_layer is not None else None
         try:
-            image_id = self.images.add_image(config, parent=st.image_id)
-        except NotFound as e:  # the parent's layers went meanwhile (rmi under a build)
-            raise BuildError(f"failed to commit the step: {e}") from None
+            now = _util.now_rfc3339()
+            entry = {"created": now, "created_by": created_by}
+            if layer is None:
+                entry["empty_layer"] = True
+            config = self._image_config(st, now, entry, layer[1]["DiffID"] if layer else None)
+            try:
+                image_id = self.images.add_step_image(config, parent=st.image_id, layer=layer,
+                                                      leases=self.leases)
+            except NotFound as e:  # the parent's layers went meanwhile (rmi under a build)
+                raise BuildError(f"failed to commit the step: {e}") from None
+        finally:
+            if layer is not None and os.path.exists(layer[0]):  # not published (or already was)
+                from layerbox import _core
+
+                _util.later(_core.remove_tree, layer[0])
         self.cache.put(key, image_id)
         st.image_id = image_id
         st.config = config

@@ -100,10 +100,11 @@ class Workspace:
 
     def commit(self):
         """The upper dir as the step's layer (it becomes the unpacked layer itself: the
-        workspace goes right after); the layer's meta, or None when nothing changed."""
+        workspace goes right after), staged for the step's image (see
+        Builder.commit_step), or None when nothing changed."""
         from layerbox.container.commit import write_container_layer
 
-        return write_container_layer(self.images, self.upper, adopt_upper=True)
+        return write_container_layer(self.images, self.upper, adopt_upper=True, staged=True)
 
     def staging(self, name: str) -> str:
         path = os.path.join(self._ensure(), name)

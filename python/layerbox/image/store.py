@@ -424,6 +424,86 @@ class ImageStore:
         return image_id
 
 
+    def add_step_image(self, config: dict, parent: str = "", layer=None, leases=None) -> str:
+        """A build step's image and, when ``layer`` is (staging, meta) as publish_layer takes
+        them (staging/blob, staging/diff), its new layer: published with two syncs of the
+        store's file system in all, where publish_layer and add_image fsync each file and
+        directory (5 a layer step, 3 a metadata step: most of a step's time on a busy disk).
+
+        Every byte is written first (the layer's tar, files and meta; the config blob and the
+        record in a staging dir of ours) and made durable by one syncfs; then the layer and the
+        config blob are renamed into place and a second syncfs makes those renames durable;
+        only then is the record renamed into place. So, whatever order the file system (ext4
+        without a journal here) writes things in, nothing is visible before its bytes are
+        durable and no record is durable before what it names. The record's own rename
+        becomes durable with the next step's first sync, or with the images directory's
+        fsync that the build makes before it tags (see _util.deferred_dir_syncs): until then
+        a crash loses only an untagged image (a cache miss), never half of one.
+
+        What is published is leased (as publish_layer does) until the caller gives
+        ``leases`` (a list the lines are added to) to release_leases, once, at its end: a
+        process killed between the two renames leaves a void lease, and the next command
+        collects what nothing names. Returns the image ID."""
+        import hashlib
+
+        from layerbox import _core
+
+        data = _jsonfast.dumps(config).encode()
+        image_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        staging, meta = layer if layer is not None else ("", None)
+        new_id = meta["DiffID"] if meta else ""
+        sizes = {new_id: meta.get("Size", 0)} if meta else {}
+        for d in diff_ids:
+            if d not in sizes:
+                try:
+                    sizes[d] = self.layer_meta(d).get("Size", 0)
+                except FileNotFoundError:
+                    raise NotFound(f"layer {d} of image {image_id} is not in the store") from None
+        now = _util.now_rfc3339()
+        rec = {"Id": image_id, "Parent": parent, "Layers": diff_ids,
+               "Created": config.get("created", now), "Size": sum(sizes.values()),
+               "RepoDigests": [], "Added": now}
+        blob = self.store.blob_path(image_id)
+        path = self.store.image_record(image_id)
+        mine = self.store.mkdtemp("image")
+        try:
+            if meta is not None:
+                _util.write_atomic(os.path.join(staging, "meta.json"), _util.dump_json(meta))
+            for name, body in (("config", data), ("record", _util.dump_json(rec))):
+                _util.write_atomic(os.path.join(mine, name), body)
+            _syncfs(mine)  # 1: every byte
+            fault("step-image-staged")
+            with self.store.lock():
+                # Checked under the lock: a layer cannot be collected between this and the record.
+                for d in diff_ids:
+                    if d != new_id and not self.has_layer(d):
+                        raise NotFound(f"layer {d} of image {image_id} is not in the store")
+                line = new_id or f"config {image_id}"
+                self._lease_add(line)
+                if leases is not None:
+                    leases.append(line)
+                if meta is not None and not self.has_layer(new_id):
+                    layer_blob = os.path.join(staging, "blob")
+                    if os.path.exists(layer_blob):
+                        os.rename(layer_blob, self.store.blob_path(new_id))
+                    os.rename(staging, self.store.layer_dir(new_id))
+                if not os.path.exists(blob):
+                    os.rename(os.path.join(mine, "config"), blob)
+                _syncfs(mine)  # 2: the renames, before the record that names them
+                fault("step-image-named")
+                if not os.path.exists(path):  # else the same image again: its record stays
+                    os.rename(os.path.join(mine, "record"), path)
+                    _util.fsync_dir(self.store.images)  # the build defers it to its end
+        finally:
+            _util.later(_core.remove_tree, mine)
+        return image_id
+
+    def release_leases(self, lines) -> None:
+        """Ends the leases add_step_image took (its ``leases`` list)."""
+        if lines:
+            self._lease_release(lines)
+
     def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
         """Adds name@sha256:... (the manifest digest a registry holds the image under, after
         a push) to the image's RepoDigests; nothing when the image went meanwhile."""
