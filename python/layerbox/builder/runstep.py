@@ -109,7 +109,9 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
                 engine.remove(c.id, force=True, volumes=True)
             except NotFound:
                 pass
-        os.rmdir(held)
+        from layerbox import _util
+
+        _util.later(os.rmdir, held)  # after the answer: a removal waits for the disk's discard
 
 
 def _start_and_wait(b, engine, cid: str) -> int:

@@ -444,12 +444,10 @@ class ImageStore:
         ``leases`` (a list the lines are added to) to release_leases, once, at its end: a
         process killed between the two renames leaves a void lease, and the next command
         collects what nothing names. Returns the image ID."""
-        import hashlib
-
         from layerbox import _core
 
         data = _jsonfast.dumps(config).encode()
-        image_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        image_id = "sha256:" + _util.sha256(data).hexdigest()
         diff_ids = config.get("rootfs", {}).get("diff_ids", [])
         staging, meta = layer if layer is not None else ("", None)
         new_id = meta["DiffID"] if meta else ""
