@@ -150,6 +150,8 @@ class Builder:
         self.referenced: set = set()  # every ARG name declared anywhere (for the unused warning)
         self.results: dict = {}      # stage index -> image ID
         self.leases: list = []       # what add_step_image leased, released when the build ends
+        self.pending: list = []      # a step's record, named with the next step's sync
+        self._unput: list = []       # (cache key, image ID) of steps whose record may be pending
         self.step_no = 0
         self.step_total = 0
 
@@ -163,9 +165,33 @@ class Builder:
         mask = os.umask(0o022)  # the modes of directories the extractor creates, as docker's
         try:
             return self._build()
+        except BaseException:
+            try:
+                self.settle()  # a failed build keeps the images of the steps that were made
+            except Exception:  # noqa: BLE001 - what stays unnamed goes with its lease
+                pass
+            raise
         finally:
             os.umask(mask)
             self.images.release_leases(self.leases)
+
+    def settle(self) -> None:
+        """Every step's image record in place (and in the cache): before anything reads the
+        last one (a RUN step's container, another stage, the end of the build)."""
+        self.images.settle_step_images(self.pending)
+        self._put_named()
+
+    def _put_named(self) -> None:
+        """Cache entries for the steps whose record is in place: an entry whose record is
+        missing is dropped by the next lookup (BuildCache.lookup)."""
+        waiting = {p for _m, p in self.pending}
+        keep = []
+        for key, image_id in self._unput:
+            if self.store.image_record(image_id) in waiting:
+                keep.append((key, image_id))
+            else:
+                self.cache.put(key, image_id)
+        self._unput = keep
 
     def _build(self) -> str:
         df = self.df
@@ -188,7 +214,9 @@ class Builder:
         with deferred_dir_syncs(self._services.store.images):
             for i in needed:
                 stage = df.stages[i]
+                self.settle()  # a stage may start from an earlier one's image
                 self.results[i] = self._build_stage(stage, self.opts.labels if i == target else {})
+            self.settle()
         image_id = self.results[target]
         if not image_id:
             raise BuildError("No image was generated. Is your Dockerfile empty?")
@@ -399,6 +427,8 @@ class Builder:
 
     # -- dispatch -------------------------------------------------------------------------------
     def _dispatch(self, st: _Stage, inst) -> None:
+        if isinstance(inst, D.Run) or getattr(inst, "from_", None):
+            self.settle()  # its container, or an image it copies from, reads image records
         handler = getattr(self, "_do_" + inst.keyword.lower())
         try:
             handler(st, inst)
@@ -583,7 +613,7 @@ class Builder:
             config = self._image_config(st, now, entry, layer[1]["DiffID"] if layer else None)
             try:
                 image_id = self.images.add_step_image(config, parent=st.image_id, layer=layer,
-                                                      leases=self.leases)
+                                                      leases=self.leases, pending=self.pending)
             except NotFound as e:  # the parent's layers went meanwhile (rmi under a build)
                 raise BuildError(f"failed to commit the step: {e}") from None
         finally:
@@ -591,7 +621,8 @@ class Builder:
                 from layerbox import _core
 
                 _util.later(_core.remove_tree, layer[0])
-        self.cache.put(key, image_id)
+        self._unput.append((key, image_id))
+        self._put_named()
         st.image_id = image_id
         st.config = config
 

@@ -424,7 +424,8 @@ class ImageStore:
         return image_id
 
 
-    def add_step_image(self, config: dict, parent: str = "", layer=None, leases=None) -> str:
+    def add_step_image(self, config: dict, parent: str = "", layer=None, leases=None,
+                       pending=None) -> str:
         """A build step's image and, when ``layer`` is (staging, meta) as publish_layer takes
         them (staging/blob, staging/diff), its new layer: published with two syncs of the
         store's file system in all, where publish_layer and add_image fsync each file and
@@ -439,6 +440,12 @@ class ImageStore:
         becomes durable with the next step's first sync, or with the images directory's
         fsync that the build makes before it tags (see _util.deferred_dir_syncs): until then
         a crash loses only an untagged image (a cache miss), never half of one.
+
+        With ``pending`` (a list, the build's), the second sync is the next step's first:
+        the record is left in ``pending`` and renamed into place by the next add_step_image
+        right after its first sync (which made this step's renames durable), or by
+        settle_step_images, which the caller calls before anything reads the record (a RUN
+        step's container, another stage) and at its end: one sync a step instead of two.
 
         What is published is leased (as publish_layer does) until the caller gives
         ``leases`` (a list the lines are added to) to release_leases, once, at its end: a
@@ -470,9 +477,10 @@ class ImageStore:
                 _util.write_atomic(os.path.join(staging, "meta.json"), _util.dump_json(meta))
             for name, body in (("config", data), ("record", _util.dump_json(rec))):
                 _util.write_atomic(os.path.join(mine, name), body)
-            _syncfs(mine)  # 1: every byte
+            _syncfs(mine)  # 1: every byte (and the renames of a pending step before)
             fault("step-image-staged")
             with self.store.lock():
+                self._name_pending(pending)
                 # Checked under the lock: a layer cannot be collected between this and the record.
                 for d in diff_ids:
                     if d != new_id and not self.has_layer(d):
@@ -488,14 +496,36 @@ class ImageStore:
                     os.rename(staging, self.store.layer_dir(new_id))
                 if not os.path.exists(blob):
                     os.rename(os.path.join(mine, "config"), blob)
-                _syncfs(mine)  # 2: the renames, before the record that names them
-                fault("step-image-named")
-                if not os.path.exists(path):  # else the same image again: its record stays
-                    os.rename(os.path.join(mine, "record"), path)
-                    _util.fsync_dir(self.store.images)  # the build defers it to its end
+                if pending is not None:
+                    pending.append((mine, path))
+                    mine = ""
+                else:
+                    _syncfs(self.store.root)  # 2: the renames, before the record that names them
+                    self._name_pending([(mine, path)])
+                    mine = ""
         finally:
-            _util.later(_core.remove_tree, mine)
+            if mine:
+                _util.later(_core.remove_tree, mine)
         return image_id
+
+    def settle_step_images(self, pending) -> None:
+        """Renames the records add_step_image left in ``pending`` into place, after the sync
+        that makes what they name durable."""
+        if pending:
+            _syncfs(self.store.root)
+            with self.store.lock():
+                self._name_pending(pending)
+
+    def _name_pending(self, pending) -> None:
+        from layerbox import _core
+
+        while pending:
+            mine, path = pending.pop(0)
+            fault("step-image-named")
+            if not os.path.exists(path):  # else the same image again: its record stays
+                os.rename(os.path.join(mine, "record"), path)
+                _util.fsync_dir(self.store.images)  # the build defers it to its end
+            _util.later(_core.remove_tree, mine)
 
     def release_leases(self, lines) -> None:
         """Ends the leases add_step_image took (its ``leases`` list)."""
