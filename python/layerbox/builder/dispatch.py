@@ -151,6 +151,7 @@ class Builder:
         self.results: dict = {}      # stage index -> image ID
         self.leases: list = []       # what add_step_image leased, released when the build ends
         self.pending: list = []      # a step's record, named with the next step's sync
+        self.scratch = ""            # a staging dir for the steps' configs and records
         self._unput: list = []       # (cache key, image ID) of steps whose record may be pending
         self.step_no = 0
         self.step_total = 0
@@ -174,6 +175,10 @@ class Builder:
         finally:
             os.umask(mask)
             self.images.release_leases(self.leases)
+            if self.scratch:
+                from layerbox import _core
+
+                _util.later(_core.remove_tree, self.scratch)
 
     def settle(self) -> None:
         """Every step's image record in place (and in the cache): before anything reads the
@@ -184,7 +189,7 @@ class Builder:
     def _put_named(self) -> None:
         """Cache entries for the steps whose record is in place: an entry whose record is
         missing is dropped by the next lookup (BuildCache.lookup)."""
-        waiting = {p for _m, p in self.pending}
+        waiting = {e[1] for e in self.pending}  # (record staged, record path, dir)
         keep = []
         for key, image_id in self._unput:
             if self.store.image_record(image_id) in waiting:
@@ -611,9 +616,12 @@ class Builder:
             if layer is None:
                 entry["empty_layer"] = True
             config = self._image_config(st, now, entry, layer[1]["DiffID"] if layer else None)
+            if not self.scratch:
+                self.scratch = self.store.mkdtemp("image")
             try:
                 image_id = self.images.add_step_image(config, parent=st.image_id, layer=layer,
-                                                      leases=self.leases, pending=self.pending)
+                                                      leases=self.leases, pending=self.pending,
+                                                      scratch=self.scratch)
             except NotFound as e:  # the parent's layers went meanwhile (rmi under a build)
                 raise BuildError(f"failed to commit the step: {e}") from None
         finally:

@@ -425,7 +425,7 @@ class ImageStore:
 
 
     def add_step_image(self, config: dict, parent: str = "", layer=None, leases=None,
-                       pending=None) -> str:
+                       pending=None, scratch: str = "") -> str:
         """A build step's image and, when ``layer`` is (staging, meta) as publish_layer takes
         them (staging/blob, staging/diff), its new layer: published with two syncs of the
         store's file system in all, where publish_layer and add_image fsync each file and
@@ -446,6 +446,9 @@ class ImageStore:
         right after its first sync (which made this step's renames durable), or by
         settle_step_images, which the caller calls before anything reads the record (a RUN
         step's container, another stage) and at its end: one sync a step instead of two.
+
+        ``scratch``: a staging dir of the caller's (one a build, removed at its end) to write
+        the config and the record in, instead of a new one each call.
 
         What is published is leased (as publish_layer does) until the caller gives
         ``leases`` (a list the lines are added to) to release_leases, once, at its end: a
@@ -471,12 +474,17 @@ class ImageStore:
                "RepoDigests": [], "Added": now}
         blob = self.store.blob_path(image_id)
         path = self.store.image_record(image_id)
-        mine = self.store.mkdtemp("image")
+        own = not scratch
+        mine = self.store.mkdtemp("image") if own else scratch
+        cfg_tmp = os.path.join(mine, image_id[7:] + ".config")
+        rec_tmp = os.path.join(mine, image_id[7:] + ".record")
+        done = False
         try:
+            # Plain writes, not write_atomic's rename: nobody reads a staging dir of ours.
             if meta is not None:
-                _util.write_atomic(os.path.join(staging, "meta.json"), _util.dump_json(meta))
-            for name, body in (("config", data), ("record", _util.dump_json(rec))):
-                _util.write_atomic(os.path.join(mine, name), body)
+                _write_file(os.path.join(staging, "meta.json"), _util.dump_json(meta))
+            _write_file(cfg_tmp, data)
+            _write_file(rec_tmp, _util.dump_json(rec))
             _syncfs(mine)  # 1: every byte (and the renames of a pending step before)
             fault("step-image-staged")
             with self.store.lock():
@@ -495,17 +503,23 @@ class ImageStore:
                         os.rename(layer_blob, self.store.blob_path(new_id))
                     os.rename(staging, self.store.layer_dir(new_id))
                 if not os.path.exists(blob):
-                    os.rename(os.path.join(mine, "config"), blob)
+                    os.rename(cfg_tmp, blob)
+                entry = (rec_tmp, path, mine if own else "")
                 if pending is not None:
-                    pending.append((mine, path))
-                    mine = ""
+                    pending.append(entry)
                 else:
                     _syncfs(self.store.root)  # 2: the renames, before the record that names them
-                    self._name_pending([(mine, path)])
-                    mine = ""
+                    self._name_pending([entry])
+                done = True
         finally:
-            if mine:
+            if own and not done:
                 _util.later(_core.remove_tree, mine)
+            elif not own:  # the config when the blob was there already; both on failure
+                for p in (cfg_tmp,) if done else (cfg_tmp, rec_tmp):
+                    try:
+                        os.unlink(p)
+                    except FileNotFoundError:
+                        pass
         return image_id
 
     def settle_step_images(self, pending) -> None:
@@ -520,12 +534,13 @@ class ImageStore:
         from layerbox import _core
 
         while pending:
-            mine, path = pending.pop(0)
+            rec_tmp, path, own_dir = pending.pop(0)
             fault("step-image-named")
             if not os.path.exists(path):  # else the same image again: its record stays
-                os.rename(os.path.join(mine, "record"), path)
+                os.rename(rec_tmp, path)
                 _util.fsync_dir(self.store.images)  # the build defers it to its end
-            _util.later(_core.remove_tree, mine)
+            if own_dir:
+                _util.later(_core.remove_tree, own_dir)
 
     def release_leases(self, lines) -> None:
         """Ends the leases add_step_image took (its ``leases`` list)."""
@@ -778,6 +793,14 @@ def _labels_match(have: dict, wanted) -> bool:
         if k not in have or (eq and have[k] != v):
             return False
     return True
+
+
+def _write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        _util._write_all(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _syncfs(path: str) -> None:
