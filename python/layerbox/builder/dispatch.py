@@ -150,7 +150,7 @@ class Builder:
         self.referenced: set = set()  # every ARG name declared anywhere (for the unused warning)
         self.results: dict = {}      # stage index -> image ID
         self.leases: list = []       # what add_step_image leased, released when the build ends
-        self.pending: list = []      # a step's record, named with the next step's sync
+        self.pending: list = []      # steps whose record waits for the next sync (add_step_image)
         self.scratch = ""            # a staging dir for the steps' configs and records
         self._unput: list = []       # (cache key, image ID) of steps whose record may be pending
         self.step_no = 0
@@ -189,7 +189,7 @@ class Builder:
     def _put_named(self) -> None:
         """Cache entries for the steps whose record is in place: an entry whose record is
         missing is dropped by the next lookup (BuildCache.lookup)."""
-        waiting = {e[1] for e in self.pending}  # (record staged, record path, dir)
+        waiting = {e["path"] for e in self.pending}
         keep = []
         for key, image_id in self._unput:
             if self.store.image_record(image_id) in waiting:

@@ -445,7 +445,9 @@ class ImageStore:
         the record is left in ``pending`` and renamed into place by the next add_step_image
         right after its first sync (which made this step's renames durable), or by
         settle_step_images, which the caller calls before anything reads the record (a RUN
-        step's container, another stage) and at its end: one sync a step instead of two.
+        step's container, another stage) and at its end: one sync a step instead of two. A
+        metadata step (no layer) makes no sync of its own at all: its config is renamed in
+        after the next sync and its record after the one after.
 
         ``scratch``: a staging dir of the caller's (one a build, removed at its end) to write
         the config and the record in, instead of a new one each call.
@@ -478,6 +480,11 @@ class ImageStore:
         mine = self.store.mkdtemp("image") if own else scratch
         cfg_tmp = os.path.join(mine, image_id[7:] + ".config")
         rec_tmp = os.path.join(mine, image_id[7:] + ".record")
+        # What is left to do for the record, in pending: its config blob renamed in after a
+        # sync made its bytes durable ("bytes"), then the record after a sync made that
+        # rename durable ("renamed").
+        entry = {"rec": rec_tmp, "path": path, "cfg": cfg_tmp, "blob": blob,
+                 "dir": mine if own else "", "stage": "bytes"}
         done = False
         try:
             # Plain writes, not write_atomic's rename: nobody reads a staging dir of ours.
@@ -485,37 +492,38 @@ class ImageStore:
                 _write_file(os.path.join(staging, "meta.json"), _util.dump_json(meta))
             _write_file(cfg_tmp, data)
             _write_file(rec_tmp, _util.dump_json(rec))
-            _syncfs(mine)  # 1: every byte (and the renames of a pending step before)
+            if meta is None and pending is not None:
+                # A metadata step: nothing of it is needed before the record, so even its
+                # bytes wait for the next step's sync.
+                with self.store.lock():
+                    self._check_layers(diff_ids, new_id, image_id)
+                    self._lease(f"config {image_id}", leases)
+                pending.append(entry)
+                done = True
+                return image_id
+            _syncfs(mine)  # 1: every byte (and what pending steps did before)
             fault("step-image-staged")
             with self.store.lock():
-                self._name_pending(pending)
-                # Checked under the lock: a layer cannot be collected between this and the record.
-                for d in diff_ids:
-                    if d != new_id and not self.has_layer(d):
-                        raise NotFound(f"layer {d} of image {image_id} is not in the store")
-                line = new_id or f"config {image_id}"
-                self._lease_add(line)
-                if leases is not None:
-                    leases.append(line)
+                self._advance(pending)
+                self._check_layers(diff_ids, new_id, image_id)
+                self._lease(new_id or f"config {image_id}", leases)
                 if meta is not None and not self.has_layer(new_id):
                     layer_blob = os.path.join(staging, "blob")
                     if os.path.exists(layer_blob):
                         os.rename(layer_blob, self.store.blob_path(new_id))
                     os.rename(staging, self.store.layer_dir(new_id))
-                if not os.path.exists(blob):
-                    os.rename(cfg_tmp, blob)
-                entry = (rec_tmp, path, mine if own else "")
+                self._advance([entry])  # the config renamed in
                 if pending is not None:
                     pending.append(entry)
                 else:
                     _syncfs(self.store.root)  # 2: the renames, before the record that names them
-                    self._name_pending([entry])
+                    self._advance([entry])
                 done = True
         finally:
             if own and not done:
                 _util.later(_core.remove_tree, mine)
-            elif not own:  # the config when the blob was there already; both on failure
-                for p in (cfg_tmp,) if done else (cfg_tmp, rec_tmp):
+            elif not own and not done:
+                for p in (cfg_tmp, rec_tmp):
                     try:
                         os.unlink(p)
                     except FileNotFoundError:
@@ -523,24 +531,47 @@ class ImageStore:
         return image_id
 
     def settle_step_images(self, pending) -> None:
-        """Renames the records add_step_image left in ``pending`` into place, after the sync
-        that makes what they name durable."""
-        if pending:
+        """Renames the records add_step_image left in ``pending`` into place (and their
+        configs before them), each after the sync that makes what it names durable."""
+        while pending:
             _syncfs(self.store.root)
             with self.store.lock():
-                self._name_pending(pending)
+                self._advance(pending)
 
-    def _name_pending(self, pending) -> None:
+    def _check_layers(self, diff_ids, new_id: str, image_id: str) -> None:
+        """Under the lock: a layer cannot be collected between this and the record."""
+        for d in diff_ids:
+            if d != new_id and not self.has_layer(d):
+                raise NotFound(f"layer {d} of image {image_id} is not in the store")
+
+    def _lease(self, line: str, leases) -> None:
+        self._lease_add(line)
+        if leases is not None:
+            leases.append(line)
+
+    def _advance(self, pending) -> None:
+        """Under the lock, right after a sync: each record whose config's rename that sync made
+        durable is renamed into place; each config whose bytes it made durable is renamed in.
+        Done in place on ``pending`` (entries of add_step_image), oldest first."""
         from layerbox import _core
 
-        while pending:
-            rec_tmp, path, own_dir = pending.pop(0)
-            fault("step-image-named")
-            if not os.path.exists(path):  # else the same image again: its record stays
-                os.rename(rec_tmp, path)
-                _util.fsync_dir(self.store.images)  # the build defers it to its end
-            if own_dir:
-                _util.later(_core.remove_tree, own_dir)
+        if not pending:
+            return
+        left = []
+        for e in pending:
+            if e["stage"] == "renamed":
+                fault("step-image-named")
+                if not os.path.exists(e["path"]):  # else the same image again: its record stays
+                    os.rename(e["rec"], e["path"])
+                    _util.fsync_dir(self.store.images)  # the build defers it to its end
+                if e["dir"]:
+                    _util.later(_core.remove_tree, e["dir"])
+                continue
+            if not os.path.exists(e["blob"]):
+                os.rename(e["cfg"], e["blob"])
+            e["stage"] = "renamed"
+            left.append(e)
+        pending[:] = left
 
     def release_leases(self, lines) -> None:
         """Ends the leases add_step_image took (its ``leases`` list)."""
