@@ -87,8 +87,8 @@ def write_container_layer(images, upper: str, adopt_upper: bool = False, staged:
                 "Created": _util.now_rfc3339()}
         if staged:
             os.rename(upper, os.path.join(staging, "diff"))
-            done, staging = (staging, meta), ""
-            return done
+            staged_layer, staging = (staging, meta), ""  # the caller's from here
+            return staged_layer
         meta = images.publish_layer(staging, meta)
         if adopt_upper:
             final = store.layer_diff(meta["DiffID"])
