@@ -37,7 +37,8 @@ namespace lb {
 LayerSource parse_layer_source(const std::string& s) {
     if (s == "dir") return LayerSource::Dir;
     if (s == "overlay-upper") return LayerSource::OverlayUpper;
-    throw_invalid("source must be \"dir\" or \"overlay-upper\"", s.empty() ? "''" : s);
+    if (s == "host") return LayerSource::Host;
+    throw_invalid("source must be \"dir\", \"overlay-upper\" or \"host\"", s.empty() ? "''" : s);
 }
 
 namespace {
@@ -296,6 +297,10 @@ private:
     }
 
     void walk(int dirfd, const std::string& prefix, int mdirfd);
+    // The entry's xattrs, or none for a host directory (LayerSource::Host).
+    Xattrs xattrs(int fd, const std::string& lpath, const std::string& shown) const {
+        return opts_.source == LayerSource::Host ? Xattrs{} : read_xattrs(fd, lpath, shown);
+    }
     void header(const std::string& name, mode_t type, mode_t perm, const Stat& st, uint64_t size,
                 const char* symlink, const char* hardlink, const Xattrs* x);
     void regular(int dirfd, const std::string& name, const std::string& rel, const Stat& st, int mdirfd);
@@ -415,7 +420,7 @@ void Writer::regular(int dirfd, const std::string& name, const std::string& rel,
         links_.emplace(key, rel);
     }
 
-    Xattrs x = read_xattrs(fd, "", src_ + "/" + rel);
+    Xattrs x = xattrs(fd, "", src_ + "/" + rel);
     if (opts_.source == LayerSource::OverlayUpper && x.metacopy)
         fail("read", rel, ENOTSUP);  // data lives in a lower layer (overlay metacopy=on)
     header(rel, AE_IFREG, st.mode, st, st.size, nullptr, nullptr, &x);
@@ -490,7 +495,7 @@ void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
         if ((st.dev == skip_dev_ && st.ino == skip_out_ino_) || (st.dev == skip_mdev_ && st.ino == skip_mirror_ino_))
             continue;
         mode_t fmt = st.mode & S_IFMT;
-        if (is_overlay_whiteout(st.mode, st.rdev)) {
+        if (opts_.source != LayerSource::Host && is_overlay_whiteout(st.mode, st.rdev)) {
             header(prefix + whiteout_name(name), AE_IFREG, 0600, st, 0, nullptr, nullptr, nullptr);
             if (mroot_ >= 0) {
                 if (::mknodat(mdirfd, name.c_str(), S_IFCHR, makedev(0, 0)) != 0) mfail("mknod", rel);
@@ -509,7 +514,7 @@ void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
                 int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0) fail("open", rel);
                 UniqueFd d(fd);
-                Xattrs x = read_xattrs(fd, "", src_ + "/" + rel);
+                Xattrs x = xattrs(fd, "", src_ + "/" + rel);
                 if (opts_.source == LayerSource::OverlayUpper && x.redirect)
                     fail("read", rel, ENOTSUP);  // renamed with redirect_dir=on: contents live elsewhere
                 header(rel + "/", AE_IFDIR, st.mode, st, 0, nullptr, nullptr, &x);
@@ -547,7 +552,7 @@ void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
                     target.resize(target.size() * 2);
                 }
                 std::string lpath = fd_path(dirfd) + "/" + name;
-                Xattrs x = read_xattrs(-1, lpath, src_ + "/" + rel);
+                Xattrs x = xattrs(-1, lpath, src_ + "/" + rel);
                 header(rel, AE_IFLNK, st.mode, st, 0, target.c_str(), nullptr, &x);
                 if (mroot_ >= 0) {
                     if (::symlinkat(target.c_str(), mdirfd, name.c_str()) != 0) mfail("symlink", rel);
@@ -559,7 +564,7 @@ void Writer::walk(int dirfd, const std::string& prefix, int mdirfd) {
             case S_IFBLK:
             case S_IFIFO: {
                 std::string lpath = fd_path(dirfd) + "/" + name;
-                Xattrs x = read_xattrs(-1, lpath, src_ + "/" + rel);
+                Xattrs x = xattrs(-1, lpath, src_ + "/" + rel);
                 mode_t t = fmt == S_IFCHR ? AE_IFCHR : fmt == S_IFBLK ? AE_IFBLK : AE_IFIFO;
                 header(rel, t, st.mode, st, 0, nullptr, nullptr, &x);
                 if (mroot_ >= 0) {
@@ -606,7 +611,7 @@ WriteResult Writer::run() {
     check(archive_write_open(a, this, nullptr, write_cb, nullptr));
 
     // The top directory is not an entry, but its opaque marker (a layer that replaced "/") is.
-    Xattrs top = read_xattrs(root.get(), "", src_);
+    Xattrs top = xattrs(root.get(), "", src_);
     if (top.opaque) {
         Stat st{rs.st_mode, rs.st_uid, rs.st_gid, rs.st_dev, rs.st_ino, 0, 0, 1, rs.st_mtim.tv_sec};
         header(std::string(kWhiteoutOpaque), AE_IFREG, rs.st_mode & 0777, st, 0, nullptr, nullptr, nullptr);

@@ -14,9 +14,13 @@ enum class LayerSource {
     // An overlay upper dir: as Dir, and refuses what a tar cannot carry faithfully (directories
     // renamed with redirect_dir, files copied up with metacopy, whose data lives in a lower).
     OverlayUpper,
+    // A host directory whose files are copied into an image (a build's COPY source): every
+    // entry as it is, no whiteout or opaque conversion (a char device 0/0 stays one) and no
+    // xattrs, as the builder's own tar writer does.
+    Host,
 };
 
-// "dir" | "overlay-upper"; throws EINVAL otherwise.
+// "dir" | "overlay-upper" | "host"; throws EINVAL otherwise.
 LayerSource parse_layer_source(const std::string& s);
 
 struct WriteOptions {

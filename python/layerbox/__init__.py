@@ -14,10 +14,14 @@ __all__ = ["Client", "LayerboxClient", "DockerClient", "from_env", "errors"]
 
 def __getattr__(name: str):
     # importlib, not "from layerbox import x": that form asks this very __getattr__ first.
-    from importlib import import_module
-
+    # Imported only for the names here: every "from layerbox import _util" of a submodule not
+    # loaded yet asks too, and importlib imports warnings (1-4 ms).
     if name in ("Client", "LayerboxClient", "DockerClient", "from_env"):
+        from importlib import import_module
+
         return getattr(import_module("layerbox.client"), name)
     if name == "errors":
+        from importlib import import_module
+
         return import_module("layerbox.errors")
     raise AttributeError(f"module 'layerbox' has no attribute {name!r}")

@@ -193,3 +193,39 @@ def test_list_changes_stops_at_lower_whiteouts_and_opaque_dirs(tmp_path):
         os.utime(upper / p, (T0 + 50, T0 + 50))
     changes = _core.list_changes(str(upper), [str(top), str(bottom)])
     assert changes == [("C", "/a"), ("C", "/a/x"), ("C", "/b"), ("A", "/b/y"), ("A", "/c")]
+
+
+def test_host_source_keeps_every_entry_as_it_is(tmp_path):
+    """source="host" (a build context's directory): a char device 0/0 stays a device and an
+    opaque-marked directory stays a plain one (no .wh. entries), and no xattr is written, as
+    the builder's own tar writer does; links, hard links and fifos as the other sources."""
+    if os.geteuid() != 0:
+        if _must_work():
+            pytest.fail("needs root (mknod, trusted.* xattrs)")
+        pytest.skip("needs root (mknod, trusted.* xattrs)")
+    src = tmp_path / "ctx"
+    _put(src / "a", b"aaa")
+    os.setxattr(src / "a", "user.note", b"kept out")
+    os.link(src / "a", src / "hard")
+    os.symlink("a", src / "link")
+    os.mkfifo(src / "fifo")
+    os.mknod(src / "dev0", stat.S_IFCHR | 0o600, 0)
+    (src / "op").mkdir()
+    os.setxattr(src / "op", "trusted.overlay.opaque", b"y")
+    _put(src / "op" / "in", b"i")
+    out = tmp_path / "t.tar"
+    with open(out, "wb") as f:
+        res = _core.write_layer(str(src), f.fileno(), source="host")
+    with tarfile.open(out) as t:
+        got = {m.name: m for m in t.getmembers()}
+    assert sorted(got) == ["a", "dev0", "fifo", "hard", "link", "op", "op/in"]
+    assert got["dev0"].ischr() and (got["dev0"].devmajor, got["dev0"].devminor) == (0, 0)
+    assert got["hard"].islnk() and got["hard"].linkname == "a"
+    assert got["link"].issym() and got["fifo"].isfifo() and got["op"].isdir()
+    assert all(not m.pax_headers for m in got.values())  # no SCHILY.xattr.*
+    assert res["files"] == 7
+    with open(out, "wb") as f:  # the same directory as a layer dir: whiteout and opaque marker
+        _core.write_layer(str(src), f.fileno(), source="dir")
+    with tarfile.open(out) as t:
+        names = t.getnames()
+    assert ".wh.dev0" in names and "op/.wh..wh..opq" in names

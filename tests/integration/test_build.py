@@ -736,3 +736,24 @@ def test_from_an_image_the_store_lacks_pulls_it(cli, store2, builds, tmp_path, t
         assert f"Status: Image is up to date for {ref}" in r.out and " ---> Using cache" in r.out
     finally:
         reg.stop()
+
+
+def test_copy_and_workdir_below_existing_directories_keep_them(cli, builds, tmp_path):
+    """A COPY or WORKDIR into a path new to the image writes the directories above it into
+    its layer as overlayfs's copy-up does: their mode and owner stay the image's (the step's
+    layer is the top one, so a changed parent would show in every container)."""
+    ctx = context(tmp_path / "ctx", {"src/a.txt": "a\n", "src/sub/b.txt": "b\n", "one.txt": "1\n"},
+                  "FROM busybox\n"
+                  "RUN mkdir -p /srv/deep && chmod 750 /srv && chown 5:6 /srv && chmod 1777 /srv/deep\n"
+                  "COPY src /srv/deep/new/src\n"
+                  "COPY one.txt /srv/deep/f/\n"
+                  "WORKDIR /srv/deep/w/x\n"
+                  "COPY src /fresh\n")
+    image = built_id(build(cli, ctx, "--network", "none"))
+    out = run(cli, image, "sh", "-c", "stat -c '%n %a %u %g' /srv /srv/deep /srv/deep/new "
+              "/srv/deep/new/src /srv/deep/f /srv/deep/w/x /fresh; cat /srv/deep/new/src/sub/b.txt "
+              "/srv/deep/f/one.txt /fresh/a.txt; pwd")
+    assert out.splitlines() == [
+        "/srv 750 5 6", "/srv/deep 1777 0 0", "/srv/deep/new 755 0 0", "/srv/deep/new/src 755 0 0",
+        "/srv/deep/f 755 0 0", "/srv/deep/w/x 755 0 0", "/fresh 755 0 0", "b", "1", "a",
+        "/srv/deep/w/x"]

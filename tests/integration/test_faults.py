@@ -31,8 +31,9 @@ POINTS = {
     "import": PUBLISH,
     "load": ["load-extracted", *PUBLISH],
     "pull": PUBLISH,
-    # A build's intermediate images are untagged (the tag comes at the end, with `tag`).
-    "build": ["build-step-created", "build-step-ran", *PUBLISH[:-1]],
+    # A build's intermediate images are untagged (the tag comes at the end, with `tag`); each
+    # step publishes its layer and image together (ImageStore.add_step_image).
+    "build": ["build-step-created", "build-step-ran", "step-image-staged", "step-image-named"],
     "create": ["create-named", "create-staged"],
     "rm": ["rm-moved", "rm-unnamed"],
 }

@@ -23,13 +23,7 @@ import os
 
 from layerbox import _jsonfast
 
-try:  # Python's own SHA-256: loading OpenSSL's (hashlib) costs 3 ms, more than a cached
-    from _sha256 import sha256  # build hashes with it (3.11)
-except ImportError:  # pragma: no cover - other Pythons
-    try:
-        from _sha2 import sha256  # 3.12+
-    except ImportError:
-        from hashlib import sha256
+from layerbox._util import sha256  # noqa: F401 - Python's own: hashlib loads OpenSSL (3 ms)
 
 KEY_VERSION = "layerbox-build-cache-1"
 

@@ -158,6 +158,11 @@ class BuildContext:
         """No files at all (``build - < Dockerfile``); ``root`` must be an empty directory."""
         return cls(root, _never, None, cleanup)
 
+    @property
+    def excludes_nothing(self) -> bool:
+        """No path of the directory is left out (no .dockerignore, or one that drops nothing)."""
+        return self.excluded is _never
+
     def remember_digests(self, store) -> None:
         """Keep the content digests of this (lasting) directory's files in ``store``."""
         self.digests = DigestCache(store, self.root)

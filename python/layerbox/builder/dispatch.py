@@ -149,6 +149,10 @@ class Builder:
         self.meta: dict = {}         # ARGs before the first FROM: name -> value (or None)
         self.referenced: set = set()  # every ARG name declared anywhere (for the unused warning)
         self.results: dict = {}      # stage index -> image ID
+        self.leases: list = []       # what add_step_image leased, released when the build ends
+        self.pending: list = []      # steps whose record waits for the next sync (add_step_image)
+        self.scratch = ""            # a staging dir for the steps' configs and records
+        self._unput: list = []       # (cache key, image ID) of steps whose record may be pending
         self.step_no = 0
         self.step_total = 0
 
@@ -162,8 +166,37 @@ class Builder:
         mask = os.umask(0o022)  # the modes of directories the extractor creates, as docker's
         try:
             return self._build()
+        except BaseException:
+            try:
+                self.settle()  # a failed build keeps the images of the steps that were made
+            except Exception:  # noqa: BLE001 - what stays unnamed goes with its lease
+                pass
+            raise
         finally:
             os.umask(mask)
+            self.images.release_leases(self.leases)
+            if self.scratch:
+                from layerbox import _core
+
+                _util.later(_core.remove_tree, self.scratch)
+
+    def settle(self) -> None:
+        """Every step's image record in place (and in the cache): before anything reads the
+        last one (a RUN step's container, another stage, the end of the build)."""
+        self.images.settle_step_images(self.pending)
+        self._put_named()
+
+    def _put_named(self) -> None:
+        """Cache entries for the steps whose record is in place: an entry whose record is
+        missing is dropped by the next lookup (BuildCache.lookup)."""
+        waiting = {e["path"] for e in self.pending}
+        keep = []
+        for key, image_id in self._unput:
+            if self.store.image_record(image_id) in waiting:
+                keep.append((key, image_id))
+            else:
+                self.cache.put(key, image_id)
+        self._unput = keep
 
     def _build(self) -> str:
         df = self.df
@@ -186,7 +219,9 @@ class Builder:
         with deferred_dir_syncs(self._services.store.images):
             for i in needed:
                 stage = df.stages[i]
+                self.settle()  # a stage may start from an earlier one's image
                 self.results[i] = self._build_stage(stage, self.opts.labels if i == target else {})
+            self.settle()
         image_id = self.results[target]
         if not image_id:
             raise BuildError("No image was generated. Is your Dockerfile empty?")
@@ -397,6 +432,8 @@ class Builder:
 
     # -- dispatch -------------------------------------------------------------------------------
     def _dispatch(self, st: _Stage, inst) -> None:
+        if isinstance(inst, D.Run) or getattr(inst, "from_", None):
+            self.settle()  # its container, or an image it copies from, reads image records
         handler = getattr(self, "_do_" + inst.keyword.lower())
         try:
             handler(st, inst)
@@ -571,17 +608,29 @@ class Builder:
                 self._adopt(st, hit)
                 return
         st.busted = True
-        meta = make_layer() if make_layer is not None else None
-        now = _util.now_rfc3339()
-        entry = {"created": now, "created_by": created_by}
-        if meta is None:
-            entry["empty_layer"] = True
-        config = self._image_config(st, now, entry, meta["DiffID"] if meta else None)
+        # (staging, meta) of the step's new layer, published with its image
+        layer = make_layer() if make_layer is not None else None
         try:
-            image_id = self.images.add_image(config, parent=st.image_id)
-        except NotFound as e:  # the parent's layers went meanwhile (rmi under a build)
-            raise BuildError(f"failed to commit the step: {e}") from None
-        self.cache.put(key, image_id)
+            now = _util.now_rfc3339()
+            entry = {"created": now, "created_by": created_by}
+            if layer is None:
+                entry["empty_layer"] = True
+            config = self._image_config(st, now, entry, layer[1]["DiffID"] if layer else None)
+            if not self.scratch:
+                self.scratch = self.store.mkdtemp("image")
+            try:
+                image_id = self.images.add_step_image(config, parent=st.image_id, layer=layer,
+                                                      leases=self.leases, pending=self.pending,
+                                                      scratch=self.scratch)
+            except NotFound as e:  # the parent's layers went meanwhile (rmi under a build)
+                raise BuildError(f"failed to commit the step: {e}") from None
+        finally:
+            if layer is not None and os.path.exists(layer[0]):  # not published (or already was)
+                from layerbox import _core
+
+                _util.later(_core.remove_tree, layer[0])
+        self._unput.append((key, image_id))
+        self._put_named()
         st.image_id = image_id
         st.config = config
 

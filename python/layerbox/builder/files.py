@@ -26,9 +26,11 @@ What is copied follows docker's classic builder (``builder/dockerfile/copy.go``)
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import time
+from stat import S_IMODE
 
 from layerbox.errors import BuildError, describe
 
@@ -42,7 +44,9 @@ URL_TIMEOUT = float(os.environ.get("LAYERBOX_BUILD_URL_TIMEOUT", "5"))
 class Workspace:
     """An overlay of layers (diff_ids, bottom first) plus an upper dir of its own, never
     mounted on the host: each operation mounts it in a private helper thread. Its staging
-    directory is made on first use (a step found in the cache never needs one)."""
+    directory is made on first use (a step found in the cache never needs one), and in it only
+    the directories an operation asks for: each one made is one more to remove, and a removal
+    waits for the disk's discard here."""
 
     def __init__(self, images, layers: list):
         self.images = images
@@ -50,17 +54,24 @@ class Workspace:
         self.layers = list(layers)
         self.dir = ""
         self._lowers = None
+        self.direct = False  # writes go straight into the upper dir (see go_direct)
 
     def _ensure(self) -> str:
         if not self.dir:
             self.dir = self.store.mkdtemp("build")
-            for d in ("upper", "work", "merged", "empty", "src"):
-                os.mkdir(os.path.join(self.dir, d), 0o755)
         return self.dir
+
+    def _sub(self, name: str) -> str:
+        path = os.path.join(self._ensure(), name)
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            pass
+        return path
 
     @property
     def upper(self) -> str:
-        return os.path.join(self._ensure(), "upper")
+        return self._sub("upper")
 
     @property
     def lowers(self) -> list:
@@ -71,9 +82,8 @@ class Workspace:
 
     @property
     def overlay(self) -> dict:
-        d = self._ensure()
-        return {"lower": self.lowers or [os.path.join(d, "empty")], "upper": os.path.join(d, "upper"),
-                "work": os.path.join(d, "work"), "target": os.path.join(d, "merged")}
+        return {"lower": self.lowers or [self._sub("empty")], "upper": self.upper,
+                "work": self._sub("work"), "target": self._sub("merged")}
 
     def resolve(self, path: str, what: str):
         """(real path, kind or None) of ``path`` in the image: see :mod:`.layered`."""
@@ -89,14 +99,55 @@ class Workspace:
     def extract(self, fd: int, dest: str = "/", chown=None) -> dict:
         from layerbox import _core
 
+        if self.direct:  # the same options as extract_path's (docker cp's rules)
+            return _core.extract_tree(fd, self.upper, dest, whiteouts="none", chown=chown,
+                                      no_overwrite_dir_non_dir=True)
         return _core.extract_path(fd, "", dest, chown=chown, overlay=self.overlay)
+
+    def go_direct(self, real: str) -> bool:
+        """Whether what the step writes, all of it at or below ``real`` (a resolved path),
+        can go straight into the upper dir, without mounting the overlay (its mount, its
+        work dir and the sync_fs of its unmount): when ``real`` is new to every layer (no
+        whiteout of it, nothing of it hidden by an opaque dir), nothing below it exists to
+        copy up or hide, and the overlay would only copy up the directories above it, which
+        is done here as overlayfs does (mode, owner, xattrs but the overlay's own). Then the
+        extractor writes into the upper dir as into any root (paths resolved inside it)."""
+        from layerbox.store import layerview
+
+        parts = [p for p in real.split("/") if p]
+        lowers = self.lowers
+        if not parts or not lowers:
+            return False
+        i = 0
+        while i < len(parts):
+            hit = layerview.find(lowers, parts[:i + 1])
+            if hit is None:
+                break
+            if hit[0] != "d":
+                return False
+            i += 1
+        if i == len(parts) or any(_lexists_in(layer, parts[:i + 1]) for layer in lowers):
+            return False  # there already, or hidden (a whiteout, an opaque dir above it)
+        upper = os.open(self.upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for k in range(1, i + 1):
+                _copy_up_dir(layerview.find(lowers, parts[:k])[2], parts[:k], upper)
+                nfd = os.open(parts[k - 1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=upper)
+                os.close(upper)
+                upper = nfd
+        finally:
+            os.close(upper)
+        self.direct = True
+        return True
 
     def commit(self):
         """The upper dir as the step's layer (it becomes the unpacked layer itself: the
-        workspace goes right after); the layer's meta, or None when nothing changed."""
+        workspace goes right after), staged for the step's image (see
+        Builder.commit_step), or None when nothing changed."""
         from layerbox.container.commit import write_container_layer
 
-        return write_container_layer(self.images, self.upper, adopt_upper=True)
+        return write_container_layer(self.images, self.upper, adopt_upper=True, staged=True)
 
     def staging(self, name: str) -> str:
         path = os.path.join(self._ensure(), name)
@@ -105,16 +156,18 @@ class Workspace:
 
     def readonly(self, layers: list) -> dict:
         """A read-only overlay of other layers (a COPY --from source) for the helper."""
-        d = self._ensure()
         lowers = self.images.unpacked(layers)
         # overlayfs without an upper dir wants two lower dirs: an empty one at the bottom.
-        return {"lower": lowers + [os.path.join(d, "empty")], "target": os.path.join(d, "src")}
+        return {"lower": lowers + [self._sub("empty")], "target": self._sub("src")}
 
     def close(self) -> None:
+        """The staging directory goes after the caller went on (this process's `later`
+        worker, as a removed container's files): nothing in it is used any more, and
+        it is staging of ours, which the next command reclaims should we die first."""
         if self.dir:
-            from layerbox import _core
+            from layerbox import _core, _util
 
-            _core.remove_tree(self.dir)
+            _util.later(_core.remove_tree, self.dir)
             self.dir = ""
 
     def __enter__(self) -> "Workspace":
@@ -122,6 +175,70 @@ class Workspace:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_dir_in(layer: str, parts: list):
+    """An fd of the directory ``parts`` in one layer dir, walked without following a link;
+    None when it is not a directory there."""
+    fd = os.open(layer, _OPEN_DIR)
+    for p in parts:
+        try:
+            nfd = os.open(p, _OPEN_DIR, dir_fd=fd)
+        except OSError:
+            os.close(fd)
+            return None
+        os.close(fd)
+        fd = nfd
+    return fd
+
+
+def _lexists_in(layer: str, parts: list) -> bool:
+    """Does one layer dir hold anything (a whiteout too) at ``parts``?"""
+    fd = _open_dir_in(layer, parts[:-1])
+    if fd is None:
+        return False
+    try:
+        os.lstat(parts[-1], dir_fd=fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _copy_up_dir(layer: str, parts: list, upper_parent: int) -> None:
+    """overlayfs's copy-up of the directory ``parts`` (as the layer dir ``layer`` has it) into
+    the upper dir, whose directory above it is open at ``upper_parent``: its mode, owner and
+    xattrs, but not overlayfs's own (trusted.*, which no layer tar carries either)."""
+    src = _open_dir_in(layer, parts)
+    if src is None:
+        raise BuildError(f"failed to copy files: /{'/'.join(parts)} is not a directory")
+    try:
+        st = os.fstat(src)
+        name = parts[-1]
+        try:
+            os.mkdir(name, 0o700, dir_fd=upper_parent)
+        except FileExistsError:
+            return  # copied up already (an earlier source of the step)
+        fd = os.open(name, _OPEN_DIR, dir_fd=upper_parent)
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+            os.fchmod(fd, S_IMODE(st.st_mode))
+            for x in os.listxattr(src):
+                if not x.startswith("trusted."):
+                    try:
+                        os.setxattr(fd, x, os.getxattr(src, x))
+                    except OSError as e:  # as overlayfs: what the upper fs cannot hold is dropped
+                        if e.errno not in (errno.ENOTSUP, errno.EPERM, errno.ENODATA):
+                            raise
+            os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fd)
+    finally:
+        os.close(src)
 
 
 _EMPTY_TAR = b"\0" * 1024
@@ -146,6 +263,7 @@ def make_workdir(b, st, path: str):
             return None
         if kind is not None:
             raise BuildError(f"Cannot mkdir: {path} is not a directory")
+        ws.go_direct(real)
         r = _feed_bytes(_EMPTY_TAR)
         try:
             ws.extract(r, real)
@@ -501,6 +619,8 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
     # Where the destination leads in the image (docker's FollowSymlinkInScope): the tar's
     # names are then real paths, and no link of the image is met on the way.
     real, kind = ws.resolve(dest, "failed to copy files")
+    if kind is None:
+        ws.go_direct(real)
     dest_rel = real.lstrip("/")
     into_dir = dest.endswith("/") or kind == "d"
     now = time.time()
@@ -529,6 +649,10 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
                         raise thread[1][0]
             continue
         if s.is_dir:
+            if kind in (None, "d") and _whole_dir(b, s, chown, chmod):
+                flush()
+                _copy_dir(ws, s, dest_rel)
+                continue
             # docker makes a missing destination 0755 and gives it the --chown owner
             if kind is None and dest_rel and dest_rel not in made_dirs and (chown or chmod is not None):
                 batch.append(("dir", dest_rel, 0o755, now))
@@ -545,6 +669,26 @@ def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
         batch.append(("src", s, dest_rel, target))
     flush()
     return ws.commit()
+
+
+def _whole_dir(b, s, chown, chmod) -> bool:
+    """Is ``s`` a context directory copied whole and as it is (nothing of it excluded, no
+    --chown, no --chmod)? Then the C++ core archives it straight from the context."""
+    return (isinstance(s, Source) and s.is_dir and chown is None and chmod is None
+            and b.context.excludes_nothing)
+
+
+def _copy_dir(ws: Workspace, s: Source, dest_rel: str) -> None:
+    """A context directory's contents into ``dest_rel``: the tar the builder's TarWriter would
+    make of them (every entry as it is, owners root, whole-second times, no xattrs, hard links
+    kept, sockets skipped), written by the C++ core from the directory itself (nothing
+    followed, no other filesystem entered) and extracted by it, the GIL released: no tarfile
+    import and no Python per file."""
+    from layerbox import _core
+    from layerbox.container.archive import pump
+
+    pump(lambda w: _core.write_layer(s.path, w, source="host", hash=False),
+         lambda r: ws.extract(r, "/" + dest_rel, chown=(0, 0)))
 
 
 def _join(a: str, b: str) -> str:

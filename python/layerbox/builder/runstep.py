@@ -89,12 +89,19 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
             _clear_below(upper, vol)
         # the upper dir becomes the layer's unpacked dir: the container goes right after
         fault("build-step-ran")
-        meta = write_container_layer(b.images, upper, adopt_upper=True)
+        layer = write_container_layer(b.images, upper, adopt_upper=True, staged=True)
         done = True
-        if b.opts.rm or b.opts.forcerm:
-            engine.remove(c.id, force=True, volumes=True)
-            b.out.write(f"Removing intermediate container {c.id[:12]}\n")
-        return meta
+        try:
+            if b.opts.rm or b.opts.forcerm:
+                engine.remove(c.id, force=True, volumes=True)
+                b.out.write(f"Removing intermediate container {c.id[:12]}\n")
+        except BaseException:
+            if layer is not None:
+                from layerbox import _core
+
+                _core.remove_tree(layer[0])
+            raise
+        return layer
     finally:
         if not done:
             # A failed (or interrupted) step's container never stays behind.
@@ -102,7 +109,9 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
                 engine.remove(c.id, force=True, volumes=True)
             except NotFound:
                 pass
-        os.rmdir(held)
+        from layerbox import _util
+
+        _util.later(os.rmdir, held)  # after the answer: a removal waits for the disk's discard
 
 
 def _start_and_wait(b, engine, cid: str) -> int:

@@ -59,13 +59,16 @@ def _tree_size(path: str) -> int:
     return total
 
 
-def write_container_layer(images, upper: str, adopt_upper: bool = False) -> dict | None:
+def write_container_layer(images, upper: str, adopt_upper: bool = False, staged: bool = False):
     """The upper dir as a published layer; None when it holds no change.
 
     Only the layer's tar is written (hashed in the same pass): the unpacked layer dir is made
     from it when something first runs the image (ImageStore.unpacked). With `adopt_upper`
     (the caller removes the container right after, as a build step does) the upper dir itself
     becomes the unpacked layer: an overlay upper dir is already in lower-layer format.
+    `staged` (a build step, with adopt_upper): nothing is published or synced here; returns
+    (staging, meta) with the tar in staging/blob and the upper dir moved to staging/diff, for
+    ImageStore.add_step_image, which publishes the layer with the step's image (or None).
     """
     from layerbox import _core
 
@@ -82,6 +85,10 @@ def write_container_layer(images, upper: str, adopt_upper: bool = False) -> dict
             return None
         meta = {"DiffID": res["diff_id"], "Size": _tree_size(upper), "TarSize": res["size"],
                 "Created": _util.now_rfc3339()}
+        if staged:
+            os.rename(upper, os.path.join(staging, "diff"))
+            staged_layer, staging = (staging, meta), ""  # the caller's from here
+            return staged_layer
         meta = images.publish_layer(staging, meta)
         if adopt_upper:
             final = store.layer_diff(meta["DiffID"])
@@ -90,7 +97,7 @@ def write_container_layer(images, upper: str, adopt_upper: bool = False) -> dict
                     os.rename(upper, final)
         return meta
     finally:
-        if os.path.exists(staging):
+        if staging and os.path.exists(staging):
             _core.remove_tree(staging)
 
 

@@ -18,7 +18,6 @@ the layers, then the images, then the tags. A mismatch anywhere changes nothing.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import threading
 
@@ -40,7 +39,9 @@ OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 
 def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    # small documents (manifests, configs): Python's own SHA-256, not OpenSSL's through
+    # hashlib (3 ms to load), since a build imports this module for start_producer
+    return "sha256:" + _util.sha256(data).hexdigest()
 
 
 def _dumps(obj) -> bytes:
@@ -573,7 +574,7 @@ def load_fd(images, fd: int, emit=None) -> list[str]:
         for img in loaded:
             chain = ""
             for path, blob_digest, diff_id in img.layers:
-                chain = diff_id if not chain else "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest()
+                chain = diff_id if not chain else _sha256(f"{chain} {diff_id}".encode())
                 if diff_id in seen:
                     continue
                 seen.add(diff_id)

@@ -424,6 +424,160 @@ class ImageStore:
         return image_id
 
 
+    def add_step_image(self, config: dict, parent: str = "", layer=None, leases=None,
+                       pending=None, scratch: str = "") -> str:
+        """A build step's image and, when ``layer`` is (staging, meta) as publish_layer takes
+        them (staging/blob, staging/diff), its new layer: published with two syncs of the
+        store's file system in all, where publish_layer and add_image fsync each file and
+        directory (5 a layer step, 3 a metadata step: most of a step's time on a busy disk).
+
+        Every byte is written first (the layer's tar, files and meta; the config blob and the
+        record in a staging dir of ours) and made durable by one syncfs; then the layer and the
+        config blob are renamed into place and a second syncfs makes those renames durable;
+        only then is the record renamed into place. So, whatever order the file system (ext4
+        without a journal here) writes things in, nothing is visible before its bytes are
+        durable and no record is durable before what it names. The record's own rename
+        becomes durable with the next step's first sync, or with the images directory's
+        fsync that the build makes before it tags (see _util.deferred_dir_syncs): until then
+        a crash loses only an untagged image (a cache miss), never half of one.
+
+        With ``pending`` (a list, the build's), the second sync is the next step's first:
+        the record is left in ``pending`` and renamed into place by the next add_step_image
+        right after its first sync (which made this step's renames durable), or by
+        settle_step_images, which the caller calls before anything reads the record (a RUN
+        step's container, another stage) and at its end: one sync a step instead of two. A
+        metadata step (no layer) makes no sync of its own at all: its config is renamed in
+        after the next sync and its record after the one after.
+
+        ``scratch``: a staging dir of the caller's (one a build, removed at its end) to write
+        the config and the record in, instead of a new one each call.
+
+        What is published is leased (as publish_layer does) until the caller gives
+        ``leases`` (a list the lines are added to) to release_leases, once, at its end: a
+        process killed between the two renames leaves a void lease, and the next command
+        collects what nothing names. Returns the image ID."""
+        from layerbox import _core
+
+        data = _jsonfast.dumps(config).encode()
+        image_id = "sha256:" + _util.sha256(data).hexdigest()
+        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        staging, meta = layer if layer is not None else ("", None)
+        new_id = meta["DiffID"] if meta else ""
+        sizes = {new_id: meta.get("Size", 0)} if meta else {}
+        for d in diff_ids:
+            if d not in sizes:
+                try:
+                    sizes[d] = self.layer_meta(d).get("Size", 0)
+                except FileNotFoundError:
+                    raise NotFound(f"layer {d} of image {image_id} is not in the store") from None
+        now = _util.now_rfc3339()
+        rec = {"Id": image_id, "Parent": parent, "Layers": diff_ids,
+               "Created": config.get("created", now), "Size": sum(sizes.values()),
+               "RepoDigests": [], "Added": now}
+        blob = self.store.blob_path(image_id)
+        path = self.store.image_record(image_id)
+        own = not scratch
+        mine = self.store.mkdtemp("image") if own else scratch
+        cfg_tmp = os.path.join(mine, image_id[7:] + ".config")
+        rec_tmp = os.path.join(mine, image_id[7:] + ".record")
+        # What is left to do for the record, in pending: its config blob renamed in after a
+        # sync made its bytes durable ("bytes"), then the record after a sync made that
+        # rename durable ("renamed").
+        entry = {"rec": rec_tmp, "path": path, "cfg": cfg_tmp, "blob": blob,
+                 "dir": mine if own else "", "stage": "bytes"}
+        done = False
+        try:
+            # Plain writes, not write_atomic's rename: nobody reads a staging dir of ours.
+            if meta is not None:
+                _write_file(os.path.join(staging, "meta.json"), _util.dump_json(meta))
+            _write_file(cfg_tmp, data)
+            _write_file(rec_tmp, _util.dump_json(rec))
+            if meta is None and pending is not None:
+                # A metadata step: nothing of it is needed before the record, so even its
+                # bytes wait for the next step's sync.
+                with self.store.lock():
+                    self._check_layers(diff_ids, new_id, image_id)
+                    self._lease(f"config {image_id}", leases)
+                pending.append(entry)
+                done = True
+                return image_id
+            _syncfs(mine)  # 1: every byte (and what pending steps did before)
+            fault("step-image-staged")
+            with self.store.lock():
+                self._advance(pending)
+                self._check_layers(diff_ids, new_id, image_id)
+                self._lease(new_id or f"config {image_id}", leases)
+                if meta is not None and not self.has_layer(new_id):
+                    layer_blob = os.path.join(staging, "blob")
+                    if os.path.exists(layer_blob):
+                        os.rename(layer_blob, self.store.blob_path(new_id))
+                    os.rename(staging, self.store.layer_dir(new_id))
+                self._advance([entry])  # the config renamed in
+                if pending is not None:
+                    pending.append(entry)
+                else:
+                    _syncfs(self.store.root)  # 2: the renames, before the record that names them
+                    self._advance([entry])
+                done = True
+        finally:
+            if own and not done:
+                _util.later(_core.remove_tree, mine)
+            elif not own and not done:
+                for p in (cfg_tmp, rec_tmp):
+                    try:
+                        os.unlink(p)
+                    except FileNotFoundError:
+                        pass
+        return image_id
+
+    def settle_step_images(self, pending) -> None:
+        """Renames the records add_step_image left in ``pending`` into place (and their
+        configs before them), each after the sync that makes what it names durable."""
+        while pending:
+            _syncfs(self.store.root)
+            with self.store.lock():
+                self._advance(pending)
+
+    def _check_layers(self, diff_ids, new_id: str, image_id: str) -> None:
+        """Under the lock: a layer cannot be collected between this and the record."""
+        for d in diff_ids:
+            if d != new_id and not self.has_layer(d):
+                raise NotFound(f"layer {d} of image {image_id} is not in the store")
+
+    def _lease(self, line: str, leases) -> None:
+        self._lease_add(line)
+        if leases is not None:
+            leases.append(line)
+
+    def _advance(self, pending) -> None:
+        """Under the lock, right after a sync: each record whose config's rename that sync made
+        durable is renamed into place; each config whose bytes it made durable is renamed in.
+        Done in place on ``pending`` (entries of add_step_image), oldest first."""
+        from layerbox import _core
+
+        if not pending:
+            return
+        left = []
+        for e in pending:
+            if e["stage"] == "renamed":
+                fault("step-image-named")
+                if not os.path.exists(e["path"]):  # else the same image again: its record stays
+                    os.rename(e["rec"], e["path"])
+                    _util.fsync_dir(self.store.images)  # the build defers it to its end
+                if e["dir"]:
+                    _util.later(_core.remove_tree, e["dir"])
+                continue
+            if not os.path.exists(e["blob"]):
+                os.rename(e["cfg"], e["blob"])
+            e["stage"] = "renamed"
+            left.append(e)
+        pending[:] = left
+
+    def release_leases(self, lines) -> None:
+        """Ends the leases add_step_image took (its ``leases`` list)."""
+        if lines:
+            self._lease_release(lines)
+
     def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
         """Adds name@sha256:... (the manifest digest a registry holds the image under, after
         a push) to the image's RepoDigests; nothing when the image went meanwhile."""
@@ -670,6 +824,14 @@ def _labels_match(have: dict, wanted) -> bool:
         if k not in have or (eq and have[k] != v):
             return False
     return True
+
+
+def _write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        _util._write_all(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _syncfs(path: str) -> None:
