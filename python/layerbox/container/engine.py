@@ -398,11 +398,16 @@ class ContainerEngine:
         finally:
             os.close(fd)
 
-    def _release_name(self, name: str, cid: str) -> None:
+    def _release_name(self, name: str, cid: str, into: str = "") -> None:
+        """Drops names/<name> if it still points at `cid`: unlinked, or moved to `into` (a
+        path in staging of ours, removed later)."""
         link = os.path.join(self.store.names, name)
         try:
             if os.readlink(link) == cid:
-                os.unlink(link)
+                if into:
+                    os.rename(link, into)
+                else:
+                    os.unlink(link)
         except OSError:
             pass  # already gone, or taken over by another container: not ours to remove
 
@@ -546,6 +551,8 @@ class ContainerEngine:
             "autoremove": bool(host.get("AutoRemove")),
             "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
             + self._anonymous_volume_paths(cfg, c.id),
+            # moved into a staging dir there before the exit is reported, removed after it
+            "remove_staging": self.store.tmp,
             # start, die (each run and restart) and destroy (--rm) are the monitor's to record
             "events": {"log": events.path(self.store.root), "max_bytes": events.MAX_BYTES,
                        "id": c.id, "attributes": event_attributes(c)},
@@ -946,7 +953,10 @@ class ContainerEngine:
         gone = os.path.join(self.store.tmp, f"rm-{_store_owner()}-{cid}")
         os.rename(cdir, gone)
         fault("rm-moved")
-        self._release_name(config.get("Name", "").lstrip("/"), cid)
+        # The name is moved in with the rest (a symlink to a 64-character id has a block of
+        # its own: its unlink waits for the disk's discard here, ~2 ms), so it is free now
+        # and unlinked with the files, after the answer.
+        self._release_name(config.get("Name", "").lstrip("/"), cid, into=os.path.join(gone, ".name"))
         try:
             os.unlink(os.path.join(self.store.running, cid))
         except FileNotFoundError:
