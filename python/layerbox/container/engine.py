@@ -219,12 +219,25 @@ class ContainerEngine:
         return _listdir(store.running)
 
     def _mark_running(self, cid: str) -> None:
+        # Only its name counts: a hard link of the container's config.json costs no inode (on
+        # this ext4 without a journal each new inode is found past those freed in the last
+        # seconds, which a churn of containers makes many; and an empty file's would be
+        # allocated and freed at every start).
         marker = os.path.join(self.store.running, cid)
-        try:
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            self._index_running()
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        config = os.path.join(self.store.containers, cid, "config.json")
+        for _attempt in range(2):
+            try:
+                os.link(config, marker)
+                return
+            except FileExistsError:
+                return  # marked already (a restart, or a reader's index)
+            except FileNotFoundError:
+                if os.path.isdir(self.store.running):
+                    break  # no config.json to link (cannot be, under the lock): a file then
+                self._index_running()
+            except OSError:
+                break  # a file system without hard links: a file then
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.close(fd)
 
     def _unmark_running(self, cid: str) -> None:
@@ -323,9 +336,14 @@ class ContainerEngine:
                 _mounts.name_volumes(self.store, cfg["Mounts"])
                 # No state.json yet: a container that never started is "created" (one file
                 # fewer to write and remove for every container).
-                # 0600: the environment in it may hold secrets.
-                _util.write_atomic(os.path.join(staging, "config.json"), _util.dump_json(cfg),
-                                   mode=0o600)
+                # 0600: the environment in it may hold secrets. Straight into the staging dir,
+                # which nobody reads before its rename publishes it whole (no temporary file).
+                fd = os.open(os.path.join(staging, "config.json"),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                try:
+                    _util._write_all(fd, _util.dump_json(cfg))
+                finally:
+                    os.close(fd)
                 fault("create-staged")
                 os.rename(staging, cdir)
             except BaseException:
