@@ -206,6 +206,7 @@ def run(ctx, **kw) -> int:
     engine = ctx.engine
     streams = _attach(kw)
     opts = _create_options(kw)
+    engine.prepare_run(opts.get("network_mode"))
     _lsm_notice(opts)
     if kw.get("cidfile"):
         from layerbox.container.hostopts import read_cidfile_check
