@@ -101,10 +101,9 @@ void Monitor::notify(const json& msg, bool close_after) {
     std::string s = msg.dump();
     for (auto& c : conns_) {
         if (!c.fd || !c.waiting) continue;
-        try {
-            send_fds(c.fd.get(), s, {});
-        } catch (const SysError&) {
-        }
+        // A client may have gone (the API's start drops its connection at once; a container
+        // that exits before we poll it still has it here): EPIPE, not an exception.
+        if (!try_send_fds(c.fd.get(), s, {})) c.fd.reset();
         if (close_after) c.fd.reset();
     }
     conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.fd; }),
@@ -220,13 +219,8 @@ bool Monitor::launch(bool first) {
         json msg = {{"ok", true}, {"pid", init_}, {"monitor_pid", ::getpid()}};
         std::vector<int> fds{init_pidfd_.get()};
         if (pty_) fds.push_back(pty_.get());
-        if (!conns_.empty()) {
-            try {
-                send_fds(conns_.front().fd.get(), msg.dump(), fds);
-            } catch (const SysError&) {
-                conns_.front().fd.reset();  // the client went away; carry on without it
-            }
-        }
+        if (!conns_.empty() && !try_send_fds(conns_.front().fd.get(), msg.dump(), fds))
+            conns_.front().fd.reset();  // the client went away; carry on without it
     }
     return true;
 }
