@@ -10,6 +10,7 @@
 #include "core/execbuild.hpp"
 #include "core/procenv.hpp"
 #include "core/psrows.hpp"
+#include "core/sealed.hpp"
 #include "core/users.hpp"
 #include "core/rootpath.hpp"
 #include "core/error.hpp"
@@ -135,6 +136,19 @@ void bind_container(py::module_& m) {
           py::arg("stderr") = -1,
           "Start a container's monitor with a launch plan (JSON bytes); returns once the "
           "container's command runs, raises StartError otherwise.");
+
+    m.def("prepare_sealed",
+          [](const std::string& path) {
+              py::gil_scoped_release nogil;
+              try {
+                  sealed_executable(path);
+              } catch (const std::exception&) {
+                  // start_monitor makes the copy again and reports what failed
+              }
+          },
+          py::arg("path"),
+          "Make this process's sealed copy of an executable now (start_monitor makes it at its "
+          "first use otherwise): for another thread, while the caller prepares the start.");
 
     m.def("block_forwarded_signals", &block_forwarded_signals,
           "Block (in this thread) the signals a foreground run/exec forwards to the container, "

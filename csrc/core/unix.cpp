@@ -17,6 +17,10 @@ std::pair<UniqueFd, UniqueFd> make_socketpair() {
 }
 
 void send_fds(int sock, const std::string& msg, const std::vector<int>& fds) {
+    if (!try_send_fds(sock, msg, fds)) throw_errno("sendmsg", "monitor socket");
+}
+
+bool try_send_fds(int sock, const std::string& msg, const std::vector<int>& fds) {
     struct iovec iov {
         const_cast<char*>(msg.data()), msg.size()
     };
@@ -37,7 +41,7 @@ void send_fds(int sock, const std::string& msg, const std::vector<int>& fds) {
     do {
         n = ::sendmsg(sock, &mh, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    if (n < 0) throw_errno("sendmsg", "monitor socket");
+    return n >= 0;
 }
 
 std::vector<UniqueFd> recv_fds(int sock, size_t max_fds, std::string* msg) {

@@ -14,6 +14,10 @@ std::pair<UniqueFd, UniqueFd> make_socketpair();
 
 // Sends `msg` with `fds` attached (SCM_RIGHTS).
 void send_fds(int sock, const std::string& msg, const std::vector<int>& fds);
+// The same without an exception: false (errno set) when it could not be sent. For a peer that
+// may be gone (a client that stopped waiting), where a throw would cost more than the send:
+// the first exception of a -static binary makes libgcc sort every FDE of it.
+bool try_send_fds(int sock, const std::string& msg, const std::vector<int>& fds);
 // Receives one message; attached fds are returned (O_CLOEXEC). Empty vector and empty `msg` on
 // end of file.
 std::vector<UniqueFd> recv_fds(int sock, size_t max_fds, std::string* msg = nullptr);

@@ -12,6 +12,7 @@
 #include "core/cgroup.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "core/logfile.hpp"
 #include "core/proc.hpp"
 
 namespace lb::oci {
@@ -29,21 +30,9 @@ void check_id(const std::string& id) {
 std::string now_rfc3339(bool nanos) {
     struct timespec ts;
     ::clock_gettime(CLOCK_REALTIME, &ts);
-    // UTC by arithmetic (Howard Hinnant's civil_from_days): glibc's gmtime_r reads
-    // /etc/localtime on its first call, a file no command here needs.
-    long long days = ts.tv_sec / 86400, secs = ts.tv_sec % 86400;
-    if (secs < 0) secs += 86400, --days;
-    long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    long long doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1), month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-    int year = static_cast<int>(yoe + era * 400 + (month <= 2));
-    char buf[64];
-    int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day,
-                          static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
-    if (nanos) std::snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
-    else std::snprintf(buf + n, sizeof buf - n, "Z");
-    return buf;
+    std::string s = rfc3339(ts.tv_sec, ts.tv_nsec);  // core/logfile.hpp: UTC without /etc/localtime
+    if (!nanos) s = s.substr(0, s.rfind('.')) + "Z";
+    return s;
 }
 
 void StateDir::claim(const std::string& id) const {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -77,6 +78,7 @@ MonitorConfig config_from_json(const json& j) {
     c.restart_max = j.value("restart_max", 0);
     c.autoremove = j.value("autoremove", false);
     c.remove_paths = j.value("remove_paths", std::vector<std::string>{});
+    c.remove_staging = j.value("remove_staging", "");
     c.network = j.value("network", json());
     c.health = j.value("health", json());
     c.events = event_log_from_json(j.value("events", json()));
@@ -99,10 +101,9 @@ void Monitor::notify(const json& msg, bool close_after) {
     std::string s = msg.dump();
     for (auto& c : conns_) {
         if (!c.fd || !c.waiting) continue;
-        try {
-            send_fds(c.fd.get(), s, {});
-        } catch (const SysError&) {
-        }
+        // A client may have gone (the API's start drops its connection at once; a container
+        // that exits before we poll it still has it here): EPIPE, not an exception.
+        if (!try_send_fds(c.fd.get(), s, {})) c.fd.reset();
         if (close_after) c.fd.reset();
     }
     conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.fd; }),
@@ -218,13 +219,8 @@ bool Monitor::launch(bool first) {
         json msg = {{"ok", true}, {"pid", init_}, {"monitor_pid", ::getpid()}};
         std::vector<int> fds{init_pidfd_.get()};
         if (pty_) fds.push_back(pty_.get());
-        if (!conns_.empty()) {
-            try {
-                send_fds(conns_.front().fd.get(), msg.dump(), fds);
-            } catch (const SysError&) {
-                conns_.front().fd.reset();  // the client went away; carry on without it
-            }
-        }
+        if (!conns_.empty() && !try_send_fds(conns_.front().fd.get(), msg.dump(), fds))
+            conns_.front().fd.reset();  // the client went away; carry on without it
     }
     return true;
 }
@@ -464,6 +460,34 @@ void Monitor::on_exit(int status) {
     finish(code, oom);
 }
 
+// --rm: the container's directory becomes a staging dir of ours in the store's tmp/
+// (rm-<pid>-<start time>-<id>, as `rm` names its own: see store/heal.py), and every other path
+// to remove (its name, its running marker, its anonymous volumes) is moved into it. Renames
+// only: the container is gone for everyone and its name free once this returns, while the
+// removal itself waits until after the exit is reported. Returns the staging dir, or "" when
+// there is none to use (then everything is removed in place, as before).
+std::string Monitor::stage_removal() {
+    if (cfg_.remove_staging.empty()) return {};
+    size_t slash = cfg_.dir.find_last_not_of('/');
+    slash = slash == std::string::npos ? std::string::npos : cfg_.dir.rfind('/', slash);
+    std::string id = cfg_.dir.substr(slash == std::string::npos ? 0 : slash + 1);
+    pid_t me = ::getpid();
+    std::string staged = cfg_.remove_staging + "/rm-" + std::to_string(me) + "-" +
+                         std::to_string(process_start_time(me)) + "-" + id;
+    if (::rename(cfg_.dir.c_str(), staged.c_str()) != 0) return {};
+    int n = 0;
+    for (auto& p : cfg_.remove_paths) {
+        if (p == cfg_.dir) continue;
+        std::string into = staged + "/.removed-" + std::to_string(++n);
+        if (::rename(p.c_str(), into.c_str()) == 0 || errno == ENOENT) continue;
+        try {
+            remove_tree(p);  // elsewhere (another file system, a mount point): in place
+        } catch (const SysError&) {
+        }
+    }
+    return staged;
+}
+
 // An exit in the store's event log, once the state says so (a client that reacts to the event
 // and inspects the container sees it stopped): recorded by the only one who sees every exit,
 // whoever started the container, restarts included.
@@ -488,7 +512,11 @@ void Monitor::finish(int exit_code, bool oom) {
     cfg_.state["OOMKilled"] = oom;
     cfg_.state["FinishedAt"] = rfc3339_now();
     cfg_.state["MonitorPid"] = 0;
-    // The final state goes first: a client that can no longer connect reads it instead.
+    // The final state goes first: a client that can no longer connect reads it instead. The
+    // state it replaces stays open until after the report: on this ext4 (online discard, no
+    // journal) freeing the old file's block waits for the device, and it is freed at its last
+    // close instead of in the rename.
+    UniqueFd replaced(::open((cfg_.dir + "/" + cfg_.state_file).c_str(), O_RDONLY | O_CLOEXEC));
     try {
         write_state();
     } catch (const SysError&) {
@@ -510,14 +538,18 @@ void Monitor::finish(int exit_code, bool oom) {
     if (net_) net_->free_ports();
     listener_.reset();
     ::unlink((cfg_.dir + "/" + cfg_.socket).c_str());
+    std::string staged;
     if (cfg_.autoremove) {
         // Under the container's lock, so a concurrent `rm` or `inspect` sees all or nothing.
         int lock = ::open(cfg_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (lock >= 0) ::flock(lock, LOCK_EX);
-        for (auto& p : cfg_.remove_paths) {
-            try {
-                remove_tree(p);
-            } catch (const SysError&) {
+        staged = stage_removal();
+        if (staged.empty()) {
+            for (auto& p : cfg_.remove_paths) {
+                try {
+                    remove_tree(p);
+                } catch (const SysError&) {
+                }
             }
         }
         if (lock >= 0) ::close(lock);
@@ -528,6 +560,16 @@ void Monitor::finish(int exit_code, bool oom) {
     // moves that wait from between the container's exit and our report (where every waiter
     // would pay it) to after the report.
     mount_ns_.reset();
+    replaced.reset();
+    if (!staged.empty()) {
+        // Out of sight since before the report; its files (~10 unlinks and rmdirs, each
+        // waiting for the disk's discard on this ext4) go now, the overlay unmounted first.
+        try {
+            remove_tree(staged);
+        } catch (const SysError&) {
+            // staging of ours: garbage once we are gone, which the next command reclaims
+        }
+    }
     // The veths go with the network namespace (the mount namespace held its sysfs, so it goes
     // now), or are deleted where it outlives us; an address claim of a container that no
     // longer runs is free to take anyway (see network/__init__.py): removing it need not

@@ -33,6 +33,9 @@ struct MonitorConfig {
     int restart_max = 0;
     bool autoremove = false;
     std::vector<std::string> remove_paths;  // removed, in order, when autoremove
+    // The store's tmp/: with autoremove, the paths are moved into a staging dir of ours there
+    // before the exit is reported and removed after it ("" removes them before, in place)
+    std::string remove_staging;
     nlohmann::json network;                 // the container's bridge network (net.hpp), or null
     nlohmann::json health;                  // the healthcheck (health.hpp), or null
     EventLog events;                        // where die and destroy are recorded (events.hpp)
@@ -64,6 +67,7 @@ private:
     void on_signals();
     void on_exit(int status);
     void finish(int exit_code, bool oom);
+    std::string stage_removal();
     void record_exit(int exit_code, bool oom);
     void notify(const nlohmann::json& msg, bool close_after);
     void write_state();

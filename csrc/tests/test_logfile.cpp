@@ -3,6 +3,7 @@
 // Plain asserts (NDEBUG is undone: the tests build in Release like everything else).
 #undef NDEBUG
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -40,6 +41,18 @@ static void test_stamps() {
     assert(rfc3339_nano_trimmed(0, 500000000) == "1970-01-01T00:00:00.5Z");
     assert(rfc3339_nano_trimmed(0, 123456789) == "1970-01-01T00:00:00.123456789Z");
     assert(rfc3339_nano_trimmed(0, 1000) == "1970-01-01T00:00:00.000001Z");
+    // by arithmetic, not gmtime_r: the same as gmtime_r's over leap days, centuries, 2000
+    assert(rfc3339(951782400, 7) == "2000-02-29T00:00:00.000000007Z");
+    assert(rfc3339(4107456000LL, 0) == "2100-02-28T00:00:00.000000000Z");
+    for (long long t = 0; t < 4200000000LL; t += 86399 * 37 + 12345) {
+        time_t tt = static_cast<time_t>(t);
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        char want[80];
+        std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.000000001Z", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        assert(rfc3339(t, 1) == want);
+    }
 }
 
 static std::string slurp(const std::string& p) {

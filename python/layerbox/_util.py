@@ -62,7 +62,7 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False, mode: int = 0o6
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data) if len(data) < 65536 else _write_all(fd, data)
+        _write_all(fd, data)
         if fsync:
             os.fsync(fd)
     finally:
@@ -73,7 +73,11 @@ def write_atomic(path: str, data: bytes, *, fsync: bool = False, mode: int = 0o6
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+    """All of data to fd (a short write goes on)."""
+    n = os.write(fd, data)
+    if n == len(data):
+        return
+    view = memoryview(data)[n:]
     while view:
         n = os.write(fd, view)
         view = view[n:]

@@ -8,8 +8,10 @@ Layout (root: ``--root``, ``LAYERBOX_ROOT`` or /var/lib/layerbox)::
     refs.json              repository:tag -> image id
     containers/<id>/       config.json, state.json, upper/, work/, merged/, container.log, ...
     names/<name>           symlink to a container id: creating it is how a name is claimed
-    running/<id>           an empty file per container that may be running (started, not yet
-                           seen stopped): `ps` reads these, not every container (the index)
+    running/<id>           an entry per container that may be running (started, not yet seen
+                           stopped): `ps` reads these names, not every container (the index);
+                           a second link of its config.json (no inode of its own to allocate
+                           and free per start), or an empty file
     init/                  the shared "init layer": mount points every container needs
     tmp/                   staging: <kind>-<pid>-<start time>-<name>, owned by that process
     leases/<pid>-<start>   layers a live process publishes, and its new image until tagged

@@ -220,6 +220,7 @@ def run(ctx, **kw) -> int:
     opts = _create_options(kw)
     warnings: list = []
     opts["warnings"] = warnings
+    engine.prepare_run(opts.get("network_mode"))
     _lsm_notice(opts)
     if kw.get("cidfile"):
         from layerbox.container.hostopts import read_cidfile_check
