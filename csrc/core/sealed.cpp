@@ -31,7 +31,12 @@ struct Copy {
     UniqueFd fd;
 };
 
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010  // Linux 5.1
+#endif
+
 constexpr int kAllSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+constexpr int kAllSealsNoWait = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE;
 
 // The memfd's name: the binary's name and which file it was copied from (a hash of device,
 // inode, size and mtime), so a copy a running process holds can be told to be of the file
@@ -64,7 +69,12 @@ UniqueFd make_sealed_copy(int src, const struct stat& st, const std::string& pat
         if (n < 0) throw_errno("sendfile", path);
         if (n == 0) throw_err(EIO, "sendfile", path);  // the file shrank under us
     }
-    if (::fcntl(m.get(), F_ADD_SEALS, kAllSeals) != 0)
+    if (::fcntl(m.get(), F_ADD_SEALS, kAllSeals) == 0) return m;
+    // F_SEAL_WRITE first waits for every extra reference on the memfd's pages to go and gives
+    // EBUSY when one stays (seen under dockerd's concurrent starts: a page still counted by
+    // another CPU's LRU batch, say). Nobody ever mapped this memfd, so F_SEAL_FUTURE_WRITE
+    // (no write(), no new writable mapping) seals the same bytes without that wait.
+    if (errno != EBUSY || ::fcntl(m.get(), F_ADD_SEALS, kAllSealsNoWait) != 0)
         throw_errno("fcntl F_ADD_SEALS", path);
     return m;
 }
@@ -142,7 +152,9 @@ UniqueFd running_sealed_copy(pid_t pid, uint64_t start_time, const std::string& 
     link[n] = '\0';
     if (std::string(link) != "/memfd:" + copy_name(path, st) + " (deleted)") return UniqueFd();
     UniqueFd fd(::open(exe.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd || ::fcntl(fd.get(), F_GET_SEALS) != kAllSeals) return UniqueFd();
+    if (!fd) return UniqueFd();
+    int seals = ::fcntl(fd.get(), F_GET_SEALS);
+    if (seals != kAllSeals && seals != kAllSealsNoWait) return UniqueFd();
     // Still the same process (a pid reused between the checks would have ended it).
     struct pollfd p {pidfd.get(), POLLIN, 0};
     if (::poll(&p, 1, 0) != 0) return UniqueFd();

@@ -81,9 +81,12 @@ def test_limit_files_hold_the_values(cli, busybox_image):
 
 
 def test_cpu_limit_slows_a_busy_loop(cli, busybox_image):
-    # With --cpus 0.2 a busy loop gets about a fifth of a CPU.
-    script = ("i=0; end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do i=$((i+1)); done; "
-              "cat /proc/self/stat >/dev/null; echo $i")
+    # With --cpus 0.2 a busy loop gets about a fifth of a CPU. Both loops run 1.5 s by
+    # /proc/uptime's centiseconds, read by the shell itself (`date +%s` gave a loop of 1 to 2 s
+    # depending on where in a second it began, and forked twice an iteration).
+    cs = "$(( ${u%.*}${u#*.} ))"
+    script = (f"read u _ < /proc/uptime; end=$(( {cs} + 150 )); i=0; "
+              f"while read u _ < /proc/uptime && [ {cs} -lt $end ]; do i=$((i+1)); done; echo $i")
     free = int(cli("run", "--rm", "busybox", "sh", "-c", script).out.split()[-1])
     limited = int(cli("run", "--rm", "--cpus", "0.2", "busybox", "sh", "-c", script).out.split()[-1])
     assert limited < free * 0.5, (limited, free)
