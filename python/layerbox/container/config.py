@@ -84,9 +84,10 @@ def split_command(command) -> list[str] | None:
 
 
 def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
-                 volumes_from=None) -> dict:
+                 volumes_from=None, swap_accounted=None) -> dict:
     """The container's config.json from the image's config and docker-py style options.
-    `volumes_from(ref)` gives another container's mount points (--volumes-from)."""
+    `volumes_from(ref)` gives another container's mount points (--volumes-from);
+    `swap_accounted()` whether the kernel limits swap (None: it does)."""
     ic = image_config.get("config") or {}
     command = split_command(opts.get("command"))
     ep_opt = opts.get("entrypoint")
@@ -173,7 +174,10 @@ def build_config(image_id: str, image_name: str, image_config: dict, opts: dict,
     memory = parse_bytes(opts.get("mem_limit"))
     memswap = opts.get("memswap_limit")
     memswap = -1 if memswap in (-1, "-1") else parse_bytes(memswap)
-    if memswap and memswap != -1 and memory and memswap < memory:
+    # dockerd drops a swap limit the kernel cannot keep (a warning, the engine's) before it
+    # compares it with the memory limit: no error for one it will not set
+    if memswap and memswap != -1 and memory and memswap < memory and \
+            (swap_accounted is None or swap_accounted()):
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see "
                               "usage")
     if memswap and not memory:

@@ -302,7 +302,8 @@ class ContainerEngine:
             image_id = self.images.resolve(image)
             layers = self.images.layers(image_id)
             cfg = _config.build_config(image_id, image, self.images.config_view(image_id), opts,
-                                       volumes_from=self._mount_points_of)
+                                       volumes_from=self._mount_points_of,
+                                       swap_accounted=self.cgroups.swap_limit)
             self._check_swap_limit(cfg["HostConfig"], warnings)
             for key in ("IpcMode", "PidMode"):  # dockerd keeps the other container's full id
                 joined = cfg["HostConfig"].get(key) or ""

@@ -79,8 +79,9 @@ def parse_cpuset(text: str, what: str = "cpuset cpus") -> set:
     return out
 
 
-def _merge(cid: str, host: dict, res: dict, restart: dict | None) -> dict:
-    """The HostConfig after the update, checked as dockerd checks it."""
+def _merge(cid: str, host: dict, res: dict, restart: dict | None, swap_accounted=None) -> dict:
+    """The HostConfig after the update, checked as dockerd checks it (`swap_accounted()`:
+    whether the kernel limits swap; None: it does)."""
     def conflict(msg):
         return Conflict(f"Cannot update container {cid}: {msg}")
 
@@ -125,7 +126,9 @@ def _merge(cid: str, host: dict, res: dict, restart: dict | None) -> dict:
         if not new.get("Memory"):
             raise InvalidArgument("You should always set the Memory limit when using Memoryswap "
                                   "limit, see usage")
-        if swap != -1 and swap < new["Memory"]:
+        # as at create: a swap limit the kernel cannot keep is dropped (update's warning)
+        # before dockerd compares it with the memory limit
+        if swap != -1 and swap < new["Memory"] and (swap_accounted is None or swap_accounted()):
             raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, "
                                   "see usage")
     if res.get("PidsLimit") is not None and res["PidsLimit"] <= 0:
@@ -189,7 +192,8 @@ def update(engine, ref: str, resources: dict, restart_policy: dict | None = None
     with store.container_lock(cid):
         c = engine.load(cid)
         host = c.config["HostConfig"]
-        new = _merge(c.id, host, resources, restart_policy)
+        new = _merge(c.id, host, resources, restart_policy,
+                     swap_accounted=lambda: engine.cgroups.swap_limit(c.id))
         warnings = []
         if (new.get("MemorySwap") or 0) != (host.get("MemorySwap") or 0) and \
                 not engine.cgroups.swap_limit(c.id):
