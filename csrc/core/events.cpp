@@ -47,10 +47,7 @@ void rotate(const EventLog& log, int fd) {
     ::flock(fd, LOCK_UN);
 }
 
-}  // namespace
-
-void record_event(const EventLog& log, const std::string& action, const json& extra) {
-    if (log.path.empty()) return;
+void append_event(const EventLog& log, const std::string& action, const json& extra) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     long long ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -61,12 +58,25 @@ void record_event(const EventLog& log, const std::string& action, const json& ex
                 {"scope", "local"}, {"time", ts.tv_sec}, {"timeNano", ns},
                 {"status", action}, {"id", log.id}};
     if (attrs.contains("image")) doc["from"] = attrs["image"];
-    std::string line = doc.dump() + "\n";
+    // An exec's command line, a label or a name are the user's bytes, not always UTF-8: dump()
+    // would throw; invalid sequences become U+FFFD instead.
+    std::string line = doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     UniqueFd fd(::open(log.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) return;  // the store went (or is not writable): nothing to record into
     if (::write(fd.get(), line.data(), line.size()) < 0) return;
     struct stat st;
     if (log.max_bytes > 0 && ::fstat(fd.get(), &st) == 0 && st.st_size > log.max_bytes) rotate(log, fd.get());
+}
+
+}  // namespace
+
+void record_event(const EventLog& log, const std::string& action, const json& extra) noexcept {
+    if (log.path.empty()) return;
+    try {
+        append_event(log, action, extra);
+    } catch (const std::exception&) {
+        // lost, as promised (a full disk, memory): the exec or exit it tells of goes on
+    }
 }
 
 }  // namespace lb

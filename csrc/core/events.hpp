@@ -28,6 +28,6 @@ nlohmann::json container_event_attributes(const nlohmann::json& config);
 // Appends one container event in docker's shape with one write(2) on an O_APPEND descriptor
 // (appends of concurrent writers never interleave). Never fails its caller: an event it cannot
 // write is lost, as the Python writers' are.
-void record_event(const EventLog& log, const std::string& action, const nlohmann::json& extra);
+void record_event(const EventLog& log, const std::string& action, const nlohmann::json& extra) noexcept;
 
 }  // namespace lb
