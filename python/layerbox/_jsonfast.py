@@ -47,8 +47,30 @@ def _encoder(indent):
 _compact = _encoder(None)
 
 
+def valid_text(s: str) -> str:
+    """``s`` as a JSON document can hold it: a command line argument that is not UTF-8 reaches
+    Python as lone surrogates (surrogateescape), which JSON readers refuse (the C++ core's
+    among them). Each byte that is not UTF-8 becomes U+FFFD, as Go's encoding/json writes it in
+    what docker's CLI sends dockerd."""
+    try:
+        b = s.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate from elsewhere (a client's "\ud800")
+        b = s.encode("utf-8", "surrogatepass")
+    return b.decode("utf-8", "replace")
+
+
+def _encode_valid_text(s: str) -> str:
+    return _json.encode_basestring_ascii(valid_text(s))
+
+
+_compact_valid = _json.make_encoder({}, _default, _encode_valid_text, None, ":", ",", False, False, True)
+
+
 def dumps(obj) -> str:
-    return "".join(_compact(obj, 0))
+    out = "".join(_compact(obj, 0))
+    # A surrogate escape: a character beyond the BMP (a valid pair), or one that is no text
+    # (see valid_text); only then is the document written again, every string checked.
+    return out if "\\ud" not in out else "".join(_compact_valid(obj, 0))
 
 
 def loads(s: str | bytes):

@@ -84,6 +84,22 @@ def test_environment_workdir_and_user(cli, busybox_image, tmp_path):
     assert "unable to find user nosuchuser" in r.err
 
 
+def test_arguments_that_are_not_utf8_reach_the_container_as_docker_sends_them(cli, busybox_image):
+    """docker's CLI sends the command and the environment as JSON strings: each byte that is
+    not UTF-8 becomes U+FFFD (it broke layerbox's start: the monitor refused the JSON)."""
+    script = os.fsdecode(b"echo \xff ok; echo $K")
+    env = os.fsdecode(b"K=\xfe")
+    r = cli("run", "--rm", "-e", env, "busybox", "sh", "-c", script, text=False)
+    assert (r.returncode, r.stdout) == (0, "\ufffd ok\n\ufffd\n".encode()), r.err
+    cid = cli("run", "-d", "busybox", "sleep", "60", check=True).out.strip()
+    try:
+        for form in ([], ["--env-file", "/dev/null"]):  # the compiled exec path, and Python's
+            r = cli("exec", *form, "-e", env, cid, "sh", "-c", script, text=False)
+            assert (r.returncode, r.stdout) == (0, "\ufffd ok\n\ufffd\n".encode()), r.err
+    finally:
+        cli("rm", "-f", cid, check=True)
+
+
 def test_bare_env_takes_the_callers_value_or_unsets_the_images(cli, busybox_image):
     """docker's -e K: the caller's K when it has one; otherwise K is unset in the container,
     the image's K too (the daemon's ReplaceOrAppendEnvValues), for run and for exec."""

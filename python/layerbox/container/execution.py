@@ -24,7 +24,11 @@ def build_spec(engine, c, command: list, *, env=(), workdir=None, user=None, tty
         raise InvalidArgument("no command specified")
     _ensure_exec_base(engine, c)
     try:
-        return _core.exec_spec(c.dir, list(command), _process.parse_env_list(list(env)), user,
+        from layerbox._jsonfast import valid_text
+
+        # docker's CLI sends them as JSON strings: what is not UTF-8 becomes U+FFFD
+        command = [valid_text(a) for a in command]
+        return _core.exec_spec(c.dir, command, _process.parse_env_list(list(env)), user,
                                workdir or "", tty, detach, tty_size[0], tty_size[1], _engine_shim())
     except ValueError as e:  # a user or group the container's files do not have
         from layerbox.errors import InvalidArgument

@@ -26,15 +26,17 @@ def parse_env_list(env) -> list[str]:
     K is removed). Nothing is looked up here: this is what every front door's request says, and
     the API's clients must not read the service's own environment. Only the CLI fills a bare
     K from its caller's environment (caller_env), as docker's client does."""
+    from layerbox._jsonfast import valid_text  # as docker's CLI sends it: JSON text
+
     if env is None:
         return []
     if isinstance(env, dict):
-        return [k if v is None else f"{k}={v}" for k, v in env.items()]
+        return [valid_text(k if v is None else f"{k}={v}") for k, v in env.items()]
     out = []
     for e in env:
         if not e or e.startswith("="):
             raise InvalidArgument(f"invalid environment variable: {e}")
-        out.append(e)
+        out.append(valid_text(e))
     return out
 
 
