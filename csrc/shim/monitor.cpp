@@ -17,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "core/etcfile.hpp"
+#include "core/fd.hpp"
 #include "core/fsutil.hpp"
 #include "core/proc.hpp"
 #include "core/spawn.hpp"
@@ -79,6 +80,7 @@ MonitorConfig config_from_json(const json& j) {
     c.autoremove = j.value("autoremove", false);
     c.remove_paths = j.value("remove_paths", std::vector<std::string>{});
     c.remove_staging = j.value("remove_staging", "");
+    c.names_dir = j.value("names_dir", "");
     c.network = j.value("network", json());
     c.health = j.value("health", json());
     c.events = event_log_from_json(j.value("events", json()));
@@ -139,7 +141,7 @@ void Monitor::fail_start(const std::exception& e, int err, const std::string& sy
     listener_.reset();
     ::unlink((cfg_.dir + "/" + cfg_.socket).c_str());
     if (cfg_.autoremove) {
-        for (auto& p : cfg_.remove_paths) {
+        for (auto& p : paths_to_remove()) {
             try {
                 remove_tree(p);
             } catch (const SysError&) {
@@ -466,7 +468,31 @@ void Monitor::on_exit(int status) {
 // only: the container is gone for everyone and its name free once this returns, while the
 // removal itself waits until after the exit is reported. Returns the staging dir, or "" when
 // there is none to use (then everything is removed in place, as before).
-std::string Monitor::stage_removal() {
+// remove_paths, and the container's name link when it still names this container: its name
+// as config.json has it now (`rename` rewrites both under the container's lock, which our
+// caller holds), names/<name> pointing at its id. A name given up by a rename and taken by
+// another container since is that one's.
+std::vector<std::string> Monitor::paths_to_remove() const {
+    std::vector<std::string> paths = cfg_.remove_paths;
+    if (cfg_.names_dir.empty()) return paths;
+    std::string id = cfg_.dir.substr(cfg_.dir.rfind('/') + 1);
+    std::string name;
+    try {
+        json config = json::parse(read_file(cfg_.dir + "/config.json"), nullptr, false);
+        if (config.is_object()) name = config.value("Name", "");
+    } catch (const std::exception&) {
+        return paths;
+    }
+    while (!name.empty() && name[0] == '/') name.erase(0, 1);
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") return paths;
+    std::string link = cfg_.names_dir + "/" + name;
+    char target[128];
+    ssize_t n = ::readlink(link.c_str(), target, sizeof target);
+    if (n > 0 && std::string(target, size_t(n)) == id) paths.insert(paths.begin() + 1, link);
+    return paths;
+}
+
+std::string Monitor::stage_removal(const std::vector<std::string>& paths) {
     if (cfg_.remove_staging.empty()) return {};
     size_t slash = cfg_.dir.find_last_not_of('/');
     slash = slash == std::string::npos ? std::string::npos : cfg_.dir.rfind('/', slash);
@@ -476,7 +502,7 @@ std::string Monitor::stage_removal() {
                          std::to_string(process_start_time(me)) + "-" + id;
     if (::rename(cfg_.dir.c_str(), staged.c_str()) != 0) return {};
     int n = 0;
-    for (auto& p : cfg_.remove_paths) {
+    for (auto& p : paths) {
         if (p == cfg_.dir) continue;
         std::string into = staged + "/.removed-" + std::to_string(++n);
         if (::rename(p.c_str(), into.c_str()) == 0 || errno == ENOENT) continue;
@@ -543,9 +569,10 @@ void Monitor::finish(int exit_code, bool oom) {
         // Under the container's lock, so a concurrent `rm` or `inspect` sees all or nothing.
         int lock = ::open(cfg_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (lock >= 0) ::flock(lock, LOCK_EX);
-        staged = stage_removal();
+        std::vector<std::string> paths = paths_to_remove();
+        staged = stage_removal(paths);
         if (staged.empty()) {
-            for (auto& p : cfg_.remove_paths) {
+            for (auto& p : paths) {
                 try {
                     remove_tree(p);
                 } catch (const SysError&) {

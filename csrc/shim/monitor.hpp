@@ -33,6 +33,9 @@ struct MonitorConfig {
     int restart_max = 0;
     bool autoremove = false;
     std::vector<std::string> remove_paths;  // removed, in order, when autoremove
+    // The store's names/: with autoremove, the container's name link there goes too, found at
+    // its exit (a `rename` meanwhile moved it) and only while it still names this container
+    std::string names_dir;
     // The store's tmp/: with autoremove, the paths are moved into a staging dir of ours there
     // before the exit is reported and removed after it ("" removes them before, in place)
     std::string remove_staging;
@@ -67,7 +70,8 @@ private:
     void on_signals();
     void on_exit(int status);
     void finish(int exit_code, bool oom);
-    std::string stage_removal();
+    std::vector<std::string> paths_to_remove() const;
+    std::string stage_removal(const std::vector<std::string>& paths);
     void record_exit(int exit_code, bool oom);
     void notify(const nlohmann::json& msg, bool close_after);
     void write_state();

@@ -100,6 +100,26 @@ def test_arguments_that_are_not_utf8_reach_the_container_as_docker_sends_them(cl
         cli("rm", "-f", cid, check=True)
 
 
+def test_rm_container_renamed_while_running_leaves_its_old_names_new_owner_alone(cli, busybox_image):
+    """--rm, renamed while it runs, its old name taken by another container: at its exit its
+    monitor removes the name it has then (it removed the old name's link: the other container's)."""
+    first = cli("run", "-d", "--rm", "--name", "rn-old", "busybox", "sleep", "2", check=True).out.strip()
+    second = None
+    try:
+        cli("rename", "rn-old", "rn-new", check=True)
+        second = cli("run", "-d", "--name", "rn-old", "busybox", "sleep", "60", check=True).out.strip()
+        cli("wait", "rn-new", timeout=30)
+        r = cli("inspect", "-f", "{{.Id}}", "rn-old", check=True)
+        assert r.out.strip() == second
+        r = cli("inspect", "rn-new")
+        assert r.returncode == 1 and "No such" in r.err
+        # and the name stays the second container's: a third cannot take it
+        r = cli("create", "--name", "rn-old", "busybox", "true")
+        assert r.returncode == 125 and "already in use" in r.err, r.err
+    finally:
+        cli("rm", "-f", first, *( [second] if second else []))
+
+
 def test_bare_env_takes_the_callers_value_or_unsets_the_images(cli, busybox_image):
     """docker's -e K: the caller's K when it has one; otherwise K is unset in the container,
     the image's K too (the daemon's ReplaceOrAppendEnvValues), for run and for exec."""

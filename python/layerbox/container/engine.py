@@ -583,7 +583,6 @@ class ContainerEngine:
         state.setdefault("Health", {})  # a state written before health was recorded
         conf = cfg["Config"]
         attach = stdout >= 0
-        name_link = os.path.join(self.store.names, c.name)
         plan["monitor"] = {
             "dir": c.dir,
             "log": self.log_path(c),
@@ -595,8 +594,10 @@ class ContainerEngine:
             "restart": host["RestartPolicy"]["Name"],
             "restart_max": host["RestartPolicy"]["MaximumRetryCount"],
             "autoremove": bool(host.get("AutoRemove")),
-            "remove_paths": [c.dir, name_link, os.path.join(self.store.running, c.id)]
+            "remove_paths": [c.dir, os.path.join(self.store.running, c.id)]
             + self._anonymous_volume_paths(cfg, c.id),
+            # and its name link there, found at its exit (see the monitor's paths_to_remove)
+            "names_dir": self.store.names,
             # moved into a staging dir there before the exit is reported, removed after it
             "remove_staging": self.store.tmp,
             # start, die (each run and restart) and destroy (--rm) are the monitor's to record
