@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "launcher/exec_fast.hpp"
+#include "launcher/run_fast.hpp"
 
 #ifndef LAYERBOX_PYTHON
 #define LAYERBOX_PYTHON "python3"
@@ -81,6 +82,7 @@ static const char BOOTSTRAP[] =
 int main(int argc, char **argv) {
     int code = 0;
     if (lb::compiled_exec(argc, argv, &code)) return code;
+    if (lb::compiled_run(argc, argv, &code)) return code;
 
     const char *python = getenv("LAYERBOX_PYTHON");
     if (python == NULL || python[0] == '\0') python = LAYERBOX_PYTHON;
