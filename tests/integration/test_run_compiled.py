@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 
 import pytest
@@ -116,7 +117,7 @@ def test_a_name_in_use_is_pythons_conflict_and_leaves_nothing(cli, busybox_image
     ["-t"],                        # the terminal's size is the caller's
     ["-e", "FROM_CALLER"],         # the caller's environment
     ["--network", "host"],         # only --network none and the default bridge have templates
-    ["-p", "18931:80"],            # a published port: the host's ports are the machine's
+    ["--network", "bridge", "-p", "80"],  # a host port the engine chooses, anew at each run
     ["--env-file", "/dev/null"],   # a file read at each run
     ["--add-host", "h:10.9.8.7"],  # an option outside runtemplate.PURE
 ])
@@ -242,3 +243,50 @@ def test_a_claim_left_by_a_removed_container_is_taken_over(cli, busybox_image):
             except FileNotFoundError:
                 pass
         cli("rm", "-f", keep)
+
+
+def _answer(port: int) -> bytes:
+    """What a published port on 127.0.0.1 answers (bounded: 50 tries of 2 s at most)."""
+    last = None
+    for _ in range(50):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.settimeout(2)
+                data = s.recv(100)
+                if data:
+                    return data
+        except OSError as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"no answer from 127.0.0.1:{port}: {last}")
+
+
+def test_a_published_port_from_the_template(cli, busybox_image):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    args = ["run", "-d", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c",
+            "hostname | nc -l -p 80"]
+    taken = ["run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true"]
+    made = [cli(*args, check=True).out.strip()]
+    try:
+        assert _answer(port).decode().strip() == made[0][:12]
+        cli("rm", "-f", made[0], check=True)
+        cli(*taken, check=True)  # (its template, for below)
+        r = cli(*args, env=NO_PYTHON)
+        assert r.returncode == 0, r.err
+        made.append(r.out.strip())
+        doc = json.loads(cli("inspect", made[1], check=True).out)[0]
+        assert doc["NetworkSettings"]["Ports"]["80/tcp"] == [
+            {"HostIp": "127.0.0.1", "HostPort": str(port)}]
+        # The port is taken: the monitor's error, as the Python path words it; --rm leaves
+        # nothing.
+        before = sorted(os.listdir(os.path.join(cli.root, "containers")))
+        r = cli(*taken, env=NO_PYTHON)
+        assert r.returncode == 125 and "port is already allocated" in r.err, r.err
+        assert sorted(os.listdir(os.path.join(cli.root, "containers"))) == before
+        assert _answer(port).decode().strip() == made[1][:12]
+    finally:
+        cli("rm", "-f", *made)
+    _no_claims_left(cli)

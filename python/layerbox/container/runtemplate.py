@@ -23,7 +23,7 @@ What a template holds (JSON, <root>/run-templates/<fnv1a-64 of the key>.json, 06
 
 Only command lines whose outcome depends on nothing else are recorded: the options in PURE, no
 -t (the terminal's size), no bare -e K (the caller's environment), --network none or the default
-bridge. On the bridge the container's address is its own too: the launcher claims the next free
+bridge, -p only with its host ports given. On the bridge the container's address is its own too: the launcher claims the next free
 one of the network as network.Networks.allocate does, and the texts hold the address, the MAC
 made from it and the claim's target as holes (see _bridge_holes).
 """
@@ -49,6 +49,7 @@ PURE = frozenset({
     "interactive", "init", "memory", "cpus", "pids_limit", "label", "stop_signal", "read_only",
     "remove", "detach", "stop_timeout", "cap_add", "cap_drop", "attach", "log_driver", "log_opt",
     "ulimit", "oom_score_adj", "pull", "shm_size", "tmpfs", "sysctl", "expose",
+    "publish",  # with every host port given: Recorder.created checks (a free one is chosen anew)
 })
 # Variables that change what the engine does but are not options (tests, debugging): none of
 # them may be set for a template to be recorded or used.
@@ -109,6 +110,11 @@ class Recorder:
                 image_id: str, layers: list) -> None:
         from layerbox import _util
 
+        host = cfg["HostConfig"]
+        if host.get("PublishAllPorts") or any(
+                not str(b.get("HostPort") or "").isdigit()
+                for binds in (host.get("PortBindings") or {}).values() for b in binds or ()):
+            return  # a host port the engine chooses is not the command line's
         held = {"Name": "/" + NAME_HOLE, "Created": CREATED_HOLE}
         self.doc = {
             "version": VERSION,
@@ -207,7 +213,7 @@ class Recorder:
 
 
 def _bridge_holes(held: dict, doc: dict) -> dict | None:
-    """A start on the default bridge alone, no ports and no resolver: the address, its MAC and
+    """A start on the default bridge alone, without a resolver: the address, its MAC and
     the claim's target become holes in `held` (a copy of the plan where it changes), and the
     network's facts join the template's. What the launcher needs to claim an address as
     network.Networks.allocate does is returned. None: not a case the launcher does."""
@@ -220,7 +226,7 @@ def _bridge_holes(held: dict, doc: dict) -> dict | None:
     if len(eps) != 1 or set(mon["network"]) != {"endpoints"}:
         return None
     ep = eps[0]
-    if ep["name"] != _network.DEFAULT_NAME or ep.get("ports") or ep.get("dns"):
+    if ep["name"] != _network.DEFAULT_NAME or ep.get("dns"):
         return None
     ip, _, prefix = ep["address"].partition("/")
     if ep["mac"] != _network._mac(_network._ip2int(ip)):
