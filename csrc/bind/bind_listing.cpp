@@ -54,6 +54,27 @@ void bind_listing(py::module_& m) {
           py::arg("states") = std::map<std::string, std::string>{},
           "docker ps's rows of the containers `ids` (their config.json and state.json; `states`:\n"
           "state JSON texts that replace a container's file), newest first.");
+    m.def("ps_table",
+          [](const std::string& containers_dir, const std::vector<std::string>& ids, bool trunc, double now,
+             const std::map<std::string, std::string>& states, const std::map<std::string, std::string>& health,
+             long last) -> py::object {
+              std::map<std::string, nlohmann::json> given;
+              for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
+              std::optional<std::string> text;
+              {
+                  py::gil_scoped_release nogil;
+                  std::vector<PsRow> rows = ps_rows(containers_dir, ids, given, trunc, now);
+                  text = ps_table(rows, health, last);
+              }
+              if (!text) return py::none();
+              return py::str(*text);
+          },
+          py::arg("containers_dir"), py::arg("ids"), py::kw_only(), py::arg("trunc"), py::arg("now"),
+          py::arg("states") = std::map<std::string, std::string>{},
+          py::arg("health") = std::map<std::string, std::string>{}, py::arg("last") = -1,
+          "docker ps's default table of the containers `ids` (ps_rows' rows, the first `last` when\n"
+          "> 0), as text; `health`: the STATUS suffix of running containers with a healthcheck, by\n"
+          "id. None when a running row's suffix is missing (then build the rows and the table).");
 }
 
 }  // namespace lb::bind

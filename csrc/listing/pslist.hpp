@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,5 +27,13 @@ namespace lb {
 std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<std::string>& ids,
                            const std::map<std::string, nlohmann::json>& states, bool trunc,
                            double now);
+
+// docker ps's default table (no --format) of `rows`, as docker prints it: the first `last`
+// rows when last > 0; the STATUS of a running row with a healthcheck gets its suffix from
+// `health` (by full id: " (healthy)", ...), and nullopt when a running row's suffix is not
+// there (the caller builds the table itself, reading the health log). Text the size of the
+// table, instead of a Python object per cell (ps -a of 10,000 containers).
+std::optional<std::string> ps_table(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health,
+                                    long last);
 
 }  // namespace lb

@@ -46,6 +46,30 @@ def ps_rows(engine, ids: list[str], loaded=(), trunc: bool = True, now: float | 
     return rows
 
 
+def ps_table(engine, ids: list[str], loaded=(), trunc: bool = True, last: int = -1,
+             now: float | None = None) -> str | None:
+    """docker ps's default table (no --format) of the containers `ids`, as ps_rows would lay
+    it out (the first `last` rows when last > 0), built in C++ as one text: ps -a of 10,000
+    containers makes no Python object a row. None when a running container the caller did not
+    load has a healthcheck (started since the listing): then the rows are the way."""
+    from layerbox import _listing
+
+    states = {c.id: _jsonfast.dumps(c.state) for c in loaded}
+    health = {c.id: _health_suffix(c) for c in loaded if c.state.get("Status") == "running"}
+    try:
+        return _listing.ps_table(engine.store.containers, list(ids), trunc=trunc,
+                                 now=time.time() if now is None else now, states=states,
+                                 health=health, last=last)
+    except OSError as e:
+        import errno
+
+        from layerbox import shape
+
+        if e.errno != errno.EINVAL:
+            raise
+        raise shape.damaged(str(e)) from None  # a file that is not a JSON object
+
+
 def _health_suffix(c) -> str:
     if not (c.config["Config"].get("Healthcheck") or {}).get("Test"):
         return ""  # no healthcheck: ps of many containers imports nothing more

@@ -455,9 +455,14 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
         # read only by the core's rows: a container outside the running index is not running.
         loaded = engine.list(all=False)
         ids = engine.ids() if show_all else [c.id for c in loaded]
-    rows = views.ps_rows(engine, ids, loaded, trunc=not no_trunc)
     if latest:
         last = 1
+    if not (quiet or size or fmt):
+        text = views.ps_table(engine, ids, loaded, trunc=not no_trunc, last=last)
+        if text is not None:
+            sys.stdout.write(text)
+            return 0
+    rows = views.ps_rows(engine, ids, loaded, trunc=not no_trunc)
     if last > 0:
         rows = rows[:last]
     if quiet:
