@@ -1,6 +1,8 @@
 #include "listing/pslist.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +12,7 @@
 #include <optional>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include <simdjson.h>
 
@@ -149,24 +152,216 @@ std::optional<json> read_json_object(Reader& rd, int top, const std::string& id,
     return out;
 }
 
+// The listing's cache (ps_rows' `cache`): what a row reads of each container's two files,
+// kept with the stamp of the container's directory it was read under. Every writer of
+// config.json and state.json (the commands, the monitor) writes a new file and renames it
+// into that directory, which changes the directory's ctime and mtime; so an entry whose stamp
+// still matches holds what the files hold, and ps -a reads one file and stats each directory
+// instead of opening, reading and parsing two files a container. The files stay the truth:
+// an entry that does not match is read again, a cache that does not parse is ignored and
+// rebuilt, and a lost or stale cache only costs the reads.
+//
+// Text, one line a container: ID INO CTIME_S CTIME_NS MTIME_S MTIME_NS \t CONFIG \t STATE,
+// CONFIG and STATE the kept parts as JSON (no raw tab or newline in either; STATE empty for a
+// container never started), between a header line and an "end COUNT" line (a file cut short
+// by a crash does not parse).
+constexpr std::string_view kCacheHeader = "layerbox ps cache 1\n";
+
+struct Stamp {
+    uint64_t ino = 0;
+    int64_t ctime_s = 0, ctime_ns = 0, mtime_s = 0, mtime_ns = 0;
+    bool operator==(const Stamp& o) const {
+        return ino == o.ino && ctime_s == o.ctime_s && ctime_ns == o.ctime_ns && mtime_s == o.mtime_s &&
+               mtime_ns == o.mtime_ns;
+    }
+};
+
+struct CacheEntry {
+    Stamp stamp;
+    std::string_view line, config, state;  // into the cache's text
+};
+
+struct Cache {
+    std::string text;
+    std::unordered_map<std::string_view, CacheEntry> entries;
+    bool read_ok = false;  // false: missing or damaged (rewritten)
+};
+
+bool parse_int(std::string_view& s, int64_t& out) {
+    size_t i = 0;
+    bool neg = i < s.size() && s[i] == '-';
+    if (neg) ++i;
+    if (i == s.size() || s[i] < '0' || s[i] > '9') return false;
+    int64_t v = 0;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+        if (v > (INT64_MAX - 9) / 10) return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    out = neg ? -v : v;
+    s.remove_prefix(i);
+    return true;
+}
+
+// Reads the cache at `path` (relative to nothing: an absolute path of the store's); an empty
+// cache when it is missing or does not parse.
+void read_cache(const std::string& path, Cache& c) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return;
+    UniqueFd f(fd);
+    struct stat st {};
+    if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+    try {
+        c.text = read_all(f.get(), path);
+    } catch (const std::exception&) {
+        return;
+    }
+    std::string_view t = c.text;
+    if (t.substr(0, kCacheHeader.size()) != kCacheHeader) return;
+    t.remove_prefix(kCacheHeader.size());
+    int64_t count = 0;
+    for (;;) {
+        size_t nl = t.find('\n');
+        if (nl == std::string_view::npos) break;
+        std::string_view line = t.substr(0, nl + 1), l = t.substr(0, nl);
+        t.remove_prefix(nl + 1);
+        if (l.substr(0, 4) == "end ") {
+            l.remove_prefix(4);
+            int64_t n = 0;
+            if (parse_int(l, n) && l.empty() && t.empty() && n == count) {
+                c.read_ok = true;
+                return;
+            }
+            break;
+        }
+        size_t sp = l.find(' ');
+        if (sp == std::string_view::npos || sp == 0) break;
+        std::string_view id = l.substr(0, sp);
+        l.remove_prefix(sp);
+        CacheEntry e;
+        int64_t v[5];
+        bool ok = true;
+        for (int64_t& x : v) {
+            if (l.empty() || l[0] != ' ') ok = false;
+            if (!ok) break;
+            l.remove_prefix(1);
+            ok = parse_int(l, x);
+        }
+        if (!ok || l.empty() || l[0] != '\t') break;
+        l.remove_prefix(1);
+        size_t tab = l.find('\t');
+        if (tab == std::string_view::npos) break;
+        e.stamp = Stamp{static_cast<uint64_t>(v[0]), v[1], v[2], v[3], v[4]};
+        e.config = l.substr(0, tab);
+        e.state = l.substr(tab + 1);
+        e.line = line;
+        c.entries[id] = e;
+        ++count;
+    }
+    c.entries.clear();  // damaged: as if there were none
+}
+
+// Writes `text` to `tmp` and renames it to `path`; any failure leaves the old cache (or none).
+void write_cache(const std::string& path, const std::string& tmp, const std::string& text) {
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    bool ok = true;
+    {
+        UniqueFd f(fd);
+        try {
+            write_all(f.get(), text, tmp);
+        } catch (const std::exception&) {
+            ok = false;
+        }
+    }
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+double realtime_now() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+// Parses a cached kept part (small) through the reader's padded buffer; nullopt when it does
+// not parse (a damaged cache: the files are read instead).
+std::optional<json> parse_cached(Reader& rd, std::string_view text, const KeyPaths& keys) {
+    if (rd.buf.size() < text.size() + simdjson::SIMDJSON_PADDING) rd.buf.resize(text.size() + simdjson::SIMDJSON_PADDING);
+    std::memcpy(rd.buf.data(), text.data(), text.size());
+    simdjson::dom::element doc;
+    if (!parsed_object(rd.parser, rd.buf, text.size(), doc)) return std::nullopt;
+    std::vector<std::string_view> at;
+    json out;
+    keep(doc, at, keys, out);
+    return out;
+}
+
 }  // namespace
 
 std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<std::string>& ids,
-                           const std::map<std::string, json>& states, bool trunc, double now) {
+                           const std::map<std::string, json>& states, bool trunc, double now,
+                           const std::string& cache_path, const std::string& cache_tmp) {
     std::vector<std::optional<PsRow>> slots(ids.size());
     if (ids.empty()) return {};  // a store without containers may have no directory for them
     UniqueFd top = open_path(containers_dir, O_PATH | O_DIRECTORY);
+    const bool caching = !cache_path.empty() && !cache_tmp.empty();
+    Cache cache;
+    if (caching) read_cache(cache_path, cache);
+    // An entry is made only of a directory last changed a while before this listing began:
+    // a write in the same tick of the clock as the stat would leave the stamp as it was.
+    const double trusted_before = realtime_now() - 2.0;
+    std::vector<const CacheEntry*> hits(caching ? ids.size() : 0, nullptr);
+    std::vector<std::string> made(caching ? ids.size() : 0);  // new entries' lines
     auto one = [&](Reader& rd, size_t i) {
-        const std::string shown = containers_dir + "/" + ids[i];
-        if (ids[i].empty() || ids[i].find('/') != std::string::npos || ids[i] == ".." || ids[i] == ".")
+        const std::string& id = ids[i];
+        const std::string shown = containers_dir + "/" + id;
+        if (id.empty() || id.find('/') != std::string::npos || id == ".." || id == ".")
             throw_invalid("not a container id", shown);
-        std::optional<json> config = read_json_object(rd, top.get(), ids[i], "config.json", shown + "/config.json", kConfigKeys);
+        auto given = states.find(id);
+        Stamp stamp;
+        if (caching) {
+            struct statx sx {};
+            if (::statx(top.get(), id.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+                        STATX_TYPE | STATX_INO | STATX_CTIME | STATX_MTIME, &sx) != 0) {
+                if (errno == ENOENT || errno == ENOTDIR) return;  // removed meanwhile
+                throw_errno("stat", shown);
+            }
+            if (!S_ISDIR(sx.stx_mode)) return;  // not a container's directory
+            stamp = Stamp{sx.stx_ino, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec, sx.stx_mtime.tv_sec,
+                          sx.stx_mtime.tv_nsec};
+            auto it = cache.entries.find(id);
+            if (it != cache.entries.end() && it->second.stamp == stamp) {
+                const CacheEntry& e = it->second;
+                std::optional<json> config = parse_cached(rd, e.config, kConfigKeys);
+                std::optional<json> state;
+                if (given != states.end()) state = given->second;
+                else if (e.state.empty()) state = json{{"Status", "created"}};
+                else state = parse_cached(rd, e.state, kStateKeys);
+                if (config && state) {
+                    hits[i] = &e;
+                    slots[i] = ps_row(id, *config, *state, trunc, now);
+                    return;
+                }
+            }
+        }
+        std::optional<json> config = read_json_object(rd, top.get(), id, "config.json", shown + "/config.json", kConfigKeys);
         if (!config) return;  // removed meanwhile
-        auto given = states.find(ids[i]);
         std::optional<json> state;
         if (given != states.end()) state = given->second;
-        else state = read_json_object(rd, top.get(), ids[i], "state.json", shown + "/state.json", kStateKeys);
-        slots[i] = ps_row(ids[i], *config, state ? *state : json{{"Status", "created"}}, trunc, now);
+        else state = read_json_object(rd, top.get(), id, "state.json", shown + "/state.json", kStateKeys);
+        if (caching && given == states.end() &&
+            double(stamp.ctime_s) + double(stamp.ctime_ns) / 1e9 < trusted_before &&
+            double(stamp.mtime_s) + double(stamp.mtime_ns) / 1e9 < trusted_before) {
+            std::string& line = made[i];
+            line = id + " " + std::to_string(stamp.ino) + " " + std::to_string(stamp.ctime_s) + " " +
+                   std::to_string(stamp.ctime_ns) + " " + std::to_string(stamp.mtime_s) + " " +
+                   std::to_string(stamp.mtime_ns) + "\t";
+            // Dumped as JSON: invalid UTF-8 (never in a file simdjson accepted) replaced, not thrown.
+            line += config->dump(-1, ' ', false, json::error_handler_t::replace);
+            line += '\t';
+            if (state) line += state->dump(-1, ' ', false, json::error_handler_t::replace);
+            line += '\n';
+        }
+        slots[i] = ps_row(id, *config, state ? *state : json{{"Status", "created"}}, trunc, now);
     };
     // Files of a few hundred containers read in one thread; more on every core.
     size_t workers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
@@ -190,11 +385,36 @@ std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<
         for (auto& e : errors)
             if (e) std::rethrow_exception(e);
     }
+    if (caching) {
+        // Rewritten when it would change: an entry made, or one dropped (a container removed
+        // or changed since); a directory changed in the last seconds is read each time until
+        // it has been left alone for a while.
+        size_t kept = 0, added = 0;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            kept += hits[i] != nullptr;
+            added += !made[i].empty();
+        }
+        if (added || kept != cache.entries.size() || !cache.read_ok) {
+            std::string text(kCacheHeader);
+            for (size_t i = 0; i < ids.size(); ++i) {
+                if (hits[i]) text += hits[i]->line;
+                else text += made[i];
+            }
+            text += "end " + std::to_string(kept + added) + "\n";
+            write_cache(cache_path, cache_tmp, text);
+        }
+    }
+    // Newest first, ties in the order given: the order sorted as indices (a row is 15 strings
+    // to move), then the rows moved once.
+    std::vector<size_t> order;
+    order.reserve(ids.size());
+    for (size_t i = 0; i < slots.size(); ++i)
+        if (slots[i]) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return slots[a]->created > slots[b]->created; });
     std::vector<PsRow> rows;
-    rows.reserve(ids.size());
-    for (auto& s : slots)
-        if (s) rows.push_back(std::move(*s));
-    std::stable_sort(rows.begin(), rows.end(), [](const PsRow& a, const PsRow& b) { return a.created > b.created; });
+    rows.reserve(order.size());
+    for (size_t i : order) rows.push_back(std::move(*slots[i]));
     return rows;
 }
 

@@ -24,9 +24,14 @@ namespace lb {
 // containers the caller has read and reconciled already (a running one found ended or
 // paused). A container removed meanwhile is left out; a file that is not a JSON object throws
 // (invalid, naming it). Reads in parallel when there are many.
+//
+// `cache_path` (with `cache_tmp`, a fresh name to write it under, renamed over it): when `ids`
+// are all the store's containers, the listing's cache (pslist.cpp says how it is kept true):
+// each container's directory is stat'ed and its files read only when it changed since.
 std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<std::string>& ids,
                            const std::map<std::string, nlohmann::json>& states, bool trunc,
-                           double now);
+                           double now, const std::string& cache_path = "",
+                           const std::string& cache_tmp = "");
 
 // docker ps's default table (no --format) of `rows`, as docker prints it: the first `last`
 // rows when last > 0; the STATUS of a running row with a healthcheck gets its suffix from
