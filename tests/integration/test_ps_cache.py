@@ -38,7 +38,8 @@ def cache_text(c) -> str:
 
 
 def listing(c) -> list[str]:
-    return sorted(c("ps", "-a", "--no-trunc", "--format", FMT, check=True).out.splitlines())
+    lines = c("ps", "-a", "--no-trunc", "--format", FMT, check=True).out.splitlines()
+    return sorted(lines, key=lambda line: line.split()[1])  # by name
 
 
 def truth(c) -> list[str]:
