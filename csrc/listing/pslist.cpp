@@ -348,7 +348,7 @@ std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<
         std::optional<json> state;
         if (given != states.end()) state = given->second;
         else state = read_json_object(rd, top.get(), id, "state.json", shown + "/state.json", kStateKeys);
-        if (caching && given == states.end() &&
+        if (caching && given == states.end() && id.find_first_of(" \t\n") == std::string::npos &&
             double(stamp.ctime_s) + double(stamp.ctime_ns) / 1e9 < trusted_before &&
             double(stamp.mtime_s) + double(stamp.mtime_ns) / 1e9 < trusted_before) {
             std::string& line = made[i];
