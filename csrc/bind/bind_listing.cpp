@@ -8,13 +8,13 @@ namespace lb::bind {
 void bind_listing(py::module_& m) {
     m.def("ps_rows",
           [](const std::string& containers_dir, const std::vector<std::string>& ids, bool trunc, double now,
-             const std::map<std::string, std::string>& states) {
+             const std::map<std::string, std::string>& states, const std::string& cache, const std::string& cache_tmp) {
               std::map<std::string, nlohmann::json> given;
               for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
               std::vector<PsRow> rows;
               {
                   py::gil_scoped_release nogil;
-                  rows = ps_rows(containers_dir, ids, given, trunc, now);
+                  rows = ps_rows(containers_dir, ids, given, trunc, now, cache, cache_tmp);
               }
               // The keys made once: 10,000 rows of 17 fields would make and hash each anew.
               static const char* const names[] = {"Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes",
@@ -51,9 +51,32 @@ void bind_listing(py::module_& m) {
               return out;
           },
           py::arg("containers_dir"), py::arg("ids"), py::kw_only(), py::arg("trunc"), py::arg("now"),
-          py::arg("states") = std::map<std::string, std::string>{},
+          py::arg("states") = std::map<std::string, std::string>{}, py::arg("cache") = "", py::arg("cache_tmp") = "",
           "docker ps's rows of the containers `ids` (their config.json and state.json; `states`:\n"
-          "state JSON texts that replace a container's file), newest first.");
+          "state JSON texts that replace a container's file), newest first. `cache`, when `ids` are\n"
+          "every container of the store: the listing's cache file, written as `cache_tmp` and renamed.");
+    m.def("ps_table",
+          [](const std::string& containers_dir, const std::vector<std::string>& ids, bool trunc, double now,
+             const std::map<std::string, std::string>& states, const std::map<std::string, std::string>& health,
+             long last, const std::string& cache, const std::string& cache_tmp) -> py::object {
+              std::map<std::string, nlohmann::json> given;
+              for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
+              std::optional<std::string> text;
+              {
+                  py::gil_scoped_release nogil;
+                  std::vector<PsRow> rows = ps_rows(containers_dir, ids, given, trunc, now, cache, cache_tmp);
+                  text = ps_table(rows, health, last);
+              }
+              if (!text) return py::none();
+              return py::str(*text);
+          },
+          py::arg("containers_dir"), py::arg("ids"), py::kw_only(), py::arg("trunc"), py::arg("now"),
+          py::arg("states") = std::map<std::string, std::string>{},
+          py::arg("health") = std::map<std::string, std::string>{}, py::arg("last") = -1,
+          py::arg("cache") = "", py::arg("cache_tmp") = "",
+          "docker ps's default table of the containers `ids` (ps_rows' rows, the first `last` when\n"
+          "> 0), as text; `health`: the STATUS suffix of running containers with a healthcheck, by\n"
+          "id. None when a running row's suffix is missing (then build the rows and the table).");
 }
 
 }  // namespace lb::bind

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,21 @@ namespace lb {
 // containers the caller has read and reconciled already (a running one found ended or
 // paused). A container removed meanwhile is left out; a file that is not a JSON object throws
 // (invalid, naming it). Reads in parallel when there are many.
+//
+// `cache_path` (with `cache_tmp`, a fresh name to write it under, renamed over it): when `ids`
+// are all the store's containers, the listing's cache (pslist.cpp says how it is kept true):
+// each container's directory is stat'ed and its files read only when it changed since.
 std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<std::string>& ids,
                            const std::map<std::string, nlohmann::json>& states, bool trunc,
-                           double now);
+                           double now, const std::string& cache_path = "",
+                           const std::string& cache_tmp = "");
+
+// docker ps's default table (no --format) of `rows`, as docker prints it: the first `last`
+// rows when last > 0; the STATUS of a running row with a healthcheck gets its suffix from
+// `health` (by full id: " (healthy)", ...), and nullopt when a running row's suffix is not
+// there (the caller builds the table itself, reading the health log). Text the size of the
+// table, instead of a Python object per cell (ps -a of 10,000 containers).
+std::optional<std::string> ps_table(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health,
+                                    long last);
 
 }  // namespace lb

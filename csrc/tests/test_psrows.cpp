@@ -127,6 +127,29 @@ int main() {
         threw = e.path == cdir + "/state.json";
     }
     assert(threw);
+
+    // docker's default table (ps_table): each column as wide as its widest cell (in characters,
+    // not bytes) + 3, at least 10; the expected text is layerbox.cli.output._tabwriter's.
+    PsRow a, b;
+    a.full_id = "abc-full";
+    a.id = "abc", a.image = "b\u00fc/\u00fcn\u00ef", a.command = "\"true\"", a.running_for = "2 hours ago";
+    a.status = "Exited (0) 1 hour ago", a.state = "exited", a.names = "x";
+    b.full_id = "def-full";
+    b.id = "def", b.image = "busybox", b.command = "\"sh -c 'sleep 9'\"", b.running_for = "3 hours ago";
+    b.status = "Up 3 hours", b.state = "running", b.ports = "0.0.0.0:80->80/tcp", b.names = "web";
+    b.healthcheck = true;
+    std::vector<PsRow> table_rows = {a, b};
+    assert(!ps_table(table_rows, {}, -1));  // a running row with a healthcheck needs its suffix
+    table_rows = {a, b};
+    auto table = ps_table(table_rows, {{"def-full", " (healthy)"}}, -1);
+    assert(table && *table ==
+           "CONTAINER ID   IMAGE     COMMAND             CREATED       STATUS                  PORTS                NAMES\n"
+           "abc            b\u00fc/\u00fcn\u00ef    \"true\"              2 hours ago   Exited (0) 1 hour ago                        x\n"
+           "def            busybox   \"sh -c 'sleep 9'\"   3 hours ago   Up 3 hours (healthy)    0.0.0.0:80->80/tcp   web\n");
+    table_rows = {a, b};
+    table = ps_table(table_rows, {}, 1);  // -n 1: the running row is not shown, no suffix needed
+    assert(table && table->find("abc ") != std::string::npos && table->find("def") == std::string::npos);
+
     std::system(("rm -rf " + root).c_str());
     std::puts("test_psrows: ok");
     return 0;

@@ -17,20 +17,33 @@ def status_text(state: dict, now: float | None = None) -> str:
     return _core.status_text(_jsonfast.dumps(state), time.time() if now is None else now)
 
 
-def ps_rows(engine, ids: list[str], loaded=(), trunc: bool = True, now: float | None = None) -> list[dict]:
+def _cache_args(engine, complete: bool) -> dict:
+    """The listing cache's arguments when `ids` are every container of the store (ps -a)."""
+    if not complete:
+        return {}
+    from layerbox.store import owner
+
+    store = engine.store
+    return {"cache": store.ps_cache, "cache_tmp": os.path.join(store.tmp, f"pscache-{owner()}-{os.urandom(8).hex()}")}
+
+
+def ps_rows(engine, ids: list[str], loaded=(), trunc: bool = True, now: float | None = None,
+            complete: bool = False) -> list[dict]:
     """docker ps's rows of the containers `ids` (the fields `ps --format` knows, as strings),
     newest first, read and built in C++ (csrc/listing, core/psrows.cpp) on every core without the GIL:
     `ps -a` over 10,000 containers reads none of them in Python. `loaded`: containers the
     engine has read and reconciled (the running ones: one found ended or paused shows so);
     the others are read from their files as they are (a container that is not in the running
     index is not running). A removed one is left out. Each row also has `_id` (the full id) and
-    `_labels` (a dict)."""
+    `_labels` (a dict). `complete`: `ids` are every container of the store, so the store's
+    listing cache (ps-cache) is used and kept."""
     from layerbox import _listing, shape
 
     states = {c.id: _jsonfast.dumps(c.state) for c in loaded}
     now = time.time() if now is None else now
     try:
-        rows = _listing.ps_rows(engine.store.containers, list(ids), trunc=trunc, now=now, states=states)
+        rows = _listing.ps_rows(engine.store.containers, list(ids), trunc=trunc, now=now, states=states,
+                                **_cache_args(engine, complete))
     except OSError as e:
         import errno
 
@@ -44,6 +57,30 @@ def ps_rows(engine, ids: list[str], loaded=(), trunc: bool = True, now: float | 
             c = by_id.get(r["_id"]) or engine.load(r["_id"])  # started since the listing
             r["Status"] += _health_suffix(c)
     return rows
+
+
+def ps_table(engine, ids: list[str], loaded=(), trunc: bool = True, last: int = -1,
+             now: float | None = None, complete: bool = False) -> str | None:
+    """docker ps's default table (no --format) of the containers `ids`, as ps_rows would lay
+    it out (the first `last` rows when last > 0), built in C++ as one text: ps -a of 10,000
+    containers makes no Python object a row. None when a running container the caller did not
+    load has a healthcheck (started since the listing): then the rows are the way."""
+    from layerbox import _listing
+
+    states = {c.id: _jsonfast.dumps(c.state) for c in loaded}
+    health = {c.id: _health_suffix(c) for c in loaded if c.state.get("Status") == "running"}
+    try:
+        return _listing.ps_table(engine.store.containers, list(ids), trunc=trunc,
+                                 now=time.time() if now is None else now, states=states,
+                                 health=health, last=last, **_cache_args(engine, complete))
+    except OSError as e:
+        import errno
+
+        from layerbox import shape
+
+        if e.errno != errno.EINVAL:
+            raise
+        raise shape.damaged(str(e)) from None  # a file that is not a JSON object
 
 
 def _health_suffix(c) -> str:

@@ -12,6 +12,10 @@ Layout (root: ``--root``, ``LAYERBOX_ROOT`` or /var/lib/layerbox)::
                            stopped): `ps` reads these names, not every container (the index);
                            a second link of its config.json (no inode of its own to allocate
                            and free per start), or an empty file
+    ps-cache               what `ps -a` reads of each container, stamped with its dir's ctime
+                           and mtime: a cache, rebuilt when missing or damaged, an entry read
+                           again when its dir changed (csrc/listing/pslist.cpp); written as
+                           tmp/pscache-<pid>-<start>-<hex>, renamed into place
     init/                  the shared "init layer": mount points every container needs
     tmp/                   staging: <kind>-<pid>-<start time>-<name>, owned by that process
     leases/<pid>-<start>   layers a live process publishes, and its new image until tagged
@@ -183,6 +187,7 @@ class Store:
         self.names = os.path.join(self.root, "names")
         self.running = os.path.join(self.root, "running")
         self.tmp = os.path.join(self.root, "tmp")
+        self.ps_cache = os.path.join(self.root, "ps-cache")
         self.init_layer = os.path.join(self.root, "init")
         self.volumes = os.path.join(self.root, "volumes")
         self.refs_file = os.path.join(self.root, "refs.json")

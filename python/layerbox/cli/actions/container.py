@@ -458,6 +458,7 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
     engine = ctx.engine
     flt = _parse_filters(filters)
     show_all = all_ or last > 0 or latest or "status" in flt or "exited" in flt
+    complete = False  # ids are every container of the store
     if flt:
         loaded = engine.filter(engine.list(all=show_all), flt)
         ids = [c.id for c in loaded]
@@ -466,9 +467,15 @@ def ps(ctx, all_=False, quiet=False, no_trunc=False, last=-1, latest=False, filt
         # read only by the core's rows: a container outside the running index is not running.
         loaded = engine.list(all=False)
         ids = engine.ids() if show_all else [c.id for c in loaded]
-    rows = views.ps_rows(engine, ids, loaded, trunc=not no_trunc)
+        complete = show_all
     if latest:
         last = 1
+    if not (quiet or size or fmt):
+        text = views.ps_table(engine, ids, loaded, trunc=not no_trunc, last=last, complete=complete)
+        if text is not None:
+            sys.stdout.write(text)
+            return 0
+    rows = views.ps_rows(engine, ids, loaded, trunc=not no_trunc, complete=complete)
     if last > 0:
         rows = rows[:last]
     if quiet:
