@@ -48,7 +48,7 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
     options = BuildOptions(
         tags=tags, buildargs=_parse_kv(build_args, "build-arg", env_fallback=True), target=target,
         nocache=no_cache, pull=pull, labels=_parse_kv(labels, "label"), network_mode=network,
-        rm=rm, forcerm=force_rm, quiet=quiet)
+        rm=rm, forcerm=force_rm, quiet=quiet, prepare_runs=True)
     out = _QuietOutput() if quiet else _CliOutput()
     store = ctx.store
     _terminate_like_interrupt()
