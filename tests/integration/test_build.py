@@ -757,3 +757,21 @@ def test_copy_and_workdir_below_existing_directories_keep_them(cli, builds, tmp_
         "/srv 750 5 6", "/srv/deep 1777 0 0", "/srv/deep/new 755 0 0", "/srv/deep/new/src 755 0 0",
         "/srv/deep/f 755 0 0", "/srv/deep/w/x 755 0 0", "/fresh 755 0 0", "b", "1", "a",
         "/srv/deep/w/x"]
+
+
+def test_run_step_root_is_volatile_and_its_files_are_kept(cli, builds, tmp_path, store_root):
+    """A RUN step's container mounts its root with overlayfs' volatile (no sync of the whole
+    file system at its unmount): the command sees that, its output shows, what it wrote is in
+    the image, and its container, upper and work dirs are gone afterwards."""
+    ctx = context(tmp_path / "ctx", {}, "FROM busybox\n"
+                                        "RUN grep ' / overlay ' /proc/mounts | grep -o volatile; "
+                                        "echo made > /made.txt\n"
+                                        "RUN cat /made.txt; echo again >> /made.txt\n")
+    containers = os.listdir(os.path.join(store_root, "containers"))
+    r = build(cli, ctx, "--no-cache", "-t", "volatile-step:1")
+    out = dict(steps(r.out))
+    assert "volatile" in out["RUN grep ' / overlay ' /proc/mounts | grep -o volatile; echo made > /made.txt"]
+    assert "made" in out["RUN cat /made.txt; echo again >> /made.txt"]
+    assert run(cli, "volatile-step:1", "cat", "/made.txt") == "made\nagain\n"
+    assert os.listdir(os.path.join(store_root, "containers")) == containers
+    cli("rmi", "volatile-step:1")

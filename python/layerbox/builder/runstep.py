@@ -117,7 +117,9 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
 def _start_and_wait(b, engine, cid: str) -> int:
     out_fd, err_fd, finish = b.out.run_stdio()
     try:
-        mon = engine.start(cid, stdout=out_fd, stderr=err_fd)
+        # volatile: the upper dir becomes the step's layer (made durable with the step's
+        # syncfs) or goes with the container; no sync of the file system at the unmount
+        mon = engine.start(cid, stdout=out_fd, stderr=err_fd, volatile=True)
         try:
             while True:
                 # In slices, so that a Ctrl-C (KeyboardInterrupt) gets through to us and the
