@@ -834,3 +834,28 @@ print(" ".join(os.listdir(st.tmp)))
         time.sleep(0.1)
     assert [n for n in _staging(store_root) if n.startswith("test-")] == []
     assert owner_alive(parent) is False
+
+
+def test_a_gc_while_a_run_step_runs_keeps_the_builds_images(cli, builds, tmp_path, busybox_tar):
+    """A RUN step's container is created from the step image before its record is in place
+    (the record comes with the step's own sync). Meanwhile another command collects what no
+    image names (rm of a container whose image was removed with rmi -f): the build's images
+    stay whole, and a rebuild takes every step from the cache."""
+    ctx = context(tmp_path / "ctx", {"f": "data"},
+                  "FROM busybox\nENV A=1\nCOPY f /f\nRUN sleep 2; cat /f > /g\nCMD [\"cat\", \"/g\"]\n")
+    cli("import", busybox_tar, "gc-victim:1", check=True)
+    p = cli.popen("build", "--no-cache", "-t", "gc-during:1", ctx, stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while cli("ps", "-q").out.strip() == "" and time.time() < deadline:
+        time.sleep(0.05)  # until the RUN step's container runs
+    cid = cli("create", "gc-victim:1", "true", check=True).out.strip()
+    cli("rmi", "-f", "gc-victim:1", check=True)
+    cli("rm", cid, check=True)  # its image is gone: collects what nothing names
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, (out, err)
+    assert run(cli, "gc-during:1") == "data"
+    assert cli("system", "check").returncode == 0
+    r = build(cli, ctx, "-t", "gc-during:1")
+    assert r.out.count(" ---> Using cache") == 4, r.out
+    cli("rmi", "gc-during:1")

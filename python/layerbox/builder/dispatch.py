@@ -437,8 +437,10 @@ class Builder:
 
     # -- dispatch -------------------------------------------------------------------------------
     def _dispatch(self, st: _Stage, inst) -> None:
-        if isinstance(inst, D.Run) or getattr(inst, "from_", None):
-            self.settle()  # its container, or an image it copies from, reads image records
+        if getattr(inst, "from_", None):
+            self.settle()  # an image it copies from is read through its record
+        # A RUN's container is created from the step image this build made and knows
+        # (ImageStore._staged): its record is put in place by the step's own sync, no extra one.
         handler = getattr(self, "_do_" + inst.keyword.lower())
         try:
             handler(st, inst)
