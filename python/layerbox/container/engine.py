@@ -1027,8 +1027,8 @@ class ContainerEngine:
         # load) go after the caller has its answer, on this process's worker.
         _util.later(_core.remove_tree, gone)
         image = config.get("Image", "")
-        if (image and image not in self.images._staged  # a build's step image, record to come
-                and not os.path.exists(self.store.image_record(image))):
+        if (image and not os.path.exists(self.store.image_record(image))
+                and image not in self.images._staged):  # a build's step image, record to come
             # Its image was removed with `rmi -f` while this container kept its layers: now
             # nothing may be left using them.
             with self.store.lock():
