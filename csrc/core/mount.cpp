@@ -11,6 +11,7 @@
 
 #include "core/copyup.hpp"
 #include "core/error.hpp"
+#include "core/fsutil.hpp"
 #include "core/plan.hpp"
 #include "core/rootpath.hpp"
 #include "core/syscalls.hpp"
@@ -440,8 +441,34 @@ void MountApi::set_propagation(int target_fd, const std::string& name, unsigned 
         throw_errno("set mount propagation of", name);
 }
 
+// A mount with overlayfs' "volatile" leaves work/work/incompat/volatile, and the kernel refuses
+// any later mount of that upper and work dir while it is there (the upper dir may have lost
+// writes in a crash). Ours are only on roots that do not outlive their container (plan.py's
+// VOLATILE_OPTIONS), and a container's files are not made durable anyway (the next command
+// reconciles after a crash), so a root mounted again (a build step's container kept with
+// --rm=false and started later) simply drops the mark. Both dirs are overlayfs' own, opened
+// without following links; nothing to do when they are not there.
+void clear_volatile_mark(const std::string& work) {
+    int w = ::open(work.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (w < 0) return;
+    UniqueFd wfd(w);
+    int ww = ::openat(wfd.get(), "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ww < 0) return;
+    UniqueFd wwfd(ww);
+    // incompat/volatile/dirty (Linux 6.x); removed by fd, never following a link
+    try {
+        remove_tree_at(wwfd.get(), "incompat");
+    } catch (const SysError& e) {
+        throw SysError(e.err, e.syscall, work + "/work/incompat",
+                       format_error(e.err, "remove overlay's volatile mark", work + "/work/incompat"));
+    }
+}
+
 void mount_rootfs(MountApi& api, const RootfsSpec& r, int target_fd) {
-    if (!r.bind_dir) return api.mount_overlay(r, target_fd, r.target);
+    if (!r.bind_dir) {
+        if (!r.upper.empty() && !r.work.empty()) clear_volatile_mark(r.work);
+        return api.mount_overlay(r, target_fd, r.target);
+    }
     api.bind(target_fd, r.target, target_fd, r.target, true, false);
 }
 
@@ -477,7 +504,12 @@ std::string legacy_overlay_options(const RootfsSpec& r, const std::string& chdir
     }
     std::string s = "lowerdir=" + lower;
     if (!r.upper.empty()) s += ",upperdir=" + r.upper + ",workdir=" + r.work;
-    for (auto& [k, v] : r.options) s += "," + k + (v.empty() ? "" : "=" + v);
+    for (auto& [k, v] : r.options) {
+        // mount(2) fails on an option the kernel lacks, where fsconfig is best effort; the
+        // kernels this path is for (no fsopen, before 5.2) lack "volatile" (5.10).
+        if (k == "volatile") continue;
+        s += "," + k + (v.empty() ? "" : "=" + v);
+    }
     if (s.size() >= 4096)
         throw SysError(E2BIG, "mount", r.target,
                        "mount overlay on " + r.target + ": " + std::to_string(r.lower.size()) +

@@ -108,6 +108,9 @@ std::unique_ptr<MountApi> make_best_mount_api();
 // The container's root on `target_fd`: the overlay, or with r.bind_dir the directory bound on
 // itself (recursively), as an OCI bundle's rootfs is.
 void mount_rootfs(MountApi& api, const RootfsSpec& r, int target_fd);
+// Removes what a "volatile" overlay mount left in work dir `work` (work/incompat/volatile),
+// without which the kernel refuses to mount that upper and work dir again; see mount.cpp.
+void clear_volatile_mark(const std::string& work);
 
 // Runs the plan's mount operations, in order, inside `rootfd`.
 void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops);

@@ -29,6 +29,7 @@ public:
     BackgroundWriter& operator=(const BackgroundWriter&) = delete;
 
     // Copies the bytes into the next free chunk; blocks only when every chunk is in flight.
+    // The thread starts when the first chunk fills (smaller output is written by finish()).
     // Throws what a previous write failed with.
     void write(const void* p, size_t n);
     // Writes what is left and waits for it; throws the writer's error, if any.
@@ -39,6 +40,8 @@ private:
         std::unique_ptr<unsigned char[]> data;
         size_t used = 0;
     };
+    Chunk new_chunk();
+    void write_chunk(const Chunk& c);
     void run();
     void submit_current();
     void rethrow();
@@ -46,6 +49,8 @@ private:
     int fd_;
     std::string shown_;
     size_t chunk_size_;
+    size_t max_chunks_;
+    size_t allocated_ = 0;
     bool writeback_ = false;
     uint64_t offset_ = 0;
     std::mutex mu_;

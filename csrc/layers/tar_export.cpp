@@ -219,6 +219,7 @@ std::string run_in_private_overlay(const PrivateOverlay& o,
             r.target = o.target;
             r.readonly = o.upper.empty();
             UniqueFd target = open_path(o.target, O_PATH | O_DIRECTORY);
+            if (!r.upper.empty() && !r.work.empty()) clear_volatile_mark(r.work);
             api->mount_overlay(r, target.get(), o.target);
             if (!o.mounts.empty()) {
                 UniqueFd root = open_path(o.target, O_PATH | O_DIRECTORY);  // the overlay now

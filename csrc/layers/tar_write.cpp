@@ -32,6 +32,37 @@
 #include "layers/whiteout.hpp"
 #include "core/writer_thread.hpp"
 
+#if LAYERBOX_LIBARCHIVE_STATIC
+#include <archive.h>
+#include <archive_entry.h>
+
+// libarchive linked statically (CMakeLists.txt): its PAX writer calls this one helper of
+// archive_write_set_format.o, the file that also holds archive_write_set_format()'s table of
+// every writer, so linking it would pull in all of them (xar: libxml2 and ICU; zip and 7zip:
+// nettle, lzma, bzip2), the dependencies that made loading _layers cost 4-8 ms. Defined here
+// instead, as libarchive 3.6 defines it (the writer names the entry type it cannot store).
+extern "C" void __archive_write_entry_filetype_unsupported(struct archive* a, struct archive_entry* entry,
+                                                           const char* format) {
+    const char* name = nullptr;
+    switch (archive_entry_filetype(entry)) {
+        case AE_IFDIR: name = "directories"; break;
+        case AE_IFLNK: name = "symbolic links"; break;
+        case AE_IFCHR: name = "character devices"; break;
+        case AE_IFBLK: name = "block devices"; break;
+        case AE_IFIFO: name = "named pipes"; break;
+        case AE_IFSOCK: name = "sockets"; break;
+        default: break;
+    }
+    if (name != nullptr)
+        archive_set_error(a, EILSEQ, "%s: %s format cannot archive %s", archive_entry_pathname(entry), format,
+                          name);
+    else
+        archive_set_error(a, EILSEQ, "%s: %s format cannot archive files with mode 0%lo",
+                          archive_entry_pathname(entry), format,
+                          static_cast<unsigned long>(archive_entry_mode(entry)));
+}
+#endif
+
 namespace lb {
 
 LayerSource parse_layer_source(const std::string& s) {

@@ -233,7 +233,7 @@ def _later_worker(st: dict) -> None:
             while not st["jobs"]:
                 cv.wait()
             fn, args = st["jobs"].pop(0)
-            st["busy"] = True
+            st["busy"] = (fn, args)
         try:
             fn(*args)
         except BaseException:  # noqa: BLE001 - see later(): what stays is staging of ours
@@ -246,11 +246,113 @@ def _later_worker(st: dict) -> None:
 def finish_later() -> None:
     """Waits until this process's `later` work is done."""
     st = _LATER
-    if st.get("pid") != os.getpid() or st.get("thread") is None:
+    if st.get("pid") != os.getpid() or st.get("thread") is None or _HANDING_OFF:
         return
     with st["cv"]:
         while st["jobs"] or st["busy"]:
             st["cv"].wait()
+
+
+_HANDING_OFF: list = []  # hand_off_later's fork: finish_later (the at-fork hook) must not wait
+_DETACH_AT_EXIT: list = []
+
+
+def detach_later_at_exit() -> None:
+    """The command's `later` work is handed to a detached child at its exit (hand_off_later)
+    instead of being waited for (the CLI's run_and_exit)."""
+    _DETACH_AT_EXIT[:] = [True]
+
+
+def end_later() -> None:
+    """At the CLI's exit: hand_off_later when the command asked for it, else finish_later."""
+    if _DETACH_AT_EXIT:
+        hand_off_later()
+    else:
+        finish_later()
+
+
+def hand_off_later() -> None:
+    """For a command about to exit (the CLI's build): what `later` has not done yet, all of it
+    removals of staging dirs of ours in the store's tmp/, goes on in a detached child instead
+    of the caller waiting for it (each unlink that frees blocks waits for the disk's discard
+    here: 0-500 ms at the end of a build under load, after its answer was printed).
+
+    The child takes the dirs over before this process exits: each is renamed to a staging
+    name of the child's own (<kind>-<child pid>-<start>-<name>), so the next command's
+    reclaim (which removes the staging of processes that are gone) leaves them to it; killed,
+    it leaves them to that reclaim like any crash. It has no stdio and no other fd of ours
+    (a caller reading our output sees its end when we exit) and a session of its own. Any job
+    that is not such a removal, or a fork that fails: the work is done here, as before."""
+    st = _LATER
+    if st.get("pid") != os.getpid() or st.get("thread") is None:
+        return
+    from layerbox import _core
+
+    with st["cv"]:
+        jobs = ([st["busy"]] if st["busy"] else []) + list(st["jobs"])
+        if not jobs or any(fn not in (_core.remove_tree, os.rmdir) for fn, _args in jobs):
+            jobs = None
+        else:
+            st["jobs"].clear()  # ours now; the one in flight may finish meanwhile (both tolerate it)
+    if jobs is None:
+        finish_later()
+        return
+    from layerbox.store import owner, staging_owner
+
+    me = owner()
+    r, w = os.pipe2(os.O_CLOEXEC)
+    _HANDING_OFF.append(True)
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    finally:
+        _HANDING_OFF.clear()
+    if pid == 0:  # the child: never returns
+        try:
+            os.close(r)
+            os.setsid()
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, w)
+            os.closerange(w + 1, 1 << 20)
+            mine = owner()
+            todo = []
+            for fn, (path,) in jobs:
+                head, name = os.path.split(path)
+                if staging_owner(name) == me:
+                    parts = name.rsplit("-", 3)
+                    moved = os.path.join(head, f"{parts[0]}-{mine}-{parts[3]}")
+                    try:
+                        os.rename(path, moved)
+                        path = moved
+                    except OSError:
+                        pass  # gone already (the job in flight), or not ours to take
+                todo.append((fn, path))
+            os.write(w, b"k")
+            os.close(w)
+            for fn, path in todo:
+                try:
+                    fn(path)
+                except BaseException:  # noqa: BLE001 - what stays is staging of a gone process
+                    pass
+        finally:
+            os._exit(0)
+    os.close(w)
+    if pid < 0:
+        os.close(r)
+        for fn, args in jobs:
+            try:
+                fn(*args)
+            except BaseException:  # noqa: BLE001 - see later()
+                pass
+        finish_later()
+        return
+    try:
+        os.read(r, 1)  # the child took the dirs over (or died: the next reclaim does it)
+    finally:
+        os.close(r)
 
 
 def human_duration(seconds: float) -> str:

@@ -757,3 +757,105 @@ def test_copy_and_workdir_below_existing_directories_keep_them(cli, builds, tmp_
         "/srv 750 5 6", "/srv/deep 1777 0 0", "/srv/deep/new 755 0 0", "/srv/deep/new/src 755 0 0",
         "/srv/deep/f 755 0 0", "/srv/deep/w/x 755 0 0", "/fresh 755 0 0", "b", "1", "a",
         "/srv/deep/w/x"]
+
+
+def test_run_step_root_is_volatile_and_its_files_are_kept(cli, builds, tmp_path, store_root):
+    """A RUN step's container mounts its root with overlayfs' volatile (no sync of the whole
+    file system at its unmount): the command sees that, its output shows, what it wrote is in
+    the image, and its container, upper and work dirs are gone afterwards."""
+    ctx = context(tmp_path / "ctx", {}, "FROM busybox\n"
+                                        "RUN grep ' / overlay ' /proc/mounts | grep -o volatile; "
+                                        "echo made > /made.txt\n"
+                                        "RUN cat /made.txt; echo again >> /made.txt\n")
+    containers = os.listdir(os.path.join(store_root, "containers"))
+    r = build(cli, ctx, "--no-cache", "-t", "volatile-step:1")
+    out = dict(steps(r.out))
+    assert "volatile" in out["RUN grep ' / overlay ' /proc/mounts | grep -o volatile; echo made > /made.txt"]
+    assert "made" in out["RUN cat /made.txt; echo again >> /made.txt"]
+    assert run(cli, "volatile-step:1", "cat", "/made.txt") == "made\nagain\n"
+    assert os.listdir(os.path.join(store_root, "containers")) == containers
+    cli("rmi", "volatile-step:1")
+
+
+def _staging(store_root) -> list:
+    return [n for n in os.listdir(os.path.join(store_root, "tmp")) if not n.startswith("download-")]
+
+
+def test_build_leaves_no_staging_behind_once_its_cleanup_ends(cli, builds, tmp_path, store_root):
+    """The steps' workspaces and containers are removed after the build answered (by a
+    detached child when the removal is not over at its exit): nothing stays in the store."""
+    ctx = context(tmp_path / "ctx", {"a/f1": "1", "a/f2": "2"},
+                  "FROM busybox\nWORKDIR /w\nCOPY a /w/a\nRUN echo x > /w/x\nRUN cat /w/a/f1\n")
+    r = build(cli, ctx, "--no-cache", "-q")
+    image = r.out.strip()
+    deadline = time.time() + 60
+    while _staging(store_root) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _staging(store_root) == []
+    assert run(cli, image, "cat", "/w/x", "/w/a/f2") == "x\n2"
+    cli("rmi", image)
+
+
+def test_removals_handed_off_at_exit_go_on_in_a_child_that_owns_them(store_root):
+    """hand_off_later (the CLI build's exit): the staging dirs still to remove are renamed to
+    the child's own names before the caller goes on (the next command's reclaim leaves a live
+    process's staging alone), then removed by it."""
+    import subprocess
+    import sys
+
+    code = r"""
+import os, sys
+from layerbox import _util, _core
+from layerbox.store import Store, owner
+st = Store(sys.argv[1]).ensure()
+dirs = [st.mkdtemp("test", os.urandom(4).hex()) for _ in range(3)]
+for d in dirs:
+    for i in range(2000):
+        with open(os.path.join(d, "f%d" % i), "w") as f:
+            f.write("x")  # a block to free: the removal waits for the disk's discard
+for d in dirs:
+    _util.later(_core.remove_tree, d)
+_util.hand_off_later()
+print(owner())
+print(" ".join(os.listdir(st.tmp)))
+"""
+    r = subprocess.run([sys.executable, "-c", code, store_root], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    parent, left = r.stdout.splitlines()[0], r.stdout.splitlines()[1:]
+    from layerbox.store import owner_alive, staging_owner
+
+    for name in " ".join(left).split():
+        if name.startswith("test-"):
+            token = staging_owner(name)
+            assert token != parent, "a dir left under the name of the process that exited"
+    deadline = time.time() + 60
+    while [n for n in _staging(store_root) if n.startswith("test-")] and time.time() < deadline:
+        time.sleep(0.1)
+    assert [n for n in _staging(store_root) if n.startswith("test-")] == []
+    assert owner_alive(parent) is False
+
+
+def test_a_gc_while_a_run_step_runs_keeps_the_builds_images(cli, builds, tmp_path, busybox_tar):
+    """A RUN step's container is created from the step image before its record is in place
+    (the record comes with the step's own sync). Meanwhile another command collects what no
+    image names (rm of a container whose image was removed with rmi -f): the build's images
+    stay whole, and a rebuild takes every step from the cache."""
+    ctx = context(tmp_path / "ctx", {"f": "data"},
+                  "FROM busybox\nENV A=1\nCOPY f /f\nRUN sleep 2; cat /f > /g\nCMD [\"cat\", \"/g\"]\n")
+    cli("import", busybox_tar, "gc-victim:1", check=True)
+    p = cli.popen("build", "--no-cache", "-t", "gc-during:1", ctx, stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while cli("ps", "-q").out.strip() == "" and time.time() < deadline:
+        time.sleep(0.05)  # until the RUN step's container runs
+    cid = cli("create", "gc-victim:1", "true", check=True).out.strip()
+    cli("rmi", "-f", "gc-victim:1", check=True)
+    cli("rm", cid, check=True)  # its image is gone: collects what nothing names
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, (out, err)
+    assert run(cli, "gc-during:1") == "data"
+    assert cli("system", "check").returncode == 0
+    r = build(cli, ctx, "-t", "gc-during:1")
+    assert r.out.count(" ---> Using cache") == 4, r.out
+    cli("rmi", "gc-during:1")

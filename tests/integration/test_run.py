@@ -67,6 +67,51 @@ def test_writes_stay_in_the_container_layer(cli, busybox_image, store_root):
         cli("rm", name, check=True)
 
 
+def test_rm_container_root_is_volatile_and_a_kept_one_is_not(cli, busybox_image, store_root):
+    """--rm: the root is mounted with overlayfs' volatile (its upper dir goes at the exit, so no
+    sync of the file system at the unmount) and the container is gone afterwards; a container
+    that stays is mounted as before."""
+    before = os.listdir(os.path.join(store_root, "containers"))
+    r = run(cli, "busybox", "sh", "-c", "grep ' / overlay ' /proc/mounts | grep -c volatile")
+    assert r.returncode == 0 and r.out == "1\n", (r.out, r.err)
+    assert os.listdir(os.path.join(store_root, "containers")) == before
+    r = cli("run", "--name", "kept-root", "busybox", "sh", "-c",
+            "grep ' / overlay ' /proc/mounts | grep -c volatile")
+    try:
+        assert r.out == "0\n", (r.out, r.err)
+    finally:
+        cli("rm", "kept-root", check=True)
+
+
+def test_root_mounted_volatile_once_starts_again(cli, busybox_image, store_root, tmp_path):
+    """A root once mounted volatile (a build step's container kept with --rm=false) keeps the
+    kernel's mark in its work dir, which refuses any later mount of it: start and cp remove the
+    mark first, and what the container wrote is still there."""
+    from layerbox.container.engine import ContainerEngine
+    from layerbox.store import Store
+
+    engine = ContainerEngine(Store(store_root))
+    c = engine.create_container("busybox", command=["sh", "-c", "echo one >> /one"],
+                                network_mode="none", detach=True, name="was-volatile")
+    try:
+        mon = engine.start(c.id, volatile=True)
+        while not mon.wait(timeout_ms=250)["exited"]:
+            pass
+        mon.close()
+        assert os.path.isdir(os.path.join(c.dir, "work", "work", "incompat", "volatile"))
+        src = tmp_path / "x"
+        src.write_text("x\n")
+        assert cli("cp", str(src), "was-volatile:/x").returncode == 0
+        r = cli("start", "-a", "was-volatile")
+        assert r.returncode == 0, r.err
+        r = cli("commit", "was-volatile", "was-volatile:1")
+        assert r.returncode == 0, r.err
+        assert run(cli, "was-volatile:1", "cat", "/one", "/x").out == "one\none\nx\n"
+    finally:
+        cli("rm", "-f", "was-volatile")
+        cli("rmi", "was-volatile:1")
+
+
 def test_environment_workdir_and_user(cli, busybox_image, tmp_path):
     envfile = tmp_path / "env"
     envfile.write_text("# a comment\nFROM_FILE=yes\nSHARED=file\n")

@@ -63,7 +63,11 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
                                 working_dir=st.run.get("WorkingDir") or None,
                                 user=st.run.get("User") or "", network_mode=network, detach=True,
                                 # a step's VOLUMEs are handled below, not as anonymous volumes
-                                image_volumes=False)
+                                image_volumes=False,
+                                # its output goes straight to the build's; a container that
+                                # is removed after the step (the default) keeps no log file
+                                log_config=({"Type": "none"} if b.opts.rm or b.opts.forcerm
+                                            else None))
     # While the step runs, a staging dir named after the container and this process: if the
     # build is killed, the next command reclaims it and the container with it (store.heal).
     held = engine.store.mkdtemp("run", c.id)
@@ -117,7 +121,9 @@ def _run_container(b, st, cmd, env, network, shebang, script_name):
 def _start_and_wait(b, engine, cid: str) -> int:
     out_fd, err_fd, finish = b.out.run_stdio()
     try:
-        mon = engine.start(cid, stdout=out_fd, stderr=err_fd)
+        # volatile: the upper dir becomes the step's layer (made durable with the step's
+        # syncfs) or goes with the container; no sync of the file system at the unmount
+        mon = engine.start(cid, stdout=out_fd, stderr=err_fd, volatile=True)
         try:
             while True:
                 # In slices, so that a Ctrl-C (KeyboardInterrupt) gets through to us and the

@@ -266,7 +266,7 @@ def run_and_exit() -> None:
         pass
     from layerbox import _util
 
-    _util.finish_later()  # what the command left to do after answering (rm: the files)
+    _util.end_later()  # what the command left to do after answering (rm: the files)
     os._exit(code if isinstance(code, int) else 1)
 
 

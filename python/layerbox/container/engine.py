@@ -495,9 +495,12 @@ class ContainerEngine:
 
     # -- start -------------------------------------------------------------------------------
     def start(self, ref: str, *, stdin: int = -1, stdout: int = -1, stderr: int = -1,
-              tty_size=(0, 0)):
+              tty_size=(0, 0), volatile: bool = False):
         """Starts the container; returns the monitor handle (``_core.Monitor``), or None when it
-        was already running. The given fds become the container's attached stdio."""
+        was already running. The given fds become the container's attached stdio. `volatile`:
+        its read-write layer is removed or committed as soon as it ends, never started again
+        (a build step's): its overlay is mounted without the sync at unmount (see
+        plan.VOLATILE_OPTIONS; an --rm container's always is)."""
         cid = self.resolve(ref)
         with self.store.container_lock(cid):
             c = self.load(cid)
@@ -508,7 +511,7 @@ class ContainerEngine:
             try:
                 # "start" is the monitor's event (csrc/shim/monitor.cpp), recorded before the
                 # process can die: recorded here, it could follow the "die" of a quick exit.
-                return self._launch(c, stdin, stdout, stderr, tty_size)
+                return self._launch(c, stdin, stdout, stderr, tty_size, volatile)
             except StartError:
                 raise  # the monitor recorded it (and removed an --rm container)
             except BaseException:
@@ -539,7 +542,8 @@ class ContainerEngine:
             return paths
         return self.images.unpacked(layers)
 
-    def _launch(self, c: Container, stdin: int, stdout: int, stderr: int, tty_size):
+    def _launch(self, c: Container, stdin: int, stdout: int, stderr: int, tty_size,
+                volatile: bool = False):
         from layerbox.container import plan as _plan
 
         cfg = c.config
@@ -566,7 +570,7 @@ class ContainerEngine:
                            tty_size=tty_size, cgroups=self.cgroups,
                            seccomp_cache=self.seccomp_cache,
                            first_start=c.state.get("StartedAt", _ZERO_TIME) == _ZERO_TIME,
-                           namespace_of=self._namespace_of)
+                           namespace_of=self._namespace_of, volatile=volatile)
         mode = cfg["HostConfig"].get("NetworkMode") or ""
         if mode.startswith("container:"):
             from layerbox.network import shared
@@ -1031,7 +1035,8 @@ class ContainerEngine:
         # load) go after the caller has its answer, on this process's worker.
         _util.later(_core.remove_tree, gone)
         image = config.get("Image", "")
-        if image and not os.path.exists(self.store.image_record(image)):
+        if (image and not os.path.exists(self.store.image_record(image))
+                and image not in self.images._staged):  # a build's step image, record to come
             # Its image was removed with `rmi -f` while this container kept its layers: now
             # nothing may be left using them.
             with self.store.lock():

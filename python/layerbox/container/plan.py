@@ -49,6 +49,13 @@ MASKS = [
 # Overlay options we insist on where the kernel knows them: without redirect_dir and metacopy,
 # the upper dir holds whole files and whole directories, so a tar of it is the container's diff.
 OVERLAY_OPTIONS = [["redirect_dir", "off"], ["index", "off"], ["metacopy", "off"]]
+# For a root whose upper dir is thrown away or committed right after the container ends (an
+# --rm container, a build step's): no sync of the whole upper file system when the overlay is
+# unmounted (overlayfs' "volatile", Linux 5.10; the layer a build step makes from it is made
+# durable by the step's own syncfs before it is published). The mount leaves
+# work/work/incompat/volatile behind, which the core removes before such a root is mounted
+# again and which goes with the container's directory.
+VOLATILE_OPTIONS = OVERLAY_OPTIONS + [["volatile", ""]]
 
 
 HOSTS_NONE = (
@@ -166,8 +173,10 @@ def mount_ops(cdir: str, config: dict, volume_source, device_ops=(), *, shm_sour
 
 def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_source,
           tty_size=(0, 0), cgroups: CgroupLayout | None = None, seccomp_cache: str = "",
-          first_start: bool = False, namespace_of=None) -> dict:
-    """The plan for starting container `cid` (config.json contents in `config`)."""
+          first_start: bool = False, namespace_of=None, volatile: bool = False) -> dict:
+    """The plan for starting container `cid` (config.json contents in `config`). `volatile`:
+    the root's upper dir does not outlive the container (see VOLATILE_OPTIONS); an --rm
+    container's is always."""
     c = config["Config"]
     host = config["HostConfig"]
     env = process_env(config, user.home, bool(c.get("Tty")))
@@ -185,7 +194,7 @@ def build(cid: str, cdir: str, config: dict, lower_dirs: list, user, *, volume_s
             "upper": f"{cdir}/upper",
             "work": f"{cdir}/work",
             "target": f"{cdir}/merged",
-            "options": OVERLAY_OPTIONS,
+            "options": VOLATILE_OPTIONS if volatile or host.get("AutoRemove") else OVERLAY_OPTIONS,
             "readonly": bool(host.get("ReadonlyRootfs")),
             "legacy_mount": os.environ.get("LAYERBOX_LEGACY_MOUNT") == "1",
         },

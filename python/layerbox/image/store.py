@@ -27,6 +27,11 @@ class ImageStore:
         # process keeps what it read once (the hot path: every create reads them).
         self._layers: dict = {}
         self._configs: dict = {}
+        # Images add_step_image made whose record waits for a sync (its `pending`): this
+        # process (the build that made them) already knows their config and layers, so the next
+        # RUN step's container is created from them without a sync of its own just to put the
+        # record in place. Nobody else sees them until the record is there.
+        self._staged: dict = {}
 
     # -- tags --------------------------------------------------------------------------------
     def refs(self) -> dict:
@@ -70,6 +75,8 @@ class ImageStore:
         a reference first, then an ID)."""
         if not name_or_id:
             raise InvalidArgument("image name cannot be empty")
+        if name_or_id in self._staged:
+            return name_or_id
         if "@" in name_or_id:
             return self.resolve_repo_digest(name_or_id)
         refs = self.refs()
@@ -119,6 +126,8 @@ class ImageStore:
     def layers(self, image_id: str) -> list:
         """The image's diff_ids, bottom first (cached: they are part of its identity)."""
         ls = self._layers.get(image_id)
+        if ls is None and image_id in self._staged:
+            return self._staged[image_id][1]
         if ls is None:
             ls = self._layers[image_id] = list(self.record(image_id)["Layers"])
         return ls
@@ -134,6 +143,8 @@ class ImageStore:
     def config_view(self, image_id: str) -> dict:
         """The image's config, cached: read it, never change it."""
         cfg = self._configs.get(image_id)
+        if cfg is None and image_id in self._staged:
+            return self._staged[image_id][0]
         if cfg is None:
             cfg = self._configs[image_id] = self.config(image_id)
         return cfg
@@ -484,7 +495,7 @@ class ImageStore:
         # sync made its bytes durable ("bytes"), then the record after a sync made that
         # rename durable ("renamed").
         entry = {"rec": rec_tmp, "path": path, "cfg": cfg_tmp, "blob": blob,
-                 "dir": mine if own else "", "stage": "bytes"}
+                 "dir": mine if own else "", "stage": "bytes", "id": image_id}
         done = False
         try:
             # Plain writes, not write_atomic's rename: nobody reads a staging dir of ours.
@@ -497,8 +508,9 @@ class ImageStore:
                 # bytes wait for the next step's sync.
                 with self.store.lock():
                     self._check_layers(diff_ids, new_id, image_id)
-                    self._lease(f"config {image_id}", leases)
+                    self._lease(f"config {image_id}", leases=leases)
                 pending.append(entry)
+                self._staged[image_id] = (config, list(diff_ids))
                 done = True
                 return image_id
             _syncfs(mine)  # 1: every byte (and what pending steps did before)
@@ -506,7 +518,10 @@ class ImageStore:
             with self.store.lock():
                 self._advance(pending)
                 self._check_layers(diff_ids, new_id, image_id)
-                self._lease(new_id or f"config {image_id}", leases)
+                # the layer and the config: until the record names the config (a sync later,
+                # after the next step's container has run), a gc of another command (or of an
+                # rm whose image is gone) would take a config blob nothing names
+                self._lease(*([new_id] if new_id else []), f"config {image_id}", leases=leases)
                 if meta is not None and not self.has_layer(new_id):
                     layer_blob = os.path.join(staging, "blob")
                     if os.path.exists(layer_blob):
@@ -515,6 +530,7 @@ class ImageStore:
                 self._advance([entry])  # the config renamed in
                 if pending is not None:
                     pending.append(entry)
+                    self._staged[image_id] = (config, list(diff_ids))
                 else:
                     _syncfs(self.store.root)  # 2: the renames, before the record that names them
                     self._advance([entry])
@@ -544,10 +560,10 @@ class ImageStore:
             if d != new_id and not self.has_layer(d):
                 raise NotFound(f"layer {d} of image {image_id} is not in the store")
 
-    def _lease(self, line: str, leases) -> None:
-        self._lease_add(line)
+    def _lease(self, *lines: str, leases) -> None:
+        self._lease_add("\n".join(lines))
         if leases is not None:
-            leases.append(line)
+            leases.extend(lines)
 
     def _advance(self, pending) -> None:
         """Under the lock, right after a sync: each record whose config's rename that sync made
@@ -564,6 +580,7 @@ class ImageStore:
                 if not os.path.exists(e["path"]):  # else the same image again: its record stays
                     os.rename(e["rec"], e["path"])
                     _util.fsync_dir(self.store.images)  # the build defers it to its end
+                self._staged.pop(e.get("id"), None)
                 if e["dir"]:
                     _util.later(_core.remove_tree, e["dir"])
                 continue

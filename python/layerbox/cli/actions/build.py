@@ -48,9 +48,13 @@ def build(ctx, context, tags=(), file=None, build_args=(), target=None, no_cache
     options = BuildOptions(
         tags=tags, buildargs=_parse_kv(build_args, "build-arg", env_fallback=True), target=target,
         nocache=no_cache, pull=pull, labels=_parse_kv(labels, "label"), network_mode=network,
-        rm=rm, forcerm=force_rm, quiet=quiet)
+        rm=rm, forcerm=force_rm, quiet=quiet, prepare_runs=True)
     out = _QuietOutput() if quiet else _CliOutput()
     store = ctx.store
+    from layerbox import _util
+
+    # the steps' workspaces and containers are removed by a detached child after we answer
+    _util.detach_later_at_exit()
     _terminate_like_interrupt()
     df_text = sys.stdin.buffer.read() if file == "-" else None
     try:
