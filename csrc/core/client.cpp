@@ -7,8 +7,11 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -39,6 +42,47 @@ ExitReport parse_exit(const std::string& msg) {
     return r;
 }
 
+// Monitor factories (shim/main.cpp): one per process and shim path, started from the sealed
+// copy at a process's second start (a process that starts one container, the CLI's run,
+// spawns its monitor directly as before), then asked for a monitor by one message a start.
+// A forked client makes its own (a copy of its parent's socket is its parent's); the lock is
+// taken around fork (pthread_atfork), so a fork never inherits it held.
+struct Factory {
+    pid_t owner = 0;  // the process that started it
+    int starts = 0;   // this process's starts through this path
+    UniqueFd sock;
+};
+std::mutex factory_mu;
+std::map<std::string, Factory>& factories() {
+    static std::map<std::string, Factory> m;
+    return m;
+}
+std::once_flag factory_atfork;
+
+// The factory's socket for `shim` (started when missing), or -1: go without one. Under
+// factory_mu.
+int factory_socket(const std::string& shim, int exe, bool restart) {
+    Factory& f = factories()[shim];
+    pid_t me = ::getpid();
+    if (f.owner != me) f = Factory{me, 0, UniqueFd()};
+    if (restart) f.sock.reset();
+    if (f.sock) return f.sock.get();
+    if (++f.starts < 2) return -1;
+    auto [mine, theirs] = make_socketpair();
+    UniqueFd null = open_path("/dev/null", O_RDWR);  // none of the client's stdio is held
+    // Room for each monitor's command line (see shim/main.cpp): PATH_MAX and its name.
+    std::vector<std::string> argv{"layerbox-shim", "factory"};
+    argv.resize(argv.size() + 4200);
+    pid_t pid = spawn_sealed(exe, argv, {null.get(), null.get(), null.get(), theirs.get()});
+    theirs.reset();
+    int st;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;  // it did not start
+    f.sock = std::move(mine);
+    return f.sock.get();
+}
+
 }  // namespace
 
 MonitorStart start_monitor(const std::string& shim, const std::string& container_dir,
@@ -50,14 +94,28 @@ MonitorStart start_monitor(const std::string& shim, const std::string& container
     // The monitor runs from a sealed copy of the shim: its clone is the container's init
     // until that execs (and, with --init, stays PID 1), so /proc/1/exe must not be the file
     // on our disk (see sealed.hpp).
-    pid_t child;
+    std::vector<int> handed{in < 0 ? devnull.get() : in, outfd < 0 ? devnull.get() : outfd,
+                         err < 0 ? devnull.get() : err, plan_r.get(), sock_child.get()};
+    pid_t child = -1;
     try {
         int exe = sealed_executable(shim);
+        bool asked = false;
+        {
+            std::call_once(factory_atfork, [] {
+                ::pthread_atfork([] { factory_mu.lock(); }, [] { factory_mu.unlock(); },
+                                 [] { factory_mu.unlock(); });
+            });
+            std::lock_guard<std::mutex> lock(factory_mu);
+            // One more try with a new factory when the one we had has gone (killed, say).
+            for (int attempt = 0; attempt < 2 && !asked; ++attempt) {
+                int fsock = factory_socket(shim, exe, attempt > 0);
+                if (fsock < 0) break;
+                asked = try_send_fds(fsock, container_dir, handed);
+            }
+        }
         // The container this monitor is for, in its argv: `ps` shows it, and it tells monitors
-        // of different stores apart.
-        child = spawn_sealed(exe, {"layerbox-shim", container_dir},
-                             {in < 0 ? devnull.get() : in, outfd < 0 ? devnull.get() : outfd,
-                              err < 0 ? devnull.get() : err, plan_r.get(), sock_child.get()});
+        // of different stores apart (a factory's child takes the same).
+        if (!asked) child = spawn_sealed(exe, {"layerbox-shim", container_dir}, handed);
     } catch (const SysError& e) {
         throw StartError(e.err, "spawn", shim, format_error(e.err, "spawn monitor", shim), 125);
     }
@@ -66,7 +124,16 @@ MonitorStart start_monitor(const std::string& shim, const std::string& container
     sock_child.reset();
 
     // Reported below: the monitor says why it stopped reading, or the EOF says it died.
-    feed_and_reap(child, std::move(plan_w), plan_json, "launch plan");
+    if (child > 0) {
+        feed_and_reap(child, std::move(plan_w), plan_json, "launch plan");
+    } else {
+        ::signal(SIGPIPE, SIG_IGN);  // a monitor that died early must not kill us on write
+        try {
+            write_all(plan_w.get(), plan_json, "launch plan");
+        } catch (const SysError&) {
+        }
+        plan_w.reset();
+    }
 
     std::string msg;
     std::vector<UniqueFd> fds = recv_fds(sock.get(), 2, &msg);
