@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -51,7 +52,22 @@ struct Factory {
     pid_t owner = 0;  // the process that started it
     int starts = 0;   // this process's starts through this path
     UniqueFd sock;
+    dev_t dev = 0;    // the socket's identity: a caller that closed every descriptor may
+    ino_t ino = 0;    // have its number reused by a file of its own
 };
+
+bool ours(const Factory& f) {
+    struct stat st;
+    return f.sock && ::fstat(f.sock.get(), &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino;
+}
+
+// Drops the socket: closed when it is still ours, only forgotten when the number is another's.
+void forget(Factory& f) {
+    if (ours(f))
+        f.sock.reset();
+    else
+        f.sock.release();
+}
 std::mutex factory_mu;
 std::map<std::string, Factory>& factories() {
     static std::map<std::string, Factory> m;
@@ -64,8 +80,12 @@ std::once_flag factory_atfork;
 int factory_socket(const std::string& shim, int exe, bool restart) {
     Factory& f = factories()[shim];
     pid_t me = ::getpid();
-    if (f.owner != me) f = Factory{me, 0, UniqueFd()};
-    if (restart) f.sock.reset();
+    if (f.owner != me) {
+        forget(f);
+        f.owner = me;
+        f.starts = 0;
+    }
+    if (f.sock && (restart || !ours(f))) forget(f);
     if (f.sock) return f.sock.get();
     if (++f.starts < 2) return -1;
     auto [mine, theirs] = make_socketpair();
@@ -79,6 +99,10 @@ int factory_socket(const std::string& shim, int exe, bool restart) {
     while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;  // it did not start
+    struct stat sst;
+    if (::fstat(mine.get(), &sst) != 0) return -1;
+    f.dev = sst.st_dev;
+    f.ino = sst.st_ino;
     f.sock = std::move(mine);
     return f.sock.get();
 }
