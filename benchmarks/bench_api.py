@@ -224,6 +224,10 @@ def main() -> int:
         tmp = tempfile.mkdtemp(prefix="bench-api-")
         try:
             env = dict(os.environ, LAYERBOX_ROOT=os.path.join(tmp, "store"))
+            # A store in use, as where a service is socket-activated: the service writes its
+            # ping record there for the next start (the first start after an install, or in
+            # an empty store, answers through Python: csrc/launcher/service_ping.hpp).
+            subprocess.run([*layerbox(), "ps", "-a"], env=env, check=True, capture_output=True)
             print(f"load average at the start:         {os.getloadavg()[0]:.1f}")
             for k, xs in first_answer_parts(env, args.n).items():
                 print(f"{k + ':':41s}{_ms(xs)}")

@@ -22,6 +22,7 @@
 #include "core/events.hpp"
 #include "core/exec.hpp"
 #include "core/execbuild.hpp"
+#include "launcher/common.hpp"
 
 #ifndef LAYERBOX_PYVER
 #define LAYERBOX_PYVER "3"
@@ -31,6 +32,10 @@ namespace lb {
 
 namespace {
 
+using launcher::is_dir;
+using launcher::is_file;
+using launcher::store_root;
+
 struct CommandLine {
     std::string root;
     ExecRequest req;
@@ -38,15 +43,7 @@ struct CommandLine {
     std::string ref;
 };
 
-bool is_dir(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
-bool is_file(const std::string& p) {
-    struct stat st;
-    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 // docker's -e (its CLI's ValidateEnv, as cli/actions caller_env): "K=V" as given; a bare "K"
 // takes the caller's value, or stays bare when the caller has none (it then unsets K in the
@@ -135,19 +132,6 @@ bool parse(int argc, char** argv, CommandLine& cl) {
     return true;
 }
 
-std::string store_root(const std::string& given) {
-    std::string root = given;
-    if (root.empty()) {
-        const char* env = ::getenv("LAYERBOX_ROOT");
-        root = env && *env ? env : "/var/lib/layerbox";
-    }
-    if (root[0] != '/') {
-        char cwd[PATH_MAX];
-        if (!::getcwd(cwd, sizeof cwd)) return {};
-        root = std::string(cwd) + "/" + root;
-    }
-    return root;
-}
 
 bool plain_id(std::string_view s) {
     return !s.empty() && s.find('/') == std::string_view::npos && s != "." && s != "..";
@@ -201,26 +185,6 @@ std::string shim_path() {
     return {};
 }
 
-// A new exec's id: 32 random bytes in hex, as the engine's (os.urandom(32).hex()).
-std::string new_exec_id() {
-    unsigned char b[32];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw std::runtime_error("getrandom failed");
-        }
-        got += size_t(n);
-    }
-    static const char hex[] = "0123456789abcdef";
-    std::string id;
-    for (unsigned char c : b) {
-        id += hex[c >> 4];
-        id += hex[c & 15];
-    }
-    return id;
-}
 
 std::string joined(const std::vector<std::string>& args) {
     std::string s;
@@ -262,7 +226,7 @@ bool compiled_exec(int argc, char** argv, int* code) {
         if (events.path.empty()) return false;
         events.id = id;
         events.attributes = container_event_attributes(files.config);
-        exec_id = new_exec_id();
+        exec_id = launcher::random_id();
         std::string text = exec_spec_json(files, r);
         ExecSpec spec = exec_spec_from_json(text);
         // A signal that arrives while the process starts waits for it (see client.hpp).

@@ -10,7 +10,9 @@
  * install, a user install, a .pth-based layout), layerbox.cli.main runs site.main() and carries
  * on, so correctness never depends on this shortcut.
  *
- * `exec` does not start Python at all in its common forms: see exec_fast.hpp.
+ * `exec` does not start Python at all in its common forms: see exec_fast.hpp; nor does a `run`
+ * seen before (run_fast.hpp). A socket-activated `system service` answers its first pings while
+ * Python loads (service_ping.hpp).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@
 #include <unistd.h>
 
 #include "launcher/exec_fast.hpp"
+#include "launcher/run_fast.hpp"
+#include "launcher/service_ping.hpp"
 
 #ifndef LAYERBOX_PYTHON
 #define LAYERBOX_PYTHON "python3"
@@ -81,6 +85,7 @@ static const char BOOTSTRAP[] =
 int main(int argc, char **argv) {
     int code = 0;
     if (lb::compiled_exec(argc, argv, &code)) return code;
+    if (lb::compiled_run(argc, argv, &code)) return code;
 
     const char *python = getenv("LAYERBOX_PYTHON");
     if (python == NULL || python[0] == '\0') python = LAYERBOX_PYTHON;
@@ -92,6 +97,8 @@ int main(int argc, char **argv) {
         }
         python = "python3";
     }
+
+    lb::start_ping_answers(argc, argv);
 
     /* python -I -S -c BOOTSTRAP layerbox ARGS... ; -c puts argv[1..] after the code in sys.argv */
     char **args = static_cast<char **>(calloc((size_t)argc + 6, sizeof(char *)));

@@ -582,6 +582,13 @@ void Monitor::finish(int exit_code, bool oom) {
         if (lock >= 0) ::close(lock);
         record_event(cfg_.events, "destroy", json::object());
     }
+    // The caller's stdio (our 0, 1 and 2: its terminal, or the pipes of `out=$(layerbox run
+    // --rm ...)` and of subprocess.run) is let go before the report: the output was drained
+    // above, and a caller reading to EOF waited for the teardown below too (~35 ms here).
+    if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
+        for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+        ::close(null);
+    }
     notify({{"exit", true}, {"exit_code", exit_code}, {"oom_killed", oom}, {"restarting", false}}, true);
     // Tearing down a mount namespace waits for an RCU grace period. Holding it until now
     // moves that wait from between the container's exit and our report (where every waiter

@@ -243,6 +243,109 @@ def test_socket_activation(cli, tmp_path):
     assert os.path.exists(path)  # systemd's socket: not ours to remove
 
 
+def _activated(cli, path: str, *args, env=None):
+    """The service started as systemd starts it, on a new listening socket at `path`; the
+    socket is listening (clients may connect) before the service runs."""
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(16)
+    starter = ("import os, sys; fd = int(sys.argv[1]); os.dup2(fd, 3); os.close(fd); "
+               "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
+               "os.execv(sys.argv[2], sys.argv[2:])")
+    proc = subprocess.Popen([sys.executable, "-c", starter, str(lsock.fileno()), *layerbox_command(),
+                             "system", "service", *args], pass_fds=(lsock.fileno(),),
+                            env={**cli.env(), **(env or {})}, stderr=subprocess.PIPE)
+    lsock.close()
+    return proc
+
+
+def _exchange(conn: socket.socket, request: bytes, answers: int) -> list:
+    """Sends `request` (one or more pipelined requests) and reads `answers` answers: a list of
+    (status line, {field: value}, body). Bounded: 30 s in all."""
+    conn.settimeout(30)
+    conn.sendall(request)
+    buf, out = b"", []
+    while len(out) < answers:
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            assert chunk, f"connection closed after {len(out)} answers: {buf!r}"
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        fields = dict(line.split(": ", 1) for line in lines[1:])
+        n = int(fields.get("Content-Length", 0))
+        while len(buf) < n:
+            buf += conn.recv(65536)
+        out.append((lines[0], fields, buf[:n]))
+        buf = buf[n:]
+    return out
+
+
+def test_a_socket_activated_service_answers_pings_before_python_and_hands_over_the_rest(cli, tmp_path):
+    # The first start writes the record down (none yet: Python answers everything).
+    first = str(tmp_path / "first.sock")
+    proc = _activated(cli, first, "--time", "1")
+    try:
+        with socket.socket(socket.AF_UNIX) as c:
+            c.connect(first)
+            python_get, python_head = _exchange(
+                c, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\nHEAD /v1.41/_ping HTTP/1.1\r\nHost: d\r\n\r\n", 2)
+        record = os.path.join(cli.root, "api-ping.json")
+        deadline = time.time() + 10
+        while not os.path.exists(record) and time.time() < deadline:
+            time.sleep(0.05)
+        assert os.stat(record).st_mode & 0o777 == 0o600
+    finally:
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    # The next start, with the interpreter held until the pings are answered (so they can
+    # only have been the launcher's): the client's pings, pipelined with a version the
+    # service refuses and a request that is the service's, on one connection made before.
+    path = str(tmp_path / "act.sock")
+    go = tmp_path / "go"
+    held = tmp_path / "held-python"
+    held.write_text(f"#!/bin/sh\nn=0\nwhile [ ! -e {go} ] && [ $n -lt 1000 ]; do sleep 0.02; "
+                    f"n=$((n+1)); done\nexec {sys.executable} \"$@\"\n")
+    held.chmod(0o755)
+    proc = _activated(cli, path, "--time", "1", env={"LAYERBOX_PYTHON": str(held)})
+    try:
+        with socket.socket(socket.AF_UNIX) as c:
+            c.connect(path)
+            get, head = _exchange(c, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n"
+                                     b"HEAD /v1.41/_ping HTTP/1.1\r\nHost: d\r\n\r\n", 2)
+            with socket.socket(socket.AF_UNIX) as c2:
+                c2.connect(path)
+                (closing,) = _exchange(c2, b"GET /_ping HTTP/1.1\r\nHost: d\r\n"
+                                           b"Connection: close\r\n\r\n", 1)
+                assert c2.recv(10) == b""
+            assert not go.exists()
+            go.write_text("")
+            answers = _exchange(c, b"GET /v1.99/_ping HTTP/1.1\r\nHost: d\r\n\r\n"
+                                   b"POST /containers/create HTTP/1.1\r\nHost: d\r\n"
+                                   b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                                   b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n", 3)
+            assert c.recv(10) == b""  # closed after the last, as asked
+        too_new, create, last = answers
+
+        def same(a, b):
+            drop = lambda f: {k: v for k, v in f.items() if k != "Date"}  # noqa: E731
+            return a[0] == b[0] and drop(a[1]) == drop(b[1]) and a[2] == b[2]
+
+        assert same(get, python_get) and get[2] == b"OK"
+        assert same(head, python_head) and head[2] == b""
+        assert too_new[0].endswith("400 Bad Request")
+        assert b"too new" in too_new[2]
+        assert create[0].endswith("400 Bad Request") and b"image" in create[2].lower()
+        assert last[1].pop("Connection") == "close" and same(last, python_get)
+        assert closing[1].pop("Connection") == "close" and same(closing, python_get)
+    finally:
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    # No answering child is left behind (the service reaped it).
+    r = subprocess.run(["pgrep", "-f", f"system service --time 1"], capture_output=True, text=True)
+    assert r.stdout == ""
+
+
 # -- the docker CLI ---------------------------------------------------------------------------
 
 def test_docker_cli_run_ps_logs_rm(docker, cli):

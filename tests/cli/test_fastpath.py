@@ -16,6 +16,7 @@ ALLOWED = {
     "layerbox.cli", "layerbox.cli._verb_table", "layerbox.cli.actions", "layerbox.cli.actions.container",
     "layerbox.cli.context", "layerbox.cli.fastparse", "layerbox.cli.main", "layerbox.cli.output",
     "layerbox.container", "layerbox.container.engine", "layerbox.container.execution",
+    "layerbox.container.runtemplate",  # run templates for the compiled launcher (os, sys only)
     "layerbox.container.process", "layerbox.container.cgroups",
     "layerbox.container.names", "layerbox.container.plan", "layerbox.container.security",
     "layerbox.container.config", "layerbox.container.mounts", "layerbox.container.health",

@@ -8,8 +8,9 @@ import pytest
 
 pytestmark = pytest.mark.privileged
 
-# The launcher cannot start Python with this: a command that still works never needed it.
-NO_PYTHON = {"LAYERBOX_PYTHON": "/nonexistent/python3"}
+# The launcher cannot start Python with this (nor python3 from PATH, its fallback): a command
+# that still works never needed it.
+NO_PYTHON = {"LAYERBOX_PYTHON": "/nonexistent/python3", "PATH": "/nonexistent"}
 
 SETUP = (
     "echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd; "

@@ -303,13 +303,96 @@ async def _dispatch(request: web.Request):
 _HEADERS: dict = {}
 
 
-async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+def _common_headers() -> dict:
+    """The fields every answer carries."""
     if not _HEADERS:
         from layerbox import _core
 
         _HEADERS.update({"Api-Version": MAX_API, "Docker-Experimental": "false",
                          "Ostype": "linux", "Server": f"layerbox/{_core.__version__} (linux)"})
-    response.headers.update(_HEADERS)
+    return _HEADERS
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(_common_headers())
+
+
+PING_RECORD = "api-ping.json"
+_DATE_HOLE = "\x00date\x00"
+
+
+def ping_record() -> dict:
+    """`GET` and `HEAD /_ping` as this service answers them (aiohttp's field order; the date a
+    hole), and the API versions it answers: what the launcher answers while a socket-activated
+    service loads (csrc/launcher/service_ping.cpp). system.ping stays their one source."""
+    from layerbox.api import system
+
+    common = _common_headers()
+    tail = {"Date": _DATE_HOLE, "Server": common["Server"],
+            **{k: v for k, v in common.items() if k != "Server"}}
+
+    def answer(ctype: str, body: str) -> str:
+        fields = {**system.PING_HEADERS, "Content-Type": ctype,
+                  **({"Content-Length": str(len(body))} if body else {}), **tail}
+        return ("HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+                + "\r\n" + body)
+
+    return {"get": answer("text/plain; charset=utf-8", "OK"), "head": answer("text/plain", ""),
+            "min_minor": int(MIN_API.split(".")[1]), "max_minor": int(MAX_API.split(".")[1])}
+
+
+def write_ping_record(root: str | None) -> None:
+    """Writes ping_record() into the store when it differs (tmp + rename, 0600). Never fails
+    the service: without a record the launcher leaves every request to it."""
+    import json
+
+    from layerbox import _util
+    from layerbox.store import default_root
+
+    path = os.path.join(os.path.abspath(root or default_root()), PING_RECORD)
+    text = json.dumps(ping_record(), sort_keys=True).encode()
+    try:
+        with open(path, "rb") as f:
+            if f.read() == text:
+                return
+    except OSError:
+        pass
+    try:
+        _util.write_atomic(path, text, mode=0o600)
+    except OSError:
+        pass
+
+
+async def _adopt(runner, handoff: str) -> None:
+    """The connections the launcher's ping answerer holds (csrc/launcher/service_ping.cpp):
+    told we serve, it sends each one's fd with what it read from it and did not answer, and
+    goes. They are served as if accepted here."""
+    fd, _, pid = handoff.partition(",")
+    loop = asyncio.get_running_loop()
+    try:
+        channel = socket.socket(fileno=int(fd))
+    except (ValueError, OSError):
+        return
+    try:
+        channel.settimeout(2)  # it answers at once: bounded all the same
+        channel.send(b"ready")
+        while True:
+            msg, fds, _, _ = socket.recv_fds(channel, 1 << 17, 1)
+            if not fds:
+                break
+            conn = socket.socket(fileno=fds[0])
+            conn.setblocking(False)
+            _, proto = await loop.connect_accepted_socket(runner.server, conn)
+            if len(msg) > 1:
+                proto.data_received(msg[1:])
+    except OSError:
+        pass
+    finally:
+        channel.close()
+        try:
+            os.waitpid(int(pid), 0)
+        except (ValueError, OSError):
+            pass
 
 
 def make_app(svc: Service) -> web.Application:
@@ -330,6 +413,11 @@ async def _serve(svc: Service, sock: socket.socket, idle: float) -> None:
     site = web.SockSite(runner, sock)
     await site.start()
     loop = asyncio.get_running_loop()
+    handoff = os.environ.pop("LAYERBOX_PING_HANDOFF", "")
+    if handoff:
+        await _adopt(runner, handoff)
+    # For the next socket-activated start (once what is waiting has been read and parsed).
+    loop.call_soon(write_ping_record, svc.root)
     # The engine, loaded after the first answer or once nobody asked for a moment.
     loop.call_later(0.5, svc.start_preload)
     stop = asyncio.Event()

@@ -14,12 +14,15 @@ def _svc(request) -> Service:
     return request.app["svc"]
 
 
+PING_HEADERS = {"Builder-Version": "1", "Swarm": "inactive",
+                "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+
+
 async def ping(request: web.Request) -> web.Response:
-    headers = {"Builder-Version": "1", "Swarm": "inactive", "Cache-Control": "no-cache, no-store, must-revalidate",
-               "Pragma": "no-cache"}
+    # (app.ping_record writes these answers down for the launcher: see there)
     if request.method == "HEAD":
-        return web.Response(status=200, headers=headers, content_type="text/plain")
-    return web.Response(text="OK", headers=headers, content_type="text/plain")
+        return web.Response(status=200, headers=PING_HEADERS, content_type="text/plain")
+    return web.Response(text="OK", headers=PING_HEADERS, content_type="text/plain")
 
 
 def version_doc() -> dict:

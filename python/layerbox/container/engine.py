@@ -88,6 +88,9 @@ class ContainerEngine:
         self._images = images
         self._cgroups = cgroups
         self._users: dict = {}  # (image id, user spec) -> ResolvedUser
+        # The CLI's `run` sets a runtemplate.Recorder: the texts of the one container it makes
+        # and what they were computed from, for the compiled launcher's next same `run`.
+        self.recorder = None
 
     @property
     def images(self):
@@ -357,6 +360,8 @@ class ContainerEngine:
                 if claimed:
                     self._release_name(claimed, cid)
                 raise
+            if self.recorder is not None and not warnings:
+                self.recorder.created(store, cid, claimed, not name, cfg, image, image_id, layers)
         _event(store, "create", cid, name=claimed, image=image)
         return Container(cid, cdir, cfg, _initial_state())
 
@@ -574,8 +579,9 @@ class ContainerEngine:
                 if op.get("kind") == "file" and op["target"] == "/etc/hosts":
                     op["source"] += extra_hosts_lines(cfg, self.store)
         # Before the monitor exists, so an exec of the running container always finds it.
-        base = _process.exec_base(plan, self.cgroups.cgroup_for(c.id), events.log_part(self.store.root))
-        _util.write_atomic(os.path.join(c.dir, _process.EXEC_BASE), _util.dump_json(base), mode=0o600)
+        base = _util.dump_json(_process.exec_base(plan, self.cgroups.cgroup_for(c.id),
+                                                  events.log_part(self.store.root)))
+        _util.write_atomic(os.path.join(c.dir, _process.EXEC_BASE), base, mode=0o600)
         host = cfg["HostConfig"]
         state = c.state
         for k in ("ExitCode", "Error"):
@@ -616,6 +622,8 @@ class ContainerEngine:
         shim = SHIM
         if mode not in ("none", "host") and not mode.startswith("container:"):
             shim = self._attach_network(c, plan)
+        if self.recorder is not None:
+            self.recorder.launched(plan, base, shim, (stdin, stdout, stderr))
         return _core.start_monitor(shim, c.dir, _jsonfast.dumps(plan).encode(), stdin, stdout,
                                    stderr)
 

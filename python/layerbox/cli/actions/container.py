@@ -227,10 +227,14 @@ def run(ctx, **kw) -> int:
 
         read_cidfile_check(kw["cidfile"])
     on_missing = _image_source(ctx, kw)
+    from layerbox.container import runtemplate
+
+    engine.recorder = runtemplate.recorder_for(kw, sys.argv[1:])
     if kw.get("detach"):
         cid, _ = engine.run(kw["image"], on_missing_image=on_missing,
                             on_created=lambda c: _warn_created(kw, c, warnings), **opts)
         sys.stdout.write(cid + "\n")
+        _save_template(engine)
         return 0
     tty = bool(kw.get("tty"))
     sys.stdout.flush()
@@ -240,11 +244,18 @@ def run(ctx, **kw) -> int:
                           stdin=0 if kw.get("interactive") and want("stdin") else -1,
                           stdout=1 if want("stdout") else -1, stderr=2 if want("stderr") else -1,
                           tty_size=_tty_size() if tty else (0, 0), **opts)
+    _save_template(engine)  # while the container runs
     r = mon.wait(forward_signals=True, raw_tty=tty and bool(kw.get("interactive")))
     mon.close()
     if not r["exited"]:
         return engine.wait(cid)["StatusCode"]
     return r["exit_code"]
+
+
+def _save_template(engine) -> None:
+    if engine.recorder is not None:
+        engine.recorder.save(engine.store)
+        engine.recorder = None
 
 
 def create(ctx, **kw) -> int:
