@@ -81,6 +81,40 @@ def remove_cgroup_parent(parent: str) -> None:
             pass
 
 
+class _AllCpu:
+    """The CPU time of this process and everything it starts, the monitors and containers
+    included (they leave the workers' process tree, so os.times misses them): a v1 cpuacct
+    cgroup of its own, which a container's cgroups (freezer, pids, memory, devices) do not
+    move it out of. None where there is no such hierarchy (v2 moves each container into a
+    cgroup of its own)."""
+
+    def __init__(self, name: str):
+        self.path = f"/sys/fs/cgroup/cpuacct/{name}"
+        try:
+            os.mkdir(self.path)
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            self.close()
+            self.path = None
+
+    def seconds(self) -> float | None:
+        """user+system so far, in seconds (cpuacct.usage: nanoseconds, all CPUs)."""
+        if not self.path:
+            return None
+        with open(os.path.join(self.path, "cpuacct.usage")) as f:
+            return int(f.read()) / 1e9
+
+    def close(self) -> None:
+        if self.path:
+            try:
+                with open("/sys/fs/cgroup/cpuacct/cgroup.procs", "w") as f:
+                    f.write(str(os.getpid()))
+                os.rmdir(self.path)
+            except OSError:
+                pass
+
+
 def churn(root: str, n: int, workers: int, image: str = "busybox", network: str = "none") -> dict:
     """Runs n lifecycles over `workers` processes; returns rate, failures and leftovers.
     The rate counts completed lifecycles only. A `network` other than none is made in the
@@ -94,6 +128,8 @@ def churn(root: str, n: int, workers: int, image: str = "busybox", network: str 
     rules_before = network_leftovers(root)["nft rules"] if network != "none" else 0
     procs = [mp.get_context("fork").Process(target=_worker, args=(root, k, q, image, network))
              for k in per]
+    allcpu = _AllCpu(f"layerbox-churn-cpu-{os.getpid()}")
+    cpu0 = allcpu.seconds()
     t = time.perf_counter()
     for p in procs:
         p.start()
@@ -108,13 +144,19 @@ def churn(root: str, n: int, workers: int, image: str = "busybox", network: str 
         failed += b
         cpu += c
     time.sleep(0.2)  # monitors that reported their exit are still returning from main()
+    all_cpu_ms = None
+    if cpu0 is not None:
+        # the queue's reads and the sleep are ours too, but a few ms over the whole run
+        all_cpu_ms = (allcpu.seconds() - cpu0) * 1000 / n
+    allcpu.close()
     left = leftovers(root, os.environ.get("LAYERBOX_CGROUP_PARENT", "layerbox"))
     if network != "none":
         time.sleep(0.3)  # the last containers' network namespaces take their veths along
         left.update(network_leftovers(root))
         left["nft rules"] -= rules_before  # rules added: must be none
     return {"containers": n, "workers": workers, "seconds": elapsed, "per_second": ok / elapsed,
-            "ok": ok, "failed": failed, "client_cpu_ms": cpu * 1000 / n, "left": left}
+            "ok": ok, "failed": failed, "client_cpu_ms": cpu * 1000 / n, "all_cpu_ms": all_cpu_ms,
+            "left": left}
 
 
 def network_leftovers(root: str) -> dict:
@@ -247,6 +289,8 @@ def main() -> int:
           f"({res['seconds']:.2f} s), ok {res['ok']}, failed {res['failed']}"
           + (f", the service's CPU {res['service_cpu_ms']:.1f} ms a container" if "service_cpu_ms" in res else "")
           + (f", the workers' CPU {res['client_cpu_ms']:.1f} ms a container" if "client_cpu_ms" in res else "")
+          + (f", all CPU (workers, monitors, containers) {res['all_cpu_ms']:.1f} ms a container"
+             if res.get("all_cpu_ms") is not None else "")
           + f", load {os.getloadavg()[0]:.1f}")
     print("left behind: " + ", ".join(f"{k} {v}" for k, v in left.items()))
     if tmp:

@@ -4,11 +4,15 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -39,6 +43,70 @@ ExitReport parse_exit(const std::string& msg) {
     return r;
 }
 
+// Monitor factories (shim/main.cpp): one per process and shim path, started from the sealed
+// copy at a process's second start (a process that starts one container, the CLI's run,
+// spawns its monitor directly as before), then asked for a monitor by one message a start.
+// A forked client makes its own (a copy of its parent's socket is its parent's); the lock is
+// taken around fork (pthread_atfork), so a fork never inherits it held.
+struct Factory {
+    pid_t owner = 0;  // the process that started it
+    int starts = 0;   // this process's starts through this path
+    UniqueFd sock;
+    dev_t dev = 0;    // the socket's identity: a caller that closed every descriptor may
+    ino_t ino = 0;    // have its number reused by a file of its own
+};
+
+bool ours(const Factory& f) {
+    struct stat st;
+    return f.sock && ::fstat(f.sock.get(), &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino;
+}
+
+// Drops the socket: closed when it is still ours, only forgotten when the number is another's.
+void forget(Factory& f) {
+    if (ours(f))
+        f.sock.reset();
+    else
+        f.sock.release();
+}
+std::mutex factory_mu;
+std::map<std::string, Factory>& factories() {
+    static std::map<std::string, Factory> m;
+    return m;
+}
+std::once_flag factory_atfork;
+
+// The factory's socket for `shim` (started when missing), or -1: go without one. Under
+// factory_mu.
+int factory_socket(const std::string& shim, int exe, bool restart) {
+    Factory& f = factories()[shim];
+    pid_t me = ::getpid();
+    if (f.owner != me) {
+        forget(f);
+        f.owner = me;
+        f.starts = 0;
+    }
+    if (f.sock && (restart || !ours(f))) forget(f);
+    if (f.sock) return f.sock.get();
+    if (++f.starts < 2) return -1;
+    auto [mine, theirs] = make_socketpair();
+    UniqueFd null = open_path("/dev/null", O_RDWR);  // none of the client's stdio is held
+    // Room for each monitor's command line (see shim/main.cpp): PATH_MAX and its name.
+    std::vector<std::string> argv{"layerbox-shim", "factory"};
+    argv.resize(argv.size() + 4200);
+    pid_t pid = spawn_sealed(exe, argv, {null.get(), null.get(), null.get(), theirs.get()});
+    theirs.reset();
+    int st;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;  // it did not start
+    struct stat sst;
+    if (::fstat(mine.get(), &sst) != 0) return -1;
+    f.dev = sst.st_dev;
+    f.ino = sst.st_ino;
+    f.sock = std::move(mine);
+    return f.sock.get();
+}
+
 }  // namespace
 
 MonitorStart start_monitor(const std::string& shim, const std::string& container_dir,
@@ -50,14 +118,28 @@ MonitorStart start_monitor(const std::string& shim, const std::string& container
     // The monitor runs from a sealed copy of the shim: its clone is the container's init
     // until that execs (and, with --init, stays PID 1), so /proc/1/exe must not be the file
     // on our disk (see sealed.hpp).
-    pid_t child;
+    std::vector<int> handed{in < 0 ? devnull.get() : in, outfd < 0 ? devnull.get() : outfd,
+                         err < 0 ? devnull.get() : err, plan_r.get(), sock_child.get()};
+    pid_t child = -1;
     try {
         int exe = sealed_executable(shim);
+        bool asked = false;
+        {
+            std::call_once(factory_atfork, [] {
+                ::pthread_atfork([] { factory_mu.lock(); }, [] { factory_mu.unlock(); },
+                                 [] { factory_mu.unlock(); });
+            });
+            std::lock_guard<std::mutex> lock(factory_mu);
+            // One more try with a new factory when the one we had has gone (killed, say).
+            for (int attempt = 0; attempt < 2 && !asked; ++attempt) {
+                int fsock = factory_socket(shim, exe, attempt > 0);
+                if (fsock < 0) break;
+                asked = try_send_fds(fsock, container_dir, handed);
+            }
+        }
         // The container this monitor is for, in its argv: `ps` shows it, and it tells monitors
-        // of different stores apart.
-        child = spawn_sealed(exe, {"layerbox-shim", container_dir},
-                             {in < 0 ? devnull.get() : in, outfd < 0 ? devnull.get() : outfd,
-                              err < 0 ? devnull.get() : err, plan_r.get(), sock_child.get()});
+        // of different stores apart (a factory's child takes the same).
+        if (!asked) child = spawn_sealed(exe, {"layerbox-shim", container_dir}, handed);
     } catch (const SysError& e) {
         throw StartError(e.err, "spawn", shim, format_error(e.err, "spawn monitor", shim), 125);
     }
@@ -66,7 +148,16 @@ MonitorStart start_monitor(const std::string& shim, const std::string& container
     sock_child.reset();
 
     // Reported below: the monitor says why it stopped reading, or the EOF says it died.
-    feed_and_reap(child, std::move(plan_w), plan_json, "launch plan");
+    if (child > 0) {
+        feed_and_reap(child, std::move(plan_w), plan_json, "launch plan");
+    } else {
+        ::signal(SIGPIPE, SIG_IGN);  // a monitor that died early must not kill us on write
+        try {
+            write_all(plan_w.get(), plan_json, "launch plan");
+        } catch (const SysError&) {
+        }
+        plan_w.reset();
+    }
 
     std::string msg;
     std::vector<UniqueFd> fds = recv_fds(sock.get(), 2, &msg);

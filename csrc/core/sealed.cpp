@@ -1,6 +1,7 @@
 #include "core/sealed.hpp"
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -122,13 +123,22 @@ fail:
 
 }  // namespace
 
+namespace {
+// Taken around a fork (pthread_atfork): a thread making a copy while another forks (the CLI's
+// run makes it on a thread; an API client may fork workers) would leave it held in the child.
+std::mutex copies_mu;
+std::once_flag copies_atfork;
+}  // namespace
+
 int sealed_executable(const std::string& path) {
-    static std::mutex mu;
     static std::map<std::string, Copy> cache;
+    std::call_once(copies_atfork, [] {
+        ::pthread_atfork([] { copies_mu.lock(); }, [] { copies_mu.unlock(); }, [] { copies_mu.unlock(); });
+    });
     UniqueFd src = open_path(path, O_RDONLY);
     struct stat st;
     if (::fstat(src.get(), &st) != 0) throw_errno("stat", path);
-    std::lock_guard<std::mutex> lock(mu);
+    std::lock_guard<std::mutex> lock(copies_mu);
     auto it = cache.find(path);
     if (it != cache.end() && it->second.dev == st.st_dev && it->second.ino == st.st_ino &&
         it->second.size == st.st_size && it->second.mtime.tv_sec == st.st_mtim.tv_sec &&

@@ -482,3 +482,66 @@ def test_info_df_version_events_stats_attach(client, busybox_image):
     # die is the monitor's to record, for a container any client started
     assert got[0] == "create" and "start" in got and "die" in got and got[-1] == "destroy", got
     assert "update" in got, got
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _monitor_of(c) -> int:
+    """The container's monitor: its init's parent."""
+    c.reload()
+    return _ppid(c.attrs["State"]["Pid"])
+
+
+def test_monitors_from_a_factory_look_as_exec_d_ones(client, busybox_image, made):
+    """From a process's second start on, monitors are forked by its monitor factory: each still
+    runs the sealed copy and shows its container's directory as its command line (what `ps`
+    and every leftover check look for); a forked process and a killed factory start another."""
+    import os
+    import signal as _signal
+
+    def start(n):
+        cs = [client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
+              for _ in range(n)]
+        made.extend(cs)
+        return cs
+
+    def check(cs):
+        for c in cs:
+            mon = _monitor_of(c)
+            with open(f"/proc/{mon}/cmdline", "rb") as f:
+                # NULs between an exec'd one's arguments, a space in a factory's child's title
+                shown = f.read().replace(b"\0", b" ").strip()
+            assert shown == f"layerbox-shim {client.root}/containers/{c.id}".encode()
+            assert os.readlink(f"/proc/{mon}/exe").startswith("/memfd:layerbox-shim")
+
+    cs = start(3)
+    check(cs)
+    factories = {_ppid(_monitor_of(c)) for c in cs[1:]}
+    assert len(factories) == 1  # the second and third came from one factory
+    (factory,) = factories
+    with open(f"/proc/{factory}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"layerbox-shim", b"factory"]
+    pid = os.fork()
+    if pid == 0:  # a forked client: its own starts, its own factory
+        try:
+            kids = start(2)
+            check(kids)
+            for c in kids:
+                c.kill()
+                c.wait()
+                c.remove()
+            client.close()  # the removals' last files: os._exit runs no atexit
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    os.kill(factory, _signal.SIGKILL)  # the next start makes a new one
+    time.sleep(0.1)
+    check(start(1))
+    for c in cs:
+        c.kill()
+        assert c.wait()["StatusCode"] == 137

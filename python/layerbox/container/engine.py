@@ -873,15 +873,17 @@ class ContainerEngine:
         """Blocks until the container exits; returns {"StatusCode": n, "Error": None}."""
         import time
 
-        c = self.get(ref)
+        cid = self.resolve(ref)
+        cdir = os.path.join(self.store.containers, cid)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while c.running:
-            conn = self._connect(c)
-            if conn is None:
-                # The monitor is finishing (its final state is written before its socket
-                # closes) or gone (reconciled by load): look again.
-                time.sleep(0.001)
-            else:
+        # A monitor that answers is the container's, running (or finishing: it accepts and
+        # answers every connection until its final state is written), so the state is read
+        # only when none does: a container that is not running, or a monitor that is gone
+        # (reconciled by load). One connect instead of a load (two files, /proc, the
+        # freezer) before it.
+        conn = _core.connect_monitor(cdir)
+        while True:
+            if conn is not None:
                 try:
                     left = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
                     r = conn.wait(left)
@@ -889,10 +891,18 @@ class ContainerEngine:
                     conn.close()
                 if r["exited"]:  # each exit, as docker's wait, restart policy or not
                     return {"StatusCode": r["exit_code"], "Error": None}
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Timeout(f"timed out waiting for container {c.id[:12]}")
-            c = self.load(c.id)
-        return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise Timeout(f"timed out waiting for container {cid[:12]}")
+            c = self.load(cid)
+            if not c.running:
+                return {"StatusCode": c.state.get("ExitCode", 0), "Error": None}
+            conn = self._connect(c)
+            if conn is None:
+                # The monitor is finishing (its final state is written before its socket
+                # closes) or gone (reconciled by the next load): look again.
+                time.sleep(0.001)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise Timeout(f"timed out waiting for container {cid[:12]}")
 
     def kill(self, ref: str, signal="SIGKILL") -> Container:
         from layerbox import signals as _signals

@@ -300,14 +300,25 @@ def host_config(opts: dict) -> dict:
 
 # -- start time: the plan's part ---------------------------------------------------------------
 
+_bounding: list = []  # [pid, mask]: read once per process
+
+
 def bounding_set() -> int:
     """This process's capability bounding set: what a container can be given here (the
-    monitor and the exec helper inherit it)."""
+    monitor and the exec helper inherit it). Read once per process (a fork reads its own):
+    a bounding set only ever shrinks, and only by its own process's prctl, which layerbox
+    never makes; /proc/self/status cost 60-100 us at every start."""
+    pid = os.getpid()
+    if _bounding and _bounding[0] == pid:
+        return _bounding[1]
+    mask = DEFAULT_CAPS
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("CapBnd:"):
-                return int(line.split()[1], 16)
-    return DEFAULT_CAPS
+                mask = int(line.split()[1], 16)
+                break
+    _bounding[:] = [pid, mask]
+    return mask
 
 
 def capabilities(host: dict, base: int = DEFAULT_CAPS) -> int:
