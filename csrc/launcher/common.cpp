@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <string_view>
 
 namespace lb::launcher {
 
@@ -33,6 +34,23 @@ std::string store_root(const std::string& given) {
         root = std::string(cwd) + "/" + root;
     }
     return root;
+}
+
+int global_options(int argc, char** argv, std::string& root) {
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        std::string_view a = argv[i];
+        if (a == "--root" && i + 1 < argc) {
+            root = argv[i + 1];
+            i += 2;
+        } else if (a.substr(0, 7) == "--root=") {
+            root = std::string(a.substr(7));
+            i += 1;
+        } else {
+            return -1;
+        }
+    }
+    return i;
 }
 
 std::string random_id() {

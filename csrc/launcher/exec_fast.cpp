@@ -58,19 +58,8 @@ bool add_env(std::vector<std::string>& env, std::string_view e) {
 // The options of `exec` as the Python CLI's table has them (cli/_verb_table.py), minus
 // --env-file; flags stop at the first argument that is not one (docker's interspersed=false).
 bool parse(int argc, char** argv, CommandLine& cl) {
-    int i = 1;
-    while (i < argc && argv[i][0] == '-') {
-        std::string_view a = argv[i];
-        if (a == "--root" && i + 1 < argc) {
-            cl.root = argv[i + 1];
-            i += 2;
-        } else if (a.substr(0, 7) == "--root=") {
-            cl.root = std::string(a.substr(7));
-            i += 1;
-        } else {
-            return false;
-        }
-    }
+    int i = launcher::global_options(argc, argv, cl.root);
+    if (i < 0) return false;
     if (i < argc && std::string_view(argv[i]) == "container") ++i;
     if (i >= argc || std::string_view(argv[i]) != "exec") return false;
     ++i;

@@ -443,19 +443,8 @@ struct Joined {
 bool compiled_run(int argc, char** argv, int* code) {
     // [--root DIR] [container] run ...: anything else before the verb is Python's.
     std::string root_opt;
-    int i = 1;
-    while (i < argc && argv[i][0] == '-') {
-        std::string_view a = argv[i];
-        if (a == "--root" && i + 1 < argc) {
-            root_opt = argv[i + 1];
-            i += 2;
-        } else if (a.substr(0, 7) == "--root=") {
-            root_opt = std::string(a.substr(7));
-            i += 1;
-        } else {
-            return false;
-        }
-    }
+    int i = launcher::global_options(argc, argv, root_opt);
+    if (i < 0) return false;
     if (i < argc && std::string_view(argv[i]) == "container") ++i;
     if (i >= argc || std::string_view(argv[i]) != "run") return false;
     for (const char* v : kUncachedEnv)

@@ -240,19 +240,8 @@ void hand_over(int channel, std::vector<Conn>& conns) {
 
 void start_ping_answers(int argc, char** argv) {
     std::string root_opt;
-    int i = 1;
-    while (i < argc && argv[i][0] == '-') {
-        std::string_view a = argv[i];
-        if (a == "--root" && i + 1 < argc) {
-            root_opt = argv[i + 1];
-            i += 2;
-        } else if (a.substr(0, 7) == "--root=") {
-            root_opt = std::string(a.substr(7));
-            i += 1;
-        } else {
-            return;
-        }
-    }
+    int i = launcher::global_options(argc, argv, root_opt);
+    if (i < 0) return;
     if (argc - i < 2 || std::string_view(argv[i]) != "system" || std::string_view(argv[i + 1]) != "service") return;
     const char* fds = ::getenv("LISTEN_FDS");
     const char* pid = ::getenv("LISTEN_PID");

@@ -220,29 +220,6 @@ def test_idle_exit_and_socket_mode(cli, tmp_path):
     assert not os.path.exists(sock)
 
 
-def test_socket_activation(cli, tmp_path):
-    """systemd's protocol: the listening socket as fd 3, LISTEN_FDS=1, LISTEN_PID."""
-    path = str(tmp_path / "act.sock")
-    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    lsock.bind(path)
-    lsock.listen(16)
-    # as systemd: the socket as fd 3, LISTEN_PID the pid that execs the service
-    starter = ("import os, sys; fd = int(sys.argv[1]); os.dup2(fd, 3); os.close(fd); "
-               "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
-               "os.execv(sys.argv[2], sys.argv[2:])")
-    proc = subprocess.Popen([sys.executable, "-c", starter, str(lsock.fileno()), *layerbox_command(),
-                             "system", "service", "--time", "1"],
-                            pass_fds=(lsock.fileno(),), env=cli.env(), stderr=subprocess.PIPE)
-    lsock.close()
-    try:
-        st, _, v = call(path, "GET", "/version")
-        assert st == 200 and v["ApiVersion"] == "1.44"
-    finally:
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-    assert os.path.exists(path)  # systemd's socket: not ours to remove
-
-
 def _activated(cli, path: str, *args, env=None):
     """The service started as systemd starts it, on a new listening socket at `path`; the
     socket is listening (clients may connect) before the service runs."""
@@ -257,6 +234,19 @@ def _activated(cli, path: str, *args, env=None):
                             env={**cli.env(), **(env or {})}, stderr=subprocess.PIPE)
     lsock.close()
     return proc
+
+
+def test_socket_activation(cli, tmp_path):
+    """systemd's protocol: the listening socket as fd 3, LISTEN_FDS=1, LISTEN_PID."""
+    path = str(tmp_path / "act.sock")
+    proc = _activated(cli, path, "--time", "1")
+    try:
+        st, _, v = call(path, "GET", "/version")
+        assert st == 200 and v["ApiVersion"] == "1.44"
+    finally:
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    assert os.path.exists(path)  # systemd's socket: not ours to remove
 
 
 def _exchange(conn: socket.socket, request: bytes, answers: int) -> list:
