@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -210,6 +211,41 @@ struct Template {
     std::string root;
 };
 
+// Whether tmp/ holds what a killed process left: a staging dir <kind>-<pid>-<start>-<name>
+// whose owner is gone (store.staging_owner, owner_alive). The Python path reclaims those at
+// its first lock (store/heal.py, their one place); the launcher leaves the command line to it
+// then. Download dirs belong to no process (the pull that resumes them).
+bool dead_staging(const std::string& root) {
+    UniqueFd dir(::open((root + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return errno != ENOENT;
+    DIR* d = ::fdopendir(dir.get());
+    if (!d) return true;
+    dir.release();
+    bool dead = false;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string_view n = e->d_name;
+        if (n == "." || n == ".." || n.substr(0, 9) == "download-") continue;
+        // rsplit("-", 3): the last three dashes delimit pid, start and name
+        size_t c = n.rfind('-');
+        size_t b = c == std::string_view::npos || c == 0 ? std::string_view::npos : n.rfind('-', c - 1);
+        size_t a = b == std::string_view::npos || b == 0 ? std::string_view::npos : n.rfind('-', b - 1);
+        if (a == std::string_view::npos) {
+            dead = true;
+            break;
+        }
+        std::string pid(n.substr(a + 1, b - a - 1)), start(n.substr(b + 1, c - b - 1));
+        bool digits = !pid.empty() && !start.empty() &&
+                      pid.find_first_not_of("0123456789") == std::string::npos &&
+                      start.find_first_not_of("0123456789") == std::string::npos && pid.size() < 10;
+        if (!digits || process_start_time(pid_t(atol(pid.c_str()))) != strtoull(start.c_str(), nullptr, 10)) {
+            dead = true;
+            break;
+        }
+    }
+    ::closedir(d);
+    return dead;
+}
+
 // Undoes a create that was not published: the staging dir and the name it claimed.
 struct Unpublished {
     std::string staging, name_link, id;
@@ -246,7 +282,7 @@ bool create(const Template& t, Created& c) {
     UniqueFd lock(::open((root + "/lock").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
     if (!lock) return false;
     lock_fd(lock.get(), LOCK_SH, root + "/lock");  // the image cannot be removed under us
-    if (!inputs_unchanged(doc)) return false;
+    if (!inputs_unchanged(doc) || dead_staging(root)) return false;
     c.id = launcher::random_id();
     Unpublished undo;
     undo.id = c.id;

@@ -290,3 +290,19 @@ def test_a_published_port_from_the_template(cli, busybox_image):
     finally:
         cli("rm", "-f", *made)
     _no_claims_left(cli)
+
+
+def test_what_a_killed_process_left_is_pythons_to_reclaim(cli, busybox_image):
+    # A staging dir whose owner is gone (pid 999999 never had that start time): the launcher
+    # does not reclaim (store/heal.py is the one place that knows how); it hands the command
+    # line to Python, which reclaims at its first lock, and runs from the template after.
+    args = ["run", "--rm", "--network", "none", "busybox", "true"]
+    cli(*args, check=True)
+    left = os.path.join(cli.root, "tmp", "create-999999-1-" + "ab" * 32)
+    os.makedirs(os.path.join(left, "upper"))
+    r = cli(*args, env=NO_PYTHON)
+    assert r.returncode != 0 and "cannot run the Python interpreter" in r.err
+    assert os.path.isdir(left)
+    cli(*args, check=True)
+    assert not os.path.exists(left)
+    assert cli(*args, env=NO_PYTHON).returncode == 0
