@@ -92,8 +92,8 @@ def recorder_for(kw: dict, argv: list[str]) -> "Recorder | None":
     return Recorder(list(argv), bool(kw.get("detach")))
 
 
-def _signature(path: str, follow: bool = True) -> list:
-    st = os.stat(path) if follow else os.lstat(path)
+def _signature(path: str) -> list:
+    st = os.stat(path)
     return [path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
@@ -146,15 +146,16 @@ class Recorder:
         held = {**plan, "monitor": {**mon, "events": {
             **ev, "attributes": {**ev["attributes"], "name": NAME_HOLE}}}}
         doc = self.doc
+        recorded = None  # the bridge address, MAC and claim target the holes stand for
         if mon.get("network") is not None:
-            bridge = _bridge_holes(held, doc)
-            if bridge is None:
+            found = _bridge_holes(held, doc)
+            if found is None:
                 self.doc = None
                 return
-            doc["bridge"] = bridge
+            doc["bridge"], recorded = found
         doc["plan"] = _jsonfast.dumps(held)
         doc["process"] = process_json.decode()
-        if "bridge" in doc and not _holes_complete(doc, mon["network"]["endpoints"][0]):
+        if recorded and not _holes_complete(doc, *recorded):
             self.doc = None
             return
         doc["shim"] = shim
@@ -212,11 +213,12 @@ class Recorder:
             pass  # a template is only a shortcut
 
 
-def _bridge_holes(held: dict, doc: dict) -> dict | None:
+def _bridge_holes(held: dict, doc: dict) -> tuple[dict, tuple] | None:
     """A start on the default bridge alone, without a resolver: the address, its MAC and
     the claim's target become holes in `held` (a copy of the plan where it changes), and the
-    network's facts join the template's. What the launcher needs to claim an address as
-    network.Networks.allocate does is returned. None: not a case the launcher does."""
+    network's facts join the template's. Returns what the launcher needs to claim an address
+    as network.Networks.allocate does, and the (address, MAC, claim target) recorded. None:
+    not a case the launcher does."""
     import json
 
     from layerbox import network as _network
@@ -262,15 +264,14 @@ def _bridge_holes(held: dict, doc: dict) -> dict | None:
             op = {**op, "source": "\n".join(lines)}
         mounts.append(op)
     held["mounts"] = mounts
-    doc["_bridge_values"] = [ip, ep["mac"], ep["claim"]["id"]]
-    return {"dir": ndir, "base": base, "size": 1 << (32 - p),
-            "gateway": _network._ip2int(ipam["Gateway"]), "first": first, "count": count}
+    bridge = {"dir": ndir, "base": base, "size": 1 << (32 - p),
+              "gateway": _network._ip2int(ipam["Gateway"]), "first": first, "count": count}
+    return bridge, (ip, ep["mac"], ep["claim"]["id"])
 
 
-def _holes_complete(doc: dict, ep: dict) -> bool:
+def _holes_complete(doc: dict, ip: str, mac: str, claim: str) -> bool:
     """True when no text still holds the recorded address, MAC or claim: a field the holes
     missed would give the next container this one's (the template is then not written)."""
-    ip, mac, claim = doc.pop("_bridge_values")
     for key in ("plan", "process", "config"):
         text = doc[key]
         if mac in text or claim in text:
