@@ -370,6 +370,7 @@ async def _adopt(runner, handoff: str) -> None:
     fd, _, pid = handoff.partition(",")
     loop = asyncio.get_running_loop()
     try:
+        os.set_inheritable(int(fd), False)  # inherited across our exec: no child of ours gets it
         channel = socket.socket(fileno=int(fd))
     except (ValueError, OSError):
         return
