@@ -55,6 +55,29 @@ void bind_listing(py::module_& m) {
           "docker ps's rows of the containers `ids` (their config.json and state.json; `states`:\n"
           "state JSON texts that replace a container's file), newest first. `cache`, when `ids` are\n"
           "every container of the store: the listing's cache file, written as `cache_tmp` and renamed.");
+    m.def("api_summaries",
+          [](const std::string& containers_dir, const std::vector<std::string>& ids, const std::string& volumes,
+             double now, const std::map<std::string, std::string>& states,
+             const std::map<std::string, std::string>& health, long last, const std::string& cache,
+             const std::string& cache_tmp) -> py::object {
+              std::map<std::string, nlohmann::json> given;
+              for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
+              std::optional<std::string> text;
+              {
+                  py::gil_scoped_release nogil;
+                  std::vector<PsRow> rows = ps_rows(containers_dir, ids, given, true, now, cache, cache_tmp, &volumes);
+                  text = api_summaries(rows, health, last);
+              }
+              if (!text) return py::none();
+              return py::bytes(*text);
+          },
+          py::arg("containers_dir"), py::arg("ids"), py::kw_only(), py::arg("volumes"), py::arg("now"),
+          py::arg("states") = std::map<std::string, std::string>{},
+          py::arg("health") = std::map<std::string, std::string>{}, py::arg("last") = -1,
+          py::arg("cache") = "", py::arg("cache_tmp") = "",
+          "GET /containers/json's answer for the containers `ids` (newest first, the first `last`\n"
+          "when > 0), as JSON bytes; `volumes`: the store's volumes directory; `states`, `health`,\n"
+          "`cache` and None as for ps_table.");
     m.def("ps_table",
           [](const std::string& containers_dir, const std::vector<std::string>& ids, bool trunc, double now,
              const std::map<std::string, std::string>& states, const std::map<std::string, std::string>& health,

@@ -177,6 +177,83 @@ std::string command_text(const json& config, bool trunc) {
     return go_quote(cmd);
 }
 
+json api_summary(const std::string& id, const json& config, const json& state, const std::string& volumes_dir,
+                 double now) {
+    const json& cfg = obj_field(config, "Config");
+    std::string status = str_field(state, "Status");
+    if (status.empty()) status = "created";
+    // The addresses and ports only while the container's network is up (docker empties a
+    // stopped container's).
+    static const json none;
+    const json& live = status == "running" || status == "paused" || status == "restarting"
+                           ? obj_field(state, "NetworkSettings")
+                           : none;
+    json ports = json::array();
+    const json& published = obj_field(live, "Ports");
+    if (published.is_object())
+        for (auto it = published.begin(); it != published.end(); ++it) {
+            const std::string& key = it.key();
+            size_t slash = key.find('/');
+            long long port = std::atoll(key.c_str());
+            std::string proto = slash == std::string::npos ? "" : key.substr(slash + 1);
+            if (proto.empty()) proto = "tcp";
+            const json& binds = it.value();
+            if (!binds.is_array() || binds.empty()) {
+                ports.push_back({{"PrivatePort", port}, {"Type", proto}});
+                continue;
+            }
+            for (const json& b : binds) {
+                std::string ip = str_field(b, "HostIp");
+                ports.push_back({{"IP", ip.empty() ? "0.0.0.0" : ip},
+                                 {"PrivatePort", port},
+                                 {"PublicPort", std::atoll(str_field(b, "HostPort").c_str())},
+                                 {"Type", proto}});
+            }
+        }
+    const json& host_mode = obj_field(obj_field(config, "HostConfig"), "NetworkMode");
+    std::string mode = host_mode.is_string() ? host_mode.get<std::string>() : "none";
+    const json& nets = obj_field(live, "Networks");
+    json networks = nets.is_object() && !nets.empty() ? nets : json{{mode, json::object()}};
+    json mounts = json::array();
+    const json& ms = obj_field(config, "Mounts");
+    if (ms.is_array())
+        for (const json& m : ms) {
+            const std::string& type = str_field(m, "Type");
+            const std::string& name = str_field(m, "Name");
+            const json& rw = obj_field(m, "RW");
+            mounts.push_back({{"Type", type},
+                              {"Name", name},
+                              {"Source", type == "bind" ? str_field(m, "Source") : volumes_dir + "/" + name + "/_data"},
+                              {"Destination", str_field(m, "Destination")},
+                              {"Driver", type == "volume" ? "local" : ""},
+                              {"Mode", str_field(m, "Mode")},
+                              {"RW", rw.is_boolean() ? rw.get<bool>() : true},
+                              {"Propagation", type == "bind" ? "rprivate" : ""}});
+        }
+    std::string image = str_field(cfg, "Image");
+    if (image.empty()) image = str_field(config, "Image");
+    std::string command = str_field(config, "Path");
+    const json& args = obj_field(config, "Args");
+    if (args.is_array())
+        for (const json& a : args)
+            if (a.is_string()) command += " " + a.get<std::string>();
+    const json& labels = obj_field(cfg, "Labels");
+    const std::string& name = str_field(config, "Name");
+    return {{"Id", id},
+            {"Names", json::array({"/" + name.substr(std::min(name.find_first_not_of('/'), name.size()))})},
+            {"Image", image},
+            {"ImageID", str_field(config, "Image")},
+            {"Command", command},
+            {"Created", static_cast<long long>(parse_rfc3339(str_field(config, "Created")))},
+            {"Ports", std::move(ports)},
+            {"Labels", labels.is_object() ? labels : json::object()},
+            {"State", status},
+            {"Status", status_text(state, now)},
+            {"HostConfig", {{"NetworkMode", mode}}},
+            {"NetworkSettings", {{"Networks", std::move(networks)}}},
+            {"Mounts", std::move(mounts)}};
+}
+
 PsRow ps_row(const std::string& id, const json& config, const json& state, bool trunc, double now) {
     PsRow r;
     r.full_id = id;

@@ -44,7 +44,15 @@ struct PsRow {
     std::vector<std::pair<std::string, std::string>> label_map;  // sorted by key
     std::string created;        // the config's Created (RFC 3339): the listing's order
     bool healthcheck = false;   // the container has a healthcheck (its STATUS gets a suffix)
+    nlohmann::json summary;     // the Engine API's entry (api_summary), when asked for
 };
+
+// The Engine API's entry of GET /containers/json for a config.json and state.json (docker's
+// ContainerSummary: Id, Names, Image, ImageID, Command, Created, Ports, Labels, State, Status,
+// HostConfig, NetworkSettings, Mounts); a volume's Source is its data under `volumes_dir`.
+// The STATUS has no health suffix (the caller's, as for a row).
+nlohmann::json api_summary(const std::string& id, const nlohmann::json& config, const nlohmann::json& state,
+                           const std::string& volumes_dir, double now);
 
 PsRow ps_row(const std::string& id, const nlohmann::json& config, const nlohmann::json& state,
              bool trunc, double now);

@@ -33,9 +33,12 @@ const KeyPaths kConfigKeys = {
     {"Created"}, {"Name"}, {"Path"}, {"Args"}, {"Image"},
     {"Config", "Image"}, {"Config", "Labels"}, {"Config", "Healthcheck", "Test"},
     {"HostConfig", "NetworkMode"}, {"Mounts", "*", "Type"}, {"Mounts", "*", "Name"}, {"Mounts", "*", "Source"},
+    // the Engine API's summary (api_summary) besides the row
+    {"Mounts", "*", "Destination"}, {"Mounts", "*", "Mode"}, {"Mounts", "*", "RW"},
 };
 const KeyPaths kStateKeys = {
     {"Status"}, {"StartedAt"}, {"FinishedAt"}, {"ExitCode"}, {"NetworkSettings", "Ports"},
+    {"NetworkSettings", "Networks"},
 };
 
 bool wanted(const std::vector<std::string_view>& path, const KeyPaths& keys) {
@@ -165,7 +168,8 @@ std::optional<json> read_json_object(Reader& rd, int top, const std::string& id,
 // CONFIG and STATE the kept parts as JSON (no raw tab or newline in either; STATE empty for a
 // container never started), between a header line and an "end COUNT" line (a file cut short
 // by a crash does not parse).
-constexpr std::string_view kCacheHeader = "layerbox ps cache 1\n";
+// The number is the kept keys' version: a cache of other keys is not read (rebuilt).
+constexpr std::string_view kCacheHeader = "layerbox ps cache 2\n";
 
 struct Stamp {
     uint64_t ino = 0;
@@ -299,7 +303,8 @@ std::optional<json> parse_cached(Reader& rd, std::string_view text, const KeyPat
 
 std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<std::string>& ids,
                            const std::map<std::string, json>& states, bool trunc, double now,
-                           const std::string& cache_path, const std::string& cache_tmp) {
+                           const std::string& cache_path, const std::string& cache_tmp,
+                           const std::string* summary_volumes) {
     std::vector<std::optional<PsRow>> slots(ids.size());
     if (ids.empty()) return {};  // a store without containers may have no directory for them
     UniqueFd top = open_path(containers_dir, O_PATH | O_DIRECTORY);
@@ -311,6 +316,11 @@ std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<
     const double trusted_before = realtime_now() - 2.0;
     std::vector<const CacheEntry*> hits(caching ? ids.size() : 0, nullptr);
     std::vector<std::string> made(caching ? ids.size() : 0);  // new entries' lines
+    auto row = [&](const std::string& id, const json& config, const json& state) {
+        PsRow r = ps_row(id, config, state, trunc, now);
+        if (summary_volumes) r.summary = api_summary(id, config, state, *summary_volumes, now);
+        return r;
+    };
     auto one = [&](Reader& rd, size_t i) {
         const std::string& id = ids[i];
         const std::string shown = containers_dir + "/" + id;
@@ -338,7 +348,7 @@ std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<
                 else state = parse_cached(rd, e.state, kStateKeys);
                 if (config && state) {
                     hits[i] = &e;
-                    slots[i] = ps_row(id, *config, *state, trunc, now);
+                    slots[i] = row(id, *config, *state);
                     return;
                 }
             }
@@ -361,7 +371,7 @@ std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<
             if (state) line += state->dump(-1, ' ', false, json::error_handler_t::replace);
             line += '\n';
         }
-        slots[i] = ps_row(id, *config, state ? *state : json{{"Status", "created"}}, trunc, now);
+        slots[i] = row(id, *config, state ? *state : json{{"Status", "created"}});
     };
     // Files of a few hundred containers read in one thread; more on every core.
     size_t workers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
@@ -429,15 +439,40 @@ size_t text_width(const std::string& s) {
 
 }  // namespace
 
-std::optional<std::string> ps_table(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health,
-                                    long last) {
+namespace {
+
+// The first `last` rows (all when last <= 0), each running one with a healthcheck given its
+// STATUS suffix from `health`; false when one's suffix is missing (started since the caller
+// looked).
+bool cut_and_suffix(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health, long last) {
     if (last > 0 && rows.size() > static_cast<size_t>(last)) rows.resize(static_cast<size_t>(last));
     for (PsRow& r : rows) {
         if (!r.healthcheck || r.state != "running") continue;
         auto it = health.find(r.full_id);
-        if (it == health.end()) return std::nullopt;  // started since the caller looked
+        if (it == health.end()) return false;
         r.status += it->second;
+        if (r.summary.is_object()) r.summary["Status"] = r.status;
     }
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> api_summaries(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health,
+                                         long last) {
+    if (!cut_and_suffix(rows, health, last)) return std::nullopt;
+    std::string out = "[";
+    for (const PsRow& r : rows) {
+        if (out.size() > 1) out += ',';
+        out += r.summary.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    out += ']';
+    return out;
+}
+
+std::optional<std::string> ps_table(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health,
+                                    long last) {
+    if (!cut_and_suffix(rows, health, last)) return std::nullopt;
     static const std::array<std::string, 7> head = {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
                                                    "STATUS", "PORTS", "NAMES"};
     auto cells = [](const PsRow& r) {

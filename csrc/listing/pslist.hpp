@@ -28,10 +28,12 @@ namespace lb {
 // `cache_path` (with `cache_tmp`, a fresh name to write it under, renamed over it): when `ids`
 // are all the store's containers, the listing's cache (pslist.cpp says how it is kept true):
 // each container's directory is stat'ed and its files read only when it changed since.
+// `summary_volumes` (the store's volumes directory): each row also gets its Engine API entry
+// (PsRow::summary, core/psrows.hpp's api_summary).
 std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<std::string>& ids,
                            const std::map<std::string, nlohmann::json>& states, bool trunc,
                            double now, const std::string& cache_path = "",
-                           const std::string& cache_tmp = "");
+                           const std::string& cache_tmp = "", const std::string* summary_volumes = nullptr);
 
 // docker ps's default table (no --format) of `rows`, as docker prints it: the first `last`
 // rows when last > 0; the STATUS of a running row with a healthcheck gets its suffix from
@@ -40,5 +42,11 @@ std::vector<PsRow> ps_rows(const std::string& containers_dir, const std::vector<
 // table, instead of a Python object per cell (ps -a of 10,000 containers).
 std::optional<std::string> ps_table(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health,
                                     long last);
+
+// GET /containers/json's answer of `rows` (made with their summaries): a JSON array of the
+// first `last` when last > 0; a running row with a healthcheck gets its STATUS suffix from
+// `health` as in ps_table, and nullopt when it is not there.
+std::optional<std::string> api_summaries(std::vector<PsRow>& rows, const std::map<std::string, std::string>& health,
+                                         long last);
 
 }  // namespace lb

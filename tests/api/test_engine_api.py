@@ -1288,3 +1288,81 @@ def test_docker_cli_run_with_a_link_is_refused_naming_it(docker, cli):
     r = docker("run", "--rm", "--link", "api-nolink:db", "busybox", "true", check=False)
     assert r.returncode == 125 and "HostConfig.Links" in r.err and "not supported" in r.err, r.err
     assert cli("ps", "-aq", "--no-trunc").out.split() == before  # nothing made
+
+
+def _summaries_as_python_makes_them(root: str, all_: bool) -> list:
+    """GET /containers/json's entries as layerbox.sysinfo.container_summary makes them (the
+    filtered listings' way), in this process, without their STATUS (a clock's phrase)."""
+    import layerbox
+    from layerbox import sysinfo
+
+    engine = layerbox.Client(root=root)._engine
+    out = [sysinfo.container_summary(engine, c) for c in engine.list(all=all_)]
+    for d in out:
+        d.pop("Status")
+    return out
+
+
+def test_containers_json_without_filters_says_what_each_container_summary_says(service, cli, tmp_path):
+    """`docker ps [-a]` through the socket is answered from the listing's C++ rows and cache
+    (views.api_summaries), on the event loop for a few containers and in the pool for many:
+    each entry is what the summary of a filtered listing says of the same container (labels,
+    a volume, a bind mount, published ports on the bridge, a paused one, an exited one, a
+    healthcheck's suffix), newest first, `limit` the newest; and a running container whose
+    monitor was killed is settled (exited, 255) by the listing that finds it."""
+    import signal
+
+    made = []
+
+    def make(*args):
+        r = cli(*args, check=True)
+        made.append(r.out.strip())
+
+    try:
+        make("create", "--name", "lj-created", "--network", "none", "-l", "b=2", "-l", "a=1",
+             "-v", "lj-vol:/data", "-v", f"{tmp_path}:/mnt:ro", "busybox", "true")
+        make("run", "-d", "--name", "lj-ports", "-p", "127.0.0.1::80", "-p", "127.0.0.1:18991:81/udp",
+             "busybox", "sleep", "300")
+        make("run", "-d", "--name", "lj-paused", "--network", "none", "busybox", "sleep", "300")
+        cli("pause", "lj-paused", check=True)
+        assert cli("run", "--name", "lj-exited", "--network", "none", "busybox", "sh", "-c", "exit 3").returncode == 3
+        made.append(cli("inspect", "-f", "{{.Id}}", "lj-exited", check=True).out.strip())
+        make("run", "-d", "--name", "lj-health", "--network", "none", "--health-cmd", "true",
+             "--health-interval", "100ms", "busybox", "sleep", "300")
+        deadline = time.monotonic() + 30
+        while "(healthy)" not in cli("ps", "--filter", "name=lj-health").out:
+            assert time.monotonic() < deadline, "lj-health never became healthy"
+            time.sleep(0.1)
+        for all_ in (True, False):
+            st, _, got = call(service, "GET", f"/containers/json?all={int(all_)}")
+            assert st == 200
+            statuses = {d["Names"][0]: d.pop("Status") for d in got}
+            assert got == _summaries_as_python_makes_them(cli.root, all_)
+        assert statuses["/lj-paused"].endswith("(Paused)")
+        assert statuses["/lj-health"].endswith("(healthy)")
+        _, _, everything = call(service, "GET", "/containers/json?all=1")
+        by_name = {d["Names"][0]: d for d in everything}
+        assert by_name["/lj-exited"]["Status"].startswith("Exited (3)")
+        assert by_name["/lj-created"]["Labels"] == {"a": "1", "b": "2"}
+        assert {(m["Type"], m["Destination"], m["RW"]) for m in by_name["/lj-created"]["Mounts"]} == {
+            ("volume", "/data", True), ("bind", "/mnt", False)}
+        ports = sorted((p["PrivatePort"], p["Type"], p.get("PublicPort")) for p in by_name["/lj-ports"]["Ports"])
+        assert [p[:2] for p in ports] == [(80, "tcp"), (81, "udp")] and ports[1][2] == 18991
+        # limit: the newest first
+        _, _, two = call(service, "GET", "/containers/json?limit=2")
+        assert [d["Id"] for d in two] == [d["Id"] for d in everything[:2]]
+        # A monitor killed: the listing settles its container (exited, 255) on the way.
+        with open(os.path.join(cli.root, "containers", made[1], "state.json")) as f:
+            state = json.load(f)
+        os.kill(state["MonitorPid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{state['MonitorPid']}"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        _, _, after = call(service, "GET", "/containers/json?all=1")
+        gone = next(d for d in after if d["Id"] == made[1])
+        assert gone["State"] == "exited" and gone["Status"].startswith("Exited (255)"), gone
+    finally:
+        for cid in made:
+            cli("rm", "-f", cid)
+        cli("volume", "rm", "lj-vol")

@@ -58,7 +58,7 @@ def truth(c) -> list[str]:
 
 def entries(c) -> int:
     lines = cache_text(c).splitlines()
-    assert lines[0] == "layerbox ps cache 1" and lines[-1] == f"end {len(lines) - 2}", lines[-1]
+    assert lines[0] == "layerbox ps cache 2" and lines[-1] == f"end {len(lines) - 2}", lines[-1]
     return len(lines) - 2
 
 
@@ -101,7 +101,7 @@ def test_a_damaged_cut_or_stale_cache_is_read_past_and_rebuilt(fresh):
     good = cache_text(c)
     assert entries(c) == 2
     for junk in ("", "garbage\n", good[: len(good) // 2], good.replace("end 2", "end 3"),
-                 good.replace('"Name":"/cx"', '"Name":"/cx'), "layerbox ps cache 1\n"):
+                 good.replace('"Name":"/cx"', '"Name":"/cx'), "layerbox ps cache 2\n"):
         with open(cache_path(c), "w") as f:
             f.write(junk)
         assert listing(c) == want, junk

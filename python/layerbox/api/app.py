@@ -111,6 +111,10 @@ class Service:
                 c = self._client
         return c
 
+    def loading(self) -> bool:
+        """The engine is not loaded yet (its load is the pool's to do, off the event loop)."""
+        return self._client is None
+
     @property
     def engine(self):
         return self.client._engine
@@ -436,6 +440,19 @@ async def _serve(svc: Service, sock: socket.socket, idle: float) -> None:
         await runner.cleanup()
 
 
+def _run_loop(main) -> None:
+    """Runs the service's event loop: uvloop's (libuv's) when it is installed, asyncio's own
+    otherwise. uvloop moves each request through the loop for about 60% of asyncio's time:
+    a new connection, HEAD /_ping and GET /containers/json (what `docker ps` asks) took 0.40 ms
+    of the service's against 0.55 (RESULTS.md, "docker ps through the socket")."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def serve(sock: socket.socket, path: str | None, idle: float = 5, root: str | None = None) -> int:
     """Serves on the listening socket until SIGTERM/SIGINT, or `idle` seconds without a
     request (0: never); removes the unix socket at `path` (ours) at the end."""
@@ -449,7 +466,7 @@ def serve(sock: socket.socket, path: str | None, idle: float = 5, root: str | No
     ino = os.stat(path).st_ino if path else None
     svc = Service(root)
     try:
-        asyncio.run(_serve(svc, sock, idle))
+        _run_loop(_serve(svc, sock, idle))
     finally:
         sock.close()
         svc.pool.shutdown(wait=False, cancel_futures=True)

@@ -143,7 +143,9 @@ class ContainerEngine:
         cid = self.resolve(ref)
         return self.load(cid, reconcile=reconcile)
 
-    def load(self, cid: str, reconcile: bool = True) -> Container:
+    def load(self, cid: str, reconcile: bool = True, wait: bool = True) -> Container:
+        """The container `cid` as its files say, reconciled with its monitor (one found gone
+        is settled under the container's lock; `wait=False`: WouldWait instead of taking it)."""
         cdir = os.path.join(self.store.containers, cid)
         from layerbox import shape
 
@@ -160,20 +162,23 @@ class ContainerEngine:
         c = Container(cid, cdir, config, state)
         if reconcile and state.get("Status") in _RUNNING:
             if not self._monitor_alive(state):
+                if not wait:
+                    raise WouldWait(cid)
                 return self._reconcile(cid)
             if state.get("Status") == "running" and self._frozen(cid):
                 state["Status"] = "paused"
                 state["Paused"] = True
         return c
 
-    def list(self, all: bool = False) -> list[Container]:
+    def list(self, all: bool = False, wait: bool = True) -> list[Container]:
         """The containers, newest first: all of them, or (the default, `ps`) the running ones,
-        found through the running index so that stopped containers cost nothing."""
+        found through the running index so that stopped containers cost nothing. `wait=False`:
+        WouldWait instead of waiting for a container's lock (see load)."""
         ids = self.ids() if all else self._running_ids()
         out = []
         for cid in ids:
             try:
-                c = self.load(cid)
+                c = self.load(cid, wait=wait)
             except NotFound:
                 if not all:
                     self._unmark_running(cid)  # removed meanwhile
@@ -184,6 +189,11 @@ class ContainerEngine:
                 self._unmark_running(cid)
         out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
         return out
+
+    def count(self, all: bool = False) -> int:
+        """How many containers list(all) reads (an upper bound: one removed meanwhile is
+        counted)."""
+        return len(self.ids() if all else self._running_ids())
 
     def ids(self) -> list[str]:
         """Every container's id (a directory of the store's; one being removed may be gone
@@ -1136,6 +1146,11 @@ class ContainerEngine:
         _top.validate_ps_args(ps_args)
         pids = list(_core.Cgroup(self.cgroups.cgroup_for(c.id)).procs())
         return _top.top(pids, ps_args)
+
+
+class WouldWait(Exception):
+    """A call told not to wait would have waited for a container's lock (the container named:
+    its monitor is gone, and settling it takes the lock)."""
 
 
 class MonitorRefused(LayerboxError):

@@ -67,12 +67,29 @@ def ps_table(engine, ids: list[str], loaded=(), trunc: bool = True, last: int = 
     load has a healthcheck (started since the listing): then the rows are the way."""
     from layerbox import _listing
 
+    return _whole_listing(_listing.ps_table, engine, ids, loaded, complete, trunc=trunc,
+                          now=time.time() if now is None else now, last=last)
+
+
+def api_summaries(engine, ids: list[str], loaded=(), last: int = -1, complete: bool = False) -> bytes | None:
+    """GET /containers/json's answer (JSON bytes) for the containers `ids`, newest first (the
+    first `last` when last > 0), read and built in C++ from the listing's rows as ps_table is
+    (the Engine API's `docker ps -a` reads the listing cache too). None as for ps_table: then
+    layerbox.sysinfo.container_summary is the way."""
+    from layerbox import _listing
+
+    return _whole_listing(_listing.api_summaries, engine, ids, loaded, complete,
+                          volumes=engine.store.volumes, now=time.time(), last=last)
+
+
+def _whole_listing(fn, engine, ids, loaded, complete: bool, **kw):
+    """fn (a listing of _listing's that answers in one piece) over the containers `ids`, with
+    the states and health suffixes of the `loaded` ones (read and reconciled by the caller)."""
     states = {c.id: _jsonfast.dumps(c.state) for c in loaded}
     health = {c.id: _health_suffix(c) for c in loaded if c.state.get("Status") == "running"}
     try:
-        return _listing.ps_table(engine.store.containers, list(ids), trunc=trunc,
-                                 now=time.time() if now is None else now, states=states,
-                                 health=health, last=last, **_cache_args(engine, complete))
+        return fn(engine.store.containers, list(ids), states=states, health=health,
+                  **kw, **_cache_args(engine, complete))
     except OSError as e:
         import errno
 
