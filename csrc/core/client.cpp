@@ -151,9 +151,8 @@ MonitorStart start_monitor(const std::string& shim, const std::string& container
     if (child > 0) {
         feed_and_reap(child, std::move(plan_w), plan_json, "launch plan");
     } else {
-        ::signal(SIGPIPE, SIG_IGN);  // a monitor that died early must not kill us on write
-        try {
-            write_all(plan_w.get(), plan_json, "launch plan");
+        try {  // a monitor that died early must not kill us on write
+            write_all_no_sigpipe(plan_w.get(), plan_json, "launch plan");
         } catch (const SysError&) {
         }
         plan_w.reset();

@@ -1,5 +1,7 @@
 #include "core/fd.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -35,6 +37,31 @@ void write_all(int fd, const void* buf, size_t len, const std::string& what) {
         p += n;
         len -= static_cast<size_t>(n);
     }
+}
+
+void write_all_no_sigpipe(int fd, const std::string& s, const std::string& what) {
+    sigset_t pipe_only, old;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    // One already pending for this thread stays pending: only one this write raises is taken.
+    sigset_t pending;
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    int err = 0;
+    try {
+        write_all(fd, s, what);
+    } catch (const SysError& e) {
+        err = e.err;
+        if (err == EPIPE && !was_pending) {
+            struct timespec zero {};
+            while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+            }
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        throw;
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 std::string read_all(int fd, const std::string& what) {

@@ -50,6 +50,11 @@ void write_all(int fd, const void* buf, size_t len, const std::string& what);
 inline void write_all(int fd, const std::string& s, const std::string& what) {
     write_all(fd, s.data(), s.size(), what);
 }
+// write_all to a pipe whose reader may be gone, without SIGPIPE: EPIPE is thrown instead of
+// the signal killing the process. SIGPIPE is blocked in the calling thread for the write and
+// one it raised is taken back before the mask returns (the process's disposition is left as
+// it is: a library must not change what its host does with the signal).
+void write_all_no_sigpipe(int fd, const std::string& s, const std::string& what);
 // Reads until EOF; throws on error.
 std::string read_all(int fd, const std::string& what);
 // Reads a whole (small) file.

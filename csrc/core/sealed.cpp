@@ -197,9 +197,8 @@ pid_t spawn_sealed(int exefd, const std::vector<std::string>& argv, const std::v
 }
 
 void feed_and_reap(pid_t helper, UniqueFd pipe_w, const std::string& doc, const std::string& what) {
-    ::signal(SIGPIPE, SIG_IGN);  // a helper that died early must not kill us on write
-    try {
-        write_all(pipe_w.get(), doc, what);
+    try {  // a helper that died early must not kill us on write
+        write_all_no_sigpipe(pipe_w.get(), doc, what);
     } catch (const SysError&) {
         // Reported by the caller: the helper says why it stopped reading, or its exit says it died.
     }

@@ -38,7 +38,7 @@ pid_t spawn_sealed(int exefd, const std::vector<std::string>& argv, const std::v
 // The hand-over both spawned helpers share (the monitor's short-lived parent half, the exec
 // helper): writes `doc` (its plan) into the pipe it reads on fd 3, closes the pipe, and reaps
 // the helper, which exits once it has handed over. A failed write is not thrown: the helper's
-// own report (or its early exit) says why it stopped reading. SIGPIPE is ignored from here on.
+// own report (or its early exit) says why it stopped reading (no SIGPIPE: write_all_no_sigpipe).
 void feed_and_reap(pid_t helper, UniqueFd pipe_w, const std::string& doc, const std::string& what);
 
 }  // namespace lb

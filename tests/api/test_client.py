@@ -545,3 +545,23 @@ def test_monitors_from_a_factory_look_as_exec_d_ones(client, busybox_image, made
     for c in cs:
         c.kill()
         assert c.wait()["StatusCode"] == 137
+
+
+def test_starting_containers_leaves_the_processs_sigpipe_as_it_was(store_root, busybox_image):
+    """A process that uses the Python API keeps its own SIGPIPE disposition: starting monitors
+    (exec'd for the first start, forked by the factory after) and feeding them their plans
+    never sets it to ignored for the whole process (the kernel's view: /proc/self/status)."""
+    code = (
+        "import signal, sys, layerbox\n"
+        "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+        "c = layerbox.Client(root=sys.argv[1])\n"
+        "for _ in range(3):\n"
+        "    c.containers.run('busybox', 'true', remove=True, network_mode='none')\n"
+        "ign = next(int(l.split()[1], 16) for l in open('/proc/self/status') if l.startswith('SigIgn:'))\n"
+        "print(bool(ign & (1 << (signal.SIGPIPE - 1))))\n"
+    )
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code, store_root], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
