@@ -29,6 +29,10 @@ namespace {
 
 constexpr int kListenFd = 3;            // SD_LISTEN_FDS_START
 constexpr size_t kMaxHead = 16 << 10;   // a request head longer than this is the service's
+// Connections held at once while Python loads (a few clients' first pings, in practice): more
+// wait in the listening socket's backlog for the service, so that a burst of connections costs
+// this child neither unbounded memory nor, at its fd limit, a loop of failing accepts.
+constexpr size_t kMaxHeld = 128;
 constexpr std::string_view kDateHole = std::string_view("\0date\0", 6);
 
 // What the service wrote down (api/app.py write_ping_record).
@@ -199,8 +203,10 @@ void hand_over(int channel, std::vector<Conn>& conns) {
 
 [[noreturn]] void answer(int channel, const Record& r) {
     std::vector<Conn> conns;
+    bool no_more_fds = false;
     for (;;) {
-        std::vector<struct pollfd> p{{channel, POLLIN, 0}, {kListenFd, POLLIN, 0}};
+        bool room = conns.size() < kMaxHeld && !no_more_fds;
+        std::vector<struct pollfd> p{{channel, POLLIN, 0}, {kListenFd, short(room ? POLLIN : 0), 0}};
         for (auto& c : conns) p.push_back({c.fd.get(), short(c.held || c.done ? 0 : POLLIN), 0});
         if (::poll(p.data(), p.size(), -1) < 0) {
             if (errno == EINTR) continue;
@@ -216,6 +222,7 @@ void hand_over(int channel, std::vector<Conn>& conns) {
         if (p[1].revents & POLLIN) {
             int fd = ::accept4(kListenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd >= 0) conns.push_back(Conn{UniqueFd(fd)});
+            else if (errno == EMFILE || errno == ENFILE) no_more_fds = true;  // the service's to accept
         }
         for (size_t k = 2; k < p.size(); ++k) {
             Conn& c = conns[k - 2];

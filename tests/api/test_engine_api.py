@@ -220,12 +220,12 @@ def test_idle_exit_and_socket_mode(cli, tmp_path):
     assert not os.path.exists(sock)
 
 
-def _activated(cli, path: str, *args, env=None):
+def _activated(cli, path: str, *args, env=None, backlog: int = 16):
     """The service started as systemd starts it, on a new listening socket at `path`; the
     socket is listening (clients may connect) before the service runs."""
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lsock.bind(path)
-    lsock.listen(16)
+    lsock.listen(backlog)
     starter = ("import os, sys; fd = int(sys.argv[1]); os.dup2(fd, 3); os.close(fd); "
                "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
                "os.execv(sys.argv[2], sys.argv[2:])")
@@ -292,12 +292,8 @@ def test_a_socket_activated_service_answers_pings_before_python_and_hands_over_t
     # only have been the launcher's): the client's pings, pipelined with a version the
     # service refuses and a request that is the service's, on one connection made before.
     path = str(tmp_path / "act.sock")
-    go = tmp_path / "go"
-    held = tmp_path / "held-python"
-    held.write_text(f"#!/bin/sh\nn=0\nwhile [ ! -e {go} ] && [ $n -lt 1000 ]; do sleep 0.02; "
-                    f"n=$((n+1)); done\nexec {sys.executable} \"$@\"\n")
-    held.chmod(0o755)
-    proc = _activated(cli, path, "--time", "1", env={"LAYERBOX_PYTHON": str(held)})
+    held, go = _held_python(tmp_path)
+    proc = _activated(cli, path, "--time", "1", env={"LAYERBOX_PYTHON": held})
     try:
         with socket.socket(socket.AF_UNIX) as c:
             c.connect(path)
@@ -334,6 +330,66 @@ def test_a_socket_activated_service_answers_pings_before_python_and_hands_over_t
     # No answering child is left behind (the service reaped it).
     r = subprocess.run(["pgrep", "-f", f"system service --time 1"], capture_output=True, text=True)
     assert r.stdout == ""
+
+
+def _held_python(tmp_path):
+    """(an interpreter that waits for `go` to exist before it runs, go)."""
+    go = tmp_path / "go"
+    held = tmp_path / "held-python"
+    held.write_text(f"#!/bin/sh\nn=0\nwhile [ ! -e {go} ] && [ $n -lt 1000 ]; do sleep 0.02; "
+                    f"n=$((n+1)); done\nexec {sys.executable} \"$@\"\n")
+    held.chmod(0o755)
+    return str(held), go
+
+
+def test_the_launchers_ping_answers_hold_a_bounded_number_of_connections(cli, tmp_path):
+    """While Python loads, the launcher's answerer holds at most 128 connections; the ones
+    after wait in the socket's backlog, unanswered, and the service answers them once it
+    serves: every client is answered, none lost."""
+    cli("ps", "-a", check=True)  # a store in use: the service has written its record before
+    first = str(tmp_path / "first.sock")
+    proc = _activated(cli, first, "--time", "1")
+    try:
+        assert call(first, "GET", "/_ping")[0] == 200
+    finally:
+        proc.communicate(timeout=30)
+    held, go = _held_python(tmp_path)
+    path = str(tmp_path / "many.sock")
+    proc = _activated(cli, path, "--time", "1", env={"LAYERBOX_PYTHON": held}, backlog=64)
+    ping = b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n"
+    conns = []
+    try:
+        for _ in range(128):
+            c = socket.socket(socket.AF_UNIX)
+            conns.append(c)
+            c.settimeout(30)
+            c.connect(path)
+            (answer,) = _exchange(c, ping, 1)
+            assert answer[2] == b"OK"
+        late = []
+        for _ in range(20):
+            c = socket.socket(socket.AF_UNIX)
+            conns.append(c)
+            late.append(c)
+            c.settimeout(30)
+            c.connect(path)  # into the backlog
+            c.sendall(ping)
+        late[0].settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            late[0].recv(1)  # nobody holds it yet
+        assert not go.exists()
+        go.write_text("")
+        for c in late:
+            c.settimeout(30)
+            (answer,) = _exchange(c, b"", 1)
+            assert answer[2] == b"OK"
+        (answer,) = _exchange(conns[0], ping, 1)  # a held one, handed over
+        assert answer[2] == b"OK"
+    finally:
+        for c in conns:
+            c.close()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
 
 
 # -- the docker CLI ---------------------------------------------------------------------------
