@@ -25,12 +25,19 @@ namespace lb {
 namespace {
 
 struct Copy {
-    dev_t dev;
+    dev_t dev;  // the file copied, as it was
     ino_t ino;
     off_t size;
     struct timespec mtime;
     UniqueFd fd;
+    dev_t copy_dev = 0;  // the copy's own identity: a caller that closed every descriptor may
+    ino_t copy_ino = 0;  // have its number reused by a file of its own, which must never be run
 };
+
+bool still_the_copy(const Copy& c) {
+    struct stat st;
+    return c.fd && ::fstat(c.fd.get(), &st) == 0 && st.st_dev == c.copy_dev && st.st_ino == c.copy_ino;
+}
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010  // Linux 5.1
@@ -140,11 +147,21 @@ int sealed_executable(const std::string& path) {
     if (::fstat(src.get(), &st) != 0) throw_errno("stat", path);
     std::lock_guard<std::mutex> lock(copies_mu);
     auto it = cache.find(path);
-    if (it != cache.end() && it->second.dev == st.st_dev && it->second.ino == st.st_ino &&
-        it->second.size == st.st_size && it->second.mtime.tv_sec == st.st_mtim.tv_sec &&
-        it->second.mtime.tv_nsec == st.st_mtim.tv_nsec)
-        return it->second.fd.get();
+    if (it != cache.end()) {
+        Copy& c = it->second;
+        if (!still_the_copy(c)) {
+            c.fd.release();  // the number is someone else's now: forgotten, not closed
+            cache.erase(it);
+        } else if (c.dev == st.st_dev && c.ino == st.st_ino && c.size == st.st_size &&
+                   c.mtime.tv_sec == st.st_mtim.tv_sec && c.mtime.tv_nsec == st.st_mtim.tv_nsec) {
+            return c.fd.get();
+        }
+    }
     Copy c{st.st_dev, st.st_ino, st.st_size, st.st_mtim, make_sealed_copy(src.get(), st, path)};
+    struct stat cst;
+    if (::fstat(c.fd.get(), &cst) != 0) throw_errno("stat", "sealed copy of " + path);
+    c.copy_dev = cst.st_dev;
+    c.copy_ino = cst.st_ino;
     int fd = c.fd.get();
     cache[path] = std::move(c);
     return fd;

@@ -565,3 +565,49 @@ def test_starting_containers_leaves_the_processs_sigpipe_as_it_was(store_root, b
     r = subprocess.run([sys.executable, "-c", code, store_root], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_a_reused_descriptor_number_is_never_run_as_the_monitor(store_root, busybox_image, tmp_path):
+    """The sealed copy of the shim is kept open for the next start. A program that closes every
+    descriptor and gets the number back for a file of its own (here an executable script that
+    leaves a mark) must not have that file run as the monitor: the copy is checked to be still
+    the same file before each use, and a new one made when it is not."""
+    mark = tmp_path / "ran"
+    script = tmp_path / "not-the-shim"
+    script.write_text(f"#!/bin/sh\ntouch {mark}\n")
+    script.chmod(0o755)
+    code = (
+        "import os, signal, sys, time, layerbox\n"
+        "c = layerbox.Client(root=sys.argv[1])\n"
+        "run = lambda: c.containers.run('busybox', 'true', remove=True, network_mode='none')\n"
+        "run(); run()\n"
+        "def link(n):\n"
+        "    try:\n"
+        "        return os.readlink(f'/proc/self/fd/{n}')\n"
+        "    except OSError:\n"
+        "        return ''\n"
+        "fds = [int(n) for n in os.listdir('/proc/self/fd') if link(n).startswith('/memfd:layerbox-shim')]\n"
+        "assert fds, 'no sealed copy held'\n"
+        "for n in fds:\n"
+        "    os.close(n)\n"
+        "    f = os.open(sys.argv[2], os.O_RDONLY)\n"
+        "    if f != n:\n"
+        "        os.dup2(f, n)\n"
+        "        os.close(f)\n"
+        "ppid = lambda p: int(open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "d = c.containers.run('busybox', 'sleep 30', detach=True, network_mode='none')\n"
+        "d.reload()\n"
+        "factory = ppid(ppid(d.attrs['State']['Pid']))\n"  # its monitor's parent
+        "assert open(f'/proc/{factory}/cmdline', 'rb').read().startswith(b'layerbox-shim\\0factory')\n"
+        "d.remove(force=True)\n"
+        "os.kill(factory, signal.SIGKILL)\n"  # the next start makes a new one from the copy
+        "time.sleep(0.1)\n"
+        "run()\n"
+        "print('ok')\n"
+    )
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code, store_root, str(script)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    assert not mark.exists(), "a file of the program's own was run in the monitor's place"
