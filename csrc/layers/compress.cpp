@@ -221,7 +221,8 @@ size_t LayerInput::read_raw(unsigned char* buf, size_t cap) {
         const unsigned char* p = buf;
         size_t left = n;
         while (left > 0) {
-            ssize_t w = ::pwrite(src_.tee_fd, p, left, static_cast<off_t>(src_.tee_have + tee_off_));
+            ssize_t w = ::pwrite(src_.tee_fd, p, std::min(left, kMaxFileWrite),
+                                 static_cast<off_t>(src_.tee_have + tee_off_));
             if (w < 0) {
                 if (errno == EINTR) continue;
                 throw_errno("write", what_);
