@@ -29,7 +29,7 @@ std::pair<UniqueFd, UniqueFd> make_pipe(int extra_flags) {
 void write_all(int fd, const void* buf, size_t len, const std::string& what) {
     const char* p = static_cast<const char*>(buf);
     while (len > 0) {
-        ssize_t n = ::write(fd, p, len);
+        ssize_t n = ::write(fd, p, len < kMaxFileWrite ? len : kMaxFileWrite);
         if (n < 0) {
             if (errno == EINTR) continue;
             throw_errno("write", what);

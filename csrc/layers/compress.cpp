@@ -202,6 +202,7 @@ LayerInput::~LayerInput() {
         cv_.notify_all();
     }
     if (thread_.joinable()) thread_.join();
+    if (hasher_.joinable()) hasher_.join();
 }
 
 size_t LayerInput::read_raw(unsigned char* buf, size_t cap) {
@@ -221,7 +222,8 @@ size_t LayerInput::read_raw(unsigned char* buf, size_t cap) {
         const unsigned char* p = buf;
         size_t left = n;
         while (left > 0) {
-            ssize_t w = ::pwrite(src_.tee_fd, p, left, static_cast<off_t>(src_.tee_have + tee_off_));
+            ssize_t w = ::pwrite(src_.tee_fd, p, std::min(left, kMaxFileWrite),
+                                 static_cast<off_t>(src_.tee_have + tee_off_));
             if (w < 0) {
                 if (errno == EINTR) continue;
                 throw_errno("write", what_);
@@ -322,7 +324,6 @@ size_t LayerInput::fill(unsigned char* out, size_t cap) {
 }
 
 void LayerInput::emit(const unsigned char* p, size_t n) {
-    tar_hash_.update(p, n);
     tar_bytes_ += n;
     // Once for the blob copy and once for the files the bytes become.
     if (reserve_) reserve_->wrote(blob_fd_ >= 0 ? 2 * n : n);
@@ -358,7 +359,9 @@ void LayerInput::producer() {
                 finished_ = true;
             } else {
                 chunk_len_[i] = n;
+                refs_[i] = 2;
                 full_.push_back(i);
+                hash_q_.push_back(i);
             }
             cv_.notify_all();
             if (n == 0) return;
@@ -371,13 +374,39 @@ void LayerInput::producer() {
     }
 }
 
+// Called with mu_ held: one of the chunk's two users is done with it.
+void LayerInput::release(int chunk) {
+    if (--refs_[chunk] == 0) free_.push_back(chunk);
+    cv_.notify_all();
+}
+
+void LayerInput::hasher() {
+    std::unique_lock<std::mutex> g(mu_);
+    for (;;) {
+        cv_.wait(g, [this] { return stop_ || !hash_q_.empty() || finished_; });
+        if (stop_ || hash_q_.empty()) return;  // stopped, or the producer ended and all is hashed
+        int i = hash_q_.front();
+        hash_q_.pop_front();
+        g.unlock();
+        try {
+            if (!hash_error_) tar_hash_.update(chunk_[i].get(), chunk_len_[i]);
+        } catch (...) {
+            hash_error_ = std::current_exception();  // raised by next() at the end
+        }
+        g.lock();
+        release(i);
+    }
+}
+
 std::pair<const unsigned char*, size_t> LayerInput::next() {
-    if (!thread_.joinable() && !finished_) thread_ = std::thread([this] { producer(); });
+    if (!thread_.joinable() && !finished_) {
+        thread_ = std::thread([this] { producer(); });
+        hasher_ = std::thread([this] { hasher(); });
+    }
     std::unique_lock<std::mutex> g(mu_);
     if (held_ >= 0) {
-        free_.push_back(held_);
+        release(held_);
         held_ = -1;
-        cv_.notify_all();
     }
     cv_.wait(g, [this] { return !full_.empty() || finished_; });
     if (!full_.empty()) {
@@ -387,7 +416,9 @@ std::pair<const unsigned char*, size_t> LayerInput::next() {
     }
     g.unlock();
     if (thread_.joinable()) thread_.join();  // its counters and hashes are ours from here
+    if (hasher_.joinable()) hasher_.join();  // and the diff_id's once it has hashed the rest
     if (error_) std::rethrow_exception(error_);
+    if (hash_error_) std::rethrow_exception(hash_error_);
     return {nullptr, 0};
 }
 

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -337,7 +338,7 @@ void Extractor::regular(int pfd, const std::string& name, const std::string& rel
         const char* p = static_cast<const char*>(buf);
         // Offsets jump over holes of sparse entries; pwrite leaves them unallocated.
         while (size > 0) {
-            ssize_t n = ::pwrite(fd, p, size, offset);
+            ssize_t n = ::pwrite(fd, p, std::min(size, kMaxFileWrite), offset);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 sys_entry("write", rel);

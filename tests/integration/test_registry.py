@@ -17,6 +17,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -867,6 +868,54 @@ def test_skopeo_reads_what_we_push_and_we_pull_what_it_pushes(cli, store2, regis
     assert r.returncode == 0, r.err
     _d, m = registry.manifest("lb/from-skopeo", "1")
     assert m["layers"][0]["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+def test_docker_pulls_what_we_push(cli, busybox_image, tmp_path):
+    """Where dockerd runs (it is not part of the install), `docker pull` takes our push: it
+    checks every blob against the manifest's digests, and the image runs there. dockerd lives
+    in the host's network namespace, not the tests' (conftest), so the registry and our push
+    run there too (entered through dockerd's own pid), on its loopback."""
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.skip("no running dockerd")
+    try:
+        with open("/var/run/docker.pid") as f:
+            host_net = ["nsenter", f"--net=/proc/{int(f.read())}/ns/net"]  # dockerd's namespace
+    except (OSError, ValueError):
+        pytest.skip("dockerd's pid file is missing")
+    port = int(subprocess.run([*host_net, sys.executable, "-c", "import socket; s = socket.socket(); "
+                               "s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"],
+                              capture_output=True, text=True, check=True).stdout)
+    (tmp_path / "config.yml").write_text(
+        f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path}/data\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    reg = subprocess.Popen([*host_net, tool("docker-registry"), "serve", str(tmp_path / "config.yml")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ref = f"127.0.0.1:{port}/lb/todocker:1"
+    cid = cli("run", "-d", "busybox", "sh", "-c", "echo from-layerbox > /mark").out.strip()
+    cli("wait", cid)
+    image = cli("commit", cid, ref).out.strip()
+    cli("rm", cid)
+    try:
+        for _ in range(100):  # until the registry answers
+            r = subprocess.run([*host_net, *cli.cmd, "push", ref], capture_output=True, text=True, env=cli.env())
+            if r.returncode == 0 or "connection refused" not in r.stderr.lower():
+                break
+            time.sleep(0.1)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run(["docker", "pull", ref], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(subprocess.run(["docker", "image", "inspect", ref], capture_output=True, text=True,
+                                        check=True).stdout)[0]
+        assert got["Id"] == image
+        assert got["RootFS"]["Layers"] == inspect(cli, ref)["RootFS"]["Layers"]
+        r = subprocess.run(["docker", "run", "--rm", "--network", "none", ref, "cat", "/mark"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout == "from-layerbox\n", r.stderr
+    finally:
+        subprocess.run(["docker", "rmi", "-f", ref], capture_output=True)
+        cli("rmi", "-f", ref)
+        reg.terminate()
+        reg.wait(10)
 
 
 # -- progress ----------------------------------------------------------------------------------
