@@ -183,6 +183,109 @@ def parallel(items, fn, workers: int) -> list:
     return results
 
 
+class Spawned:
+    """A thread started by spawn(): join() returns once its function has returned."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self):
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+
+    def join(self) -> None:
+        self._done.acquire()
+        self._done.release()
+
+
+def spawn(fn, *args) -> Spawned:
+    """fn(*args) on a new thread of this process (a daemon: nothing waits for it at exit),
+    from the _thread module: the threading module costs 3-4 ms to import and its start()
+    waits until the new thread runs, neither of which a command's hot path needs. fn must
+    keep its exceptions to itself (hand them to whoever joins)."""
+    h = Spawned()
+
+    def run():
+        try:
+            fn(*args)
+        finally:
+            h._done.release()
+
+    _thread.start_new_thread(run, ())
+    return h
+
+
+def start_producer(produce):
+    """A pipe whose write end produce(fd) fills from a thread, closing it when done (so the
+    reader sees EOF). Returns (read fd, thread, errors: where the thread's exception lands)."""
+    r, w = os.pipe()
+    err: list = []
+
+    def run():
+        try:
+            produce(w)
+        except BaseException as e:  # noqa: BLE001 - handed to whoever reads
+            err.append(e)
+        finally:
+            os.close(w)
+
+    return r, spawn(run), err
+
+
+def pump(produce, consume):
+    """produce(write_fd) in a thread, consume(read_fd) here, over a pipe; the producer's error
+    wins (the consumer then only saw a cut-off stream)."""
+    r, t, err = start_producer(produce)
+    try:
+        result = consume(r)
+    except BaseException:
+        os.close(r)
+        r = -1
+        t.join()
+        if err and not isinstance(err[0], BrokenPipeError):
+            raise err[0] from None
+        raise
+    finally:
+        if r >= 0:
+            os.close(r)
+    t.join()
+    if err:
+        raise err[0]
+    return result
+
+
+class _Condition:
+    """threading.Condition's wait and notify_all over _thread locks (see spawn)."""
+
+    __slots__ = ("_lock", "_waiters")
+
+    def __init__(self):
+        self._lock = _thread.allocate_lock()
+        self._waiters: list = []
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    def wait(self) -> None:
+        """Called with the lock held; holds it again when notified."""
+        w = _thread.allocate_lock()
+        w.acquire()
+        self._waiters.append(w)
+        self._lock.release()
+        try:
+            w.acquire()
+        finally:
+            self._lock.acquire()
+
+    def notify_all(self) -> None:
+        for w in self._waiters:
+            w.release()
+        self._waiters.clear()
+
+
 _LATER: dict = {}  # this process's worker for `later`: pid, condition, jobs, thread
 _LATER_INIT = _thread.allocate_lock()  # its first use by two threads at once
 
@@ -201,13 +304,11 @@ def later(fn, *args) -> None:
     of sight into staging of ours). Done before the process exits (atexit) and before it forks;
     a crash leaves it to the next command, as any staging of a dead owner. Failures are
     dropped: what stays is such staging too."""
-    import threading
-
     st = _LATER
     with _LATER_INIT:
         if st.get("pid") != os.getpid():
             st.clear()
-            st.update(pid=os.getpid(), cv=threading.Condition(), jobs=[], busy=False, thread=None)
+            st.update(pid=os.getpid(), cv=_Condition(), jobs=[], busy=False, thread=None)
             if not _LATER_HOOKED:
                 import atexit
 
@@ -217,9 +318,7 @@ def later(fn, *args) -> None:
     with st["cv"]:
         st["jobs"].append((fn, args))
         if st["thread"] is None:
-            st["thread"] = threading.Thread(target=_later_worker, args=(st,), name="layerbox-later",
-                                            daemon=True)
-            st["thread"].start()
+            st["thread"] = spawn(_later_worker, st)
         st["cv"].notify_all()
 
 
