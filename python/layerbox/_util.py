@@ -303,7 +303,12 @@ def later(fn, *args) -> None:
     for work whose result nobody waits for (a removed container's files, already renamed out
     of sight into staging of ours). Done before the process exits (atexit) and before it forks;
     a crash leaves it to the next command, as any staging of a dead owner. Failures are
-    dropped: what stays is such staging too."""
+    dropped: what stays is such staging too.
+
+    In a command that hands its removals to a detached child at its exit
+    (detach_later_at_exit: the CLI's build), a removal only waits in the list for that: no
+    thread, and no removal competing with the command for the CPU and the disk before it
+    answers."""
     st = _LATER
     with _LATER_INIT:
         if st.get("pid") != os.getpid():
@@ -317,9 +322,16 @@ def later(fn, *args) -> None:
                 _LATER_HOOKED.append(True)
     with st["cv"]:
         st["jobs"].append((fn, args))
-        if st["thread"] is None:
+        if st["thread"] is None and not (_DETACH_AT_EXIT and _is_removal(fn)):
             st["thread"] = spawn(_later_worker, st)
         st["cv"].notify_all()
+
+
+def _is_removal(fn) -> bool:
+    """A job hand_off_later can give to its child: the removal of a staging dir of ours."""
+    from layerbox import _core
+
+    return fn in (_core.remove_tree, os.rmdir)
 
 
 _LATER_HOOKED: list = []
@@ -345,9 +357,13 @@ def _later_worker(st: dict) -> None:
 def finish_later() -> None:
     """Waits until this process's `later` work is done."""
     st = _LATER
-    if st.get("pid") != os.getpid() or st.get("thread") is None or _HANDING_OFF:
+    if st.get("pid") != os.getpid() or _HANDING_OFF:
         return
     with st["cv"]:
+        if st["thread"] is None:
+            if not st["jobs"]:
+                return
+            st["thread"] = spawn(_later_worker, st)  # removals left for a hand-off (see later)
         while st["jobs"] or st["busy"]:
             st["cv"].wait()
 
@@ -383,13 +399,11 @@ def hand_off_later() -> None:
     (a caller reading our output sees its end when we exit) and a session of its own. Any job
     that is not such a removal, or a fork that fails: the work is done here, as before."""
     st = _LATER
-    if st.get("pid") != os.getpid() or st.get("thread") is None:
+    if st.get("pid") != os.getpid():
         return
-    from layerbox import _core
-
     with st["cv"]:
         jobs = ([st["busy"]] if st["busy"] else []) + list(st["jobs"])
-        if not jobs or any(fn not in (_core.remove_tree, os.rmdir) for fn, _args in jobs):
+        if not jobs or not all(_is_removal(fn) for fn, _args in jobs):
             jobs = None
         else:
             st["jobs"].clear()  # ours now; the one in flight may finish meanwhile (both tolerate it)
