@@ -392,12 +392,15 @@ def hand_off_later() -> None:
     of the caller waiting for it (each unlink that frees blocks waits for the disk's discard
     here: 0-500 ms at the end of a build under load, after its answer was printed).
 
-    The child takes the dirs over before this process exits: each is renamed to a staging
-    name of the child's own (<kind>-<child pid>-<start>-<name>), so the next command's
-    reclaim (which removes the staging of processes that are gone) leaves them to it; killed,
-    it leaves them to that reclaim like any crash. It has no stdio and no other fd of ours
-    (a caller reading our output sees its end when we exit) and a session of its own. Any job
-    that is not such a removal, or a fork that fails: the work is done here, as before."""
+    The child gets the dirs before this process exits: each is renamed to a staging name of
+    the child's own (<kind>-<child pid>-<start>-<name>), so the next command's reclaim (which
+    removes the staging of processes that are gone) leaves them to it; killed, it leaves them
+    to that reclaim like any crash. The renames are made here, right after the fork (the
+    child's start time is known then), and the child starts removing when our end of a pipe
+    closes: we never wait for the child to be scheduled (a few ms on a busy machine). It has
+    no stdio and no other fd of ours (a caller reading our output sees its end when we exit)
+    and a session of its own. Any job that is not such a removal, or a fork that fails: the
+    work is done here, as before."""
     st = _LATER
     if st.get("pid") != os.getpid():
         return
@@ -410,9 +413,19 @@ def hand_off_later() -> None:
     if jobs is None:
         finish_later()
         return
+    from layerbox import _core
     from layerbox.store import owner, staging_owner
 
     me = owner()
+
+    def moved(path: str, token: str) -> str:
+        """path renamed to the staging name of the owner token, or path when not ours."""
+        head, name = os.path.split(path)
+        if staging_owner(name) != me:
+            return path
+        parts = name.rsplit("-", 3)
+        return os.path.join(head, f"{parts[0]}-{token}-{parts[3]}")
+
     r, w = os.pipe2(os.O_CLOEXEC)
     _HANDING_OFF.append(True)
     try:
@@ -423,38 +436,28 @@ def hand_off_later() -> None:
         _HANDING_OFF.clear()
     if pid == 0:  # the child: never returns
         try:
-            os.close(r)
+            os.close(w)
             os.setsid()
             null = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            os.closerange(3, w)
-            os.closerange(w + 1, 1 << 20)
+            os.closerange(3, r)
+            os.closerange(r + 1, 1 << 20)
+            while os.read(r, 1):
+                pass  # until EOF: the parent renamed the dirs to our names (or died)
             mine = owner()
-            todo = []
             for fn, (path,) in jobs:
-                head, name = os.path.split(path)
-                if staging_owner(name) == me:
-                    parts = name.rsplit("-", 3)
-                    moved = os.path.join(head, f"{parts[0]}-{mine}-{parts[3]}")
+                # ours now; where a rename failed, the dir is where it was (or gone)
+                for p in dict.fromkeys((moved(path, mine), path)):
                     try:
-                        os.rename(path, moved)
-                        path = moved
-                    except OSError:
-                        pass  # gone already (the job in flight), or not ours to take
-                todo.append((fn, path))
-            os.write(w, b"k")
-            os.close(w)
-            for fn, path in todo:
-                try:
-                    fn(path)
-                except BaseException:  # noqa: BLE001 - what stays is staging of a gone process
-                    pass
+                        fn(p)
+                    except BaseException:  # noqa: BLE001 - what stays is staging of a gone process
+                        pass
         finally:
             os._exit(0)
-    os.close(w)
+    os.close(r)
     if pid < 0:
-        os.close(r)
+        os.close(w)
         for fn, args in jobs:
             try:
                 fn(*args)
@@ -463,9 +466,16 @@ def hand_off_later() -> None:
         finish_later()
         return
     try:
-        os.read(r, 1)  # the child took the dirs over (or died: the next reclaim does it)
+        start = _core.process_start_time(pid)
+        if not start:
+            return  # killed already: the dirs stay ours, for the next command's reclaim
+        for _fn, (path,) in jobs:
+            try:
+                os.rename(path, moved(path, f"{pid}-{start}"))
+            except OSError:
+                pass  # gone already (the job in flight), or not ours to take
     finally:
-        os.close(r)
+        os.close(w)  # the child goes on (if it could not be named: the next reclaim does it)
 
 
 def human_duration(seconds: float) -> str:
