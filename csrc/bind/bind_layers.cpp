@@ -175,6 +175,7 @@ void bind_layers(py::module_& m) {
               d["size"] = r.size;
               d["compressed_size"] = r.compressed_size;
               d["files"] = r.files;
+              d["content_size"] = r.content_size;
               return d;
           },
           py::arg("src_dir"), py::arg("out_fd") = -1, py::kw_only(), py::arg("source") = "dir",
@@ -186,7 +187,8 @@ void bind_layers(py::module_& m) {
           "a build context's directory, every entry as it is and no xattrs); optionally gzip'd, optionally\n"
           "copied into mirror_dir (an empty dir) as an unpacked overlay layer in the same pass.\n"
           "durable=True: the caller fdatasyncs out_fd afterwards; writeback starts as bytes land.\n"
-          "Returns {diff_id, digest, size, compressed_size, files}.");
+          "Returns {diff_id, digest, size, compressed_size, files, content_size (regular files'\n"
+          "bytes, a multi-link file once)}.");
 
     m.def("export_overlay",
           [](const std::vector<std::string>& lower, const std::string& target, int out_fd) {

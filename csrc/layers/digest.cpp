@@ -10,23 +10,20 @@
 
 namespace lb {
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
-        EVP_MD_CTX_free(ctx_);
-        throw_err(ENOMEM, "sha256 init");
-    }
+Sha256::Sha256() {
+    if (SHA256_Init(&ctx_) != 1) throw_err(EIO, "sha256 init");
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+Sha256::~Sha256() = default;
 
 void Sha256::update(const void* data, size_t len) {
-    if (len && EVP_DigestUpdate(ctx_, data, len) != 1) throw_err(EIO, "sha256 update");
+    if (len && SHA256_Update(&ctx_, data, len) != 1) throw_err(EIO, "sha256 update");
 }
 
 std::string Sha256::finish() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (EVP_DigestFinal_ex(ctx_, md, &n) != 1) throw_err(EIO, "sha256 final");
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    const unsigned n = SHA256_DIGEST_LENGTH;
+    if (SHA256_Final(md, &ctx_) != 1) throw_err(EIO, "sha256 final");
     static const char hex[] = "0123456789abcdef";
     std::string out = "sha256:";
     out.reserve(7 + 2 * n);

@@ -404,6 +404,7 @@ private:
     int mroot_ = -1;
     uint64_t files_ = 0;
     bool zeroed_ = false;  // buf_ holds zeros (and nothing else uses it: direct, unhashed)
+    uint64_t content_ = 0;  // WriteResult::content_size
     std::unordered_set<std::string> exclude_;
     std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first path of each multi-link file
 };
@@ -496,6 +497,7 @@ void Writer::regular(int dirfd, const std::string& name, const std::string& rel,
     if (opts_.source == LayerSource::OverlayUpper && x.metacopy)
         fail("read", rel, ENOTSUP);  // data lives in a lower layer (overlay metacopy=on)
     header(rel, AE_IFREG, st.mode, st, st.size, nullptr, nullptr, &x);
+    content_ += st.size;
 
     UniqueFd m;
     if (mroot_ >= 0) {
@@ -708,6 +710,7 @@ WriteResult Writer::run() {
     r.size = sink_.tar_bytes();
     r.compressed_size = sink_.out_bytes();
     r.files = files_;
+    r.content_size = content_;
     return r;
 }
 

@@ -43,6 +43,7 @@ struct WriteResult {
     uint64_t size = 0;             // uncompressed tar bytes
     uint64_t compressed_size = 0;  // bytes written (== size without gzip)
     uint64_t files = 0;            // archive entries written
+    uint64_t content_size = 0;     // regular files' bytes, a multi-link file once (docker's DiffSize)
 };
 
 // Writes `src_dir` as a tar to `out_fd` (-1: only compute the digests).

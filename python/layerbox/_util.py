@@ -183,6 +183,109 @@ def parallel(items, fn, workers: int) -> list:
     return results
 
 
+class Spawned:
+    """A thread started by spawn(): join() returns once its function has returned."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self):
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+
+    def join(self) -> None:
+        self._done.acquire()
+        self._done.release()
+
+
+def spawn(fn, *args) -> Spawned:
+    """fn(*args) on a new thread of this process (a daemon: nothing waits for it at exit),
+    from the _thread module: the threading module costs 3-4 ms to import and its start()
+    waits until the new thread runs, neither of which a command's hot path needs. fn must
+    keep its exceptions to itself (hand them to whoever joins)."""
+    h = Spawned()
+
+    def run():
+        try:
+            fn(*args)
+        finally:
+            h._done.release()
+
+    _thread.start_new_thread(run, ())
+    return h
+
+
+def start_producer(produce):
+    """A pipe whose write end produce(fd) fills from a thread, closing it when done (so the
+    reader sees EOF). Returns (read fd, thread, errors: where the thread's exception lands)."""
+    r, w = os.pipe()
+    err: list = []
+
+    def run():
+        try:
+            produce(w)
+        except BaseException as e:  # noqa: BLE001 - handed to whoever reads
+            err.append(e)
+        finally:
+            os.close(w)
+
+    return r, spawn(run), err
+
+
+def pump(produce, consume):
+    """produce(write_fd) in a thread, consume(read_fd) here, over a pipe; the producer's error
+    wins (the consumer then only saw a cut-off stream)."""
+    r, t, err = start_producer(produce)
+    try:
+        result = consume(r)
+    except BaseException:
+        os.close(r)
+        r = -1
+        t.join()
+        if err and not isinstance(err[0], BrokenPipeError):
+            raise err[0] from None
+        raise
+    finally:
+        if r >= 0:
+            os.close(r)
+    t.join()
+    if err:
+        raise err[0]
+    return result
+
+
+class _Condition:
+    """threading.Condition's wait and notify_all over _thread locks (see spawn)."""
+
+    __slots__ = ("_lock", "_waiters")
+
+    def __init__(self):
+        self._lock = _thread.allocate_lock()
+        self._waiters: list = []
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    def wait(self) -> None:
+        """Called with the lock held; holds it again when notified."""
+        w = _thread.allocate_lock()
+        w.acquire()
+        self._waiters.append(w)
+        self._lock.release()
+        try:
+            w.acquire()
+        finally:
+            self._lock.acquire()
+
+    def notify_all(self) -> None:
+        for w in self._waiters:
+            w.release()
+        self._waiters.clear()
+
+
 _LATER: dict = {}  # this process's worker for `later`: pid, condition, jobs, thread
 _LATER_INIT = _thread.allocate_lock()  # its first use by two threads at once
 
@@ -200,14 +303,17 @@ def later(fn, *args) -> None:
     for work whose result nobody waits for (a removed container's files, already renamed out
     of sight into staging of ours). Done before the process exits (atexit) and before it forks;
     a crash leaves it to the next command, as any staging of a dead owner. Failures are
-    dropped: what stays is such staging too."""
-    import threading
+    dropped: what stays is such staging too.
 
+    In a command that hands its removals to a detached child at its exit
+    (detach_later_at_exit: the CLI's build), a removal only waits in the list for that: no
+    thread, and no removal competing with the command for the CPU and the disk before it
+    answers."""
     st = _LATER
     with _LATER_INIT:
         if st.get("pid") != os.getpid():
             st.clear()
-            st.update(pid=os.getpid(), cv=threading.Condition(), jobs=[], busy=False, thread=None)
+            st.update(pid=os.getpid(), cv=_Condition(), jobs=[], busy=False, thread=None)
             if not _LATER_HOOKED:
                 import atexit
 
@@ -216,11 +322,16 @@ def later(fn, *args) -> None:
                 _LATER_HOOKED.append(True)
     with st["cv"]:
         st["jobs"].append((fn, args))
-        if st["thread"] is None:
-            st["thread"] = threading.Thread(target=_later_worker, args=(st,), name="layerbox-later",
-                                            daemon=True)
-            st["thread"].start()
+        if st["thread"] is None and not (_DETACH_AT_EXIT and _is_removal(fn)):
+            st["thread"] = spawn(_later_worker, st)
         st["cv"].notify_all()
+
+
+def _is_removal(fn) -> bool:
+    """A job hand_off_later can give to its child: the removal of a staging dir of ours."""
+    from layerbox import _core
+
+    return fn in (_core.remove_tree, os.rmdir)
 
 
 _LATER_HOOKED: list = []
@@ -246,9 +357,13 @@ def _later_worker(st: dict) -> None:
 def finish_later() -> None:
     """Waits until this process's `later` work is done."""
     st = _LATER
-    if st.get("pid") != os.getpid() or st.get("thread") is None or _HANDING_OFF:
+    if st.get("pid") != os.getpid() or _HANDING_OFF:
         return
     with st["cv"]:
+        if st["thread"] is None:
+            if not st["jobs"]:
+                return
+            st["thread"] = spawn(_later_worker, st)  # removals left for a hand-off (see later)
         while st["jobs"] or st["busy"]:
             st["cv"].wait()
 
@@ -277,29 +392,40 @@ def hand_off_later() -> None:
     of the caller waiting for it (each unlink that frees blocks waits for the disk's discard
     here: 0-500 ms at the end of a build under load, after its answer was printed).
 
-    The child takes the dirs over before this process exits: each is renamed to a staging
-    name of the child's own (<kind>-<child pid>-<start>-<name>), so the next command's
-    reclaim (which removes the staging of processes that are gone) leaves them to it; killed,
-    it leaves them to that reclaim like any crash. It has no stdio and no other fd of ours
-    (a caller reading our output sees its end when we exit) and a session of its own. Any job
-    that is not such a removal, or a fork that fails: the work is done here, as before."""
+    The child gets the dirs before this process exits: each is renamed to a staging name of
+    the child's own (<kind>-<child pid>-<start>-<name>), so the next command's reclaim (which
+    removes the staging of processes that are gone) leaves them to it; killed, it leaves them
+    to that reclaim like any crash. The renames are made here, right after the fork (the
+    child's start time is known then), and the child starts removing when our end of a pipe
+    closes: we never wait for the child to be scheduled (a few ms on a busy machine). It has
+    no stdio and no other fd of ours (a caller reading our output sees its end when we exit)
+    and a session of its own. Any job that is not such a removal, or a fork that fails: the
+    work is done here, as before."""
     st = _LATER
-    if st.get("pid") != os.getpid() or st.get("thread") is None:
+    if st.get("pid") != os.getpid():
         return
-    from layerbox import _core
-
     with st["cv"]:
         jobs = ([st["busy"]] if st["busy"] else []) + list(st["jobs"])
-        if not jobs or any(fn not in (_core.remove_tree, os.rmdir) for fn, _args in jobs):
+        if not jobs or not all(_is_removal(fn) for fn, _args in jobs):
             jobs = None
         else:
             st["jobs"].clear()  # ours now; the one in flight may finish meanwhile (both tolerate it)
     if jobs is None:
         finish_later()
         return
+    from layerbox import _core
     from layerbox.store import owner, staging_owner
 
     me = owner()
+
+    def moved(path: str, token: str) -> str:
+        """path renamed to the staging name of the owner token, or path when not ours."""
+        head, name = os.path.split(path)
+        if staging_owner(name) != me:
+            return path
+        parts = name.rsplit("-", 3)
+        return os.path.join(head, f"{parts[0]}-{token}-{parts[3]}")
+
     r, w = os.pipe2(os.O_CLOEXEC)
     _HANDING_OFF.append(True)
     try:
@@ -310,38 +436,28 @@ def hand_off_later() -> None:
         _HANDING_OFF.clear()
     if pid == 0:  # the child: never returns
         try:
-            os.close(r)
+            os.close(w)
             os.setsid()
             null = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            os.closerange(3, w)
-            os.closerange(w + 1, 1 << 20)
+            os.closerange(3, r)
+            os.closerange(r + 1, 1 << 20)
+            while os.read(r, 1):
+                pass  # until EOF: the parent renamed the dirs to our names (or died)
             mine = owner()
-            todo = []
             for fn, (path,) in jobs:
-                head, name = os.path.split(path)
-                if staging_owner(name) == me:
-                    parts = name.rsplit("-", 3)
-                    moved = os.path.join(head, f"{parts[0]}-{mine}-{parts[3]}")
+                # ours now; where a rename failed, the dir is where it was (or gone)
+                for p in dict.fromkeys((moved(path, mine), path)):
                     try:
-                        os.rename(path, moved)
-                        path = moved
-                    except OSError:
-                        pass  # gone already (the job in flight), or not ours to take
-                todo.append((fn, path))
-            os.write(w, b"k")
-            os.close(w)
-            for fn, path in todo:
-                try:
-                    fn(path)
-                except BaseException:  # noqa: BLE001 - what stays is staging of a gone process
-                    pass
+                        fn(p)
+                    except BaseException:  # noqa: BLE001 - what stays is staging of a gone process
+                        pass
         finally:
             os._exit(0)
-    os.close(w)
+    os.close(r)
     if pid < 0:
-        os.close(r)
+        os.close(w)
         for fn, args in jobs:
             try:
                 fn(*args)
@@ -350,9 +466,16 @@ def hand_off_later() -> None:
         finish_later()
         return
     try:
-        os.read(r, 1)  # the child took the dirs over (or died: the next reclaim does it)
+        start = _core.process_start_time(pid)
+        if not start:
+            return  # killed already: the dirs stay ours, for the next command's reclaim
+        for _fn, (path,) in jobs:
+            try:
+                os.rename(path, moved(path, f"{pid}-{start}"))
+            except OSError:
+                pass  # gone already (the job in flight), or not ours to take
     finally:
-        os.close(r)
+        os.close(w)  # the child goes on (if it could not be named: the next reclaim does it)
 
 
 def human_duration(seconds: float) -> str:

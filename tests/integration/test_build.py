@@ -803,10 +803,12 @@ def test_build_leaves_no_staging_behind_once_its_cleanup_ends(cli, builds, tmp_p
     cli("rmi", image)
 
 
-def test_removals_handed_off_at_exit_go_on_in_a_child_that_owns_them(store_root):
+@pytest.mark.parametrize("detached", [False, True])
+def test_removals_handed_off_at_exit_go_on_in_a_child_that_owns_them(store_root, detached):
     """hand_off_later (the CLI build's exit): the staging dirs still to remove are renamed to
     the child's own names before the caller goes on (the next command's reclaim leaves a live
-    process's staging alone), then removed by it."""
+    process's staging alone), then removed by it. Detached (detach_later_at_exit, as the CLI's
+    build asks): no worker removes any of them before, the child takes all three."""
     import subprocess
     import sys
 
@@ -814,6 +816,8 @@ def test_removals_handed_off_at_exit_go_on_in_a_child_that_owns_them(store_root)
 import os, sys
 from layerbox import _util, _core
 from layerbox.store import Store, owner
+if sys.argv[2] == "detached":
+    _util.detach_later_at_exit()
 st = Store(sys.argv[1]).ensure()
 dirs = [st.mkdtemp("test", os.urandom(4).hex()) for _ in range(3)]
 for d in dirs:
@@ -822,14 +826,17 @@ for d in dirs:
             f.write("x")  # a block to free: the removal waits for the disk's discard
 for d in dirs:
     _util.later(_core.remove_tree, d)
+print(_util._LATER["thread"] is None)
 _util.hand_off_later()
 print(owner())
 print(" ".join(os.listdir(st.tmp)))
 """
-    r = subprocess.run([sys.executable, "-c", code, store_root], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run([sys.executable, "-c", code, store_root, "detached" if detached else "-"],
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    parent, left = r.stdout.splitlines()[0], r.stdout.splitlines()[1:]
+    lines = r.stdout.splitlines()
+    no_worker, parent, left = lines[0], lines[1], lines[2:]
+    assert no_worker == str(detached)
     from layerbox.store import owner_alive, staging_owner
 
     for name in " ".join(left).split():

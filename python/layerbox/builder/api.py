@@ -21,7 +21,7 @@ __all__ = ["build", "prepare", "run_build", "LogOutput", "RunFailed"]
 def _capture(sink):
     """(fd for a container's stdout and stderr, finish()): what the container writes reaches
     sink(bytes) from a thread; finish() waits until all of it has."""
-    import threading
+    from layerbox import _util
 
     r, w = os.pipe()
 
@@ -35,8 +35,7 @@ def _capture(sink):
         finally:
             os.close(r)
 
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
+    t = _util.spawn(reader)
     closed = []
 
     def finish():
@@ -185,7 +184,7 @@ def _extract_context(fd: int, root: str, min_free: int = 0):
     when the input is no archive (then it is a Dockerfile). min_free: the store's reserve
     (a context from stdin is as untrusted as any archive)."""
     from layerbox import _core
-    from layerbox.image.archive import start_producer
+    from layerbox._util import start_producer
 
     from .files import looks_like_tar
 

@@ -587,7 +587,7 @@ def _open_archive(src: _Archive):
     import bz2
     import lzma
 
-    from layerbox.image.archive import start_producer
+    from layerbox._util import start_producer
 
     def produce(w):
         try:
@@ -612,7 +612,7 @@ def _open_archive(src: _Archive):
 
 def _write(b, ws: Workspace, sources: list, dest: str, chown, chmod):
     """Writes every source into the workspace (in order); the layer's meta, or None."""
-    from layerbox.container.archive import pump
+    from layerbox._util import pump
 
     from . import layered
 
@@ -685,7 +685,7 @@ def _copy_dir(ws: Workspace, s: Source, dest_rel: str) -> None:
     followed, no other filesystem entered) and extracted by it, the GIL released: no tarfile
     import and no Python per file."""
     from layerbox import _core
-    from layerbox.container.archive import pump
+    from layerbox._util import pump
 
     pump(lambda w: _core.write_layer(s.path, w, source="host", hash=False),
          lambda r: ws.extract(r, "/" + dest_rel, chown=(0, 0)))
@@ -720,7 +720,7 @@ def _copy_image_source(tw: TarWriter, ws: Workspace, s: _ImageSource, dest_rel: 
     import tarfile
 
     from layerbox import _core
-    from layerbox.image.archive import start_producer
+    from layerbox._util import start_producer
 
     ro = ws.readonly(s.layers)
     path = s.rel or "/"

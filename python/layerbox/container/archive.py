@@ -119,30 +119,6 @@ class _Root:
                                   overlay=self.overlay)
 
 
-def pump(produce, consume):
-    """produce(write_fd) in a thread, consume(read_fd) here, over a pipe; the producer's error
-    wins (the consumer then only saw a cut-off stream)."""
-    from layerbox.image.archive import start_producer
-
-    r, t, err = start_producer(produce)
-    try:
-        result = consume(r)
-    except BaseException:
-        os.close(r)
-        r = -1
-        t.join()
-        if err and not isinstance(err[0], BrokenPipeError):
-            raise err[0] from None
-        raise
-    finally:
-        if r >= 0:
-            os.close(r)
-    t.join()
-    if err:
-        raise err[0]
-    return result
-
-
 # -- export ----------------------------------------------------------------------------------
 
 def export_to_fd(engine, ref: str, out_fd: int) -> dict:
@@ -244,7 +220,7 @@ def _local_stat(path: str, follow: bool) -> dict:
 def copy_from_container(engine, ref: str, src: str, dest: str, *, follow: bool = False,
                         archive: bool = False, stdout_fd: int = 1) -> None:
     """docker cp CONTAINER:SRC DEST (DEST "-": a tar on stdout)."""
-    from layerbox import _core
+    from layerbox import _core, _util
 
     if not src:
         raise InvalidArgument("filepath in the container cannot be empty")
@@ -264,14 +240,14 @@ def copy_from_container(engine, ref: str, src: str, dest: str, *, follow: bool =
             raise InvalidArgument(f"destination directory does not exist: {_split(dest_path)[0]}")
         into, rename, contents = _plan(st, _base(src), contents, dstat, dest_path, dest)
         chown = None if archive else (os.getuid(), os.getgid())
-        pump(lambda w: root.archive(src, w, follow=follow, contents=contents),
-             lambda r: _core.extract_path(r, "/", into, rename_to=rename, chown=chown))
+        _util.pump(lambda w: root.archive(src, w, follow=follow, contents=contents),
+                   lambda r: _core.extract_path(r, "/", into, rename_to=rename, chown=chown))
 
 
 def copy_to_container(engine, ref: str, src: str, dest: str, *, follow: bool = False,
                       archive: bool = False, stdin_fd: int = 0) -> None:
     """docker cp SRC CONTAINER:DEST (SRC "-": a tar read from stdin, DEST a directory)."""
-    from layerbox import _core
+    from layerbox import _core, _util
 
     if not dest:
         raise InvalidArgument("filepath in the container cannot be empty")
@@ -297,8 +273,8 @@ def copy_to_container(engine, ref: str, src: str, dest: str, *, follow: bool = F
         into, rename, contents = _plan(st, _base(src), contents, dstat, dest, f"{ref}:{dest}")
         root.check_writable(into, rename)
         local = os.path.abspath(src)
-        pump(lambda w: _core.archive_path("/", local, w, follow=follow, contents_only=contents),
-             lambda r: root.extract(r, into, rename_to=rename, chown=chown))
+        _util.pump(lambda w: _core.archive_path("/", local, w, follow=follow, contents_only=contents),
+                   lambda r: root.extract(r, into, rename_to=rename, chown=chown))
 
 
 # -- the API's get_archive / put_archive -------------------------------------------------------

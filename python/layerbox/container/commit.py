@@ -39,26 +39,6 @@ def image_config_from_container(cconf: dict, image_conf: dict) -> dict:
     return out
 
 
-def _tree_size(path: str) -> int:
-    """Bytes of regular files below path (docker's layer DiffSize); metadata only."""
-    total = 0
-    seen = set()
-    stack = [path]
-    while stack:
-        with os.scandir(stack.pop()) as it:
-            for e in it:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif e.is_file(follow_symlinks=False):
-                    st = e.stat(follow_symlinks=False)
-                    if st.st_nlink > 1:
-                        if (st.st_dev, st.st_ino) in seen:
-                            continue
-                        seen.add((st.st_dev, st.st_ino))
-                    total += st.st_size
-    return total
-
-
 def write_container_layer(images, upper: str, adopt_upper: bool = False, staged: bool = False):
     """The upper dir as a published layer; None when it holds no change.
 
@@ -83,7 +63,7 @@ def write_container_layer(images, upper: str, adopt_upper: bool = False, staged:
             os.close(bfd)
         if res["files"] == 0:
             return None
-        meta = {"DiffID": res["diff_id"], "Size": _tree_size(upper), "TarSize": res["size"],
+        meta = {"DiffID": res["diff_id"], "Size": res["content_size"], "TarSize": res["size"],
                 "Created": _util.now_rfc3339()}
         if staged:
             os.rename(upper, os.path.join(staging, "diff"))

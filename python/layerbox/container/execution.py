@@ -111,7 +111,7 @@ def exec_cli(engine, ref: str, command: list, *, detach=False, interactive=False
 def run_captured(engine, ref: str, command: list, *, env=(), workdir=None, user=None,
                  detach=False, tty=False):
     """exec with the output captured: (exit_code, stdout_bytes, stderr_bytes)."""
-    import threading
+    from layerbox import _util
 
     if detach:
         Recorded(engine, ref, command, detach=True, env=env, workdir=workdir, user=user)
@@ -137,8 +137,7 @@ def run_captured(engine, ref: str, command: list, *, env=(), workdir=None, user=
         raise
     os.close(out_w)
     os.close(err_w)
-    t = threading.Thread(target=drain, args=(err_r,), daemon=True)
-    t.start()
+    t = _util.spawn(drain, err_r)
     drain(out_r)
     code = p.wait()
     t.join()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import os
-import threading
 
 from layerbox import _jsonfast, _util, shape
 from layerbox.errors import ImageLoadError, InvalidArgument, KernelError, NotFound
@@ -40,7 +39,7 @@ OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 def _sha256(data: bytes) -> str:
     # small documents (manifests, configs): Python's own SHA-256, not OpenSSL's through
-    # hashlib (3 ms to load), since a build imports this module for start_producer
+    # hashlib (3 ms to load)
     return "sha256:" + _util.sha256(data).hexdigest()
 
 
@@ -244,29 +243,10 @@ def save_oci_dir(images, names, path: str) -> None:
         raise
 
 
-def start_producer(produce):
-    """A pipe whose write end produce(fd) fills from a thread, closing it when done (so the
-    reader sees EOF). Returns (read fd, thread, errors: where the thread's exception lands)."""
-    r, w = os.pipe()
-    err: list = []
-
-    def run():
-        try:
-            produce(w)
-        except BaseException as e:  # noqa: BLE001 - handed to whoever reads
-            err.append(e)
-        finally:
-            os.close(w)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return r, t, err
-
-
 def pipe_chunks(produce, chunk_size: int):
     """Runs produce(write_fd) in a thread and yields what it writes, chunk by chunk. Stopping
     early closes the pipe, so the producer fails (EPIPE) and ends instead of blocking."""
-    r, t, err = start_producer(produce)
+    r, t, err = _util.start_producer(produce)
     try:
         while True:
             chunk = os.read(r, chunk_size)
@@ -671,7 +651,7 @@ def load_dir(images, path: str) -> list[str]:
     def produce(w):
         _core.archive_path(path, "/", w, contents_only=True)
 
-    r, t, err = start_producer(produce)
+    r, t, err = _util.start_producer(produce)
     try:
         lines = load_fd(images, r)
     finally:
@@ -706,9 +686,7 @@ def feed(data):
         finally:
             os.close(w)
 
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return r, t
+    return r, _util.spawn(run)
 
 
 def load_bytes(images, data) -> list[str]:

@@ -126,7 +126,7 @@ def _stream_blob(reg, repo: str, desc: dict, scopes: tuple, consume, meter=None,
     `have`: the blob's first bytes are at hand (a partial download): only the rest is asked
     for (Range), and source["resumed"] says whether the registry sent only that (206) or all.
     A network failure is raised as itself, not as the consumer's view of a short stream."""
-    from layerbox.image.archive import start_producer
+    from layerbox._util import start_producer
 
     if have >= desc["size"] > 0:
         return consume({"src_fd": -1, "src_limit": 0, "resumed": True})  # all here already
