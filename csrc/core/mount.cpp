@@ -58,6 +58,15 @@ std::string join_data(const std::vector<std::pair<std::string, std::string>>& da
     return s;
 }
 
+// Sets the flags of `o` on the mount `mnt` (attached, or a detached tree) by mount_setattr.
+void apply_attrs(int mnt, const FsOptions& o, bool recursive, const std::string& name) {
+    struct mount_attr attr {};
+    attr.attr_set = attr_flags(o);
+    if (o.attrs & MOUNT_ATTR__ATIME) attr.attr_clr = MOUNT_ATTR__ATIME;
+    if (::mount_setattr(mnt, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) != 0)
+        throw_errno("mount_setattr", name);
+}
+
 // A masked directory's tmpfs: empty, read-only, nothing to run or open as a device (runc's).
 FsOptions mask_options() {
     FsOptions o;
@@ -158,12 +167,7 @@ public:
         if (recursive) flags |= AT_RECURSIVE;
         UniqueFd tree(::open_tree(source_fd, "", flags));
         if (!tree) throw_errno("open_tree", source_name);
-        struct mount_attr attr {};
-        attr.attr_set = attr_flags(o);
-        if (o.attrs & MOUNT_ATTR__ATIME) attr.attr_clr = MOUNT_ATTR__ATIME;
-        if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-                            sizeof attr) != 0)
-            throw_errno("mount_setattr", name);
+        apply_attrs(tree.get(), o, recursive, name);
         if (::move_mount(tree.get(), "", target_fd, "",
                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
             throw_errno("mount " + source_name + " on", name);
@@ -479,15 +483,7 @@ void enter_root(MountApi& api, const LaunchPlan& p, UniqueFd rootfd) {
 
 void MountApi::set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) {
     UniqueFd top = reopen_top(target_fd);
-    if (new_api_available()) {
-        struct mount_attr attr {};
-        attr.attr_set = attr_flags(o);
-        if (o.attrs & MOUNT_ATTR__ATIME) attr.attr_clr = MOUNT_ATTR__ATIME;
-        if (::mount_setattr(top.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-                            sizeof attr) != 0)
-            throw_errno("mount_setattr", name);
-        return;
-    }
+    if (new_api_available()) return apply_attrs(top.get(), o, recursive, name);
     if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr,
                 MS_BIND | MS_REMOUNT | ms_flags(o) | (recursive ? MS_REC : 0), nullptr) != 0)
         throw_errno("remount", name);
