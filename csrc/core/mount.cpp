@@ -58,6 +58,24 @@ std::string join_data(const std::vector<std::pair<std::string, std::string>>& da
     return s;
 }
 
+// Sets the flags of `o` on the mount `mnt` (attached, or a detached tree) by mount_setattr.
+void apply_attrs(int mnt, const FsOptions& o, bool recursive, const std::string& name) {
+    struct mount_attr attr {};
+    attr.attr_set = attr_flags(o);
+    if (o.attrs & MOUNT_ATTR__ATIME) attr.attr_clr = MOUNT_ATTR__ATIME;
+    if (::mount_setattr(mnt, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) != 0)
+        throw_errno("mount_setattr", name);
+}
+
+// A masked directory's tmpfs: empty, read-only, nothing to run or open as a device (runc's).
+FsOptions mask_options() {
+    FsOptions o;
+    o.ro = true;
+    o.nosuid = o.nodev = o.noexec = true;
+    o.data = {{"size", "0"}, {"mode", "755"}};
+    return o;
+}
+
 // The new mount API.
 class NewMountApi : public MountApi {
 public:
@@ -143,6 +161,36 @@ public:
             throw_errno("mount " + mntns + ":" + path + " on", name);
     }
 
+    void bind_with_attrs(int source_fd, const std::string& source_name, int target_fd,
+                         const std::string& name, bool recursive, const FsOptions& o) override {
+        unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
+        if (recursive) flags |= AT_RECURSIVE;
+        UniqueFd tree(::open_tree(source_fd, "", flags));
+        if (!tree) throw_errno("open_tree", source_name);
+        apply_attrs(tree.get(), o, recursive, name);
+        if (::move_mount(tree.get(), "", target_fd, "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throw_errno("mount " + source_name + " on", name);
+    }
+
+    void mask_dir(int target_fd, const std::string& name) override {
+        if (!mask_) {
+            UniqueFd fs(::fsopen("tmpfs", FSOPEN_CLOEXEC));
+            if (!fs) throw_errno("fsopen", "tmpfs");
+            FsOptions o = mask_options();
+            config(fs.get(), "source", "tmpfs", "tmpfs", name);
+            for (auto& [k, v] : o.data) config(fs.get(), k, v, "tmpfs", name);
+            mask_ = attach_new(fs.get(), attr_flags(o), target_fd, "tmpfs", name);
+            return;
+        }
+        // A clone of the first one (attached in our namespace by now, so any kernel clones it),
+        // which keeps its read-only, nosuid, nodev and noexec.
+        UniqueFd tree(::open_tree(mask_.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+        if (!tree) throw_errno("open_tree", "masked directory's tmpfs");
+        if (::move_mount(tree.get(), "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throw_errno("mount tmpfs on", name);
+    }
+
     void remount_ro(int target_fd, const std::string& name) override {
         UniqueFd tree(::open_tree(target_fd, "",
                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
@@ -167,8 +215,9 @@ private:
                             sizeof attr) != 0)
             throw_errno("mount_setattr read-only", name);
     }
-    static void attach_new(int fs, unsigned attrs, int target_fd, const std::string& fstype,
-                           const std::string& name) {
+    // Returns the new mount (attached on `target_fd`).
+    static UniqueFd attach_new(int fs, unsigned attrs, int target_fd, const std::string& fstype,
+                               const std::string& name) {
         if (::fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
             throw_errno(("mount " + fstype + " on").c_str(), name);
         UniqueFd mnt(::fsmount(fs, FSMOUNT_CLOEXEC, attrs));
@@ -176,7 +225,10 @@ private:
         if (::move_mount(mnt.get(), "", target_fd, "",
                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
             throw_errno(("mount " + fstype + " on").c_str(), name);
+        return mnt;
     }
+
+    UniqueFd mask_;  // the first masked directory's tmpfs (see mask_dir)
 };
 
 // After mounting on a path, an fd taken before still names what is underneath; the path it
@@ -324,6 +376,16 @@ void MountApi::bind_from_namespace(const std::string& mntns, const std::string& 
 
 void RecordingMountApi::remount_ro(int, const std::string& name) { calls.push_back("ro " + name); }
 
+void MountApi::bind_with_attrs(int source_fd, const std::string& source_name, int target_fd,
+                               const std::string& name, bool recursive, const FsOptions& o) {
+    bind(source_fd, source_name, target_fd, name, recursive, o.ro);
+    set_attrs(target_fd, name, o, recursive);
+}
+
+void MountApi::mask_dir(int target_fd, const std::string& name) {
+    mount_fs("tmpfs", "tmpfs", mask_options(), target_fd, name);
+}
+
 void RecordingMountApi::set_root_propagation(unsigned long flags) {
     calls.push_back(flags == (MS_REC | MS_PRIVATE) ? "private /" : "propagation / " + std::to_string(flags));
 }
@@ -421,15 +483,7 @@ void enter_root(MountApi& api, const LaunchPlan& p, UniqueFd rootfd) {
 
 void MountApi::set_attrs(int target_fd, const std::string& name, const FsOptions& o, bool recursive) {
     UniqueFd top = reopen_top(target_fd);
-    if (new_api_available()) {
-        struct mount_attr attr {};
-        attr.attr_set = attr_flags(o);
-        if (o.attrs & MOUNT_ATTR__ATIME) attr.attr_clr = MOUNT_ATTR__ATIME;
-        if (::mount_setattr(top.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-                            sizeof attr) != 0)
-            throw_errno("mount_setattr", name);
-        return;
-    }
+    if (new_api_available()) return apply_attrs(top.get(), o, recursive, name);
     if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr,
                 MS_BIND | MS_REMOUNT | ms_flags(o) | (recursive ? MS_REC : 0), nullptr) != 0)
         throw_errno("remount", name);
@@ -519,8 +573,22 @@ std::string legacy_overlay_options(const RootfsSpec& r, const std::string& chdir
 }
 
 void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
+    // The directory the last Mknod or Symlink op made its entry in: the next such op in the
+    // same directory (/dev's nodes and links come in a row) uses it again instead of resolving
+    // the path once more. Forgotten at any other op, which may mount over it.
+    std::string parent_path;
+    UniqueFd parent_dir;
+    auto parent_of = [&](const std::string& parent) -> int {
+        if (!parent_dir || parent != parent_path) {
+            parent_dir = mkdir_p_in_root(rootfd, parent);
+            parent_path = parent;
+        }
+        return parent_dir.get();
+    };
+    UniqueFd null;  // /dev/null (the host's), for every masked file
     for (const MountOp& op : ops) {
         const std::string name = "/" + clean_relative(op.target);
+        if (op.kind != MountOp::Kind::Mknod && op.kind != MountOp::Kind::Symlink) parent_dir.reset();
         switch (op.kind) {
             case MountOp::Kind::Fs: {
                 UniqueFd t = ensure_mountpoint(rootfd, op.target, true);
@@ -549,32 +617,30 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                 if (::fstat(src.get(), &st) != 0) throw_errno("stat", op.source);
                 if (op.copy_up && S_ISDIR(st.st_mode)) copy_up(rootfd, op.source, op.target, name);
                 UniqueFd t = ensure_mountpoint(rootfd, op.target, S_ISDIR(st.st_mode));
-                api.bind(src.get(), op.source, t.get(), name, op.recursive, op.ro);
-                if (op.nosuid || op.nodev || op.noexec || op.attrs) {
-                    FsOptions o = fs_options(op);
-                    api.set_attrs(t.get(), name, o, op.recursive);
-                }
+                if (op.nosuid || op.nodev || op.noexec || op.attrs)
+                    api.bind_with_attrs(src.get(), op.source, t.get(), name, op.recursive, fs_options(op));
+                else
+                    api.bind(src.get(), op.source, t.get(), name, op.recursive, op.ro);
                 if (op.propagation) api.set_propagation(t.get(), name, op.propagation);
                 break;
             }
             case MountOp::Kind::Mknod: {
                 auto [parent, leaf] = split_parent(op.target);
-                UniqueFd dir = mkdir_p_in_root(rootfd, parent);
+                int dir = parent_of(parent);
                 // The node type from the mode (--device, --privileged, an OCI bundle's devices);
                 // a character device when it gives none.
                 mode_t type = (op.mode & S_IFMT) ? (op.mode & S_IFMT) : S_IFCHR;
-                if (::mknodat(dir.get(), leaf.c_str(), type | (op.mode & 07777),
+                if (::mknodat(dir, leaf.c_str(), type | (op.mode & 07777),
                               makedev(op.major, op.minor)) != 0 && errno != EEXIST)
                     throw_errno("mknod", name);
                 if ((op.uid >= 0 || op.gid >= 0) &&
-                    ::fchownat(dir.get(), leaf.c_str(), op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0)
+                    ::fchownat(dir, leaf.c_str(), op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0)
                     throw_errno("chown", name);
                 break;
             }
             case MountOp::Kind::Symlink: {
                 auto [parent, leaf] = split_parent(op.target);
-                UniqueFd dir = mkdir_p_in_root(rootfd, parent);
-                if (::symlinkat(op.source.c_str(), dir.get(), leaf.c_str()) != 0 && errno != EEXIST)
+                if (::symlinkat(op.source.c_str(), parent_of(parent), leaf.c_str()) != 0 && errno != EEXIST)
                     throw_errno("symlink", name);
                 break;
             }
@@ -629,13 +695,9 @@ void run_mount_ops(MountApi& api, int rootfd, const std::vector<MountOp>& ops) {
                 } else if (op.kind == MountOp::Kind::ReadOnly) {
                     api.remount_ro(t.get(), name);
                 } else if (S_ISDIR(st.st_mode)) {
-                    FsOptions o;
-                    o.ro = true;
-                    o.nosuid = o.nodev = o.noexec = true;
-                    o.data = {{"size", "0"}, {"mode", "755"}};
-                    api.mount_fs("tmpfs", "tmpfs", o, t.get(), name);
+                    api.mask_dir(t.get(), name);
                 } else {
-                    UniqueFd null(::open("/dev/null", O_PATH | O_CLOEXEC));
+                    if (!null) null = UniqueFd(::open("/dev/null", O_PATH | O_CLOEXEC));
                     if (!null) throw_errno("open", "/dev/null");
                     api.bind(null.get(), "/dev/null", t.get(), name, false, false);
                 }

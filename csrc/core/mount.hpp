@@ -45,6 +45,15 @@ public:
     virtual void bind_from_namespace(const std::string& mntns, const std::string& path, int target_fd,
                                      const std::string& name, bool recursive, bool ro,
                                      const std::string& under = "");
+    // bind(), then set_attrs() with `o` (its ro included) on what was bound. The new mount API
+    // sets them on the detached tree before it is attached: one mount_setattr, and no lookup
+    // of the mount on top again (a readlink of /proc/self/fd and a walk of the whole path).
+    virtual void bind_with_attrs(int source_fd, const std::string& source_name, int target_fd,
+                                 const std::string& name, bool recursive, const FsOptions& o);
+    // An empty read-only tmpfs on the directory `target_fd` (a masked directory, as runc's).
+    // The new mount API makes one per container and binds it on every further masked
+    // directory: one superblock to set up and tear down instead of one each.
+    virtual void mask_dir(int target_fd, const std::string& name);
     // Make the mount on `target_fd` read-only (bind it on itself first).
     virtual void remount_ro(int target_fd, const std::string& name) = 0;
     // mount(NULL, "/", NULL, `flags`): MS_REC|MS_PRIVATE (nothing we do propagates back to
