@@ -175,6 +175,21 @@ class _DirLock:
         self.fd = -1
 
 
+class _ContainerLock(_DirLock):
+    """A container's lock: its directory gone (removed since the caller resolved it, by `rm`
+    or an --rm container's monitor) is docker's "No such container", not a raw path error."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        try:
+            return super().__enter__()
+        except FileNotFoundError:
+            from layerbox.errors import ContainerNotFound
+
+            raise ContainerNotFound(f"No such container: {os.path.basename(self.path)}") from None
+
+
 class Store:
     """Paths and locks of one store root. Cheap to create; creates directories on first use."""
 
@@ -252,7 +267,7 @@ class Store:
             ImageStore(self).collect_void_leases()
 
     def container_lock(self, cid: str) -> _DirLock:
-        return _DirLock(os.path.join(self.containers, cid))
+        return _ContainerLock(os.path.join(self.containers, cid))
 
     def blob_path(self, digest: str) -> str:
         return os.path.join(self.blobs, digest.split(":", 1)[-1])
