@@ -3,14 +3,37 @@
 
 namespace lb::bind {
 
+namespace {
+
+// The state JSON texts the caller read and reconciled, by container id, parsed.
+std::map<std::string, nlohmann::json> parsed_states(const std::map<std::string, std::string>& states) {
+    std::map<std::string, nlohmann::json> given;
+    for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
+    return given;
+}
+
+// A listing that answers in one piece (ps_table, api_summaries): `whole(rows)` of the rows
+// ps_rows reads, both without the GIL; None when it has no answer (a health suffix missing).
+template <class Whole>
+std::optional<std::string> whole_listing(const std::string& containers_dir, const std::vector<std::string>& ids,
+                                         const std::map<std::string, std::string>& states, bool trunc,
+                                         double now, const std::string& cache, const std::string& cache_tmp,
+                                         const std::string* volumes, Whole whole) {
+    std::map<std::string, nlohmann::json> given = parsed_states(states);
+    py::gil_scoped_release nogil;
+    std::vector<PsRow> rows = ps_rows(containers_dir, ids, given, trunc, now, cache, cache_tmp, volumes);
+    return whole(rows);
+}
+
+}  // namespace
+
 // docker ps's rows (listing/pslist.hpp): read and built without the GIL, handed over as the
 // dicts `ps --format` renders.
 void bind_listing(py::module_& m) {
     m.def("ps_rows",
           [](const std::string& containers_dir, const std::vector<std::string>& ids, bool trunc, double now,
              const std::map<std::string, std::string>& states, const std::string& cache, const std::string& cache_tmp) {
-              std::map<std::string, nlohmann::json> given;
-              for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
+              std::map<std::string, nlohmann::json> given = parsed_states(states);
               std::vector<PsRow> rows;
               {
                   py::gil_scoped_release nogil;
@@ -60,14 +83,9 @@ void bind_listing(py::module_& m) {
              double now, const std::map<std::string, std::string>& states,
              const std::map<std::string, std::string>& health, long last, const std::string& cache,
              const std::string& cache_tmp) -> py::object {
-              std::map<std::string, nlohmann::json> given;
-              for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
-              std::optional<std::string> text;
-              {
-                  py::gil_scoped_release nogil;
-                  std::vector<PsRow> rows = ps_rows(containers_dir, ids, given, true, now, cache, cache_tmp, &volumes);
-                  text = api_summaries(rows, health, last);
-              }
+              std::optional<std::string> text =
+                  whole_listing(containers_dir, ids, states, true, now, cache, cache_tmp, &volumes,
+                                [&](std::vector<PsRow>& rows) { return api_summaries(rows, health, last); });
               if (!text) return py::none();
               return py::bytes(*text);
           },
@@ -82,14 +100,9 @@ void bind_listing(py::module_& m) {
           [](const std::string& containers_dir, const std::vector<std::string>& ids, bool trunc, double now,
              const std::map<std::string, std::string>& states, const std::map<std::string, std::string>& health,
              long last, const std::string& cache, const std::string& cache_tmp) -> py::object {
-              std::map<std::string, nlohmann::json> given;
-              for (auto& [id, text] : states) given[id] = nlohmann::json::parse(text);
-              std::optional<std::string> text;
-              {
-                  py::gil_scoped_release nogil;
-                  std::vector<PsRow> rows = ps_rows(containers_dir, ids, given, trunc, now, cache, cache_tmp);
-                  text = ps_table(rows, health, last);
-              }
+              std::optional<std::string> text =
+                  whole_listing(containers_dir, ids, states, trunc, now, cache, cache_tmp, nullptr,
+                                [&](std::vector<PsRow>& rows) { return ps_table(rows, health, last); });
               if (!text) return py::none();
               return py::str(*text);
           },

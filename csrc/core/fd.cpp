@@ -48,12 +48,10 @@ void write_all_no_sigpipe(int fd, const std::string& s, const std::string& what)
     sigpending(&pending);
     bool was_pending = sigismember(&pending, SIGPIPE) == 1;
     ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-    int err = 0;
     try {
         write_all(fd, s, what);
     } catch (const SysError& e) {
-        err = e.err;
-        if (err == EPIPE && !was_pending) {
+        if (e.err == EPIPE && !was_pending) {
             struct timespec zero {};
             while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
             }
